@@ -1,0 +1,1 @@
+"""Loyalty Lab: simulate retail loyalty schemes and compare them."""

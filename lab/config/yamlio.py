@@ -1,0 +1,604 @@
+"""Positioned, hardened YAML reading for hand-written (possibly hostile) configuration files.
+
+PyYAML's safe parser produces an event stream; this module composes the events itself into a
+small immutable :class:`Node` tree that remembers where every value came from, so that later
+stages can report ``FILE:LINE:COL`` for any mistake, even one inside an expression string.
+
+Composing from events (instead of ``yaml.compose``) lets every limit be enforced *while*
+reading: the nesting depth, the number of nodes after expanding aliases (billion laughs), and
+recursive aliases are refused before any work is wasted.  Every problem becomes a
+:class:`~lab.errors.LabError`; no PyYAML exception escapes.
+
+Scalar resolution follows YAML 1.1 as PyYAML's SafeLoader does, with three deliberate
+exceptions that remove classic foot-guns:
+
+* only ``true``/``false`` are booleans; ``yes``/``no``/``on``/``off`` stay text (the
+  "Norway problem");
+* base-60 numbers (``1:30``) stay text;
+* timestamps (``2024-01-31``) stay text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Literal
+
+import yaml
+import yaml.constructor
+import yaml.nodes
+import yaml.resolver
+
+from lab.errors import Diagnostic, LabError
+
+__all__ = [
+    "Node",
+    "parse_yaml",
+    "read_yaml",
+    "MAX_FILE_BYTES",
+    "MAX_DEPTH",
+    "MAX_NODES",
+]
+
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 64
+MAX_NODES = 100_000
+
+_TAG = "tag:yaml.org,2002:"
+STR, INT, FLOAT, BOOL, NULL, MAP, SEQ, MERGE = (
+    _TAG + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "merge")
+)
+_SCALAR_TAGS = frozenset({STR, INT, FLOAT, BOOL, NULL, MERGE})
+
+# YAML line breaks (as PyYAML counts lines) and the characters YAML refuses outright.
+_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+_VALUE_BREAK = re.compile("[\n\u2028\u2029]")
+_NON_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+
+# PyYAML with libyaml is ~20x faster; both produce identical events and marks for valid input.
+USE_LIBYAML = bool(getattr(yaml, "__with_libyaml__", False))
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One YAML value with its 1-based source position.
+
+    ``kind`` is ``"map"`` (value: tuple of (key Node, value Node) pairs, in file order),
+    ``"seq"`` (value: tuple of Nodes) or ``"scalar"`` (value: str, int, float, bool or None).
+    ``tag`` is the resolved YAML tag; ``style`` is the scalar quoting style (None for plain,
+    ``"'"``, ``'"'``, ``"|"``, ``">"``) or ``"flow"``/``"block"`` for collections.
+    Nodes reached through an alias are shared, so the tree is really a DAG; never mutate it.
+    """
+
+    kind: Literal["map", "seq", "scalar"]
+    value: Any
+    line: int
+    col: int
+    tag: str = STR
+    style: str | None = None
+    # Source text of a scalar starting at its first character (quote/indicator included),
+    # kept so that offsets inside the value can be mapped back to the file.
+    raw: str | None = field(default=None, repr=False, compare=False)
+
+    def get(self, key: str) -> Node | None:
+        """The value node for ``key`` in a mapping node (None if absent or not a mapping)."""
+        if self.kind != "map":
+            return None
+        for k, v in self.value:
+            if k.value == key:
+                return v
+        return None
+
+    def to_python(self) -> Any:
+        """Plain Python data (dict/list/scalars) for this node; positions are dropped."""
+        if self.kind == "map":
+            return {k.value: v.to_python() for k, v in self.value}
+        if self.kind == "seq":
+            return [v.to_python() for v in self.value]
+        return self.value
+
+    def position_of(self, offset: int) -> tuple[int, int]:
+        """File (line, col) of character ``offset`` inside this scalar's text value.
+
+        Exact for plain and quoted single-line scalars and for literal blocks (``|``); for
+        folded blocks and multi-line flow scalars, whose text is re-flowed by YAML, the
+        characters are aligned with the source in order, which is exact for every
+        non-blank character that is not an escape sequence.
+        """
+        offset = max(0, offset)
+        raw = self.raw
+        if self.kind != "scalar" or raw is None or not isinstance(self.value, str):
+            return (self.line, self.col + offset)
+        value: str = self.value
+        offset = min(offset, len(value))
+        single_line = _BREAK.search(raw.rstrip("\r\n\x85\u2028\u2029")) is None
+        if self.style is None and single_line:
+            return (self.line, self.col + offset)
+        if self.style in ("'", '"'):
+            return self._raw_position(1 + _align(value, raw[1:], offset))
+        if self.style in ("|", ">"):
+            header = _BREAK.search(raw)
+            if header is None:  # block scalar with no content lines
+                return (self.line, self.col + len(raw))
+            start = header.end()
+            if self.style == "|":
+                return self._literal_position(value, raw, start, offset)
+            return self._raw_position(start + _align(value, raw[start:], offset))
+        return self._raw_position(_align(value, raw, offset))
+
+    def _raw_position(self, index: int) -> tuple[int, int]:
+        raw = self.raw or ""
+        last = None
+        count = 0
+        for m in _BREAK.finditer(raw, 0, index):
+            last = m
+            count += 1
+        if last is None:
+            return (self.line, self.col + index)
+        return (self.line + count, index - last.end() + 1)
+
+    def _literal_position(self, value: str, raw: str, start: int, offset: int) -> tuple[int, int]:
+        src_lines = _BREAK.split(raw[start:])
+        val_lines = _VALUE_BREAK.split(value)
+        k = len(_VALUE_BREAK.findall(value, 0, offset))
+        line_start = 0
+        for m in _VALUE_BREAK.finditer(value, 0, offset):
+            line_start = m.end()
+        indent = 0
+        for s, v in zip(src_lines, val_lines):
+            if v:
+                indent = len(s) - len(v)
+                break
+        return (self.line + 1 + k, indent + (offset - line_start) + 1)
+
+
+def _align(value: str, src: str, offset: int) -> int:
+    """Index in ``src`` of ``value[offset]``, matching non-blank characters in order."""
+    p = 0
+    n = len(src)
+    for ch in value[:offset]:
+        if ch.isspace():
+            if p < n and src[p] == ch:
+                p += 1
+            continue
+        q = src.find(ch, p)
+        if q >= 0:
+            p = q + 1
+    if offset < len(value) and not value[offset].isspace():
+        q = src.find(value[offset], p)
+        if q >= 0:
+            return q
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# Scalar resolution
+# ---------------------------------------------------------------------------------------------
+
+
+class _Resolver(yaml.resolver.BaseResolver):
+    """SafeLoader's implicit resolvers minus yes/no/on/off booleans, timestamps and '='."""
+
+
+_KEEP = {INT, FLOAT, NULL, MERGE}
+for _first, _rules in yaml.resolver.Resolver.yaml_implicit_resolvers.items():
+    for _tag, _regexp in _rules:
+        if _tag in _KEEP:
+            _Resolver.add_implicit_resolver(_tag, _regexp, [_first])
+_Resolver.add_implicit_resolver(
+    BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+del _first, _rules, _tag, _regexp
+
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_CONSTRUCT = {
+    INT: _CONSTRUCTOR.construct_yaml_int,
+    FLOAT: _CONSTRUCTOR.construct_yaml_float,
+    BOOL: _CONSTRUCTOR.construct_yaml_bool,
+}
+
+
+class _PyEvents(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _Resolver):
+    def __init__(self, text: str):
+        yaml.reader.Reader.__init__(self, text)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        _Resolver.__init__(self)
+
+
+if USE_LIBYAML:
+
+    class _CEvents(yaml.cyaml.CParser, _Resolver):  # type: ignore[misc, name-defined]
+        def __init__(self, text: str):
+            yaml.cyaml.CParser.__init__(self, text)
+            _Resolver.__init__(self)
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
+
+
+# ---------------------------------------------------------------------------------------------
+# Composer
+# ---------------------------------------------------------------------------------------------
+
+
+class _Fatal(Exception):
+    def __init__(self, line: int, col: int, message: str):
+        self.line, self.col, self.message = line, col, message
+
+
+@dataclass
+class _Frame:
+    kind: str
+    line: int
+    col: int
+    tag: str
+    style: str
+    anchor: str | None
+    items: list[Node] = field(default_factory=list)
+    size: int = 1
+    height: int = 1
+
+
+class _Composer:
+    def __init__(self, text: str, file: str, resolver: yaml.resolver.BaseResolver):
+        self.text = text
+        self.file = file
+        self.resolver = resolver
+        self.diags: list[Diagnostic] = []
+        self.anchors: dict[str, tuple[Node, int, int] | None] = {}  # None = still open
+        self.stack: list[_Frame] = []
+        self.total = 0
+        self.root: Node | None = None
+        self.documents = 0
+
+    def warn(self, line: int, col: int, message: str) -> None:
+        self.diags.append(Diagnostic(self.file, line, col, message))
+
+    def compose(self, events: Iterator[yaml.Event]) -> Node | None:
+        for ev in events:
+            if isinstance(ev, yaml.DocumentStartEvent):
+                self.documents += 1
+                if self.documents > 1:
+                    raise _Fatal(*_pos(ev.start_mark),
+                                 "expected a single YAML document, but a second one starts "
+                                 "here; remove the '---' line or split the file")
+            elif isinstance(ev, yaml.ScalarEvent):
+                self.scalar(ev)
+            elif isinstance(ev, yaml.AliasEvent):
+                self.alias(ev)
+            elif isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                self.start(ev)
+            elif isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                self.end()
+        return self.root
+
+    # -- counting and limits --------------------------------------------------------------
+
+    def count(self, n: int, mark: yaml.Mark) -> None:
+        self.total += n
+        if self.total > MAX_NODES:
+            raise _Fatal(*_pos(mark),
+                         "too many YAML nodes after expanding aliases (billion-laughs "
+                         f"protection; the limit is {MAX_NODES:,})")
+
+    def check_depth(self, height: int, mark: yaml.Mark) -> None:
+        if len(self.stack) + height > MAX_DEPTH:
+            raise _Fatal(*_pos(mark),
+                         f"the data is nested more than {MAX_DEPTH} levels deep; "
+                         "flatten the structure")
+
+    def add(self, node: Node, size: int, height: int) -> None:
+        if self.stack:
+            top = self.stack[-1]
+            top.items.append(node)
+            top.size += size
+            top.height = max(top.height, height + 1)
+        else:
+            self.root = node
+
+    def register(self, anchor: str | None, node: Node, size: int, height: int) -> None:
+        if anchor is not None:
+            self.anchors[anchor] = (node, size, height)
+
+    # -- events -----------------------------------------------------------------------------
+
+    def scalar(self, ev: yaml.ScalarEvent) -> None:
+        self.count(1, ev.start_mark)
+        start = ev.start_mark.index
+        if start < len(self.text) and self.text[start] in "&!":  # anchor/tag before the text
+            start = _skip_properties(self.text, start, ev.end_mark.index)
+            line, col = _index_position(self.text, ev.start_mark, start)
+        else:
+            line, col = _pos(ev.start_mark)
+        style = ev.style or None
+        tag_line, tag_col = _pos(ev.start_mark)  # properties (anchor, tag) start here
+        tag = ev.tag
+        value: Any = ev.value
+        if tag is None or tag == "!":
+            tag = self.resolve(yaml.ScalarNode, ev.value, ev.implicit)
+            if tag in (INT, FLOAT) and ":" in ev.value:  # YAML 1.1 base-60 numbers
+                tag = STR
+        elif tag in (MAP, SEQ):
+            self.warn(tag_line, tag_col, f"the tag {_short_tag(tag)} cannot be used on a single "
+                                         "value; remove the tag")
+            tag = STR
+        elif tag not in _SCALAR_TAGS:
+            self.warn(tag_line, tag_col, _bad_tag(tag))
+            tag = STR
+        if tag in _CONSTRUCT:
+            try:
+                value = _CONSTRUCT[tag](yaml.ScalarNode(tag, ev.value))
+            except Exception:  # PyYAML raises ValueError/KeyError/... for junk under !!int etc.
+                shown = ev.value if len(ev.value) <= 40 else ev.value[:37] + "..."
+                if ev.tag in (None, "!"):  # e.g. an integer too long for Python to convert
+                    self.warn(line, col, f"cannot read the number '{shown}'; put it in quotes "
+                                         "if it is text")
+                else:
+                    self.warn(line, col, f"invalid {_short_tag(tag)} value '{shown}'; "
+                                         "remove the tag or fix the value")
+                tag, value = STR, ev.value
+        elif tag == NULL:
+            value = None
+        raw = self.text[start:ev.end_mark.index]
+        node = Node("scalar", value, line, col, tag, style, raw)
+        self.register(ev.anchor, node, 1, 0)
+        self.add(node, 1, 0)
+
+    def resolve(self, kind: type, value: str | None, implicit: Any) -> str:
+        return self.resolver.resolve(kind, value, implicit)
+
+    def alias(self, ev: yaml.AliasEvent) -> None:
+        line, col = _pos(ev.start_mark)
+        if ev.anchor not in self.anchors:
+            raise _Fatal(line, col, f"undefined alias '*{ev.anchor}'; define it first with "
+                                    f"'&{ev.anchor}'")
+        entry = self.anchors[ev.anchor]
+        if entry is None:
+            raise _Fatal(line, col, f"recursive alias '*{ev.anchor}' refers to a value that "
+                                    "contains it")
+        node, size, height = entry
+        self.count(size, ev.start_mark)
+        self.check_depth(height, ev.start_mark)
+        if node.kind != "scalar":  # report problems with the whole value at the alias
+            node = Node(node.kind, node.value, line, col, node.tag, node.style)
+        self.add(node, size, height)
+
+    def start(self, ev: yaml.CollectionStartEvent) -> None:
+        kind = "map" if isinstance(ev, yaml.MappingStartEvent) else "seq"
+        line, col = _pos(ev.start_mark)
+        self.check_depth(1, ev.start_mark)
+        self.count(1, ev.start_mark)
+        want = MAP if kind == "map" else SEQ
+        tag = ev.tag
+        if tag not in (None, "!", want):
+            if tag in (MAP, SEQ) or tag in _SCALAR_TAGS:
+                what = "a mapping" if kind == "map" else "a list"
+                self.warn(line, col, f"the tag {_short_tag(tag)} cannot be used on {what}; "
+                                     "remove the tag")
+            else:
+                self.warn(line, col, _bad_tag(tag))
+        if ev.anchor is not None:
+            self.anchors[ev.anchor] = None
+        style = "flow" if ev.flow_style else "block"
+        self.stack.append(_Frame(kind, line, col, want, style, ev.anchor))
+
+    def end(self) -> None:
+        fr = self.stack.pop()
+        if fr.kind == "seq":
+            node = Node("seq", tuple(fr.items), fr.line, fr.col, fr.tag, fr.style)
+        else:
+            node = Node("map", self.mapping_pairs(fr.items), fr.line, fr.col, fr.tag, fr.style)
+        self.register(fr.anchor, node, fr.size, fr.height)
+        self.add(node, fr.size, fr.height)
+
+    def mapping_pairs(self, items: list[Node]) -> tuple[tuple[Node, Node], ...]:
+        explicit: dict[str, tuple[Node, Node]] = {}
+        merged: dict[str, tuple[Node, Node]] = {}
+        for key, val in zip(items[0::2], items[1::2]):
+            if key.kind == "scalar" and key.tag == MERGE:
+                self.merge_into(merged, val)
+                continue
+            if key.kind != "scalar" or not isinstance(key.value, str):
+                self.warn(key.line, key.col, _non_string_key(key))
+                continue
+            first = explicit.get(key.value)
+            if first is not None:
+                self.warn(key.line, key.col, f"duplicate key '{key.value}' (first defined at "
+                                             f"line {first[0].line})")
+                continue
+            explicit[key.value] = (key, val)
+        pairs = [p for k, p in merged.items() if k not in explicit]
+        pairs.extend(explicit.values())
+        return tuple(pairs)
+
+    def merge_into(self, merged: dict[str, tuple[Node, Node]], val: Node) -> None:
+        sources = val.value if val.kind == "seq" else (val,)
+        for src in sources:
+            if src.kind != "map":
+                self.warn(src.line, src.col, "a merge key '<<' needs a mapping or a list of "
+                                             "mappings (usually an alias like *defaults)")
+                continue
+            for k, v in src.value:
+                merged.setdefault(k.value, (k, v))
+
+
+def _pos(mark: yaml.Mark) -> tuple[int, int]:
+    return (mark.line + 1, mark.column + 1)
+
+
+def _index_position(text: str, mark: yaml.Mark, index: int) -> tuple[int, int]:
+    """1-based line/col of ``index``, counted from a mark known to lie at or before it."""
+    line, col = mark.line + 1, mark.column + 1
+    last = None
+    for m in _BREAK.finditer(text, mark.index, index):
+        last = m
+        line += 1
+    if last is None:
+        return (line, col + index - mark.index)
+    return (line, index - last.end() + 1)
+
+
+_PROPERTY = re.compile(r"(?:[&!][^\s]*|#[^\r\n\x85\u2028\u2029]*|\s+)")
+
+
+def _skip_properties(text: str, start: int, end: int) -> int:
+    """Index of a scalar's own text after its anchor/tag properties (``&a !!str value``)."""
+    i = start
+    while i < end:
+        m = _PROPERTY.match(text, i, end)
+        if m is None or m.end() == i:
+            break
+        if text[i] == "#" and i > start and not text[i - 1].isspace():
+            break
+        i = m.end()
+    return min(i, end)
+
+
+def _bad_tag(tag: str) -> str:
+    return (f"unsupported YAML tag '{_short_tag(tag)}'; only the standard tags !!str, !!int, "
+            "!!float, !!bool, !!null, !!map and !!seq are allowed; remove the tag")
+
+
+def _non_string_key(key: Node) -> str:
+    if key.kind == "map":
+        got = "a mapping"
+    elif key.kind == "seq":
+        got = "a list"
+    elif key.value is None:
+        got = "an empty key (null)"
+    elif isinstance(key.value, bool):
+        got = "true" if key.value else "false"
+    else:
+        got = f"the number {key.value}"
+    hint = ""
+    if key.kind == "scalar" and key.raw:
+        hint = f"; put it in quotes (\"{key.raw.strip()}\") to use it as a name"
+    return f"keys must be strings, got {got}{hint}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------------------------
+
+
+def _line_col_of_index(text: str, index: int) -> tuple[int, int]:
+    line, last_end = 1, 0
+    for m in _BREAK.finditer(text, 0, index):
+        line += 1
+        last_end = m.end()
+    return (line, index - last_end + 1)
+
+
+def parse_yaml(text: str, file: str) -> Node:
+    """Parse one YAML document into a positioned :class:`Node` tree.
+
+    Raises :class:`LabError` (never anything else) for malformed YAML, duplicate or
+    non-string keys, unsupported tags, alias bombs, excessive nesting or size, and empty input.
+    """
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise LabError.at(file, 1, 1, _too_large(len(text.encode("utf-8", "surrogatepass"))))
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    bad = _NON_PRINTABLE.search(text)
+    if bad is not None:
+        line, col = _line_col_of_index(text, bad.start())
+        raise LabError.at(file, line, col,
+                          f"the character U+{ord(bad.group()):04X} is not allowed in YAML; "
+                          "remove it")
+    loader: Any = _CEvents(text) if USE_LIBYAML else _PyEvents(text)
+    composer = _Composer(text, file, loader)
+
+    def events() -> Iterator[yaml.Event]:
+        while loader.check_event():
+            yield loader.get_event()
+
+    try:
+        root = composer.compose(events())
+    except _Fatal as f:
+        raise LabError(sorted(composer.diags + [Diagnostic(file, f.line, f.col, f.message)],
+                              key=_order)) from None
+    except yaml.MarkedYAMLError as e:
+        raise LabError(sorted(composer.diags + [_malformed(e, text, file)], key=_order)) from None
+    except yaml.reader.ReaderError as e:
+        line, col = _line_col_of_index(text, min(e.position, len(text)))
+        raise LabError.at(file, line, col, f"unreadable YAML: {e.reason}") from None
+    except yaml.YAMLError as e:
+        raise LabError.at(file, 1, 1, f"malformed YAML: {e}") from None
+    finally:
+        dispose = getattr(loader, "dispose", None)
+        if dispose is not None:
+            dispose()
+    if composer.diags:
+        raise LabError(sorted(composer.diags, key=_order))
+    if root is None or (root.kind == "scalar" and root.value is None and not root.raw):
+        raise LabError.at(file, 1, 1, "the file is empty; expected a mapping")
+    if root.kind == "scalar" and root.value is None:
+        raise LabError.at(file, root.line, root.col,
+                          "the document is just null; expected a mapping")
+    return root
+
+
+def _order(d: Diagnostic) -> tuple[int, int, str]:
+    return (d.line, d.col, d.message)
+
+
+def _too_large(nbytes: int) -> str:
+    return (f"the file is too large ({nbytes / (1 << 20):.1f} MiB); the limit is "
+            f"{MAX_FILE_BYTES >> 20} MiB")
+
+
+def _malformed(e: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic:
+    mark = e.problem_mark or e.context_mark
+    line, col = _pos(mark) if mark is not None else (1, 1)
+    problem = (e.problem or e.context or "cannot parse").replace(" in this context", " here")
+    message = f"malformed YAML: {problem}"
+    if e.context and e.problem and e.context_mark is not None and mark is not None:
+        cl, cc = _pos(e.context_mark)
+        if (cl, cc) != (line, col):
+            message += f" ({e.context} started at line {cl}, column {cc})"
+    if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
+        message += "; tabs cannot be used for indentation, use spaces"
+    return Diagnostic(file, line, col, message)
+
+
+def read_yaml(path: str | os.PathLike[str]) -> Node:
+    """Read and parse a UTF-8 YAML file; diagnostics name the file exactly as ``path`` is given."""
+    file = os.fspath(path)
+    try:
+        with open(file, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise LabError.at(file, 1, 1, f"cannot read the file: {reason}{_sibling_hint(file)}") \
+            from None
+    if len(data) > MAX_FILE_BYTES:
+        try:
+            size = os.path.getsize(file)
+        except OSError:
+            size = len(data)
+        raise LabError.at(file, 1, 1, _too_large(size))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise LabError.at(file, 1, 1,
+                          f"the file is not UTF-8 text (byte 0x{data[e.start]:02x} on line {line} "
+                          "cannot be decoded); save it as UTF-8") from None
+    return parse_yaml(text, file)
+
+
+def _sibling_hint(file: str) -> str:
+    from lab.errors import suggest
+
+    folder, name = os.path.split(file)
+    try:
+        siblings = [n for n in os.listdir(folder or ".") if n.endswith((".yaml", ".yml"))]
+    except OSError:
+        return ""
+    hint = suggest(name, siblings)
+    return hint if hint.startswith("; did you mean") else ""

@@ -1,0 +1,603 @@
+"""The vectorised engine: a whole population through a policy, day by day, on SimPy's calendar.
+
+SimPy keeps the calendar: statements, expiry sweeps, tier reviews, scheduled
+campaigns, birthdays, profit-sharing payouts, staff turnover and the store's
+end-of-day update are SimPy processes. Within a day, calendar events come
+first, then the customers' events (acquisitions, purchases, service
+contacts), then the store closes its books. Customer events are handled in
+vectorised batches: each micro-step takes every customer's next event in the
+day at once, so each customer's own events stay in time order.
+
+Purchase times come from thinning (Lewis & Shedler 1979): candidates arrive
+at the customer's base rate times a scenario-wide bound M, and each is kept
+with probability m(t)/M, where m(t) is the product of the programme and
+flywheel effects at that moment. With behaviour switched off m = M = 1 and
+every candidate is a purchase, so a BG/NBD segment is exactly BG/NBD.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+from scipy import special
+
+from lab.engine.rng import Streams
+from lab.engine.store import DayBook, Store
+from lab.policy import model as pm
+from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
+from lab.population.customers import Customers, SegmentTable
+from lab.scenario.model import Scenario
+
+CALENDAR, CUSTOMERS, CLOSE = 0.0, 0.25, 0.75  # phases within a day on SimPy's clock
+M_CAP = 6.0
+
+
+@dataclass
+class RunOptions:
+    """How one run is carried out (not what world it models)."""
+
+    seed: int
+    address: tuple[int, ...] = ()
+    customers: int | None = None
+    days: int | None = None
+    transactions: bool = False
+
+
+@dataclass
+class RawRun:
+    """Everything a run produced, before metrics turn it into outcomes."""
+
+    scenario: Scenario
+    policy_name: str
+    days: int
+    daily: dict[str, np.ndarray]
+    customers: Customers
+    runtime: PolicyRuntime
+    transactions: dict[str, np.ndarray] | None
+    rule_ids: tuple[str, ...]
+    initial_customers: int
+    member: np.ndarray
+    m_bound: float
+
+
+class _Source:
+    """Customer facts the engine owns, served to the rules engine."""
+
+    def __init__(self, sim: "Simulation") -> None:
+        self.sim = sim
+
+    def get(self, name: str, idx: np.ndarray) -> np.ndarray | float:
+        c = self.sim.c
+        now = self.sim.now
+        if name == "customer.segment":
+            return c.seg[idx]
+        if name == "customer.member":
+            return self.sim.runtime.member[idx]
+        if name == "customer.tenure_days":
+            return now - c.acquired_at[idx]
+        if name == "customer.purchases":
+            return c.purchases[idx].astype(np.float64)
+        if name == "customer.spend":
+            return c.revenue[idx]
+        if name == "customer.last_purchase":
+            return c.last_purchase[idx]
+        if name == "customer.satisfaction":
+            return self.sim.satisfaction(idx, now)
+        if name == "customer.category_purchases":
+            return c.cat_n[idx].astype(np.float64)
+        if name == "customer.category_spend":
+            return c.cat_spend[idx]
+        if name == "customer.favourite_category":
+            return c.favourite(idx)
+        if name == "customer.least_category":
+            return c.least(idx)
+        if name == "customer.categories_bought":
+            return (c.cat_n[idx] > 0).sum(axis=1).astype(np.float64)
+        if name == "customer.referred":
+            return c.referred[idx]
+        if name == "customer.referrals":
+            return c.referrals[idx].astype(np.float64)
+        if name == "store.service_quality":
+            return self.sim.store.service_quality
+        d = int(now)
+        if name == "store.day_of_week":
+            return float(d % 7 + 1)
+        if name == "store.day_of_month":
+            return float(d % 30 + 1)
+        if name == "store.month":
+            return float((d % 365) // 30.42 + 1)
+        if name == "store.day_of_year":
+            return float(d % 365 + 1)
+        if name == "now":
+            return float(now)
+        raise KeyError(f"no customer field {name}")
+
+
+class Simulation:
+    """One run of one policy in one scenario."""
+
+    def __init__(self, scenario: Scenario, policy: CompiledPolicy, opts: RunOptions) -> None:
+        self.sc = scenario
+        self.cp = policy
+        self.opts = opts
+        self.days = opts.days or scenario.days
+        self.n0 = opts.customers or scenario.population.customers
+        self.streams = Streams(opts.seed, opts.address)
+        self.seg = SegmentTable.from_scenario(scenario)
+        self.cats = tuple(scenario.store.categories)
+        self.price = np.array([scenario.store.categories[c].price for c in self.cats])
+        self.cost0 = np.array([scenario.store.categories[c].price * (1 - scenario.store.categories[c].margin) for c in self.cats])
+        self.unit_margin = np.array([scenario.store.categories[c].margin for c in self.cats])
+        self.beh = scenario.behaviour
+        self.on = scenario.behaviour.enabled
+        capacity = int(self.n0 * 1.1) + 1024
+        self.c = Customers(self.seg, len(self.cats), capacity)
+        self.runtime = PolicyRuntime(policy, capacity)
+        self.source = _Source(self)
+        mean_lam = float(np.sum(self.seg.share * self.seg.r / self.seg.alpha_days))
+        mean_spend = float(np.sum(self.seg.share * self.seg.spend_p * self.seg.spend_gamma / (self.seg.spend_q - 1)))
+        self.mean_basket = np.maximum(self.seg.spend_p * self.seg.spend_gamma / (self.seg.spend_q - 1), 1e-9)
+        self.store = Store(scenario, expected_daily_sales=self.n0 * mean_lam * mean_spend, rng=self.streams.generator("staff"))
+        self.q0 = scenario.store.service_quality
+        self.m_bound = self._m_bound()
+        self.now = 0.0
+        self.book = DayBook()
+        self.daily: list[dict[str, float]] = []
+        self.referral_queue: list[np.ndarray] = []
+        self.tx: dict[str, list[np.ndarray]] | None = (
+            {k: [] for k in ("customer_id", "time", "amount", "category", "discount", "credit", "rules")} if opts.transactions else None)
+        self.acq_rng = self.streams.generator("acquisition")
+
+    # ------------------------------------------------------------------ behaviour
+    def _m_bound(self) -> float:
+        """The scenario-wide bound on the purchase-rate multiplier (the same under every policy, for common random numbers)."""
+        if not self.on:
+            return 1.0
+        b = self.beh
+        bound = (1 + self.sc.store.seasonality) * (1 + b.goal_gradient * float(self.seg.reward_sensitivity.max()))
+        bound *= math.exp(b.satisfaction_rate_effect * (1 - float(self.seg.satisfaction.min())))
+        bound *= 1 + b.credit_spend_ahead * float(self.seg.credit_appetite.max())
+        return float(min(bound * 1.3, M_CAP))
+
+    def sat_target(self, idx: np.ndarray) -> np.ndarray:
+        """Where each customer's satisfaction drifts: the segment's level, moved by service quality and debt."""
+        target = self.c.sat_ref[idx] + self.beh.service_quality_weight * (self.store.service_quality - self.q0)
+        if self.runtime.credit:
+            _, used = self.runtime.credit_use(idx)
+            target = target - self.beh.debt_stress * self.beh.satisfaction_memory_days * used
+        return np.clip(target, 0.0, 1.0)
+
+    def satisfaction(self, idx: np.ndarray, t: np.ndarray | float) -> np.ndarray:
+        if not self.on:
+            return self.c.sat_ref[idx]
+        return self.c.satisfaction(idx, t, self.sat_target(idx), self.beh.satisfaction_memory_days)
+
+    def bump_satisfaction(self, idx: np.ndarray, t: np.ndarray | float, delta: np.ndarray) -> None:
+        """Shift satisfaction by delta now (rewards, service, expiry, debt)."""
+        if not self.on or len(idx) == 0:
+            return
+        s = self.satisfaction(idx, t)
+        self.c.set_satisfaction(idx, t, s + delta)
+
+    def rate_multiplier(self, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """m(t): how much faster than its base rate each customer buys right now."""
+        if not self.on:
+            return np.ones(len(idx))
+        c, b = self.c, self.beh
+        seg = c.seg[idx]
+        mult = c.lam_mult[idx].copy()
+        if self.sc.store.seasonality > 0:
+            doy = np.mod(t, 365.0)
+            mult *= 1 + self.sc.store.seasonality * np.cos(2 * np.pi * (doy - (self.sc.store.peak_day - 1)) / 365.0)
+        s = self.satisfaction(idx, t)
+        mult *= np.exp(b.satisfaction_rate_effect * (s - c.sat_ref[idx]))
+        if b.goal_gradient > 0 and self.runtime.points:
+            prog = self.runtime.goal_progress(idx, self.now)
+            mult *= 1 + b.goal_gradient * self.seg.reward_sensitivity[seg] * prog ** b.goal_gradient_power
+        live = c.offer_until[idx] > t
+        if live.any():
+            mult *= 1 + np.where(live, c.offer_freq[idx], 0.0)
+        if self.runtime.credit and b.credit_spend_ahead > 0:
+            avail, used = self.runtime.credit_use(idx)
+            has = avail > 0
+            mult *= 1 + b.credit_spend_ahead * self.seg.credit_appetite[seg] * has * (1 - used)
+        return np.minimum(mult, self.m_bound)
+
+    def dropout_multiplier(self, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
+        if not self.on:
+            return np.ones(len(idx))
+        s = self.satisfaction(idx, t)
+        return np.exp(-self.beh.satisfaction_churn_effect * (s - self.c.sat_ref[idx]))
+
+    # ------------------------------------------------------------------ helpers
+    def _next_candidate(self, idx: np.ndarray, t: np.ndarray) -> None:
+        c = self.c
+        gap = self.streams.exponential("gap", idx, c.cand_n[idx]) / (c.lam[idx] * self.m_bound)
+        c.next_cand[idx] = t + gap
+        c.cand_n[idx] += 1
+
+    def _next_contact(self, idx: np.ndarray, t: np.ndarray) -> None:
+        c = self.c
+        rate = self.seg.contact_rate_day[c.seg[idx]]
+        gap = self.streams.exponential("contact_gap", idx, c.contact_n[idx]) / np.maximum(rate, 1e-300)
+        c.next_contact[idx] = np.where(rate > 0, t + gap, np.inf)
+        c.contact_n[idx] += 1
+
+    def _drop(self, idx: np.ndarray, t: np.ndarray | float) -> None:
+        if len(idx) == 0:
+            return
+        self.c.alive[idx] = False
+        self.c.dropped_at[idx] = t
+        self.book.lost += int(len(idx))
+
+    # ------------------------------------------------------------------ acquisition
+    def acquire(self, count: int, times: np.ndarray, referred_by: np.ndarray | None) -> None:
+        """New customers arrive and make their first (trial) purchase; some join the programme."""
+        if count == 0:
+            return
+        ids = self.c.add(count, times, self.streams, referred_by)
+        if self.c.capacity > self.runtime.capacity:
+            self.runtime.grow(self.c.capacity)
+        self.book.acquired += count
+        if referred_by is not None:
+            self.book.acquired_referral += count
+        self._next_candidate(ids, times)
+        self._next_contact(ids, times)
+        if not self.cp.policy.is_baseline:
+            joins = self.streams.uniform("enrol", ids, 0) < self.cp.policy.participation
+            members = ids[joins]
+            self.runtime.enrol(members)
+            if self.runtime.has_trigger("enrolment"):
+                self._apply_effects(self.runtime.fire("enrolment", members, self.now, self.source), times[joins])
+            if referred_by is not None and self.runtime.has_trigger("referral"):
+                refd = members
+                referrers = referred_by[joins]
+                ok = self.runtime.member[referrers]
+                self._apply_effects(self.runtime.fire("referral", referrers[ok], self.now, self.source, partner=refd[ok]), times[joins][ok])
+        self._purchase(ids, times, repeat=False)
+
+    # ------------------------------------------------------------------ purchases
+    def _purchase(self, idx: np.ndarray, t: np.ndarray, repeat: bool) -> None:
+        c, st = self.c, self.seg
+        if len(idx) == 0:
+            return
+        seg = c.seg[idx]
+        k = c.purchases[idx]
+        z = special.gammaincinv(st.spend_p[seg], self.streams.uniform("spend", idx, k)) / c.nu[idx]
+        live_offer = c.offer_until[idx] > t
+        amount = z * (1 + np.where(live_offer, c.offer_basket[idx], 0.0))
+        u = self.streams.uniform("category", idx, k)
+        cat = np.minimum((c.cat_cum[idx] < u[:, None]).sum(axis=1), len(self.cats) - 1)
+        number = (k + 1).astype(np.float64)
+        if self.cp.policy.is_baseline:
+            eff = Effects.empty(idx)
+        else:
+            appetite = st.credit_appetite[seg]
+            eff = self.runtime.purchase(idx, t, amount, cat, number, appetite, self.now, self.source)
+        revenue = amount - eff.discount
+        ucf = self.store.unit_cost_factor
+        cogs = amount * (1 - self.unit_margin[cat]) * ucf
+        c.purchases[idx] += 1
+        c.revenue[idx] += revenue
+        c.gross[idx] += amount
+        c.discounts[idx] += eff.discount
+        c.last_purchase[idx] = t
+        np.add.at(c.cat_n, (idx, cat), 1.0)
+        np.add.at(c.cat_spend, (idx, cat), revenue)
+        b = self.book
+        b.gross_sales += float(amount.sum())
+        b.discounts += float(eff.discount.sum())
+        b.revenue += float(revenue.sum())
+        b.cogs += float(cogs.sum())
+        b.purchases += int(len(idx))
+        b.credit_charged += float(eff.credit.sum())
+        margin = revenue - cogs
+        if repeat:
+            b.repeat_revenue += float(revenue.sum())
+            b.repeat_purchases += int(len(idx))
+        goods = self._apply_effects(eff, t)
+        disc = (1 + self.sc.discount_rate) ** (-(t - c.acquired_at[idx]) / 365.0)
+        np.add.at(c.clv, idx, (margin - goods) * disc)
+        if self.tx is not None:
+            self.tx["customer_id"].append(idx.copy())
+            self.tx["time"].append(np.asarray(t, dtype=np.float64).copy())
+            self.tx["amount"].append(amount)
+            self.tx["category"].append(cat.astype(np.int16))
+            self.tx["discount"].append(eff.discount.copy())
+            self.tx["credit"].append(eff.credit.copy())
+            self.tx["rules"].append(eff.rules.copy())
+        if self.runtime.has_trigger("visit"):
+            self._apply_effects(self.runtime.fire("visit", idx, self.now, self.source), t)
+        if not self.on:
+            pass
+        else:
+            # word of mouth: satisfied customers refer others, who arrive the next day
+            s = self.satisfaction(idx, t)
+            refer = self.streams.uniform("referral", idx, k) < st.referral_propensity[seg] * s
+            if refer.any():
+                who = idx[refer]
+                c.referrals[who] += 1
+                self.referral_queue.append(who)
+
+    def _apply_effects(self, eff: Effects, t: np.ndarray | float) -> np.ndarray:
+        """Act on what the programme did: goods given, trials, offers, satisfaction. Returns goods cost per customer."""
+        c = self.c
+        idx = eff.idx
+        goods = np.zeros(len(idx))
+        if len(idx) == 0:
+            return goods
+        pos = {int(i): j for j, i in enumerate(idx)} if (eff.free_items or eff.trials) and len(idx) < 64 else None
+        t_arr = np.broadcast_to(np.asarray(t, dtype=float), (len(idx),))
+        ucf = self.store.unit_cost_factor
+        delight = eff.delight.copy()
+        for who, codes in eff.free_items:
+            cost = self.cost0[codes] * ucf
+            self.book.reward_goods += float(cost.sum())
+            j = self._positions(idx, who, pos)
+            np.add.at(goods, j, cost)
+            if self.on:
+                fav = c.favourite(who) == codes
+                self.bump_satisfaction(who, t_arr[j], self.beh.free_item_delight * fav * self.seg.reward_sensitivity[c.seg[who]])
+        for who, codes in eff.trials:
+            cost = self.cost0[codes] * ucf
+            self.book.reward_goods += float(cost.sum())
+            j = self._positions(idx, who, pos)
+            np.add.at(goods, j, cost)
+            if self.on:
+                new = c.cat_n[who, codes] == 0
+                adopt = new & (self.streams.uniform("trial", who, c.purchases[who]) < self.seg.variety_seeking[c.seg[who]])
+                w_idx, w_codes = who[adopt], codes[adopt]
+                if w_idx.size:
+                    prefs = c.preferences(w_idx)
+                    prefs[np.arange(len(w_idx)), w_codes] += 1.0 / len(self.cats)
+                    c.cat_cum[w_idx] = np.cumsum(prefs / prefs.sum(axis=1, keepdims=True), axis=1)
+                    c.lam_mult[w_idx] *= 1 + self.beh.trial_uplift
+        for who, offer in eff.offers:
+            self.book.offers_cost += offer.cost_per_contact * len(who)
+            if self.on and len(who):
+                p = np.minimum(offer.response * self.seg.reward_sensitivity[c.seg[who]], 1.0)
+                resp = self.streams.uniform("offer", who, c.cand_n[who]) < p
+                r = who[resp]
+                c.offer_until[r] = self.now + offer.days
+                c.offer_freq[r] = offer.frequency_uplift
+                c.offer_basket[r] = offer.basket_uplift
+        if self.on and delight.any():
+            gain = np.minimum(self.beh.reward_delight * delight / self.mean_basket[c.seg[idx]], 0.2)
+            gain *= self.seg.reward_sensitivity[c.seg[idx]]
+            hit = gain > 0
+            self.bump_satisfaction(idx[hit], t_arr[hit], gain[hit])
+        return goods
+
+    @staticmethod
+    def _positions(idx: np.ndarray, who: np.ndarray, pos: dict[int, int] | None) -> np.ndarray:
+        if pos is not None:
+            return np.array([pos[int(w)] for w in who], dtype=np.intp)
+        order = np.argsort(idx, kind="stable")
+        return order[np.searchsorted(idx, who, sorter=order)]
+
+    def customers_day(self, day: int) -> None:
+        """Everything customers do in [day, day + 1): arrivals, purchases, dropouts, service contacts."""
+        c = self.c
+        end = day + 1.0
+        # arrivals: paid marketing, then yesterday's referrals
+        mk = self.sc.store.marketing
+        if mk.budget_per_year > 0:
+            lam = mk.budget_per_year / 365.0 / mk.cost_per_acquisition
+            n_new = int(self.acq_rng.poisson(lam))
+            times = day + np.sort(self.acq_rng.random(n_new))
+            self.acquire(n_new, times, None)
+        if self.referral_queue:
+            referrers = np.concatenate(self.referral_queue)
+            self.referral_queue = []
+            times = day + np.sort(self.acq_rng.random(len(referrers)))
+            self.acquire(len(referrers), times, referrers)
+        # purchases, by thinning; each micro-step handles every customer's next candidate of the day
+        n = c.n
+        idx = np.flatnonzero(c.alive[:n] & (c.next_cand[:n] < end))
+        while idx.size:
+            t = c.next_cand[idx]
+            dead = t >= c.death_time[idx]
+            if dead.any():
+                self._drop(idx[dead], c.death_time[idx[dead]])
+                idx, t = idx[~dead], t[~dead]
+            if self.m_bound > 1.0:
+                keep = self.streams.uniform("accept", idx, c.cand_n[idx]) * self.m_bound < self.rate_multiplier(idx, t)
+            else:
+                keep = np.ones(len(idx), dtype=bool)
+            buyers, bt = idx[keep], t[keep]
+            self._next_candidate(idx, t)
+            if buyers.size:
+                self._purchase(buyers, bt, repeat=True)
+                self._dropout_after(buyers, bt)
+            idx = idx[c.alive[idx] & (c.next_cand[idx] < end)]
+        # Pareto/NBD deaths with no purchase candidate in the day
+        dying = np.flatnonzero(c.alive[:n] & (c.death_time[:n] < end))
+        self._drop(dying, c.death_time[dying])
+        self._service_contacts(end)
+
+    def _dropout_after(self, idx: np.ndarray, t: np.ndarray) -> None:
+        """BG/NBD: after each repeat purchase a customer drops out with probability p (moved by satisfaction and competitors)."""
+        c = self.c
+        dm = self.dropout_multiplier(idx, t)
+        pull = self.sc.market.competitor_pull
+        bg = ~c.pareto[idx]
+        p_eff = 1.0 - np.power(1.0 - c.p_drop[idx], dm) * (1.0 - pull)
+        u = self.streams.uniform("dropout", idx, c.purchases[idx])
+        out = bg & (u < p_eff)
+        if pull > 0:
+            out |= ~bg & (u < pull)
+        self._drop(idx[out], t[out])
+        # Pareto/NBD: rescale the remaining lifetime to the new dropout multiplier (memoryless)
+        par = np.flatnonzero(~bg & ~out)
+        if par.size and self.on:
+            w = idx[par]
+            old = c.d_mult[w]
+            c.death_time[w] = t[par] + (c.death_time[w] - t[par]) * old / dm[par]
+            c.d_mult[w] = dm[par]
+
+    def _service_contacts(self, end: float) -> None:
+        c = self.c
+        n = c.n
+        idx = np.flatnonzero(c.alive[:n] & (c.next_contact[:n] < end))
+        if idx.size == 0:
+            return
+        t = c.next_contact[idx]
+        self._next_contact(idx, t)
+        seg = c.seg[idx]
+        k = c.contact_n[idx]
+        complaint = self.streams.uniform("complaint", idx, k) < self.seg.complaint_share[seg]
+        q = self.store.service_quality / (1.0 + max(self.store.load - 1.0, 0.0))
+        resolved = self.streams.uniform("resolved", idx, k) < q
+        self.book.contacts += int(idx.size)
+        self.book.complaints += int(complaint.sum())
+        self.book.resolved += int(resolved.sum())
+        rec = self.beh.service_recovery
+        delta = np.where(resolved, rec, np.where(complaint, -2 * rec, 0.0))
+        self.bump_satisfaction(idx, t, delta)
+        if self.runtime.has_trigger("service_contact"):
+            for r in self.runtime.triggers("service_contact"):
+                kind = r.rule.on.kind
+                sel = np.ones(len(idx), dtype=bool) if kind == "any" else (complaint if kind == "complaint" else ~complaint)
+                ev = {"contact.complaint": complaint[sel], "contact.resolved": resolved[sel]}
+                self._apply_effects(self.runtime.fire("service_contact", idx[sel], self.now, self.source, ev, only=[r]), t[sel])
+        if self.runtime.has_trigger("visit"):
+            self._apply_effects(self.runtime.fire("visit", idx, self.now, self.source), t)
+
+    # ------------------------------------------------------------------ calendar
+    def _members_alive(self) -> np.ndarray:
+        n = self.c.n
+        return np.flatnonzero(self.c.alive[:n] & self.runtime.member[:n])
+
+    def expiry_sweep(self, day: int) -> None:
+        """Expire points lots whose time has come; expiry annoys the customers who lose points."""
+        rt, c = self.runtime, self.c
+        for name, book in rt.points.items():
+            who, lost = book.advance(day)
+            if who.size:
+                self.book.points_expired += float(lost.sum())
+                value = lost * rt.policy.points[name].value
+                keep = c.alive[who]
+                frus = -np.minimum(self.beh.expiry_frustration * value / self.mean_basket[c.seg[who]], 0.3)
+                self.bump_satisfaction(who[keep], float(day), frus[keep])
+
+    def tier_review(self, day: int) -> None:
+        """Move members between tiers, then run the tier-review rules."""
+        self.runtime.tier_review(day)
+        if self.runtime.has_trigger("tier_review"):
+            self._apply_effects(self.runtime.fire("tier_review", self._members_alive(), day, self.source), float(day))
+
+    def scheduled(self, rule, day: int) -> None:
+        """A scheduled campaign fires for every member."""
+        self._apply_effects(self.runtime.fire("schedule", self._members_alive(), day, self.source, only=[rule]), float(day))
+
+    def personal_dates(self, day: int) -> None:
+        """Birthdays, enrolment anniversaries and inactivity spells that fall today."""
+        rt, c = self.runtime, self.c
+        if rt.has_trigger("birthday"):
+            who = self._members_alive()
+            who = who[c.birthday[who] == day % 365 + 1]
+            self._apply_effects(rt.fire("birthday", who, day, self.source), float(day))
+        if rt.has_trigger("anniversary"):
+            who = self._members_alive()
+            age = day - np.floor(c.acquired_at[who])
+            who = who[(age > 0) & (age % 365 == 0)]
+            self._apply_effects(rt.fire("anniversary", who, day, self.source), float(day))
+        for r in rt.triggers("inactivity"):
+            D = r.rule.on.days  # type: ignore[union-attr]
+            who = self._members_alive()
+            gap = day - c.last_purchase[who]
+            who = who[(gap >= D) & (gap - 1 < D)]
+            self._apply_effects(rt.fire("inactivity", who, day, self.source, only=[r]), float(day))
+
+    def _statement(self, line, day: int) -> None:
+        c = self.c
+        idx, minimum = line.due()
+        if idx.size == 0:
+            return
+        seg = c.seg[idx]
+        k = np.full(len(idx), day, dtype=np.int64)
+        miss = self.streams.uniform("credit_miss", idx, k) < self.seg.default_risk[seg]
+        miss |= ~c.alive[idx] & (self.streams.uniform("credit_gone", idx, k) < 0.5)
+        owed = line.owed[idx]
+        paid = np.where(miss, 0.0, minimum + self.seg.repay_share[seg] * (owed - minimum))
+        before_interest, before_fees = line.interest.sum(), line.fees.sum()
+        repaid_before = line.repaid.sum()
+        out, amounts = line.settle(idx, paid, minimum, float(day))
+        self.book.credit_repaid += float(line.repaid.sum() - repaid_before)
+        self.book.interest += float(line.interest.sum() - before_interest)
+        self.book.fees += float(line.fees.sum() - before_fees)
+        self.book.bad_debt += float(amounts.sum())
+        missed = idx[miss & c.alive[idx]]
+        self.bump_satisfaction(missed, float(day), np.full(len(missed), -self.beh.debt_stress * 30))
+        # a written-off customer is lost to the store: both sides lose
+        gone = out[c.alive[out]]
+        self._drop(gone, float(day))
+
+    # ------------------------------------------------------------------ store
+    def close_day(self, day: int) -> None:
+        rt = self.runtime
+        members = int(rt.member[: self.c.n].sum()) if not self.cp.policy.is_baseline else 0
+        running = members * self.cp.policy.cost_per_member_per_year / 365.0
+        rec = self.store.end_of_day(self.book, running, self.sc.flywheel)
+        n = self.c.n
+        rec["day"] = day
+        rec["alive"] = int(self.c.alive[:n].sum())
+        rec["customers"] = n
+        rec["members"] = members
+        rec["points_outstanding"] = float(sum(b.lots.sum() for b in rt.points.values()))
+        rec["points_liability"] = rt.liability()
+        rec["credit_outstanding"] = float(sum(b.owed.sum() for b in rt.credit.values()))
+        if day % self.sc.period_days == 0 or day == self.days - 1:
+            alive = np.flatnonzero(self.c.alive[:n])
+            rec["customer_satisfaction"] = float(self.satisfaction(alive, day + 1.0).mean()) if alive.size else float("nan")
+        else:
+            rec["customer_satisfaction"] = float("nan")
+        self.daily.append(rec)
+        self.book = DayBook()
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> RawRun:
+        """Run the whole horizon and return the raw results."""
+        env = simpy.Environment()
+        n0 = self.n0
+        # the starting population: a cohort acquired at time 0 (the BG/NBD set-up)
+        self.acquire(n0, np.zeros(n0), None)
+        self.book.acquired = 0  # the starting cohort is not counted as acquisition
+
+        def every(period: int, phase: float, fn, start: int = 0) -> None:
+            def proc():
+                yield env.timeout(start + phase)
+                while True:
+                    day = int(round(env.now - phase))
+                    self.now = float(day)
+                    fn(day)
+                    yield env.timeout(period)
+            env.process(proc())
+
+        rt = self.runtime
+        # start of day: the programme's calendar
+        if rt.points:
+            every(1, CALENDAR, self.expiry_sweep)
+        for line in rt.credit.values():
+            every(line.spec.statement_days, CALENDAR, lambda d, line=line: self._statement(line, d), start=line.spec.statement_days)
+        if rt.policy.tiers is not None:
+            every(rt.policy.tiers.review_days, CALENDAR, self.tier_review, start=rt.policy.tiers.review_days)
+        for r in rt.triggers("schedule"):
+            on: pm.OnSchedule = r.rule.on  # type: ignore[assignment]
+            period = {"day": 1, "week": 7, "month": 30, "year": 365}[on.every]
+            every(period, CALENDAR, lambda d, r=r: self.scheduled(r, d), start=(on.day - 1) % period)
+        if any(rt.has_trigger(t) for t in ("birthday", "anniversary", "inactivity")):
+            every(1, CALENDAR, self.personal_dates)
+        # the day's customer events, then the store closes its books
+        every(1, CUSTOMERS, self.customers_day)
+        every(1, CLOSE, self.close_day)
+        env.run(until=self.days)
+        daily = {k: np.array([r[k] for r in self.daily]) for k in self.daily[0]}
+        tx = None
+        if self.tx is not None:
+            tx = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in self.tx.items()}
+        return RawRun(self.sc, self.cp.policy.name, self.days, daily, self.c, self.runtime, tx, self.cp.rule_ids,
+                      n0, self.runtime.member[: self.c.n].copy(), self.m_bound)

@@ -1,0 +1,79 @@
+"""One run: a policy in a scenario with a seed, from compiled inputs to outcomes and files."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from lab.engine.simulate import RunOptions, Simulation
+from lab.metrics.outcomes import RunResult, summarise
+from lab.policy.runtime import CompiledPolicy
+from lab.scenario.model import Scenario
+
+
+def run_policy(scenario: Scenario, policy: CompiledPolicy, seed: int, *, address: tuple[int, ...] = (),
+               customers: int | None = None, days: int | None = None, transactions: bool = False) -> RunResult:
+    """Simulate one policy in one scenario and summarise it.
+
+    `address` names the run inside an experiment (replication, design point)
+    and never the policy, so every policy's replication k shares its random
+    streams with the others (common random numbers)."""
+    opts = RunOptions(seed=seed, address=address, customers=customers, days=days, transactions=transactions)
+    raw = Simulation(scenario, policy, opts).run()
+    return summarise(raw, seed, address)
+
+
+def json_safe(obj: object) -> object:
+    """Plain JSON: NaN and infinities become null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def write_atomic(path: Path, write) -> None:
+    """Write a file through a temporary sibling and rename it into place, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write JSON atomically, with NaN as null."""
+    write_atomic(path, lambda p: p.write_text(json.dumps(json_safe(data), indent=2, sort_keys=False) + "\n"))
+
+
+def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    """Write a Parquet file atomically."""
+    write_atomic(path, lambda p: frame.to_parquet(p, index=False))
+
+
+def write_run(result: RunResult, out: Path, extra: dict[str, object] | None = None) -> list[Path]:
+    """Write a run's files under `out`: summary.json, timeseries.parquet, customers.parquet, transactions.parquet."""
+    out = Path(out)
+    summary = {"scenario": result.scenario, "policy": result.policy, "seed": result.seed, "address": list(result.address),
+               "outcomes": result.summary, "rules": {r: {"fired": result.rule_fires[r], "cost": result.rule_cost[r]} for r in result.rule_fires}}
+    if extra:
+        summary.update(extra)
+    files = [out / "summary.json", out / "timeseries.parquet", out / "customers.parquet"]
+    write_json(files[0], summary)
+    write_parquet(files[1], result.timeseries)
+    write_parquet(files[2], result.customers)
+    if result.transactions is not None:
+        files.append(out / "transactions.parquet")
+        write_parquet(files[-1], result.transactions)
+    return files

@@ -1,0 +1,246 @@
+"""Ledger mechanics for a whole population at once: points lots and credit lines.
+
+Points are held in lots on a calendar shared by every customer: lot L holds
+what was earned in days [L*w, (L+1)*w) where w = lot_days. Because the
+calendar is shared, "oldest first" is the same column order for everyone,
+and first-in first-out redemption is a cumulative sum along one axis. A lot
+matures `pending_days` after its window closes and expires at the first lot
+boundary at least `expiry_days` after its window closes, so points live
+between expiry_days and expiry_days + lot_days (lot_days = 1 is day-exact).
+
+Every point that enters a ledger leaves it in exactly one way (redeemed,
+deducted, expired) or is still outstanding; the per-customer counters make
+that identity checkable.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lab.policy.model import CreditLine, PointsLedger
+
+
+def _grow(a: np.ndarray, capacity: int) -> np.ndarray:
+    out = np.zeros((capacity,) + a.shape[1:], dtype=a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+class PointsBook:
+    """One points currency for every customer: lots, maturity, FIFO redemption, expiry."""
+
+    def __init__(self, spec: PointsLedger, capacity: int) -> None:
+        self.spec = spec
+        self.w = spec.lot_days
+        life = (spec.expiry_days if spec.expiry_days is not None else 0) + spec.pending_days
+        self.k = max(2, math.ceil(life / self.w) + 2)
+        self.lots = np.zeros((capacity, self.k), dtype=np.float64)
+        self.earned = np.zeros(capacity)
+        self.redeemed = np.zeros(capacity)
+        self.deducted = np.zeros(capacity)
+        self.expired = np.zeros(capacity)
+        self.current_lot = 0
+        self._swept_to = 0  # lots with index < this have been expired or are unexpirable
+
+    def grow(self, capacity: int) -> None:
+        """Make room for more customers (new ones start with nothing)."""
+        self.lots = _grow(self.lots, capacity)
+        for name in ("earned", "redeemed", "deducted", "expired"):
+            setattr(self, name, _grow(getattr(self, name), capacity))
+
+    # -- calendar
+    def _lot_of(self, day: float) -> int:
+        return int(day // self.w)
+
+    def _columns_oldest_first(self) -> np.ndarray:
+        L = self.current_lot
+        return np.array([(L - self.k + 1 + j) % self.k for j in range(self.k)], dtype=np.intp)
+
+    def _mature_columns(self, day: float) -> np.ndarray:
+        """Columns (oldest first) whose points may be redeemed on `day`."""
+        L = self.current_lot
+        cols = []
+        for j in range(self.k):
+            lot = L - self.k + 1 + j
+            if lot < 0:
+                continue
+            if (lot + 1) * self.w + self.spec.pending_days <= day or self.spec.pending_days == 0:
+                cols.append(lot % self.k)
+        return np.array(cols, dtype=np.intp)
+
+    def advance(self, day: float) -> tuple[np.ndarray, np.ndarray]:
+        """Move the calendar to `day`, expiring lots whose time has come.
+
+        Returns the customers who lost points and how many each lost."""
+        hit: list[np.ndarray] = []
+        lost: list[np.ndarray] = []
+        target = self._lot_of(day)
+        E = self.spec.expiry_days
+        if E is not None:
+            # lot `lot` expires at the first boundary >= (lot+1)*w + E
+            while True:
+                lot = self._swept_to
+                expiry_day = math.ceil(((lot + 1) * self.w + E) / self.w) * self.w
+                if expiry_day > day or lot > target:
+                    break
+                col = lot % self.k
+                who = np.flatnonzero(self.lots[:, col])
+                if who.size:
+                    amt = self.lots[who, col]
+                    self.lots[who, col] = 0.0
+                    self.expired[who] += amt
+                    hit.append(who)
+                    lost.append(amt)
+                self._swept_to += 1
+        while self.current_lot < target:
+            self.current_lot += 1
+            col = self.current_lot % self.k
+            # the slot being reused must be empty: expired, or never expiring (merge forward)
+            stale = self.lots[:, col]
+            if stale.any():
+                prev = (self.current_lot - 1) % self.k
+                # non-expiring points: fold the oldest slot into its successor to keep FIFO order
+                nxt = (self.current_lot + 1) % self.k
+                self.lots[:, nxt if nxt != col else prev] += stale
+                self.lots[:, col] = 0.0
+        if not hit:
+            return np.zeros(0, dtype=np.intp), np.zeros(0)
+        who, amt = np.concatenate(hit), np.concatenate(lost)
+        order = np.argsort(who, kind="stable")
+        who, amt = who[order], amt[order]
+        uniq, start = np.unique(who, return_index=True)
+        return uniq, np.add.reduceat(amt, start)
+
+    # -- balances
+    def balance(self, idx: np.ndarray, day: float) -> np.ndarray:
+        """Points that can be redeemed now."""
+        cols = self._mature_columns(day)
+        if cols.size == 0:
+            return np.zeros(len(idx))
+        return self.lots[np.ix_(idx, cols)].sum(axis=1)
+
+    def total(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Points outstanding, pending ones included."""
+        return self.lots[idx].sum(axis=1)
+
+    def pending(self, idx: np.ndarray, day: float) -> np.ndarray:
+        """Points earned but not yet mature."""
+        return self.total(idx) - self.balance(idx, day)
+
+    # -- movements
+    def award(self, idx: np.ndarray, amount: np.ndarray, day: float) -> None:
+        """Add points to the current lot (idx may repeat)."""
+        amount = np.maximum(amount, 0.0)
+        col = self._lot_of(day) % self.k
+        amount = np.broadcast_to(amount, np.shape(idx))
+        np.add.at(self.lots[:, col], idx, amount)
+        np.add.at(self.earned, idx, amount)
+
+    def take(self, idx: np.ndarray, amount: np.ndarray, day: float, *, how: str) -> np.ndarray:
+        """Remove up to `amount` mature points, oldest lots first; returns what was taken.
+
+        `idx` must not repeat; `how` is "redeemed" or "deducted"."""
+        cols = self._mature_columns(day)
+        if cols.size == 0 or len(idx) == 0:
+            return np.zeros(len(idx))
+        sub = self.lots[np.ix_(idx, cols)]
+        need = np.clip(amount, 0.0, None)
+        before = np.cumsum(sub, axis=1) - sub
+        taken = np.clip(need[:, None] - before, 0.0, sub)
+        self.lots[np.ix_(idx, cols)] = sub - taken
+        got = taken.sum(axis=1)
+        counter = self.redeemed if how == "redeemed" else self.deducted
+        counter[idx] += got
+        return got
+
+
+class CreditBook:
+    """One store credit line for every customer: limits, balances, statements, delinquency, write-off."""
+
+    def __init__(self, spec: CreditLine, capacity: int) -> None:
+        self.spec = spec
+        self.limit = np.zeros(capacity)
+        self.owed = np.zeros(capacity)
+        self.missed = np.zeros(capacity, dtype=np.int32)
+        self.delinquent_since = np.full(capacity, np.nan)
+        self.closed = np.zeros(capacity, dtype=bool)
+        self.charged = np.zeros(capacity)
+        self.repaid = np.zeros(capacity)
+        self.interest = np.zeros(capacity)
+        self.fees = np.zeros(capacity)
+        self.written_off = np.zeros(capacity)
+
+    def grow(self, capacity: int) -> None:
+        """Make room for more customers."""
+        for name in ("limit", "owed", "missed", "closed", "charged", "repaid", "interest", "fees", "written_off"):
+            setattr(self, name, _grow(getattr(self, name), capacity))
+        d = np.full(capacity, np.nan)
+        d[: self.delinquent_since.shape[0]] = self.delinquent_since
+        self.delinquent_since = d
+
+    def open(self, idx: np.ndarray) -> None:
+        """Grant the line's starting limit to newly enrolled members."""
+        if self.spec.limit > 0:
+            self.limit[idx] = np.where(self.closed[idx], 0.0, np.maximum(self.limit[idx], self.spec.limit))
+
+    def available(self, idx: np.ndarray) -> np.ndarray:
+        """Credit that can still be drawn (none while delinquent or closed)."""
+        ok = ~self.closed[idx] & np.isnan(self.delinquent_since[idx])
+        return np.where(ok, np.maximum(self.limit[idx] - self.owed[idx], 0.0), 0.0)
+
+    def charge(self, idx: np.ndarray, amount: np.ndarray) -> np.ndarray:
+        """Put up to `amount` on credit, never above the limit; returns what was charged."""
+        got = np.minimum(np.maximum(amount, 0.0), self.available(idx))
+        self.owed[idx] += got
+        self.charged[idx] += got
+        return got
+
+    def raise_limit(self, idx: np.ndarray, new_limit: np.ndarray, raise_by: np.ndarray) -> None:
+        """Open or raise lines (never lowers a limit; closed lines stay closed)."""
+        lim = np.maximum(self.limit[idx], np.maximum(new_limit, 0.0)) + np.maximum(raise_by, 0.0)
+        self.limit[idx] = np.where(self.closed[idx], self.limit[idx], lim)
+
+    def due(self) -> tuple[np.ndarray, np.ndarray]:
+        """Customers with a balance on statement day, and the minimum each must pay."""
+        idx = np.flatnonzero(self.owed > 0)
+        owed = self.owed[idx]
+        minimum = np.minimum(owed, np.maximum(self.spec.min_payment, owed * self.spec.min_payment_percent))
+        return idx, minimum
+
+    def settle(self, idx: np.ndarray, paid: np.ndarray, minimum: np.ndarray, day: float) -> tuple[np.ndarray, np.ndarray]:
+        """Apply a statement's payments: interest on what is carried, fees, delinquency, write-offs.
+
+        Returns (customers written off, amounts written off)."""
+        spec = self.spec
+        paid = np.clip(paid, 0.0, self.owed[idx])
+        self.owed[idx] -= paid
+        self.repaid[idx] += paid
+        ok = paid + 1e-9 >= minimum
+        carried = self.owed[idx]
+        interest = carried * spec.apr * spec.statement_days / 365.0
+        self.owed[idx] += interest
+        self.interest[idx] += interest
+        self.missed[idx] = np.where(ok, 0, self.missed[idx] + 1)
+        late = idx[~ok]
+        if spec.late_fee > 0 and late.size:
+            self.owed[late] += spec.late_fee
+            self.fees[late] += spec.late_fee
+        cured = idx[ok]
+        self.delinquent_since[cured] = np.nan
+        newly = late[(self.missed[late] >= spec.delinquent_after_missed) & np.isnan(self.delinquent_since[late])]
+        self.delinquent_since[newly] = day
+        over = idx[(day - self.delinquent_since[idx]) >= spec.write_off_after_days]
+        amounts = self.owed[over].copy()
+        self.written_off[over] += amounts
+        self.owed[over] = 0.0
+        self.limit[over] = 0.0
+        self.closed[over] = True
+        self.delinquent_since[over] = np.nan
+        return over, amounts
+
+    def days_delinquent(self, idx: np.ndarray, day: float) -> np.ndarray:
+        """Days since the account fell delinquent (0 when it is not)."""
+        d = day - self.delinquent_since[idx]
+        return np.where(np.isnan(d), 0.0, d)

@@ -1,0 +1,133 @@
+"""Load a policy file: YAML -> checked `Policy` -> compiled against a world.
+
+Checking goes in three passes, each reporting every problem it finds as
+`FILE:LINE:COL: message`: the YAML itself (lab.config), the shape and types
+of every key (lab.config.build against lab.policy.model), then the meaning:
+references between parts of the policy (ledgers, tiers, groups, categories),
+actions on triggers that cannot carry them, and every expression, compiled
+and type-checked against the fields the lab declares.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.config import SourceMap, build, diag_at, read_yaml
+from lab.errors import Diagnostic, LabError, suggest
+from lab.policy import model as m
+from lab.policy.runtime import CompiledPolicy, World, compile_policy
+
+PURCHASE_ONLY = (m.Redeem, m.Discount)
+
+
+def read_policy(path: str | Path) -> tuple[m.Policy, SourceMap]:
+    """Parse and shape-check a policy file (no cross-references yet)."""
+    file = str(path)
+    return build(read_yaml(path), m.Policy, file)
+
+
+def check_references(policy: m.Policy, where: SourceMap, file: str, world: World | None) -> list[Diagnostic]:
+    """Problems with what a policy refers to: ledgers, lines, tiers, groups, categories, triggers."""
+    out: list[Diagnostic] = []
+
+    def err(path: tuple[str | int, ...], msg: str) -> None:
+        out.append(diag_at(file, where, path, msg))
+
+    points, lines = tuple(policy.points), tuple(policy.credit)
+    for name in set(points) & set(lines):
+        err(("credit", name), f"ledger name '{name}' is used for both points and credit; give them different names")
+    tiers = tuple(policy.tiers.levels) if policy.tiers else ()
+    if policy.tiers is not None:
+        t = policy.tiers
+        if not t.levels:
+            err(("tiers", "levels"), "tiers need at least one level, e.g. levels: {member: {}, gold: {qualify: 1000}}")
+        bars = [lvl.qualify for lvl in t.levels.values()]
+        if bars and bars[0] != 0:
+            err(("tiers", "levels", tiers[0], "qualify"), f"the first tier '{tiers[0]}' is where everyone starts; its qualify must be 0")
+        for a, b, name in zip(bars, bars[1:], tiers[1:]):
+            if b < a:
+                err(("tiers", "levels", name, "qualify"), f"tier '{name}' needs a qualify of at least {a:g} (tiers go from lowest to highest)")
+        if t.metric == "points":
+            if t.ledger is None:
+                err(("tiers", "metric"), "metric 'points' needs 'ledger: <a points ledger>' in tiers")
+            elif t.ledger not in points:
+                err(("tiers", "ledger"), f"unknown points ledger '{t.ledger}'" + suggest(t.ledger, points))
+    cats = world.categories if world else None
+    ids: dict[str, int] = {}
+    groups: set[str] = set()
+    for i, rule in enumerate(policy.rules):
+        if rule.id in ids:
+            err(("rules", i, "id"), f"rule id '{rule.id}' is used twice (first by rule {ids[rule.id] + 1}); rule ids must be unique")
+        ids.setdefault(rule.id, i)
+        if rule.group:
+            groups.add(rule.group)
+        trig = rule.on.tag
+        for j, act in enumerate(rule.do):
+            base = ("rules", i, "do", j, act.tag)
+            ledger = getattr(act, "ledger", None)
+            if ledger is not None and ledger not in points:
+                hint = f" ('{ledger}' is a credit line)" if ledger in lines else suggest(ledger, points)
+                if not points:
+                    hint = "; declare it under 'points:' first"
+                err(base + ("ledger",), f"unknown points ledger '{ledger}'{hint}")
+            if isinstance(act, m.GrantCredit) and act.line not in lines:
+                err(base + ("line",), f"unknown credit line '{act.line}'" + (suggest(act.line, lines) if lines else "; declare it under 'credit:' first"))
+            if isinstance(act, m.SetTier):
+                if not tiers:
+                    err(base, "set_tier needs tiers; declare 'tiers:' first")
+                elif act.tier is not None and act.tier not in tiers:
+                    err(base + ("tier",), f"unknown tier '{act.tier}'" + suggest(act.tier, tiers))
+                if act.tier is None and act.by == 0:
+                    err(base, "set_tier needs 'tier: <name>' or 'by: <levels>'")
+            if isinstance(act, PURCHASE_ONLY) and trig != "purchase":
+                err(base, f"'{act.tag}' changes the price of a purchase, so it only works on 'purchase' rules, not '{trig}'; "
+                          "use a voucher for a discount on the next purchase")
+            if isinstance(act, m.ReferralReward) and trig != "referral":
+                err(base, f"'referral_reward' only works on 'referral' rules, not '{trig}'")
+            if isinstance(act, m.Redeem) and act.discount == 0 and act.free_item is None:
+                err(base, "redeem needs a reward: 'discount: <dollars>' or 'free_item: <category>'")
+            for attr in ("category", "free_item"):
+                cat = getattr(act, attr, None)
+                if cat is None or cats is None or cat in ("favourite", "new") or cat in cats:
+                    continue
+                err(base + (attr,), f"unknown category '{cat}'" + suggest(cat, (*cats, "favourite", "new")))
+    for g in policy.stacking:
+        if g not in groups:
+            err(("stacking", g), f"no rule is in group '{g}'" + suggest(g, groups))
+    if policy.budget is not None and policy.budget.amount == 0:
+        err(("budget", "amount"), "a budget of 0 stops every rule with a cost; remove the budget or give an amount")
+    return out
+
+
+def compile_checked(policy: m.Policy, where: SourceMap, file: str, world: World | None) -> CompiledPolicy:
+    """Check references and expressions; raise LabError listing every problem, else return the compiled policy."""
+    diags = check_references(policy, where, file, world)
+    compiled, problems = compile_policy(policy, world or World.permissive(policy))
+    for p in problems:
+        expr = _expr_at(policy, p.path)
+        if expr is not None and hasattr(expr, "diagnostic"):
+            diags.append(expr.diagnostic(p.message, p.offset))
+        else:
+            diags.append(diag_at(file, where, p.path, p.message))
+    if diags:
+        raise LabError(sorted(diags, key=lambda d: (d.file, d.line, d.col)))
+    return compiled
+
+
+def _expr_at(policy: m.Policy, path: tuple[str | int, ...]) -> object | None:
+    try:
+        rule = policy.rules[int(path[1])]
+        if path[2] == "when":
+            return rule.when
+        return getattr(rule.do[int(path[3])], str(path[5]))
+    except (IndexError, AttributeError, ValueError, TypeError):
+        return None
+
+
+def load_policy(path: str | Path, world: World | None = None) -> CompiledPolicy:
+    """Read, check and compile a policy file; LabError on any problem.
+
+    Without a world (a policy checked on its own), category and segment names
+    cannot be checked: they are checked when a scenario uses the policy."""
+    policy, where = read_policy(path)
+    return compile_checked(policy, where, str(path), world)

@@ -1,0 +1,736 @@
+"""The rules engine: a compiled policy applied to batches of customers at once.
+
+The runtime owns the programme's state (points lots, credit lines, tiers,
+caps, budgets, vouchers) as numpy arrays over every customer, and answers
+events in batches: "these customers purchased these amounts at these times",
+"today is a statement day", "these members have a birthday". It knows
+nothing of the simulator: customer facts it does not own (segment, purchase
+history, satisfaction) are asked of a `FieldSource` the caller supplies, and
+what the programme does to customers (discounts, free items, trials, offers)
+comes back as `Effects` for the caller to act on.
+
+Within one batch every customer appears at most once, so a batch of one gives
+the same answer as the same customer inside a batch of 100k.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from lab.policy import model as m
+from lab.policy.expr import Compiled, ExprType, Field, compile_expression
+from lab.policy.ledgers import CreditBook, PointsBook
+
+TRIGGERS: tuple[str, ...] = tuple(t.tag for t in m.Trigger.__args__)  # type: ignore[attr-defined]
+ACTIONS: tuple[str, ...] = tuple(a.tag for a in m.Action.__args__)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class World:
+    """What a policy is compiled against: the store's categories and the scenario's segments."""
+
+    categories: tuple[str, ...]
+    prices: tuple[float, ...]
+    unit_costs: tuple[float, ...]
+    segments: tuple[str, ...]
+
+    @staticmethod
+    def permissive(policy: m.Policy) -> "World":
+        """A world for checking a policy on its own: any category or segment the policy names exists."""
+        names: set[str] = set()
+        for rule in policy.rules:
+            for text in _expressions_of(rule):
+                names.update(re.findall(r"""["']([^"'\\]{1,64})["']""", text))
+            for act in rule.do:
+                for attr in ("category", "free_item"):
+                    v = getattr(act, attr, None)
+                    if isinstance(v, str):
+                        names.add(v)
+        names -= {"favourite", "new"}
+        cats = tuple(sorted(names)) or ("any",)
+        return World(cats, (1.0,) * len(cats), (0.5,) * len(cats), cats)
+
+
+def _expressions_of(rule: m.Rule) -> Iterable[str]:
+    yield rule.when
+    for act in rule.do:
+        for name in ("amount", "percent", "fixed", "value", "limit", "raise_by"):
+            v = getattr(act, name, None)
+            if isinstance(v, str):
+                yield v
+
+
+# --------------------------------------------------------------------------- the expression schema
+ENGINE_FIELDS: dict[str, tuple[ExprType, str]] = {
+    "customer.segment": (ExprType.ENUM, "the customer's segment"),
+    "customer.member": (ExprType.BOOL, "whether the customer has joined the programme"),
+    "customer.tenure_days": (ExprType.NUMBER, "days since the customer was acquired"),
+    "customer.purchases": (ExprType.NUMBER, "purchases so far (before this one)"),
+    "customer.spend": (ExprType.NUMBER, "dollars spent so far, after discounts"),
+    "customer.last_purchase": (ExprType.NUMBER, "day of the last purchase (use days_since)"),
+    "customer.satisfaction": (ExprType.NUMBER, "satisfaction, 0 to 1"),
+    "customer.category_purchases": (ExprType.MAP, "purchases so far in each category"),
+    "customer.category_spend": (ExprType.MAP, "dollars spent so far in each category"),
+    "customer.favourite_category": (ExprType.ENUM, "the category the customer has bought most"),
+    "customer.categories_bought": (ExprType.NUMBER, "how many different categories the customer has bought"),
+    "customer.referred": (ExprType.BOOL, "whether the customer came by referral"),
+    "customer.referrals": (ExprType.NUMBER, "customers this customer has referred"),
+    "purchase.amount": (ExprType.NUMBER, "dollars of this purchase before discounts"),
+    "purchase.category": (ExprType.ENUM, "the category of this purchase"),
+    "purchase.number": (ExprType.NUMBER, "1 for the first purchase, 2 for the second, ..."),
+    "contact.complaint": (ExprType.BOOL, "on service contacts: whether it is a complaint"),
+    "contact.resolved": (ExprType.BOOL, "on service contacts: whether staff handled it well"),
+    "store.service_quality": (ExprType.NUMBER, "service quality, 0 to 1"),
+    "store.day_of_week": (ExprType.NUMBER, "1 (Monday) to 7"),
+    "store.day_of_month": (ExprType.NUMBER, "1 to 30 (months are 30 days)"),
+    "store.month": (ExprType.NUMBER, "1 to 12"),
+    "store.day_of_year": (ExprType.NUMBER, "1 to 365"),
+    "now": (ExprType.NUMBER, "today, in days from the start"),
+}
+RUNTIME_FIELDS: dict[str, tuple[ExprType, str]] = {
+    "customer.tier": (ExprType.ENUM, "the customer's tier"),
+    "customer.tier_level": (ExprType.NUMBER, "0 for the lowest tier, 1 for the next, ..."),
+    "customer.qualifying": (ExprType.NUMBER, "the tier metric over the tier window so far"),
+    "customer.points": (ExprType.MAP, "redeemable points in each points ledger"),
+    "customer.points_pending": (ExprType.MAP, "points not yet mature in each ledger"),
+    "customer.points_earned": (ExprType.MAP, "points ever earned in each ledger"),
+    "customer.points_expired": (ExprType.MAP, "points ever expired in each ledger"),
+    "customer.credit_limit": (ExprType.MAP, "credit limit of each credit line"),
+    "customer.credit_owed": (ExprType.MAP, "balance owed on each credit line"),
+    "customer.credit_available": (ExprType.MAP, "credit that can still be drawn on each line"),
+    "customer.days_delinquent": (ExprType.MAP, "days each credit line has been delinquent (0 if not)"),
+    "customer.voucher": (ExprType.NUMBER, "value of the customer's unused voucher"),
+    "customer.rewards": (ExprType.NUMBER, "rewards redeemed so far"),
+}
+
+
+def expression_schema(policy: m.Policy, world: World) -> dict[str, Field]:
+    """The fields a policy's expressions may read, typed for this world."""
+    tiers = tuple(policy.tiers.levels) if policy.tiers else ("none",)
+    values = {
+        "customer.segment": world.segments,
+        "customer.category_purchases": world.categories,
+        "customer.category_spend": world.categories,
+        "customer.favourite_category": world.categories,
+        "purchase.category": world.categories,
+        "customer.tier": tiers,
+        "customer.points": tuple(policy.points),
+        "customer.points_pending": tuple(policy.points),
+        "customer.points_earned": tuple(policy.points),
+        "customer.points_expired": tuple(policy.points),
+        "customer.credit_limit": tuple(policy.credit),
+        "customer.credit_owed": tuple(policy.credit),
+        "customer.credit_available": tuple(policy.credit),
+        "customer.days_delinquent": tuple(policy.credit),
+    }
+    out: dict[str, Field] = {}
+    for name, (typ, doc) in {**ENGINE_FIELDS, **RUNTIME_FIELDS}.items():
+        if typ is ExprType.MAP and not values.get(name):
+            continue  # a map over no ledgers cannot be read
+        out[name] = Field(typ, tuple(values.get(name, ())), doc)
+    return out
+
+
+TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {
+    "purchase": ("purchase.",),
+    "service_contact": ("contact.",),
+}
+
+
+# --------------------------------------------------------------------------- compilation
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule with its expressions compiled."""
+
+    index: int
+    rule: m.Rule
+    when: Compiled
+    amounts: tuple[dict[str, Compiled], ...]  # per action: field name -> compiled expression
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    """A policy checked and compiled against a world; what the runtime runs."""
+
+    policy: m.Policy
+    world: World
+    rules: tuple[CompiledRule, ...]
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        return tuple(r.rule.id for r in self.rules)
+
+
+class CompileProblem(Exception):
+    """An expression of a policy does not compile; `path` locates it in the policy."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str, offset: int = 0) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+        self.offset = offset
+
+
+def compile_policy(policy: m.Policy, world: World) -> tuple[CompiledPolicy, list[CompileProblem]]:
+    """Compile every expression of a policy; problems are returned, not raised, so all are reported."""
+    from lab.policy.expr import ExpressionError
+
+    schema = expression_schema(policy, world)
+    problems: list[CompileProblem] = []
+    rules: list[CompiledRule] = []
+    for i, rule in enumerate(policy.rules):
+        trig = rule.on.tag
+        allowed = {k: v for k, v in schema.items() if not _foreign_event_field(k, trig)}
+
+        def comp(text: str, path: tuple[str | int, ...], expect: ExprType) -> Compiled:
+            try:
+                return compile_expression(str(text), allowed, expect=expect)
+            except ExpressionError as exc:
+                msg = exc.message
+                hidden = [k for k in schema if k not in allowed and k in str(text)]
+                if hidden:
+                    msg = f"{hidden[0]} is only known on {_owner_trigger(hidden[0])} rules, not on '{trig}' rules"
+                problems.append(CompileProblem(path, msg, exc.offset))
+                return compile_expression("0" if expect is ExprType.NUMBER else "false", {}, expect=expect)
+
+        when = comp(rule.when, ("rules", i, "when"), ExprType.BOOL)
+        amounts: list[dict[str, Compiled]] = []
+        for j, act in enumerate(rule.do):
+            exprs: dict[str, Compiled] = {}
+            for name in ("amount", "percent", "fixed", "value", "limit", "raise_by"):
+                v = getattr(act, name, None)
+                if isinstance(v, str):
+                    exprs[name] = comp(v, ("rules", i, "do", j, act.tag, name), ExprType.NUMBER)
+            amounts.append(exprs)
+        rules.append(CompiledRule(i, rule, when, tuple(amounts)))
+    return CompiledPolicy(policy, world, tuple(rules)), problems
+
+
+def _foreign_event_field(name: str, trigger: str) -> bool:
+    for trig, prefixes in TRIGGER_FIELDS.items():
+        if trig != trigger and any(name.startswith(p) for p in prefixes):
+            return True
+    return False
+
+
+def _owner_trigger(name: str) -> str:
+    for trig, prefixes in TRIGGER_FIELDS.items():
+        if any(name.startswith(p) for p in prefixes):
+            return trig
+    return "any"
+
+
+# --------------------------------------------------------------------------- runtime
+class FieldSource(Protocol):
+    """Customer and store facts the simulator owns, fetched for a batch of customers."""
+
+    def get(self, name: str, idx: np.ndarray) -> np.ndarray | float: ...
+
+
+@dataclass
+class Effects:
+    """What the programme did to a batch of customers; the caller acts on it."""
+
+    idx: np.ndarray
+    discount: np.ndarray  # dollars off this purchase (all sources)
+    points_discount: np.ndarray  # of which paid for with points
+    delight: np.ndarray  # dollars of reward value the customer received
+    rules: np.ndarray  # bit i set when rule i fired (uint64)
+    credit: np.ndarray  # dollars put on credit
+    free_items: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (customers, category codes)
+    trials: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    offers: list[tuple[np.ndarray, m.Offer]] = field(default_factory=list)
+
+    @staticmethod
+    def empty(idx: np.ndarray) -> "Effects":
+        n = len(idx)
+        z = np.zeros(n)
+        return Effects(idx, z, z.copy(), z.copy(), np.zeros(n, dtype=np.uint64), z.copy())
+
+
+@dataclass
+class Accounts:
+    """Programme money and counts, accumulated over a run (dollars unless said)."""
+
+    discounts: float = 0.0  # dollars off purchases given by rules, tiers and vouchers
+    points_redeemed_value: float = 0.0
+    free_item_retail: float = 0.0
+    offers_cost: float = 0.0
+    offers_sent: int = 0
+    vouchers_issued: float = 0.0
+    rule_fires: dict[str, int] = field(default_factory=dict)
+    rule_cost: dict[str, float] = field(default_factory=dict)
+
+
+class PolicyRuntime:
+    """The state and rules of one policy over a growing population."""
+
+    def __init__(self, compiled: CompiledPolicy, capacity: int) -> None:
+        self.cp = compiled
+        self.policy = compiled.policy
+        self.world = compiled.world
+        p = self.policy
+        self.points = {name: PointsBook(spec, capacity) for name, spec in p.points.items()}
+        self.credit = {name: CreditBook(spec, capacity) for name, spec in p.credit.items()}
+        self.tier = np.zeros(capacity, dtype=np.int16)
+        self.tier_names = tuple(p.tiers.levels) if p.tiers else ("none",)
+        if p.tiers:
+            self._tier_bar = np.array([lvl.qualify for lvl in p.tiers.levels.values()])
+            self._tier_mult = np.array([lvl.earn_multiplier for lvl in p.tiers.levels.values()])
+            self._tier_disc = np.array([lvl.discount_percent for lvl in p.tiers.levels.values()]) / 100.0
+            self._window_buckets = max(1, math.ceil(p.tiers.window_days / p.tiers.review_days))
+            self.qual = np.zeros((capacity, self._window_buckets))
+            self._qual_col = 0
+        self.voucher = np.zeros(capacity)
+        self.voucher_until = np.zeros(capacity)
+        self.rewards = np.zeros(capacity)
+        self.member = np.zeros(capacity, dtype=bool)
+        self.last_inactivity_fire = np.full(capacity, -np.inf)
+        caps = [r for r in compiled.rules if r.rule.cap is not None]
+        self._cap_row = {r.index: k for k, r in enumerate(caps)}
+        self.cap_times = np.zeros((len(caps), capacity), dtype=np.int32)
+        self.cap_points = np.zeros((len(caps), capacity))
+        self._cap_period = [-1] * len(caps)
+        self.rule_spent = np.zeros(len(compiled.rules))
+        self.budget_spent = 0.0
+        self._budget_period = -1
+        self.accounts = Accounts(rule_fires={r: 0 for r in compiled.rule_ids}, rule_cost={r: 0.0 for r in compiled.rule_ids})
+        self._by_trigger: dict[str, list[CompiledRule]] = {}
+        for r in compiled.rules:
+            self._by_trigger.setdefault(r.rule.on.tag, []).append(r)
+        self._redeem_costs = {
+            name: min((a.cost for r in p.rules for a in r.do if isinstance(a, m.Redeem) and a.ledger == name), default=0.0)
+            for name in p.points
+        }
+        self.capacity = capacity
+
+    # ------------------------------------------------------------------ housekeeping
+    def grow(self, capacity: int) -> None:
+        """Make room for more customers."""
+        if capacity <= self.capacity:
+            return
+        for book in (*self.points.values(), *self.credit.values()):
+            book.grow(capacity)
+        for name in ("tier", "voucher", "voucher_until", "rewards", "member"):
+            a = getattr(self, name)
+            b = np.zeros(capacity, dtype=a.dtype)
+            b[: len(a)] = a
+            setattr(self, name, b)
+        lif = np.full(capacity, -np.inf)
+        lif[: self.capacity] = self.last_inactivity_fire
+        self.last_inactivity_fire = lif
+        if self.policy.tiers:
+            q = np.zeros((capacity, self._window_buckets))
+            q[: self.capacity] = self.qual
+            self.qual = q
+        for name in ("cap_times", "cap_points"):
+            a = getattr(self, name)
+            b = np.zeros((a.shape[0], capacity), dtype=a.dtype)
+            b[:, : self.capacity] = a
+            setattr(self, name, b)
+        self.capacity = capacity
+
+    def has_trigger(self, tag: str) -> bool:
+        """Whether any rule listens to this trigger (lets the simulator skip work)."""
+        return tag in self._by_trigger
+
+    def triggers(self, tag: str) -> list[CompiledRule]:
+        """The rules on one trigger, in file order."""
+        return self._by_trigger.get(tag, [])
+
+    # ------------------------------------------------------------------ fields
+    def _runtime_field(self, name: str, idx: np.ndarray, day: float) -> np.ndarray:
+        if name == "customer.tier":
+            return self.tier[idx].astype(np.int64)
+        if name == "customer.tier_level":
+            return self.tier[idx].astype(np.float64)
+        if name == "customer.qualifying":
+            return self.qual[idx].sum(axis=1) if self.policy.tiers else np.zeros(len(idx))
+        if name == "customer.voucher":
+            return np.where(self.voucher_until[idx] >= day, self.voucher[idx], 0.0)
+        if name == "customer.rewards":
+            return self.rewards[idx]
+        books = list(self.points.values())
+        lines = list(self.credit.values())
+        cols: list[np.ndarray]
+        if name == "customer.points":
+            cols = [b.balance(idx, day) for b in books]
+        elif name == "customer.points_pending":
+            cols = [b.pending(idx, day) for b in books]
+        elif name == "customer.points_earned":
+            cols = [b.earned[idx] for b in books]
+        elif name == "customer.points_expired":
+            cols = [b.expired[idx] for b in books]
+        elif name == "customer.credit_limit":
+            cols = [c.limit[idx] for c in lines]
+        elif name == "customer.credit_owed":
+            cols = [c.owed[idx] for c in lines]
+        elif name == "customer.credit_available":
+            cols = [c.available(idx) for c in lines]
+        elif name == "customer.days_delinquent":
+            cols = [c.days_delinquent(idx, day) for c in lines]
+        else:
+            raise KeyError(name)
+        return np.stack(cols, axis=1) if cols else np.zeros((len(idx), 0))
+
+    def _env(self, rule: CompiledRule, idx: np.ndarray, day: float, source: FieldSource, event: Mapping[str, object]) -> dict[str, object]:
+        needed = set(rule.when.fields)
+        for exprs in rule.amounts:
+            for c in exprs.values():
+                needed |= c.fields
+        env: dict[str, object] = {}
+        for name in needed:
+            if name in event:
+                env[name] = event[name]
+            elif name in RUNTIME_FIELDS:
+                env[name] = self._runtime_field(name, idx, day)
+            else:
+                env[name] = source.get(name, idx)
+        return env
+
+    # ------------------------------------------------------------------ periods, caps, budgets
+    @staticmethod
+    def _period_index(per: str, day: float) -> int:
+        span = m.PERIOD_DAYS[per]
+        return 0 if math.isinf(span) else int(day // span)
+
+    def _cap_allows(self, r: CompiledRule, idx: np.ndarray, day: float) -> np.ndarray:
+        cap = r.rule.cap
+        if cap is None:
+            return np.ones(len(idx), dtype=bool)
+        row = self._cap_row[r.index]
+        period = self._period_index(cap.per, day)
+        if period != self._cap_period[row]:
+            self.cap_times[row] = 0
+            self.cap_points[row] = 0.0
+            self._cap_period[row] = period
+        ok = np.ones(len(idx), dtype=bool)
+        if cap.times is not None:
+            ok &= self.cap_times[row, idx] < cap.times
+        if cap.points is not None:
+            ok &= self.cap_points[row, idx] < cap.points
+        return ok
+
+    def _budget_left(self, r: CompiledRule, day: float) -> float:
+        left = math.inf
+        if r.rule.budget is not None:
+            left = r.rule.budget - self.rule_spent[r.index]
+        b = self.policy.budget
+        if b is not None:
+            period = self._period_index(b.per, day)
+            if period != self._budget_period:
+                self._budget_period = period
+                self.budget_spent = 0.0
+            left = min(left, b.amount - self.budget_spent)
+        return left
+
+    # ------------------------------------------------------------------ rule evaluation
+    def _action_values(self, r: CompiledRule, idx: np.ndarray, env: Mapping[str, object], day: float, event: Mapping[str, object]) -> np.ndarray:
+        """Dollar value of a rule's actions to each customer, before applying them (for 'best' stacking and budgets)."""
+        n = len(idx)
+        total = np.zeros(n)
+        mult = self._tier_mult[self.tier[idx]] if self.policy.tiers else 1.0
+        amount = np.asarray(event.get("purchase.amount", np.zeros(n)), dtype=float)
+        for act, exprs in zip(r.rule.do, r.amounts):
+            if isinstance(act, m.Award):
+                total += np.maximum(exprs["amount"].evaluate(env, n), 0) * mult * self.policy.points[act.ledger].value
+            elif isinstance(act, m.Redeem):
+                bal = self.points[act.ledger].balance(idx, day)
+                times = np.minimum(np.floor(bal / act.cost), act.max_times)
+                per = act.discount + (self._price(act.free_item, idx, env) if act.free_item else 0.0)
+                total += times * per
+            elif isinstance(act, m.Discount):
+                pct = np.clip(exprs["percent"].evaluate(env, n), 0, 100) / 100.0
+                total += np.minimum(amount, amount * pct + np.maximum(exprs["fixed"].evaluate(env, n), 0))
+            elif isinstance(act, m.Voucher):
+                total += np.maximum(exprs["value"].evaluate(env, n), 0)
+            elif isinstance(act, m.FreeItem):
+                total += self._price(act.category, idx, env)
+            elif isinstance(act, m.Trial):
+                total += self._price(act.category, idx, env)
+            elif isinstance(act, m.Offer):
+                total += act.cost_per_contact
+            elif isinstance(act, m.ReferralReward):
+                total += (act.referrer + act.referred) * self.policy.points[act.ledger].value
+        return total
+
+    def _category_codes(self, category: str, idx: np.ndarray, env: Mapping[str, object]) -> np.ndarray:
+        if category == "favourite":
+            return np.asarray(env["__favourite__"], dtype=np.int64)
+        if category == "new":
+            return np.asarray(env["__newest__"], dtype=np.int64)
+        return np.full(len(idx), self.world.categories.index(category), dtype=np.int64)
+
+    def _price(self, category: str | None, idx: np.ndarray, env: Mapping[str, object]) -> np.ndarray:
+        codes = self._category_codes(category or "favourite", idx, env)
+        return np.asarray(self.world.prices)[codes]
+
+    def fire(self, tag: str, idx: np.ndarray, day: float, source: FieldSource, event: Mapping[str, object] | None = None,
+             partner: np.ndarray | None = None, only: list[CompiledRule] | None = None) -> Effects:
+        """Run every rule on `tag` for a batch of customers (members only) and return the effects.
+
+        `event` holds the event's own fields (e.g. purchase.amount) as arrays aligned with idx;
+        `partner` is the referred customer for referral events."""
+        event = dict(event or {})
+        eff = Effects.empty(idx)
+        rules = only if only is not None else self._by_trigger.get(tag)
+        if not rules or len(idx) == 0:
+            return eff
+        members = self.member[idx]
+        amount = np.asarray(event.get("purchase.amount", np.zeros(len(idx))), dtype=float)
+        group_done: dict[str, np.ndarray] = {}
+        best_choice: dict[str, np.ndarray] = {}
+        extra = {"__favourite__": None, "__newest__": None}
+        for r in rules:
+            env = self._env(r, idx, day, source, event)
+            if any(getattr(a, "category", None) in ("favourite", "new") or isinstance(a, m.Redeem) for a in r.rule.do):
+                env["__favourite__"] = extra["__favourite__"] if extra["__favourite__"] is not None else source.get("customer.favourite_category", idx)
+                env["__newest__"] = extra["__newest__"] if extra["__newest__"] is not None else source.get("customer.least_category", idx)
+                extra["__favourite__"], extra["__newest__"] = env["__favourite__"], env["__newest__"]
+            fires = members & r.when.evaluate(env, len(idx)) & self._cap_allows(r, idx, day)
+            group = r.rule.group
+            mode = self.policy.stacking.get(group, "all") if group else "all"
+            if mode == "first":
+                done = group_done.setdefault(group, np.zeros(len(idx), dtype=bool))
+                fires &= ~done
+            elif mode == "best":
+                if group not in best_choice:
+                    best_choice[group] = self._best_in_group(group, rules, idx, day, source, event, members)
+                fires &= best_choice[group] == r.index
+            if not fires.any():
+                continue
+            value = self._action_values(r, idx, env, day, event)
+            left = self._budget_left(r, day)
+            if math.isfinite(left):
+                cost = np.where(fires, value, 0.0)
+                order = np.argsort(event.get("__time__", np.zeros(len(idx))), kind="stable")
+                within = np.empty(len(idx), dtype=bool)
+                within[order] = np.cumsum(cost[order]) <= left + 1e-9
+                fires &= within
+                if not fires.any():
+                    continue
+            if mode == "first":
+                group_done[group] |= fires
+            sub = np.flatnonzero(fires)
+            cost = self._apply(r, idx, sub, env, day, amount, eff, partner)
+            self.rule_spent[r.index] += cost
+            self.budget_spent += cost
+            rid = r.rule.id
+            self.accounts.rule_fires[rid] += int(sub.size)
+            self.accounts.rule_cost[rid] += cost
+            eff.rules[sub] |= np.uint64(1) << np.uint64(r.index % 64)
+            if r.rule.cap is not None:
+                row = self._cap_row[r.index]
+                self.cap_times[row, idx[sub]] += 1
+        return eff
+
+    def _best_in_group(self, group: str, rules: list[CompiledRule], idx: np.ndarray, day: float, source: FieldSource,
+                       event: Mapping[str, object], members: np.ndarray) -> np.ndarray:
+        best_value = np.full(len(idx), -np.inf)
+        best = np.full(len(idx), -1, dtype=np.int64)
+        for r in rules:
+            if r.rule.group != group:
+                continue
+            env = self._env(r, idx, day, source, event)
+            env["__favourite__"] = source.get("customer.favourite_category", idx)
+            env["__newest__"] = source.get("customer.least_category", idx)
+            ok = members & r.when.evaluate(env, len(idx)) & self._cap_allows(r, idx, day)
+            v = np.where(ok, self._action_values(r, idx, env, day, event), -np.inf)
+            better = v > best_value
+            best = np.where(better, r.index, best)
+            best_value = np.where(better, v, best_value)
+        return best
+
+    def _apply(self, r: CompiledRule, idx: np.ndarray, sub: np.ndarray, env: Mapping[str, object], day: float,
+               amount: np.ndarray, eff: Effects, partner: np.ndarray | None) -> float:
+        """Apply a rule's actions to the customers idx[sub]; returns the rule's cost in dollars."""
+        who = idx[sub]
+        n = len(idx)
+        cost = 0.0
+        sub_env = {k: (v[sub] if isinstance(v, np.ndarray) and v.shape[:1] == (n,) else v) for k, v in env.items()}
+        k = len(sub)
+        for act, exprs in zip(r.rule.do, r.amounts):
+            if isinstance(act, m.Award):
+                pts = np.maximum(exprs["amount"].evaluate(sub_env, k), 0.0)
+                if self.policy.tiers:
+                    pts = pts * self._tier_mult[self.tier[who]]
+                if r.rule.cap is not None and r.rule.cap.points is not None:
+                    row = self._cap_row[r.index]
+                    room = np.maximum(r.rule.cap.points - self.cap_points[row, who], 0.0)
+                    pts = np.minimum(pts, room)
+                    self.cap_points[row, who] += pts
+                self.points[act.ledger].award(who, pts, day)
+                self._qualify(who, pts, "points", act.ledger)
+                cost += float(pts.sum()) * self.policy.points[act.ledger].value
+            elif isinstance(act, m.Deduct):
+                self.points[act.ledger].take(who, exprs["amount"].evaluate(sub_env, k), day, how="deducted")
+            elif isinstance(act, m.Redeem):
+                book = self.points[act.ledger]
+                bal = book.balance(who, day)
+                times = np.minimum(np.floor(bal / act.cost + 1e-9), act.max_times)
+                times = np.where(bal + 1e-9 >= act.cost, np.maximum(times, 1), 0)
+                got = book.take(who, times * act.cost, day, how="redeemed")
+                times = np.floor(got / act.cost + 1e-9)
+                value_pts = got * self.policy.points[act.ledger].value
+                self.accounts.points_redeemed_value += float(value_pts.sum())
+                self.rewards[who] += times
+                if act.discount > 0:
+                    room = np.maximum(amount[sub] - eff.discount[sub], 0.0)
+                    d = np.minimum(times * act.discount, room)
+                    eff.discount[sub] += d
+                    eff.points_discount[sub] += d
+                    eff.delight[sub] += d
+                    cost += float(d.sum())
+                if act.free_item:
+                    has = times > 0
+                    codes = self._category_codes(act.free_item, idx, env)[sub][has]
+                    reps = times[has].astype(np.int64)
+                    eff.free_items.append((np.repeat(who[has], reps), np.repeat(codes, reps)))
+                    retail = np.asarray(self.world.prices)[codes] * reps
+                    eff.delight[sub[has]] += retail
+                    self.accounts.free_item_retail += float(retail.sum())
+                    cost += float((np.asarray(self.world.unit_costs)[codes] * reps).sum())
+            elif isinstance(act, m.Discount):
+                pct = np.clip(exprs["percent"].evaluate(sub_env, k), 0, 100) / 100.0
+                fixed = np.maximum(exprs["fixed"].evaluate(sub_env, k), 0.0)
+                room = np.maximum(amount[sub] - eff.discount[sub], 0.0)
+                d = np.minimum(room, amount[sub] * pct + fixed)
+                eff.discount[sub] += d
+                eff.delight[sub] += d
+                self.accounts.discounts += float(d.sum())
+                cost += float(d.sum())
+            elif isinstance(act, m.Voucher):
+                v = np.maximum(exprs["value"].evaluate(sub_env, k), 0.0)
+                self.voucher[who] = np.maximum(np.where(self.voucher_until[who] >= day, self.voucher[who], 0.0), v)
+                self.voucher_until[who] = day + act.valid_days
+                self.accounts.vouchers_issued += float(v.sum())
+            elif isinstance(act, m.FreeItem):
+                codes = self._category_codes(act.category, idx, env)[sub]
+                eff.free_items.append((who, codes))
+                retail = np.asarray(self.world.prices)[codes]
+                eff.delight[sub] += retail
+                self.accounts.free_item_retail += float(retail.sum())
+                cost += float(np.asarray(self.world.unit_costs)[codes].sum())
+            elif isinstance(act, m.Trial):
+                codes = self._category_codes(act.category, idx, env)[sub]
+                eff.trials.append((who, codes))
+                cost += float(np.asarray(self.world.unit_costs)[codes].sum())
+            elif isinstance(act, m.Offer):
+                eff.offers.append((who, act))
+                self.accounts.offers_sent += int(who.size)
+                c = act.cost_per_contact * who.size
+                self.accounts.offers_cost += c
+                cost += c
+            elif isinstance(act, m.SetTier):
+                if act.tier is not None:
+                    self.tier[who] = self.tier_names.index(act.tier)
+                if act.by:
+                    self.tier[who] = np.clip(self.tier[who] + act.by, 0, len(self.tier_names) - 1)
+            elif isinstance(act, m.GrantCredit):
+                self.credit[act.line].raise_limit(who, exprs["limit"].evaluate(sub_env, k), exprs["raise_by"].evaluate(sub_env, k))
+            elif isinstance(act, m.ReferralReward):
+                book = self.points[act.ledger]
+                value = self.policy.points[act.ledger].value
+                if act.referrer > 0:
+                    book.award(who, np.full(k, act.referrer), day)
+                    cost += act.referrer * value * k
+                if act.referred > 0 and partner is not None:
+                    book.award(partner[sub], np.full(k, act.referred), day)
+                    cost += act.referred * value * k
+        return cost
+
+    # ------------------------------------------------------------------ tiers
+    def _qualify(self, idx: np.ndarray, amount: np.ndarray, metric: str, ledger: str | None = None) -> None:
+        t = self.policy.tiers
+        if t is None or t.metric != metric or (metric == "points" and t.ledger != ledger):
+            return
+        np.add.at(self.qual[:, self._qual_col], idx, amount)
+
+    def tier_review(self, day: float) -> np.ndarray:
+        """Review every member's tier against the window; returns the members reviewed."""
+        t = self.policy.tiers
+        if t is None:
+            return np.zeros(0, dtype=np.intp)
+        idx = np.flatnonzero(self.member)
+        q = self.qual[idx].sum(axis=1)
+        earned = (np.searchsorted(self._tier_bar, q, side="right") - 1).clip(0).astype(np.int16)
+        cur = self.tier[idx]
+        if t.downgrade == "never":
+            new = np.maximum(cur, earned)
+        elif t.downgrade == "one_level":
+            new = np.where(earned >= cur, earned, cur - 1)
+        else:
+            new = earned
+        self.tier[idx] = new
+        self._qual_col = (self._qual_col + 1) % self._window_buckets
+        self.qual[:, self._qual_col] = 0.0
+        return idx
+
+    # ------------------------------------------------------------------ the simulator's entry points
+    def enrol(self, idx: np.ndarray) -> None:
+        """Make these customers members: open their credit lines, start them on the lowest tier."""
+        self.member[idx] = True
+        self.tier[idx] = 0
+        for book in self.credit.values():
+            book.open(idx)
+
+    def purchase(self, idx: np.ndarray, times: np.ndarray, amount: np.ndarray, category: np.ndarray, number: np.ndarray,
+                 credit_share: np.ndarray, day: float, source: FieldSource) -> Effects:
+        """A batch of purchases: tier discount, vouchers, rules, then the part paid on credit."""
+        event = {"purchase.amount": amount, "purchase.category": category, "purchase.number": number, "__time__": times}
+        eff = self.fire("purchase", idx, day, source, event)
+        if self.policy.tiers:
+            pct = self._tier_disc[self.tier[idx]] * self.member[idx]
+            d = np.minimum(np.maximum(amount - eff.discount, 0.0), amount * pct)
+            eff.discount += d
+            eff.delight += d
+            self.accounts.discounts += float(d.sum())
+        if self.voucher.any():
+            live = (self.voucher_until[idx] >= day) & (self.voucher[idx] > 0)
+            if live.any():
+                d = np.where(live, np.minimum(self.voucher[idx], np.maximum(amount - eff.discount, 0.0)), 0.0)
+                eff.discount += d
+                eff.delight += d
+                self.accounts.discounts += float(d.sum())
+                self.voucher[idx[live]] = 0.0
+        net = amount - eff.discount
+        self._qualify(idx, net, "spend")
+        self._qualify(idx, np.ones(len(idx)), "purchases")
+        remaining = net * credit_share * self.member[idx]
+        for book in self.credit.values():
+            got = book.charge(idx, remaining)
+            eff.credit += got
+            remaining = remaining - got
+        return eff
+
+    def goal_progress(self, idx: np.ndarray, day: float) -> np.ndarray:
+        """How close each customer is to their next points reward, 0 to 1 (for the goal gradient)."""
+        out = np.zeros(len(idx))
+        for name, book in self.points.items():
+            cost = self._redeem_costs.get(name, 0.0)
+            if cost > 0:
+                out = np.maximum(out, np.minimum(book.balance(idx, day) / cost, 1.0))
+        return out * self.member[idx]
+
+    def credit_use(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(unused credit, share of the limit in use) per customer, over all credit lines."""
+        avail = np.zeros(len(idx))
+        limit = np.zeros(len(idx))
+        owed = np.zeros(len(idx))
+        for book in self.credit.values():
+            avail += book.available(idx)
+            limit += book.limit[idx]
+            owed += book.owed[idx]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            used = np.where(limit > 0, owed / np.maximum(limit, 1e-12), np.where(owed > 0, 1.0, 0.0))
+        return avail, np.minimum(used, 1.0)
+
+    def liability(self) -> float:
+        """Dollar value of every point outstanding."""
+        return float(sum(b.lots.sum() * self.policy.points[n].value for n, b in self.points.items()))

@@ -1,0 +1,198 @@
+"""Synthetic customers as columns: one numpy array per attribute, one row per customer.
+
+Customer i's traits are drawn from counter-based streams keyed by i, so the
+same customer has the same purchase rate, dropout probability, spend scale
+and tastes under every policy, even when policies acquire different numbers
+of customers (common random numbers). Traits follow the buy-till-you-die
+family: purchase rates lambda ~ Gamma(r, alpha); BG/NBD dropout p ~ Beta(a, b)
+or Pareto/NBD dropout rates mu ~ Gamma(s, beta); Gamma-Gamma spend scales
+nu ~ Gamma(q, gamma). Rates are stored per day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from lab.engine.rng import Streams
+from lab.scenario.model import TIME_UNIT_DAYS, BGNBD, Scenario
+
+_FLOAT_COLUMNS = (
+    "lam", "p_drop", "mu", "nu", "acquired_at", "dropped_at", "death_time", "next_cand", "revenue", "gross",
+    "discounts", "last_purchase", "sat_at", "t_sat", "sat_ref", "lam_mult", "offer_until", "offer_freq",
+    "offer_basket", "next_contact", "d_mult", "clv",
+)
+_INT_COLUMNS = ("seg", "purchases", "cand_n", "contact_n", "referrals", "birthday", "referred_by")
+_BOOL_COLUMNS = ("alive", "referred", "pareto")
+
+
+@dataclass(frozen=True)
+class SegmentTable:
+    """Per-segment parameters as arrays indexed by segment code (per-day units)."""
+
+    names: tuple[str, ...]
+    share: np.ndarray
+    pareto: np.ndarray
+    r: np.ndarray
+    alpha_days: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    s: np.ndarray
+    beta_days: np.ndarray
+    spend_p: np.ndarray
+    spend_q: np.ndarray
+    spend_gamma: np.ndarray
+    cat_pref: np.ndarray  # (segments, categories), rows sum to 1
+    concentration: np.ndarray
+    reward_sensitivity: np.ndarray
+    credit_appetite: np.ndarray
+    default_risk: np.ndarray
+    repay_share: np.ndarray
+    referral_propensity: np.ndarray
+    contact_rate_day: np.ndarray
+    complaint_share: np.ndarray
+    satisfaction: np.ndarray
+    variety_seeking: np.ndarray
+
+    @staticmethod
+    def from_scenario(sc: Scenario) -> "SegmentTable":
+        cats = list(sc.store.categories)
+        market_share = np.array([sc.store.categories[c].share for c in cats], dtype=float)
+        rows: dict[str, list[float]] = {k: [] for k in (
+            "share", "pareto", "r", "alpha_days", "a", "b", "s", "beta_days", "spend_p", "spend_q", "spend_gamma",
+            "concentration", "reward_sensitivity", "credit_appetite", "default_risk", "repay_share",
+            "referral_propensity", "contact_rate_day", "complaint_share", "satisfaction", "variety_seeking")}
+        prefs = []
+        for seg in sc.population.segments.values():
+            pm = seg.purchases
+            unit = TIME_UNIT_DAYS[pm.time_unit]
+            is_bg = isinstance(pm, BGNBD)
+            rows["share"].append(seg.share)
+            rows["pareto"].append(0.0 if is_bg else 1.0)
+            rows["r"].append(pm.r)
+            rows["alpha_days"].append(pm.alpha * unit)
+            rows["a"].append(pm.a if is_bg else 1.0)
+            rows["b"].append(pm.b if is_bg else 1.0)
+            rows["s"].append(0.0 if is_bg else pm.s)
+            rows["beta_days"].append(1.0 if is_bg else pm.beta * unit)
+            rows["spend_p"].append(seg.spend.p)
+            rows["spend_q"].append(seg.spend.q)
+            rows["spend_gamma"].append(seg.spend.gamma)
+            rows["concentration"].append(seg.category_concentration)
+            rows["reward_sensitivity"].append(seg.reward_sensitivity)
+            rows["credit_appetite"].append(seg.credit_appetite)
+            rows["default_risk"].append(seg.default_risk)
+            rows["repay_share"].append(seg.repay_share)
+            rows["referral_propensity"].append(seg.referral_propensity)
+            rows["contact_rate_day"].append(seg.service_contact_rate / 365.0)
+            rows["complaint_share"].append(seg.complaint_share)
+            rows["satisfaction"].append(seg.satisfaction)
+            rows["variety_seeking"].append(seg.variety_seeking)
+            pref = np.array([seg.categories.get(c, market_share[i]) for i, c in enumerate(cats)], dtype=float)
+            prefs.append(pref / pref.sum())
+        arr = {k: np.asarray(v, dtype=float) for k, v in rows.items()}
+        arr["share"] = arr["share"] / arr["share"].sum()
+        arr["pareto"] = arr["pareto"].astype(bool)
+        return SegmentTable(names=tuple(sc.population.segments), cat_pref=np.vstack(prefs), **arr)
+
+
+class Customers:
+    """The population's columns, with room to grow as customers are acquired."""
+
+    def __init__(self, segments: SegmentTable, n_categories: int, capacity: int) -> None:
+        self.segments = segments
+        self.n_categories = n_categories
+        self.n = 0
+        self.capacity = 0
+        for name in _FLOAT_COLUMNS:
+            setattr(self, name, np.zeros(0))
+        for name in _INT_COLUMNS:
+            setattr(self, name, np.zeros(0, dtype=np.int64))
+        for name in _BOOL_COLUMNS:
+            setattr(self, name, np.zeros(0, dtype=bool))
+        self.cat_cum = np.zeros((0, n_categories), dtype=np.float64)  # cumulative preference, for drawing categories
+        self.cat_n = np.zeros((0, n_categories), dtype=np.float32)
+        self.cat_spend = np.zeros((0, n_categories), dtype=np.float64)
+        self._reserve(capacity)
+
+    def _reserve(self, capacity: int) -> None:
+        if capacity <= self.capacity:
+            return
+        for name in (*_FLOAT_COLUMNS, *_INT_COLUMNS, *_BOOL_COLUMNS, "cat_cum", "cat_n", "cat_spend"):
+            a = getattr(self, name)
+            b = np.zeros((capacity,) + a.shape[1:], dtype=a.dtype)
+            b[: self.n] = a[: self.n]
+            setattr(self, name, b)
+        self.capacity = capacity
+
+    def add(self, count: int, times: np.ndarray, streams: Streams, referred_by: np.ndarray | None = None) -> np.ndarray:
+        """Acquire `count` customers at `times`; returns their ids (consecutive)."""
+        if count == 0:
+            return np.zeros(0, dtype=np.int64)
+        if self.n + count > self.capacity:
+            self._reserve(max(self.n + count, int(self.capacity * 1.5) + 1024))
+        ids = np.arange(self.n, self.n + count, dtype=np.int64)
+        self.n += count
+        st = self.segments
+        u = streams.uniform("segment", ids, 0)
+        seg = np.minimum(np.searchsorted(np.cumsum(st.share), u, side="right"), len(st.share) - 1)
+        self.seg[ids] = seg
+        with np.errstate(all="ignore"):
+            self.lam[ids] = special.gammaincinv(st.r[seg], streams.uniform("lambda", ids, 0)) / st.alpha_days[seg]
+            self.p_drop[ids] = np.where(st.pareto[seg], 0.0, special.betaincinv(st.a[seg], st.b[seg], streams.uniform("dropout_p", ids, 0)))
+            mu = special.gammaincinv(np.where(st.pareto[seg], st.s[seg], 1.0), streams.uniform("mu", ids, 0)) / st.beta_days[seg]
+            self.mu[ids] = np.where(st.pareto[seg], mu, 0.0)
+            self.nu[ids] = special.gammaincinv(st.spend_q[seg], streams.uniform("nu", ids, 0)) / st.spend_gamma[seg]
+        self.pareto[ids] = st.pareto[seg]
+        self.acquired_at[ids] = times
+        self.alive[ids] = True
+        self.dropped_at[ids] = np.nan
+        self.death_time[ids] = np.where(st.pareto[seg], times + streams.exponential("death", ids, 0) / np.maximum(self.mu[ids], 1e-300), np.inf)
+        self.last_purchase[ids] = times
+        self.sat_ref[ids] = st.satisfaction[seg]
+        self.sat_at[ids] = st.satisfaction[seg]
+        self.t_sat[ids] = times
+        self.lam_mult[ids] = 1.0
+        self.d_mult[ids] = 1.0
+        self.birthday[ids] = np.floor(streams.uniform("birthday", ids, 0) * 365).astype(np.int64) + 1
+        self.referred[ids] = referred_by is not None
+        self.referred_by[ids] = referred_by if referred_by is not None else -1
+        # tastes: a Dirichlet around the segment's preferences, from gamma draws by inversion
+        C = self.n_categories
+        shape = st.cat_pref[seg] * st.concentration[seg][:, None]
+        g = np.empty((count, C))
+        for c in range(C):
+            with np.errstate(all="ignore"):
+                g[:, c] = special.gammaincinv(shape[:, c], streams.uniform(f"taste{c}", ids, 0))
+        g = np.maximum(g, 1e-12)
+        self.cat_cum[ids] = np.cumsum(g / g.sum(axis=1, keepdims=True), axis=1)
+        return ids
+
+    # ------------------------------------------------------------------ derived facts
+    def preferences(self, idx: np.ndarray) -> np.ndarray:
+        """Each customer's category preference weights (rows sum to 1)."""
+        cum = self.cat_cum[idx]
+        return np.diff(cum, axis=1, prepend=0.0)
+
+    def favourite(self, idx: np.ndarray) -> np.ndarray:
+        """The category each customer has bought most (their strongest taste before any purchase)."""
+        score = self.cat_n[idx] + 1e-3 * self.preferences(idx)
+        return np.argmax(score, axis=1)
+
+    def least(self, idx: np.ndarray) -> np.ndarray:
+        """The category each customer has bought least (the weakest taste breaking ties)."""
+        score = self.cat_n[idx] + 1e-3 * self.preferences(idx)
+        return np.argmin(score, axis=1)
+
+    def satisfaction(self, idx: np.ndarray, t: np.ndarray | float, target: np.ndarray, memory_days: float) -> np.ndarray:
+        """Satisfaction at time t: it relaxes from its last value towards `target` with the given memory."""
+        dt = np.maximum(np.asarray(t) - self.t_sat[idx], 0.0)
+        w = np.exp(-dt / memory_days)
+        return target + (self.sat_at[idx] - target) * w
+
+    def set_satisfaction(self, idx: np.ndarray, t: np.ndarray | float, value: np.ndarray) -> None:
+        """Record a new satisfaction level at time t."""
+        self.sat_at[idx] = np.clip(value, 0.0, 1.0)
+        self.t_sat[idx] = t

@@ -1,0 +1,183 @@
+"""The world a policy is tested in, as frozen dataclasses.
+
+A scenario names the store (categories, costs, staff, profit sharing,
+marketing), the market, the customer segments and how they respond to a
+programme, and which policies to compare. Every number has a default with a
+source or a stated reason in docs/MODEL.md; YAML keys are the field names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from lab.config import option
+
+TIME_UNIT_DAYS: dict[str, float] = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
+TimeUnit = Literal["days", "weeks", "months", "years"]
+
+
+# --------------------------------------------------------------------------- customers
+@dataclass(frozen=True, kw_only=True)
+class BGNBD:
+    """Purchase timing and dropout of the BG/NBD model (Fader, Hardie & Lee 2005)."""
+
+    tag: ClassVar[str] = "bgnbd"
+    r: float = option("shape of the gamma mixing of purchase rates", gt=0)
+    alpha: float = option("scale of the gamma mixing of purchase rates, in time units", gt=0)
+    a: float = option("beta mixing of the dropout probability after each purchase", gt=0)
+    b: float = option("beta mixing of the dropout probability after each purchase", gt=0)
+    time_unit: TimeUnit = option("the time unit the parameters were estimated in", default="weeks")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParetoNBD:
+    """Purchase timing and dropout of the Pareto/NBD model (Schmittlein, Morrison & Colombo 1987)."""
+
+    tag: ClassVar[str] = "paretonbd"
+    r: float = option("shape of the gamma mixing of purchase rates", gt=0)
+    alpha: float = option("scale of the gamma mixing of purchase rates, in time units", gt=0)
+    s: float = option("shape of the gamma mixing of dropout rates", gt=0)
+    beta: float = option("scale of the gamma mixing of dropout rates, in time units", gt=0)
+    time_unit: TimeUnit = option("the time unit the parameters were estimated in", default="weeks")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GammaGamma:
+    """Spend per transaction (Fader, Hardie & Lee 2005, RFM and CLV): z ~ Gamma(p, nu), nu ~ Gamma(q, gamma)."""
+
+    p: float = option("shape of spend per transaction", gt=0)
+    q: float = option("shape of the customer-level scale mixing", gt=1)
+    gamma: float = option("scale of the customer-level mixing, in dollars", gt=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Segment:
+    """A group of customers with their own purchase, spend and response parameters."""
+
+    share: float = option("share of the population (shares are normalised)", gt=0)
+    purchases: BGNBD | ParetoNBD = option("purchase timing and latent dropout", kind="model")
+    spend: GammaGamma = option("spend per transaction")
+    categories: dict[str, float] = option("relative preference for each category (omitted ones: the store's shares)", default_factory=dict)
+    category_concentration: float = option("Dirichlet concentration of individual preferences around the segment's (low: each customer favours few categories)", default=2.0, gt=0)
+    reward_sensitivity: float = option("how strongly rewards move this segment (0: not at all)", default=1.0, min=0, max=5)
+    credit_appetite: float = option("share of a purchase put on store credit when a line is open", default=0.3, min=0, max=1)
+    default_risk: float = option("probability per statement of missing the minimum payment", default=0.03, min=0, max=1)
+    repay_share: float = option("share of the balance above the minimum repaid at each statement", default=0.5, min=0, max=1)
+    referral_propensity: float = option("probability a fully satisfied customer refers someone per purchase", default=0.01, min=0, max=1)
+    service_contact_rate: float = option("service contacts (inquiries, complaints) per customer per year", default=1.0, min=0, max=365)
+    complaint_share: float = option("share of service contacts that are complaints", default=0.3, min=0, max=1)
+    satisfaction: float = option("starting satisfaction (0-1); the reference at which BG/NBD parameters hold", default=0.7, min=0, max=1)
+    variety_seeking: float = option("probability a bundled trial turns into a new category bought", default=0.3, min=0, max=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Behaviour:
+    """How customers respond to a programme; each effect can be switched off by setting it to 0."""
+
+    enabled: bool = option("master switch: false turns every programme response and the flywheel off", default=True)
+    goal_gradient: float = option("purchase-rate rise as a customer nears a reward threshold (Kivetz, Urminsky & Zheng 2006); 0 = off", default=0.4, min=0, max=5)
+    goal_gradient_power: float = option("curvature of the goal gradient in progress towards the threshold", default=2.0, min=0.5, max=10)
+    expiry_frustration: float = option("satisfaction lost when points worth one average basket expire", default=0.15, min=0, max=1)
+    reward_delight: float = option("satisfaction gained from a reward worth one average basket", default=0.05, min=0, max=1)
+    debt_stress: float = option("satisfaction lost per day at a fully used credit line", default=0.002, min=0, max=0.1)
+    credit_spend_ahead: float = option("purchase-rate rise with unused credit (spending ahead of income)", default=0.3, min=0, max=5)
+    satisfaction_rate_effect: float = option("log purchase-rate change per unit satisfaction above the reference", default=1.0, min=0, max=10)
+    satisfaction_churn_effect: float = option("log dropout change per unit satisfaction below the reference", default=2.0, min=0, max=10)
+    satisfaction_memory_days: float = option("days over which satisfaction drifts back to what service quality supports", default=60.0, gt=0)
+    service_quality_weight: float = option("satisfaction target change per unit of service quality above its start", default=0.5, min=0, max=5)
+    service_recovery: float = option("satisfaction gained by a well-handled contact (lost, doubled, by a badly handled complaint)", default=0.03, min=0, max=1)
+    trial_uplift: float = option("purchase-rate rise per new category a customer adopts", default=0.15, min=0, max=5)
+    free_item_delight: float = option("extra satisfaction from a free item in a category the customer buys (performance rewards)", default=0.05, min=0, max=1)
+
+
+# --------------------------------------------------------------------------- the store
+@dataclass(frozen=True, kw_only=True)
+class Category:
+    """A product category."""
+
+    price: float = option("average item price in dollars (free items and trials cost its unit cost)", gt=0)
+    margin: float = option("gross margin at the start (1 - unit cost / price)", min=0, max=0.95)
+    share: float = option("share of purchases in this category across the market", default=1.0, gt=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Staff:
+    """The people who serve customers, and why they stay."""
+
+    count: int = option("staff on the payroll (a leaver is replaced by a new hire)", min=1, max=100000)
+    wage_per_year: float = option("cost of one member of staff per year", default=30000.0, min=0)
+    turnover_per_year: float = option("quit rate per year at the reference staff satisfaction", default=0.6, min=0, max=10)
+    hiring_cost: float = option("cost of replacing a leaver", default=3000.0, min=0)
+    contacts_per_day: float = option("service contacts one member of staff handles well per day", default=20.0, gt=0)
+    experience_days: float = option("experience at which a member of staff reaches 63% of full competence", default=180.0, gt=0)
+    initial_experience_days: float = option("mean experience of the starting staff", default=365.0, min=0)
+    satisfaction: float = option("starting (reference) staff satisfaction, 0-1", default=0.6, min=0, max=1)
+    bonus_effect: float = option("staff satisfaction gained from a profit-sharing bonus equal to 10% of wage", default=0.15, min=0, max=2)
+    turnover_satisfaction_effect: float = option("log quit-rate change per unit staff satisfaction below the reference", default=3.0, min=0, max=20)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfitSharing:
+    """A share of profit paid to staff (the flywheel's 'profit sharing' link)."""
+
+    share: float = option("share of positive operating profit paid to staff", default=0.1, min=0, max=1)
+    every_days: int = option("days between payouts", default=91, min=1, max=365)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Marketing:
+    """Acquisition by paid marketing: the front of the revolving door."""
+
+    budget_per_year: float = option("marketing spend per year", default=0.0, min=0)
+    cost_per_acquisition: float = option("marketing dollars per new customer", default=50.0, gt=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Store:
+    """The store's economics and its staff."""
+
+    categories: dict[str, Category] = option("product categories")
+    staff: Staff = option("staff")
+    fixed_cost_per_year: float = option("rent, utilities and other costs that do not vary with sales", default=0.0, min=0)
+    profit_sharing: ProfitSharing = option("profit sharing", default_factory=ProfitSharing)
+    marketing: Marketing = option("marketing", default_factory=Marketing)
+    learning_rate: float = option("unit cost multiplier per doubling of cumulative volume (experience curve; 1 = none)", default=0.95, min=0.5, max=1)
+    prior_volume_days: float = option("days of the store's past volume at the starting cost (anchors the experience curve)", default=365.0, gt=0)
+    service_quality: float = option("starting service quality, 0-1", default=0.7, min=0, max=1)
+    seasonality: float = option("amplitude of yearly seasonality in purchase rates (0.2 = +-20%)", default=0.0, min=0, max=0.95)
+    peak_day: int = option("day of the year demand peaks", default=335, min=1, max=365)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Market:
+    """The market around the store."""
+
+    spend_per_year: float = option("total spend per year in the store's categories in its market (for market share)", gt=0)
+    competitor_pull: float = option("extra probability of dropout after each purchase, pulled by competitors", default=0.0, min=0, max=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Population:
+    """Who the customers are."""
+
+    customers: int = option("customers at the start (all just acquired: a cohort)", min=1, max=50_000_000)
+    segments: dict[str, Segment] = option("segments by name")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    """A world to test loyalty policies in."""
+
+    name: str = option("the scenario's name")
+    description: str = option("what the scenario is for", default="")
+    days: int = option("simulated horizon in days", default=730, min=1, max=36500)
+    period_days: int = option("days per period in time series", default=7, min=1, max=365)
+    discount_rate: float = option("annual discount rate for customer lifetime value", default=0.1, min=0, max=1)
+    store: Store = option("the store")
+    market: Market = option("the market")
+    population: Population = option("the customers")
+    behaviour: Behaviour = option("customer responses", default_factory=Behaviour)
+    flywheel: bool = option("false cuts the loop: service quality stays at its start", default=True)
+    policies: tuple[str, ...] = option("policy files to compare (paths relative to this file, or names in policies/)", default=("none",))
+    seed: int = option("default random seed", default=20261123, min=0)
