@@ -12,7 +12,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Iterable
 
-__all__ = ["Diagnostic", "LabError", "suggest"]
+__all__ = ["Diagnostic", "LabError", "printable", "suggest"]
 
 #: Similarity (difflib ratio) above which a candidate is offered as "did you mean".
 SUGGEST_CUTOFF = 0.6
@@ -75,3 +75,9 @@ def suggest(word: str, candidates: Iterable[str]) -> str:
     if len(pool) <= LIST_ALL_LIMIT:
         return "; expected one of: " + ", ".join(pool)
     return ""
+
+
+def printable(text: str, limit: int = 40) -> str:
+    """User text made safe to quote inside a one-line message: escaped and shortened."""
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return out if len(out) <= limit else out[: limit - 3] + "..."

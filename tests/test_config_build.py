@@ -143,7 +143,7 @@ def test_expressions_remember_where_they_came_from():
     assert block.diagnostic("bad operator", block.index("*")) == Diagnostic(
         "p.yaml", 19, 19, "bad operator")
     number = policy.rules[0].do[0].amount
-    assert number == "2" and (number.line, number.col) == (10, 42)
+    assert number == "2" and (number.line, number.col) == (10, 41)
 
 
 def test_numbers_and_booleans_become_expression_text():
@@ -155,12 +155,12 @@ def test_numbers_and_booleans_become_expression_text():
 def test_source_map_paths_and_fallback():
     _, where = load(VALID)
     assert isinstance(where, SourceMap)
-    assert where.at(("rules", 0, "do", 0, "award", "ledger")) == (10, 26)
+    assert where.at(("rules", 0, "do", 0, "award", "ledger")) == (10, 25)
     assert where.at(("rules", 0, "do", 1, "reset_tier")) == (11, 9)
     assert where.at(("rules", 0, "if")) == where.at(("rules", 0, "if_")) == (8, 9)
     assert where.at(("ledgers", "miles", "cap")) == (5, 10)
     assert where.at(("ledgers", "miles", "expiry_days")) == (5, 5)  # default: the ledger
-    assert where.at(("rules", 7, "name")) == (7, 5)  # no rule 7: the rules list
+    assert where.at(("rules", 7, "name")) == (7, 3)  # no rule 7: the rules list
     assert where.at(()) == (1, 1)
     assert ("rules", 1, "mode") in where and ("rules", 1, "if") not in where
     assert diag_at("p.yaml", where, ("rules", 1, "mode"), "unknown mode") == Diagnostic(
@@ -218,16 +218,16 @@ def test_wrong_types():
 def test_wrong_types_deep_inside_name_the_path():
     text = "name: x\nrules:\n  - name: r\n    do:\n      - award: {ledger: p, amount: [1]}\n"
     assert one_problem(text) == (
-        5, 34, "expected an expression (text or a number) for 'amount', got a list "
+        5, 36, "expected an expression (text or a number) for 'amount', got a list "
                "(at rules[0].do[0].award.amount)")
-    text = "name: x\nrules:\n  - name: r\n    if: a: b\n"
+    text = "name: x\nrules:\n  - name: r\n    if: {a: b}\n"
     assert one_problem(text)[2].endswith("; if the expression contains ': ', put it in quotes")
 
 
 def test_numbers_and_bounds():
     text = ("name: x\nlimit: 2.5\nweights: [0.5, -1]\nledgers:\n"
-            "  p: {expiry_days: -5, cap: 0, rate: 1.5}\n  q: {cap: .nan, expiry_days: 1.0e1}\n"
-            "  r: {cap: 2e3}\n")
+            "  p: {expiry_days: -5, cap: 0, rate: 1.5}\n  q: {cap: .nan, expiry_days: 1.0e+1}\n"
+            "  r: {cap: 2e3, rate: '0.5'}\n")
     assert problems(text) == [
         (2, 8, "expected a whole number for 'limit', got 2.5"),
         (3, 16, "expected a number >= 0 for 'weights[1]', got -1"),
@@ -235,17 +235,18 @@ def test_numbers_and_bounds():
                 "(at ledgers.p.expiry_days)"),
         (5, 29, "expected a number > 0 for 'cap', got 0 (at ledgers.p.cap)"),
         (5, 38, "expected a number >= 0 and <= 1 for 'rate', got 1.5 (at ledgers.p.rate)"),
-        (6, 11, "expected a number for 'cap', got .nan (at ledgers.q.cap)"),
-        (7, 11, "expected a number for 'cap', got the text '2e3' (at ledgers.r.cap); YAML "
-                "reads this as text: write the number plainly with a decimal point and no "
-                "spaces or quotes (e.g. 1.0e3)"),
+        (6, 12, "expected a number for 'cap', got .nan (at ledgers.q.cap)"),
+        (7, 12, "expected a number for 'cap', got the text '2e3' (at ledgers.r.cap); YAML "
+                "reads this as text, write 2000.0 instead"),
+        (7, 23, "expected a number for 'rate', got the text '0.5' "
+                "(at ledgers.r.rate); remove the quotes to make it a number"),
     ]
 
 
 def test_literal_choices():
     text = "name: x\nrules:\n  - {name: r, mode: onse}\n"
     assert one_problem(text) == (
-        3, 22, "expected one of 'each', 'once' for 'mode', got the text 'onse' "
+        3, 21, "expected one of 'each', 'once' for 'mode', got the text 'onse' "
                "(at rules[0].mode); did you mean 'once'?")
 
 
@@ -266,7 +267,7 @@ def test_tagged_unions():
         (9, 11, "missing required key 'amount' in award action (at rules[0].do[3])"),
         (10, 9, "expected an action (one of: award, reset_tier) for 'do[4]', got an empty "
                 "mapping (at rules[0].do[4])"),
-        (11, 29, 'expected text for \'note\', got 1 (at rules[0].do[5].reset_tier.note); '
+        (11, 28, 'expected text for \'note\', got 1 (at rules[0].do[5].reset_tier.note); '
                  'put it in quotes ("1") to use it as text'),
     ]
     many = "name: x\ntrigger:\n  award:\n  ledger: p\n  amount: 1\n"
@@ -421,8 +422,10 @@ def test_mutated_documents_never_crash(ops):
     check("".join(lines))
 
 
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
-NAME = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8)
+# PyYAML's emitter itself cannot round-trip a raw NEL (U+0085) when allow_unicode is set.
+CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x85")
+TEXT = st.text(CHARS, max_size=12)
+NAME = st.text(CHARS, min_size=1, max_size=8)
 FINITE = st.floats(allow_nan=False, allow_infinity=False)
 SHARE = st.floats(0, 1)
 EXPR = st.one_of(TEXT, st.integers(-99, 99).map(str)).map(Expr)

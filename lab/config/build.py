@@ -27,7 +27,7 @@ from dataclasses import MISSING, dataclass
 from typing import Any, Iterable, Literal, Mapping, TypeVar, Union
 
 from lab.config.yamlio import Node
-from lab.errors import Diagnostic, LabError, suggest
+from lab.errors import Diagnostic, LabError, printable, suggest
 
 __all__ = [
     "Expr",
@@ -367,8 +367,7 @@ def _describe(node: Node) -> str:
     if isinstance(v, str):
         if not v:
             return "empty text"
-        short = v if len(v) <= 40 else v[:37] + "..."
-        return f"the text '{short}'"
+        return f"the text '{printable(v)}'"
     return f"a {type(v).__name__}"
 
 
@@ -382,6 +381,26 @@ def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
 
 
 _FLOATISH = re.compile(r"^\s*[-+]?(\d[\d_]*\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+
+
+def _number_hint(node: Node) -> str:
+    """For text that Python would read as a number: how to make YAML read it as one."""
+    v = node.value
+    if node.kind != "scalar" or not isinstance(v, str) or not _FLOATISH.match(v):
+        return ""
+    try:
+        x = float(v.replace("_", ""))
+    except ValueError:
+        return ""
+    if not math.isfinite(x):
+        return ""
+    if node.style in ("'", '"'):
+        return "; remove the quotes to make it a number"
+    text = repr(x)
+    mantissa, e, exponent = text.partition("e")
+    if e and "." not in mantissa:  # YAML 1.1 needs a '.' in floats with exponents
+        text = f"{mantissa}.0e{exponent}"
+    return f"; YAML reads this as text, write {text} instead"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -487,7 +506,7 @@ class _Builder:
             if node.kind != "map":
                 return self.mismatch(node, "a mapping", path)
             kind = ctx.meta.kind or _human(shape.cls.__name__)
-            where = f"{kind} '{ctx.entry}'" if ctx.entry is not None else kind
+            where = f"{kind} '{printable(ctx.entry)}'" if ctx.entry is not None else kind
             return self.obj(node, shape.cls, path, where, path)
         return self.union(node, shape, path, ctx)
 
@@ -496,11 +515,7 @@ class _Builder:
     def _number(self, node: Node, path: Path, ctx: _Ctx) -> float | int | _Bad:
         v = node.value
         if node.kind != "scalar" or isinstance(v, bool) or not isinstance(v, (int, float)):
-            hint = ""
-            if node.kind == "scalar" and isinstance(v, str) and _FLOATISH.match(v):
-                hint = ("; YAML reads this as text: write the number plainly with a decimal "
-                        "point and no spaces or quotes (e.g. 1.0e3)")
-            return self.mismatch(node, "a number", path, hint)
+            return self.mismatch(node, "a number", path, _number_hint(node))
         return v
 
     def _check_bounds(self, node: Node, v: float, path: Path, ctx: _Ctx) -> bool:
@@ -630,7 +645,8 @@ class _Builder:
             return None
         first = seen.get(k.value)
         if first is not None:
-            self.err(k, f"duplicate key '{k.value}' (first defined at line {first.line})")
+            self.err(k, f"duplicate key '{printable(k.value)}' (first defined at line "
+                        f"{first.line})")
             return None
         seen[k.value] = k
         return k.value
@@ -650,7 +666,8 @@ class _Builder:
             f = info.by_yaml.get(key)
             if f is None:
                 unused = [n for n in info.by_yaml if n not in seen] or list(info.by_yaml)
-                self.err(k, f"unknown key '{key}' in {where}{at}{suggest(key, unused)}")
+                self.err(k, f"unknown key '{printable(key)}' in {where}{at}"
+                            f"{suggest(key, unused)}")
                 bad = True
                 continue
             val = self.value(v, f.shape, path + (f.yaml,), _Ctx(f.meta))
@@ -688,7 +705,7 @@ class _Builder:
         cls = shape.lookup(tag)
         if cls is None:
             hint = suggest(tag, tags)
-            return self.err(tag_node, f"unknown {kind} '{tag}'{_at(path)}{hint}")
+            return self.err(tag_node, f"unknown {kind} '{printable(tag)}'{_at(path)}{hint}")
         tpath = path + (tag,)
         if body is None or (body.kind == "scalar" and body.value is None):
             self.pos[tpath] = (tag_node.line, tag_node.col) if body is None \
@@ -706,7 +723,7 @@ class _Builder:
         keys = [k.value for k, _ in node.value]
         named = [k for k in keys if isinstance(k, str) and shape.lookup(k) is not None]
         listing = ", ".join(t for t, _ in shape.members)
-        shown = ", ".join(f"'{k}'" for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
+        shown = ", ".join(f"'{printable(str(k))}'" for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
         msg = (f"{_article(kind)} must be a mapping with exactly one key naming it (one of: "
                f"{listing}), got {len(keys)} keys {shown}{_at(path)}")
         if len(named) == 1:

@@ -30,7 +30,7 @@ import yaml.constructor
 import yaml.nodes
 import yaml.resolver
 
-from lab.errors import Diagnostic, LabError
+from lab.errors import Diagnostic, LabError, printable, suggest
 
 __all__ = [
     "Node",
@@ -253,6 +253,7 @@ class _Composer:
         self.anchors: dict[str, tuple[Node, int, int] | None] = {}  # None = still open
         self.stack: list[_Frame] = []
         self.total = 0
+        self.aliased = False  # whether any alias has been expanded yet
         self.root: Node | None = None
         self.documents = 0
 
@@ -282,9 +283,12 @@ class _Composer:
     def count(self, n: int, mark: yaml.Mark) -> None:
         self.total += n
         if self.total > MAX_NODES:
-            raise _Fatal(*_pos(mark),
-                         "too many YAML nodes after expanding aliases (billion-laughs "
-                         f"protection; the limit is {MAX_NODES:,})")
+            if self.aliased:
+                raise _Fatal(*_pos(mark),
+                             "too many YAML nodes after expanding aliases (billion-laughs "
+                             f"protection; the limit is {MAX_NODES:,})")
+            raise _Fatal(*_pos(mark), f"too many YAML nodes (the limit is {MAX_NODES:,}); "
+                                      "split the file")
 
     def check_depth(self, height: int, mark: yaml.Mark) -> None:
         if len(self.stack) + height > MAX_DEPTH:
@@ -334,7 +338,7 @@ class _Composer:
             try:
                 value = _CONSTRUCT[tag](yaml.ScalarNode(tag, ev.value))
             except Exception:  # PyYAML raises ValueError/KeyError/... for junk under !!int etc.
-                shown = ev.value if len(ev.value) <= 40 else ev.value[:37] + "..."
+                shown = printable(ev.value)
                 if ev.tag in (None, "!"):  # e.g. an integer too long for Python to convert
                     self.warn(line, col, f"cannot read the number '{shown}'; put it in quotes "
                                          "if it is text")
@@ -355,13 +359,14 @@ class _Composer:
     def alias(self, ev: yaml.AliasEvent) -> None:
         line, col = _pos(ev.start_mark)
         if ev.anchor not in self.anchors:
-            raise _Fatal(line, col, f"undefined alias '*{ev.anchor}'; define it first with "
-                                    f"'&{ev.anchor}'")
+            name = printable(ev.anchor)
+            raise _Fatal(line, col, f"undefined alias '*{name}'; define it first with '&{name}'")
         entry = self.anchors[ev.anchor]
         if entry is None:
-            raise _Fatal(line, col, f"recursive alias '*{ev.anchor}' refers to a value that "
+            raise _Fatal(line, col, f"recursive alias '*{printable(ev.anchor)}' refers to a value that "
                                     "contains it")
         node, size, height = entry
+        self.aliased = True
         self.count(size, ev.start_mark)
         self.check_depth(height, ev.start_mark)
         if node.kind != "scalar":  # report problems with the whole value at the alias
@@ -408,8 +413,8 @@ class _Composer:
                 continue
             first = explicit.get(key.value)
             if first is not None:
-                self.warn(key.line, key.col, f"duplicate key '{key.value}' (first defined at "
-                                             f"line {first[0].line})")
+                self.warn(key.line, key.col, f"duplicate key '{printable(key.value)}' (first "
+                                             f"defined at line {first[0].line})")
                 continue
             explicit[key.value] = (key, val)
         pairs = [p for k, p in merged.items() if k not in explicit]
@@ -460,7 +465,7 @@ def _skip_properties(text: str, start: int, end: int) -> int:
 
 
 def _bad_tag(tag: str) -> str:
-    return (f"unsupported YAML tag '{_short_tag(tag)}'; only the standard tags !!str, !!int, "
+    return (f"unsupported YAML tag '{printable(_short_tag(tag))}'; only the standard tags !!str, !!int, "
             "!!float, !!bool, !!null, !!map and !!seq are allowed; remove the tag")
 
 
@@ -477,7 +482,7 @@ def _non_string_key(key: Node) -> str:
         got = f"the number {key.value}"
     hint = ""
     if key.kind == "scalar" and key.raw:
-        hint = f"; put it in quotes (\"{key.raw.strip()}\") to use it as a name"
+        hint = f"; put it in quotes (\"{printable(key.raw.strip())}\") to use it as a name"
     return f"keys must be strings, got {got}{hint}"
 
 
@@ -561,6 +566,8 @@ def _malformed(e: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic:
         cl, cc = _pos(e.context_mark)
         if (cl, cc) != (line, col):
             message += f" ({e.context} started at line {cl}, column {cc})"
+    if "mapping values are not allowed" in problem:
+        message += "; if this is text containing ': ', put the whole text in quotes"
     if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
         message += "; tabs cannot be used for indentation, use spaces"
     return Diagnostic(file, line, col, message)
@@ -593,8 +600,6 @@ def read_yaml(path: str | os.PathLike[str]) -> Node:
 
 
 def _sibling_hint(file: str) -> str:
-    from lab.errors import suggest
-
     folder, name = os.path.split(file)
     try:
         siblings = [n for n in os.listdir(folder or ".") if n.endswith((".yaml", ".yml"))]

@@ -150,6 +150,8 @@ class Simulation:
         self.tx: dict[str, list[np.ndarray]] | None = (
             {k: [] for k in ("customer_id", "time", "amount", "category", "discount", "credit", "rules")} if opts.transactions else None)
         self.acq_rng = self.streams.generator("acquisition")
+        self.alive = 0  # running counts, so the daily record costs nothing per customer
+        self.members = 0
 
     # ------------------------------------------------------------------ behaviour
     def _m_bound(self) -> float:
@@ -232,6 +234,7 @@ class Simulation:
         self.c.alive[idx] = False
         self.c.dropped_at[idx] = t
         self.book.lost += int(len(idx))
+        self.alive -= int(len(idx))
 
     # ------------------------------------------------------------------ acquisition
     def acquire(self, count: int, times: np.ndarray, referred_by: np.ndarray | None) -> None:
@@ -242,6 +245,7 @@ class Simulation:
         if self.c.capacity > self.runtime.capacity:
             self.runtime.grow(self.c.capacity)
         self.book.acquired += count
+        self.alive += count
         if referred_by is not None:
             self.book.acquired_referral += count
         self._next_candidate(ids, times)
@@ -250,6 +254,7 @@ class Simulation:
             joins = self.streams.uniform("enrol", ids, 0) < self.cp.policy.participation
             members = ids[joins]
             self.runtime.enrol(members)
+            self.members += int(members.size)
             if self.runtime.has_trigger("enrolment"):
                 self._apply_effects(self.runtime.fire("enrolment", members, self.now, self.source), times[joins])
             if referred_by is not None and self.runtime.has_trigger("referral"):
@@ -404,27 +409,33 @@ class Simulation:
                 self._drop(idx[dead], c.death_time[idx[dead]])
                 idx, t = idx[~dead], t[~dead]
             if self.m_bound > 1.0:
-                keep = self.streams.uniform("accept", idx, c.cand_n[idx]) * self.m_bound < self.rate_multiplier(idx, t)
+                m = self.rate_multiplier(idx, t)
+                keep = self.streams.uniform("accept", idx, c.cand_n[idx]) * self.m_bound < m
             else:
+                m = np.ones(len(idx))
                 keep = np.ones(len(idx), dtype=bool)
             buyers, bt = idx[keep], t[keep]
             self._next_candidate(idx, t)
             if buyers.size:
                 self._purchase(buyers, bt, repeat=True)
-                self._dropout_after(buyers, bt)
+                self._dropout_after(buyers, bt, m[keep])
             idx = idx[c.alive[idx] & (c.next_cand[idx] < end)]
         # Pareto/NBD deaths with no purchase candidate in the day
         dying = np.flatnonzero(c.alive[:n] & (c.death_time[:n] < end))
         self._drop(dying, c.death_time[dying])
         self._service_contacts(end)
 
-    def _dropout_after(self, idx: np.ndarray, t: np.ndarray) -> None:
-        """BG/NBD: after each repeat purchase a customer drops out with probability p (moved by satisfaction and competitors)."""
+    def _dropout_after(self, idx: np.ndarray, t: np.ndarray, rate_mult: np.ndarray) -> None:
+        """BG/NBD: after each repeat purchase a customer drops out with probability p, moved by satisfaction and competitors.
+
+        A customer the programme makes buy m times faster gets m times the dropout
+        opportunities, so p is spread over them: p' = 1 - (1 - p)^(d / m), keeping the
+        dropout hazard per day what satisfaction `d` says, not what the pace of buying says."""
         c = self.c
         dm = self.dropout_multiplier(idx, t)
         pull = self.sc.market.competitor_pull
         bg = ~c.pareto[idx]
-        p_eff = 1.0 - np.power(1.0 - c.p_drop[idx], dm) * (1.0 - pull)
+        p_eff = 1.0 - np.power(1.0 - c.p_drop[idx], dm / rate_mult) * (1.0 - pull)
         u = self.streams.uniform("dropout", idx, c.purchases[idx])
         out = bg & (u < p_eff)
         if pull > 0:
@@ -539,17 +550,17 @@ class Simulation:
     # ------------------------------------------------------------------ store
     def close_day(self, day: int) -> None:
         rt = self.runtime
-        members = int(rt.member[: self.c.n].sum()) if not self.cp.policy.is_baseline else 0
+        members = self.members
         running = members * self.cp.policy.cost_per_member_per_year / 365.0
         rec = self.store.end_of_day(self.book, running, self.sc.flywheel)
         n = self.c.n
         rec["day"] = day
-        rec["alive"] = int(self.c.alive[:n].sum())
+        rec["alive"] = self.alive
         rec["customers"] = n
         rec["members"] = members
-        rec["points_outstanding"] = float(sum(b.lots.sum() for b in rt.points.values()))
+        rec["points_outstanding"] = float(sum(b.outstanding for b in rt.points.values()))
         rec["points_liability"] = rt.liability()
-        rec["credit_outstanding"] = float(sum(b.owed.sum() for b in rt.credit.values()))
+        rec["credit_outstanding"] = float(sum(b.owed_total for b in rt.credit.values()))
         if day % self.sc.period_days == 0 or day == self.days - 1:
             alive = np.flatnonzero(self.c.alive[:n])
             rec["customer_satisfaction"] = float(self.satisfaction(alive, day + 1.0).mean()) if alive.size else float("nan")

@@ -74,7 +74,10 @@ class Store:
         self.service_quality = self.sc.store.service_quality
         self.staff_satisfaction = staff.satisfaction
         # starting experience: exponential around the stated mean (tenure of a workforce with constant turnover)
-        self.experience = self.rng.exponential(staff.initial_experience_days, size=staff.count) if staff.initial_experience_days > 0 else np.zeros(staff.count)
+        mean_exp = staff.initial_experience_days
+        if mean_exp is None:
+            mean_exp = 365.0 / staff.turnover_per_year if staff.turnover_per_year > 0 else 3650.0
+        self.experience = self.rng.exponential(mean_exp, size=staff.count) if mean_exp > 0 else np.zeros(staff.count)
         self._competence0 = self._competence()
         self.v0 = max(self.sc.store.prior_volume_days * self.expected_daily_sales, 1.0)
         self.b = math.log2(self.sc.store.learning_rate)

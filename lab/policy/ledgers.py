@@ -41,6 +41,7 @@ class PointsBook:
         self.redeemed = np.zeros(capacity)
         self.deducted = np.zeros(capacity)
         self.expired = np.zeros(capacity)
+        self.flows = {"earned": 0.0, "redeemed": 0.0, "deducted": 0.0, "expired": 0.0}  # totals over all customers
         self.current_lot = 0
         self._swept_to = 0  # lots with index < this have been expired or are unexpirable
 
@@ -91,6 +92,7 @@ class PointsBook:
                     amt = self.lots[who, col]
                     self.lots[who, col] = 0.0
                     self.expired[who] += amt
+                    self.flows["expired"] += float(amt.sum())
                     hit.append(who)
                     lost.append(amt)
                 self._swept_to += 1
@@ -112,6 +114,12 @@ class PointsBook:
         who, amt = who[order], amt[order]
         uniq, start = np.unique(who, return_index=True)
         return uniq, np.add.reduceat(amt, start)
+
+    @property
+    def outstanding(self) -> float:
+        """Points outstanding over all customers (earned less everything that left)."""
+        f = self.flows
+        return f["earned"] - f["redeemed"] - f["deducted"] - f["expired"]
 
     # -- balances
     def balance(self, idx: np.ndarray, day: float) -> np.ndarray:
@@ -137,6 +145,7 @@ class PointsBook:
         amount = np.broadcast_to(amount, np.shape(idx))
         np.add.at(self.lots[:, col], idx, amount)
         np.add.at(self.earned, idx, amount)
+        self.flows["earned"] += float(amount.sum())
 
     def take(self, idx: np.ndarray, amount: np.ndarray, day: float, *, how: str) -> np.ndarray:
         """Remove up to `amount` mature points, oldest lots first; returns what was taken.
@@ -153,6 +162,7 @@ class PointsBook:
         got = taken.sum(axis=1)
         counter = self.redeemed if how == "redeemed" else self.deducted
         counter[idx] += got
+        self.flows[how] += float(got.sum())
         return got
 
 
@@ -171,6 +181,7 @@ class CreditBook:
         self.interest = np.zeros(capacity)
         self.fees = np.zeros(capacity)
         self.written_off = np.zeros(capacity)
+        self.owed_total = 0.0
 
     def grow(self, capacity: int) -> None:
         """Make room for more customers."""
@@ -195,6 +206,7 @@ class CreditBook:
         got = np.minimum(np.maximum(amount, 0.0), self.available(idx))
         self.owed[idx] += got
         self.charged[idx] += got
+        self.owed_total += float(got.sum())
         return got
 
     def raise_limit(self, idx: np.ndarray, new_limit: np.ndarray, raise_by: np.ndarray) -> None:
@@ -235,6 +247,7 @@ class CreditBook:
         amounts = self.owed[over].copy()
         self.written_off[over] += amounts
         self.owed[over] = 0.0
+        self.owed_total = float(self.owed.sum())
         self.limit[over] = 0.0
         self.closed[over] = True
         self.delinquent_since[over] = np.nan

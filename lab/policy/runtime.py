@@ -489,7 +489,7 @@ class PolicyRuntime:
         extra = {"__favourite__": None, "__newest__": None}
         for r in rules:
             env = self._env(r, idx, day, source, event)
-            if any(getattr(a, "category", None) in ("favourite", "new") or isinstance(a, m.Redeem) for a in r.rule.do):
+            if any(getattr(a, "category", None) in ("favourite", "new") or getattr(a, "free_item", None) in ("favourite", "new") for a in r.rule.do):
                 env["__favourite__"] = extra["__favourite__"] if extra["__favourite__"] is not None else source.get("customer.favourite_category", idx)
                 env["__newest__"] = extra["__newest__"] if extra["__newest__"] is not None else source.get("customer.least_category", idx)
                 extra["__favourite__"], extra["__newest__"] = env["__favourite__"], env["__newest__"]
@@ -733,4 +733,4 @@ class PolicyRuntime:
 
     def liability(self) -> float:
         """Dollar value of every point outstanding."""
-        return float(sum(b.lots.sum() * self.policy.points[n].value for n, b in self.points.items()))
+        return float(sum(b.outstanding * self.policy.points[n].value for n, b in self.points.items()))

@@ -111,7 +111,7 @@ class Staff:
     hiring_cost: float = option("cost of replacing a leaver", default=3000.0, min=0)
     contacts_per_day: float = option("service contacts one member of staff handles well per day", default=20.0, gt=0)
     experience_days: float = option("experience at which a member of staff reaches 63% of full competence", default=180.0, gt=0)
-    initial_experience_days: float = option("mean experience of the starting staff", default=365.0, min=0)
+    initial_experience_days: float | None = option("mean experience of the starting staff (default: the steady state of the turnover rate, 365 / turnover_per_year)", default=None, min=0)
     satisfaction: float = option("starting (reference) staff satisfaction, 0-1", default=0.6, min=0, max=1)
     bonus_effect: float = option("staff satisfaction gained from a profit-sharing bonus equal to 10% of wage", default=0.15, min=0, max=2)
     turnover_satisfaction_effect: float = option("log quit-rate change per unit staff satisfaction below the reference", default=3.0, min=0, max=20)

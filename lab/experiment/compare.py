@@ -1,0 +1,396 @@
+"""The main job: run every policy of a scenario over replications and compare them honestly.
+
+Replication k of every policy uses the same random streams (common random
+numbers), so differences against the baseline are paired and their intervals
+are tight. Replications run on local processes; with a precision target they
+are added in waves until every headline outcome's 95% interval is within
+that fraction of its mean (Law & Kelton's sequential procedure), up to a cap.
+Each policy is also run with the flywheel cut (service quality frozen) so the
+share of its effect that travels round the loop can be measured.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lab.experiment.run import run_policy
+from lab.metrics.outcomes import HEADLINE, OUTCOMES, RunResult
+from lab.metrics.stats import Interval, lorenz_curve, mean_ci, paired_diff_ci, relative_half_width, replications_needed
+from lab.scenario.loader import BASELINE, LoadedScenario
+
+LORENZ_POINTS = 101
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """How a comparison is run."""
+
+    replications: int = 10
+    precision: float | None = None
+    max_replications: int = 100
+    seed: int | None = None
+    customers: int | None = None
+    days: int | None = None
+    jobs: int = 1
+    flywheel_split: bool = True
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run to do: a policy, a replication, with the flywheel whole or cut."""
+
+    policy: str
+    replication: int
+    cut: bool = False
+
+
+@dataclass
+class TaskResult:
+    """The compact part of a run a comparison keeps."""
+
+    task: Task
+    outcomes: dict[str, float]
+    timeseries: pd.DataFrame
+    retention: pd.DataFrame
+    lorenz: pd.DataFrame
+    rule_fires: dict[str, int]
+    seconds: float
+
+
+def retention_curve(customers: pd.DataFrame, days: int, step: int) -> pd.DataFrame:
+    """Share of customers still alive at each tenure, among those observed that long (right-censored at the end)."""
+    acq = customers["acquired_at"].to_numpy()
+    dropped = customers["dropped_at"].to_numpy()
+    churned = customers["churned"].to_numpy()
+    end_alive = np.where(churned, dropped, np.inf)
+    rows = []
+    for tau in range(0, days + 1, step):
+        at_risk = acq + tau <= days
+        n = int(at_risk.sum())
+        if n == 0:
+            break
+        alive = end_alive[at_risk] > acq[at_risk] + tau
+        rows.append((tau, float(alive.mean()), n))
+    return pd.DataFrame(rows, columns=["tenure_days", "retained", "at_risk"])
+
+
+def lorenz_points(revenue: np.ndarray) -> pd.DataFrame:
+    """The Lorenz curve of revenue across customers, sampled at evenly spaced customer shares."""
+    x, y = lorenz_curve(np.maximum(revenue, 0.0))
+    grid = np.linspace(0.0, 1.0, LORENZ_POINTS)
+    return pd.DataFrame({"customer_share": grid, "revenue_share": np.interp(grid, x, y)})
+
+
+def _execute(loaded: LoadedScenario, task: Task, seed: int, customers: int | None, days: int | None) -> TaskResult:
+    t0 = time.perf_counter()
+    sc = loaded.scenario if not task.cut else replace(loaded.scenario, flywheel=False)
+    res: RunResult = run_policy(sc, loaded.policies[task.policy], seed, address=(task.replication,),
+                                customers=customers, days=days)
+    horizon = days or sc.days
+    return TaskResult(task, res.summary, res.timeseries, retention_curve(res.customers, horizon, sc.period_days),
+                      lorenz_points(res.customers["revenue"].to_numpy()), res.rule_fires, time.perf_counter() - t0)
+
+
+class Progress:
+    """A progress bar with an ETA on a terminal; plain periodic lines otherwise."""
+
+    def __init__(self, total: int, label: str, stream=None, every: float = 10.0) -> None:
+        self.stream = stream or sys.stderr
+        self.total = total
+        self.done = 0
+        self.t0 = time.monotonic()
+        self.last = 0.0
+        self.every = every
+        self.label = label
+        self.bar = None
+        if self.stream.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=label, unit="run", file=self.stream, dynamic_ncols=True)
+
+    def extend(self, more: int) -> None:
+        self.total += more
+        if self.bar is not None:
+            self.bar.total = self.total
+            self.bar.refresh()
+
+    def step(self, n: int = 1) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            return
+        now = time.monotonic()
+        if now - self.last >= self.every or self.done == self.total:
+            self.last = now
+            el = now - self.t0
+            rate = self.done / el if el > 0 else 0.0
+            eta = (self.total - self.done) / rate if rate > 0 else float("nan")
+            print(f"{self.label}: {self.done}/{self.total} runs, {rate:.2f} runs/s, ETA {eta:.0f} s", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@dataclass
+class Comparison:
+    """Everything a comparison produced: per-replication outcomes, series, curves, and their statistics."""
+
+    loaded: LoadedScenario
+    options: CompareOptions
+    seed: int
+    results: list[TaskResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def policies(self) -> list[str]:
+        return list(self.loaded.policies)
+
+    @property
+    def baseline(self) -> str:
+        return BASELINE
+
+    def _frame(self, cut: bool) -> pd.DataFrame:
+        rows = [(r.task.policy, r.task.replication, k, v) for r in self.results if r.task.cut == cut for k, v in r.outcomes.items()]
+        return pd.DataFrame(rows, columns=["policy", "replication", "outcome", "value"]).sort_values(
+            ["policy", "replication", "outcome"], kind="stable").reset_index(drop=True)
+
+    @property
+    def replications(self) -> pd.DataFrame:
+        """One row per policy x replication x outcome (the flywheel whole)."""
+        return self._frame(False)
+
+    @property
+    def replications_cut(self) -> pd.DataFrame:
+        """The same with the flywheel cut."""
+        return self._frame(True)
+
+    def _stack(self, attr: str) -> pd.DataFrame:
+        frames = []
+        for r in self.results:
+            f = getattr(r, attr).copy()
+            f.insert(0, "flywheel", not r.task.cut)
+            f.insert(0, "replication", r.task.replication)
+            f.insert(0, "policy", r.task.policy)
+            frames.append(f)
+        if not frames:
+            return pd.DataFrame()
+        return pd.concat(frames, ignore_index=True).sort_values(["policy", "flywheel", "replication"], kind="stable").reset_index(drop=True)
+
+    @property
+    def timeseries(self) -> pd.DataFrame:
+        """Per policy x replication x period: the store and flywheel series."""
+        return self._stack("timeseries")
+
+    @property
+    def retention(self) -> pd.DataFrame:
+        return self._stack("retention")
+
+    @property
+    def lorenz(self) -> pd.DataFrame:
+        return self._stack("lorenz")
+
+    def matrix(self, outcome: str, cut: bool = False) -> pd.DataFrame:
+        """Replications x policies for one outcome."""
+        f = self._frame(cut)
+        f = f[f["outcome"] == outcome]
+        return f.pivot(index="replication", columns="policy", values="value")[[p for p in self.policies if p in set(f["policy"])]]
+
+    def interval(self, policy: str, outcome: str, cut: bool = False) -> Interval:
+        return mean_ci(_finite(self.matrix(outcome, cut)[policy].to_numpy()))
+
+    def difference(self, policy: str, outcome: str, cut: bool = False) -> Interval:
+        """Paired difference policy - baseline over replications (common random numbers)."""
+        mat = self.matrix(outcome, cut)
+        x, y = mat[policy].to_numpy(), mat[self.baseline].to_numpy()
+        ok = np.isfinite(x) & np.isfinite(y)
+        return paired_diff_ci(x[ok], y[ok])
+
+    def programme_return(self, policy: str) -> Interval:
+        """Return on the programme: (net profit - baseline net profit) / programme cost, per replication."""
+        mat = self.matrix("net_profit")
+        cost = self.matrix("programme_cost")[policy].to_numpy()
+        gain = mat[policy].to_numpy() - mat[self.baseline].to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            roi = np.where(cost > 0, gain / cost, np.nan)
+        return mean_ci(_finite(roi))
+
+    def flywheel_share(self, policy: str, outcome: str = "net_profit") -> Interval | None:
+        """Share of a policy's effect on an outcome that travels round the flywheel: 1 - effect(cut) / effect(whole)."""
+        if not any(r.task.cut for r in self.results):
+            return None
+        whole = self.matrix(outcome)
+        cut = self.matrix(outcome, cut=True)
+        d_whole = whole[policy].to_numpy() - whole[self.baseline].to_numpy()
+        d_cut = cut[policy].to_numpy() - cut[self.baseline].to_numpy()
+        mean_whole = float(np.nanmean(d_whole))
+        if not math.isfinite(mean_whole) or mean_whole == 0:
+            return None
+        # the ratio of means; its interval from the paired per-replication differences of the two effects
+        through = mean_ci(_finite(d_whole - d_cut))
+        return Interval(through.mean / mean_whole, through.ci_low / mean_whole if mean_whole > 0 else through.ci_high / mean_whole,
+                        through.ci_high / mean_whole if mean_whole > 0 else through.ci_low / mean_whole, through.n,
+                        through.half_width / abs(mean_whole))
+
+    def summary(self) -> dict:
+        """The stable contract of summary.json (see docs/OUTPUTS.md)."""
+        n = len({r.task.replication for r in self.results if not r.task.cut})
+        out: dict = {
+            "scenario": self.loaded.scenario.name,
+            "baseline": self.baseline,
+            "seed": self.seed,
+            "replications": n,
+            "days": self.options.days or self.loaded.scenario.days,
+            "customers": self.options.customers or self.loaded.scenario.population.customers,
+            "level": 0.95,
+            "outcomes": {k: {"unit": u, "higher_is_better": h, "description": d} for k, (u, h, d) in OUTCOMES.items()},
+            "policies": {},
+        }
+        for p in self.policies:
+            entry: dict = {"outcomes": {o: self.interval(p, o).to_dict() for o in OUTCOMES}}
+            if p != self.baseline:
+                entry["vs_baseline"] = {o: {**self.difference(p, o).to_dict(), "excludes_zero": bool(self.difference(p, o).excludes_zero)} for o in OUTCOMES}
+                entry["programme_return"] = self.programme_return(p).to_dict()
+                share = self.flywheel_share(p)
+                entry["flywheel_share_net_profit"] = share.to_dict() if share is not None else None
+            out["policies"][p] = entry
+        out["verdict"] = self.verdict()
+        return out
+
+    def verdict(self) -> dict:
+        """Which policy wins on net profit and on retention, by how much, and how sure we are."""
+        res = {}
+        for outcome in ("net_profit", "retention_12m", "revenue"):
+            means = {p: self.interval(p, outcome).mean for p in self.policies}
+            finite = {p: v for p, v in means.items() if math.isfinite(v)}
+            if not finite:
+                continue
+            best = max(finite, key=finite.get)
+            entry = {"best": best, "mean": finite[best]}
+            if best != self.baseline:
+                d = self.difference(best, outcome)
+                entry["vs_baseline"] = d.to_dict()
+                entry["significant"] = bool(d.excludes_zero)
+            others = [p for p in finite if p != best]
+            if others:
+                runner = max(others, key=finite.get)
+                mat = self.matrix(outcome)
+                gap = paired_diff_ci(mat[best].to_numpy(), mat[runner].to_numpy())
+                entry["runner_up"] = runner
+                entry["vs_runner_up"] = gap.to_dict()
+                entry["clear_winner"] = bool(gap.excludes_zero)
+            res[outcome] = entry
+        return res
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    return x[np.isfinite(x)]
+
+
+def _needed(comp: Comparison, precision: float) -> int:
+    """Replications needed so every headline outcome of every policy meets the precision target."""
+    need = 0
+    for p in comp.policies:
+        for o in HEADLINE:
+            x = _finite(comp.matrix(o)[p].to_numpy())
+            if len(x) < 2 or np.all(x == x[0]):
+                continue
+            if relative_half_width(mean_ci(x)) <= precision:
+                continue
+            try:
+                need = max(need, replications_needed(x, precision))
+            except ValueError:
+                continue
+    return need
+
+
+def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = True,
+            on_result: Callable[[TaskResult], None] | None = None) -> Comparison:
+    """Run the comparison: every policy x replication (and the flywheel-cut twins), in parallel."""
+    seed = options.seed if options.seed is not None else loaded.scenario.seed
+    comp = Comparison(loaded, options, seed)
+    t0 = time.perf_counter()
+    first = max(2, options.replications) if options.precision is not None else max(1, options.replications)
+    wave = list(range(first))
+    bar = Progress(0, f"compare {loaded.scenario.name}") if progress else None
+    pool = None
+    if options.jobs > 1:
+        pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        done_reps = 0
+        while wave:
+            tasks = [Task(p, k, cut) for k in wave for p in comp.policies
+                     for cut in ((False, True) if options.flywheel_split else (False,))]
+            if bar is not None:
+                bar.extend(len(tasks))
+            for r in _run_tasks(loaded, tasks, seed, options, pool):
+                comp.results.append(r)
+                if on_result is not None:
+                    on_result(r)
+                if bar is not None:
+                    bar.step()
+            done_reps += len(wave)
+            if options.precision is None:
+                break
+            need = min(_needed(comp, options.precision), options.max_replications)
+            wave = list(range(done_reps, need)) if need > done_reps else []
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        if bar is not None:
+            bar.close()
+    comp.results.sort(key=lambda r: (comp.policies.index(r.task.policy), r.task.cut, r.task.replication))
+    comp.seconds = time.perf_counter() - t0
+    return comp
+
+
+def _run_tasks(loaded: LoadedScenario, tasks: list[Task], seed: int, options: CompareOptions,
+               pool: ProcessPoolExecutor | None) -> Iterable[TaskResult]:
+    if pool is None:
+        for t in tasks:
+            yield _execute(loaded, t, seed, options.customers, options.days)
+        return
+    futures = [pool.submit(_execute, loaded, t, seed, options.customers, options.days) for t in tasks]
+    for f in as_completed(futures):
+        yield f.result()
+
+
+def write_comparison(comp: Comparison, out: Path, argv: list[str] | None = None) -> dict[str, Path]:
+    """Write a comparison's files under `out` (the report is written by lab.report)."""
+    from lab.experiment.manifest import manifest
+    from lab.experiment.run import write_json, write_parquet
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "summary": out / "summary.json",
+        "replications": out / "replications.parquet",
+        "timeseries": out / "timeseries.parquet",
+        "retention": out / "retention.parquet",
+        "lorenz": out / "lorenz.parquet",
+        "manifest": out / "manifest.json",
+    }
+    write_json(files["summary"], comp.summary())
+    reps = pd.concat([comp.replications.assign(flywheel=True), comp.replications_cut.assign(flywheel=False)], ignore_index=True)
+    write_parquet(files["replications"], reps)
+    write_parquet(files["timeseries"], comp.timeseries)
+    write_parquet(files["retention"], comp.retention)
+    write_parquet(files["lorenz"], comp.lorenz)
+    inputs = {"scenario": comp.loaded.path, **{f"policy:{k}": v for k, v in comp.loaded.policy_files.items()}}
+    opts = comp.options
+    write_json(files["manifest"], manifest(inputs, comp.seed, argv, options={
+        "replications": opts.replications, "precision": opts.precision, "max_replications": opts.max_replications,
+        "customers": opts.customers, "days": opts.days, "jobs": opts.jobs, "flywheel_split": opts.flywheel_split},
+        seconds=comp.seconds))
+    return files
