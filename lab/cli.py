@@ -16,6 +16,7 @@ from pathlib import Path
 from lab.errors import Diagnostic, LabError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+PASSTHROUGH = ("batch", "batch-report")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -182,7 +183,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
     customers = args.customers or min(ls.scenario.population.customers, 2000)
     if args.customer >= customers:
         raise LabError([Diagnostic("<command line>", 1, 1, f"--customer {args.customer} is out of range: the run starts with {customers} customers (ids 0 to {customers - 1}); pick a smaller id or pass --customers")])
-    sim = ReferenceSimulation(ls.scenario, ls.policies[name], RunOptions(seed=seed, customers=customers, days=args.days))
+    sim = ReferenceSimulation(ls.scenario, ls.policies[name], RunOptions(seed=seed, customers=customers, days=args.days),
+                              follow=[args.customer])
     sim.run()
     print(format_story(sim.trace(args.customer), args.customer, ls.scenario, ls.policies[name].policy))
     return EXIT_OK
@@ -253,11 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_trace)
 
     s = sub.add_parser("batch", help="run a batch spec (designs x policies x replications) into a Parquet store", add_help=False)
-    s.add_argument("rest", nargs=argparse.REMAINDER)
     s.set_defaults(fn=cmd_batch, passthrough=True)
 
     s = sub.add_parser("batch-report", help="analyse a batch store: intervals, win maps, sensitivity", add_help=False)
-    s.add_argument("rest", nargs=argparse.REMAINDER)
     s.set_defaults(fn=cmd_batch_report, passthrough=True)
     return p
 
@@ -266,15 +266,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `lab` command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # batch commands parse their own options (their module owns them), so hand them the rest as is
+    first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if first is not None and argv[first] in PASSTHROUGH:
+        args = parser.parse_args(argv[: first + 1])
+        args.passthrough_argv = argv[first + 1:]
+    else:
+        args = parser.parse_args(argv)
     if not getattr(args, "fn", None):
         parser.print_help()
         return EXIT_BAD_INPUT
     fn: Callable[..., int] = args.fn
     try:
         if getattr(args, "passthrough", False):
-            rest = argv[argv.index(args.command) + 1:]
-            return fn(args, rest)
+            return fn(args, args.passthrough_argv)
         return fn(args)
     except LabError as exc:
         for d in exc.diagnostics:

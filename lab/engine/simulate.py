@@ -22,9 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import simpy
-from scipy import special
-
-from lab.engine.rng import Streams
+from lab.engine.rng import Streams, gamma_quantile
 from lab.engine.store import DayBook, Store
 from lab.policy import model as pm
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
@@ -33,6 +31,7 @@ from lab.scenario.model import Scenario
 
 CALENDAR, CUSTOMERS, CLOSE = 0.0, 0.25, 0.75  # phases within a day on SimPy's clock
 M_CAP = 6.0
+AGENDA_BLOCK_DAYS = 32  # how often the agendas scan the whole population (see _Agenda)
 
 
 @dataclass
@@ -116,6 +115,67 @@ class _Source:
         raise KeyError(f"no customer field {name}")
 
 
+class _Agenda:
+    """Which customers' next event of one kind (one column of times) falls on each day, without scanning everyone daily.
+
+    Once per block of AGENDA_BLOCK_DAYS days the whole population is scanned for
+    the customers whose time falls before the block ends, and each is filed under
+    its day; a customer whose time is later moved into the block is noted and
+    filed too. `due(day)` then returns exactly what a full scan would -- the
+    sorted ids of live customers whose time is before the day's end -- at a cost
+    set by the day's events rather than by the population's size. Entries left
+    behind by a time that moved again are recognised by their time and dropped.
+    """
+
+    def __init__(self, customers: Customers, column: str, *, may_repeat: bool = False) -> None:
+        self.c = customers
+        self.column = column
+        self.may_repeat = may_repeat  # whether a customer's time can move twice between two calls of due()
+        self.start = 0
+        self.stop = -1  # first day after the block; nothing is held before the first scan
+        self.buckets: list[list[np.ndarray]] = []
+        self.noted: list[np.ndarray] = []
+
+    def note(self, ids: np.ndarray, times: np.ndarray, after: float = -math.inf) -> None:
+        """Customers whose time has just been set to `times`; those in this block and not before `after` are filed."""
+        if ids.size and self.stop >= 0:
+            keep = (times < self.stop) & (times >= after)
+            if keep.any():
+                self.noted.append(ids[keep])
+
+    def _file(self, ids: np.ndarray, times: np.ndarray, day: int) -> None:
+        # a time already past is due on the first day still to come
+        offset = np.clip(np.floor(times), day, self.stop - 1).astype(np.int64) - self.start
+        order = np.argsort(offset, kind="stable")
+        ids, offset = ids[order], offset[order]
+        cuts = np.flatnonzero(np.diff(offset)) + 1
+        for chunk, off in zip(np.split(ids, cuts), offset[np.r_[0, cuts]] if ids.size else ()):
+            self.buckets[int(off)].append(chunk)
+
+    def due(self, day: int) -> np.ndarray:
+        """Live customers whose time is before the end of `day` (sorted, each once); they leave the agenda."""
+        c = self.c
+        times = getattr(c, self.column)
+        if day >= self.stop:
+            self.start, self.stop = day, day + AGENDA_BLOCK_DAYS
+            self.buckets = [[] for _ in range(AGENDA_BLOCK_DAYS)]
+            self.noted = []  # the scan sees them
+            n = c.n
+            held = np.flatnonzero(c.alive[:n] & (times[:n] < self.stop))
+            self._file(held, times[held], day)
+        elif self.noted:
+            ids = np.concatenate(self.noted)
+            self.noted = []
+            self._file(ids, times[ids], day)
+        today = self.buckets[day - self.start]
+        if not today:
+            return np.zeros(0, dtype=np.int64)
+        ids = np.concatenate(today) if len(today) > 1 else today[0]
+        self.buckets[day - self.start] = []
+        ids = ids[c.alive[ids] & (times[ids] < day + 1.0)]
+        return np.unique(ids) if self.may_repeat else np.sort(ids)
+
+
 class Simulation:
     """One run of one policy in one scenario."""
 
@@ -150,8 +210,14 @@ class Simulation:
         self.tx: dict[str, list[np.ndarray]] | None = (
             {k: [] for k in ("customer_id", "time", "amount", "category", "discount", "credit", "rules")} if opts.transactions else None)
         self.acq_rng = self.streams.generator("acquisition")
+        self._points_seen = {"earned": 0.0, "redeemed": 0.0}
         self.alive = 0  # running counts, so the daily record costs nothing per customer
         self.members = 0
+        self.day_end = 0.0  # end of the day whose customer events are being handled
+        self.any_pareto = bool(self.seg.pareto.any())
+        self.cand_agenda = _Agenda(self.c, "next_cand")
+        self.contact_agenda = _Agenda(self.c, "next_contact")
+        self.death_agenda = _Agenda(self.c, "death_time", may_repeat=True)
 
     # ------------------------------------------------------------------ behaviour
     def _m_bound(self) -> float:
@@ -215,18 +281,25 @@ class Simulation:
         return np.exp(-self.beh.satisfaction_churn_effect * (s - self.c.sat_ref[idx]))
 
     # ------------------------------------------------------------------ helpers
-    def _next_candidate(self, idx: np.ndarray, t: np.ndarray) -> None:
+    def _next_candidate(self, idx: np.ndarray, t: np.ndarray, after: float = -math.inf) -> None:
+        """Draw each customer's next purchase candidate; `after`: later ones go on the agenda (earlier ones the caller handles)."""
         c = self.c
-        gap = self.streams.exponential("gap", idx, c.cand_n[idx]) / (c.lam[idx] * self.m_bound)
-        c.next_cand[idx] = t + gap
-        c.cand_n[idx] += 1
+        n = c.cand_n[idx]
+        gap = self.streams.exponential("gap", idx, n) / (c.lam[idx] * self.m_bound)
+        new = t + gap
+        c.next_cand[idx] = new
+        c.cand_n[idx] = n + 1
+        self.cand_agenda.note(idx, new, after)
 
     def _next_contact(self, idx: np.ndarray, t: np.ndarray) -> None:
         c = self.c
         rate = self.seg.contact_rate_day[c.seg[idx]]
-        gap = self.streams.exponential("contact_gap", idx, c.contact_n[idx]) / np.maximum(rate, 1e-300)
-        c.next_contact[idx] = np.where(rate > 0, t + gap, np.inf)
-        c.contact_n[idx] += 1
+        n = c.contact_n[idx]
+        gap = self.streams.exponential("contact_gap", idx, n) / np.maximum(rate, 1e-300)
+        new = np.where(rate > 0, t + gap, np.inf)
+        c.next_contact[idx] = new
+        c.contact_n[idx] = n + 1
+        self.contact_agenda.note(idx, new)
 
     def _drop(self, idx: np.ndarray, t: np.ndarray | float) -> None:
         if len(idx) == 0:
@@ -242,6 +315,8 @@ class Simulation:
         if count == 0:
             return
         ids = self.c.add(count, times, self.streams, referred_by)
+        if self.any_pareto:
+            self.death_agenda.note(ids, self.c.death_time[ids])
         if self.c.capacity > self.runtime.capacity:
             self.runtime.grow(self.c.capacity)
         self.book.acquired += count
@@ -258,10 +333,15 @@ class Simulation:
             if self.runtime.has_trigger("enrolment"):
                 self._apply_effects(self.runtime.fire("enrolment", members, self.now, self.source), times[joins])
             if referred_by is not None and self.runtime.has_trigger("referral"):
-                refd = members
-                referrers = referred_by[joins]
-                ok = self.runtime.member[referrers]
-                self._apply_effects(self.runtime.fire("referral", referrers[ok], self.now, self.source, partner=refd[ok]), times[joins][ok])
+                ok = self.runtime.member[referred_by[joins]]
+                referrers, refd, when = referred_by[joins][ok], members[ok], times[joins][ok]
+                # a batch must not repeat a customer: one referral per referrer per pass
+                while referrers.size:
+                    _, first = np.unique(referrers, return_index=True)
+                    self._apply_effects(self.runtime.fire("referral", referrers[first], self.now, self.source, partner=refd[first]), when[first])
+                    rest = np.ones(referrers.size, dtype=bool)
+                    rest[first] = False
+                    referrers, refd, when = referrers[rest], refd[rest], when[rest]
         self._purchase(ids, times, repeat=False)
 
     # ------------------------------------------------------------------ purchases
@@ -271,7 +351,7 @@ class Simulation:
             return
         seg = c.seg[idx]
         k = c.purchases[idx]
-        z = special.gammaincinv(st.spend_p[seg], self.streams.uniform("spend", idx, k)) / c.nu[idx]
+        z = gamma_quantile(st.spend_p[seg], self.streams.uniform("spend", idx, k)) / c.nu[idx]
         live_offer = c.offer_until[idx] > t
         amount = z * (1 + np.where(live_offer, c.offer_basket[idx], 0.0))
         u = self.streams.uniform("category", idx, k)
@@ -290,8 +370,9 @@ class Simulation:
         c.gross[idx] += amount
         c.discounts[idx] += eff.discount
         c.last_purchase[idx] = t
-        np.add.at(c.cat_n, (idx, cat), 1.0)
-        np.add.at(c.cat_spend, (idx, cat), revenue)
+        # a batch never holds a customer twice, so plain fancy-index updates are exact
+        c.cat_n[idx, cat] += 1.0
+        c.cat_spend[idx, cat] += revenue
         b = self.book
         b.gross_sales += float(amount.sum())
         b.discounts += float(eff.discount.sum())
@@ -305,7 +386,7 @@ class Simulation:
             b.repeat_purchases += int(len(idx))
         goods = self._apply_effects(eff, t)
         disc = (1 + self.sc.discount_rate) ** (-(t - c.acquired_at[idx]) / 365.0)
-        np.add.at(c.clv, idx, (margin - goods) * disc)
+        c.clv[idx] += (margin - goods) * disc
         if self.tx is not None:
             self.tx["customer_id"].append(idx.copy())
             self.tx["time"].append(np.asarray(t, dtype=np.float64).copy())
@@ -346,25 +427,25 @@ class Simulation:
             if self.on:
                 fav = c.favourite(who) == codes
                 self.bump_satisfaction(who, t_arr[j], self.beh.free_item_delight * fav * self.seg.reward_sensitivity[c.seg[who]])
-        for who, codes in eff.trials:
+        for n_trial, (who, codes) in enumerate(eff.trials):
             cost = self.cost0[codes] * ucf
             self.book.reward_goods += float(cost.sum())
             j = self._positions(idx, who, pos)
             np.add.at(goods, j, cost)
             if self.on:
                 new = c.cat_n[who, codes] == 0
-                adopt = new & (self.streams.uniform("trial", who, c.purchases[who]) < self.seg.variety_seeking[c.seg[who]])
+                adopt = new & (self.streams.uniform("trial", who, self._event_key(n_trial)) < self.seg.variety_seeking[c.seg[who]])
                 w_idx, w_codes = who[adopt], codes[adopt]
                 if w_idx.size:
                     prefs = c.preferences(w_idx)
                     prefs[np.arange(len(w_idx)), w_codes] += 1.0 / len(self.cats)
                     c.cat_cum[w_idx] = np.cumsum(prefs / prefs.sum(axis=1, keepdims=True), axis=1)
                     c.lam_mult[w_idx] *= 1 + self.beh.trial_uplift
-        for who, offer in eff.offers:
+        for n_offer, (who, offer) in enumerate(eff.offers):
             self.book.offers_cost += offer.cost_per_contact * len(who)
             if self.on and len(who):
                 p = np.minimum(offer.response * self.seg.reward_sensitivity[c.seg[who]], 1.0)
-                resp = self.streams.uniform("offer", who, c.cand_n[who]) < p
+                resp = self.streams.uniform("offer", who, self._event_key(n_offer)) < p
                 r = who[resp]
                 c.offer_until[r] = self.now + offer.days
                 c.offer_freq[r] = offer.frequency_uplift
@@ -375,6 +456,10 @@ class Simulation:
             hit = gain > 0
             self.bump_satisfaction(idx[hit], t_arr[hit], gain[hit])
         return goods
+
+    def _event_key(self, j: int) -> int:
+        """Counter for a customer's j-th programme event of a kind today (offers, trials): never reused on another day."""
+        return int(self.now) * 64 + j
 
     @staticmethod
     def _positions(idx: np.ndarray, who: np.ndarray, pos: dict[int, int] | None) -> np.ndarray:
@@ -389,25 +474,26 @@ class Simulation:
         end = day + 1.0
         # arrivals: paid marketing, then yesterday's referrals
         mk = self.sc.store.marketing
+        referrers = np.concatenate(self.referral_queue) if self.referral_queue else None
+        self.referral_queue = []  # today's referrals arrive tomorrow, whoever makes them
         if mk.budget_per_year > 0:
             lam = mk.budget_per_year / 365.0 / mk.cost_per_acquisition
             n_new = int(self.acq_rng.poisson(lam))
             times = day + np.sort(self.acq_rng.random(n_new))
             self.acquire(n_new, times, None)
-        if self.referral_queue:
-            referrers = np.concatenate(self.referral_queue)
-            self.referral_queue = []
+        if referrers is not None:
             times = day + np.sort(self.acq_rng.random(len(referrers)))
             self.acquire(len(referrers), times, referrers)
         # purchases, by thinning; each micro-step handles every customer's next candidate of the day
-        n = c.n
-        idx = np.flatnonzero(c.alive[:n] & (c.next_cand[:n] < end))
+        self.day_end = end
+        idx = self.cand_agenda.due(day)
         while idx.size:
             t = c.next_cand[idx]
-            dead = t >= c.death_time[idx]
-            if dead.any():
-                self._drop(idx[dead], c.death_time[idx[dead]])
-                idx, t = idx[~dead], t[~dead]
+            if self.any_pareto:
+                dead = t >= c.death_time[idx]
+                if dead.any():
+                    self._drop(idx[dead], c.death_time[idx[dead]])
+                    idx, t = idx[~dead], t[~dead]
             if self.m_bound > 1.0:
                 m = self.rate_multiplier(idx, t)
                 keep = self.streams.uniform("accept", idx, c.cand_n[idx]) * self.m_bound < m
@@ -415,14 +501,15 @@ class Simulation:
                 m = np.ones(len(idx))
                 keep = np.ones(len(idx), dtype=bool)
             buyers, bt = idx[keep], t[keep]
-            self._next_candidate(idx, t)
+            self._next_candidate(idx, t, after=end)
             if buyers.size:
                 self._purchase(buyers, bt, repeat=True)
                 self._dropout_after(buyers, bt, m[keep])
             idx = idx[c.alive[idx] & (c.next_cand[idx] < end)]
         # Pareto/NBD deaths with no purchase candidate in the day
-        dying = np.flatnonzero(c.alive[:n] & (c.death_time[:n] < end))
-        self._drop(dying, c.death_time[dying])
+        if self.any_pareto:
+            dying = self.death_agenda.due(day)
+            self._drop(dying, c.death_time[dying])
         self._service_contacts(end)
 
     def _dropout_after(self, idx: np.ndarray, t: np.ndarray, rate_mult: np.ndarray) -> None:
@@ -448,11 +535,11 @@ class Simulation:
             old = c.d_mult[w]
             c.death_time[w] = t[par] + (c.death_time[w] - t[par]) * old / dm[par]
             c.d_mult[w] = dm[par]
+            self.death_agenda.note(w, c.death_time[w])
 
     def _service_contacts(self, end: float) -> None:
         c = self.c
-        n = c.n
-        idx = np.flatnonzero(c.alive[:n] & (c.next_contact[:n] < end))
+        idx = self.contact_agenda.due(int(end) - 1)
         if idx.size == 0:
             return
         t = c.next_contact[idx]
@@ -552,6 +639,10 @@ class Simulation:
         rt = self.runtime
         members = self.members
         running = members * self.cp.policy.cost_per_member_per_year / 365.0
+        flows = {k: sum(b.flows[k] for b in rt.points.values()) for k in ("earned", "redeemed")}
+        self.book.points_awarded = flows["earned"] - self._points_seen["earned"]
+        self.book.points_redeemed = flows["redeemed"] - self._points_seen["redeemed"]
+        self._points_seen = flows
         rec = self.store.end_of_day(self.book, running, self.sc.flywheel)
         n = self.c.n
         rec["day"] = day
@@ -562,8 +653,15 @@ class Simulation:
         rec["points_liability"] = rt.liability()
         rec["credit_outstanding"] = float(sum(b.owed_total for b in rt.credit.values()))
         if day % self.sc.period_days == 0 or day == self.days - 1:
-            alive = np.flatnonzero(self.c.alive[:n])
-            rec["customer_satisfaction"] = float(self.satisfaction(alive, day + 1.0).mean()) if alive.size else float("nan")
+            live = self.c.alive[:n]
+            if not live.any():
+                rec["customer_satisfaction"] = float("nan")
+            elif rt.credit:
+                alive = np.flatnonzero(live)
+                rec["customer_satisfaction"] = float(self.satisfaction(alive, day + 1.0).mean())
+            else:  # everyone at once through slices (no gathers), then the live ones
+                s = self.satisfaction(slice(0, n), day + 1.0)  # type: ignore[arg-type]
+                rec["customer_satisfaction"] = float(s[live].mean())
         else:
             rec["customer_satisfaction"] = float("nan")
         self.daily.append(rec)

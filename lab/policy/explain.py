@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 
 from lab.policy import model as m
 from lab.policy.expr import FUNCTIONS, MAX_DEPTH, MAX_NODES, MAX_TEXT_LENGTH
@@ -331,8 +332,10 @@ def _tree(text: str) -> ast.expr | None:
     if len(text) > MAX_TEXT_LENGTH or _depth(text) > MAX_DEPTH:
         return None
     try:
-        tree = ast.parse(text.strip(), mode="eval").body
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # sloppy text is only quoted; the compiler reports it
+            tree = ast.parse(text.strip(), mode="eval").body
+    except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError):
         return None
     # a bounded tree keeps the recursive wording below far from Python's recursion limit
     return tree if sum(1 for _ in ast.walk(tree)) <= MAX_NODES else None

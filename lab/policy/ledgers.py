@@ -28,6 +28,11 @@ def _grow(a: np.ndarray, capacity: int) -> np.ndarray:
     return out
 
 
+def _strictly_increasing(idx: np.ndarray) -> bool:
+    idx = np.asarray(idx)
+    return idx.ndim == 1 and bool(np.all(idx[1:] > idx[:-1]))
+
+
 class PointsBook:
     """One points currency for every customer: lots, maturity, FIFO redemption, expiry."""
 
@@ -44,6 +49,7 @@ class PointsBook:
         self.flows = {"earned": 0.0, "redeemed": 0.0, "deducted": 0.0, "expired": 0.0}  # totals over all customers
         self.current_lot = 0
         self._swept_to = 0  # lots with index < this have been expired or are unexpirable
+        self._mature_memo: tuple[tuple[int, float], np.ndarray] | None = None
 
     def grow(self, capacity: int) -> None:
         """Make room for more customers (new ones start with nothing)."""
@@ -60,7 +66,10 @@ class PointsBook:
         return np.array([(L - self.k + 1 + j) % self.k for j in range(self.k)], dtype=np.intp)
 
     def _mature_columns(self, day: float) -> np.ndarray:
-        """Columns (oldest first) whose points may be redeemed on `day`."""
+        """Columns (oldest first) whose points may be redeemed on `day` (asked several times per batch: remembered)."""
+        key = (self.current_lot, float(day) if self.spec.pending_days else 0.0)
+        if self._mature_memo is not None and self._mature_memo[0] == key:
+            return self._mature_memo[1]
         L = self.current_lot
         cols = []
         for j in range(self.k):
@@ -69,7 +78,10 @@ class PointsBook:
                 continue
             if (lot + 1) * self.w + self.spec.pending_days <= day or self.spec.pending_days == 0:
                 cols.append(lot % self.k)
-        return np.array(cols, dtype=np.intp)
+        out = np.array(cols, dtype=np.intp)
+        out.flags.writeable = False
+        self._mature_memo = (key, out)
+        return out
 
     def advance(self, day: float) -> tuple[np.ndarray, np.ndarray]:
         """Move the calendar to `day`, expiring lots whose time has come.
@@ -127,7 +139,7 @@ class PointsBook:
         cols = self._mature_columns(day)
         if cols.size == 0:
             return np.zeros(len(idx))
-        return self.lots[np.ix_(idx, cols)].sum(axis=1)
+        return self.lots[idx][:, cols].sum(axis=1)  # whole rows first: far cheaper than an np.ix_ gather
 
     def total(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Points outstanding, pending ones included."""
@@ -143,8 +155,12 @@ class PointsBook:
         amount = np.maximum(amount, 0.0)
         col = self._lot_of(day) % self.k
         amount = np.broadcast_to(amount, np.shape(idx))
-        np.add.at(self.lots[:, col], idx, amount)
-        np.add.at(self.earned, idx, amount)
+        if _strictly_increasing(idx):  # no customer twice: a plain update is exact and much cheaper than add.at
+            self.lots[idx, col] += amount
+            self.earned[idx] += amount
+        else:
+            np.add.at(self.lots[:, col], idx, amount)
+            np.add.at(self.earned, idx, amount)
         self.flows["earned"] += float(amount.sum())
 
     def take(self, idx: np.ndarray, amount: np.ndarray, day: float, *, how: str) -> np.ndarray:
@@ -154,11 +170,13 @@ class PointsBook:
         cols = self._mature_columns(day)
         if cols.size == 0 or len(idx) == 0:
             return np.zeros(len(idx))
-        sub = self.lots[np.ix_(idx, cols)]
+        rows = self.lots[idx]
+        sub = rows[:, cols]
         need = np.clip(amount, 0.0, None)
         before = np.cumsum(sub, axis=1) - sub
         taken = np.clip(need[:, None] - before, 0.0, sub)
-        self.lots[np.ix_(idx, cols)] = sub - taken
+        rows[:, cols] = sub - taken
+        self.lots[idx] = rows
         got = taken.sum(axis=1)
         counter = self.redeemed if how == "redeemed" else self.deducted
         counter[idx] += got

@@ -610,6 +610,7 @@ class PolicyRuntime:
                 self.voucher[who] = np.maximum(np.where(self.voucher_until[who] >= day, self.voucher[who], 0.0), v)
                 self.voucher_until[who] = day + act.valid_days
                 self.accounts.vouchers_issued += float(v.sum())
+                cost += float(v.sum())  # at face value when issued, as _action_values prices it for budgets
             elif isinstance(act, m.FreeItem):
                 codes = self._category_codes(act.category, idx, env)[sub]
                 eff.free_items.append((who, codes))
@@ -691,8 +692,9 @@ class PolicyRuntime:
             eff.discount += d
             eff.delight += d
             self.accounts.discounts += float(d.sum())
-        if self.voucher.any():
-            live = (self.voucher_until[idx] >= day) & (self.voucher[idx] > 0)
+        held = self.voucher[idx]  # only this batch's vouchers matter: never scan the whole population per batch
+        if held.any():
+            live = (self.voucher_until[idx] >= day) & (held > 0)
             if live.any():
                 d = np.where(live, np.minimum(self.voucher[idx], np.maximum(amount - eff.discount, 0.0)), 0.0)
                 eff.discount += d

@@ -14,9 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
-from lab.engine.rng import Streams
+from lab.engine.rng import Streams, beta_quantile, gamma_quantile
 from lab.scenario.model import TIME_UNIT_DAYS, BGNBD, Scenario
 
 _FLOAT_COLUMNS = (
@@ -139,17 +138,31 @@ class Customers:
         u = streams.uniform("segment", ids, 0)
         seg = np.minimum(np.searchsorted(np.cumsum(st.share), u, side="right"), len(st.share) - 1)
         self.seg[ids] = seg
+        pareto = st.pareto[seg]
         with np.errstate(all="ignore"):
-            self.lam[ids] = special.gammaincinv(st.r[seg], streams.uniform("lambda", ids, 0)) / st.alpha_days[seg]
-            self.p_drop[ids] = np.where(st.pareto[seg], 0.0, special.betaincinv(st.a[seg], st.b[seg], streams.uniform("dropout_p", ids, 0)))
-            mu = special.gammaincinv(np.where(st.pareto[seg], st.s[seg], 1.0), streams.uniform("mu", ids, 0)) / st.beta_days[seg]
-            self.mu[ids] = np.where(st.pareto[seg], mu, 0.0)
-            self.nu[ids] = special.gammaincinv(st.spend_q[seg], streams.uniform("nu", ids, 0)) / st.spend_gamma[seg]
+            self.lam[ids] = gamma_quantile(st.r[seg], streams.uniform("lambda", ids, 0)) / st.alpha_days[seg]
+            # each dropout model's trait is drawn only for the customers who follow it (the others keep 0)
+            bg = np.flatnonzero(~pareto)
+            par = np.flatnonzero(pareto)
+            p_drop = np.zeros(count)
+            mu = np.zeros(count)
+            if bg.size:
+                sb = seg[bg]
+                p_drop[bg] = beta_quantile(st.a[sb], st.b[sb], streams.uniform("dropout_p", ids[bg], 0))
+            if par.size:
+                sp = seg[par]
+                mu[par] = gamma_quantile(st.s[sp], streams.uniform("mu", ids[par], 0)) / st.beta_days[sp]
+            self.p_drop[ids] = p_drop
+            self.mu[ids] = mu
+            self.nu[ids] = gamma_quantile(st.spend_q[seg], streams.uniform("nu", ids, 0)) / st.spend_gamma[seg]
         self.pareto[ids] = st.pareto[seg]
         self.acquired_at[ids] = times
         self.alive[ids] = True
         self.dropped_at[ids] = np.nan
-        self.death_time[ids] = np.where(st.pareto[seg], times + streams.exponential("death", ids, 0) / np.maximum(self.mu[ids], 1e-300), np.inf)
+        death = np.full(count, np.inf)
+        if par.size:
+            death[par] = np.broadcast_to(np.asarray(times, dtype=np.float64), (count,))[par] + streams.exponential("death", ids[par], 0) / np.maximum(mu[par], 1e-300)
+        self.death_time[ids] = death
         self.last_purchase[ids] = times
         self.sat_ref[ids] = st.satisfaction[seg]
         self.sat_at[ids] = st.satisfaction[seg]
@@ -165,7 +178,7 @@ class Customers:
         g = np.empty((count, C))
         for c in range(C):
             with np.errstate(all="ignore"):
-                g[:, c] = special.gammaincinv(shape[:, c], streams.uniform(f"taste{c}", ids, 0))
+                g[:, c] = gamma_quantile(shape[:, c], streams.uniform(f"taste{c}", ids, 0))
         g = np.maximum(g, 1e-12)
         self.cat_cum[ids] = np.cumsum(g / g.sum(axis=1, keepdims=True), axis=1)
         return ids

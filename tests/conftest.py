@@ -1,0 +1,83 @@
+"""Shared fixtures: the classroom scenario, small variants of it, and policies written inline.
+
+Scenario variants are made with `dataclasses.replace` along double-underscore
+paths, e.g. ``small_scenario(population__customers=300, behaviour__enabled=False)``.
+The fixtures are session-scoped so that hypothesis tests can use them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.policy.loader import load_policy
+from lab.policy.runtime import CompiledPolicy
+from lab.scenario.loader import LoadedScenario, load_scenario, world_of
+from lab.scenario.model import Scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSROOM = ROOT / "scenarios" / "classroom.yaml"
+POLICIES = ROOT / "policies"
+
+
+def with_changes(obj: Any, **changes: Any) -> Any:
+    """A copy of a frozen dataclass with fields changed along double-underscore paths (a__b=1 sets obj.a.b)."""
+    direct: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for path, value in changes.items():
+        head, _, rest = path.partition("__")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            direct[head] = value
+    for head, sub in nested.items():
+        direct[head] = with_changes(direct.get(head, getattr(obj, head)), **sub)
+    return dataclasses.replace(obj, **direct)
+
+
+@pytest.fixture(scope="session")
+def classroom() -> LoadedScenario:
+    """scenarios/classroom.yaml with its policies compiled."""
+    return load_scenario(CLASSROOM)
+
+
+@pytest.fixture(scope="session")
+def small_scenario(classroom: LoadedScenario) -> Callable[..., Scenario]:
+    """A factory of classroom variants: 300 customers over 180 days unless the overrides say otherwise."""
+
+    def make(**overrides: Any) -> Scenario:
+        base = {"population__customers": 300, "days": 180}
+        base.update(overrides)
+        return with_changes(classroom.scenario, **base)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def policy_from_yaml(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Scenario], CompiledPolicy]:
+    """Compile a policy written inline (YAML text) against a scenario's world, through the real loader."""
+    folder = tmp_path_factory.mktemp("policies")
+    count = 0
+
+    def make(text: str, scenario: Scenario) -> CompiledPolicy:
+        nonlocal count
+        count += 1
+        path = folder / f"policy{count}.yaml"
+        path.write_text(text)
+        return load_policy(path, world_of(scenario))
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def policy_file() -> Callable[[str, Scenario], CompiledPolicy]:
+    """Compile policies/NAME.yaml against a scenario's world."""
+
+    def make(name: str, scenario: Scenario) -> CompiledPolicy:
+        return load_policy(POLICIES / f"{name}.yaml", world_of(scenario))
+
+    return make

@@ -1,0 +1,95 @@
+"""The `lab` command: help, exit codes, error lines, and the files each command writes."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lab.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSROOM = str(ROOT / "scenarios" / "classroom.yaml")
+DIAG = re.compile(r"^.+:\d+:\d+: .+$")
+SUBCOMMANDS = ["validate", "explain", "schema", "run", "compare", "trace", "batch", "batch-report"]
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_has_help(command):
+    out = subprocess.run([sys.executable, "-m", "lab", command, "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "usage" in out.stdout.lower()
+
+
+def test_validate_accepts_the_shipped_files(capsys):
+    assert main(["validate", str(ROOT / "policies"), CLASSROOM]) == 0
+    assert "ok:" in capsys.readouterr().out
+
+
+def test_validate_reports_every_problem_as_file_line_col(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: bad\n"
+        "points:\n"
+        "  pts: {value: 0.01, expirey_days: 30}\n"
+        "rules:\n"
+        "  - id: earn\n"
+        "    on: purchase\n"
+        "    do:\n"
+        "      - award: {ledger: points, amount: \"floor(purchase.amont)\"}\n"
+    )
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and all(DIAG.match(line) for line in err), err
+    text = "\n".join(err)
+    assert f"{bad}:3:" in text and "did you mean 'expiry_days'" in text
+    assert "Traceback" not in text
+
+
+def test_bad_command_line_values_exit_2_without_traceback():
+    out = subprocess.run([sys.executable, "-m", "lab", "compare", CLASSROOM, "--replications", "zero"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 2
+    assert "expected a whole number" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_unknown_policy_suggests_the_closest(capsys):
+    assert main(["run", CLASSROOM, "--policy", "pionts", "--out", "unused"]) == 2
+    assert "did you mean 'points'" in capsys.readouterr().err
+
+
+def test_run_writes_the_output_contract(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", CLASSROOM, "--policy", "points", "--seed", "7", "--out", str(out),
+                 "--customers", "300", "--days", "90", "--transactions"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["policy"] == "points" and summary["seed"] == 7
+    tx = pd.read_parquet(out / "transactions.parquet")
+    assert list(tx.columns) == ["customer_id", "time", "amount", "category", "discount", "credit", "rules"]
+    assert tx["time"].between(0, 90).all()
+    customers = pd.read_parquet(out / "customers.parquet")
+    assert {"customer_id", "segment", "acquired_at", "purchases", "revenue", "last_purchase", "churned"} <= set(customers.columns)
+    assert len(tx) == customers["purchases"].sum()
+    ts = pd.read_parquet(out / "timeseries.parquet")
+    assert ts["day_end"].max() == 90
+
+
+def test_same_seed_gives_identical_files(tmp_path):
+    for name in ("a", "b"):
+        assert main(["run", CLASSROOM, "--policy", "points", "--seed", "3", "--out", str(tmp_path / name),
+                     "--customers", "200", "--days", "60"]) == 0
+    for f in ("timeseries.parquet", "customers.parquet"):
+        assert pd.read_parquet(tmp_path / "a" / f).equals(pd.read_parquet(tmp_path / "b" / f))
+
+
+def test_explain_and_schema(capsys):
+    assert main(["explain", str(ROOT / "policies" / "points.yaml")]) == 0
+    assert "point" in capsys.readouterr().out.lower()
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "properties" in schema or "$defs" in schema

@@ -1,0 +1,217 @@
+"""Bad policy files: every class of mistake is one exact `FILE:LINE:COL: message`, never a traceback."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lab.errors import LabError
+from lab.policy.explain import explain
+from lab.policy.loader import load_policy
+from lab.scenario.loader import load_scenario, world_of
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = sorted((ROOT / "policies").glob("*.yaml"))
+DIAGNOSTIC = re.compile(r"^(?P<file>.+):(?P<line>[1-9]\d*):(?P<col>[1-9]\d*): (?P<msg>\S.*)$")
+
+
+def problems(tmp_path: Path, text: str, world=None) -> list[str]:
+    """Load `text` as a policy file; return its diagnostics (the load must fail with LabError)."""
+    path = tmp_path / "p.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(LabError) as info:
+        load_policy(path, world)
+    lines = str(info.value).splitlines()
+    assert lines == [str(d) for d in info.value.diagnostics]
+    prefix = str(path) + ":"
+    assert all(line.startswith(prefix) for line in lines)
+    return [line[len(prefix):] for line in lines]
+
+
+def only(tmp_path: Path, text: str, world=None) -> str:
+    found = problems(tmp_path, text, world)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_unknown_key_suggests_the_closest(tmp_path):
+    text = "name: p\npoints:\n  pts:\n    expirey: 30\n"
+    assert only(tmp_path, text) == (
+        "4:5: unknown key 'expirey' in points ledger 'pts' (at points.pts); did you mean 'expiry_days'?")
+
+
+def test_unknown_ledger(tmp_path):
+    text = ("name: p\npoints:\n  points: {}\nrules:\n  - id: earn\n    on: purchase\n    do:\n"
+            "      - award: {ledger: pionts, amount: 1}\n")
+    assert only(tmp_path, text) == "8:25: unknown points ledger 'pionts'; did you mean 'points'?"
+
+
+def test_unknown_ledger_when_none_is_declared(tmp_path):
+    text = "name: p\nrules:\n  - id: earn\n    on: purchase\n    do:\n      - award: {ledger: points, amount: 1}\n"
+    found = problems(tmp_path, text)
+    assert "6:25: unknown points ledger 'points'; declare it under 'points:' first" in found
+
+
+def test_unknown_tier(tmp_path):
+    text = ("name: p\ntiers:\n  levels:\n    member: {}\n    gold: {qualify: 100}\nrules:\n  - id: up\n"
+            "    on: purchase\n    do:\n      - set_tier: {tier: golf}\n")
+    assert only(tmp_path, text) == "10:26: unknown tier 'golf'; did you mean 'gold'?"
+
+
+def test_unknown_action_tag(tmp_path):
+    text = "name: p\nrules:\n  - id: r\n    on: purchase\n    do:\n      - discont: {percent: 10}\n"
+    assert only(tmp_path, text) == "6:9: unknown action 'discont' (at rules[0].do[0]); did you mean 'discount'?"
+
+
+def test_redeem_on_a_trigger_without_a_purchase(tmp_path):
+    text = ("name: p\npoints:\n  points: {}\nrules:\n  - id: r\n    on: birthday\n    do:\n"
+            "      - redeem: {ledger: points, cost: 100, discount: 1}\n")
+    assert only(tmp_path, text) == (
+        "8:17: 'redeem' changes the price of a purchase, so it only works on 'purchase' rules, not 'birthday'; "
+        "use a voucher for a discount on the next purchase")
+
+
+def test_duplicate_rule_id(tmp_path):
+    text = ("name: p\nrules:\n  - id: r\n    on: purchase\n    do: [discount: {percent: 5}]\n"
+            "  - id: r\n    on: purchase\n    do: [discount: {percent: 5}]\n")
+    assert only(tmp_path, text) == "6:9: rule id 'r' is used twice (first by rule 1); rule ids must be unique"
+
+
+def test_bad_expression_points_inside_the_expression(tmp_path):
+    text = ('name: p\nrules:\n  - id: r\n    on: purchase\n'
+            '    when: "purchase.amount >= 50 and customer.purchses > 2"\n    do: [discount: {percent: 5}]\n')
+    # the quote opens at column 11, so the text starts at 12 and 'purchses' at 12 + 35
+    assert only(tmp_path, text) == "5:47: unknown field 'customer.purchses'; did you mean 'customer.purchases'?"
+
+
+def test_expression_field_of_another_trigger(tmp_path):
+    text = ("name: p\nrules:\n  - id: r\n    on: birthday\n    when: purchase.amount > 5\n"
+            "    do: [voucher: {value: 5}]\n")
+    assert only(tmp_path, text) == "5:11: purchase.amount is only known on purchase rules, not on 'birthday' rules"
+
+
+def test_unknown_category_only_against_a_world(tmp_path):
+    world = world_of(load_scenario(ROOT / "scenarios" / "classroom.yaml").scenario)
+    text = "name: p\nrules:\n  - id: r\n    on: purchase\n    do:\n      - free_item: {category: shrits}\n"
+    (tmp_path / "p.yaml").write_text(text, encoding="utf-8")
+    load_policy(tmp_path / "p.yaml")  # on its own, any category name is accepted
+    assert only(tmp_path, text, world) == "6:31: unknown category 'shrits'; did you mean 'shirts'?"
+
+
+def test_wrong_type(tmp_path):
+    assert only(tmp_path, "name: p\nparticipation: lots\n") == \
+        "2:16: expected a number for 'participation', got the text 'lots'"
+
+
+def test_every_problem_is_reported_in_file_order(tmp_path):
+    text = ("name: p\nparticipation: lots\nrules:\n  - id: r\n    on: purchase\n    do:\n"
+            "      - award: {ledger: nope, amount: 1}\n")
+    found = problems(tmp_path, text)
+    assert found[0] == "2:16: expected a number for 'participation', got the text 'lots'"
+
+
+def test_malformed_yaml(tmp_path):
+    text = "name: p\nrules:\n  - id: r\n   on: purchase\n"
+    assert only(tmp_path, text) == ("4:4: malformed YAML: did not find expected '-' indicator "
+                                    "(while parsing a block collection started at line 3, column 3)")
+
+
+def test_duplicate_keys(tmp_path):
+    assert only(tmp_path, "name: p\nname: q\n") == "2:1: duplicate key 'name' (first defined at line 1)"
+
+
+def test_alias_bomb_is_refused_within_a_second(tmp_path):
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        prev, cur = chr(96 + i), chr(97 + i)
+        lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 10) + "]")  # 10**9 nodes when expanded
+    start = time.perf_counter()
+    message = only(tmp_path, "\n".join(lines) + "\nname: p\n")
+    assert time.perf_counter() - start < 1.0
+    assert message.endswith("too many YAML nodes after expanding aliases "
+                            "(billion-laughs protection; the limit is 100,000)")
+
+
+@pytest.mark.parametrize("when, expected", [
+    ("(" * 5000, "5:2012: expression is too long (5000 characters, the limit is 2000); split it into smaller rules"),
+    ("(" * 1000, "5:44: expression is nested too deeply (more than 32 levels of brackets); simplify it"),
+    ("not " * 400 + "true", None),
+    ("1" + " + 1" * 400 + " > 0", None),
+])
+def test_hostile_expressions_are_refused_fast(tmp_path, when, expected):
+    text = f'name: p\nrules:\n  - id: r\n    on: purchase\n    when: "{when}"\n    do: [discount: {{percent: 5}}]\n'
+    start = time.perf_counter()
+    message = only(tmp_path, text)
+    assert time.perf_counter() - start < 1.0
+    if expected is not None:
+        assert message == expected
+    else:
+        assert re.match(r"5:\d+: expression is (nested too deeply|too large)", message), message
+
+
+def test_a_good_policy_loads_and_explains(tmp_path):
+    text = ("name: p\npoints:\n  points: {expiry_days: 30}\nrules:\n  - id: earn\n    on: purchase\n"
+            "    do: [award: {ledger: points, amount: 'floor(purchase.amount)'}]\n")
+    (tmp_path / "p.yaml").write_text(text, encoding="utf-8")
+    assert "'earn'" in explain(load_policy(tmp_path / "p.yaml").policy)
+
+
+# --------------------------------------------------------------------------- random damage to real files
+def _mutate(text: str, ops: list[tuple[int, int, int, str]]) -> str:
+    """Apply (kind, i, j, char) edits: delete a line, duplicate a line, flip a character, swap two values."""
+    for kind, i, j, ch in ops:
+        lines = text.splitlines(keepends=True)
+        if not lines:
+            break
+        a, b = i % len(lines), j % len(lines)
+        if kind == 0:
+            del lines[a]
+        elif kind == 1:
+            lines.insert(a, lines[a])
+        elif kind == 2:
+            pos = (i * 7919 + j) % max(len(text), 1)
+            text = text[:pos] + ch + text[pos + 1:]
+            continue
+        else:
+            va, vb = lines[a].partition(": ")[2], lines[b].partition(": ")[2]
+            if va and vb:
+                lines[a] = lines[a].partition(": ")[0] + ": " + vb
+                lines[b] = lines[b].partition(": ")[0] + ": " + va
+        text = "".join(lines)
+    return text
+
+
+EDITS = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 10_000), st.integers(0, 10_000),
+                           st.sampled_from(list(" :-[]{}'\"#&*!|>\t\nxq0.9_,@%\\"))), min_size=1, max_size=4)
+
+
+@pytest.fixture(scope="module")
+def damage_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("damaged")
+
+
+@pytest.fixture(scope="module")
+def world():
+    return world_of(load_scenario(ROOT / "scenarios" / "classroom.yaml").scenario)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(source=st.sampled_from(SHIPPED), edits=EDITS, with_world=st.booleans())
+def test_damaged_policies_load_or_fail_with_positioned_diagnostics(damage_dir, world, source, edits, with_world):
+    path = damage_dir / source.name
+    path.write_text(_mutate(source.read_text(encoding="utf-8"), edits), encoding="utf-8")
+    try:
+        compiled = load_policy(path, world if with_world else None)
+    except LabError as err:
+        assert err.diagnostics
+        for d in err.diagnostics:
+            match = DIAGNOSTIC.match(str(d))
+            assert match is not None, str(d)
+            assert match["file"] == str(path) and d.line >= 1 and d.col >= 1
+    else:
+        assert isinstance(explain(compiled.policy), str)
