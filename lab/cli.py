@@ -65,7 +65,7 @@ def _kind_of(path: Path) -> str:
     keys = {k.value for k, _ in node.value} if node.kind == "map" else set()
     if "population" in keys or "store" in keys:
         return "scenario"
-    if "factors" in keys or "design" in keys or "base" in keys:
+    if keys & {"factors", "design", "scenario", "replications"}:
         return "batch"
     return "policy"
 

@@ -373,6 +373,22 @@ def test_resume_refuses_a_store_of_a_different_batch(grid_spec, reference, tmp_p
     assert "cannot resume" in capsys.readouterr().err
 
 
+def test_resume_refuses_changed_lab_code_unless_allowed(grid_spec, reference, tmp_path, monkeypatch):
+    import shutil
+
+    from lab.experiment import batch as batch_module
+
+    store = tmp_path / "store"
+    shutil.copytree(reference, store)
+    monkeypatch.setattr(batch_module, "code_hash", lambda: "0" * 64)
+    with pytest.raises(BatchError, match="code changed"):
+        run_batch(grid_spec, store, jobs=1, resume=True)
+    res = run_batch(grid_spec, store, jobs=1, resume=True, allow_code_change=True, stream=open(os.devnull, "w"))
+    assert res.completed == 0 and res.skipped == 16
+    sessions = json.loads((store / "manifest.json").read_text())["sessions"]
+    assert sessions[-1]["code_sha256"] == "0" * 64 and sessions[-1]["resumed"]
+
+
 def test_resume_after_an_interrupted_flush_drops_the_orphans(grid_spec, reference, tmp_path):
     import shutil
 

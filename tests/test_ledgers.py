@@ -529,3 +529,17 @@ def test_budget_rationing_stops_a_rule_exactly_at_its_budget():
     discounts = np.concatenate([e.discount for kind, e in drive.effects if kind == "purchase"])
     assert discounts.sum() == pytest.approx(20.0)  # two $10 discounts fit in $25; a third would not
     assert drive.rt.accounts.rule_fires["promo"] == 2
+
+
+def test_a_reward_bought_with_a_rounding_error_short_balance_counts_against_the_budget():
+    """0.7 + 0.2 + 0.1 points fall a hair short of 1, yet buy the reward: its $5 must not slip past a $3 budget."""
+    rule = m.Rule(id="redeem", on=m.OnPurchase(), do=(m.Redeem(ledger="pts", cost=1.0, discount=5.0),))
+    policy = m.Policy(name="b", points={"pts": m.PointsLedger(value=0.0)}, rules=(rule,),
+                      budget=m.Budget(amount=3.0, per="year"))
+    drive = Drive(compiled(policy), 1, [True], 0)
+    drive.start()
+    for points in (0.7, 0.2, 0.1):
+        drive._call("direct", lambda p=points: drive.rt.points["pts"].award(np.array([0]), np.array([p]), 0.0))
+    drive.purchases([(0, 50.0, 0, 0.0)])
+    assert drive.rt.budget_spent <= 3.0
+    assert drive.rt.points["pts"].balance(np.array([0]), 0.0)[0] == pytest.approx(1.0)

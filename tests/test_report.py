@@ -20,7 +20,7 @@ from lab.experiment.compare import CompareOptions, Comparison, compare
 from lab.metrics.outcomes import HEADLINE, OUTCOMES
 from lab.metrics.stats import mean_ci
 from lab.report import format_table, write_report
-from lab.report.figures import FIGURES, ci_band, fig_credit, fig_points, fig_retention, policy_colours
+from lab.report.figures import FIGURES, ci_band, fig_credit, fig_forest, fig_points, fig_retention, policy_colours
 from lab.report.text import fmt_value, interval_decimals, is_good, outcome_name, verdict_sentences
 from lab.scenario.loader import load_scenario
 
@@ -230,13 +230,17 @@ def test_table_colours_only_when_asked(many: Comparison) -> None:
 
 def test_table_wraps_rather_than_overflowing_a_narrow_terminal(no_points: Comparison) -> None:
     table = format_table(no_points, width=70)
-    assert max(len(line) for line in table.splitlines()) <= 70 or table.count("policy") >= 2
-    assert table.count("credit") >= 2  # the policy row repeats in every block
+    assert max(len(line) for line in table.splitlines()) <= 70
+    blocks = table.count("\npolicy ")
+    assert blocks >= 2
+    assert len(re.findall(r"(?m)^credit ", table)) == blocks  # the policy's row repeats in every block
 
 
 def test_table_rejects_an_unknown_outcome_with_a_suggestion(no_points: Comparison) -> None:
-    with pytest.raises(ValueError, match="unknown outcome.*expected some of: revenue"):
+    with pytest.raises(ValueError, match="unknown outcome 'net_proft'; did you mean 'net_profit'"):
         format_table(no_points, outcomes=("net_proft",))
+    with pytest.raises(ValueError, match="unknown outcome 'revnue'; did you mean 'revenue'"):
+        fig_forest(no_points, outcomes=("revnue",))
 
 
 # --------------------------------------------------------------------------- #

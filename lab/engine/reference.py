@@ -49,6 +49,7 @@ from lab.engine.store import DayBook, Store
 from lab.errors import LabError
 from lab.policy import model as pm
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
+from lab.population.arrivals import arriving_on, starting_arrivals
 from lab.population.customers import Customers, SegmentTable
 from lab.scenario.model import Scenario
 
@@ -601,6 +602,9 @@ class ReferenceSimulation:
 
     def _arrivals(self, day: int) -> None:
         """The day's new customers: paid marketing, then the referrals made before the day began."""
+        if self.sc.population.arrival_days > 0:
+            today = arriving_on(self.start_times, day)
+            self._acquire(today.stop - today.start, self.start_times[today], None)
         mk = self.sc.store.marketing
         if mk.budget_per_year > 0:
             n_new = int(self.acq_rng.poisson(mk.budget_per_year / 365.0 / mk.cost_per_acquisition))
@@ -665,7 +669,9 @@ class ReferenceSimulation:
             raise RuntimeError("a ReferenceSimulation runs once; make a new one for another run")
         self.env = simpy.Environment()
         # the starting cohort arrives at time 0; their processes are made first, so they buy before day 0's calendar
-        self._acquire(self.n0, np.zeros(self.n0), None)
+        self.start_times = starting_arrivals(self.n0, self.sc.population.arrival_days)
+        if self.sc.population.arrival_days == 0:
+            self._acquire(self.n0, self.start_times, None)
         store = self.env.process(self._store_days())
         self.env.run(until=store)
         self.finished = True

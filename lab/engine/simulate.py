@@ -26,12 +26,14 @@ from lab.engine.rng import Streams, gamma_quantile
 from lab.engine.store import DayBook, Store
 from lab.policy import model as pm
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
+from lab.population.arrivals import arriving_on, starting_arrivals
 from lab.population.customers import Customers, SegmentTable
 from lab.scenario.model import Scenario
 
 CALENDAR, CUSTOMERS, CLOSE = 0.0, 0.25, 0.75  # phases within a day on SimPy's clock
 M_CAP = 6.0
 AGENDA_BLOCK_DAYS = 32  # how often the agendas scan the whole population (see _Agenda)
+AGENDA_MIN_CUSTOMERS = 150_000  # below this a plain daily scan is cheaper than keeping an agenda
 
 
 @dataclass
@@ -145,17 +147,23 @@ class _Agenda:
 
     def _file(self, ids: np.ndarray, times: np.ndarray, day: int) -> None:
         # a time already past is due on the first day still to come
-        offset = np.clip(np.floor(times), day, self.stop - 1).astype(np.int64) - self.start
-        order = np.argsort(offset, kind="stable")
-        ids, offset = ids[order], offset[order]
-        cuts = np.flatnonzero(np.diff(offset)) + 1
-        for chunk, off in zip(np.split(ids, cuts), offset[np.r_[0, cuts]] if ids.size else ()):
-            self.buckets[int(off)].append(chunk)
+        offset = (np.clip(np.floor(times), day, self.stop - 1) - self.start).astype(np.int16)
+        order = np.argsort(offset, kind="stable")  # a radix sort for 16-bit keys
+        ids = ids[order]
+        bounds = np.searchsorted(offset[order], np.arange(AGENDA_BLOCK_DAYS + 1, dtype=np.int16)).tolist()
+        for off in range(day - self.start, AGENDA_BLOCK_DAYS):
+            lo, hi = bounds[off], bounds[off + 1]
+            if hi > lo:
+                self.buckets[off].append(ids[lo:hi])
 
     def due(self, day: int) -> np.ndarray:
         """Live customers whose time is before the end of `day` (sorted, each once); they leave the agenda."""
         c = self.c
         times = getattr(c, self.column)
+        if c.n < AGENDA_MIN_CUSTOMERS:
+            self.stop = -1  # nothing to keep; if the population grows past the bar, the next call scans
+            n = c.n
+            return np.flatnonzero(c.alive[:n] & (times[:n] < day + 1.0))
         if day >= self.stop:
             self.start, self.stop = day, day + AGENDA_BLOCK_DAYS
             self.buckets = [[] for _ in range(AGENDA_BLOCK_DAYS)]
@@ -476,6 +484,11 @@ class Simulation:
         mk = self.sc.store.marketing
         referrers = np.concatenate(self.referral_queue) if self.referral_queue else None
         self.referral_queue = []  # today's referrals arrive tomorrow, whoever makes them
+        if self.sc.population.arrival_days > 0:
+            today = arriving_on(self.start_times, day)
+            before = self.book.acquired
+            self.acquire(today.stop - today.start, self.start_times[today], None)
+            self.book.acquired = before  # the starting customers are not counted as acquisition
         if mk.budget_per_year > 0:
             lam = mk.budget_per_year / 365.0 / mk.cost_per_acquisition
             n_new = int(self.acq_rng.poisson(lam))
@@ -672,9 +685,11 @@ class Simulation:
         """Run the whole horizon and return the raw results."""
         env = simpy.Environment()
         n0 = self.n0
-        # the starting population: a cohort acquired at time 0 (the BG/NBD set-up)
-        self.acquire(n0, np.zeros(n0), None)
-        self.book.acquired = 0  # the starting cohort is not counted as acquisition
+        # the starting population: a cohort at time 0 (the BG/NBD set-up), or spread over the first days
+        self.start_times = starting_arrivals(n0, self.sc.population.arrival_days)
+        if self.sc.population.arrival_days == 0:
+            self.acquire(n0, self.start_times, None)
+            self.book.acquired = 0  # the starting customers are not counted as acquisition
 
         def every(period: int, phase: float, fn, start: int = 0) -> None:
             def proc():

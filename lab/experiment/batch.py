@@ -20,6 +20,7 @@ docs/BATCHES.md describes the spec, the store and the guarantees.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import multiprocessing
 import os
@@ -639,11 +640,12 @@ class DatasetWriter:
         self.failed = 0
 
     def add(self, result: TaskResult) -> tuple[int, int]:
-        """Buffer a task's runs (dropping any already stored); returns (runs added, failures among them)."""
-        keep = tuple(r for r in result.records
-                     if self.batch.run_id(result.point, result.replication, r.policy) not in self.done)
+        """Buffer a task's runs (dropping any already stored or buffered); returns (runs added, failures among them)."""
+        ids = [self.batch.run_id(result.point, result.replication, r.policy) for r in result.records]
+        keep = tuple(r for r, i in zip(result.records, ids) if i not in self.done)
         if not keep:
             return 0, 0
+        self.done.update(ids)
         self.buffer.append(replace(result, records=keep))
         self.pending += len(keep)
         bad = sum(r.error is not None for r in keep)
@@ -661,9 +663,6 @@ class DatasetWriter:
             if part != "runs" and t.num_rows == 0:
                 continue
             write_atomic(self.out / part / name, lambda p, t=t: pq.write_table(t, p))
-        for res in self.buffer:
-            for r in res.records:
-                self.done.add(self.batch.run_id(res.point, res.replication, r.policy))
         self.chunk += 1
         self.buffer = []
         self.pending = 0
@@ -764,15 +763,30 @@ def identity(batch: Batch) -> dict[str, Any]:
         "outcomes": list(OUTCOMES),
         "series_variables": list(SERIES),
         "total_runs": batch.total_runs,
+        "code_sha256": code_hash(),
         "points": [{"point": i, **p} for i, p in enumerate(batch.points)],
     })  # type: ignore[return-value]
+
+
+def code_hash() -> str:
+    """sha256 over the lab package's Python sources: the model that produced the numbers, edits included."""
+    import lab
+
+    h = hashlib.sha256()
+    root = Path(lab.__file__).parent
+    for p in sorted(root.rglob("*.py")):
+        h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 _COMPARED = ("format", "seed", "replications", "customers", "days", "design", "factors", "points")
 
 
-def _check_same(old: dict[str, Any], new: dict[str, Any], out: Path) -> None:
+def _check_same(old: dict[str, Any], new: dict[str, Any], out: Path, allow_code_change: bool) -> None:
     problems = []
+    if old.get("code_sha256") != new["code_sha256"] and not allow_code_change:
+        problems.append("the lab's code changed since the batch started (code_sha256 differs), so resumed runs could "
+                        "differ from the stored ones; if the change cannot affect results, add --allow-code-change")
     for what in ("spec", "scenario"):
         if old.get(what, {}).get("sha256") != new[what]["sha256"]:
             problems.append(f"the {what} file {new[what]['path']} changed since the batch started (sha256 differs)")
@@ -1087,12 +1101,13 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
               customers: int | None = None, days: int | None = None, flush_runs: int = 500,
               flush_seconds: float = 60.0, max_restarts: int = 3, client: Any = None,
               command: Sequence[str] | None = None, stream: TextIO | None = None,
-              progress_interval: float = 10.0) -> BatchRun:
+              progress_interval: float = 10.0, allow_code_change: bool = False) -> BatchRun:
     """Run (or resume) a batch into the store `out`; see the module docstring for the guarantees.
 
     Raises LabError for a bad spec and BatchError for a refused store (not
     empty without `resume`, or written by a different batch). `client` is an
-    existing dask.distributed Client (used with executor="dask")."""
+    existing dask.distributed Client (used with executor="dask"). `allow_code_change` lets a resume go on
+    although the lab's sources changed since the batch started (the sessions record both hashes)."""
     import json
 
     stream = stream if stream is not None else sys.stderr
@@ -1122,8 +1137,9 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
                          "choose another --out")
     if mpath.is_file():
         manifest = json.loads(mpath.read_text())
-        _check_same(manifest, ident, out)
+        _check_same(manifest, ident, out, allow_code_change)
         manifest["sessions"] = manifest.get("sessions", []) + [_session(command, executor, jobs, True)]
+        manifest["sessions"][-1]["code_sha256"] = ident["code_sha256"]
     else:
         manifest = {**ident, "sessions": [_session(command, executor, jobs, False)]}
         manifest["versions"] = manifest["sessions"][0]["versions"]
@@ -1191,6 +1207,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--flush-runs", type=_positive, default=500, help="write a chunk every this many runs (default 500)")
     p.add_argument("--flush-seconds", type=float, default=60.0, help="... or every this many seconds (default 60)")
     p.add_argument("--retries", type=int, default=3, help="times to restart dead workers / retry a task (default 3)")
+    p.add_argument("--allow-code-change", action="store_true",
+                   help="resume although the lab's code changed since the batch started")
     return p
 
 
@@ -1219,7 +1237,7 @@ def main_batch(argv: Sequence[str] | None = None) -> int:
         command = ["lab", "batch", *argv]
         result = run_batch(batch, out, executor=args.executor, address=args.address, jobs=args.jobs,
                            resume=args.resume, flush_runs=args.flush_runs, flush_seconds=args.flush_seconds,
-                           max_restarts=args.retries, command=command)
+                           max_restarts=args.retries, command=command, allow_code_change=args.allow_code_change)
     except LabError as e:
         for d in e.diagnostics:
             print(d, file=sys.stderr)

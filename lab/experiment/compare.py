@@ -151,6 +151,7 @@ class Comparison:
     seed: int
     results: list[TaskResult] = field(default_factory=list)
     seconds: float = 0.0
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)  # keyed by len(results): appends invalidate it
 
     @property
     def policies(self) -> list[str]:
@@ -161,6 +162,12 @@ class Comparison:
         return BASELINE
 
     def _frame(self, cut: bool) -> pd.DataFrame:
+        key = ("frame", cut, len(self.results))
+        if key not in self._cache:
+            self._cache[key] = self._build_frame(cut)
+        return self._cache[key]
+
+    def _build_frame(self, cut: bool) -> pd.DataFrame:
         rows = [(r.task.policy, r.task.replication, k, v) for r in self.results if r.task.cut == cut for k, v in r.outcomes.items()]
         return pd.DataFrame(rows, columns=["policy", "replication", "outcome", "value"]).sort_values(
             ["policy", "replication", "outcome"], kind="stable").reset_index(drop=True)
@@ -202,6 +209,12 @@ class Comparison:
 
     def matrix(self, outcome: str, cut: bool = False) -> pd.DataFrame:
         """Replications x policies for one outcome."""
+        key = ("matrix", outcome, cut, len(self.results))
+        if key not in self._cache:
+            self._cache[key] = self._build_matrix(outcome, cut)
+        return self._cache[key]
+
+    def _build_matrix(self, outcome: str, cut: bool) -> pd.DataFrame:
         f = self._frame(cut)
         f = f[f["outcome"] == outcome]
         return f.pivot(index="replication", columns="policy", values="value")[[p for p in self.policies if p in set(f["policy"])]]

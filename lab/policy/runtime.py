@@ -442,7 +442,9 @@ class PolicyRuntime:
                 total += np.maximum(exprs["amount"].evaluate(env, n), 0) * mult * self.policy.points[act.ledger].value
             elif isinstance(act, m.Redeem):
                 bal = self.points[act.ledger].balance(idx, day)
-                times = np.minimum(np.floor(bal / act.cost), act.max_times)
+                # the same rounding as _apply, so a balance a hair below the cost is priced as the reward it buys
+                times = np.minimum(np.floor(bal / act.cost + 1e-9), act.max_times)
+                times = np.where(bal + 1e-9 >= act.cost, np.maximum(times, 1), 0)
                 per = act.discount + (self._price(act.free_item, idx, env) if act.free_item else 0.0)
                 total += times * per
             elif isinstance(act, m.Discount):
@@ -505,10 +507,9 @@ class PolicyRuntime:
                 fires &= best_choice[group] == r.index
             if not fires.any():
                 continue
-            value = self._action_values(r, idx, env, day, event)
             left = self._budget_left(r, day)
-            if math.isfinite(left):
-                cost = np.where(fires, value, 0.0)
+            if math.isfinite(left):  # values are only needed to ration a budget
+                cost = np.where(fires, self._action_values(r, idx, env, day, event), 0.0)
                 order = np.argsort(event.get("__time__", np.zeros(len(idx))), kind="stable")
                 within = np.empty(len(idx), dtype=bool)
                 within[order] = np.cumsum(cost[order]) <= left + 1e-9

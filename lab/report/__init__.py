@@ -1,13 +1,24 @@
-"""Reports of a comparison: the HTML report with its figures, and the terminal table."""
+"""Reports of a comparison: the self-contained HTML page with its figures, and the terminal table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.report.terminal import format_table
 
+if TYPE_CHECKING:
+    from lab.experiment.compare import Comparison
 
-def write_report(comp, out_dir):  # noqa: ANN001, ANN201 - typed in lab.report.html; imported lazily
-    """Write report.html and the PNG figures of a comparison into out_dir; returns the report's path."""
+
+def write_report(comp: Comparison, out_dir: str | Path) -> Path:
+    """Write report.html and every figure as PNG into out_dir; returns the report's path.
+
+    matplotlib is imported only here, so printing the table stays quick.
+    """
     from lab.report.html import write_report as _write
 
-    return _write(comp, out_dir)
+    return _write(comp, Path(out_dir))
 
 
 __all__ = ["format_table", "write_report"]

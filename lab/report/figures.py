@@ -29,7 +29,7 @@ from matplotlib.ticker import Formatter, PercentFormatter
 from scipy.stats import t as student_t
 
 from lab.metrics.outcomes import OUTCOMES
-from lab.report.text import display_scale, fmt_value, outcome_name, outcome_unit, unit_label
+from lab.report.text import check_outcomes, display_scale, fmt_value, outcome_name, outcome_unit, unit_label
 
 if TYPE_CHECKING:
     from lab.experiment.compare import Comparison
@@ -662,6 +662,7 @@ def fig_flywheel_share(comp: Comparison) -> Figure:
 # --------------------------------------------------------------------------- #
 def fig_forest(comp: Comparison, outcomes: Sequence[str] = FOREST_OUTCOMES) -> Figure:
     """Paired differences vs the baseline for the headline outcomes, with 95% intervals; filled where they exclude zero."""
+    check_outcomes(outcomes)
     colours = policy_colours(comp)
     others = [p for p in comp.policies if p != comp.baseline]
     k = len(outcomes)
@@ -731,8 +732,8 @@ FIGURES: tuple[FigureSpec, ...] = (
                "A programme that keeps customers shows as a slower decline in active customers; revenue per period "
                "shows whether the extra visits outweigh the discounts."),
     FigureSpec("retention", "Retention curves", fig_retention,
-               "Most customers who leave do so early: look at the first weeks, where a good programme lifts the "
-               "curve, and compare the gap with the width of the bands."),
+               "A programme that keeps customers lifts its curve above the grey baseline's; judge each gap against "
+               "the width of the bands, which widen at long tenures because few customers have been observed that long."),
     FigureSpec("revolving_door", "The revolving door", fig_revolving_door,
                "The revolving door: marketing pours customers in while others quietly leave; a loyalty programme "
                "earns its keep by shrinking the downward bars, not by adding to the upward ones."),

@@ -21,7 +21,7 @@ from lab.report.figures import FIGURES, FigureSpec, policy_colours
 from lab.report.text import (
     LEVEL_WORDS,
     fmt_bounds,
-        fmt_seconds,
+    fmt_seconds,
     fmt_value,
     interval_decimals,
     is_good,
@@ -323,7 +323,7 @@ def render_html(comp: Comparison, out_dir: Path) -> str:
             f"<body><main>\n{body}\n</main></body></html>\n")
 
 
-def write_report(comp: Comparison, out_dir: Path) -> Path:
+def write_report(comp: Comparison, out_dir: str | Path) -> Path:
     """Write `report.html` (self-contained, opens offline) and every figure as `fig_<name>.png` into out_dir.
 
     Returns the path of report.html.

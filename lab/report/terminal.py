@@ -10,9 +10,9 @@ import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from lab.metrics.outcomes import HEADLINE, OUTCOMES
+from lab.metrics.outcomes import HEADLINE
 from lab.metrics.stats import Interval
-from lab.report.text import fmt_mean_hw, is_good, outcome_name, outcome_unit, replication_count, unit_label
+from lab.report.text import check_outcomes, fmt_mean_hw, is_good, outcome_name, outcome_unit, replication_count, unit_label
 
 if TYPE_CHECKING:
     from lab.experiment.compare import Comparison
@@ -31,7 +31,7 @@ def _money_scale(comp: Comparison, outcome: str) -> tuple[float, str]:
     top = max((abs(iv.mean) for iv in ivs if math.isfinite(iv.mean)), default=0.0)
     finest = min((iv.half_width for iv in ivs if math.isfinite(iv.half_width) and iv.half_width > 0), default=math.inf)
     for factor, label in ((1e6, "$M"), (1e3, "$k")):
-        if top >= 10 * factor and finest >= 0.1 * factor:
+        if top >= 10 * factor and math.isfinite(finest) and finest >= 0.1 * factor:
             return factor, label
     return 1.0, "$"
 
@@ -85,9 +85,7 @@ def format_table(comp: Comparison, color: bool = False, width: int = 120,
     Outcome groups that would not fit in `width` characters wrap into a further block below.
     With `color`, clear differences are green when good for the retailer and red when bad.
     """
-    unknown = [o for o in outcomes if o not in OUTCOMES]
-    if unknown:
-        raise ValueError(f"unknown outcome(s) {', '.join(unknown)}; expected some of: {', '.join(OUTCOMES)}")
+    check_outcomes(outcomes)
     base = comp.baseline
     names = [p + (" (baseline)" if p == base else "") for p in comp.policies]
     name_w = max(len("policy"), *(len(n) for n in names))
@@ -111,8 +109,9 @@ def format_table(comp: Comparison, color: bool = False, width: int = 120,
     sc = comp.loaded.scenario
     days = comp.options.days or sc.days
     customers = comp.options.customers or sc.population.customers
-    lines = [f"{sc.name}: {len(comp.policies)} policies, {n} replications, {customers:,} customers, "
-             f"{days:,} days, seed {comp.seed}", ""]
+    title = (f"{sc.name}: {len(comp.policies)} policies, {n} replication{'s' if n != 1 else ''}, "
+             f"{customers:,} customers, {days:,} days, seed {comp.seed}")
+    lines = [*textwrap.wrap(title, width=width), ""]
     for block in _blocks([g[8] for g in groups], name_w, width):
         head1 = " " * name_w
         head2 = "policy".ljust(name_w)
@@ -131,7 +130,7 @@ def format_table(comp: Comparison, color: bool = False, width: int = 120,
                 row += _GAP + means[r].rjust(mw) + _SUB + cell
             lines.append(row.rstrip())
         lines.append("")
-    legend = (f"mean ± 95%: mean over {n} replications ± the half-width of its 95% confidence interval (Student t). "
+    legend = (f"mean ± 95%: mean over {n} replication{'s' if n != 1 else ''} ± the half-width of its 95% confidence interval (Student t). "
               f"vs {base}: paired difference from the baseline (common random numbers) ± its 95% half-width; "
               f"{MARK} = the interval excludes zero (a clear difference); pp = percentage points."
               + (" Green: better for the retailer, red: worse." if color else ""))

@@ -8,10 +8,12 @@ Everything here returns plain text; the HTML writer escapes it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lab.errors import suggest
 from lab.metrics.outcomes import OUTCOMES
 from lab.metrics.stats import Interval, paired_diff_ci
 
@@ -28,6 +30,14 @@ _NAMES = {
     "repeat_purchase_rate": "repeat-purchase rate",
     "programme_cost": "programme cost",
 }
+
+
+def check_outcomes(outcomes: Sequence[str]) -> None:
+    """Refuse outcome names that do not exist, naming the closest real one."""
+    for o in outcomes:
+        if o not in OUTCOMES:
+            hint = suggest(o, OUTCOMES) or f"; expected one of: {', '.join(OUTCOMES)}"
+            raise ValueError(f"unknown outcome '{o}'{hint}")
 
 
 def outcome_name(outcome: str) -> str:
@@ -178,6 +188,8 @@ def _effect(iv: Interval, outcome: str, comp: Comparison) -> str:
     mean = fmt_value(iv.mean, unit, signed=True, difference=diff, decimals=d)
     if unit == "share":
         mean = mean.replace(" pp", " percentage points")
+    if not math.isfinite(iv.half_width):
+        return f"{mean}{when} vs {baseline_words(comp)} (a single replication: no interval)"
     return (f"{mean}{when} vs {baseline_words(comp)} ({LEVEL_WORDS} {fmt_bounds(iv, unit, difference=diff)}, "
             f"{iv.n} paired replications)")
 
@@ -219,6 +231,9 @@ def verdict_sentences(comp: Comparison) -> list[str]:
                 out.append(s + ".")
                 if outcome == "net_profit":
                     out.extend(_programme_notes(comp, best))
+            elif not math.isfinite(d.half_width):
+                out.append(f"On {name}, {best} has the highest mean, {_effect(d, outcome, comp)}; without a second "
+                           "replication nothing can be called a clear win.")
             else:
                 out.append(f"On {name}, no policy beats {baseline_words(comp)} clearly: the best, {best}, is "
                            f"{_effect(d, outcome, comp)}, an interval that includes zero.")
@@ -228,7 +243,8 @@ def verdict_sentences(comp: Comparison) -> list[str]:
                 continue
             closest = max(others, key=lambda p: comp.interval(p, outcome).mean)
             d = comp.difference(closest, outcome)
-            tail = "clearly lower" if d.excludes_zero else "not distinguishable from it"
+            tail = ("clearly lower" if d.excludes_zero else "not distinguishable from it"
+                    if math.isfinite(d.half_width) else "lower, on one replication")
             out.append(f"On {name}, no policy beats {baseline_words(comp)}: the closest, {closest}, is "
                        f"{_effect(d, outcome, comp)} -- {tail}.")
     losers = [p for p in comp.policies if p != base and comp.difference(p, "net_profit").excludes_zero

@@ -161,7 +161,8 @@ class Market:
 class Population:
     """Who the customers are."""
 
-    customers: int = option("customers at the start (all just acquired: a cohort)", min=1, max=50_000_000)
+    customers: int = option("customers at the start", min=1, max=50_000_000)
+    arrival_days: int = option("the starting customers arrive evenly over this many days (0: all on day 0, a BG/NBD cohort)", default=0, min=0, max=3650)
     segments: dict[str, Segment] = option("segments by name")
 
 
