@@ -153,3 +153,32 @@ def test_reference_mentions_every_policy_key(reference):
 def test_reference_shows_the_error_format_and_commands(reference):
     for text in ("FILE:LINE:COL: message", "lab validate", "lab explain", "lab schema"):
         assert text in reference
+
+
+def test_explain_has_words_for_every_trigger_and_action():
+    triggers = [cls() for cls in m.Trigger.__args__]
+    actions = [m.Award(ledger="p", amount=m.Expr("3")), m.Deduct(ledger="p", amount=m.Expr("10")),
+               m.Redeem(ledger="p", cost=100, free_item="favourite", max_times=2), m.Discount(fixed=m.Expr("4")),
+               m.Voucher(value=m.Expr("7"), valid_days=14), m.FreeItem(category="shirts"), m.Trial(),
+               m.Offer(basket_uplift=0.2), m.SetTier(tier="gold", by=-1),
+               m.GrantCredit(line="card", limit=m.Expr("100"), raise_by=m.Expr("50")),
+               m.ReferralReward(ledger="p", referrer=200, referred=100)]
+    rules = tuple(m.Rule(id=f"t_{t.tag}", on=t, do=(actions[i % len(actions)],)) for i, t in enumerate(triggers))
+    rules += tuple(m.Rule(id=f"a_{a.tag}", on=m.OnPurchase(), do=(a,)) for a in actions)
+    policy = m.Policy(name="all", participation=0.5, points={"p": m.PointsLedger(lot_days=1, expiry_days=90)},
+                      credit={"card": m.CreditLine(delinquent_after_missed=1)},
+                      tiers=m.Tiers(levels={"member": m.TierLevel(), "gold": m.TierLevel(qualify=20)}, metric="purchases"),
+                      rules=rules)
+    text = explain(policy)
+    lines = {r.id: text.split(f"'{r.id}'")[1].split("\n  ")[0] for r in rules}
+    for rid, line in lines.items():
+        assert "On '" not in line and "\n       - '" not in line, (rid, line)  # no fallback to a bare tag
+    assert "Points expire 90 days after the day they are earned" in text
+    assert "from 20 purchases" in text and "50% of customers join" in text
+    for phrase in ("Every month on day 1", "Who takes part", "birthday", "anniversary",
+                   "contacts the store", "tier review", "referred joins", "store visit", "joins the programme",
+                   "without a purchase", "take 10 points", "up to twice on one purchase", "$4 off this purchase",
+                   "voucher for $7", "from 'shirts'", "free trial of the category the customer buys least",
+                   "spend 20% more per basket", "set the customer's tier to 'gold', then move the customer's tier down 1 level",
+                   "the limit becomes at least $100, then the limit rises by $50", "referrer 200 points and the new customer 100"):
+        assert phrase in text, phrase

@@ -37,7 +37,17 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z
 
 
-_PARALLEL_MIN = 8192  # below this, handing work to a thread costs more than it saves
+def _mix_into(z: np.ndarray, tmp: np.ndarray) -> None:
+    """_mix for a uint64 array, using `tmp` (same shape) as scratch instead of fresh temporaries."""
+    for shift, mult in ((_U64(30), _M1), (_U64(27), _M2)):
+        np.right_shift(z, shift, out=tmp)
+        z ^= tmp
+        z *= mult
+    np.right_shift(z, _U64(31), out=tmp)
+    z ^= tmp
+
+
+_PARALLEL_MIN = 2048  # below this, handing work to a thread costs more than it saves
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -120,7 +130,16 @@ class Streams:
         """Uniforms in [0, 1), one per (customer, counter) pair, fixed by the seed and the purpose."""
         cid = np.asarray(customer, dtype=np.uint64)
         k = np.asarray(counter, dtype=np.uint64)
-        if cid.ndim and k.ndim:  # wrap-around is the point; only numpy scalars would warn about it
+        if cid.ndim and cid.shape == k.shape:  # arrays wrap around silently (the point); scalars would warn
+            z = cid * _GOLDEN
+            z ^= self._key(purpose)
+            tmp = np.empty_like(z)
+            _mix_into(z, tmp)
+            np.add(k, _U64(1), out=tmp)
+            tmp *= _GOLDEN
+            z += tmp
+            _mix_into(z, tmp)
+        elif cid.ndim and k.ndim:
             z = _mix(_mix(cid * _GOLDEN ^ self._key(purpose)) + (k + _U64(1)) * _GOLDEN)
         else:
             with np.errstate(over="ignore"):

@@ -181,7 +181,7 @@ class _Agenda:
         ids = np.concatenate(today) if len(today) > 1 else today[0]
         self.buckets[day - self.start] = []
         ids = ids[c.alive[ids] & (times[ids] < day + 1.0)]
-        return np.unique(ids) if self.may_repeat else np.sort(ids)
+        return np.unique(ids) if self.may_repeat else np.sort(ids, kind="stable")  # merges the sorted runs
 
 
 class Simulation:
@@ -223,6 +223,7 @@ class Simulation:
         self.members = 0
         self.day_end = 0.0  # end of the day whose customer events are being handled
         self.any_pareto = bool(self.seg.pareto.any())
+        self.offers_made = False  # until a customer takes up an offer, offer columns need not be read
         self.cand_agenda = _Agenda(self.c, "next_cand")
         self.contact_agenda = _Agenda(self.c, "next_contact")
         self.death_agenda = _Agenda(self.c, "death_time", may_repeat=True)
@@ -238,18 +239,40 @@ class Simulation:
         bound *= 1 + b.credit_spend_ahead * float(self.seg.credit_appetite.max())
         return float(min(bound * 1.3, M_CAP))
 
-    def sat_target(self, idx: np.ndarray) -> np.ndarray:
-        """Where each customer's satisfaction drifts: the segment's level, moved by service quality and debt."""
-        target = self.c.sat_ref[idx] + self.beh.service_quality_weight * (self.store.service_quality - self.q0)
+    def sat_target(self, idx: np.ndarray, ref: np.ndarray | None = None) -> np.ndarray:
+        """Where each customer's satisfaction drifts: the segment's level, moved by service quality and debt.
+
+        `ref`: the customers' reference satisfaction, when the caller already has it."""
+        if ref is None:
+            ref = self.c.sat_ref[idx]
+        target = ref + self.beh.service_quality_weight * (self.store.service_quality - self.q0)
         if self.runtime.credit:
             _, used = self.runtime.credit_use(idx)
             target = target - self.beh.debt_stress * self.beh.satisfaction_memory_days * used
         return np.clip(target, 0.0, 1.0)
 
-    def satisfaction(self, idx: np.ndarray, t: np.ndarray | float) -> np.ndarray:
+    def satisfaction(self, idx: np.ndarray, t: np.ndarray | float, ref: np.ndarray | None = None) -> np.ndarray:
+        """Each customer's satisfaction at time t (`ref`: their reference satisfaction, if already at hand)."""
         if not self.on:
             return self.c.sat_ref[idx]
-        return self.c.satisfaction(idx, t, self.sat_target(idx), self.beh.satisfaction_memory_days)
+        return self.c.satisfaction(idx, t, self.sat_target(idx, ref), self.beh.satisfaction_memory_days)
+
+    def _everyone_satisfaction(self, n: int, t: float) -> np.ndarray:
+        """satisfaction(customers 0..n-1, t) with no credit lines: the same arithmetic, worked in place over whole columns."""
+        c = self.c
+        if not self.on:
+            return c.sat_ref[:n]
+        target = c.sat_ref[:n] + self.beh.service_quality_weight * (self.store.service_quality - self.q0)
+        np.clip(target, 0.0, 1.0, out=target)
+        w = np.subtract(t, c.t_sat[:n])
+        np.maximum(w, 0.0, out=w)
+        np.negative(w, out=w)
+        w /= self.beh.satisfaction_memory_days
+        np.exp(w, out=w)
+        s = np.subtract(c.sat_at[:n], target)
+        s *= w
+        s += target
+        return s
 
     def bump_satisfaction(self, idx: np.ndarray, t: np.ndarray | float, delta: np.ndarray) -> None:
         """Shift satisfaction by delta now (rewards, service, expiry, debt)."""
@@ -264,40 +287,50 @@ class Simulation:
             return np.ones(len(idx))
         c, b = self.c, self.beh
         seg = c.seg[idx]
-        mult = c.lam_mult[idx].copy()
+        mult = c.lam_mult[idx]  # a fresh array (fancy indexing copies)
         if self.sc.store.seasonality > 0:
             doy = np.mod(t, 365.0)
             mult *= 1 + self.sc.store.seasonality * np.cos(2 * np.pi * (doy - (self.sc.store.peak_day - 1)) / 365.0)
-        s = self.satisfaction(idx, t)
-        mult *= np.exp(b.satisfaction_rate_effect * (s - c.sat_ref[idx]))
+        ref = c.sat_ref[idx]
+        s = self.satisfaction(idx, t, ref)
+        mult *= np.exp(b.satisfaction_rate_effect * (s - ref))
         if b.goal_gradient > 0 and self.runtime.points:
             prog = self.runtime.goal_progress(idx, self.now)
             mult *= 1 + b.goal_gradient * self.seg.reward_sensitivity[seg] * prog ** b.goal_gradient_power
-        live = c.offer_until[idx] > t
-        if live.any():
-            mult *= 1 + np.where(live, c.offer_freq[idx], 0.0)
+        if self.offers_made:
+            live = c.offer_until[idx] > t
+            if live.any():
+                mult *= 1 + np.where(live, c.offer_freq[idx], 0.0)
         if self.runtime.credit and b.credit_spend_ahead > 0:
             avail, used = self.runtime.credit_use(idx)
             has = avail > 0
             mult *= 1 + b.credit_spend_ahead * self.seg.credit_appetite[seg] * has * (1 - used)
         return np.minimum(mult, self.m_bound)
 
-    def dropout_multiplier(self, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
+    def dropout_multiplier(self, idx: np.ndarray, t: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
+        """How much more likely than usual each customer is to drop out now (`s`: their satisfaction, if known)."""
         if not self.on:
             return np.ones(len(idx))
-        s = self.satisfaction(idx, t)
+        if s is None:
+            s = self.satisfaction(idx, t)
         return np.exp(-self.beh.satisfaction_churn_effect * (s - self.c.sat_ref[idx]))
 
     # ------------------------------------------------------------------ helpers
-    def _next_candidate(self, idx: np.ndarray, t: np.ndarray, after: float = -math.inf) -> None:
-        """Draw each customer's next purchase candidate; `after`: later ones go on the agenda (earlier ones the caller handles)."""
+    def _next_candidate(self, idx: np.ndarray, t: np.ndarray, after: float = -math.inf,
+                        n: np.ndarray | None = None) -> np.ndarray:
+        """Draw each customer's next purchase candidate and return its time.
+
+        `after`: times from then on go on the agenda (earlier ones the caller handles);
+        `n`: the customers' candidate counters, when the caller already has them."""
         c = self.c
-        n = c.cand_n[idx]
+        if n is None:
+            n = c.cand_n[idx]
         gap = self.streams.exponential("gap", idx, n) / (c.lam[idx] * self.m_bound)
         new = t + gap
         c.next_cand[idx] = new
         c.cand_n[idx] = n + 1
         self.cand_agenda.note(idx, new, after)
+        return new
 
     def _next_contact(self, idx: np.ndarray, t: np.ndarray) -> None:
         c = self.c
@@ -353,15 +386,17 @@ class Simulation:
         self._purchase(ids, times, repeat=False)
 
     # ------------------------------------------------------------------ purchases
-    def _purchase(self, idx: np.ndarray, t: np.ndarray, repeat: bool) -> None:
+    def _purchase(self, idx: np.ndarray, t: np.ndarray, repeat: bool) -> np.ndarray | None:
+        """A batch of purchases (no customer twice); returns the buyers' satisfaction afterwards (None with behaviour off)."""
         c, st = self.c, self.seg
         if len(idx) == 0:
-            return
+            return None
         seg = c.seg[idx]
         k = c.purchases[idx]
-        z = gamma_quantile(st.spend_p[seg], self.streams.uniform("spend", idx, k)) / c.nu[idx]
-        live_offer = c.offer_until[idx] > t
-        amount = z * (1 + np.where(live_offer, c.offer_basket[idx], 0.0))
+        amount = gamma_quantile(st.spend_p[seg], self.streams.uniform("spend", idx, k)) / c.nu[idx]
+        if self.offers_made:
+            live_offer = c.offer_until[idx] > t
+            amount = amount * (1 + np.where(live_offer, c.offer_basket[idx], 0.0))
         u = self.streams.uniform("category", idx, k)
         cat = np.minimum((c.cat_cum[idx] < u[:, None]).sum(axis=1), len(self.cats) - 1)
         number = (k + 1).astype(np.float64)
@@ -373,7 +408,7 @@ class Simulation:
         revenue = amount - eff.discount
         ucf = self.store.unit_cost_factor
         cogs = amount * (1 - self.unit_margin[cat]) * ucf
-        c.purchases[idx] += 1
+        c.purchases[idx] = k + 1
         c.revenue[idx] += revenue
         c.gross[idx] += amount
         c.discounts[idx] += eff.discount
@@ -406,15 +441,15 @@ class Simulation:
         if self.runtime.has_trigger("visit"):
             self._apply_effects(self.runtime.fire("visit", idx, self.now, self.source), t)
         if not self.on:
-            pass
-        else:
-            # word of mouth: satisfied customers refer others, who arrive the next day
-            s = self.satisfaction(idx, t)
-            refer = self.streams.uniform("referral", idx, k) < st.referral_propensity[seg] * s
-            if refer.any():
-                who = idx[refer]
-                c.referrals[who] += 1
-                self.referral_queue.append(who)
+            return None
+        # word of mouth: satisfied customers refer others, who arrive the next day
+        s = self.satisfaction(idx, t)
+        refer = self.streams.uniform("referral", idx, k) < st.referral_propensity[seg] * s
+        if refer.any():
+            who = idx[refer]
+            c.referrals[who] += 1
+            self.referral_queue.append(who)
+        return s
 
     def _apply_effects(self, eff: Effects, t: np.ndarray | float) -> np.ndarray:
         """Act on what the programme did: goods given, trials, offers, satisfaction. Returns goods cost per customer."""
@@ -455,6 +490,7 @@ class Simulation:
                 p = np.minimum(offer.response * self.seg.reward_sensitivity[c.seg[who]], 1.0)
                 resp = self.streams.uniform("offer", who, self._event_key(n_offer)) < p
                 r = who[resp]
+                self.offers_made = self.offers_made or bool(r.size)
                 c.offer_until[r] = self.now + offer.days
                 c.offer_freq[r] = offer.frequency_uplift
                 c.offer_basket[r] = offer.basket_uplift
@@ -507,32 +543,33 @@ class Simulation:
                 if dead.any():
                     self._drop(idx[dead], c.death_time[idx[dead]])
                     idx, t = idx[~dead], t[~dead]
+            n_cand = c.cand_n[idx]
             if self.m_bound > 1.0:
                 m = self.rate_multiplier(idx, t)
-                keep = self.streams.uniform("accept", idx, c.cand_n[idx]) * self.m_bound < m
+                keep = self.streams.uniform("accept", idx, n_cand) * self.m_bound < m
             else:
                 m = np.ones(len(idx))
                 keep = np.ones(len(idx), dtype=bool)
             buyers, bt = idx[keep], t[keep]
-            self._next_candidate(idx, t, after=end)
+            following = self._next_candidate(idx, t, after=end, n=n_cand)
             if buyers.size:
-                self._purchase(buyers, bt, repeat=True)
-                self._dropout_after(buyers, bt, m[keep])
-            idx = idx[c.alive[idx] & (c.next_cand[idx] < end)]
+                s = self._purchase(buyers, bt, repeat=True)
+                self._dropout_after(buyers, bt, m[keep], s)
+            idx = idx[c.alive[idx] & (following < end)]
         # Pareto/NBD deaths with no purchase candidate in the day
         if self.any_pareto:
             dying = self.death_agenda.due(day)
             self._drop(dying, c.death_time[dying])
         self._service_contacts(end)
 
-    def _dropout_after(self, idx: np.ndarray, t: np.ndarray, rate_mult: np.ndarray) -> None:
+    def _dropout_after(self, idx: np.ndarray, t: np.ndarray, rate_mult: np.ndarray, s: np.ndarray | None = None) -> None:
         """BG/NBD: after each repeat purchase a customer drops out with probability p, moved by satisfaction and competitors.
 
         A customer the programme makes buy m times faster gets m times the dropout
         opportunities, so p is spread over them: p' = 1 - (1 - p)^(d / m), keeping the
         dropout hazard per day what satisfaction `d` says, not what the pace of buying says."""
         c = self.c
-        dm = self.dropout_multiplier(idx, t)
+        dm = self.dropout_multiplier(idx, t, s)
         pull = self.sc.market.competitor_pull
         bg = ~c.pareto[idx]
         p_eff = 1.0 - np.power(1.0 - c.p_drop[idx], dm / rate_mult) * (1.0 - pull)
@@ -666,15 +703,13 @@ class Simulation:
         rec["points_liability"] = rt.liability()
         rec["credit_outstanding"] = float(sum(b.owed_total for b in rt.credit.values()))
         if day % self.sc.period_days == 0 or day == self.days - 1:
-            live = self.c.alive[:n]
-            if not live.any():
+            alive = np.flatnonzero(self.c.alive[:n])  # (far cheaper than indexing with the boolean mask)
+            if not alive.size:
                 rec["customer_satisfaction"] = float("nan")
             elif rt.credit:
-                alive = np.flatnonzero(live)
                 rec["customer_satisfaction"] = float(self.satisfaction(alive, day + 1.0).mean())
             else:  # everyone at once through slices (no gathers), then the live ones
-                s = self.satisfaction(slice(0, n), day + 1.0)  # type: ignore[arg-type]
-                rec["customer_satisfaction"] = float(s[live].mean())
+                rec["customer_satisfaction"] = float(self._everyone_satisfaction(n, day + 1.0).take(alive).mean())
         else:
             rec["customer_satisfaction"] = float("nan")
         self.daily.append(rec)

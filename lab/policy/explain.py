@@ -113,7 +113,7 @@ def explain(policy: m.Policy) -> str:
         for i, rule in enumerate(policy.rules, 1):
             out += _rule_lines(i, rule, policy)
     groups = list(dict.fromkeys(r.group for r in policy.rules if r.group))
-    if groups:
+    if groups or policy.stacking:
         out += ["", "Rule groups"]
         for g in groups:
             mode = policy.stacking.get(g, "all")
@@ -127,8 +127,9 @@ def explain(policy: m.Policy) -> str:
     if policy.budget is not None:
         b = policy.budget
         per = "in all" if b.per == "ever" else _PERIOD_WORDS[b.per]
+        until = "for good" if b.per == "ever" else "until the budget resets"
         out.append(f"  All rules together may spend {_money(b.amount)} on rewards {per}; once it is spent, "
-                   "every rule with a cost stops until the budget resets.")
+                   f"every rule with a cost stops {until}.")
     else:
         out.append("  No global budget: rewards are paid for as long as customers earn them.")
     return "\n".join(out) + "\n"
@@ -521,7 +522,7 @@ def _term(node: ast.AST) -> str | None:
 # --------------------------------------------------------------------------- numbers
 def _num(v: float) -> str:
     """A number for prose: whole numbers without decimals, others with up to 4 significant digits."""
-    if isinstance(v, float) and not math.isfinite(v):
+    if not math.isfinite(v):
         return str(v)
     if float(v) == int(v) and abs(v) < 1e15:
         return f"{int(v):,}"
@@ -529,10 +530,14 @@ def _num(v: float) -> str:
 
 
 def _money(v: float) -> str:
-    if float(v) == int(v) and abs(v) < 1e15:
+    if v < 0:
+        return "-" + _money(-v)
+    if not math.isfinite(v):
+        return f"${v}"
+    if float(v) == int(v) and v < 1e15:
         return f"${int(v):,}"
-    if abs(v) < 0.1:
-        return f"${v:.4g}" if abs(v) * 100 != int(abs(v) * 100) else f"${v:.2f}"
+    if v < 0.1 and v * 100 != int(v * 100):  # fractions of a cent, e.g. $0.005 a point
+        return f"${v:.4g}"
     return f"${v:,.2f}"
 
 

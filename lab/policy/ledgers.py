@@ -28,6 +28,11 @@ def _grow(a: np.ndarray, capacity: int) -> np.ndarray:
     return out
 
 
+def _whole_numbers(a: np.ndarray) -> bool:
+    """Whether every value is a whole number small enough for sums of them to be exact."""
+    return bool(np.all((np.floor(a) == a) & (np.abs(a) < 2.0**50)))
+
+
 def _strictly_increasing(idx: np.ndarray) -> bool:
     idx = np.asarray(idx)
     return idx.ndim == 1 and bool(np.all(idx[1:] > idx[:-1]))
@@ -50,11 +55,16 @@ class PointsBook:
         self.current_lot = 0
         self._swept_to = 0  # lots with index < this have been expired or are unexpirable
         self._mature_memo: tuple[tuple[int, float], np.ndarray] | None = None
+        # While every point is a whole number in a lot already mature, the redeemable balance is the
+        # exact sum of a customer's lots in any order, so a running total gives the same bits as
+        # summing the row -- without reading the row. Any other use switches this off for good.
+        self._whole = spec.pending_days == 0
+        self.held = np.zeros(capacity)
 
     def grow(self, capacity: int) -> None:
         """Make room for more customers (new ones start with nothing)."""
         self.lots = _grow(self.lots, capacity)
-        for name in ("earned", "redeemed", "deducted", "expired"):
+        for name in ("earned", "redeemed", "deducted", "expired", "held"):
             setattr(self, name, _grow(getattr(self, name), capacity))
 
     # -- calendar
@@ -104,6 +114,7 @@ class PointsBook:
                     amt = self.lots[who, col]
                     self.lots[who, col] = 0.0
                     self.expired[who] += amt
+                    self.held[who] -= amt
                     self.flows["expired"] += float(amt.sum())
                     hit.append(who)
                     lost.append(amt)
@@ -136,6 +147,8 @@ class PointsBook:
     # -- balances
     def balance(self, idx: np.ndarray, day: float) -> np.ndarray:
         """Points that can be redeemed now."""
+        if self._whole:
+            return np.array(self.held[idx], dtype=np.float64)
         cols = self._mature_columns(day)
         if cols.size == 0:
             return np.zeros(len(idx))
@@ -155,12 +168,16 @@ class PointsBook:
         amount = np.maximum(amount, 0.0)
         col = self._lot_of(day) % self.k
         amount = np.broadcast_to(amount, np.shape(idx))
+        if self._whole and (self._lot_of(day) != self.current_lot or not _whole_numbers(amount)):
+            self._whole = False
         if _strictly_increasing(idx):  # no customer twice: a plain update is exact and much cheaper than add.at
             self.lots[idx, col] += amount
             self.earned[idx] += amount
+            self.held[idx] += amount
         else:
             np.add.at(self.lots[:, col], idx, amount)
             np.add.at(self.earned, idx, amount)
+            np.add.at(self.held, idx, amount)
         self.flows["earned"] += float(amount.sum())
 
     def take(self, idx: np.ndarray, amount: np.ndarray, day: float, *, how: str) -> np.ndarray:
@@ -178,6 +195,9 @@ class PointsBook:
         rows[:, cols] = sub - taken
         self.lots[idx] = rows
         got = taken.sum(axis=1)
+        if self._whole and not _whole_numbers(taken):
+            self._whole = False
+        self.held[idx] -= got
         counter = self.redeemed if how == "redeemed" else self.deducted
         counter[idx] += got
         self.flows[how] += float(got.sum())

@@ -576,6 +576,10 @@ class PolicyRuntime:
                 bal = book.balance(who, day)
                 times = np.minimum(np.floor(bal / act.cost + 1e-9), act.max_times)
                 times = np.where(bal + 1e-9 >= act.cost, np.maximum(times, 1), 0)
+                if act.discount > 0 and not act.free_item:
+                    # never trade points for more discount than the purchase can take: wait for a bigger basket
+                    room = np.maximum(amount[sub] - eff.discount[sub], 0.0)
+                    times = np.minimum(times, np.floor(room / act.discount + 1e-9))
                 got = book.take(who, times * act.cost, day, how="redeemed")
                 times = np.floor(got / act.cost + 1e-9)
                 value_pts = got * self.policy.points[act.ledger].value

@@ -5,7 +5,7 @@ lab.scenario.model), so an editor that reads ``docs/policy.schema.json`` -- ever
 shipped file starts with ``# yaml-language-server: $schema=../docs/policy.schema.json``
 -- completes and checks exactly the keys the lab accepts. The committed copies in
 docs/ are kept equal to these by a test; regenerate them after changing a model with
-``python -m lab.policy.schema_export`` (or ``lab schema [--scenario] > file``).
+``python -m lab.policy.schema_export`` (or ``lab schema [--kind scenario] > file``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def scenario_schema() -> dict[str, Any]:
 
 def schema_text(schema: dict[str, Any]) -> str:
     """A schema as the committed files hold it: indented JSON, keys in generation order, a final newline."""
-    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(schema, indent=2) + "\n"  # byte for byte what `lab schema` prints
 
 
 def write_schemas(folder: str | Path) -> list[Path]:
