@@ -160,7 +160,7 @@ def test_outputs_doc_names_every_column_of_the_compare_files(tmp_path):
     comp = compare(loaded, CompareOptions(replications=2, customers=100, days=40), progress=False)
     files = write_comparison(comp, tmp_path)
     seen = set()
-    for key, path in files.items():
+    for path in files.values():
         if path.suffix == ".parquet":
             seen |= set(pd.read_parquet(path).columns)
     summary = json.loads(files["summary"].read_text())

@@ -78,7 +78,10 @@ class Store:
         if mean_exp is None:
             mean_exp = 365.0 / staff.turnover_per_year if staff.turnover_per_year > 0 else 3650.0
         self.experience = self.rng.exponential(mean_exp, size=staff.count) if mean_exp > 0 else np.zeros(staff.count)
-        self._competence0 = self._competence()
+        # the reference is the expected competence of such a workforce, E[1 - exp(-X/tau)] = m/(m+tau) for
+        # exponential experience X of mean m, so a lucky or unlucky starting draw shows in service quality
+        tau = staff.experience_days
+        self._competence0 = mean_exp / (mean_exp + tau) if mean_exp > 0 else self._competence()
         self.v0 = max(self.sc.store.prior_volume_days * self.expected_daily_sales, 1.0)
         self.b = math.log2(self.sc.store.learning_rate)
 
