@@ -245,7 +245,11 @@ class ReferenceSimulation:
         if not self.on:
             return 1.0
         s = self.satisfaction(i, t)
-        return math.exp(-self.beh.satisfaction_churn_effect * (s - float(self.c.sat_ref[i])))
+        dm = math.exp(-self.beh.satisfaction_churn_effect * (s - float(self.c.sat_ref[i])))
+        if self.beh.points_hope > 0 and self.runtime.points:
+            progress = float(self.runtime.goal_progress(_one(i), float(int(t)))[0])
+            dm /= 1.0 + self.beh.points_hope * float(self.seg.reward_sensitivity[int(self.c.seg[i])]) * progress
+        return dm
 
     def preferences(self, i: int) -> np.ndarray:
         """Customer i's category tastes (sum to 1)."""
@@ -452,42 +456,51 @@ class ReferenceSimulation:
         ucf = self.store.unit_cost_factor
         goods = 0.0
         self._note_ledgers(i, t, before, reason, eff)
+        delight = float(eff.delight[0])
+        wear = self.wear(i, t) if self.on and delight > 0 else 1.0
         for _, codes in eff.free_items:
             favourite = self.favourite(i)
             for code in codes:
                 cost = self.unit_cost[int(code)] * ucf
                 self.book.reward_goods += cost
                 goods += cost
-                self.bump(i, t, b.free_item_delight * (favourite == int(code)) * sens)
-        for _, codes in eff.trials:
+                self.bump(i, t, b.free_item_delight * (favourite == int(code)) * sens * wear)
+        for n_trial, (_, codes) in enumerate(eff.trials):
             for code in (int(x) for x in codes):
                 cost = self.unit_cost[code] * ucf
                 self.book.reward_goods += cost
                 goods += cost
                 self._note(i, t, "reward", self.sc.store.categories[self.cats[code]].price, what="trial",
                            category=self.cats[code])
-                if self.on and c.cat_n[i, code] == 0 and self.u("trial", i, int(c.purchases[i])) < float(st.variety_seeking[seg]):
+                if self.on and c.cat_n[i, code] == 0 and self.u("trial", i, day * 64 + n_trial) < float(st.variety_seeking[seg]):
                     prefs = self.preferences(i)
                     prefs[code] += 1.0 / len(self.cats)
                     c.cat_cum[i] = np.cumsum(prefs / prefs.sum())
                     c.lam_mult[i] *= 1 + b.trial_uplift
-        for _, offer in eff.offers:
+        for n_offer, (_, offer) in enumerate(eff.offers):
             self.book.offers_cost += offer.cost_per_contact
             responded = False
             if self.on:
                 p = min(offer.response * sens, 1.0)
-                if self.u("offer", i, int(c.cand_n[i])) < p:
+                if self.u("offer", i, day * 64 + n_offer) < p:
                     responded = True
                     c.offer_until[i] = day + offer.days
                     c.offer_freq[i] = offer.frequency_uplift
                     c.offer_basket[i] = offer.basket_uplift
             self._note(i, t, "reward", offer.cost_per_contact, what="offer", responded=responded, days=offer.days)
-        delight = float(eff.delight[0])
         if self.on and delight > 0:
-            gain = min(b.reward_delight * delight / float(self.mean_basket[seg]), 0.2) * sens
+            gain = min(b.reward_delight * delight / float(self.mean_basket[seg]), 0.2) * sens * wear
             if gain > 0:
                 self.bump(i, t, gain)
+                c.heat[i] += 1.0
         return goods
+
+    def wear(self, i: int, t: float) -> float:
+        """How much a reward still delights customer i: 1 / (1 + habituation x recent rewards)."""
+        c = self.c
+        c.heat[i] *= math.exp(-max(t - float(c.t_heat[i]), 0.0) / self.beh.satisfaction_memory_days)
+        c.t_heat[i] = t
+        return 1.0 / (1.0 + self.beh.habituation * float(c.heat[i]))
 
     # ------------------------------------------------------------------ the store's calendar
     def _members_alive(self) -> list[int]:
@@ -519,10 +532,10 @@ class ReferenceSimulation:
                 miss = miss or self.u("credit_gone", i, day) < 0.5
             owed = float(line.owed[i])
             paid = 0.0 if miss else minimum + float(st.repay_share[seg]) * (owed - minimum)
-            repaid0, interest0, fees0 = float(line.repaid[i]), float(line.interest[i]), float(line.fees[i])
+            repaid0, interest0, fees0 = float(line.repaid[i]), float(line.collected_interest[i]), float(line.collected_fees[i])
             out, amounts = line.settle(_one(i), np.array([paid]), np.array([minimum]), float(day))
             paid_now = float(line.repaid[i]) - repaid0
-            interest, fee = float(line.interest[i]) - interest0, float(line.fees[i]) - fees0
+            interest, fee = float(line.collected_interest[i]) - interest0, float(line.collected_fees[i]) - fees0
             written_off = float(amounts.sum())
             self.book.credit_repaid += paid_now
             self.book.interest += interest

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import simpy
-from lab.engine.rng import Streams, gamma_quantile
+from lab.engine.rng import Streams, gamma_quantile, in_parallel
 from lab.engine.store import DayBook, Store
 from lab.policy import model as pm
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
@@ -115,6 +115,15 @@ class _Source:
         if name == "now":
             return float(now)
         raise KeyError(f"no customer field {name}")
+
+
+def _add_to_cells(table: np.ndarray, rows: np.ndarray, cols: np.ndarray, values: np.ndarray | float) -> None:
+    """table[rows, cols] += values for distinct (row, col) pairs, through the flat view (much cheaper)."""
+    if table.flags.c_contiguous:
+        flat = table.reshape(-1)
+        flat[rows * table.shape[1] + cols] += values
+    else:
+        table[rows, cols] += values
 
 
 class _Agenda:
@@ -262,17 +271,25 @@ class Simulation:
         c = self.c
         if not self.on:
             return c.sat_ref[:n]
-        target = c.sat_ref[:n] + self.beh.service_quality_weight * (self.store.service_quality - self.q0)
-        np.clip(target, 0.0, 1.0, out=target)
-        w = np.subtract(t, c.t_sat[:n])
-        np.maximum(w, 0.0, out=w)
-        np.negative(w, out=w)
-        w /= self.beh.satisfaction_memory_days
-        np.exp(w, out=w)
-        s = np.subtract(c.sat_at[:n], target)
-        s *= w
-        s += target
-        return s
+        shift = self.beh.service_quality_weight * (self.store.service_quality - self.q0)
+        memory = self.beh.satisfaction_memory_days
+        out = np.empty(n)
+
+        def part(lo: int, hi: int) -> None:
+            target = c.sat_ref[lo:hi] + shift
+            np.clip(target, 0.0, 1.0, out=target)
+            w = np.subtract(t, c.t_sat[lo:hi])
+            np.maximum(w, 0.0, out=w)
+            np.negative(w, out=w)
+            w /= memory
+            np.exp(w, out=w)
+            s = out[lo:hi]
+            np.subtract(c.sat_at[lo:hi], target, out=s)
+            s *= w
+            s += target
+
+        in_parallel(part, n)
+        return out
 
     def bump_satisfaction(self, idx: np.ndarray, t: np.ndarray | float, delta: np.ndarray) -> None:
         """Shift satisfaction by delta now (rewards, service, expiry, debt)."""
@@ -313,19 +330,26 @@ class Simulation:
             return np.ones(len(idx))
         if s is None:
             s = self.satisfaction(idx, t)
-        return np.exp(-self.beh.satisfaction_churn_effect * (s - self.c.sat_ref[idx]))
+        dm = np.exp(-self.beh.satisfaction_churn_effect * (s - self.c.sat_ref[idx]))
+        if self.beh.points_hope > 0 and self.runtime.points:
+            # customers part-way to a reward stay for it (and leave when it is redeemed or expires)
+            prog = self.runtime.goal_progress(idx, self.now)
+            dm = dm / (1.0 + self.beh.points_hope * self.seg.reward_sensitivity[self.c.seg[idx]] * prog)
+        return dm
 
     # ------------------------------------------------------------------ helpers
     def _next_candidate(self, idx: np.ndarray, t: np.ndarray, after: float = -math.inf,
-                        n: np.ndarray | None = None) -> np.ndarray:
+                        n: np.ndarray | None = None, u: np.ndarray | None = None) -> np.ndarray:
         """Draw each customer's next purchase candidate and return its time.
 
         `after`: times from then on go on the agenda (earlier ones the caller handles);
-        `n`: the customers' candidate counters, when the caller already has them."""
+        `n`, `u`: the customers' candidate counters and their "gap" uniforms, when the caller has them."""
         c = self.c
         if n is None:
             n = c.cand_n[idx]
-        gap = self.streams.exponential("gap", idx, n) / (c.lam[idx] * self.m_bound)
+        if u is None:
+            u = self.streams.uniform("gap", idx, n)
+        gap = -np.log1p(-u) / (c.lam[idx] * self.m_bound)  # a unit exponential, as Streams.exponential draws it
         new = t + gap
         c.next_cand[idx] = new
         c.cand_n[idx] = n + 1
@@ -355,7 +379,21 @@ class Simulation:
         """New customers arrive and make their first (trial) purchase; some join the programme."""
         if count == 0:
             return
-        ids = self.c.add(count, times, self.streams, referred_by)
+        self._welcome(self.c.add(count, times, self.streams, referred_by), times, referred_by)
+
+    def _acquire_both(self, n_paid: int, paid_times: np.ndarray, referrers: np.ndarray, referred_times: np.ndarray) -> None:
+        """acquire() for the day's paid arrivals, then its referred ones: the same ids and draws, one call to add."""
+        if n_paid == 0 or referrers.size == 0:
+            self.acquire(n_paid, paid_times, None)
+            self.acquire(referrers.size, referred_times, referrers)
+            return
+        ids = self.c.add(n_paid + referrers.size, np.concatenate([paid_times, referred_times]), self.streams,
+                         np.concatenate([np.full(n_paid, -1, dtype=np.int64), referrers]))
+        self._welcome(ids[:n_paid], paid_times, None)
+        self._welcome(ids[n_paid:], referred_times, referrers)
+
+    def _welcome(self, ids: np.ndarray, times: np.ndarray, referred_by: np.ndarray | None) -> None:
+        count = ids.size
         if self.any_pareto:
             self.death_agenda.note(ids, self.c.death_time[ids])
         if self.c.capacity > self.runtime.capacity:
@@ -393,12 +431,16 @@ class Simulation:
             return None
         seg = c.seg[idx]
         k = c.purchases[idx]
-        amount = gamma_quantile(st.spend_p[seg], self.streams.uniform("spend", idx, k)) / c.nu[idx]
+        u_spend, u_cat, u_refer = self.streams.uniforms(("spend", "category", "referral"), idx, k)
+        amount = gamma_quantile(st.spend_p, u_spend, code=seg) / c.nu[idx]
         if self.offers_made:
             live_offer = c.offer_until[idx] > t
             amount = amount * (1 + np.where(live_offer, c.offer_basket[idx], 0.0))
-        u = self.streams.uniform("category", idx, k)
-        cat = np.minimum((c.cat_cum[idx] < u[:, None]).sum(axis=1), len(self.cats) - 1)
+        cum = c.cat_cum[idx]
+        cat = (cum[:, 0] < u_cat).astype(np.int64)  # categories whose cumulative share is below u, counted column by column
+        for j in range(1, cum.shape[1]):
+            cat += cum[:, j] < u_cat
+        np.minimum(cat, len(self.cats) - 1, out=cat)
         number = (k + 1).astype(np.float64)
         if self.cp.policy.is_baseline:
             eff = Effects.empty(idx)
@@ -414,8 +456,8 @@ class Simulation:
         c.discounts[idx] += eff.discount
         c.last_purchase[idx] = t
         # a batch never holds a customer twice, so plain fancy-index updates are exact
-        c.cat_n[idx, cat] += 1.0
-        c.cat_spend[idx, cat] += revenue
+        _add_to_cells(c.cat_n, idx, cat, 1.0)
+        _add_to_cells(c.cat_spend, idx, cat, revenue)
         b = self.book
         b.gross_sales += float(amount.sum())
         b.discounts += float(eff.discount.sum())
@@ -444,7 +486,7 @@ class Simulation:
             return None
         # word of mouth: satisfied customers refer others, who arrive the next day
         s = self.satisfaction(idx, t)
-        refer = self.streams.uniform("referral", idx, k) < st.referral_propensity[seg] * s
+        refer = u_refer < st.referral_propensity[seg] * s
         if refer.any():
             who = idx[refer]
             c.referrals[who] += 1
@@ -462,6 +504,7 @@ class Simulation:
         t_arr = np.broadcast_to(np.asarray(t, dtype=float), (len(idx),))
         ucf = self.store.unit_cost_factor
         delight = eff.delight.copy()
+        wear = self._wear(idx, t_arr) if self.on and delight.any() else None
         for who, codes in eff.free_items:
             cost = self.cost0[codes] * ucf
             self.book.reward_goods += float(cost.sum())
@@ -469,7 +512,8 @@ class Simulation:
             np.add.at(goods, j, cost)
             if self.on:
                 fav = c.favourite(who) == codes
-                self.bump_satisfaction(who, t_arr[j], self.beh.free_item_delight * fav * self.seg.reward_sensitivity[c.seg[who]])
+                worn = wear[j] if wear is not None else 1.0
+                self.bump_satisfaction(who, t_arr[j], self.beh.free_item_delight * fav * self.seg.reward_sensitivity[c.seg[who]] * worn)
         for n_trial, (who, codes) in enumerate(eff.trials):
             cost = self.cost0[codes] * ucf
             self.book.reward_goods += float(cost.sum())
@@ -496,10 +540,19 @@ class Simulation:
                 c.offer_basket[r] = offer.basket_uplift
         if self.on and delight.any():
             gain = np.minimum(self.beh.reward_delight * delight / self.mean_basket[c.seg[idx]], 0.2)
-            gain *= self.seg.reward_sensitivity[c.seg[idx]]
+            gain *= self.seg.reward_sensitivity[c.seg[idx]] * wear
             hit = gain > 0
             self.bump_satisfaction(idx[hit], t_arr[hit], gain[hit])
+            c.heat[idx[hit]] += 1.0  # this reward will dull the next ones
         return goods
+
+    def _wear(self, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """How much a reward still delights: 1 / (1 + habituation x recent rewards), recent rewards decaying with
+        the satisfaction memory. Brings each customer's reward count up to time t."""
+        c = self.c
+        c.heat[idx] *= np.exp(-np.maximum(t - c.t_heat[idx], 0.0) / self.beh.satisfaction_memory_days)
+        c.t_heat[idx] = t
+        return 1.0 / (1.0 + self.beh.habituation * c.heat[idx])
 
     def _event_key(self, j: int) -> int:
         """Counter for a customer's j-th programme event of a kind today (offers, trials): never reused on another day."""
@@ -525,14 +578,15 @@ class Simulation:
             before = self.book.acquired
             self.acquire(today.stop - today.start, self.start_times[today], None)
             self.book.acquired = before  # the starting customers are not counted as acquisition
+        n_new, paid_times = 0, np.zeros(0)
         if mk.budget_per_year > 0:
             lam = mk.budget_per_year / 365.0 / mk.cost_per_acquisition
             n_new = int(self.acq_rng.poisson(lam))
-            times = day + np.sort(self.acq_rng.random(n_new))
-            self.acquire(n_new, times, None)
-        if referrers is not None:
-            times = day + np.sort(self.acq_rng.random(len(referrers)))
-            self.acquire(len(referrers), times, referrers)
+            paid_times = day + np.sort(self.acq_rng.random(n_new))
+        if referrers is None:
+            self.acquire(n_new, paid_times, None)
+        else:
+            self._acquire_both(n_new, paid_times, referrers, day + np.sort(self.acq_rng.random(len(referrers))))
         # purchases, by thinning; each micro-step handles every customer's next candidate of the day
         self.day_end = end
         idx = self.cand_agenda.due(day)
@@ -546,12 +600,14 @@ class Simulation:
             n_cand = c.cand_n[idx]
             if self.m_bound > 1.0:
                 m = self.rate_multiplier(idx, t)
-                keep = self.streams.uniform("accept", idx, n_cand) * self.m_bound < m
+                u_accept, u_gap = self.streams.uniforms(("accept", "gap"), idx, n_cand)
+                keep = u_accept * self.m_bound < m
             else:
                 m = np.ones(len(idx))
                 keep = np.ones(len(idx), dtype=bool)
+                u_gap = None
             buyers, bt = idx[keep], t[keep]
-            following = self._next_candidate(idx, t, after=end, n=n_cand)
+            following = self._next_candidate(idx, t, after=end, n=n_cand, u=u_gap)
             if buyers.size:
                 s = self._purchase(buyers, bt, repeat=True)
                 self._dropout_after(buyers, bt, m[keep], s)
@@ -671,12 +727,12 @@ class Simulation:
         miss |= ~c.alive[idx] & (self.streams.uniform("credit_gone", idx, k) < 0.5)
         owed = line.owed[idx]
         paid = np.where(miss, 0.0, minimum + self.seg.repay_share[seg] * (owed - minimum))
-        before_interest, before_fees = line.interest.sum(), line.fees.sum()
+        before_interest, before_fees = line.collected_interest.sum(), line.collected_fees.sum()
         repaid_before = line.repaid.sum()
         out, amounts = line.settle(idx, paid, minimum, float(day))
         self.book.credit_repaid += float(line.repaid.sum() - repaid_before)
-        self.book.interest += float(line.interest.sum() - before_interest)
-        self.book.fees += float(line.fees.sum() - before_fees)
+        self.book.interest += float(line.collected_interest.sum() - before_interest)
+        self.book.fees += float(line.collected_fees.sum() - before_fees)
         self.book.bad_debt += float(amounts.sum())
         missed = idx[miss & c.alive[idx]]
         self.bump_satisfaction(missed, float(day), np.full(len(missed), -self.beh.debt_stress * 30))

@@ -108,11 +108,11 @@ class PointsBook:
                 expiry_day = math.ceil(((lot + 1) * self.w + E) / self.w) * self.w
                 if expiry_day > day or lot > target:
                     break
-                col = lot % self.k
-                who = np.flatnonzero(self.lots[:, col])
+                column = self.lots[:, lot % self.k]
+                who = np.flatnonzero(column)
                 if who.size:
-                    amt = self.lots[who, col]
-                    self.lots[who, col] = 0.0
+                    amt = column[who]
+                    column[who] = 0.0
                     self.expired[who] += amt
                     self.held[who] -= amt
                     self.flows["expired"] += float(amt.sum())
@@ -171,7 +171,8 @@ class PointsBook:
         if self._whole and (self._lot_of(day) != self.current_lot or not _whole_numbers(amount)):
             self._whole = False
         if _strictly_increasing(idx):  # no customer twice: a plain update is exact and much cheaper than add.at
-            self.lots[idx, col] += amount
+            lot = self.lots[:, col]  # a column view: indexing it is far cheaper than lots[idx, col]
+            lot[idx] += amount
             self.earned[idx] += amount
             self.held[idx] += amount
         else:
@@ -219,11 +220,17 @@ class CreditBook:
         self.interest = np.zeros(capacity)
         self.fees = np.zeros(capacity)
         self.written_off = np.zeros(capacity)
+        # interest and fees are income only once paid: payments settle fees, then interest, then the principal
+        self.unpaid_fees = np.zeros(capacity)
+        self.unpaid_interest = np.zeros(capacity)
+        self.collected_fees = np.zeros(capacity)
+        self.collected_interest = np.zeros(capacity)
         self.owed_total = 0.0
 
     def grow(self, capacity: int) -> None:
         """Make room for more customers."""
-        for name in ("limit", "owed", "missed", "closed", "charged", "repaid", "interest", "fees", "written_off"):
+        for name in ("limit", "owed", "missed", "closed", "charged", "repaid", "interest", "fees", "written_off",
+                     "unpaid_fees", "unpaid_interest", "collected_fees", "collected_interest"):
             setattr(self, name, _grow(getattr(self, name), capacity))
         d = np.full(capacity, np.nan)
         d[: self.delinquent_since.shape[0]] = self.delinquent_since
@@ -262,34 +269,46 @@ class CreditBook:
     def settle(self, idx: np.ndarray, paid: np.ndarray, minimum: np.ndarray, day: float) -> tuple[np.ndarray, np.ndarray]:
         """Apply a statement's payments: interest on what is carried, fees, delinquency, write-offs.
 
-        Returns (customers written off, amounts written off)."""
+        Returns (customers written off, principal written off: the store's bad debt; unpaid interest
+        and fees written off with it were never income)."""
         spec = self.spec
         paid = np.clip(paid, 0.0, self.owed[idx])
         self.owed[idx] -= paid
         self.repaid[idx] += paid
+        to_fees = np.minimum(paid, self.unpaid_fees[idx])
+        to_interest = np.minimum(paid - to_fees, self.unpaid_interest[idx])
+        self.unpaid_fees[idx] -= to_fees
+        self.unpaid_interest[idx] -= to_interest
+        self.collected_fees[idx] += to_fees
+        self.collected_interest[idx] += to_interest
         ok = paid + 1e-9 >= minimum
         carried = self.owed[idx]
         interest = carried * spec.apr * spec.statement_days / 365.0
         self.owed[idx] += interest
         self.interest[idx] += interest
+        self.unpaid_interest[idx] += interest
         self.missed[idx] = np.where(ok, 0, self.missed[idx] + 1)
         late = idx[~ok]
         if spec.late_fee > 0 and late.size:
             self.owed[late] += spec.late_fee
             self.fees[late] += spec.late_fee
+            self.unpaid_fees[late] += spec.late_fee
         cured = idx[ok]
         self.delinquent_since[cured] = np.nan
         newly = late[(self.missed[late] >= spec.delinquent_after_missed) & np.isnan(self.delinquent_since[late])]
         self.delinquent_since[newly] = day
         over = idx[(day - self.delinquent_since[idx]) >= spec.write_off_after_days]
         amounts = self.owed[over].copy()
+        principal = amounts - self.unpaid_fees[over] - self.unpaid_interest[over]
         self.written_off[over] += amounts
+        self.unpaid_fees[over] = 0.0
+        self.unpaid_interest[over] = 0.0
         self.owed[over] = 0.0
         self.owed_total = float(self.owed.sum())
         self.limit[over] = 0.0
         self.closed[over] = True
         self.delinquent_since[over] = np.nan
-        return over, amounts
+        return over, principal
 
     def days_delinquent(self, idx: np.ndarray, day: float) -> np.ndarray:
         """Days since the account fell delinquent (0 when it is not)."""

@@ -21,7 +21,7 @@ from lab.scenario.model import TIME_UNIT_DAYS, BGNBD, Scenario
 _FLOAT_COLUMNS = (
     "lam", "p_drop", "mu", "nu", "acquired_at", "dropped_at", "death_time", "next_cand", "revenue", "gross",
     "discounts", "last_purchase", "sat_at", "t_sat", "sat_ref", "lam_mult", "offer_until", "offer_freq",
-    "offer_basket", "next_contact", "d_mult", "clv",
+    "offer_basket", "next_contact", "d_mult", "clv", "heat", "t_heat",
 )
 _INT_COLUMNS = ("seg", "purchases", "cand_n", "contact_n", "referrals", "birthday", "referred_by")
 _BOOL_COLUMNS = ("alive", "referred", "pareto")
@@ -127,20 +127,23 @@ class Customers:
         self.capacity = capacity
 
     def add(self, count: int, times: np.ndarray, streams: Streams, referred_by: np.ndarray | None = None) -> np.ndarray:
-        """Acquire `count` customers at `times`; returns their ids (consecutive)."""
+        """Acquire `count` customers at `times`; returns their ids (consecutive).
+
+        `referred_by`: who referred each of them (-1 for no one), or None when no one did."""
         if count == 0:
             return np.zeros(0, dtype=np.int64)
         if self.n + count > self.capacity:
             self._reserve(max(self.n + count, int(self.capacity * 1.5) + 1024))
         ids = np.arange(self.n, self.n + count, dtype=np.int64)
+        new = slice(self.n, self.n + count)  # the same rows as ids: writing through a slice is cheaper
         self.n += count
         st = self.segments
         u = streams.uniform("segment", ids, 0)
         seg = np.minimum(np.searchsorted(np.cumsum(st.share), u, side="right"), len(st.share) - 1)
-        self.seg[ids] = seg
+        self.seg[new] = seg
         pareto = st.pareto[seg]
         with np.errstate(all="ignore"):
-            self.lam[ids] = gamma_quantile(st.r[seg], streams.uniform("lambda", ids, 0)) / st.alpha_days[seg]
+            self.lam[new] = gamma_quantile(st.r, streams.uniform("lambda", ids, 0), code=seg) / st.alpha_days[seg]
             # each dropout model's trait is drawn only for the customers who follow it (the others keep 0)
             bg = np.flatnonzero(~pareto)
             par = np.flatnonzero(pareto)
@@ -148,39 +151,43 @@ class Customers:
             mu = np.zeros(count)
             if bg.size:
                 sb = seg[bg]
-                p_drop[bg] = beta_quantile(st.a[sb], st.b[sb], streams.uniform("dropout_p", ids[bg], 0))
+                p_drop[bg] = beta_quantile(st.a, st.b, streams.uniform("dropout_p", ids[bg], 0), code=sb)
             if par.size:
                 sp = seg[par]
-                mu[par] = gamma_quantile(st.s[sp], streams.uniform("mu", ids[par], 0)) / st.beta_days[sp]
-            self.p_drop[ids] = p_drop
-            self.mu[ids] = mu
-            self.nu[ids] = gamma_quantile(st.spend_q[seg], streams.uniform("nu", ids, 0)) / st.spend_gamma[seg]
-        self.pareto[ids] = st.pareto[seg]
-        self.acquired_at[ids] = times
-        self.alive[ids] = True
-        self.dropped_at[ids] = np.nan
+                mu[par] = gamma_quantile(st.s, streams.uniform("mu", ids[par], 0), code=sp) / st.beta_days[sp]
+            self.p_drop[new] = p_drop
+            self.mu[new] = mu
+            self.nu[new] = gamma_quantile(st.spend_q, streams.uniform("nu", ids, 0), code=seg) / st.spend_gamma[seg]
+        self.pareto[new] = st.pareto[seg]
+        self.acquired_at[new] = times
+        self.alive[new] = True
+        self.dropped_at[new] = np.nan
         death = np.full(count, np.inf)
         if par.size:
             death[par] = np.broadcast_to(np.asarray(times, dtype=np.float64), (count,))[par] + streams.exponential("death", ids[par], 0) / np.maximum(mu[par], 1e-300)
-        self.death_time[ids] = death
-        self.last_purchase[ids] = times
-        self.sat_ref[ids] = st.satisfaction[seg]
-        self.sat_at[ids] = st.satisfaction[seg]
-        self.t_sat[ids] = times
-        self.lam_mult[ids] = 1.0
-        self.d_mult[ids] = 1.0
-        self.birthday[ids] = np.floor(streams.uniform("birthday", ids, 0) * 365).astype(np.int64) + 1
-        self.referred[ids] = referred_by is not None
-        self.referred_by[ids] = referred_by if referred_by is not None else -1
+        self.death_time[new] = death
+        self.last_purchase[new] = times
+        self.sat_ref[new] = st.satisfaction[seg]
+        self.sat_at[new] = st.satisfaction[seg]
+        self.t_sat[new] = times
+        self.lam_mult[new] = 1.0
+        self.d_mult[new] = 1.0
+        self.birthday[new] = np.floor(streams.uniform("birthday", ids, 0) * 365).astype(np.int64) + 1
+        if referred_by is None:
+            self.referred[new] = False
+            self.referred_by[new] = -1
+        else:
+            self.referred[new] = np.asarray(referred_by) >= 0
+            self.referred_by[new] = referred_by
         # tastes: a Dirichlet around the segment's preferences, from gamma draws by inversion
         C = self.n_categories
-        shape = st.cat_pref[seg] * st.concentration[seg][:, None]
+        shape = st.cat_pref * st.concentration[:, None]  # (segments, categories)
         g = np.empty((count, C))
         for c in range(C):
             with np.errstate(all="ignore"):
-                g[:, c] = gamma_quantile(shape[:, c], streams.uniform(f"taste{c}", ids, 0))
+                g[:, c] = gamma_quantile(shape[:, c], streams.uniform(f"taste{c}", ids, 0), code=seg)
         g = np.maximum(g, 1e-12)
-        self.cat_cum[ids] = np.cumsum(g / g.sum(axis=1, keepdims=True), axis=1)
+        self.cat_cum[new] = np.cumsum(g / g.sum(axis=1, keepdims=True), axis=1)
         return ids
 
     # ------------------------------------------------------------------ derived facts
