@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from lab.cliargs import fraction, positive_int
+from lab.cliargs import seed as seed_arg
 from lab.errors import Diagnostic, LabError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -25,36 +27,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n(see '{self.prog} --help')\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {v}")
-    return v
-
-
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a seed >= 0, got {v}")
-    return v
-
-
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number like 0.05, got '{text}'") from None
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1 (0.05 = within 5% of the mean), got {v}")
-    return v
 
 
 def _kind_of(path: Path) -> str:
@@ -221,9 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_schema)
 
     def world_opts(s: argparse.ArgumentParser) -> None:
-        s.add_argument("--seed", type=_seed, default=None, help="random seed (default: the scenario's)")
-        s.add_argument("--customers", type=_positive_int, default=None, help="customers at the start (default: the scenario's)")
-        s.add_argument("--days", type=_positive_int, default=None, help="days to simulate (default: the scenario's)")
+        s.add_argument("--seed", type=seed_arg, default=None, help="random seed (default: the scenario's)")
+        s.add_argument("--customers", type=positive_int, default=None, help="customers at the start (default: the scenario's)")
+        s.add_argument("--days", type=positive_int, default=None, help="days to simulate (default: the scenario's)")
 
     s = sub.add_parser("run", help="simulate one policy once and write its files")
     s.add_argument("scenario", metavar="SCENARIO")
@@ -237,11 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("scenario", metavar="SCENARIO")
     s.add_argument("--policies", help="comma-separated policy names (default: the scenario's); the baseline 'none' is always included")
     g = s.add_mutually_exclusive_group()
-    g.add_argument("--replications", type=_positive_int, default=None, help="replications per policy (default 10)")
-    g.add_argument("--precision", type=_fraction, default=None, help="add replications until each headline 95%% CI is within this fraction of its mean")
-    s.add_argument("--max-replications", type=_positive_int, default=100, help="cap for --precision (default 100)")
+    g.add_argument("--replications", type=positive_int, default=None, help="replications per policy (default 10)")
+    g.add_argument("--precision", type=fraction, default=None, help="add replications until each headline 95%% CI is within this fraction of its mean")
+    s.add_argument("--max-replications", type=positive_int, default=100, help="cap for --precision (default 100)")
     s.add_argument("--out", help="output folder (default results/SCENARIO-TIMESTAMP)")
-    s.add_argument("--jobs", type=_positive_int, default=1, help="local processes (default 1)")
+    s.add_argument("--jobs", type=positive_int, default=1, help="local processes (default 1)")
     s.add_argument("--no-flywheel-split", action="store_true", help="skip the runs with the flywheel cut (halves the work; no flywheel share)")
     s.add_argument("--quiet", action="store_true", help="no progress output")
     world_opts(s)

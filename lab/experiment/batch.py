@@ -43,6 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lab.cliargs import positive_int
 from lab.config import Expr, Node, SourceMap, build, option, read_yaml
 from lab.errors import Diagnostic, LabError, suggest
 from lab.experiment.design import Axis, Design, Grid, Sobol, design_points, grid_size
@@ -1200,26 +1201,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=("local", "dask"), default="local",
                    help="local processes (default) or a Dask cluster")
     p.add_argument("--address", help="tcp://HOST:PORT of a running Dask scheduler (with --executor dask)")
-    p.add_argument("--jobs", type=_positive, help="local worker processes (default: the number of CPUs)")
+    p.add_argument("--jobs", type=positive_int, help="local worker processes (default: the number of CPUs)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted batch in --out, skipping completed runs")
-    p.add_argument("--customers", type=_positive, help="customers at the start of every run (overrides the spec)")
-    p.add_argument("--days", type=_positive, help="days simulated in every run (overrides the spec)")
-    p.add_argument("--flush-runs", type=_positive, default=500, help="write a chunk every this many runs (default 500)")
+    p.add_argument("--customers", type=positive_int, help="customers at the start of every run (overrides the spec)")
+    p.add_argument("--days", type=positive_int, help="days simulated in every run (overrides the spec)")
+    p.add_argument("--flush-runs", type=positive_int, default=500, help="write a chunk every this many runs (default 500)")
     p.add_argument("--flush-seconds", type=float, default=60.0, help="... or every this many seconds (default 60)")
     p.add_argument("--retries", type=int, default=3, help="times to restart dead workers / retry a task (default 3)")
     p.add_argument("--allow-code-change", action="store_true",
                    help="resume although the lab's code changed since the batch started")
     return p
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {v}")
-    return v
 
 
 def main_batch(argv: Sequence[str] | None = None) -> int:
