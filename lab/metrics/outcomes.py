@@ -25,7 +25,7 @@ OUTCOMES: dict[str, tuple[str, bool | None, str]] = {
     "points_liability": ("$", False, "value of points outstanding at the end"),
     "breakage_rate": ("share", None, "points expired / (points expired + points redeemed)"),
     "credit_outstanding": ("$", None, "credit balances owed at the end"),
-    "bad_debt": ("$", False, "credit balances written off"),
+    "bad_debt": ("$", False, "credit principal written off (unpaid interest and fees were never income)"),
     "active_customers": ("customers", True, "customers still alive (not dropped out) at the end"),
     "retention_12m": ("share", True, "of customers acquired at least 365 days before the end, the share still alive 365 days after acquisition"),
     "repeat_purchase_rate": ("share", True, "share of customers who bought at least twice"),
