@@ -529,7 +529,7 @@ class ReferenceSimulation:
             seg = int(c.seg[i])
             miss = self.u("credit_miss", i, day) < float(st.default_risk[seg])
             if not c.alive[i]:
-                miss = miss or self.u("credit_gone", i, day) < 0.5
+                miss = True  # a customer who has left the store stops paying
             owed = float(line.owed[i])
             paid = 0.0 if miss else minimum + float(st.repay_share[seg]) * (owed - minimum)
             repaid0, interest0, fees0 = float(line.repaid[i]), float(line.collected_interest[i]), float(line.collected_fees[i])
