@@ -50,6 +50,7 @@ def _mix_into(z: np.ndarray, tmp: np.ndarray) -> None:
 
 
 _PARALLEL_MIN = 8192  # below this, handing work to a thread costs more than it saves
+_PARALLEL_MAX = 1 << 18  # the largest slice a thread works on at once
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -74,8 +75,11 @@ def in_parallel(fn: Callable[[int, int], None], n: int) -> None:
 
     For element-wise work only: each slice must be independent of the others."""
     global _pool
+    if n < _PARALLEL_MIN:
+        fn(0, n)
+        return
     workers = min(_workers(), 8)
-    if n < _PARALLEL_MIN or workers == 1:
+    if workers == 1:
         fn(0, n)
         return
     if _pool is None:
@@ -86,7 +90,8 @@ def in_parallel(fn: Callable[[int, int], None], n: int) -> None:
         with np.errstate(**err):
             fn(lo, hi)
 
-    bounds = np.linspace(0, n, workers + 1).astype(np.int64).tolist()
+    pieces = max(workers, -(-n // _PARALLEL_MAX))  # bounded slices keep the temporaries small
+    bounds = np.linspace(0, n, pieces + 1).astype(np.int64).tolist()
     for f in [_pool.submit(part, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]:
         f.result()
 
@@ -177,12 +182,12 @@ _NO_B = np.zeros(1)  # gamma has one parameter; its family is keyed as if b were
 
 
 def _family(kind: str, a: np.ndarray, b: np.ndarray) -> _Family:
-    if b.shape != a.shape:
-        b = np.zeros_like(a) if b is _NO_B else np.broadcast_to(b, a.shape)
-    key = (kind, a.tobytes(), b.tobytes())
+    key = (kind, a.tobytes(), None if b is _NO_B else b.tobytes())
     fam = _families.get(key)
     if fam is not None:
         return fam
+    if b.shape != a.shape:
+        b = np.zeros_like(a) if b is _NO_B else np.broadcast_to(b, a.shape)
     coef = np.zeros((a.size, _GRID_N - 1, 8))
     usable = np.zeros(a.size, dtype=bool)
     for g, (ag, bg) in enumerate(zip(a.tolist(), b.tolist())):
@@ -244,17 +249,27 @@ def _quantiles(kind: str, params: tuple[np.ndarray | float, ...], u: np.ndarray,
     exact = special.gammaincinv if kind == "gamma" else special.betaincinv
     out = np.empty(u.shape)
 
+    every_row = bool(fam.usable.all())
+
     def part(lo: int, hi: int) -> None:
         uu = u[lo:hi]
         cc = 0 if code is None else code[lo:hi]
-        with np.errstate(all="ignore"):
-            inner = (uu > 0) & (uu < 1) & fam.usable[cc]
-            x = _fast(kind, fam, cc, np.where(inner, uu, 0.5))
-            ok = inner & np.isfinite(x) & (x > 0)
-            if kind == "beta":
-                ok &= x < 1
-        if not ok.all():
-            bad = np.flatnonzero(~ok)
+        if uu.size == 0:
+            return
+        if every_row and uu.min() > 0 and uu.max() < 1:  # the usual case: no guards needed on the way in
+            x = _fast(kind, fam, cc, uu)
+            ok = None
+        else:
+            with np.errstate(all="ignore"):
+                inner = (uu > 0) & (uu < 1) & fam.usable[cc]
+                x = _fast(kind, fam, cc, np.where(inner, uu, 0.5))
+            ok = inner
+        # the tables give a finite q inside the support; at its edges (q rounding to 0, or 1 for beta) ask scipy
+        edge = ~(x > 0) if kind == "gamma" else ~((x > 0) & (x < 1))
+        if ok is not None:
+            edge |= ~ok
+        if edge.any():
+            bad = np.flatnonzero(edge)
             args = [r[cc][bad] if code is not None else r[0] for r in rows]
             x[bad] = exact(*args, uu[bad])
         out[lo:hi] = x

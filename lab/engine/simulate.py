@@ -145,14 +145,14 @@ class _Agenda:
         self.start = 0
         self.stop = -1  # first day after the block; nothing is held before the first scan
         self.buckets: list[list[np.ndarray]] = []
-        self.noted: list[np.ndarray] = []
+        self.noted: list[tuple[np.ndarray, np.ndarray]] = []
 
     def note(self, ids: np.ndarray, times: np.ndarray, after: float = -math.inf) -> None:
         """Customers whose time has just been set to `times`; those in this block and not before `after` are filed."""
         if ids.size and self.stop >= 0:
             keep = (times < self.stop) & (times >= after)
             if keep.any():
-                self.noted.append(ids[keep])
+                self.noted.append((ids[keep], times[keep]))
 
     def _file(self, ids: np.ndarray, times: np.ndarray, day: int) -> None:
         # a time already past is due on the first day still to come
@@ -181,9 +181,11 @@ class _Agenda:
             held = np.flatnonzero(c.alive[:n] & (times[:n] < self.stop))
             self._file(held, times[held], day)
         elif self.noted:
-            ids = np.concatenate(self.noted)
-            self.noted = []
-            self._file(ids, times[ids], day)
+            noted, self.noted = self.noted, []
+            if len(noted) == 1:
+                self._file(noted[0][0], noted[0][1], day)
+            else:
+                self._file(np.concatenate([i for i, _ in noted]), np.concatenate([t for _, t in noted]), day)
         today = self.buckets[day - self.start]
         if not today:
             return np.zeros(0, dtype=np.int64)
@@ -278,9 +280,8 @@ class Simulation:
         def part(lo: int, hi: int) -> None:
             target = c.sat_ref[lo:hi] + shift
             np.clip(target, 0.0, 1.0, out=target)
-            w = np.subtract(t, c.t_sat[lo:hi])
-            np.maximum(w, 0.0, out=w)
-            np.negative(w, out=w)
+            w = np.subtract(c.t_sat[lo:hi], t)  # -(t - t_sat), exactly
+            np.minimum(w, 0.0, out=w)
             w /= memory
             np.exp(w, out=w)
             s = out[lo:hi]
@@ -724,7 +725,7 @@ class Simulation:
         seg = c.seg[idx]
         k = np.full(len(idx), day, dtype=np.int64)
         miss = self.streams.uniform("credit_miss", idx, k) < self.seg.default_risk[seg]
-        miss |= ~c.alive[idx] & (self.streams.uniform("credit_gone", idx, k) < 0.5)
+        miss |= ~c.alive[idx]  # a customer who has left the store stops paying: the debt goes bad
         owed = line.owed[idx]
         paid = np.where(miss, 0.0, minimum + self.seg.repay_share[seg] * (owed - minimum))
         before_interest, before_fees = line.collected_interest.sum(), line.collected_fees.sum()

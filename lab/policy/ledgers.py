@@ -60,6 +60,7 @@ class PointsBook:
         # summing the row -- without reading the row. Any other use switches this off for good.
         self._whole = spec.pending_days == 0
         self.held = np.zeros(capacity)
+        self._touched = np.zeros(self.k, dtype=bool)  # columns that may hold points (so an empty one is never scanned)
 
     def grow(self, capacity: int) -> None:
         """Make room for more customers (new ones start with nothing)."""
@@ -118,18 +119,22 @@ class PointsBook:
                     self.flows["expired"] += float(amt.sum())
                     hit.append(who)
                     lost.append(amt)
+                self._touched[lot % self.k] = False
                 self._swept_to += 1
         while self.current_lot < target:
             self.current_lot += 1
             col = self.current_lot % self.k
             # the slot being reused must be empty: expired, or never expiring (merge forward)
             stale = self.lots[:, col]
-            if stale.any():
+            if self._touched[col] and stale.any():
                 prev = (self.current_lot - 1) % self.k
                 # non-expiring points: fold the oldest slot into its successor to keep FIFO order
                 nxt = (self.current_lot + 1) % self.k
-                self.lots[:, nxt if nxt != col else prev] += stale
+                into = nxt if nxt != col else prev
+                self.lots[:, into] += stale
+                self._touched[into] = True
                 self.lots[:, col] = 0.0
+            self._touched[col] = False
         if not hit:
             return np.zeros(0, dtype=np.intp), np.zeros(0)
         who, amt = np.concatenate(hit), np.concatenate(lost)
@@ -167,6 +172,7 @@ class PointsBook:
         """Add points to the current lot (idx may repeat)."""
         amount = np.maximum(amount, 0.0)
         col = self._lot_of(day) % self.k
+        self._touched[col] = True
         amount = np.broadcast_to(amount, np.shape(idx))
         if self._whole and (self._lot_of(day) != self.current_lot or not _whole_numbers(amount)):
             self._whole = False

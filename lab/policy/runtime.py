@@ -301,6 +301,7 @@ class PolicyRuntime:
         self.budget_spent = 0.0
         self._budget_period = -1
         self.accounts = Accounts(rule_fires={r: 0 for r in compiled.rule_ids}, rule_cost={r: 0.0 for r in compiled.rule_ids})
+        self._needed: dict[int, tuple[str, ...]] = {}  # per rule: the fields its expressions read
         self._by_trigger: dict[str, list[CompiledRule]] = {}
         for r in compiled.rules:
             self._by_trigger.setdefault(r.rule.on.tag, []).append(r)
@@ -380,10 +381,13 @@ class PolicyRuntime:
         return np.stack(cols, axis=1) if cols else np.zeros((len(idx), 0))
 
     def _env(self, rule: CompiledRule, idx: np.ndarray, day: float, source: FieldSource, event: Mapping[str, object]) -> dict[str, object]:
-        needed = set(rule.when.fields)
-        for exprs in rule.amounts:
-            for c in exprs.values():
-                needed |= c.fields
+        needed = self._needed.get(rule.index)
+        if needed is None:  # the fields a rule reads never change: work them out once
+            found = set(rule.when.fields)
+            for exprs in rule.amounts:
+                for c in exprs.values():
+                    found |= c.fields
+            needed = self._needed[rule.index] = tuple(sorted(found))
         env: dict[str, object] = {}
         for name in needed:
             if name in event:
@@ -485,7 +489,8 @@ class PolicyRuntime:
         if not rules or len(idx) == 0:
             return eff
         members = self.member[idx]
-        amount = np.asarray(event.get("purchase.amount", np.zeros(len(idx))), dtype=float)
+        amount = event.get("purchase.amount")
+        amount = np.zeros(len(idx)) if amount is None else np.asarray(amount, dtype=float)
         group_done: dict[str, np.ndarray] = {}
         best_choice: dict[str, np.ndarray] = {}
         extra = {"__favourite__": None, "__newest__": None}
@@ -495,7 +500,9 @@ class PolicyRuntime:
                 env["__favourite__"] = extra["__favourite__"] if extra["__favourite__"] is not None else source.get("customer.favourite_category", idx)
                 env["__newest__"] = extra["__newest__"] if extra["__newest__"] is not None else source.get("customer.least_category", idx)
                 extra["__favourite__"], extra["__newest__"] = env["__favourite__"], env["__newest__"]
-            fires = members & r.when.evaluate(env, len(idx)) & self._cap_allows(r, idx, day)
+            fires = members & r.when.evaluate(env, len(idx))
+            if r.rule.cap is not None:
+                fires &= self._cap_allows(r, idx, day)
             group = r.rule.group
             mode = self.policy.stacking.get(group, "all") if group else "all"
             if mode == "first":
@@ -707,9 +714,10 @@ class PolicyRuntime:
                 self.accounts.discounts += float(d.sum())
                 self.voucher[idx[live]] = 0.0
         net = amount - eff.discount
-        self._qualify(idx, net, "spend")
-        self._qualify(idx, np.ones(len(idx)), "purchases")
-        remaining = net * credit_share * self.member[idx]
+        if self.policy.tiers is not None:
+            self._qualify(idx, net, "spend")
+            self._qualify(idx, np.ones(len(idx)), "purchases")
+        remaining = net * credit_share * self.member[idx] if self.credit else net
         for book in self.credit.values():
             got = book.charge(idx, remaining)
             eff.credit += got

@@ -138,12 +138,19 @@ class Customers:
         new = slice(self.n, self.n + count)  # the same rows as ids: writing through a slice is cheaper
         self.n += count
         st = self.segments
-        u = streams.uniform("segment", ids, 0)
-        seg = np.minimum(np.searchsorted(np.cumsum(st.share), u, side="right"), len(st.share) - 1)
+        S, C = len(st.share), self.n_categories
+        u = streams.uniforms(("segment", "lambda", "nu", "birthday", *(f"taste{c}" for c in range(C))), ids,
+                             np.zeros(count, dtype=np.int64))
+        seg = np.minimum(np.searchsorted(np.cumsum(st.share), u[0], side="right"), S - 1)
         self.seg[new] = seg
         pareto = st.pareto[seg]
+        # every gamma draw of the new customers in one pass: purchase rates, spend scales and tastes
+        # (a draw depends only on its shape and uniform, so this is the same as drawing them one kind at a time)
+        shapes = np.concatenate([st.r, st.spend_q, (st.cat_pref * st.concentration[:, None]).T.reshape(-1)])
+        codes = np.concatenate([seg + k * S for k in range(2 + C)])
         with np.errstate(all="ignore"):
-            self.lam[new] = gamma_quantile(st.r, streams.uniform("lambda", ids, 0), code=seg) / st.alpha_days[seg]
+            g = gamma_quantile(shapes, np.concatenate([u[1], u[2], *u[4:]]), code=codes)
+            self.lam[new] = g[:count] / st.alpha_days[seg]
             # each dropout model's trait is drawn only for the customers who follow it (the others keep 0)
             bg = np.flatnonzero(~pareto)
             par = np.flatnonzero(pareto)
@@ -157,7 +164,7 @@ class Customers:
                 mu[par] = gamma_quantile(st.s, streams.uniform("mu", ids[par], 0), code=sp) / st.beta_days[sp]
             self.p_drop[new] = p_drop
             self.mu[new] = mu
-            self.nu[new] = gamma_quantile(st.spend_q, streams.uniform("nu", ids, 0), code=seg) / st.spend_gamma[seg]
+            self.nu[new] = g[count : 2 * count] / st.spend_gamma[seg]
         self.pareto[new] = st.pareto[seg]
         self.acquired_at[new] = times
         self.alive[new] = True
@@ -172,22 +179,16 @@ class Customers:
         self.t_sat[new] = times
         self.lam_mult[new] = 1.0
         self.d_mult[new] = 1.0
-        self.birthday[new] = np.floor(streams.uniform("birthday", ids, 0) * 365).astype(np.int64) + 1
+        self.birthday[new] = np.floor(u[3] * 365).astype(np.int64) + 1
         if referred_by is None:
             self.referred[new] = False
             self.referred_by[new] = -1
         else:
             self.referred[new] = np.asarray(referred_by) >= 0
             self.referred_by[new] = referred_by
-        # tastes: a Dirichlet around the segment's preferences, from gamma draws by inversion
-        C = self.n_categories
-        shape = st.cat_pref * st.concentration[:, None]  # (segments, categories)
-        g = np.empty((count, C))
-        for c in range(C):
-            with np.errstate(all="ignore"):
-                g[:, c] = gamma_quantile(shape[:, c], streams.uniform(f"taste{c}", ids, 0), code=seg)
-        g = np.maximum(g, 1e-12)
-        self.cat_cum[new] = np.cumsum(g / g.sum(axis=1, keepdims=True), axis=1)
+        # tastes: a Dirichlet around the segment's preferences, from the gamma draws above
+        taste = np.maximum(g[2 * count :].reshape(C, count).T, 1e-12)
+        self.cat_cum[new] = np.cumsum(taste / taste.sum(axis=1, keepdims=True), axis=1)
         return ids
 
     # ------------------------------------------------------------------ derived facts
