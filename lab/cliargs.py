@@ -5,26 +5,24 @@ from __future__ import annotations
 import argparse
 
 
-def positive_int(text: str) -> int:
-    """A whole number >= 1."""
+def _whole(text: str, minimum: int, what: str) -> int:
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {v}")
+    if v < minimum:
+        raise argparse.ArgumentTypeError(f"expected {what} >= {minimum}, got {v}")
     return v
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1."""
+    return _whole(text, 1, "a whole number")
 
 
 def seed(text: str) -> int:
     """A random seed: a whole number >= 0."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a seed >= 0, got {v}")
-    return v
+    return _whole(text, 0, "a seed")
 
 
 def fraction(text: str) -> float:
