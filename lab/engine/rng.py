@@ -50,7 +50,8 @@ def _mix_into(z: np.ndarray, tmp: np.ndarray) -> None:
 
 
 _PARALLEL_MIN = 8192  # below this, handing work to a thread costs more than it saves
-_PARALLEL_MAX = 1 << 18  # the largest slice a thread works on at once
+_PARALLEL_MAX = 1 << 16  # the largest slice a thread works on at once
+_BLOCK = 1 << 15  # uniforms are mixed this many customers at a time, so the scratch stays in cache
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -329,16 +330,9 @@ class Streams:
         """Uniforms in [0, 1), one per (customer, counter) pair, fixed by the seed and the purpose."""
         cid = np.asarray(customer, dtype=np.uint64)
         k = np.asarray(counter, dtype=np.uint64)
-        if cid.ndim and cid.shape == k.shape:  # arrays wrap around silently (the point); scalars would warn
-            z = cid * _GOLDEN
-            z ^= self._key(purpose)
-            tmp = np.empty_like(z)
-            _mix_into(z, tmp)
-            np.add(k, _U64(1), out=tmp)
-            tmp *= _GOLDEN
-            z += tmp
-            _mix_into(z, tmp)
-        elif cid.ndim and k.ndim:
+        if cid.ndim == 1 and cid.shape == k.shape:
+            return self._draw((purpose,), cid, k)[0]
+        if cid.ndim and k.ndim:
             z = _mix(_mix(cid * _GOLDEN ^ self._key(purpose)) + (k + _U64(1)) * _GOLDEN)
         else:
             with np.errstate(over="ignore"):
@@ -354,17 +348,27 @@ class Streams:
         k = np.asarray(counter, dtype=np.uint64)
         if cid.ndim != 1 or k.shape != cid.shape:
             return np.stack([self.uniform(p, customer, counter) for p in purposes])
+        return self._draw(purposes, cid, k)
+
+    def _draw(self, purposes: Sequence[str], cid: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """The uniforms of `purposes` for 1-d uint64 arrays of customers and counters, in cache-sized blocks."""
         keys = np.array([self._key(p) for p in purposes], dtype=np.uint64)[:, None]
-        z = (cid * _GOLDEN) ^ keys
-        tmp = np.empty_like(z)
-        _mix_into(z, tmp)
-        step = k + _U64(1)
-        step *= _GOLDEN
-        z += step
-        _mix_into(z, tmp)
-        z >>= _U64(11)
-        out = z.astype(np.float64)
-        out *= _TO_UNIT
+        out = np.empty((len(purposes), cid.size))
+
+        def part(lo: int, hi: int) -> None:
+            for a in range(lo, hi, _BLOCK):
+                b = min(a + _BLOCK, hi)
+                z = (cid[a:b] * _GOLDEN) ^ keys  # arrays wrap around silently (the point); scalars would warn
+                tmp = np.empty_like(z)
+                _mix_into(z, tmp)
+                step = k[a:b] + _U64(1)
+                step *= _GOLDEN
+                z += step
+                _mix_into(z, tmp)
+                z >>= _U64(11)
+                o = out[:, a:b]
+                np.multiply(z, _TO_UNIT, out=o, casting="unsafe")
+        in_parallel(part, cid.size)
         return out
 
     def exponential(self, purpose: str, customer: np.ndarray, counter: np.ndarray | int) -> np.ndarray:

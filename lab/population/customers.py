@@ -144,12 +144,17 @@ class Customers:
         seg = np.minimum(np.searchsorted(np.cumsum(st.share), u[0], side="right"), S - 1)
         self.seg[new] = seg
         pareto = st.pareto[seg]
-        # every gamma draw of the new customers in one pass: purchase rates, spend scales and tastes
-        # (a draw depends only on its shape and uniform, so this is the same as drawing them one kind at a time)
+        # the gamma draws of the new customers: purchase rates, spend scales and tastes (kind by kind for a large
+        # cohort, in one pass for a few arrivals; a draw depends only on its shape and uniform, so either way gives
+        # the same numbers)
         shapes = np.concatenate([st.r, st.spend_q, (st.cat_pref * st.concentration[:, None]).T.reshape(-1)])
-        codes = np.concatenate([seg + k * S for k in range(2 + C)])
         with np.errstate(all="ignore"):
-            g = gamma_quantile(shapes, np.concatenate([u[1], u[2], *u[4:]]), code=codes)
+            if count > 1 << 16:
+                g = np.concatenate([gamma_quantile(shapes[k * S : (k + 1) * S], u[1 + k + (k >= 2)], code=seg)
+                                    for k in range(2 + C)])
+            else:
+                codes = np.concatenate([seg + k * S for k in range(2 + C)])
+                g = gamma_quantile(shapes, np.concatenate([u[1], u[2], *u[4:]]), code=codes)
             self.lam[new] = g[:count] / st.alpha_days[seg]
             # each dropout model's trait is drawn only for the customers who follow it (the others keep 0)
             bg = np.flatnonzero(~pareto)
