@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +54,7 @@ _PARALLEL_MIN = 8192  # below this, handing work to a thread costs more than it 
 _PARALLEL_MAX = 1 << 16  # the largest slice a thread works on at once
 _BLOCK = 1 << 15  # uniforms are mixed this many customers at a time, so the scratch stays in cache
 _pool: ThreadPoolExecutor | None = None
+_local = threading.local()  # marks the pool's own threads, which must not wait on the pool
 
 
 def _forget_pool() -> None:
@@ -76,7 +78,7 @@ def in_parallel(fn: Callable[[int, int], None], n: int) -> None:
 
     For element-wise work only: each slice must be independent of the others."""
     global _pool
-    if n < _PARALLEL_MIN:
+    if n < _PARALLEL_MIN or getattr(_local, "in_pool", False):
         fn(0, n)
         return
     workers = min(_workers(), 8)
@@ -84,12 +86,16 @@ def in_parallel(fn: Callable[[int, int], None], n: int) -> None:
         fn(0, n)
         return
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lab-quantile")
+        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lab-parallel")
     err = np.geterr()  # numpy's error state belongs to a thread: carry the caller's over
 
     def part(lo: int, hi: int) -> None:
-        with np.errstate(**err):
-            fn(lo, hi)
+        _local.in_pool = True
+        try:
+            with np.errstate(**err):
+                fn(lo, hi)
+        finally:
+            _local.in_pool = False
 
     pieces = max(workers, -(-n // _PARALLEL_MAX))  # bounded slices keep the temporaries small
     bounds = np.linspace(0, n, pieces + 1).astype(np.int64).tolist()
