@@ -45,7 +45,7 @@ from scipy import special
 
 from lab.engine.rng import Streams
 from lab.engine.simulate import M_CAP, RawRun, RunOptions
-from lab.engine.store import DayBook, Store
+from lab.engine.store import CALENDAR_FIELDS, calendar_field, DayBook, Store
 from lab.errors import LabError
 from lab.policy import model as pm
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
@@ -78,16 +78,8 @@ class _Facts:
         store = self.sim.store
         if name == "store.service_quality":
             return store.service_quality
-        if name == "store.day_of_week":
-            return float(d % 7 + 1)
-        if name == "store.day_of_month":
-            return float(d % 30 + 1)
-        if name == "store.month":
-            return float((d % 365) // 30.42 + 1)
-        if name == "store.day_of_year":
-            return float(d % 365 + 1)
-        if name == "now":
-            return float(d)
+        if name in CALENDAR_FIELDS:
+            return calendar_field(name, int(d))
         return np.array([self._customer_fact(name, int(i)) for i in idx])
 
     def _customer_fact(self, name: str, i: int) -> Any:

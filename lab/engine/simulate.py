@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 from lab.engine.rng import Streams, gamma_quantile, in_parallel
-from lab.engine.store import DayBook, Store
+from lab.engine.store import CALENDAR_FIELDS, calendar_field, DayBook, Store
 from lab.policy import model as pm
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
 from lab.population.arrivals import arriving_on, starting_arrivals
@@ -103,17 +103,8 @@ class _Source:
             return c.referrals[idx].astype(np.float64)
         if name == "store.service_quality":
             return self.sim.store.service_quality
-        d = int(now)
-        if name == "store.day_of_week":
-            return float(d % 7 + 1)
-        if name == "store.day_of_month":
-            return float(d % 30 + 1)
-        if name == "store.month":
-            return float((d % 365) // 30.42 + 1)
-        if name == "store.day_of_year":
-            return float(d % 365 + 1)
-        if name == "now":
-            return float(now)
+        if name in CALENDAR_FIELDS:
+            return calendar_field(name, int(now))
         raise KeyError(f"no customer field {name}")
 
 

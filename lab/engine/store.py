@@ -19,6 +19,24 @@ import numpy as np
 from lab.scenario.model import Scenario
 
 
+CALENDAR_FIELDS = ("store.day_of_week", "store.day_of_month", "store.month", "store.day_of_year", "now")
+
+
+def calendar_field(name: str, day: int) -> float:
+    """The store's calendar as policy expressions see it: 7-day weeks, 30-day months, 365-day years."""
+    if name == "store.day_of_week":
+        return float(day % 7 + 1)
+    if name == "store.day_of_month":
+        return float(day % 30 + 1)
+    if name == "store.month":
+        return float((day % 365) // 30.42 + 1)
+    if name == "store.day_of_year":
+        return float(day % 365 + 1)
+    if name == "now":
+        return float(day)
+    raise KeyError(name)
+
+
 @dataclass
 class DayBook:
     """Money and counts of the current day (reset every day)."""
