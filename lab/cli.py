@@ -90,7 +90,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     import json
 
-    from lab.policy.schema_export import policy_schema, scenario_schema
+    from lab.schemas import policy_schema, scenario_schema
 
     schema = scenario_schema() if args.kind == "scenario" else policy_schema()
     print(json.dumps(schema, indent=2))
@@ -146,8 +146,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     from lab.engine.reference import ReferenceSimulation
-    from lab.engine.simulate import RunOptions
-    from lab.engine.trace import format_story
+    from lab.engine.options import RunOptions
+    from lab.report.story import format_story
 
     ls = _load(args.scenario, [args.policy])
     name = _chosen(ls, args.policy)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lab.engine.simulate import RunOptions, Simulation
+from lab.engine.options import RunOptions
+from lab.engine.simulate import Simulation
 from lab.population.btyd import bgnbd_expected_purchases
 from lab.scenario.model import BGNBD, GammaGamma, Segment
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import lab.engine.simulate as engine
-from lab.engine.simulate import RunOptions, Simulation
+from lab.engine.options import RunOptions
+from lab.engine.simulate import Simulation
 from lab.scenario.model import BGNBD, GammaGamma, ParetoNBD, Segment
 
 COLUMNS = ("purchases", "alive", "dropped_at", "next_cand", "next_contact", "death_time", "revenue", "clv",

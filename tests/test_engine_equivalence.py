@@ -35,8 +35,10 @@ import pytest
 from scipy import stats
 
 from lab.engine.reference import STORY_KINDS, ReferenceSimulation
-from lab.engine.simulate import RawRun, RunOptions, Simulation
-from lab.engine.trace import format_story
+from lab.engine.options import RunOptions
+from lab.engine.record import RawRun
+from lab.engine.simulate import Simulation
+from lab.report.story import format_story
 from lab.errors import LabError
 from lab.metrics.outcomes import outcomes
 

@@ -14,7 +14,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lab.engine.simulate import RawRun, RunOptions, Simulation
+from lab.engine.options import RunOptions
+from lab.engine.record import RawRun
+from lab.engine.simulate import Simulation
 from lab.experiment.run import run_policy
 from lab.policy.runtime import PolicyRuntime
 

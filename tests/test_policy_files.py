@@ -16,7 +16,7 @@ from lab.policy.expr import FUNCTIONS
 from lab.policy.explain import explain
 from lab.policy.loader import load_policy, read_policy
 from lab.policy.runtime import ACTIONS, ENGINE_FIELDS, RUNTIME_FIELDS, TRIGGERS
-from lab.policy.schema_export import policy_schema, scenario_schema, schema_text
+from lab.schemas import policy_schema, scenario_schema, schema_text
 from lab.scenario.loader import load_scenario, world_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +101,7 @@ def test_committed_schemas_are_up_to_date():
     assert json.loads((DOCS / "policy.schema.json").read_text(encoding="utf-8")) == policy_schema()
     assert json.loads((DOCS / "scenario.schema.json").read_text(encoding="utf-8")) == scenario_schema()
     assert (DOCS / "policy.schema.json").read_text(encoding="utf-8") == schema_text(policy_schema()), \
-        "regenerate with: python -m lab.policy.schema_export"
+        "regenerate with: python -m lab.schemas"
 
 
 def test_schemas_are_valid_draft_2020_12_with_ids():

@@ -1,4 +1,4 @@
-"""Gamma and beta quantiles (lab.engine.rng): as accurate as scipy's inversions, and batch-independent.
+"""Gamma and beta quantiles (lab.randomness.quantiles): as accurate as scipy's inversions, and batch-independent.
 
 The engine draws every trait and every basket by inverting a distribution function at a
 counter-based uniform, so two things matter: the inversion is exact to floating-point
@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special
 
-from lab.engine.rng import beta_quantile, gamma_quantile
+from lab.randomness import beta_quantile, gamma_quantile
 
 REL = 3e-14
 

@@ -30,7 +30,7 @@ neither matters and the two engines give the same history to every customer.
 
 With `follow` the engine also keeps each followed customer's story -- every
 acquisition, purchase, points movement, reward, discount, expiry, statement,
-service contact and dropout -- for `lab trace` (see `lab.engine.trace`).
+service contact and dropout -- for `lab trace` (see `lab.report.story`).
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ import numpy as np
 import simpy
 from scipy import special
 
-from lab.engine.rng import Streams
-from lab.engine.simulate import M_CAP, RawRun, RunOptions
+from lab.randomness import Streams
+from lab.engine.options import RunOptions
+from lab.engine.record import RawRun
+from lab.engine.simulate import M_CAP
 from lab.engine.store import CALENDAR_FIELDS, calendar_field, DayBook, Store
 from lab.errors import LabError
 from lab.policy import model as pm

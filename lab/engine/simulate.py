@@ -18,50 +18,23 @@ every candidate is a purchase, so a BG/NBD segment is exactly BG/NBD.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import simpy
-from lab.engine.rng import Streams, gamma_quantile, in_parallel
+from lab.randomness import Streams, gamma_quantile, in_parallel
 from lab.engine.store import CALENDAR_FIELDS, calendar_field, DayBook, Store
 from lab.policy import model as pm
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
 from lab.population.arrivals import arriving_on, starting_arrivals
 from lab.population.customers import Customers, SegmentTable
+from lab.engine.options import RunOptions
+from lab.engine.record import RawRun
 from lab.scenario.model import Scenario
 
 CALENDAR, CUSTOMERS, CLOSE = 0.0, 0.25, 0.75  # phases within a day on SimPy's clock
 M_CAP = 6.0
 AGENDA_BLOCK_DAYS = 32  # how often the agendas scan the whole population (see _Agenda)
 AGENDA_MIN_CUSTOMERS = 150_000  # below this a plain daily scan is cheaper than keeping an agenda
-
-
-@dataclass
-class RunOptions:
-    """How one run is carried out (not what world it models)."""
-
-    seed: int
-    address: tuple[int, ...] = ()
-    customers: int | None = None
-    days: int | None = None
-    transactions: bool = False
-
-
-@dataclass
-class RawRun:
-    """Everything a run produced, before metrics turn it into outcomes."""
-
-    scenario: Scenario
-    policy_name: str
-    days: int
-    daily: dict[str, np.ndarray]
-    customers: Customers
-    runtime: PolicyRuntime
-    transactions: dict[str, np.ndarray] | None
-    rule_ids: tuple[str, ...]
-    initial_customers: int
-    member: np.ndarray
-    m_bound: float
 
 
 class _Source:

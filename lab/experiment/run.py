@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab.engine.simulate import RunOptions, Simulation
+from lab.engine.options import RunOptions
+from lab.engine.simulate import Simulation
 from lab.metrics.outcomes import RunResult, summarise
 from lab.policy.runtime import CompiledPolicy
 from lab.scenario.model import Scenario

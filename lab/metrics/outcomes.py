@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lab.engine.simulate import RawRun
+from lab.engine.record import RawRun
 from lab.metrics.stats import top_share
 
 # name -> (unit, higher is better?, description); the order is the order of tables

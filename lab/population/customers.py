@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab.engine.rng import Streams, beta_quantile, gamma_quantile
+from lab.randomness import Streams, beta_quantile, gamma_quantile
 from lab.scenario.model import TIME_UNIT_DAYS, BGNBD, Scenario
 
 _FLOAT_COLUMNS = (

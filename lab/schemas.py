@@ -5,7 +5,7 @@ lab.scenario.model), so an editor that reads ``docs/policy.schema.json`` -- ever
 shipped file starts with ``# yaml-language-server: $schema=../docs/policy.schema.json``
 -- completes and checks exactly the keys the lab accepts. The committed copies in
 docs/ are kept equal to these by a test; regenerate them after changing a model with
-``python -m lab.policy.schema_export`` (or ``lab schema [--kind scenario] > file``).
+``python -m lab.schemas`` (or ``lab schema [--kind scenario] > file``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from lab.config import json_schema
 from lab.policy.model import Policy
+from lab.scenario.model import Scenario
 
 __all__ = ["SCHEMA_BASE", "policy_schema", "scenario_schema", "schema_text", "write_schemas"]
 
@@ -30,8 +31,6 @@ def policy_schema() -> dict[str, Any]:
 
 def scenario_schema() -> dict[str, Any]:
     """The JSON Schema of a scenario file."""
-    from lab.scenario.model import Scenario  # the scenario model imports the policy package; import late
-
     return json_schema(Scenario, title="Loyalty Lab scenario", id=SCHEMA_BASE + "scenario.schema.json")
 
 

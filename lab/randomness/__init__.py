@@ -1,0 +1,12 @@
+"""Randomness, below population and engine: counter-based streams, quantile tables and the thread pool.
+
+- `streams`: `Streams`, the run's random streams with common random numbers down to the customer.
+- `quantiles`: `gamma_quantile`, `beta_quantile`, table-based inverse distribution functions.
+- `threads`: `in_parallel`, element-wise work over the cores.
+"""
+
+from lab.randomness.quantiles import beta_quantile, gamma_quantile
+from lab.randomness.streams import Streams
+from lab.randomness.threads import in_parallel
+
+__all__ = ["Streams", "beta_quantile", "gamma_quantile", "in_parallel"]
