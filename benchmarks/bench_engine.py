@@ -50,7 +50,8 @@ def _peak_rss_mb() -> float:
 
 def child(engine: str, scenario: str, policy: str, customers: int, days: int, seed: int) -> dict[str, object]:
     """Run one simulation and return what was measured (printed as one JSON line by --child)."""
-    from lab.engine.simulate import RunOptions, Simulation
+    from lab.engine.options import RunOptions
+    from lab.engine.simulate import Simulation
     from lab.scenario.loader import load_scenario
 
     loaded = load_scenario(ROOT / scenario, [policy])
