@@ -39,7 +39,7 @@ service contact and dropout -- for `lab trace` (see `lab.report.story`).
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,7 @@ from lab.engine import behaviour
 from lab.engine.store import CALENDAR_FIELDS, calendar_field, DayBook, Store
 from lab.errors import LabError
 from lab.policy import model as pm
+from lab.policy.fields import check_served
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
 from lab.population.arrivals import arriving_on, starting_arrivals
 from lab.population.customers import Customers, SegmentTable
@@ -68,6 +69,30 @@ def _one(i: int) -> np.ndarray:
     return np.array([i], dtype=np.int64)
 
 
+# Every engine-served field of lab.policy.fields, for one customer (the vectorised engine serves them for a batch).
+_CUSTOMER_FACTS: dict[str, Callable[["ReferenceSimulation", int, int], Any]] = {
+    "customer.segment": lambda sim, i, day: int(sim.c.seg[i]),
+    "customer.member": lambda sim, i, day: bool(sim.runtime.member[i]),
+    "customer.tenure_days": lambda sim, i, day: day - float(sim.c.acquired_at[i]),
+    "customer.purchases": lambda sim, i, day: float(sim.c.purchases[i]),
+    "customer.spend": lambda sim, i, day: float(sim.c.revenue[i]),
+    "customer.last_purchase": lambda sim, i, day: float(sim.c.last_purchase[i]),
+    "customer.satisfaction": lambda sim, i, day: sim.satisfaction(i, float(day)),
+    "customer.category_purchases": lambda sim, i, day: sim.c.cat_n[i].astype(np.float64),
+    "customer.category_spend": lambda sim, i, day: sim.c.cat_spend[i].copy(),
+    "customer.favourite_category": lambda sim, i, day: sim.favourite(i),
+    "customer.least_category": lambda sim, i, day: sim.least_bought(i),
+    "customer.categories_bought": lambda sim, i, day: float((sim.c.cat_n[i] > 0).sum()),
+    "customer.referred": lambda sim, i, day: bool(sim.c.referred[i]),
+    "customer.referrals": lambda sim, i, day: float(sim.c.referrals[i]),
+}
+_STORE_FACTS: dict[str, Callable[["ReferenceSimulation", int], Any]] = {
+    "store.service_quality": lambda sim, day: sim.store.service_quality,
+    **{name: (lambda sim, day, name=name: calendar_field(name, int(day))) for name in CALENDAR_FIELDS},
+}
+check_served({**_CUSTOMER_FACTS, **_STORE_FACTS}, "the reference engine")
+
+
 class _Facts:
     """What the rules may ask about one customer, on one day (the engine's side of `FieldSource`).
 
@@ -79,45 +104,13 @@ class _Facts:
         self.day = day
 
     def get(self, name: str, idx: np.ndarray) -> np.ndarray | float:
-        d = self.day
-        store = self.sim.store
-        if name == "store.service_quality":
-            return store.service_quality
-        if name in CALENDAR_FIELDS:
-            return calendar_field(name, int(d))
-        return np.array([self._customer_fact(name, int(i)) for i in idx])
-
-    def _customer_fact(self, name: str, i: int) -> Any:
-        sim, c = self.sim, self.sim.c
-        if name == "customer.segment":
-            return int(c.seg[i])
-        if name == "customer.member":
-            return bool(sim.runtime.member[i])
-        if name == "customer.tenure_days":
-            return self.day - float(c.acquired_at[i])
-        if name == "customer.purchases":
-            return float(c.purchases[i])
-        if name == "customer.spend":
-            return float(c.revenue[i])
-        if name == "customer.last_purchase":
-            return float(c.last_purchase[i])
-        if name == "customer.satisfaction":
-            return sim.satisfaction(i, float(self.day))
-        if name == "customer.category_purchases":
-            return c.cat_n[i].astype(np.float64)
-        if name == "customer.category_spend":
-            return c.cat_spend[i].copy()
-        if name == "customer.favourite_category":
-            return sim.favourite(i)
-        if name == "customer.least_category":
-            return sim.least_bought(i)
-        if name == "customer.categories_bought":
-            return float((c.cat_n[i] > 0).sum())
-        if name == "customer.referred":
-            return bool(c.referred[i])
-        if name == "customer.referrals":
-            return float(c.referrals[i])
-        raise KeyError(f"no customer field {name}")
+        store_fact = _STORE_FACTS.get(name)
+        if store_fact is not None:
+            return store_fact(self.sim, self.day)
+        fact = _CUSTOMER_FACTS.get(name)
+        if fact is None:
+            raise KeyError(f"no customer field {name}")
+        return np.array([fact(self.sim, int(i), self.day) for i in idx])
 
 
 class ReferenceSimulation:
@@ -164,6 +157,10 @@ class ReferenceSimulation:
         self.env: simpy.Environment | None = None
         self._points_seen = {"awarded": 0.0, "redeemed": 0.0}
         self.finished = False
+
+    def facts(self, day: int) -> "_Facts":
+        """What the rules may ask about customers on `day` (this engine's `FieldSource`)."""
+        return _Facts(self, day)
 
     # ------------------------------------------------------------------ draws
     def u(self, purpose: str, i: int, k: int) -> float:

@@ -18,6 +18,7 @@ every candidate is a purchase, so a BG/NBD segment is exactly BG/NBD.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import simpy
@@ -25,6 +26,7 @@ from lab.randomness import Streams, gamma_quantile, in_parallel
 from lab.engine import behaviour
 from lab.engine.store import CALENDAR_FIELDS, calendar_field, DayBook, Store
 from lab.policy import model as pm
+from lab.policy.fields import check_served
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
 from lab.population.arrivals import arriving_on, starting_arrivals
 from lab.population.customers import Customers, SegmentTable
@@ -38,48 +40,42 @@ AGENDA_BLOCK_DAYS = 32  # how often the agendas scan the whole population (see _
 AGENDA_MIN_CUSTOMERS = 150_000  # below this a plain daily scan is cheaper than keeping an agenda
 
 
+_Served = Callable[["Simulation", np.ndarray], "np.ndarray | float"]
+
+# Every engine-served field of lab.policy.fields, for a batch of customers (the reference engine has its own copy,
+# one customer at a time: tests/test_fields.py checks that both serve the same values).
+_SERVE: dict[str, _Served] = {
+    "customer.segment": lambda sim, idx: sim.c.seg[idx],
+    "customer.member": lambda sim, idx: sim.runtime.member[idx],
+    "customer.tenure_days": lambda sim, idx: sim.now - sim.c.acquired_at[idx],
+    "customer.purchases": lambda sim, idx: sim.c.purchases[idx].astype(np.float64),
+    "customer.spend": lambda sim, idx: sim.c.revenue[idx],
+    "customer.last_purchase": lambda sim, idx: sim.c.last_purchase[idx],
+    "customer.satisfaction": lambda sim, idx: sim.satisfaction(idx, sim.now),
+    "customer.category_purchases": lambda sim, idx: sim.c.cat_n[idx].astype(np.float64),
+    "customer.category_spend": lambda sim, idx: sim.c.cat_spend[idx],
+    "customer.favourite_category": lambda sim, idx: sim.c.favourite(idx),
+    "customer.least_category": lambda sim, idx: sim.c.least(idx),
+    "customer.categories_bought": lambda sim, idx: (sim.c.cat_n[idx] > 0).sum(axis=1).astype(np.float64),
+    "customer.referred": lambda sim, idx: sim.c.referred[idx],
+    "customer.referrals": lambda sim, idx: sim.c.referrals[idx].astype(np.float64),
+    "store.service_quality": lambda sim, idx: sim.store.service_quality,
+    **{name: (lambda sim, idx, name=name: calendar_field(name, int(sim.now))) for name in CALENDAR_FIELDS},
+}
+check_served(_SERVE, "the vectorised engine")
+
+
 class _Source:
-    """Customer facts the engine owns, served to the rules engine."""
+    """Customer facts the engine owns, served to the rules engine (the fields lab.policy.fields declares)."""
 
     def __init__(self, sim: "Simulation") -> None:
         self.sim = sim
 
     def get(self, name: str, idx: np.ndarray) -> np.ndarray | float:
-        c = self.sim.c
-        now = self.sim.now
-        if name == "customer.segment":
-            return c.seg[idx]
-        if name == "customer.member":
-            return self.sim.runtime.member[idx]
-        if name == "customer.tenure_days":
-            return now - c.acquired_at[idx]
-        if name == "customer.purchases":
-            return c.purchases[idx].astype(np.float64)
-        if name == "customer.spend":
-            return c.revenue[idx]
-        if name == "customer.last_purchase":
-            return c.last_purchase[idx]
-        if name == "customer.satisfaction":
-            return self.sim.satisfaction(idx, now)
-        if name == "customer.category_purchases":
-            return c.cat_n[idx].astype(np.float64)
-        if name == "customer.category_spend":
-            return c.cat_spend[idx]
-        if name == "customer.favourite_category":
-            return c.favourite(idx)
-        if name == "customer.least_category":
-            return c.least(idx)
-        if name == "customer.categories_bought":
-            return (c.cat_n[idx] > 0).sum(axis=1).astype(np.float64)
-        if name == "customer.referred":
-            return c.referred[idx]
-        if name == "customer.referrals":
-            return c.referrals[idx].astype(np.float64)
-        if name == "store.service_quality":
-            return self.sim.store.service_quality
-        if name in CALENDAR_FIELDS:
-            return calendar_field(name, int(now))
-        raise KeyError(f"no customer field {name}")
+        serve = _SERVE.get(name)
+        if serve is None:
+            raise KeyError(f"no customer field {name}")
+        return serve(self.sim, idx)
 
 
 def _add_to_cells(table: np.ndarray, rows: np.ndarray, cols: np.ndarray, values: np.ndarray | float) -> None:
