@@ -101,8 +101,7 @@ def rate_multiplier(b: "Behaviour", base: Num, t: Num, s: Num, ref: Num, *, seas
 
 
 # --------------------------------------------------------------------------- dropout
-def dropout_multiplier(b: "Behaviour", s: Num, ref: Num, sensitivity: Num | None = None,
-                       progress: Num | None = None) -> Num:
+def dropout_multiplier(b: "Behaviour", s: Num, ref: Num, sensitivity: Num = None, progress: Num = None) -> Num:
     """d: how much more likely than at the reference satisfaction customers are to drop out.
 
     exp(-satisfaction_churn_effect x (s - ref)), divided by 1 + points_hope x sensitivity x progress

@@ -69,30 +69,6 @@ def _one(i: int) -> np.ndarray:
     return np.array([i], dtype=np.int64)
 
 
-# Every engine-served field of lab.policy.fields, for one customer (the vectorised engine serves them for a batch).
-_CUSTOMER_FACTS: dict[str, Callable[["ReferenceSimulation", int, int], Any]] = {
-    "customer.segment": lambda sim, i, day: int(sim.c.seg[i]),
-    "customer.member": lambda sim, i, day: bool(sim.runtime.member[i]),
-    "customer.tenure_days": lambda sim, i, day: day - float(sim.c.acquired_at[i]),
-    "customer.purchases": lambda sim, i, day: float(sim.c.purchases[i]),
-    "customer.spend": lambda sim, i, day: float(sim.c.revenue[i]),
-    "customer.last_purchase": lambda sim, i, day: float(sim.c.last_purchase[i]),
-    "customer.satisfaction": lambda sim, i, day: sim.satisfaction(i, float(day)),
-    "customer.category_purchases": lambda sim, i, day: sim.c.cat_n[i].astype(np.float64),
-    "customer.category_spend": lambda sim, i, day: sim.c.cat_spend[i].copy(),
-    "customer.favourite_category": lambda sim, i, day: sim.favourite(i),
-    "customer.least_category": lambda sim, i, day: sim.least_bought(i),
-    "customer.categories_bought": lambda sim, i, day: float((sim.c.cat_n[i] > 0).sum()),
-    "customer.referred": lambda sim, i, day: bool(sim.c.referred[i]),
-    "customer.referrals": lambda sim, i, day: float(sim.c.referrals[i]),
-}
-_STORE_FACTS: dict[str, Callable[["ReferenceSimulation", int], Any]] = {
-    "store.service_quality": lambda sim, day: sim.store.service_quality,
-    **{name: (lambda sim, day, name=name: calendar_field(name, int(day))) for name in CALENDAR_FIELDS},
-}
-check_served({**_CUSTOMER_FACTS, **_STORE_FACTS}, "the reference engine")
-
-
 class _Facts:
     """What the rules may ask about one customer, on one day (the engine's side of `FieldSource`).
 
@@ -780,3 +756,34 @@ class ReferenceSimulation:
     def _rule_names(self, mask: int) -> tuple[str, ...]:
         ids = self.cp.rule_ids
         return tuple(ids[k] for k in range(min(len(ids), 64)) if mask >> k & 1)
+
+
+# --------------------------------------------------------------------------- the fields this engine serves
+def _calendar(name: str) -> Callable[["ReferenceSimulation", int], float]:
+    def serve(sim: ReferenceSimulation, day: int) -> float:
+        return calendar_field(name, int(day))
+    return serve
+
+
+# Every engine-served field of lab.policy.fields, for one customer (the vectorised engine serves them for a batch).
+_CUSTOMER_FACTS: dict[str, Callable[["ReferenceSimulation", int, int], Any]] = {
+    "customer.segment": lambda sim, i, day: int(sim.c.seg[i]),
+    "customer.member": lambda sim, i, day: bool(sim.runtime.member[i]),
+    "customer.tenure_days": lambda sim, i, day: day - float(sim.c.acquired_at[i]),
+    "customer.purchases": lambda sim, i, day: float(sim.c.purchases[i]),
+    "customer.spend": lambda sim, i, day: float(sim.c.revenue[i]),
+    "customer.last_purchase": lambda sim, i, day: float(sim.c.last_purchase[i]),
+    "customer.satisfaction": lambda sim, i, day: sim.satisfaction(i, float(day)),
+    "customer.category_purchases": lambda sim, i, day: sim.c.cat_n[i].astype(np.float64),
+    "customer.category_spend": lambda sim, i, day: sim.c.cat_spend[i].copy(),
+    "customer.favourite_category": lambda sim, i, day: sim.favourite(i),
+    "customer.least_category": lambda sim, i, day: sim.least_bought(i),
+    "customer.categories_bought": lambda sim, i, day: float((sim.c.cat_n[i] > 0).sum()),
+    "customer.referred": lambda sim, i, day: bool(sim.c.referred[i]),
+    "customer.referrals": lambda sim, i, day: float(sim.c.referrals[i]),
+}
+_STORE_FACTS: dict[str, Callable[["ReferenceSimulation", int], Any]] = {
+    "store.service_quality": lambda sim, day: sim.store.service_quality,
+    **{name: _calendar(name) for name in CALENDAR_FIELDS},
+}
+check_served({**_CUSTOMER_FACTS, **_STORE_FACTS}, "the reference engine")

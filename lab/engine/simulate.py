@@ -40,31 +40,6 @@ AGENDA_BLOCK_DAYS = 32  # how often the agendas scan the whole population (see _
 AGENDA_MIN_CUSTOMERS = 150_000  # below this a plain daily scan is cheaper than keeping an agenda
 
 
-_Served = Callable[["Simulation", np.ndarray], "np.ndarray | float"]
-
-# Every engine-served field of lab.policy.fields, for a batch of customers (the reference engine has its own copy,
-# one customer at a time: tests/test_fields.py checks that both serve the same values).
-_SERVE: dict[str, _Served] = {
-    "customer.segment": lambda sim, idx: sim.c.seg[idx],
-    "customer.member": lambda sim, idx: sim.runtime.member[idx],
-    "customer.tenure_days": lambda sim, idx: sim.now - sim.c.acquired_at[idx],
-    "customer.purchases": lambda sim, idx: sim.c.purchases[idx].astype(np.float64),
-    "customer.spend": lambda sim, idx: sim.c.revenue[idx],
-    "customer.last_purchase": lambda sim, idx: sim.c.last_purchase[idx],
-    "customer.satisfaction": lambda sim, idx: sim.satisfaction(idx, sim.now),
-    "customer.category_purchases": lambda sim, idx: sim.c.cat_n[idx].astype(np.float64),
-    "customer.category_spend": lambda sim, idx: sim.c.cat_spend[idx],
-    "customer.favourite_category": lambda sim, idx: sim.c.favourite(idx),
-    "customer.least_category": lambda sim, idx: sim.c.least(idx),
-    "customer.categories_bought": lambda sim, idx: (sim.c.cat_n[idx] > 0).sum(axis=1).astype(np.float64),
-    "customer.referred": lambda sim, idx: sim.c.referred[idx],
-    "customer.referrals": lambda sim, idx: sim.c.referrals[idx].astype(np.float64),
-    "store.service_quality": lambda sim, idx: sim.store.service_quality,
-    **{name: (lambda sim, idx, name=name: calendar_field(name, int(sim.now))) for name in CALENDAR_FIELDS},
-}
-check_served(_SERVE, "the vectorised engine")
-
-
 class _Source:
     """Customer facts the engine owns, served to the rules engine (the fields lab.policy.fields declares)."""
 
@@ -762,3 +737,36 @@ class Simulation:
             tx = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in self.tx.items()}
         return RawRun(self.sc, self.cp.policy.name, self.days, daily, self.c, self.runtime, tx, self.cp.rule_ids,
                       n0, self.runtime.member[: self.c.n].copy(), self.m_bound)
+
+
+# --------------------------------------------------------------------------- the fields this engine serves
+_Served = Callable[["Simulation", np.ndarray], "np.ndarray | float"]
+
+
+def _calendar(name: str) -> _Served:
+    def serve(sim: Simulation, idx: np.ndarray) -> float:
+        return calendar_field(name, int(sim.now))
+    return serve
+
+
+# Every engine-served field of lab.policy.fields, for a batch of customers (the reference engine has its own copy,
+# one customer at a time: tests/test_fields.py checks that both serve the same values).
+_SERVE: dict[str, _Served] = {
+    "customer.segment": lambda sim, idx: sim.c.seg[idx],
+    "customer.member": lambda sim, idx: sim.runtime.member[idx],
+    "customer.tenure_days": lambda sim, idx: sim.now - sim.c.acquired_at[idx],
+    "customer.purchases": lambda sim, idx: sim.c.purchases[idx].astype(np.float64),
+    "customer.spend": lambda sim, idx: sim.c.revenue[idx],
+    "customer.last_purchase": lambda sim, idx: sim.c.last_purchase[idx],
+    "customer.satisfaction": lambda sim, idx: sim.satisfaction(idx, sim.now),
+    "customer.category_purchases": lambda sim, idx: sim.c.cat_n[idx].astype(np.float64),
+    "customer.category_spend": lambda sim, idx: sim.c.cat_spend[idx],
+    "customer.favourite_category": lambda sim, idx: sim.c.favourite(idx),
+    "customer.least_category": lambda sim, idx: sim.c.least(idx),
+    "customer.categories_bought": lambda sim, idx: (sim.c.cat_n[idx] > 0).sum(axis=1).astype(np.float64),
+    "customer.referred": lambda sim, idx: sim.c.referred[idx],
+    "customer.referrals": lambda sim, idx: sim.c.referrals[idx].astype(np.float64),
+    "store.service_quality": lambda sim, idx: sim.store.service_quality,
+    **{name: _calendar(name) for name in CALENDAR_FIELDS},
+}
+check_served(_SERVE, "the vectorised engine")
