@@ -1,4 +1,4 @@
-"""The customers' columns: each declared once (dtype, unit, meaning), visible to type checkers, created and grown from the declaration."""
+"""The customers' columns: each declared once (dtype, unit, meaning), seen by type checkers, grown from the declaration."""
 
 from __future__ import annotations
 

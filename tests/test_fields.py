@@ -1,4 +1,4 @@
-"""The expression fields (lab.policy.fields): one declared table, read by the compiler and `lab explain`, served by both engines.
+"""The expression fields (lab.policy.fields): one declared table, read by the compiler, `lab explain` and both engines.
 
 Checked here: the table is complete (type, unit, meaning, words); the
 compiler's schema and `lab explain`'s words are the table's; every field the
@@ -56,7 +56,8 @@ def test_every_field_is_declared_with_type_unit_meaning_and_words() -> None:
     for f in fields.FIELDS:
         assert isinstance(f.type, ExprType) and f.served_by in ("engine", "event", "runtime"), f.name
         assert f.meaning and f.noun, f.name
-        assert bool(f.unit) == (f.type in (ExprType.NUMBER, ExprType.MAP)), f"{f.name}: numbers have units, names and flags none"
+        numeric = f.type in (ExprType.NUMBER, ExprType.MAP)
+        assert bool(f.unit) == numeric, f"{f.name}: numbers have units, names and flags none"
 
 
 def test_the_compiler_and_explain_read_the_table(classroom, policy_from_yaml) -> None:

@@ -423,8 +423,10 @@ class ReferenceSimulation:
                 goods += cost
                 self._note(i, t, "reward", self.sc.store.categories[self.cats[code]].price, what="trial",
                            category=self.cats[code])
-                if self.on and behaviour.adopts_trial(c.cat_n[i, code] == 0, self.u("trial", i, day * 64 + n_trial), float(st.variety_seeking[seg])):
-                    c.cat_cum[i] = behaviour.tastes_after_trial(self.preferences(i)[None, :], np.array([code]), len(self.cats))[0]
+                if self.on and behaviour.adopts_trial(c.cat_n[i, code] == 0, self.u("trial", i, day * 64 + n_trial),
+                                                      float(st.variety_seeking[seg])):
+                    c.cat_cum[i] = behaviour.tastes_after_trial(self.preferences(i)[None, :], np.array([code]),
+                                                                len(self.cats))[0]
                     c.lam_mult[i] *= behaviour.trial_rate_factor(b)
         for n_offer, (_, offer) in enumerate(eff.offers):
             self.book.offers_cost += offer.cost_per_contact
@@ -466,7 +468,8 @@ class ReferenceSimulation:
                 self.book.points_expired += pts
                 if c.alive[i]:
                     seg = int(c.seg[i])
-                    self.bump(i, float(day), float(behaviour.expiry_frustration(self.beh, pts * value, float(self.mean_basket[seg]))))
+                    frustration = behaviour.expiry_frustration(self.beh, pts * value, float(self.mean_basket[seg]))
+                    self.bump(i, float(day), float(frustration))
                 self._note(i, float(day), "expiry", pts, ledger=name)
 
     def _statement(self, line_name: str, day: int) -> None:

@@ -194,8 +194,9 @@ class Simulation:
                                          self.beh.satisfaction_memory_days)
 
     def _everyone_satisfaction(self, n: int, t: float) -> np.ndarray:
-        """satisfaction(customers 0..n-1, t) with no credit lines: the arithmetic of behaviour.satisfaction_target and
-        behaviour.satisfaction_at, bit for bit, worked in place over whole columns (tests/test_behaviour.py holds them equal)."""
+        """satisfaction(customers 0..n-1, t) with no credit lines: the arithmetic of behaviour.satisfaction_target
+        and behaviour.satisfaction_at, bit for bit, worked in place over whole columns (tests/test_behaviour.py
+        holds them equal)."""
         c = self.c
         if not self.on:
             return c.sat_ref[:n]

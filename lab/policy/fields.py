@@ -135,5 +135,6 @@ def check_served(served: Iterable[str], engine: str) -> None:
     missing = [n for n in ENGINE_SERVED if n not in have]
     extra = sorted(have - set(ENGINE_SERVED))
     if missing or extra:
-        raise LookupError(f"{engine} must serve exactly the fields lab.policy.fields declares as served by the engine; "
-                          f"missing {missing}, undeclared {extra}: declare a new field in FIELDS and serve it in both engines")
+        raise LookupError(f"{engine} must serve exactly the fields lab.policy.fields declares as served by the "
+                          f"engine; missing {missing}, undeclared {extra}: declare a new field in FIELDS and serve it "
+                          f"in both engines")

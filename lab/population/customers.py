@@ -113,35 +113,41 @@ class Customers:
     seg: Annotated[np.ndarray, Column(np.int64, "", "segment code (an index into the SegmentTable)")]
     lam: Annotated[np.ndarray, Column(np.float64, "per day", "base purchase rate, lambda ~ Gamma(r, alpha)")]
     p_drop: Annotated[np.ndarray, Column(np.float64, "probability",
-                                         "BG/NBD: dropout chance after a repeat purchase, p ~ Beta(a, b) (0 for Pareto/NBD)")]
-    mu: Annotated[np.ndarray, Column(np.float64, "per day", "Pareto/NBD: dropout rate, mu ~ Gamma(s, beta) (0 for BG/NBD)")]
+                                         "BG/NBD: dropout chance after a repeat purchase, p ~ Beta(a, b) (0: Pareto/NBD)")]
+    mu: Annotated[np.ndarray, Column(np.float64, "per day",
+                                     "Pareto/NBD: dropout rate, mu ~ Gamma(s, beta) (0 for BG/NBD)")]
     nu: Annotated[np.ndarray, Column(np.float64, "per dollar", "Gamma-Gamma spend scale: a basket is Gamma(p) / nu")]
     pareto: Annotated[np.ndarray, Column(np.bool_, "", "whether the customer follows Pareto/NBD (else BG/NBD)")]
     birthday: Annotated[np.ndarray, Column(np.int64, "day of year", "birthday, 1 to 365")]
-    sat_ref: Annotated[np.ndarray, Column(np.float64, "0 to 1", "reference satisfaction (the segment's): where it rests")]
+    sat_ref: Annotated[np.ndarray, Column(np.float64, "0 to 1",
+                                          "reference satisfaction (the segment's): where it rests")]
     # arrival and departure
     acquired_at: Annotated[np.ndarray, Column(np.float64, "day", "when the customer arrived and made a trial purchase")]
     alive: Annotated[np.ndarray, Column(np.bool_, "", "whether the customer is still a customer")]
     dropped_at: Annotated[np.ndarray, Column(np.float64, "day", "when the customer dropped out (NaN while alive)")]
     death_time: Annotated[np.ndarray, Column(np.float64, "day", "Pareto/NBD: when the lifetime ends (inf for BG/NBD)")]
     d_mult: Annotated[np.ndarray, Column(np.float64, "multiplier",
-                                         "Pareto/NBD: the dropout multiplier the remaining lifetime was last scaled to")]
+                                         "Pareto/NBD: the dropout multiplier the remaining lifetime is scaled to")]
     referred: Annotated[np.ndarray, Column(np.bool_, "", "whether the customer came by referral")]
     referred_by: Annotated[np.ndarray, Column(np.int64, "customer id", "who referred the customer (-1: no one)")]
     # the clocks of the customer's own events, with the counters of their random streams
     next_cand: Annotated[np.ndarray, Column(np.float64, "day", "time of the next purchase candidate (thinning)")]
-    cand_n: Annotated[np.ndarray, Column(np.int64, "candidates", "purchase candidates drawn so far (the gap stream's counter)")]
+    cand_n: Annotated[np.ndarray, Column(np.int64, "candidates",
+                                         "purchase candidates drawn so far (the gap stream's counter)")]
     next_contact: Annotated[np.ndarray, Column(np.float64, "day", "time of the next service contact (inf: none)")]
-    contact_n: Annotated[np.ndarray, Column(np.int64, "contacts", "service contacts drawn so far (the contact streams' counter)")]
+    contact_n: Annotated[np.ndarray, Column(np.int64, "contacts",
+                                            "service contacts drawn so far (the contact streams' counter)")]
     # what the customer has bought
     purchases: Annotated[np.ndarray, Column(np.int64, "purchases", "purchases so far")]
     revenue: Annotated[np.ndarray, Column(np.float64, "dollars", "spend so far, after discounts")]
     gross: Annotated[np.ndarray, Column(np.float64, "dollars", "spend so far, before discounts")]
     discounts: Annotated[np.ndarray, Column(np.float64, "dollars", "discounts received so far")]
     last_purchase: Annotated[np.ndarray, Column(np.float64, "day", "time of the last purchase (the arrival at first)")]
-    clv: Annotated[np.ndarray, Column(np.float64, "dollars", "margin so far net of reward goods, discounted to arrival")]
+    clv: Annotated[np.ndarray, Column(np.float64, "dollars",
+                                      "margin so far net of reward goods, discounted to arrival")]
     referrals: Annotated[np.ndarray, Column(np.int64, "customers", "customers this customer has referred")]
-    cat_cum: Annotated[np.ndarray, Column(np.float64, "share", "cumulative category tastes, for drawing a purchase's category",
+    cat_cum: Annotated[np.ndarray, Column(np.float64, "share",
+                                          "cumulative category tastes, for drawing a purchase's category",
                                           per_category=True)]
     cat_n: Annotated[np.ndarray, Column(np.float32, "purchases", "purchases in each category", per_category=True)]
     cat_spend: Annotated[np.ndarray, Column(np.float64, "dollars", "spend in each category, after discounts",
@@ -149,11 +155,13 @@ class Customers:
     # how the programme has moved the customer
     sat_at: Annotated[np.ndarray, Column(np.float64, "0 to 1", "satisfaction when last recorded")]
     t_sat: Annotated[np.ndarray, Column(np.float64, "day", "when sat_at was recorded")]
-    lam_mult: Annotated[np.ndarray, Column(np.float64, "multiplier", "the customer's own purchase-rate multiplier (trials adopted)")]
+    lam_mult: Annotated[np.ndarray, Column(np.float64, "multiplier",
+                                           "the customer's own purchase-rate multiplier (trials adopted)")]
     offer_until: Annotated[np.ndarray, Column(np.float64, "day", "when the offer the customer took up ends (0: none)")]
     offer_freq: Annotated[np.ndarray, Column(np.float64, "share", "purchase-frequency uplift of that offer")]
     offer_basket: Annotated[np.ndarray, Column(np.float64, "share", "basket-size uplift of that offer")]
-    heat: Annotated[np.ndarray, Column(np.float64, "rewards", "recent rewards, fading with the satisfaction memory (habituation)")]
+    heat: Annotated[np.ndarray, Column(np.float64, "rewards",
+                                       "recent rewards, fading with the satisfaction memory (habituation)")]
     t_heat: Annotated[np.ndarray, Column(np.float64, "day", "when heat was last brought up to date")]
 
     COLUMNS: ClassVar[dict[str, Column]]  # every column's declaration, by name (filled in from the annotations above)
@@ -267,7 +275,8 @@ class Customers:
 def _declared_columns(cls: type) -> dict[str, Column]:
     """The columns a class declares: its attributes annotated with a Column, in declaration order."""
     hints = get_type_hints(cls, include_extras=True)
-    return {name: meta for name, hint in hints.items() for meta in getattr(hint, "__metadata__", ()) if isinstance(meta, Column)}
+    return {name: meta for name, hint in hints.items()
+            for meta in getattr(hint, "__metadata__", ()) if isinstance(meta, Column)}
 
 
 Customers.COLUMNS = _declared_columns(Customers)
