@@ -43,9 +43,9 @@ def close(a, b) -> bool:
 
 # --------------------------------------------------------------------------- 1. the formulas, by hand
 def test_the_rate_bound_is_the_product_of_the_largest_factors_with_headroom_and_a_cap() -> None:
-    seg = SimpleNamespace(reward_sensitivity=np.array([0.5, 1.0]), satisfaction=np.array([0.5, 0.7]),
+    seg = SimpleNamespace(reward_sensitivity=np.array([0.5, 2.0]), satisfaction=np.array([0.5, 0.7]),
                           credit_appetite=np.array([0.5, 0.2]))
-    expected = 1.2 * (1 + 0.4 * 1.0) * math.exp(1.0 * (1 - 0.5)) * (1 + 0.3 * 0.5) * 1.3  # = 3.4794...
+    expected = 1.2 * (1 + 0.4 * 2.0) * math.exp(1.0 * (1 - 0.5)) * (1 + 0.3 * 0.5) * 1.3  # = 5.3240...
     assert bh.rate_bound(B, 0.2, seg) == pytest.approx(expected, rel=1e-15)
     assert bh.rate_bound(dataclasses.replace(B, goal_gradient=5.0), 0.2, seg) == 6.0 == bh.M_CAP
     assert bh.rate_bound(dataclasses.replace(B, enabled=False), 0.2, seg) == 1.0
@@ -65,9 +65,10 @@ def test_the_rate_factors() -> None:
 
 
 def test_the_rate_multiplier_multiplies_the_factors_and_is_capped() -> None:
-    flat = dict(seasonality=0.0, peak_day=1, goal=(1.0, 1.0), offer_uplift=0.5, credit=(1.0, True, 0.0))
-    assert bh.rate_multiplier(B, 2.0, 10.0, 0.6, 0.6, bound=6.0, **flat) == pytest.approx(2 * 1.4 * 1.5 * 1.3)
-    assert bh.rate_multiplier(B, 2.0, 10.0, 0.6, 0.6, bound=5.0, **flat) == 5.0
+    flat = dict(seasonality=0.0, peak_day=1, goal=(0.5, 0.8), offer_uplift=0.5, credit=(1.0, True, 0.0))
+    expected = 2 * (1 + 0.4 * 0.5 * 0.8 ** 2) * 1.5 * 1.3
+    assert bh.rate_multiplier(B, 2.0, 10.0, 0.6, 0.6, bound=6.0, **flat) == pytest.approx(expected)
+    assert bh.rate_multiplier(B, 2.0, 10.0, 0.6, 0.6, bound=4.0, **flat) == 4.0
     plain = bh.rate_multiplier(B, 2.0, 10.0, 0.7, 0.6, bound=6.0, seasonality=0.0, peak_day=1)
     assert plain == pytest.approx(2 * math.exp(0.1))
     base = np.array([1.0, 2.0])
@@ -79,6 +80,7 @@ def test_the_dropout_multiplier_and_the_hope_of_a_reward() -> None:
     assert bh.dropout_multiplier(B, 0.6, 0.6) == 1.0
     assert bh.dropout_multiplier(B, 0.5, 0.6) == pytest.approx(math.exp(0.2))  # churn effect 2
     assert bh.dropout_multiplier(B, 0.6, 0.6, 1.0, 0.5) == pytest.approx(1 / 1.25)  # points_hope 0.5
+    assert bh.dropout_multiplier(B, 0.6, 0.6, 2.0, 0.5) == pytest.approx(1 / 1.5)
 
 
 def test_dropout_is_spread_over_the_pace_of_buying() -> None:
@@ -128,16 +130,16 @@ def test_expiry_frustration_and_the_missed_payment_hit() -> None:
 
 
 def test_trials_offers_service_and_word_of_mouth() -> None:
-    new, u = np.array([True, True, False]), np.array([0.1, 0.9, 0.1])
-    assert bh.adopts_trial(new, u, 0.5).tolist() == [True, False, False]
-    cum = bh.tastes_after_trial(np.array([[0.5, 0.5, 0.0]]), np.array([2]), 3)
-    assert close(cum, [[0.375, 0.75, 1.0]])
+    new, u = np.array([True, True, False, True]), np.array([0.1, 0.9, 0.1, 0.5])
+    assert bh.adopts_trial(new, u, 0.5).tolist() == [True, False, False, False]  # u = 0.5 is not below 0.5
+    cum = bh.tastes_after_trial(np.array([[0.5, 0.25, 0.25], [0.5, 0.5, 0.0]]), np.array([2, 2]), 3)
+    assert close(cum, [[0.375, 0.5625, 1.0], [0.375, 0.75, 1.0]])
     assert bh.trial_rate_factor(B) == pytest.approx(1.15)
     assert close(bh.offer_take_up(0.3, np.array([0.5, 4.0])), [0.15, 1.0])
     assert bh.handling_quality(0.8, 0.5) == 0.8 and bh.handling_quality(0.8, 2.0) == 0.4
     shift = bh.contact_shift(B, np.array([True, False, False, True]), np.array([False, True, False, True]))
     assert close(shift, [0.03, -0.06, 0.0, 0.03])
-    assert bh.refers(np.array([0.2, 0.3]), 0.5, 0.5).tolist() == [True, False]
+    assert bh.refers(np.array([0.2, 0.25, 0.3]), 0.5, 0.5).tolist() == [True, False, False]
 
 
 # --------------------------------------------------------------------------- 2. both engines, one step, the same state

@@ -13,6 +13,10 @@ at the customer's base rate times a scenario-wide bound M, and each is kept
 with probability m(t)/M, where m(t) is the product of the programme and
 flywheel effects at that moment. With behaviour switched off m = M = 1 and
 every candidate is a purchase, so a BG/NBD segment is exactly BG/NBD.
+
+The behavioural formulas (m(t), dropout, satisfaction, rewards, ...) are
+`lab.engine.behaviour`'s, shared with the reference engine; this module is
+the batching and the calendar around them.
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ from lab.engine.record import RawRun
 from lab.scenario.model import Scenario
 
 CALENDAR, CUSTOMERS, CLOSE = 0.0, 0.25, 0.75  # phases within a day on SimPy's clock
-M_CAP = behaviour.M_CAP  # (kept here for callers that read it from the engine)
 AGENDA_BLOCK_DAYS = 32  # how often the agendas scan the whole population (see _Agenda)
 AGENDA_MIN_CUSTOMERS = 150_000  # below this a plain daily scan is cheaper than keeping an agenda
 
