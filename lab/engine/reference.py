@@ -12,10 +12,13 @@ programme's calendar (expiry, statements, tier reviews, campaigns, personal
 dates) and lets the day's new customers in (paid marketing, then the
 referrals made before the day began).
 
-The model is the one documented in `lab.engine.simulate`; none of that
-engine's code is used, only its records (RunOptions, RawRun) and its cap on
-the rate multiplier. What is shared is what must be shared for the two
-engines to be comparable draw by draw: the counter-based random streams
+The model is the one documented in `lab.engine.simulate`, and its formulas
+are the vectorised engine's: both call `lab.engine.behaviour` (here with one
+customer's numbers), so the model is written once; none of the vectorised
+engine's code is used. This engine's own part is its control flow -- one
+process per customer, every event at its own time -- which is what makes it
+an oracle for the vectorised engine's batching. Also shared is what must be
+shared for the two engines to be comparable draw by draw: the counter-based random streams
 (`Streams`), the customers' stored traits (`Customers.add`, called with the
 same batches), the store and its flywheel (`Store`), the programme's rules
 and ledgers (`PolicyRuntime`, always asked about one customer at a time) and
@@ -36,7 +39,7 @@ service contact and dropout -- for `lab trace` (see `lab.report.story`).
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -46,10 +49,11 @@ from scipy import special
 from lab.randomness import Streams
 from lab.engine.options import RunOptions
 from lab.engine.record import RawRun
-from lab.engine.simulate import M_CAP
+from lab.engine import behaviour
 from lab.engine.store import CALENDAR_FIELDS, calendar_field, DayBook, Store
 from lab.errors import LabError
 from lab.policy import model as pm
+from lab.policy.fields import check_served
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
 from lab.population.arrivals import arriving_on, starting_arrivals
 from lab.population.customers import Customers, SegmentTable
@@ -76,45 +80,13 @@ class _Facts:
         self.day = day
 
     def get(self, name: str, idx: np.ndarray) -> np.ndarray | float:
-        d = self.day
-        store = self.sim.store
-        if name == "store.service_quality":
-            return store.service_quality
-        if name in CALENDAR_FIELDS:
-            return calendar_field(name, int(d))
-        return np.array([self._customer_fact(name, int(i)) for i in idx])
-
-    def _customer_fact(self, name: str, i: int) -> Any:
-        sim, c = self.sim, self.sim.c
-        if name == "customer.segment":
-            return int(c.seg[i])
-        if name == "customer.member":
-            return bool(sim.runtime.member[i])
-        if name == "customer.tenure_days":
-            return self.day - float(c.acquired_at[i])
-        if name == "customer.purchases":
-            return float(c.purchases[i])
-        if name == "customer.spend":
-            return float(c.revenue[i])
-        if name == "customer.last_purchase":
-            return float(c.last_purchase[i])
-        if name == "customer.satisfaction":
-            return sim.satisfaction(i, float(self.day))
-        if name == "customer.category_purchases":
-            return c.cat_n[i].astype(np.float64)
-        if name == "customer.category_spend":
-            return c.cat_spend[i].copy()
-        if name == "customer.favourite_category":
-            return sim.favourite(i)
-        if name == "customer.least_category":
-            return sim.least_bought(i)
-        if name == "customer.categories_bought":
-            return float((c.cat_n[i] > 0).sum())
-        if name == "customer.referred":
-            return bool(c.referred[i])
-        if name == "customer.referrals":
-            return float(c.referrals[i])
-        raise KeyError(f"no customer field {name}")
+        store_fact = _STORE_FACTS.get(name)
+        if store_fact is not None:
+            return store_fact(self.sim, self.day)
+        fact = _CUSTOMER_FACTS.get(name)
+        if fact is None:
+            raise KeyError(f"no customer field {name}")
+        return np.array([fact(self.sim, int(i), self.day) for i in idx])
 
 
 class ReferenceSimulation:
@@ -149,7 +121,7 @@ class ReferenceSimulation:
         self.store = Store(scenario, expected_daily_sales=self.n0 * daily_rate * mean_spend,
                            rng=self.streams.generator("staff"))
         self.q0 = scenario.store.service_quality
-        self.m_bound = self._rate_bound()
+        self.m_bound = behaviour.rate_bound(self.beh, scenario.store.seasonality, self.seg)
         self.acq_rng = self.streams.generator("acquisition")
         self.book = DayBook()
         self.daily: list[dict[str, float]] = []
@@ -162,6 +134,10 @@ class ReferenceSimulation:
         self._points_seen = {"awarded": 0.0, "redeemed": 0.0}
         self.finished = False
 
+    def facts(self, day: int) -> "_Facts":
+        """What the rules may ask about customers on `day` (this engine's `FieldSource`)."""
+        return _Facts(self, day)
+
     # ------------------------------------------------------------------ draws
     def u(self, purpose: str, i: int, k: int) -> float:
         """Customer i's k-th uniform for a purpose (the same number the vectorised engine draws)."""
@@ -172,44 +148,30 @@ class ReferenceSimulation:
         return float(self.streams.exponential(purpose, i, k))
 
     # ------------------------------------------------------------------ the behavioural model, for one customer
-    def _rate_bound(self) -> float:
-        """M: the largest purchase-rate multiplier any customer can reach in this scenario (same under every policy)."""
-        if not self.on:
-            return 1.0
-        b, st = self.beh, self.seg
-        bound = (1 + self.sc.store.seasonality) * (1 + b.goal_gradient * float(st.reward_sensitivity.max()))
-        bound *= math.exp(b.satisfaction_rate_effect * (1 - float(st.satisfaction.min())))
-        bound *= 1 + b.credit_spend_ahead * float(st.credit_appetite.max())
-        return float(min(bound * 1.3, M_CAP))
-
     def _credit_use(self, i: int) -> tuple[float, float]:
         avail, used = self.runtime.credit_use(_one(i))
         return float(avail[0]), float(used[0])
 
     def satisfaction_target(self, i: int) -> float:
         """Where customer i's satisfaction drifts: their segment's level, moved by service quality and debt."""
-        c, b = self.c, self.beh
-        target = float(c.sat_ref[i]) + b.service_quality_weight * (self.store.service_quality - self.q0)
-        if self.runtime.credit:
-            _, used = self._credit_use(i)
-            target -= b.debt_stress * b.satisfaction_memory_days * used
-        return min(max(target, 0.0), 1.0)
+        used = self._credit_use(i)[1] if self.runtime.credit else None
+        return float(behaviour.satisfaction_target(self.beh, float(self.c.sat_ref[i]), self.store.service_quality,
+                                                   self.q0, used))
 
     def satisfaction(self, i: int, t: float) -> float:
         """Customer i's satisfaction at time t: the last recorded level relaxing towards the target."""
         c = self.c
         if not self.on:
             return float(c.sat_ref[i])
-        target = self.satisfaction_target(i)
-        w = math.exp(-max(t - float(c.t_sat[i]), 0.0) / self.beh.satisfaction_memory_days)
-        return target + (float(c.sat_at[i]) - target) * w
+        return float(behaviour.satisfaction_at(float(c.sat_at[i]), float(c.t_sat[i]), t, self.satisfaction_target(i),
+                                               self.beh.satisfaction_memory_days))
 
     def bump(self, i: int, t: float, delta: float) -> None:
         """Move customer i's satisfaction by delta at time t (rewards, service, expiry, debt)."""
         if not self.on:
             return
         c = self.c
-        c.sat_at[i] = min(max(self.satisfaction(i, t) + delta, 0.0), 1.0)
+        c.sat_at[i] = behaviour.bumped(self.satisfaction(i, t), delta)
         c.t_sat[i] = t
 
     def rate_multiplier(self, i: int, t: float, day: int) -> float:
@@ -218,32 +180,28 @@ class ReferenceSimulation:
             return 1.0
         c, b, sc = self.c, self.beh, self.sc
         seg = int(c.seg[i])
-        m = float(c.lam_mult[i])
-        if sc.store.seasonality > 0:
-            doy = t % 365.0
-            m *= 1 + sc.store.seasonality * math.cos(2 * math.pi * (doy - (sc.store.peak_day - 1)) / 365.0)
-        m *= math.exp(b.satisfaction_rate_effect * (self.satisfaction(i, t) - float(c.sat_ref[i])))
+        goal = None
         if b.goal_gradient > 0 and self.runtime.points:
-            progress = float(self.runtime.goal_progress(_one(i), float(day))[0])
-            m *= 1 + b.goal_gradient * float(self.seg.reward_sensitivity[seg]) * progress ** b.goal_gradient_power
-        if float(c.offer_until[i]) > t:
-            m *= 1 + float(c.offer_freq[i])
+            goal = (float(self.seg.reward_sensitivity[seg]), float(self.runtime.goal_progress(_one(i), float(day))[0]))
+        offer = float(c.offer_freq[i]) if float(c.offer_until[i]) > t else None
+        credit = None
         if self.runtime.credit and b.credit_spend_ahead > 0:
             avail, used = self._credit_use(i)
-            if avail > 0:
-                m *= 1 + b.credit_spend_ahead * float(self.seg.credit_appetite[seg]) * (1 - used)
-        return min(m, self.m_bound)
+            credit = (float(self.seg.credit_appetite[seg]), avail > 0, used)
+        return float(behaviour.rate_multiplier(b, float(c.lam_mult[i]), t, self.satisfaction(i, t), float(c.sat_ref[i]),
+                                               seasonality=sc.store.seasonality, peak_day=sc.store.peak_day,
+                                               bound=self.m_bound, goal=goal, offer_uplift=offer, credit=credit))
 
     def dropout_multiplier(self, i: int, t: float) -> float:
         """How much more likely than at the reference satisfaction customer i is to drop out."""
         if not self.on:
             return 1.0
-        s = self.satisfaction(i, t)
-        dm = math.exp(-self.beh.satisfaction_churn_effect * (s - float(self.c.sat_ref[i])))
+        s, ref = self.satisfaction(i, t), float(self.c.sat_ref[i])
         if self.beh.points_hope > 0 and self.runtime.points:
             progress = float(self.runtime.goal_progress(_one(i), float(int(t)))[0])
-            dm /= 1.0 + self.beh.points_hope * float(self.seg.reward_sensitivity[int(self.c.seg[i])]) * progress
-        return dm
+            sens = float(self.seg.reward_sensitivity[int(self.c.seg[i])])
+            return float(behaviour.dropout_multiplier(self.beh, s, ref, sens, progress))
+        return float(behaviour.dropout_multiplier(self.beh, s, ref))
 
     def preferences(self, i: int) -> np.ndarray:
         """Customer i's category tastes (sum to 1)."""
@@ -251,11 +209,11 @@ class ReferenceSimulation:
 
     def favourite(self, i: int) -> int:
         """The category customer i has bought most (their strongest taste breaking ties)."""
-        return int(np.argmax(self.c.cat_n[i] + 1e-3 * self.preferences(i)))
+        return int(self.c.favourite(_one(i))[0])
 
     def least_bought(self, i: int) -> int:
         """The category customer i has bought least (their weakest taste breaking ties)."""
-        return int(np.argmin(self.c.cat_n[i] + 1e-3 * self.preferences(i)))
+        return int(self.c.least(_one(i))[0])
 
     # ------------------------------------------------------------------ a customer's clocks
     def _draw_next_candidate(self, i: int, t: float) -> None:
@@ -341,7 +299,7 @@ class ReferenceSimulation:
         pull = self.sc.market.competitor_pull
         u = self.u("dropout", i, int(c.purchases[i]))
         if not c.pareto[i]:
-            p = 1.0 - (1.0 - float(c.p_drop[i])) ** (d / m) * (1.0 - pull)
+            p = float(behaviour.dropout_probability(float(c.p_drop[i]), d, m, pull))
             if u < p:
                 self._drop(i, t, "stopped buying after a purchase")
                 return
@@ -350,7 +308,7 @@ class ReferenceSimulation:
                 self._drop(i, t, "lured away by a competitor")
                 return
             if self.on:
-                c.death_time[i] = t + (float(c.death_time[i]) - t) * float(c.d_mult[i]) / d
+                c.death_time[i] = behaviour.rescaled_death(t, float(c.death_time[i]), float(c.d_mult[i]), d)
                 c.d_mult[i] = d
 
     def _purchase(self, i: int, t: float, day: int, repeat: bool) -> None:
@@ -402,7 +360,7 @@ class ReferenceSimulation:
         if self.on:
             # word of mouth: a satisfied customer may bring someone, who arrives on a later day
             s = self.satisfaction(i, t)
-            if self.u("referral", i, k) < float(st.referral_propensity[seg]) * s:
+            if behaviour.refers(self.u("referral", i, k), float(st.referral_propensity[seg]), s):
                 c.referrals[i] += 1
                 self.referrals_waiting.append(i)
 
@@ -413,13 +371,12 @@ class ReferenceSimulation:
         k = int(c.contact_n[i])
         seg = int(c.seg[i])
         complaint = self.u("complaint", i, k) < float(st.complaint_share[seg])
-        quality = self.store.service_quality / (1.0 + max(self.store.load - 1.0, 0.0))
+        quality = behaviour.handling_quality(self.store.service_quality, self.store.load)
         resolved = self.u("resolved", i, k) < quality
         self.book.contacts += 1
         self.book.complaints += int(complaint)
         self.book.resolved += int(resolved)
-        rec = self.beh.service_recovery
-        self.bump(i, t, rec if resolved else (-2 * rec if complaint else 0.0))
+        self.bump(i, t, float(behaviour.contact_shift(self.beh, resolved, complaint)))
         self._note(i, t, "contact", 0.0, complaint=complaint, resolved=resolved)
         for r in rt.triggers("service_contact"):
             kind = r.rule.on.kind  # type: ignore[union-attr]
@@ -458,7 +415,7 @@ class ReferenceSimulation:
                 cost = self.unit_cost[int(code)] * ucf
                 self.book.reward_goods += cost
                 goods += cost
-                self.bump(i, t, b.free_item_delight * (favourite == int(code)) * sens * wear)
+                self.bump(i, t, behaviour.free_item_gain(b, favourite == int(code), sens, wear))
         for n_trial, (_, codes) in enumerate(eff.trials):
             for code in (int(x) for x in codes):
                 cost = self.unit_cost[code] * ucf
@@ -466,16 +423,16 @@ class ReferenceSimulation:
                 goods += cost
                 self._note(i, t, "reward", self.sc.store.categories[self.cats[code]].price, what="trial",
                            category=self.cats[code])
-                if self.on and c.cat_n[i, code] == 0 and self.u("trial", i, day * 64 + n_trial) < float(st.variety_seeking[seg]):
-                    prefs = self.preferences(i)
-                    prefs[code] += 1.0 / len(self.cats)
-                    c.cat_cum[i] = np.cumsum(prefs / prefs.sum())
-                    c.lam_mult[i] *= 1 + b.trial_uplift
+                if self.on and behaviour.adopts_trial(c.cat_n[i, code] == 0, self.u("trial", i, day * 64 + n_trial),
+                                                      float(st.variety_seeking[seg])):
+                    c.cat_cum[i] = behaviour.tastes_after_trial(self.preferences(i)[None, :], np.array([code]),
+                                                                len(self.cats))[0]
+                    c.lam_mult[i] *= behaviour.trial_rate_factor(b)
         for n_offer, (_, offer) in enumerate(eff.offers):
             self.book.offers_cost += offer.cost_per_contact
             responded = False
             if self.on:
-                p = min(offer.response * sens, 1.0)
+                p = float(behaviour.offer_take_up(offer.response, sens))
                 if self.u("offer", i, day * 64 + n_offer) < p:
                     responded = True
                     c.offer_until[i] = day + offer.days
@@ -483,7 +440,7 @@ class ReferenceSimulation:
                     c.offer_basket[i] = offer.basket_uplift
             self._note(i, t, "reward", offer.cost_per_contact, what="offer", responded=responded, days=offer.days)
         if self.on and delight > 0:
-            gain = min(b.reward_delight * delight / float(self.mean_basket[seg]), 0.2) * sens * wear
+            gain = float(behaviour.reward_gain(b, delight, float(self.mean_basket[seg]), sens, wear))
             if gain > 0:
                 self.bump(i, t, gain)
                 c.heat[i] += 1.0
@@ -492,9 +449,9 @@ class ReferenceSimulation:
     def wear(self, i: int, t: float) -> float:
         """How much a reward still delights customer i: 1 / (1 + habituation x recent rewards)."""
         c = self.c
-        c.heat[i] *= math.exp(-max(t - float(c.t_heat[i]), 0.0) / self.beh.satisfaction_memory_days)
+        c.heat[i] = behaviour.decayed_heat(float(c.heat[i]), float(c.t_heat[i]), t, self.beh.satisfaction_memory_days)
         c.t_heat[i] = t
-        return 1.0 / (1.0 + self.beh.habituation * float(c.heat[i]))
+        return float(behaviour.wear(float(c.heat[i]), self.beh.habituation))
 
     # ------------------------------------------------------------------ the store's calendar
     def _members_alive(self) -> list[int]:
@@ -511,7 +468,8 @@ class ReferenceSimulation:
                 self.book.points_expired += pts
                 if c.alive[i]:
                     seg = int(c.seg[i])
-                    self.bump(i, float(day), -min(self.beh.expiry_frustration * pts * value / float(self.mean_basket[seg]), 0.3))
+                    frustration = behaviour.expiry_frustration(self.beh, pts * value, float(self.mean_basket[seg]))
+                    self.bump(i, float(day), float(frustration))
                 self._note(i, float(day), "expiry", pts, ledger=name)
 
     def _statement(self, line_name: str, day: int) -> None:
@@ -538,7 +496,7 @@ class ReferenceSimulation:
             self._note(i, float(day), "statement", paid_now, line=line_name, missed=miss, interest=interest, fee=fee,
                        written_off=written_off)
             if miss and c.alive[i]:
-                self.bump(i, float(day), -self.beh.debt_stress * 30)
+                self.bump(i, float(day), behaviour.missed_payment_hit(self.beh))
             if out.size and c.alive[i]:
                 self._drop(i, float(day), "credit written off")
 
@@ -801,3 +759,34 @@ class ReferenceSimulation:
     def _rule_names(self, mask: int) -> tuple[str, ...]:
         ids = self.cp.rule_ids
         return tuple(ids[k] for k in range(min(len(ids), 64)) if mask >> k & 1)
+
+
+# --------------------------------------------------------------------------- the fields this engine serves
+def _calendar(name: str) -> Callable[["ReferenceSimulation", int], float]:
+    def serve(sim: ReferenceSimulation, day: int) -> float:
+        return calendar_field(name, int(day))
+    return serve
+
+
+# Every engine-served field of lab.policy.fields, for one customer (the vectorised engine serves them for a batch).
+_CUSTOMER_FACTS: dict[str, Callable[["ReferenceSimulation", int, int], Any]] = {
+    "customer.segment": lambda sim, i, day: int(sim.c.seg[i]),
+    "customer.member": lambda sim, i, day: bool(sim.runtime.member[i]),
+    "customer.tenure_days": lambda sim, i, day: day - float(sim.c.acquired_at[i]),
+    "customer.purchases": lambda sim, i, day: float(sim.c.purchases[i]),
+    "customer.spend": lambda sim, i, day: float(sim.c.revenue[i]),
+    "customer.last_purchase": lambda sim, i, day: float(sim.c.last_purchase[i]),
+    "customer.satisfaction": lambda sim, i, day: sim.satisfaction(i, float(day)),
+    "customer.category_purchases": lambda sim, i, day: sim.c.cat_n[i].astype(np.float64),
+    "customer.category_spend": lambda sim, i, day: sim.c.cat_spend[i].copy(),
+    "customer.favourite_category": lambda sim, i, day: sim.favourite(i),
+    "customer.least_category": lambda sim, i, day: sim.least_bought(i),
+    "customer.categories_bought": lambda sim, i, day: float((sim.c.cat_n[i] > 0).sum()),
+    "customer.referred": lambda sim, i, day: bool(sim.c.referred[i]),
+    "customer.referrals": lambda sim, i, day: float(sim.c.referrals[i]),
+}
+_STORE_FACTS: dict[str, Callable[["ReferenceSimulation", int], Any]] = {
+    "store.service_quality": lambda sim, day: sim.store.service_quality,
+    **{name: _calendar(name) for name in CALENDAR_FIELDS},
+}
+check_served({**_CUSTOMER_FACTS, **_STORE_FACTS}, "the reference engine")

@@ -13,17 +13,24 @@ at the customer's base rate times a scenario-wide bound M, and each is kept
 with probability m(t)/M, where m(t) is the product of the programme and
 flywheel effects at that moment. With behaviour switched off m = M = 1 and
 every candidate is a purchase, so a BG/NBD segment is exactly BG/NBD.
+
+The behavioural formulas (m(t), dropout, satisfaction, rewards, ...) are
+`lab.engine.behaviour`'s, shared with the reference engine; this module is
+the batching and the calendar around them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import simpy
 from lab.randomness import Streams, gamma_quantile, in_parallel
+from lab.engine import behaviour
 from lab.engine.store import CALENDAR_FIELDS, calendar_field, DayBook, Store
 from lab.policy import model as pm
+from lab.policy.fields import check_served
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
 from lab.population.arrivals import arriving_on, starting_arrivals
 from lab.population.customers import Customers, SegmentTable
@@ -32,53 +39,21 @@ from lab.engine.record import RawRun
 from lab.scenario.model import Scenario
 
 CALENDAR, CUSTOMERS, CLOSE = 0.0, 0.25, 0.75  # phases within a day on SimPy's clock
-M_CAP = 6.0
 AGENDA_BLOCK_DAYS = 32  # how often the agendas scan the whole population (see _Agenda)
 AGENDA_MIN_CUSTOMERS = 150_000  # below this a plain daily scan is cheaper than keeping an agenda
 
 
 class _Source:
-    """Customer facts the engine owns, served to the rules engine."""
+    """Customer facts the engine owns, served to the rules engine (the fields lab.policy.fields declares)."""
 
     def __init__(self, sim: "Simulation") -> None:
         self.sim = sim
 
     def get(self, name: str, idx: np.ndarray) -> np.ndarray | float:
-        c = self.sim.c
-        now = self.sim.now
-        if name == "customer.segment":
-            return c.seg[idx]
-        if name == "customer.member":
-            return self.sim.runtime.member[idx]
-        if name == "customer.tenure_days":
-            return now - c.acquired_at[idx]
-        if name == "customer.purchases":
-            return c.purchases[idx].astype(np.float64)
-        if name == "customer.spend":
-            return c.revenue[idx]
-        if name == "customer.last_purchase":
-            return c.last_purchase[idx]
-        if name == "customer.satisfaction":
-            return self.sim.satisfaction(idx, now)
-        if name == "customer.category_purchases":
-            return c.cat_n[idx].astype(np.float64)
-        if name == "customer.category_spend":
-            return c.cat_spend[idx]
-        if name == "customer.favourite_category":
-            return c.favourite(idx)
-        if name == "customer.least_category":
-            return c.least(idx)
-        if name == "customer.categories_bought":
-            return (c.cat_n[idx] > 0).sum(axis=1).astype(np.float64)
-        if name == "customer.referred":
-            return c.referred[idx]
-        if name == "customer.referrals":
-            return c.referrals[idx].astype(np.float64)
-        if name == "store.service_quality":
-            return self.sim.store.service_quality
-        if name in CALENDAR_FIELDS:
-            return calendar_field(name, int(now))
-        raise KeyError(f"no customer field {name}")
+        serve = _SERVE.get(name)
+        if serve is None:
+            raise KeyError(f"no customer field {name}")
+        return serve(self.sim, idx)
 
 
 def _add_to_cells(table: np.ndarray, rows: np.ndarray, cols: np.ndarray, values: np.ndarray | float) -> None:
@@ -185,7 +160,7 @@ class Simulation:
         self.mean_basket = np.maximum(self.seg.spend_p * self.seg.spend_gamma / (self.seg.spend_q - 1), 1e-9)
         self.store = Store(scenario, expected_daily_sales=self.n0 * mean_lam * mean_spend, rng=self.streams.generator("staff"))
         self.q0 = scenario.store.service_quality
-        self.m_bound = self._m_bound()
+        self.m_bound = behaviour.rate_bound(self.beh, scenario.store.seasonality, self.seg)
         self.now = 0.0
         self.book = DayBook()
         self.daily: list[dict[str, float]] = []
@@ -204,36 +179,27 @@ class Simulation:
         self.death_agenda = _Agenda(self.c, "death_time", may_repeat=True)
 
     # ------------------------------------------------------------------ behaviour
-    def _m_bound(self) -> float:
-        """The scenario-wide bound on the purchase-rate multiplier (the same under every policy, for common random numbers)."""
-        if not self.on:
-            return 1.0
-        b = self.beh
-        bound = (1 + self.sc.store.seasonality) * (1 + b.goal_gradient * float(self.seg.reward_sensitivity.max()))
-        bound *= math.exp(b.satisfaction_rate_effect * (1 - float(self.seg.satisfaction.min())))
-        bound *= 1 + b.credit_spend_ahead * float(self.seg.credit_appetite.max())
-        return float(min(bound * 1.3, M_CAP))
-
     def sat_target(self, idx: np.ndarray, ref: np.ndarray | None = None) -> np.ndarray:
         """Where each customer's satisfaction drifts: the segment's level, moved by service quality and debt.
 
         `ref`: the customers' reference satisfaction, when the caller already has it."""
         if ref is None:
             ref = self.c.sat_ref[idx]
-        target = ref + self.beh.service_quality_weight * (self.store.service_quality - self.q0)
-        if self.runtime.credit:
-            _, used = self.runtime.credit_use(idx)
-            target = target - self.beh.debt_stress * self.beh.satisfaction_memory_days * used
-        return np.clip(target, 0.0, 1.0)
+        used = self.runtime.credit_use(idx)[1] if self.runtime.credit else None
+        return behaviour.satisfaction_target(self.beh, ref, self.store.service_quality, self.q0, used)
 
     def satisfaction(self, idx: np.ndarray, t: np.ndarray | float, ref: np.ndarray | None = None) -> np.ndarray:
         """Each customer's satisfaction at time t (`ref`: their reference satisfaction, if already at hand)."""
         if not self.on:
             return self.c.sat_ref[idx]
-        return self.c.satisfaction(idx, t, self.sat_target(idx, ref), self.beh.satisfaction_memory_days)
+        c = self.c
+        return behaviour.satisfaction_at(c.sat_at[idx], c.t_sat[idx], t, self.sat_target(idx, ref),
+                                         self.beh.satisfaction_memory_days)
 
     def _everyone_satisfaction(self, n: int, t: float) -> np.ndarray:
-        """satisfaction(customers 0..n-1, t) with no credit lines: the same arithmetic, worked in place over whole columns."""
+        """satisfaction(customers 0..n-1, t) with no credit lines: the arithmetic of behaviour.satisfaction_target
+        and behaviour.satisfaction_at, bit for bit, worked in place over whole columns (tests/test_behaviour.py
+        holds them equal)."""
         c = self.c
         if not self.on:
             return c.sat_ref[:n]
@@ -261,7 +227,8 @@ class Simulation:
         if not self.on or len(idx) == 0:
             return
         s = self.satisfaction(idx, t)
-        self.c.set_satisfaction(idx, t, s + delta)
+        self.c.sat_at[idx] = behaviour.bumped(s, delta)
+        self.c.t_sat[idx] = t
 
     def rate_multiplier(self, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
         """m(t): how much faster than its base rate each customer buys right now."""
@@ -269,25 +236,23 @@ class Simulation:
             return np.ones(len(idx))
         c, b = self.c, self.beh
         seg = c.seg[idx]
-        mult = c.lam_mult[idx]  # a fresh array (fancy indexing copies)
-        if self.sc.store.seasonality > 0:
-            doy = np.mod(t, 365.0)
-            mult *= 1 + self.sc.store.seasonality * np.cos(2 * np.pi * (doy - (self.sc.store.peak_day - 1)) / 365.0)
         ref = c.sat_ref[idx]
         s = self.satisfaction(idx, t, ref)
-        mult *= np.exp(b.satisfaction_rate_effect * (s - ref))
+        goal = None
         if b.goal_gradient > 0 and self.runtime.points:
-            prog = self.runtime.goal_progress(idx, self.now)
-            mult *= 1 + b.goal_gradient * self.seg.reward_sensitivity[seg] * prog ** b.goal_gradient_power
+            goal = (self.seg.reward_sensitivity[seg], self.runtime.goal_progress(idx, self.now))
+        offer = None
         if self.offers_made:
             live = c.offer_until[idx] > t
             if live.any():
-                mult *= 1 + np.where(live, c.offer_freq[idx], 0.0)
+                offer = np.where(live, c.offer_freq[idx], 0.0)
+        credit = None
         if self.runtime.credit and b.credit_spend_ahead > 0:
             avail, used = self.runtime.credit_use(idx)
-            has = avail > 0
-            mult *= 1 + b.credit_spend_ahead * self.seg.credit_appetite[seg] * has * (1 - used)
-        return np.minimum(mult, self.m_bound)
+            credit = (self.seg.credit_appetite[seg], avail > 0, used)
+        return behaviour.rate_multiplier(b, c.lam_mult[idx], t, s, ref,  # (fancy indexing copies: multiplied in place)
+                                         seasonality=self.sc.store.seasonality, peak_day=self.sc.store.peak_day,
+                                         bound=self.m_bound, goal=goal, offer_uplift=offer, credit=credit)
 
     def dropout_multiplier(self, idx: np.ndarray, t: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
         """How much more likely than usual each customer is to drop out now (`s`: their satisfaction, if known)."""
@@ -295,12 +260,12 @@ class Simulation:
             return np.ones(len(idx))
         if s is None:
             s = self.satisfaction(idx, t)
-        dm = np.exp(-self.beh.satisfaction_churn_effect * (s - self.c.sat_ref[idx]))
         if self.beh.points_hope > 0 and self.runtime.points:
             # customers part-way to a reward stay for it (and leave when it is redeemed or expires)
-            prog = self.runtime.goal_progress(idx, self.now)
-            dm = dm / (1.0 + self.beh.points_hope * self.seg.reward_sensitivity[self.c.seg[idx]] * prog)
-        return dm
+            sens = self.seg.reward_sensitivity[self.c.seg[idx]]
+            return behaviour.dropout_multiplier(self.beh, s, self.c.sat_ref[idx], sens,
+                                                self.runtime.goal_progress(idx, self.now))
+        return behaviour.dropout_multiplier(self.beh, s, self.c.sat_ref[idx])
 
     # ------------------------------------------------------------------ helpers
     def _next_candidate(self, idx: np.ndarray, t: np.ndarray, after: float = -math.inf,
@@ -451,7 +416,7 @@ class Simulation:
             return None
         # word of mouth: satisfied customers refer others, who arrive the next day
         s = self.satisfaction(idx, t)
-        refer = u_refer < st.referral_propensity[seg] * s
+        refer = behaviour.refers(u_refer, st.referral_propensity[seg], s)
         if refer.any():
             who = idx[refer]
             c.referrals[who] += 1
@@ -478,7 +443,7 @@ class Simulation:
             if self.on:
                 fav = c.favourite(who) == codes
                 worn = wear[j] if wear is not None else 1.0
-                self.bump_satisfaction(who, t_arr[j], self.beh.free_item_delight * fav * self.seg.reward_sensitivity[c.seg[who]] * worn)
+                self.bump_satisfaction(who, t_arr[j], behaviour.free_item_gain(self.beh, fav, self.seg.reward_sensitivity[c.seg[who]], worn))
         for n_trial, (who, codes) in enumerate(eff.trials):
             cost = self.cost0[codes] * ucf
             self.book.reward_goods += float(cost.sum())
@@ -486,17 +451,15 @@ class Simulation:
             np.add.at(goods, j, cost)
             if self.on:
                 new = c.cat_n[who, codes] == 0
-                adopt = new & (self.streams.uniform("trial", who, self._event_key(n_trial)) < self.seg.variety_seeking[c.seg[who]])
+                adopt = behaviour.adopts_trial(new, self.streams.uniform("trial", who, self._event_key(n_trial)), self.seg.variety_seeking[c.seg[who]])
                 w_idx, w_codes = who[adopt], codes[adopt]
                 if w_idx.size:
-                    prefs = c.preferences(w_idx)
-                    prefs[np.arange(len(w_idx)), w_codes] += 1.0 / len(self.cats)
-                    c.cat_cum[w_idx] = np.cumsum(prefs / prefs.sum(axis=1, keepdims=True), axis=1)
-                    c.lam_mult[w_idx] *= 1 + self.beh.trial_uplift
+                    c.cat_cum[w_idx] = behaviour.tastes_after_trial(c.preferences(w_idx), w_codes, len(self.cats))
+                    c.lam_mult[w_idx] *= behaviour.trial_rate_factor(self.beh)
         for n_offer, (who, offer) in enumerate(eff.offers):
             self.book.offers_cost += offer.cost_per_contact * len(who)
             if self.on and len(who):
-                p = np.minimum(offer.response * self.seg.reward_sensitivity[c.seg[who]], 1.0)
+                p = behaviour.offer_take_up(offer.response, self.seg.reward_sensitivity[c.seg[who]])
                 resp = self.streams.uniform("offer", who, self._event_key(n_offer)) < p
                 r = who[resp]
                 self.offers_made = self.offers_made or bool(r.size)
@@ -504,8 +467,7 @@ class Simulation:
                 c.offer_freq[r] = offer.frequency_uplift
                 c.offer_basket[r] = offer.basket_uplift
         if self.on and delight.any():
-            gain = np.minimum(self.beh.reward_delight * delight / self.mean_basket[c.seg[idx]], 0.2)
-            gain *= self.seg.reward_sensitivity[c.seg[idx]] * wear
+            gain = behaviour.reward_gain(self.beh, delight, self.mean_basket[c.seg[idx]], self.seg.reward_sensitivity[c.seg[idx]], wear)
             hit = gain > 0
             self.bump_satisfaction(idx[hit], t_arr[hit], gain[hit])
             c.heat[idx[hit]] += 1.0  # this reward will dull the next ones
@@ -515,9 +477,9 @@ class Simulation:
         """How much a reward still delights: 1 / (1 + habituation x recent rewards), recent rewards decaying with
         the satisfaction memory. Brings each customer's reward count up to time t."""
         c = self.c
-        c.heat[idx] *= np.exp(-np.maximum(t - c.t_heat[idx], 0.0) / self.beh.satisfaction_memory_days)
+        c.heat[idx] = behaviour.decayed_heat(c.heat[idx], c.t_heat[idx], t, self.beh.satisfaction_memory_days)
         c.t_heat[idx] = t
-        return 1.0 / (1.0 + self.beh.habituation * c.heat[idx])
+        return behaviour.wear(c.heat[idx], self.beh.habituation)
 
     def _event_key(self, j: int) -> int:
         """Counter for a customer's j-th programme event of a kind today (offers, trials): never reused on another day."""
@@ -593,7 +555,7 @@ class Simulation:
         dm = self.dropout_multiplier(idx, t, s)
         pull = self.sc.market.competitor_pull
         bg = ~c.pareto[idx]
-        p_eff = 1.0 - np.power(1.0 - c.p_drop[idx], dm / rate_mult) * (1.0 - pull)
+        p_eff = behaviour.dropout_probability(c.p_drop[idx], dm, rate_mult, pull)
         u = self.streams.uniform("dropout", idx, c.purchases[idx])
         out = bg & (u < p_eff)
         if pull > 0:
@@ -604,7 +566,7 @@ class Simulation:
         if par.size and self.on:
             w = idx[par]
             old = c.d_mult[w]
-            c.death_time[w] = t[par] + (c.death_time[w] - t[par]) * old / dm[par]
+            c.death_time[w] = behaviour.rescaled_death(t[par], c.death_time[w], old, dm[par])
             c.d_mult[w] = dm[par]
             self.death_agenda.note(w, c.death_time[w])
 
@@ -618,14 +580,12 @@ class Simulation:
         seg = c.seg[idx]
         k = c.contact_n[idx]
         complaint = self.streams.uniform("complaint", idx, k) < self.seg.complaint_share[seg]
-        q = self.store.service_quality / (1.0 + max(self.store.load - 1.0, 0.0))
+        q = behaviour.handling_quality(self.store.service_quality, self.store.load)
         resolved = self.streams.uniform("resolved", idx, k) < q
         self.book.contacts += int(idx.size)
         self.book.complaints += int(complaint.sum())
         self.book.resolved += int(resolved.sum())
-        rec = self.beh.service_recovery
-        delta = np.where(resolved, rec, np.where(complaint, -2 * rec, 0.0))
-        self.bump_satisfaction(idx, t, delta)
+        self.bump_satisfaction(idx, t, behaviour.contact_shift(self.beh, resolved, complaint))
         if self.runtime.has_trigger("service_contact"):
             for r in self.runtime.triggers("service_contact"):
                 kind = r.rule.on.kind
@@ -649,7 +609,7 @@ class Simulation:
                 self.book.points_expired += float(lost.sum())
                 value = lost * rt.policy.points[name].value
                 keep = c.alive[who]
-                frus = -np.minimum(self.beh.expiry_frustration * value / self.mean_basket[c.seg[who]], 0.3)
+                frus = behaviour.expiry_frustration(self.beh, value, self.mean_basket[c.seg[who]])
                 self.bump_satisfaction(who[keep], float(day), frus[keep])
 
     def tier_review(self, day: int) -> None:
@@ -700,7 +660,7 @@ class Simulation:
         self.book.fees += float(line.collected_fees.sum() - before_fees)
         self.book.bad_debt += float(amounts.sum())
         missed = idx[miss & c.alive[idx]]
-        self.bump_satisfaction(missed, float(day), np.full(len(missed), -self.beh.debt_stress * 30))
+        self.bump_satisfaction(missed, float(day), np.full(len(missed), behaviour.missed_payment_hit(self.beh)))
         # a written-off customer is lost to the store: both sides lose
         gone = out[c.alive[out]]
         self._drop(gone, float(day))
@@ -781,3 +741,36 @@ class Simulation:
             tx = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in self.tx.items()}
         return RawRun(self.sc, self.cp.policy.name, self.days, daily, self.c, self.runtime, tx, self.cp.rule_ids,
                       n0, self.runtime.member[: self.c.n].copy(), self.m_bound)
+
+
+# --------------------------------------------------------------------------- the fields this engine serves
+_Served = Callable[["Simulation", np.ndarray], "np.ndarray | float"]
+
+
+def _calendar(name: str) -> _Served:
+    def serve(sim: Simulation, idx: np.ndarray) -> float:
+        return calendar_field(name, int(sim.now))
+    return serve
+
+
+# Every engine-served field of lab.policy.fields, for a batch of customers (the reference engine has its own copy,
+# one customer at a time: tests/test_fields.py checks that both serve the same values).
+_SERVE: dict[str, _Served] = {
+    "customer.segment": lambda sim, idx: sim.c.seg[idx],
+    "customer.member": lambda sim, idx: sim.runtime.member[idx],
+    "customer.tenure_days": lambda sim, idx: sim.now - sim.c.acquired_at[idx],
+    "customer.purchases": lambda sim, idx: sim.c.purchases[idx].astype(np.float64),
+    "customer.spend": lambda sim, idx: sim.c.revenue[idx],
+    "customer.last_purchase": lambda sim, idx: sim.c.last_purchase[idx],
+    "customer.satisfaction": lambda sim, idx: sim.satisfaction(idx, sim.now),
+    "customer.category_purchases": lambda sim, idx: sim.c.cat_n[idx].astype(np.float64),
+    "customer.category_spend": lambda sim, idx: sim.c.cat_spend[idx],
+    "customer.favourite_category": lambda sim, idx: sim.c.favourite(idx),
+    "customer.least_category": lambda sim, idx: sim.c.least(idx),
+    "customer.categories_bought": lambda sim, idx: (sim.c.cat_n[idx] > 0).sum(axis=1).astype(np.float64),
+    "customer.referred": lambda sim, idx: sim.c.referred[idx],
+    "customer.referrals": lambda sim, idx: sim.c.referrals[idx].astype(np.float64),
+    "store.service_quality": lambda sim, idx: sim.store.service_quality,
+    **{name: _calendar(name) for name in CALENDAR_FIELDS},
+}
+check_served(_SERVE, "the vectorised engine")

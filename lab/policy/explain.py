@@ -19,52 +19,15 @@ import ast
 import math
 import warnings
 
+from lab.policy import fields
 from lab.policy import model as m
 from lab.policy.expr import FUNCTIONS, MAX_DEPTH, MAX_NODES, MAX_TEXT_LENGTH
 from lab.policy.runtime import ENGINE_FIELDS, RUNTIME_FIELDS
 
 __all__ = ["explain"]
 
-# Noun phrases for the expression fields; a field missing here falls back to its declared doc.
-_NOUNS: dict[str, str] = {
-    "customer.segment": "the customer's segment",
-    "customer.member": "the customer is a member",
-    "customer.tenure_days": "days since the customer was acquired",
-    "customer.purchases": "the customer's purchases so far",
-    "customer.spend": "dollars the customer has spent so far",
-    "customer.last_purchase": "the day of the customer's last purchase",
-    "customer.satisfaction": "the customer's satisfaction (0 to 1)",
-    "customer.category_purchases": "the customer's purchases in",
-    "customer.category_spend": "dollars the customer has spent in",
-    "customer.favourite_category": "the customer's favourite category",
-    "customer.categories_bought": "the number of categories the customer has bought",
-    "customer.referred": "the customer came by referral",
-    "customer.referrals": "customers this customer has referred",
-    "purchase.amount": "the purchase amount in dollars",
-    "purchase.category": "the purchase's category",
-    "purchase.number": "the purchase's number (1 for the first)",
-    "contact.complaint": "the contact is a complaint",
-    "contact.resolved": "staff handled the contact well",
-    "store.service_quality": "the store's service quality (0 to 1)",
-    "store.day_of_week": "the day of the week (1 = Monday)",
-    "store.day_of_month": "the day of the month",
-    "store.month": "the month (1 to 12)",
-    "store.day_of_year": "the day of the year",
-    "now": "today (days from the start)",
-    "customer.tier": "the customer's tier",
-    "customer.tier_level": "the customer's tier level (0 = lowest)",
-    "customer.qualifying": "the customer's tier metric so far this window",
-    "customer.points": "the customer's redeemable points in",
-    "customer.points_pending": "the customer's pending points in",
-    "customer.points_earned": "points the customer has ever earned in",
-    "customer.points_expired": "points the customer has ever lost to expiry in",
-    "customer.credit_limit": "the customer's credit limit on",
-    "customer.credit_owed": "what the customer owes on",
-    "customer.credit_available": "the customer's available credit on",
-    "customer.days_delinquent": "days the customer has been delinquent on",
-    "customer.voucher": "the value of the customer's unused voucher",
-    "customer.rewards": "rewards the customer has redeemed so far",
-}
+# Noun phrases for the expression fields (declared with each field in lab.policy.fields).
+_NOUNS: dict[str, str] = fields.nouns()
 _FLAGS = ("customer.member", "customer.referred", "contact.complaint", "contact.resolved")
 
 _COMPARE_WORDS: dict[type, str] = {

@@ -23,6 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
+from lab.policy import fields
 from lab.policy import model as m
 from lab.policy.expr import Compiled, ExprType, Field, compile_expression
 from lab.policy.ledgers import CreditBook, PointsBook
@@ -67,47 +68,9 @@ def _expressions_of(rule: m.Rule) -> Iterable[str]:
 
 
 # --------------------------------------------------------------------------- the expression schema
-ENGINE_FIELDS: dict[str, tuple[ExprType, str]] = {
-    "customer.segment": (ExprType.ENUM, "the customer's segment"),
-    "customer.member": (ExprType.BOOL, "whether the customer has joined the programme"),
-    "customer.tenure_days": (ExprType.NUMBER, "days since the customer was acquired"),
-    "customer.purchases": (ExprType.NUMBER, "purchases so far (before this one)"),
-    "customer.spend": (ExprType.NUMBER, "dollars spent so far, after discounts"),
-    "customer.last_purchase": (ExprType.NUMBER, "day of the last purchase (use days_since)"),
-    "customer.satisfaction": (ExprType.NUMBER, "satisfaction, 0 to 1"),
-    "customer.category_purchases": (ExprType.MAP, "purchases so far in each category"),
-    "customer.category_spend": (ExprType.MAP, "dollars spent so far in each category"),
-    "customer.favourite_category": (ExprType.ENUM, "the category the customer has bought most"),
-    "customer.categories_bought": (ExprType.NUMBER, "how many different categories the customer has bought"),
-    "customer.referred": (ExprType.BOOL, "whether the customer came by referral"),
-    "customer.referrals": (ExprType.NUMBER, "customers this customer has referred"),
-    "purchase.amount": (ExprType.NUMBER, "dollars of this purchase before discounts"),
-    "purchase.category": (ExprType.ENUM, "the category of this purchase"),
-    "purchase.number": (ExprType.NUMBER, "1 for the first purchase, 2 for the second, ..."),
-    "contact.complaint": (ExprType.BOOL, "on service contacts: whether it is a complaint"),
-    "contact.resolved": (ExprType.BOOL, "on service contacts: whether staff handled it well"),
-    "store.service_quality": (ExprType.NUMBER, "service quality, 0 to 1"),
-    "store.day_of_week": (ExprType.NUMBER, "1 (Monday) to 7"),
-    "store.day_of_month": (ExprType.NUMBER, "1 to 30 (months are 30 days)"),
-    "store.month": (ExprType.NUMBER, "1 to 12"),
-    "store.day_of_year": (ExprType.NUMBER, "1 to 365"),
-    "now": (ExprType.NUMBER, "today, in days from the start"),
-}
-RUNTIME_FIELDS: dict[str, tuple[ExprType, str]] = {
-    "customer.tier": (ExprType.ENUM, "the customer's tier"),
-    "customer.tier_level": (ExprType.NUMBER, "0 for the lowest tier, 1 for the next, ..."),
-    "customer.qualifying": (ExprType.NUMBER, "the tier metric over the tier window so far"),
-    "customer.points": (ExprType.MAP, "redeemable points in each points ledger"),
-    "customer.points_pending": (ExprType.MAP, "points not yet mature in each ledger"),
-    "customer.points_earned": (ExprType.MAP, "points ever earned in each ledger"),
-    "customer.points_expired": (ExprType.MAP, "points ever expired in each ledger"),
-    "customer.credit_limit": (ExprType.MAP, "credit limit of each credit line"),
-    "customer.credit_owed": (ExprType.MAP, "balance owed on each credit line"),
-    "customer.credit_available": (ExprType.MAP, "credit that can still be drawn on each line"),
-    "customer.days_delinquent": (ExprType.MAP, "days each credit line has been delinquent (0 if not)"),
-    "customer.voucher": (ExprType.NUMBER, "value of the customer's unused voucher"),
-    "customer.rewards": (ExprType.NUMBER, "rewards redeemed so far"),
-}
+# (declared once, with units and meanings, in lab.policy.fields)
+ENGINE_FIELDS: dict[str, tuple[ExprType, str]] = fields.expression_fields("engine", "event")
+RUNTIME_FIELDS: dict[str, tuple[ExprType, str]] = fields.expression_fields("runtime")
 
 
 def expression_schema(policy: m.Policy, world: World) -> dict[str, Field]:

@@ -12,19 +12,23 @@ nu ~ Gamma(q, gamma). Rates are stored per day.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, ClassVar, get_type_hints
 
 import numpy as np
 
 from lab.randomness import Streams, beta_quantile, gamma_quantile
 from lab.scenario.model import TIME_UNIT_DAYS, BGNBD, Scenario
 
-_FLOAT_COLUMNS = (
-    "lam", "p_drop", "mu", "nu", "acquired_at", "dropped_at", "death_time", "next_cand", "revenue", "gross",
-    "discounts", "last_purchase", "sat_at", "t_sat", "sat_ref", "lam_mult", "offer_until", "offer_freq",
-    "offer_basket", "next_contact", "d_mult", "clv", "heat", "t_heat",
-)
-_INT_COLUMNS = ("seg", "purchases", "cand_n", "contact_n", "referrals", "birthday", "referred_by")
-_BOOL_COLUMNS = ("alive", "referred", "pareto")
+
+
+@dataclass(frozen=True)
+class Column:
+    """The declaration of one customer column: one value per customer (or per customer and category)."""
+
+    dtype: type
+    unit: str  # "" for flags and codes
+    meaning: str
+    per_category: bool = False  # one value per category: a (customers, categories) array
 
 
 @dataclass(frozen=True)
@@ -67,15 +71,16 @@ class SegmentTable:
         for seg in sc.population.segments.values():
             pm = seg.purchases
             unit = TIME_UNIT_DAYS[pm.time_unit]
-            is_bg = isinstance(pm, BGNBD)
             rows["share"].append(seg.share)
-            rows["pareto"].append(0.0 if is_bg else 1.0)
             rows["r"].append(pm.r)
             rows["alpha_days"].append(pm.alpha * unit)
-            rows["a"].append(pm.a if is_bg else 1.0)
-            rows["b"].append(pm.b if is_bg else 1.0)
-            rows["s"].append(0.0 if is_bg else pm.s)
-            rows["beta_days"].append(1.0 if is_bg else pm.beta * unit)
+            # each dropout model's parameters; the other model's are placeholders never used
+            if isinstance(pm, BGNBD):
+                dropout = {"pareto": 0.0, "a": pm.a, "b": pm.b, "s": 0.0, "beta_days": 1.0}
+            else:
+                dropout = {"pareto": 1.0, "a": 1.0, "b": 1.0, "s": pm.s, "beta_days": pm.beta * unit}
+            for key, value in dropout.items():
+                rows[key].append(value)
             rows["spend_p"].append(seg.spend.p)
             rows["spend_q"].append(seg.spend.q)
             rows["spend_gamma"].append(seg.spend.gamma)
@@ -98,28 +103,82 @@ class SegmentTable:
 
 
 class Customers:
-    """The population's columns, with room to grow as customers are acquired."""
+    """The population's columns, with room to grow as customers are acquired.
+
+    Each column is declared once, below, with its dtype, unit and meaning; the
+    constructor and growth read the declarations (`COLUMNS`). Rows beyond `n`
+    are spare capacity."""
+
+    # traits, drawn once when the customer arrives (the same under every policy)
+    seg: Annotated[np.ndarray, Column(np.int64, "", "segment code (an index into the SegmentTable)")]
+    lam: Annotated[np.ndarray, Column(np.float64, "per day", "base purchase rate, lambda ~ Gamma(r, alpha)")]
+    p_drop: Annotated[np.ndarray, Column(np.float64, "probability",
+                                         "BG/NBD: dropout chance after a repeat purchase, p ~ Beta(a, b) (0: Pareto/NBD)")]
+    mu: Annotated[np.ndarray, Column(np.float64, "per day",
+                                     "Pareto/NBD: dropout rate, mu ~ Gamma(s, beta) (0 for BG/NBD)")]
+    nu: Annotated[np.ndarray, Column(np.float64, "per dollar", "Gamma-Gamma spend scale: a basket is Gamma(p) / nu")]
+    pareto: Annotated[np.ndarray, Column(np.bool_, "", "whether the customer follows Pareto/NBD (else BG/NBD)")]
+    birthday: Annotated[np.ndarray, Column(np.int64, "day of year", "birthday, 1 to 365")]
+    sat_ref: Annotated[np.ndarray, Column(np.float64, "0 to 1",
+                                          "reference satisfaction (the segment's): where it rests")]
+    # arrival and departure
+    acquired_at: Annotated[np.ndarray, Column(np.float64, "day", "when the customer arrived and made a trial purchase")]
+    alive: Annotated[np.ndarray, Column(np.bool_, "", "whether the customer is still a customer")]
+    dropped_at: Annotated[np.ndarray, Column(np.float64, "day", "when the customer dropped out (NaN while alive)")]
+    death_time: Annotated[np.ndarray, Column(np.float64, "day", "Pareto/NBD: when the lifetime ends (inf for BG/NBD)")]
+    d_mult: Annotated[np.ndarray, Column(np.float64, "multiplier",
+                                         "Pareto/NBD: the dropout multiplier the remaining lifetime is scaled to")]
+    referred: Annotated[np.ndarray, Column(np.bool_, "", "whether the customer came by referral")]
+    referred_by: Annotated[np.ndarray, Column(np.int64, "customer id", "who referred the customer (-1: no one)")]
+    # the clocks of the customer's own events, with the counters of their random streams
+    next_cand: Annotated[np.ndarray, Column(np.float64, "day", "time of the next purchase candidate (thinning)")]
+    cand_n: Annotated[np.ndarray, Column(np.int64, "candidates",
+                                         "purchase candidates drawn so far (the gap stream's counter)")]
+    next_contact: Annotated[np.ndarray, Column(np.float64, "day", "time of the next service contact (inf: none)")]
+    contact_n: Annotated[np.ndarray, Column(np.int64, "contacts",
+                                            "service contacts drawn so far (the contact streams' counter)")]
+    # what the customer has bought
+    purchases: Annotated[np.ndarray, Column(np.int64, "purchases", "purchases so far")]
+    revenue: Annotated[np.ndarray, Column(np.float64, "dollars", "spend so far, after discounts")]
+    gross: Annotated[np.ndarray, Column(np.float64, "dollars", "spend so far, before discounts")]
+    discounts: Annotated[np.ndarray, Column(np.float64, "dollars", "discounts received so far")]
+    last_purchase: Annotated[np.ndarray, Column(np.float64, "day", "time of the last purchase (the arrival at first)")]
+    clv: Annotated[np.ndarray, Column(np.float64, "dollars",
+                                      "margin so far net of reward goods, discounted to arrival")]
+    referrals: Annotated[np.ndarray, Column(np.int64, "customers", "customers this customer has referred")]
+    cat_cum: Annotated[np.ndarray, Column(np.float64, "share",
+                                          "cumulative category tastes, for drawing a purchase's category",
+                                          per_category=True)]
+    cat_n: Annotated[np.ndarray, Column(np.float32, "purchases", "purchases in each category", per_category=True)]
+    cat_spend: Annotated[np.ndarray, Column(np.float64, "dollars", "spend in each category, after discounts",
+                                            per_category=True)]
+    # how the programme has moved the customer
+    sat_at: Annotated[np.ndarray, Column(np.float64, "0 to 1", "satisfaction when last recorded")]
+    t_sat: Annotated[np.ndarray, Column(np.float64, "day", "when sat_at was recorded")]
+    lam_mult: Annotated[np.ndarray, Column(np.float64, "multiplier",
+                                           "the customer's own purchase-rate multiplier (trials adopted)")]
+    offer_until: Annotated[np.ndarray, Column(np.float64, "day", "when the offer the customer took up ends (0: none)")]
+    offer_freq: Annotated[np.ndarray, Column(np.float64, "share", "purchase-frequency uplift of that offer")]
+    offer_basket: Annotated[np.ndarray, Column(np.float64, "share", "basket-size uplift of that offer")]
+    heat: Annotated[np.ndarray, Column(np.float64, "rewards",
+                                       "recent rewards, fading with the satisfaction memory (habituation)")]
+    t_heat: Annotated[np.ndarray, Column(np.float64, "day", "when heat was last brought up to date")]
+
+    COLUMNS: ClassVar[dict[str, Column]]  # every column's declaration, by name (filled in from the annotations above)
 
     def __init__(self, segments: SegmentTable, n_categories: int, capacity: int) -> None:
         self.segments = segments
         self.n_categories = n_categories
         self.n = 0
         self.capacity = 0
-        for name in _FLOAT_COLUMNS:
-            setattr(self, name, np.zeros(0))
-        for name in _INT_COLUMNS:
-            setattr(self, name, np.zeros(0, dtype=np.int64))
-        for name in _BOOL_COLUMNS:
-            setattr(self, name, np.zeros(0, dtype=bool))
-        self.cat_cum = np.zeros((0, n_categories), dtype=np.float64)  # cumulative preference, for drawing categories
-        self.cat_n = np.zeros((0, n_categories), dtype=np.float32)
-        self.cat_spend = np.zeros((0, n_categories), dtype=np.float64)
+        for name, col in self.COLUMNS.items():
+            setattr(self, name, np.zeros((0, n_categories) if col.per_category else 0, dtype=col.dtype))
         self._reserve(capacity)
 
     def _reserve(self, capacity: int) -> None:
         if capacity <= self.capacity:
             return
-        for name in (*_FLOAT_COLUMNS, *_INT_COLUMNS, *_BOOL_COLUMNS, "cat_cum", "cat_n", "cat_spend"):
+        for name in self.COLUMNS:
             a = getattr(self, name)
             b = np.zeros((capacity,) + a.shape[1:], dtype=a.dtype)
             b[: self.n] = a[: self.n]
@@ -212,13 +271,12 @@ class Customers:
         score = self.cat_n[idx] + 1e-3 * self.preferences(idx)
         return np.argmin(score, axis=1)
 
-    def satisfaction(self, idx: np.ndarray, t: np.ndarray | float, target: np.ndarray, memory_days: float) -> np.ndarray:
-        """Satisfaction at time t: it relaxes from its last value towards `target` with the given memory."""
-        dt = np.maximum(np.asarray(t) - self.t_sat[idx], 0.0)
-        w = np.exp(-dt / memory_days)
-        return target + (self.sat_at[idx] - target) * w
 
-    def set_satisfaction(self, idx: np.ndarray, t: np.ndarray | float, value: np.ndarray) -> None:
-        """Record a new satisfaction level at time t."""
-        self.sat_at[idx] = np.clip(value, 0.0, 1.0)
-        self.t_sat[idx] = t
+def _declared_columns(cls: type) -> dict[str, Column]:
+    """The columns a class declares: its attributes annotated with a Column, in declaration order."""
+    hints = get_type_hints(cls, include_extras=True)
+    return {name: meta for name, hint in hints.items()
+            for meta in getattr(hint, "__metadata__", ()) if isinstance(meta, Column)}
+
+
+Customers.COLUMNS = _declared_columns(Customers)

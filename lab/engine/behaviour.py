@@ -1,0 +1,225 @@
+"""How customers respond to a programme: the behavioural formulas, written once, for both engines.
+
+Every formula here works on numpy arrays (a batch of customers, as the
+vectorised engine holds them) and on plain floats (one customer, as the
+reference engine holds them); both engines call these functions and keep
+only their own control flow -- which customers, in which order, and whether
+a response applies at all (no points ledger, no credit line, behaviour off).
+Keep it that way: a response added to one engine only is a second model,
+and `tests/test_behaviour.py` feeds both engines' per-customer steps the same
+state so that such a drift fails a test.
+
+Satisfaction is a number in [0, 1] that relaxes towards a target with the
+scenario's memory (`satisfaction_memory_days`); rewards, service contacts,
+expiry and missed payments move it at the moment they happen. The purchase
+rate is the customer's base rate times a multiplier m(t), capped by the
+scenario-wide bound M used for thinning; the dropout chance is moved by a
+multiplier d. The parameters are the scenario's `Behaviour` options (see
+`lab.scenario.model.Behaviour` for each one's meaning and range).
+
+The arithmetic is laid out in the order the vectorised engine has always
+done it, so that the same seed gives the same bits.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from lab.population.customers import SegmentTable
+    from lab.scenario.model import Behaviour
+
+M_CAP = 6.0  # the largest purchase-rate multiplier any scenario may reach (caps the thinning bound M)
+RATE_BOUND_HEADROOM = 1.3  # M is the product of the largest factors times this margin (offers, trials)
+REWARD_DELIGHT_CAP = 0.2  # the most satisfaction one reward can add, however large
+EXPIRY_FRUSTRATION_CAP = 0.3  # the most satisfaction one expiry can take away, however many points are lost
+MISSED_PAYMENT_DAYS = 30.0  # a missed credit payment hurts like this many days at a fully used line
+COMPLAINT_PENALTY = 2.0  # a badly handled complaint costs this many times what a well-handled contact gains
+DAYS_PER_YEAR = 365.0  # the seasonal cycle's length
+
+Num = Any  # a float or a numpy array of floats: every function below takes either
+
+
+# --------------------------------------------------------------------------- the purchase rate
+def rate_bound(b: "Behaviour", seasonality: float, segments: "SegmentTable") -> float:
+    """M: the largest purchase-rate multiplier any customer can reach in this scenario.
+
+    It depends only on the scenario (never on the policy), so every policy thins the
+    same candidates: common random numbers across policies."""
+    if not b.enabled:
+        return 1.0
+    bound = (1 + seasonality) * (1 + b.goal_gradient * float(segments.reward_sensitivity.max()))
+    bound *= math.exp(b.satisfaction_rate_effect * (1 - float(segments.satisfaction.min())))
+    bound *= 1 + b.credit_spend_ahead * float(segments.credit_appetite.max())
+    return float(min(bound * RATE_BOUND_HEADROOM, M_CAP))
+
+
+def seasonal_factor(t: Num, seasonality: float, peak_day: int) -> Num:
+    """1 + seasonality x cos(2 pi (day of year - (peak_day - 1)) / 365): busiest on the peak day."""
+    doy = np.mod(t, DAYS_PER_YEAR)
+    return 1 + seasonality * np.cos(2 * np.pi * (doy - (peak_day - 1)) / DAYS_PER_YEAR)
+
+
+def satisfaction_rate_factor(b: "Behaviour", s: Num, ref: Num) -> Num:
+    """exp(satisfaction_rate_effect x (s - ref)): satisfied customers buy more often."""
+    return np.exp(b.satisfaction_rate_effect * (s - ref))
+
+
+def goal_gradient_factor(b: "Behaviour", sensitivity: Num, progress: Num) -> Num:
+    """1 + goal_gradient x reward sensitivity x progress^power: customers speed up near a reward."""
+    return 1 + b.goal_gradient * sensitivity * progress ** b.goal_gradient_power
+
+
+def credit_factor(b: "Behaviour", appetite: Num, has_credit: Num, used: Num) -> Num:
+    """1 + credit_spend_ahead x appetite x (has credit) x (1 - share used): unused credit brings spending forward."""
+    return 1 + b.credit_spend_ahead * appetite * has_credit * (1 - used)
+
+
+def rate_multiplier(b: "Behaviour", base: Num, t: Num, s: Num, ref: Num, *, seasonality: float, peak_day: int,
+                    bound: float, goal: tuple[Num, Num] | None = None, offer_uplift: Num | None = None,
+                    credit: tuple[Num, Num, Num] | None = None) -> Num:
+    """m(t): how much faster than their base rate customers buy right now, capped at the bound M.
+
+    `base`: the customers' own multiplier (trials adopted), multiplied in place when it is an array;
+    `s`, `ref`: satisfaction now and its reference; `goal`: (reward sensitivity, progress to the next
+    reward), None without points; `offer_uplift`: each customer's live offer's frequency uplift (0 when
+    none), None when no offer is live; `credit`: (appetite, has credit, share used), None without credit."""
+    mult = base
+    if seasonality > 0:
+        mult *= seasonal_factor(t, seasonality, peak_day)
+    mult *= satisfaction_rate_factor(b, s, ref)
+    if goal is not None:
+        mult *= goal_gradient_factor(b, goal[0], goal[1])
+    if offer_uplift is not None:
+        mult *= 1 + offer_uplift
+    if credit is not None:
+        mult *= credit_factor(b, *credit)
+    return np.minimum(mult, bound)
+
+
+# --------------------------------------------------------------------------- dropout
+def dropout_multiplier(b: "Behaviour", s: Num, ref: Num, sensitivity: Num = None, progress: Num = None) -> Num:
+    """d: how much more likely than at the reference satisfaction customers are to drop out.
+
+    exp(-satisfaction_churn_effect x (s - ref)), divided by 1 + points_hope x sensitivity x progress
+    when `progress` (to the next reward) is given: customers part-way to a reward stay for it."""
+    dm = np.exp(-b.satisfaction_churn_effect * (s - ref))
+    if progress is not None:
+        dm = dm / (1.0 + b.points_hope * sensitivity * progress)
+    return dm
+
+
+def dropout_probability(p: Num, dm: Num, rate_mult: Num, competitor_pull: float) -> Num:
+    """BG/NBD: the chance of dropping out after a repeat purchase, p' = 1 - (1 - p)^(d / m) x (1 - pull).
+
+    A customer the programme makes buy m times faster gets m times the dropout
+    opportunities, so p is spread over them: the dropout hazard per day is what
+    satisfaction (d) says, not what the pace of buying says. A competitor lures
+    away a share `pull` of the rest."""
+    return 1.0 - np.power(1.0 - p, dm / rate_mult) * (1.0 - competitor_pull)
+
+
+def rescaled_death(t: Num, death: Num, old_mult: Num, new_mult: Num) -> Num:
+    """Pareto/NBD: the remaining lifetime after t rescaled from dropout multiplier old to new (memoryless)."""
+    return t + (death - t) * old_mult / new_mult
+
+
+# --------------------------------------------------------------------------- satisfaction
+def satisfaction_target(b: "Behaviour", ref: Num, quality: float, quality0: float, used: Num | None = None) -> Num:
+    """Where satisfaction drifts: the reference level, moved by service quality (above its start) and by debt.
+
+    `used`: the share of the customers' credit lines in use, None without credit."""
+    target = ref + b.service_quality_weight * (quality - quality0)
+    if used is not None:
+        target = target - b.debt_stress * b.satisfaction_memory_days * used
+    return np.clip(target, 0.0, 1.0)
+
+
+def satisfaction_at(level: Num, since: Num, t: Num, target: Num, memory_days: float) -> Num:
+    """Satisfaction at time t: `level` (recorded at `since`) relaxing towards `target`, exp(-elapsed / memory)."""
+    dt = np.maximum(np.asarray(t) - since, 0.0)
+    w = np.exp(-dt / memory_days)
+    return target + (level - target) * w
+
+
+def bumped(s: Num, delta: Num) -> Num:
+    """Satisfaction s moved by delta, kept within [0, 1]."""
+    return np.clip(s + delta, 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------- rewards
+def decayed_heat(heat: Num, since: Num, t: Num, memory_days: float) -> Num:
+    """Recent rewards (`heat`, counted at `since`) brought up to time t: they fade with the satisfaction memory."""
+    return heat * np.exp(-np.maximum(t - since, 0.0) / memory_days)
+
+
+def wear(heat: Num, habituation: float) -> Num:
+    """How much a reward still delights: 1 / (1 + habituation x recent rewards)."""
+    return 1.0 / (1.0 + habituation * heat)
+
+
+def reward_gain(b: "Behaviour", value: Num, basket: Num, sensitivity: Num, worn: Num) -> Num:
+    """Satisfaction gained from rewards worth `value`: reward_delight per average basket, at most
+    REWARD_DELIGHT_CAP, times the customer's reward sensitivity and the reward's wear."""
+    gain = np.minimum(b.reward_delight * value / basket, REWARD_DELIGHT_CAP)
+    return gain * (sensitivity * worn)
+
+
+def free_item_gain(b: "Behaviour", favourite: Num, sensitivity: Num, worn: Num) -> Num:
+    """Satisfaction gained from a free item: free_item_delight when it is in the customer's favourite category."""
+    return b.free_item_delight * favourite * sensitivity * worn
+
+
+def expiry_frustration(b: "Behaviour", value: Num, basket: Num) -> Num:
+    """The (negative) satisfaction change when points worth `value` expire: expiry_frustration per average
+    basket, at most EXPIRY_FRUSTRATION_CAP."""
+    return -np.minimum(b.expiry_frustration * value / basket, EXPIRY_FRUSTRATION_CAP)
+
+
+def missed_payment_hit(b: "Behaviour") -> float:
+    """The (negative) satisfaction change when a customer misses a credit payment."""
+    return -b.debt_stress * MISSED_PAYMENT_DAYS
+
+
+def adopts_trial(new: Num, u: Num, variety_seeking: Num) -> Num:
+    """Whether a trial makes customers adopt its category: only a category they have never bought,
+    with probability their segment's variety seeking (`u`: their uniform draw)."""
+    return new & (u < variety_seeking)
+
+
+def tastes_after_trial(prefs: np.ndarray, codes: np.ndarray, n_categories: int) -> np.ndarray:
+    """Cumulative tastes (one row per customer) after adopting category `codes`: its weight rises by
+    1 / categories, then the tastes are renormalised. `prefs` is changed in place."""
+    prefs[np.arange(len(codes)), codes] += 1.0 / n_categories
+    return np.cumsum(prefs / prefs.sum(axis=1, keepdims=True), axis=1)
+
+
+def trial_rate_factor(b: "Behaviour") -> float:
+    """The purchase-rate multiplier a customer gains with each category adopted."""
+    return 1 + b.trial_uplift
+
+
+def offer_take_up(response: float, sensitivity: Num) -> Num:
+    """The chance that customers take up an offer: its response rate times their reward sensitivity, at most 1."""
+    return np.minimum(response * sensitivity, 1.0)
+
+
+# --------------------------------------------------------------------------- service and word of mouth
+def handling_quality(service_quality: float, load: float) -> float:
+    """The chance a contact is handled well: service quality, divided by the overload (load above 1)."""
+    return service_quality / (1.0 + max(load - 1.0, 0.0))
+
+
+def contact_shift(b: "Behaviour", resolved: Num, complaint: Num) -> Num:
+    """Satisfaction change from a service contact: +recovery when handled well, -2 x recovery for a badly
+    handled complaint, nothing for a badly handled inquiry."""
+    rec = b.service_recovery
+    return np.where(resolved, rec, np.where(complaint, -COMPLAINT_PENALTY * rec, 0.0))
+
+
+def refers(u: Num, propensity: Num, s: Num) -> Num:
+    """Whether a purchase makes customers refer someone: with probability propensity x satisfaction."""
+    return u < propensity * s

@@ -1,0 +1,74 @@
+"""The customers' columns: each declared once (dtype, unit, meaning), seen by type checkers, grown from the declaration."""
+
+from __future__ import annotations
+
+import typing
+
+import numpy as np
+import pytest
+
+from lab.population.customers import Column, Customers, SegmentTable
+from lab.randomness import Streams
+
+
+@pytest.fixture
+def population(classroom):
+    seg = SegmentTable.from_scenario(classroom.scenario)
+    return Customers(seg, len(classroom.scenario.store.categories), capacity=10)
+
+
+def test_every_column_is_declared_with_a_dtype_a_unit_and_a_meaning() -> None:
+    assert len(Customers.COLUMNS) == 37
+    for name, col in Customers.COLUMNS.items():
+        assert isinstance(col, Column) and col.meaning, name
+        assert np.dtype(col.dtype).kind in "fib", name
+        if np.dtype(col.dtype).kind == "f":
+            assert col.unit, f"{name}: a number needs a unit"
+    assert {n for n, c in Customers.COLUMNS.items() if c.per_category} == {"cat_cum", "cat_n", "cat_spend"}
+
+
+def test_type_checkers_see_every_column_as_an_array() -> None:
+    hints = typing.get_type_hints(Customers)
+    assert all(hints[name] is np.ndarray for name in Customers.COLUMNS)
+
+
+def test_a_population_has_every_declared_column_and_no_other(population) -> None:
+    c = population
+    for name, col in Customers.COLUMNS.items():
+        a = getattr(c, name)
+        assert a.dtype == np.dtype(col.dtype), name
+        assert a.shape == ((c.capacity, c.n_categories) if col.per_category else (c.capacity,)), name
+    arrays = {k for k, v in vars(c).items() if isinstance(v, np.ndarray)}
+    assert arrays == set(Customers.COLUMNS), "an array kept per customer must be declared, or it will not grow"
+
+
+def test_growing_keeps_every_column_of_the_customers_already_there(population, classroom) -> None:
+    c = population
+    streams = Streams(9)
+    c.add(8, np.linspace(0.0, 1.0, 8), streams)
+    c.purchases[:8] = np.arange(8)
+    c.cat_n[:8, 1] = 2.5
+    c.heat[:8] = 0.25
+    before = {name: getattr(c, name)[:8].copy() for name in Customers.COLUMNS}
+    cap = c.capacity
+    c.add(40, np.full(40, 2.0), streams, referred_by=np.arange(40) % 8)
+    assert c.capacity > cap and c.n == 48
+    for name, old in before.items():
+        a = getattr(c, name)
+        assert a.shape[0] == c.capacity, name
+        np.testing.assert_array_equal(a[:8], old, err_msg=name)
+    assert np.array_equal(c.referred_by[8:48], np.arange(40) % 8) and c.referred[8:48].all()
+    assert c.alive[:48].all() and not c.alive[48:].any()
+
+
+def test_growth_does_not_change_what_customers_are_drawn(classroom) -> None:
+    """The same customers with room to spare and with growth on the way: the same traits, bit for bit."""
+    seg = SegmentTable.from_scenario(classroom.scenario)
+    cats = len(classroom.scenario.store.categories)
+    roomy, tight = Customers(seg, cats, 500), Customers(seg, cats, 1)
+    for c in (roomy, tight):
+        streams = Streams(5)
+        for k in range(5):
+            c.add(60, np.full(60, float(k)), streams)
+    for name in Customers.COLUMNS:
+        np.testing.assert_array_equal(getattr(roomy, name)[:300], getattr(tight, name)[:300], err_msg=name)
