@@ -19,19 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lab.errors import LabError
-from lab.experiment.batch import (
-    BatchError,
-    apply_point,
-    load_spec,
-    main_batch,
-    main_batch_report,
-    read_dataset,
-    run_batch,
-    run_task,
-)
-from lab.experiment.batch_report import sensitivity_indices, summary_table, winners
-from lab.experiment.design import Axis, Grid, LatinHypercube, Sobol, design_points
-from lab.experiment.overrides import PathError, apply, get, resolve
+from lab.batch import BatchError, apply_point, load_spec, read_dataset, run_batch, run_task
+from lab.batch.design import Axis, Grid, LatinHypercube, Sobol, design_points
+from lab.batch.overrides import PathError, apply, get, resolve
+from lab.cli import main as lab_main
+from lab.metrics.batch_summary import summary_table, winners
+from lab.metrics.sensitivity import sensitivity_indices
 from lab.experiment.run import run_policy
 from lab.metrics.outcomes import OUTCOMES
 from lab.metrics.stats import mean_ci, paired_diff_ci
@@ -39,6 +32,16 @@ from lab.policy.loader import compile_checked, read_policy
 from lab.scenario.loader import read_scenario, world_of
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def main_batch(argv: list[str]) -> int:
+    """`lab batch ARGV`, through the command line's entry point."""
+    return lab_main(["batch", *argv])
+
+
+def main_batch_report(argv: list[str]) -> int:
+    """`lab batch-report ARGV`, through the command line's entry point."""
+    return lab_main(["batch-report", *argv])
 CLASSROOM = ROOT / "scenarios" / "classroom.yaml"
 SMALL = {"customers": 100, "days": 30}
 
@@ -376,7 +379,7 @@ def test_resume_refuses_a_store_of_a_different_batch(grid_spec, reference, tmp_p
 def test_resume_refuses_changed_lab_code_unless_allowed(grid_spec, reference, tmp_path, monkeypatch):
     import shutil
 
-    from lab.experiment import batch as batch_module
+    from lab.batch import identity as batch_module
 
     store = tmp_path / "store"
     shutil.copytree(reference, store)
@@ -440,7 +443,7 @@ def worker_pids(driver: int) -> list[int]:
 def test_resume_after_kill_9_ends_with_the_uninterrupted_dataset(long_spec, long_reference, tmp_path):
     total = 6 * 2 * 2
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "lab.experiment.batch", str(long_spec), "--out", str(out), "--jobs", "1",
+    cmd = [sys.executable, "-m", "lab", "batch", str(long_spec), "--out", str(out), "--jobs", "1",
            "--flush-runs", "2"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -465,7 +468,7 @@ def test_resume_after_kill_9_ends_with_the_uninterrupted_dataset(long_spec, long
 
 def test_a_worker_that_dies_has_its_runs_redone(long_spec, long_reference, tmp_path):
     out = tmp_path / "store"
-    cmd = [sys.executable, "-m", "lab.experiment.batch", str(long_spec), "--out", str(out), "--jobs", "2",
+    cmd = [sys.executable, "-m", "lab", "batch", str(long_spec), "--out", str(out), "--jobs", "2",
            "--flush-runs", "2"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -580,7 +583,7 @@ def test_sensitivity_tells_a_driving_factor_from_an_idle_one():
 
 
 def test_salib_indices_are_added_when_salib_is_installed(monkeypatch):
-    from lab.experiment import batch_report
+    from lab.metrics import sensitivity as batch_report
 
     calls = {}
 

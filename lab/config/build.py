@@ -456,17 +456,17 @@ class SourceMap:
     def __contains__(self, path: object) -> bool:
         return isinstance(path, tuple) and self._get(path) is not None
 
-    def diag(self, path: Iterable[str | int], message: str) -> Diagnostic:
-        """A diagnostic in this file at ``path`` (see :meth:`at`)."""
-        line, col = self.at(path)
-        return Diagnostic(self.file, line, col, message)
+    def diag(self, path: Iterable[str | int], message: str, code: str = "invalid") -> Diagnostic:
+        """A diagnostic in this file at ``path`` (see :meth:`at`), with its code (see lab.errors.CODES)."""
+        return diag_at(self.file, self, path, message, code=code)
 
 
 def diag_at(file: str, source_map: SourceMap, path: Iterable[str | int],
-            message: str) -> Diagnostic:
-    """A diagnostic at the YAML node for ``path`` (nearest ancestor if it has none)."""
+            message: str, *, code: str = "invalid") -> Diagnostic:
+    """A diagnostic at the YAML node for ``path`` (nearest ancestor if it has none), with its code and path."""
+    path = tuple(path)
     line, col = source_map.at(path)
-    return Diagnostic(file, line, col, message)
+    return Diagnostic(file, line, col, message, code, path)
 
 
 class _Builder:
