@@ -27,7 +27,7 @@ from dataclasses import MISSING, dataclass
 from typing import Any, Iterable, Literal, Mapping, TypeVar, Union
 
 from lab.config.yamlio import Node
-from lab.errors import Diagnostic, LabError, printable, suggest
+from lab.errors import Diagnostic, Diagnostics, printable, suggest
 
 __all__ = [
     "Expr",
@@ -375,11 +375,6 @@ def _article(word: str) -> str:
     return ("an " if word[:1].lower() in "aeiou" else "a ") + word
 
 
-def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    hint = suggest(word, candidates)
-    return hint if hint.startswith("; did you mean") else ""
-
-
 _FLOATISH = re.compile(r"^\s*[-+]?(\d[\d_]*\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 
 
@@ -472,17 +467,17 @@ def diag_at(file: str, source_map: SourceMap, path: Iterable[str | int],
 class _Builder:
     def __init__(self, file: str):
         self.file = file
-        self.diags: list[Diagnostic] = []
+        self.diags = Diagnostics(file)
         self.pos: dict[Path, tuple[int, int]] = {}
 
-    def err(self, node: Node, message: str) -> _Bad:
-        self.diags.append(Diagnostic(self.file, node.line, node.col, message))
+    def err(self, node: Node, code: str, path: Path, message: str) -> _Bad:
+        self.diags.add(node.line, node.col, code, message, path)
         return _BAD
 
-    def mismatch(self, node: Node, expected: str, path: Path, hint: str = "") -> _Bad:
+    def mismatch(self, node: Node, expected: str, path: Path, hint: str = "", code: str = "type") -> _Bad:
         label = _label(path)
-        return self.err(node, f"expected {expected} for '{label}', got {_describe(node)}"
-                              f"{_at(path, label)}{hint}")
+        return self.err(node, code, path, f"expected {expected} for '{label}', got {_describe(node)}"
+                                          f"{_at(path, label)}{hint}")
 
     # -- dispatch -------------------------------------------------------------------------------
 
@@ -521,7 +516,7 @@ class _Builder:
     def _check_bounds(self, node: Node, v: float, path: Path, ctx: _Ctx) -> bool:
         if ctx.meta.violates(v):
             label = _label(path)
-            self.err(node, f"expected a number {ctx.meta.bounds_text()} for '{label}', got "
+            self.err(node, "range", path, f"expected a number {ctx.meta.bounds_text()} for '{label}', got "
                            f"{_num(v)}{_at(path, label)}")
             return False
         return True
@@ -592,8 +587,8 @@ class _Builder:
             Node("scalar", c, 0, 0)) for c in shape.values)
         hint = ""
         if node.kind == "scalar" and isinstance(v, str):
-            hint = _did_you_mean(v, [c for c in shape.values if isinstance(c, str)])
-        return self.mismatch(node, f"one of {options}", path, hint)
+            hint = suggest(v, [c for c in shape.values if isinstance(c, str)], list_all=False)
+        return self.mismatch(node, f"one of {options}", path, hint, code="choice")
 
     # -- collections ----------------------------------------------------------------------------
 
@@ -613,7 +608,7 @@ class _Builder:
             got = f"; got {len(node.value)} items" if node.kind == "seq" else ""
             if got:
                 label = _label(path)
-                return self.err(node, f"expected a list of {n} items for '{label}'{got}"
+                return self.err(node, "type", path, f"expected a list of {n} items for '{label}'{got}"
                                       f"{_at(path, label)}")
             return self.mismatch(node, f"a list of {n} items", path)
         item_ctx = _Ctx(ctx.meta)
@@ -628,7 +623,7 @@ class _Builder:
         seen: dict[str, Node] = {}
         bad = False
         for k, v in node.value:
-            key = self.key(k, seen)
+            key = self.key(k, seen, path)
             if key is None:
                 bad = True
                 continue
@@ -639,13 +634,13 @@ class _Builder:
                 out[key] = val
         return _BAD if bad else out
 
-    def key(self, k: Node, seen: dict[str, Node]) -> str | None:
+    def key(self, k: Node, seen: dict[str, Node], path: Path) -> str | None:
         if k.kind != "scalar" or not isinstance(k.value, str):
-            self.err(k, "keys must be strings")
+            self.err(k, "key-type", path, "keys must be strings")
             return None
         first = seen.get(k.value)
         if first is not None:
-            self.err(k, f"duplicate key '{printable(k.value)}' (first defined at line "
+            self.err(k, "duplicate-key", path + (k.value,), f"duplicate key '{printable(k.value)}' (first defined at line "
                         f"{first.line})")
             return None
         seen[k.value] = k
@@ -659,14 +654,14 @@ class _Builder:
         bad = False
         pairs = node.value if node.kind == "map" else ()
         for k, v in pairs:
-            key = self.key(k, seen)
+            key = self.key(k, seen, path)
             if key is None:
                 bad = True
                 continue
             f = info.by_yaml.get(key)
             if f is None:
                 unused = [n for n in info.by_yaml if n not in seen] or list(info.by_yaml)
-                self.err(k, f"unknown key '{printable(key)}' in {where}{at}"
+                self.err(k, "unknown-key", path + (key,), f"unknown key '{printable(key)}' in {where}{at}"
                             f"{suggest(key, unused)}")
                 bad = True
                 continue
@@ -677,14 +672,14 @@ class _Builder:
                 kwargs[f.name] = val
         for f in info.fields:
             if f.required and f.yaml not in seen:
-                self.err(node, f"missing required key '{f.yaml}' in {where}{at}")
+                self.err(node, "missing-key", path + (f.yaml,), f"missing required key '{f.yaml}' in {where}{at}")
                 bad = True
         if bad:
             return _BAD
         try:
             return cls(**kwargs)
         except (ValueError, TypeError) as e:  # a declaration's own __post_init__ checks
-            return self.err(node, f"invalid {where}{at}: {e}")
+            return self.err(node, "invalid", path, f"invalid {where}{at}: {e}")
 
     def union(self, node: Node, shape: _Union, path: Path, ctx: _Ctx) -> Any:
         kind = ctx.meta.kind or "variant"
@@ -696,16 +691,16 @@ class _Builder:
         elif node.kind == "map" and len(node.value) == 1:
             tag_node, body = node.value[0]
             if not isinstance(tag_node.value, str) or tag_node.kind != "scalar":
-                return self.err(tag_node, "keys must be strings")
+                return self.err(tag_node, "key-type", path, "keys must be strings")
         elif node.kind == "map" and len(node.value) > 1:
-            return self.err(node, self._many_keys(node, shape, kind, path))
+            return self.err(node, "variant-shape", path, self._many_keys(node, shape, kind, path))
         else:
             return self.mismatch(node, f"{_article(kind)} (one of: {listing})", path)
         tag = tag_node.value
         cls = shape.lookup(tag)
         if cls is None:
             hint = suggest(tag, tags)
-            return self.err(tag_node, f"unknown {kind} '{printable(tag)}'{_at(path)}{hint}")
+            return self.err(tag_node, "unknown-variant", path + (tag,), f"unknown {kind} '{printable(tag)}'{_at(path)}{hint}")
         tpath = path + (tag,)
         if body is None or (body.kind == "scalar" and body.value is None):
             self.pos[tpath] = (tag_node.line, tag_node.col) if body is None \
@@ -715,7 +710,7 @@ class _Builder:
         self.pos[tpath] = (body.line, body.col)
         if body.kind != "map":
             label = _label(tpath)
-            return self.err(body, f"expected the settings of the {tag} {kind} as a mapping "
+            return self.err(body, "type", tpath, f"expected the settings of the {tag} {kind} as a mapping "
                                   f"for '{label}', got {_describe(body)}{_at(tpath, label)}")
         return self.obj(body, cls, tpath, f"{tag} {kind}", path)
 
@@ -743,13 +738,12 @@ def build(node: Node, cls: type[T], file: str) -> tuple[T, SourceMap]:
     b = _Builder(file)
     b.pos[()] = (node.line, node.col)
     if node.kind != "map":
-        b.err(node, f"expected a mapping at the top level of the file, got {_describe(node)}")
+        b.err(node, "type", (), f"expected a mapping at the top level of the file, got {_describe(node)}")
         result: Any = _BAD
     else:
         result = b.obj(node, cls, (), _human(cls.__name__), ())
     if b.diags or isinstance(result, _Bad):
-        diags = sorted(set(b.diags), key=lambda d: (d.line, d.col, d.message))
-        raise LabError(diags)
+        raise b.diags.error(sort=True)
     return result, SourceMap(file, b.pos)
 
 

@@ -30,7 +30,7 @@ import yaml.constructor
 import yaml.nodes
 import yaml.resolver
 
-from lab.errors import Diagnostic, LabError, printable, suggest
+from lab.errors import Diagnostic, Diagnostics, LabError, printable, suggest
 
 __all__ = [
     "Node",
@@ -227,8 +227,9 @@ def _short_tag(tag: str) -> str:
 
 
 class _Fatal(Exception):
-    def __init__(self, line: int, col: int, message: str):
-        self.line, self.col, self.message = line, col, message
+    def __init__(self, line: int, col: int, message: str, code: str = "yaml-syntax",
+                 path: tuple[str | int, ...] = ()):
+        self.line, self.col, self.message, self.code, self.path = line, col, message, code, path
 
 
 @dataclass
@@ -249,7 +250,7 @@ class _Composer:
         self.text = text
         self.file = file
         self.resolver = resolver
-        self.diags: list[Diagnostic] = []
+        self.diags = Diagnostics(file)
         self.anchors: dict[str, tuple[Node, int, int] | None] = {}  # None = still open
         self.stack: list[_Frame] = []
         self.total = 0
@@ -257,8 +258,22 @@ class _Composer:
         self.root: Node | None = None
         self.documents = 0
 
-    def warn(self, line: int, col: int, message: str) -> None:
-        self.diags.append(Diagnostic(self.file, line, col, message))
+    def warn(self, line: int, col: int, code: str, message: str, path: tuple[str | int, ...] | None = None) -> None:
+        """Record a problem that does not stop the reading (at the path of the value being composed by default)."""
+        self.diags.add(line, col, code, message, self.path() if path is None else path)
+
+    def path(self) -> tuple[str | int, ...]:
+        """The YAML path of the value being composed now, e.g. ("rules", 2, "do")."""
+        out: list[str | int] = []
+        for fr in self.stack:
+            if fr.kind == "seq":
+                out.append(len(fr.items))
+            elif len(fr.items) % 2:  # inside a value: its key is the last item
+                key = fr.items[-1].value
+                out.append(key if isinstance(key, str) else str(key))
+            else:  # inside a key
+                break
+        return tuple(out)
 
     def compose(self, events: Iterator[yaml.Event]) -> Node | None:
         for ev in events:
@@ -286,15 +301,15 @@ class _Composer:
             if self.aliased:
                 raise _Fatal(*_pos(mark),
                              "too many YAML nodes after expanding aliases (billion-laughs "
-                             f"protection; the limit is {MAX_NODES:,})")
+                             f"protection; the limit is {MAX_NODES:,})", "yaml-limit", self.path())
             raise _Fatal(*_pos(mark), f"too many YAML nodes (the limit is {MAX_NODES:,}); "
-                                      "split the file")
+                                      "split the file", "yaml-limit", self.path())
 
     def check_depth(self, height: int, mark: yaml.Mark) -> None:
         if len(self.stack) + height > MAX_DEPTH:
             raise _Fatal(*_pos(mark),
                          f"the data is nested more than {MAX_DEPTH} levels deep; "
-                         "flatten the structure")
+                         "flatten the structure", "yaml-limit", self.path())
 
     def add(self, node: Node, size: int, height: int) -> None:
         if self.stack:
@@ -328,11 +343,11 @@ class _Composer:
             if tag in (INT, FLOAT) and ":" in ev.value:  # YAML 1.1 base-60 numbers
                 tag = STR
         elif tag in (MAP, SEQ):
-            self.warn(tag_line, tag_col, f"the tag {_short_tag(tag)} cannot be used on a single "
+            self.warn(tag_line, tag_col, "yaml-tag", f"the tag {_short_tag(tag)} cannot be used on a single "
                                          "value; remove the tag")
             tag = STR
         elif tag not in _SCALAR_TAGS:
-            self.warn(tag_line, tag_col, _bad_tag(tag))
+            self.warn(tag_line, tag_col, "yaml-tag", _bad_tag(tag))
             tag = STR
         if tag in _CONSTRUCT:
             try:
@@ -340,10 +355,10 @@ class _Composer:
             except Exception:  # PyYAML raises ValueError/KeyError/... for junk under !!int etc.
                 shown = printable(ev.value)
                 if ev.tag in (None, "!"):  # e.g. an integer too long for Python to convert
-                    self.warn(line, col, f"cannot read the number '{shown}'; put it in quotes "
+                    self.warn(line, col, "type", f"cannot read the number '{shown}'; put it in quotes "
                                          "if it is text")
                 else:
-                    self.warn(line, col, f"invalid {_short_tag(tag)} value '{shown}'; "
+                    self.warn(line, col, "yaml-tag", f"invalid {_short_tag(tag)} value '{shown}'; "
                                          "remove the tag or fix the value")
                 tag, value = STR, ev.value
         elif tag == NULL:
@@ -360,11 +375,12 @@ class _Composer:
         line, col = _pos(ev.start_mark)
         if ev.anchor not in self.anchors:
             name = printable(ev.anchor)
-            raise _Fatal(line, col, f"undefined alias '*{name}'; define it first with '&{name}'")
+            raise _Fatal(line, col, f"undefined alias '*{name}'; define it first with '&{name}'", "yaml-alias",
+                         self.path())
         entry = self.anchors[ev.anchor]
         if entry is None:
             raise _Fatal(line, col, f"recursive alias '*{printable(ev.anchor)}' refers to a value that "
-                                    "contains it")
+                                    "contains it", "yaml-alias", self.path())
         node, size, height = entry
         self.aliased = True
         self.count(size, ev.start_mark)
@@ -383,10 +399,10 @@ class _Composer:
         if tag not in (None, "!", want):
             if tag in (MAP, SEQ) or tag in _SCALAR_TAGS:
                 what = "a mapping" if kind == "map" else "a list"
-                self.warn(line, col, f"the tag {_short_tag(tag)} cannot be used on {what}; "
+                self.warn(line, col, "yaml-tag", f"the tag {_short_tag(tag)} cannot be used on {what}; "
                                      "remove the tag")
             else:
-                self.warn(line, col, _bad_tag(tag))
+                self.warn(line, col, "yaml-tag", _bad_tag(tag))
         if ev.anchor is not None:
             self.anchors[ev.anchor] = None
         style = "flow" if ev.flow_style else "block"
@@ -402,31 +418,32 @@ class _Composer:
         self.add(node, fr.size, fr.height)
 
     def mapping_pairs(self, items: list[Node]) -> tuple[tuple[Node, Node], ...]:
+        here = self.path()  # the stack holds the mapping's parents: this is the mapping's own path
         explicit: dict[str, tuple[Node, Node]] = {}
         merged: dict[str, tuple[Node, Node]] = {}
         for key, val in zip(items[0::2], items[1::2]):
             if key.kind == "scalar" and key.tag == MERGE:
-                self.merge_into(merged, val)
+                self.merge_into(merged, val, here + ("<<",))
                 continue
             if key.kind != "scalar" or not isinstance(key.value, str):
-                self.warn(key.line, key.col, _non_string_key(key))
+                self.warn(key.line, key.col, "key-type", _non_string_key(key), here)
                 continue
             first = explicit.get(key.value)
             if first is not None:
-                self.warn(key.line, key.col, f"duplicate key '{printable(key.value)}' (first "
-                                             f"defined at line {first[0].line})")
+                self.warn(key.line, key.col, "duplicate-key", f"duplicate key '{printable(key.value)}' (first "
+                                                              f"defined at line {first[0].line})", here + (key.value,))
                 continue
             explicit[key.value] = (key, val)
         pairs = [p for k, p in merged.items() if k not in explicit]
         pairs.extend(explicit.values())
         return tuple(pairs)
 
-    def merge_into(self, merged: dict[str, tuple[Node, Node]], val: Node) -> None:
+    def merge_into(self, merged: dict[str, tuple[Node, Node]], val: Node, path: tuple[str | int, ...]) -> None:
         sources = val.value if val.kind == "seq" else (val,)
         for src in sources:
             if src.kind != "map":
-                self.warn(src.line, src.col, "a merge key '<<' needs a mapping or a list of "
-                                             "mappings (usually an alias like *defaults)")
+                self.warn(src.line, src.col, "yaml-tag", "a merge key '<<' needs a mapping or a list of "
+                                                         "mappings (usually an alias like *defaults)", path)
                 continue
             for k, v in src.value:
                 merged.setdefault(k.value, (k, v))
@@ -506,7 +523,7 @@ def parse_yaml(text: str, file: str) -> Node:
     non-string keys, unsupported tags, alias bombs, excessive nesting or size, and empty input.
     """
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        raise LabError.at(file, 1, 1, _too_large(len(text.encode("utf-8", "surrogatepass"))))
+        raise LabError.at(file, 1, 1, _too_large(len(text.encode("utf-8", "surrogatepass"))), "yaml-limit")
     if text.startswith("\ufeff"):
         text = text[1:]
     bad = _NON_PRINTABLE.search(text)
@@ -514,7 +531,7 @@ def parse_yaml(text: str, file: str) -> Node:
         line, col = _line_col_of_index(text, bad.start())
         raise LabError.at(file, line, col,
                           f"the character U+{ord(bad.group()):04X} is not allowed in YAML; "
-                          "remove it")
+                          "remove it", "file")
     loader: Any = _CEvents(text) if USE_LIBYAML else _PyEvents(text)
     composer = _Composer(text, file, loader)
 
@@ -525,15 +542,16 @@ def parse_yaml(text: str, file: str) -> Node:
     try:
         root = composer.compose(events())
     except _Fatal as f:
-        raise LabError(sorted(composer.diags + [Diagnostic(file, f.line, f.col, f.message)],
-                              key=_order)) from None
+        composer.diags.add(f.line, f.col, f.code, f.message, f.path)
+        raise LabError(sorted(composer.diags, key=_order)) from None
     except yaml.MarkedYAMLError as e:
-        raise LabError(sorted(composer.diags + [_malformed(e, text, file)], key=_order)) from None
+        composer.diags.extend([_malformed(e, text, file)])
+        raise LabError(sorted(composer.diags, key=_order)) from None
     except yaml.reader.ReaderError as e:
         line, col = _line_col_of_index(text, min(e.position, len(text)))
-        raise LabError.at(file, line, col, f"unreadable YAML: {e.reason}") from None
+        raise LabError.at(file, line, col, f"unreadable YAML: {e.reason}", "file") from None
     except yaml.YAMLError as e:
-        raise LabError.at(file, 1, 1, f"malformed YAML: {e}") from None
+        raise LabError.at(file, 1, 1, f"malformed YAML: {e}", "yaml-syntax") from None
     finally:
         dispose = getattr(loader, "dispose", None)
         if dispose is not None:
@@ -541,10 +559,10 @@ def parse_yaml(text: str, file: str) -> Node:
     if composer.diags:
         raise LabError(sorted(composer.diags, key=_order))
     if root is None or (root.kind == "scalar" and root.value is None and not root.raw):
-        raise LabError.at(file, 1, 1, "the file is empty; expected a mapping")
+        raise LabError.at(file, 1, 1, "the file is empty; expected a mapping", "file")
     if root.kind == "scalar" and root.value is None:
         raise LabError.at(file, root.line, root.col,
-                          "the document is just null; expected a mapping")
+                          "the document is just null; expected a mapping", "type")
     return root
 
 
@@ -570,7 +588,7 @@ def _malformed(e: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic:
         message += "; if this is text containing ': ', put the whole text in quotes"
     if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
         message += "; tabs cannot be used for indentation, use spaces"
-    return Diagnostic(file, line, col, message)
+    return Diagnostic(file, line, col, message, "yaml-syntax")
 
 
 def read_yaml(path: str | os.PathLike[str]) -> Node:
@@ -581,21 +599,21 @@ def read_yaml(path: str | os.PathLike[str]) -> Node:
             data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as e:
         reason = e.strerror or str(e)
-        raise LabError.at(file, 1, 1, f"cannot read the file: {reason}{_sibling_hint(file)}") \
+        raise LabError.at(file, 1, 1, f"cannot read the file: {reason}{_sibling_hint(file)}", "file") \
             from None
     if len(data) > MAX_FILE_BYTES:
         try:
             size = os.path.getsize(file)
         except OSError:
             size = len(data)
-        raise LabError.at(file, 1, 1, _too_large(size))
+        raise LabError.at(file, 1, 1, _too_large(size), "yaml-limit")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise LabError.at(file, 1, 1,
                           f"the file is not UTF-8 text (byte 0x{data[e.start]:02x} on line {line} "
-                          "cannot be decoded); save it as UTF-8") from None
+                          "cannot be decoded); save it as UTF-8", "file") from None
     return parse_yaml(text, file)
 
 
@@ -605,5 +623,4 @@ def _sibling_hint(file: str) -> str:
         siblings = [n for n in os.listdir(folder or ".") if n.endswith((".yaml", ".yml"))]
     except OSError:
         return ""
-    hint = suggest(name, siblings)
-    return hint if hint.startswith("; did you mean") else ""
+    return suggest(name, siblings, list_all=False)
