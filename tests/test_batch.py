@@ -29,7 +29,7 @@ from lab.experiment.run import run_policy
 from lab.metrics.outcomes import OUTCOMES
 from lab.metrics.stats import mean_ci, paired_diff_ci
 from lab.policy.loader import compile_checked, read_policy
-from lab.scenario.loader import read_scenario, world_of
+from lab.scenario.loader import load_scenario, read_scenario, world_of
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -602,3 +602,72 @@ def test_salib_indices_are_added_when_salib_is_installed(monkeypatch):
     out = batch_report.salib_indices(X, X[:, 0], ["a", "b"], [(0, 1), (0, 1)])
     assert list(out.columns) == ["factor", "delta", "delta_conf", "s1", "s1_conf"]
     assert calls["problem"] == {"num_vars": 2, "names": ["a", "b"], "bounds": [[0, 1], [0, 1]]}
+
+
+# --------------------------------------------------------------------------- structure
+def test_a_design_point_goes_through_the_scenario_loaders_override_hook(grid_spec):
+    from lab.scenario.loader import compile_sources
+
+    batch = load_spec(grid_spec)
+    seen = []
+
+    def override(sc, pols):
+        seen.append((sc, dict(pols)))
+        return apply_point(batch, batch.points[3])
+
+    loaded = compile_sources(batch.source, override)
+    assert seen and seen[0][0] is batch.scenario and set(seen[0][1]) == {"none", "points"}
+    assert loaded.scenario.population.segments["bargain_hunters"].reward_sensitivity == batch.points[3]["sens"]
+    assert list(loaded.policies) == ["none", "points"] and not loaded.rejected
+    # the base, unchanged, is what load_scenario gives for the same files
+    base = compile_sources(batch.source)
+    assert base.scenario == load_scenario(batch.scenario_path, ["points"]).scenario
+    # a point whose scenario the checks refuse raises, one whose policy does not compile is rejected when asked
+    with pytest.raises(LabError, match="unknown category 'hats'"):
+        compile_sources(batch.source, lambda sc, pols: (_with_category(sc, "hats"), pols))
+
+
+def _with_category(sc, name):
+    from dataclasses import replace
+
+    seg = sc.population.segments["regulars"]
+    return replace(sc, population=replace(sc.population, segments={**sc.population.segments,
+                                                                   "regulars": replace(seg, categories={name: 1.0})}))
+
+
+def test_the_lab_package_has_no_import_cycles():
+    """Module-level and deferred (in-function) imports between lab's modules form no cycle."""
+    import ast
+
+    root = ROOT / "lab"
+    mods = {}
+    for p in root.rglob("*.py"):
+        parts = p.relative_to(ROOT).with_suffix("").parts
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for m, p in mods.items():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Import):
+                graph[m].update(a.name for a in node.names if a.name in mods)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for a in node.names:
+                    full = f"{node.module}.{a.name}"
+                    if full in mods:
+                        graph[m].add(full)
+                    elif node.module in mods:
+                        graph[m].add(node.module)
+    state: dict[str, int] = {}
+
+    def visit(m: str, trail: list[str]) -> None:
+        state[m] = 1
+        for n in sorted(graph[m]):
+            assert state.get(n) != 1, "import cycle: " + " -> ".join(trail[trail.index(n):] + [n]) \
+                if n in trail else n
+            if n not in state:
+                visit(n, trail + [n])
+        state[m] = 2
+
+    for m in sorted(mods):
+        if m not in state:
+            visit(m, [m])
+    assert "lab.batch.tasks" in mods and "lab.report.batch" in mods and "lab.metrics.sensitivity" in mods

@@ -1,4 +1,4 @@
-"""Factors: one parameter a batch varies, checked against what the parameter allows.
+"""Factors: one parameter a batch varies, as declared (`FactorSpec`) and as checked (`Factor`).
 
 `check_factor` turns a `FactorSpec` from the spec into a `Factor`: its
 target (a scenario or policy parameter, resolved by lab.batch.overrides),
@@ -13,23 +13,40 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from lab.batch.design import Axis, Design, Grid
 from lab.batch.overrides import Leaf, PathError, Target, resolve
-from lab.config import Expr, Node, SourceMap
+from lab.config import Expr, Node, SourceMap, option
 from lab.errors import Diagnostics, suggest
 from lab.scenario.loader import PolicySource
 from lab.scenario.model import Scenario
 
-if TYPE_CHECKING:
-    from lab.batch.spec import FactorSpec
-
-__all__ = ["Factor", "RESERVED", "check_factor"]
+__all__ = ["RESERVED", "Factor", "FactorSpec", "check_factor"]
 
 #: Column names of the dataset that a factor cannot take.
 RESERVED = ("run_id", "point", "replication", "policy", "outcome", "value", "period", "day_end", "variable", "error")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FactorSpec:
+    """One parameter to vary: where it lives, and its range or levels."""
+
+    path: str = option("the parameter, e.g. population.segments.regulars.reward_sensitivity or "
+                       "policies.points.rules.redeem.do.0.redeem.discount")
+    low: float | None = option("lowest value of a numeric range", default=None)
+    high: float | None = option("highest value of a numeric range", default=None)
+    steps: int | None = option("grid designs: evenly spaced values over low..high", default=None, min=2, max=100_000)
+    levels: tuple[Expr | None, ...] | None = option(
+        "or: the values to use (numbers, text, true/false or null), converted to the parameter's type", default=None)
+    type_: Literal["float", "int", "choice"] | None = option(
+        "float, int or choice (default: from the parameter: whole numbers are int, text and true/false are choice)",
+        default=None)
+    template: str | None = option("for an expression parameter: the expression, with {value} where the factor's value goes, "
+                                  "e.g. 'floor(purchase.amount * {value})'", default=None)
+    description: str = option("what the factor is", default="")
+
 
 
 @dataclass(frozen=True)

@@ -1,49 +1,29 @@
 """What a batch is: the spec as declared in YAML, and the checked batch loaded from it.
 
-`BatchSpec` and `FactorSpec` are the declarations `lab.config.build` checks a
-spec file against (and the JSON Schema is generated from); `Batch` is what
+`BatchSpec` (with `lab.batch.factors.FactorSpec` for each factor) is the
+declaration `lab.config.build` checks a spec file against; `Batch` is what
 `lab.batch.load.load_spec` returns once the base scenario, its policies and
-every factor have been checked: the inputs a task needs, and the design
-table. Kept apart from the loading code so that executors and workers can
-hold a `Batch` without importing the checks.
+every factor have been checked: the inputs every task needs, and the design
+table. A `Batch` is plain frozen data, so it travels to worker processes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from lab.batch.design import Design, Grid
-from lab.batch.factors import Factor
-from lab.config import Expr, SourceMap, option
+from lab.batch.factors import Factor, FactorSpec
+from lab.config import SourceMap, option
 from lab.scenario.loader import PolicySource, ScenarioSource
 from lab.scenario.model import Scenario
 
-__all__ = ["Batch", "BatchError", "BatchSpec", "FactorSpec"]
+__all__ = ["Batch", "BatchError", "BatchSpec"]
 
 
 class BatchError(Exception):
     """A batch that cannot start or go on (a refused output folder, a changed spec): the message says what to do."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class FactorSpec:
-    """One parameter to vary: where it lives, and its range or levels."""
-
-    path: str = option("the parameter, e.g. population.segments.regulars.reward_sensitivity or "
-                       "policies.points.rules.redeem.do.0.redeem.discount")
-    low: float | None = option("lowest value of a numeric range", default=None)
-    high: float | None = option("highest value of a numeric range", default=None)
-    steps: int | None = option("grid designs: evenly spaced values over low..high", default=None, min=2, max=100_000)
-    levels: tuple[Expr | None, ...] | None = option(
-        "or: the values to use (numbers, text, true/false or null), converted to the parameter's type", default=None)
-    type_: Literal["float", "int", "choice"] | None = option(
-        "float, int or choice (default: from the parameter: whole numbers are int, text and true/false are choice)",
-        default=None)
-    template: str | None = option("for an expression parameter: the expression, with {value} where the factor's value goes, "
-                                  "e.g. 'floor(purchase.amount * {value})'", default=None)
-    description: str = option("what the factor is", default="")
 
 
 @dataclass(frozen=True, kw_only=True)
