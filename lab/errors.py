@@ -19,7 +19,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Protocol
 
-__all__ = ["CODES", "Diagnostic", "Diagnostics", "LabError", "printable", "suggest"]
+__all__ = ["CODES", "Diagnostic", "Diagnostics", "LabError", "closest", "printable", "suggest"]
 
 #: Similarity (difflib ratio) above which a candidate is offered as "did you mean".
 SUGGEST_CUTOFF = 0.6
@@ -148,26 +148,44 @@ class Diagnostics:
             raise self.error(sort=sort)
 
 
-def suggest(word: str, candidates: Iterable[str], *, list_all: bool = True) -> str:
-    """A hint to append to a message about an unknown name.
+def closest(word: str, candidates: Iterable[str], *, fold_case: bool = True,
+            tail_cutoff: float | None = None) -> str | None:
+    """The candidate closest to a misspelt ``word`` (difflib ratio above 0.6), or None.
 
-    Returns ``"; did you mean 'x'?"`` for the closest candidate (difflib, cutoff 0.6), else
-    ``"; expected one of: a, b, c"`` when there are few candidates (<= 12) and ``list_all``,
-    else ``""``.
-    """
+    ``fold_case`` gives case-only differences a second chance ("Award" for "award");
+    ``tail_cutoff`` also matches the last dotted part (``customer.visits`` for ``visit``)
+    at that similarity, for dotted names such as expression fields."""
     pool = list(dict.fromkeys(c for c in candidates if isinstance(c, str)))
     if not pool:
-        return ""
-    close = difflib.get_close_matches(word, pool, n=1, cutoff=SUGGEST_CUTOFF)
-    if not close:
+        return None
+    close = difflib.get_close_matches(word, pool, n=1, cutoff=SUGGEST_CUTOFF)  # the same whatever the order
+    if not close and fold_case:
         # Case-only differences ("Award" vs "award") score high anyway, but a short word
         # against long candidates may not; try case-folded as a second chance.
         folded = {c.casefold(): c for c in pool}
         close = [folded[m] for m in difflib.get_close_matches(word.casefold(), list(folded), n=1,
                                                               cutoff=SUGGEST_CUTOFF)]
-    if close:
-        return f"; did you mean '{close[0]}'?"
-    if list_all and len(pool) <= LIST_ALL_LIMIT:
+    if not close and tail_cutoff is not None:
+        tails: dict[str, str] = {}
+        for c in sorted(pool):
+            tails.setdefault(c.rsplit(".", 1)[-1], c)
+        close = [tails[m] for m in difflib.get_close_matches(word.rsplit(".", 1)[-1], list(tails), n=1,
+                                                             cutoff=tail_cutoff)]
+    return close[0] if close else None
+
+
+def suggest(word: str, candidates: Iterable[str], *, list_all: bool = True) -> str:
+    """A hint to append to a message about an unknown name: the one "did you mean" of the lab.
+
+    Returns ``"; did you mean 'x'?"`` for the closest candidate (:func:`closest`), else
+    ``"; expected one of: a, b, c"`` when there are few candidates (<= 12) and ``list_all``,
+    else ``""``.
+    """
+    pool = list(dict.fromkeys(c for c in candidates if isinstance(c, str)))
+    near = closest(word, pool)
+    if near is not None:
+        return f"; did you mean '{near}'?"
+    if list_all and pool and len(pool) <= LIST_ALL_LIMIT:
         return "; expected one of: " + ", ".join(pool)
     return ""
 

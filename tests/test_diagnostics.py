@@ -196,3 +196,13 @@ factors:
                              ("conflict", ("factors", "run_id")),
                              ("duplicate-value", ("factors", "size", "levels")),
                              ("design", ("design", "sobol", "samples"))}
+
+
+def test_closest_matches_dotted_names_on_their_last_part_when_asked():
+    from lab.errors import closest
+
+    fields = ["customer.visits", "customer.spend", "purchase.amount"]
+    assert closest("customer.visit", fields) == "customer.visits"
+    assert closest("visits", fields) is None
+    assert closest("visits", fields, fold_case=False, tail_cutoff=0.75) == "customer.visits"
+    assert closest("AMOUNT", ["amount"]) == "amount" and closest("AMOUNT", ["amount"], fold_case=False) is None
