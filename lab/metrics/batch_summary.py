@@ -36,9 +36,14 @@ TARGET = "net_profit"
 class BatchTables(Protocol):
     """What the batch statistics read from a dataset (lab.batch.BatchData has it): long tables and the manifest."""
 
-    runs: pd.DataFrame
-    failures: pd.DataFrame
-    manifest: dict[str, Any]
+    @property
+    def runs(self) -> pd.DataFrame: ...
+
+    @property
+    def failures(self) -> pd.DataFrame: ...
+
+    @property
+    def manifest(self) -> dict[str, Any]: ...
 
 
 def interval(n: np.ndarray, mean: np.ndarray, sd: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
