@@ -45,6 +45,7 @@ CODES: dict[str, str] = {
     "invalid": "a value its declaration's own checks refuse",
     "required": "something that must be given is empty (a store without categories, a factor without levels)",
     "unknown-name": "a reference to a category, policy, ledger, ... that does not exist",
+    "expression": "an expression that does not parse, names an unknown field or function, or has the wrong type",
     "duplicate-name": "two things that must be named differently share a name",
     "duplicate-value": "a list that gives the same value twice",
     "unknown-path": "a factor path that does not name a parameter",

@@ -1,4 +1,4 @@
-"""The batch dataset: the Parquet tables a batch writes (runs, series, failures), in atomic chunks, and reading them back.
+"""The batch dataset: the Parquet tables a batch writes (runs, series, failures), in atomic chunks; reading them.
 
 Not to be confused with the shop (`lab.engine.store`): this is the folder of
 files a batch produces. The driver alone writes it, in chunks, each file
@@ -29,7 +29,8 @@ from lab.batch.tasks import SERIES, PointResult
 from lab.experiment.run import write_atomic
 from lab.metrics.outcomes import OUTCOMES
 
-__all__ = ["MANIFEST", "PARTS", "BatchData", "DatasetWriter", "chunk_files", "committed_chunks", "read_dataset", "recover", "schemas"]
+__all__ = ["MANIFEST", "PARTS", "BatchData", "DatasetWriter", "chunk_files", "committed_chunks", "read_dataset",
+           "recover", "schemas"]
 
 MANIFEST = "manifest.json"
 PARTS = ("runs", "series", "failures")

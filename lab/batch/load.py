@@ -39,8 +39,8 @@ def load_spec(path: str | Path, *, customers: int | None = None, days: int | Non
     scenario_path = path.parent / spec.scenario
     if not scenario_path.is_file():
         near = [p.name for p in scenario_path.parent.glob("*.yaml")] if scenario_path.parent.is_dir() else []
-        err.at(("scenario",), "unknown-name", f"cannot find the scenario '{spec.scenario}' (looked for {scenario_path}); "
-               f"paths are relative to the batch spec{suggest(Path(spec.scenario).name, near)}")
+        err.at(("scenario",), "unknown-name", f"cannot find the scenario '{spec.scenario}' (looked for "
+               f"{scenario_path}); paths are relative to the batch spec{suggest(Path(spec.scenario).name, near)}")
         err.raise_if_any()
 
     def names(sc: Scenario) -> list[str]:

@@ -126,7 +126,8 @@ def run_task(batch: Batch, point: int, replication: int, values: Mapping[str, An
         except MemoryError:
             raise
         except Exception as e:  # an extreme combination the engine refuses: recorded, the batch goes on
-            records.append(RunOutput(src.name, error=f"{where}: the run of '{src.name}' failed: {type(e).__name__}: {e}"))
+            records.append(RunOutput(src.name, error=f"{where}: the run of '{src.name}' failed: "
+                                                     f"{type(e).__name__}: {e}"))
             continue
         ts = res.timeseries
         records.append(RunOutput(

@@ -70,7 +70,7 @@ class ScenarioSource:
     where: SourceMap
     path: Path
     policies: tuple[PolicySource, ...]
-    #: the policies compiled against the unchanged scenario (kept by `read_sources`, so no override means no recompiling)
+    #: the policies compiled against the unchanged scenario (kept by `read_sources`: no override, no recompiling)
     compiled: Mapping[str, CompiledPolicy] | None = field(default=None, compare=False, repr=False)
 
 
@@ -198,7 +198,7 @@ def compile_sources(source: ScenarioSource, override: Override | None = None, *,
 
 
 def load_scenario(path: str | Path, policies: list[str] | None = None) -> LoadedScenario:
-    """Read and check a scenario and the policies it compares (or `policies`, if given); the baseline is always included."""
+    """Read and check a scenario and the policies it compares (or `policies`, if given), the baseline always first."""
     path = Path(path)
     file = str(path)
 
