@@ -18,6 +18,7 @@ from lab.cliargs import seed as seed_arg
 from lab.errors import Diagnostic, LabError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_UNFINISHED, EXIT_INTERRUPTED = 1, 130
 PASSTHROUGH = ("batch", "batch-report")
 
 
@@ -64,7 +65,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                     ls = load_scenario(f)
                     print(f"ok: {f} (scenario '{ls.scenario.name}', policies: {', '.join(ls.policies)})")
                 elif kind == "batch":
-                    from lab.experiment.batch import load_spec
+                    from lab.batch import load_spec
 
                     load_spec(f)
                     print(f"ok: {f} (batch spec)")
@@ -162,16 +163,106 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_batch(args: argparse.Namespace, argv: list[str]) -> int:
-    from lab.experiment.batch import main_batch
+def _batch_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lab batch", description="Run a batch spec (design points x policies x "
+                                "replications) into a Parquet store; see docs/BATCHES.md.")
+    p.add_argument("spec", help="the batch spec (YAML)")
+    p.add_argument("--out", help="the store folder (default: results/<batch name>)")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="local processes (default) or a Dask cluster")
+    p.add_argument("--address", help="tcp://HOST:PORT of a running Dask scheduler (with --executor dask)")
+    p.add_argument("--jobs", type=positive_int, help="local worker processes (default: the number of CPUs)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted batch in --out, skipping completed runs")
+    p.add_argument("--customers", type=positive_int, help="customers at the start of every run (overrides the spec)")
+    p.add_argument("--days", type=positive_int, help="days simulated in every run (overrides the spec)")
+    p.add_argument("--flush-runs", type=positive_int, default=500, help="write a chunk every this many runs (default 500)")
+    p.add_argument("--flush-seconds", type=float, default=60.0, help="... or every this many seconds (default 60)")
+    p.add_argument("--retries", type=int, default=3, help="times to restart dead workers / retry a task (default 3)")
+    p.add_argument("--allow-code-change", action="store_true",
+                   help="resume although the lab's code changed since the batch started")
+    return p
 
-    return main_batch(argv)
+
+def cmd_batch(args: argparse.Namespace, argv: list[str]) -> int:
+    """`lab batch SPEC ...`: run or resume a batch; returns the exit code (0 done, 1 runs left undone, 2 bad input)."""
+    import shlex
+
+    from lab.batch import BatchError, load_spec, run_batch
+    from lab.batch.progress import duration
+
+    try:
+        args = _batch_parser().parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        batch = load_spec(args.spec, customers=args.customers, days=args.days)
+        out = Path(args.out) if args.out else Path("results") / batch.spec.name
+        print(f"lab batch: '{batch.spec.name}': {len(batch.points)} design points x {batch.replications} replications x "
+              f"{len(batch.policies)} policies = {batch.total_runs} runs -> {out}", file=sys.stderr)
+        command = ["lab", "batch", *argv]
+        result = run_batch(batch, out, executor=args.executor, address=args.address, jobs=args.jobs,
+                           resume=args.resume, flush_runs=args.flush_runs, flush_seconds=args.flush_seconds,
+                           max_restarts=args.retries, command=command, allow_code_change=args.allow_code_change)
+    except LabError as e:
+        for d in e.diagnostics:
+            print(d, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BatchError as e:
+        print(f"lab batch: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        again = argv if "--resume" in argv else [*argv, "--resume"]
+        print(f"lab batch: interrupted; the completed runs are saved. Continue with: lab batch {shlex.join(again)}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    for m in result.messages:
+        print(f"lab batch: {m}", file=sys.stderr)
+    print(f"lab batch: {result.completed} runs in {duration(result.seconds)} ({result.skipped} already done, "
+          f"{result.failed} failed) -> {result.out}", file=sys.stderr)
+    if result.failed:
+        print(f"lab batch: failures are in {result.out / 'failures'} (run_id, error)", file=sys.stderr)
+    if result.unfinished:
+        print(f"lab batch: {result.unfinished} runs were not done; rerun the same command with --resume", file=sys.stderr)
+        return EXIT_UNFINISHED
+    print(f"lab batch: open with pandas.read_parquet('{result.out / 'runs'}'), or: lab batch-report {result.out}",
+          file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_batch_report(args: argparse.Namespace, argv: list[str]) -> int:
-    from lab.experiment.batch import main_batch_report
+    """`lab batch-report DIR [--out FILE.html]`: write the report and print a short table; returns the exit code."""
+    from lab.batch import BatchError, write_batch_report
+    from lab.report.batch import format_overview
+    from lab.scenario.loader import BASELINE
 
-    return main_batch_report(argv)
+    p = argparse.ArgumentParser(prog="lab batch-report", description="Analyse a batch store: intervals per design point, "
+                                "win maps, sensitivity; writes a self-contained HTML report and CSV tables.")
+    p.add_argument("store", help="the --out folder of a 'lab batch' run")
+    p.add_argument("--out", help="the HTML report to write (default: STORE/report.html)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for sensitivity intervals (default 1000)")
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    if args.bootstrap < 10:
+        print("lab batch-report: --bootstrap needs at least 10 resamples, e.g. --bootstrap 1000", file=sys.stderr)
+        return 2
+    try:
+        report = write_batch_report(args.store, args.out, boot=args.bootstrap)
+    except BatchError as e:
+        print(f"lab batch-report: {e}", file=sys.stderr)
+        return 2
+    print(format_overview(report.overview))
+    sens = report.sensitivity
+    if not sens.empty:
+        for policy, g in sens.groupby("policy", sort=False):
+            top = g.reindex(g["prcc"].abs().sort_values(ascending=False).index).head(3)
+            text = ", ".join(f"{r.factor} (PRCC {r.prcc:+.2f} [{r.prcc_low:+.2f}, {r.prcc_high:+.2f}])"
+                             for r in top.itertuples())
+            print(f"{policy} vs {BASELINE}, net profit driven by: {text}")
+    for name, path in report.paths.items():
+        print(f"{name}: {path}")
+    return 0
 
 
 # --------------------------------------------------------------------------- parser

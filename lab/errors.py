@@ -1,33 +1,72 @@
-"""User-facing error reporting: positioned diagnostics and the one exception type for bad input.
+"""User-facing error reporting: positioned diagnostics, their collector, and the one exception type for bad input.
 
 Everything a user can get wrong in a YAML file (policies, scenarios, batch specs) is reported
 as a :class:`LabError` carrying one or more :class:`Diagnostic` records in the familiar
 compiler format ``FILE:LINE:COL: message``.  The CLI catches ``LabError`` and exits with
 code 2; any other exception escaping is a bug in the lab, not in the user's input.
+
+Besides its position and message, each diagnostic carries a stable ``code`` (one of
+:data:`CODES`: what kind of mistake it is) and the YAML ``path`` of the field it is about, e.g.
+``("rules", 2, "do", 0, "award", "amount")``, so that programs and tests can act on a
+diagnostic without parsing its prose.  Neither shows in ``str(d)``.  Every stage that checks
+input (the YAML reader, the dataclass builder, the domain loaders) collects its findings in
+one :class:`Diagnostics` collector, and every "did you mean" comes from :func:`suggest`.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
-from typing import Iterable
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Protocol
 
-__all__ = ["Diagnostic", "LabError", "printable", "suggest"]
+__all__ = ["CODES", "Diagnostic", "Diagnostics", "LabError", "closest", "printable", "suggest"]
 
 #: Similarity (difflib ratio) above which a candidate is offered as "did you mean".
 SUGGEST_CUTOFF = 0.6
 #: When nothing is close, list all candidates only if there are at most this many.
 LIST_ALL_LIMIT = 12
 
+#: The diagnostic codes, each with what it means. A code is part of the interface: never rename one.
+CODES: dict[str, str] = {
+    "file": "the file cannot be read, is not UTF-8 text, is empty, or holds a character YAML refuses",
+    "yaml-syntax": "the text is not well-formed YAML",
+    "yaml-limit": "the YAML is too large, nested too deep, or expands to too many nodes",
+    "yaml-tag": "an unsupported or misplaced YAML tag, or a merge key '<<' without a mapping",
+    "yaml-alias": "an undefined or recursive alias",
+    "duplicate-key": "a key given twice in one mapping",
+    "key-type": "a mapping key that is not text",
+    "unknown-key": "a key the field does not have",
+    "missing-key": "a required key that is absent",
+    "type": "a value of the wrong kind (text where a number goes, a list where a mapping goes, ...)",
+    "range": "a number outside the bounds its field allows",
+    "choice": "a word that is not one of the field's allowed values",
+    "unknown-variant": "an unknown tag of a tagged choice (an action, a trigger, a design, ...)",
+    "variant-shape": "a tagged choice not written as a mapping with exactly one key",
+    "invalid": "a value its declaration's own checks refuse",
+    "required": "something that must be given is empty (a store without categories, a factor without levels)",
+    "unknown-name": "a reference to a category, policy, ledger, ... that does not exist",
+    "expression": "an expression that does not parse, names an unknown field or function, or has the wrong type",
+    "duplicate-name": "two things that must be named differently share a name",
+    "duplicate-value": "a list that gives the same value twice",
+    "unknown-path": "a factor path that does not name a parameter",
+    "conflict": "two settings that cannot both hold",
+    "design": "a design that cannot be drawn as asked (size, samples)",
+}
+
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """One problem in one input file, at a 1-based line and column."""
+    """One problem in one input file, at a 1-based line and column.
+
+    ``code`` and ``path`` say what and where in machine terms (see the module docstring);
+    they are left out of equality and of ``str(d)``, which stays ``FILE:LINE:COL: message``."""
 
     file: str
     line: int
     col: int
     message: str
+    code: str = field(default="invalid", compare=False)
+    path: tuple[str | int, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}: {self.message}"
@@ -43,9 +82,9 @@ class LabError(Exception):
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
     @classmethod
-    def at(cls, file: str, line: int, col: int, message: str) -> LabError:
+    def at(cls, file: str, line: int, col: int, message: str, code: str = "invalid") -> LabError:
         """A LabError with a single diagnostic (a convenience for callers)."""
-        return cls([Diagnostic(file, line, col, message)])
+        return cls([Diagnostic(file, line, col, message, code)])
 
     def __reduce__(self):  # keep diagnostics intact when sent between processes
         return (type(self), (self.diagnostics,))
@@ -54,25 +93,100 @@ class LabError(Exception):
         return "\n".join(str(d) for d in self.diagnostics)
 
 
-def suggest(word: str, candidates: Iterable[str]) -> str:
-    """A hint to append to a message about an unknown name.
+class Locator(Protocol):
+    """Anything that gives the (line, col) of a YAML path (lab.config's SourceMap)."""
 
-    Returns ``"; did you mean 'x'?"`` for the closest candidate (difflib, cutoff 0.6), else
-    ``"; expected one of: a, b, c"`` when there are few candidates (<= 12), else ``""``.
-    """
+    def at(self, path: Iterable[str | int]) -> tuple[int, int]: ...
+
+
+class Diagnostics:
+    """The one collector of diagnostics in one file: every checking stage adds to one, then raises it.
+
+    Problems are added either at an explicit position (:meth:`add`, for the YAML reader and the
+    builder, which hold the node) or at a YAML path resolved through ``where`` (:meth:`at`, for
+    checks that run on built objects)."""
+
+    def __init__(self, file: str, where: Locator | None = None) -> None:
+        self.file = file
+        self.where = where
+        self._items: list[Diagnostic] = []
+
+    def add(self, line: int, col: int, code: str, message: str, path: Iterable[str | int] = ()) -> Diagnostic:
+        """Record a problem at (line, col); returns it."""
+        if code not in CODES:
+            raise ValueError(f"unknown diagnostic code '{code}'")  # a bug in the lab, not in the input
+        d = Diagnostic(self.file, line, col, message, code, tuple(path))
+        self._items.append(d)
+        return d
+
+    def at(self, path: Iterable[str | int], code: str, message: str) -> Diagnostic:
+        """Record a problem at the YAML node of ``path`` (its nearest recorded ancestor if it has none)."""
+        path = tuple(path)
+        line, col = self.where.at(path) if self.where is not None else (1, 1)
+        return self.add(line, col, code, message, path)
+
+    def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
+        """Take over diagnostics found by another stage."""
+        self._items.extend(diagnostics)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Diagnostic]:
+        return iter(self._items)
+
+    def sorted(self) -> list[Diagnostic]:
+        """The diagnostics in file order, each once."""
+        return sorted(dict.fromkeys(self._items), key=lambda d: (d.line, d.col, d.message))
+
+    def error(self, *, sort: bool = False) -> LabError:
+        """The LabError listing the diagnostics (in file order if ``sort``, else as found)."""
+        return LabError(self.sorted() if sort else self._items)
+
+    def raise_if_any(self, *, sort: bool = False) -> None:
+        """Raise the LabError when anything was recorded."""
+        if self._items:
+            raise self.error(sort=sort)
+
+
+def closest(word: str, candidates: Iterable[str], *, fold_case: bool = True,
+            tail_cutoff: float | None = None) -> str | None:
+    """The candidate closest to a misspelt ``word`` (difflib ratio above 0.6), or None.
+
+    ``fold_case`` gives case-only differences a second chance ("Award" for "award");
+    ``tail_cutoff`` also matches the last dotted part (``customer.visits`` for ``visit``)
+    at that similarity, for dotted names such as expression fields."""
     pool = list(dict.fromkeys(c for c in candidates if isinstance(c, str)))
     if not pool:
-        return ""
-    close = difflib.get_close_matches(word, pool, n=1, cutoff=SUGGEST_CUTOFF)
-    if not close:
+        return None
+    close = difflib.get_close_matches(word, pool, n=1, cutoff=SUGGEST_CUTOFF)  # the same whatever the order
+    if not close and fold_case:
         # Case-only differences ("Award" vs "award") score high anyway, but a short word
         # against long candidates may not; try case-folded as a second chance.
         folded = {c.casefold(): c for c in pool}
         close = [folded[m] for m in difflib.get_close_matches(word.casefold(), list(folded), n=1,
                                                               cutoff=SUGGEST_CUTOFF)]
-    if close:
-        return f"; did you mean '{close[0]}'?"
-    if len(pool) <= LIST_ALL_LIMIT:
+    if not close and tail_cutoff is not None:
+        tails: dict[str, str] = {}
+        for c in sorted(pool):
+            tails.setdefault(c.rsplit(".", 1)[-1], c)
+        close = [tails[m] for m in difflib.get_close_matches(word.rsplit(".", 1)[-1], list(tails), n=1,
+                                                             cutoff=tail_cutoff)]
+    return close[0] if close else None
+
+
+def suggest(word: str, candidates: Iterable[str], *, list_all: bool = True) -> str:
+    """A hint to append to a message about an unknown name: the one "did you mean" of the lab.
+
+    Returns ``"; did you mean 'x'?"`` for the closest candidate (:func:`closest`), else
+    ``"; expected one of: a, b, c"`` when there are few candidates (<= 12) and ``list_all``,
+    else ``""``.
+    """
+    pool = list(dict.fromkeys(c for c in candidates if isinstance(c, str)))
+    near = closest(word, pool)
+    if near is not None:
+        return f"; did you mean '{near}'?"
+    if list_all and pool and len(pool) <= LIST_ALL_LIMIT:
         return "; expected one of: " + ", ".join(pool)
     return ""
 

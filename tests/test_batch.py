@@ -19,26 +19,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lab.errors import LabError
-from lab.experiment.batch import (
-    BatchError,
-    apply_point,
-    load_spec,
-    main_batch,
-    main_batch_report,
-    read_dataset,
-    run_batch,
-    run_task,
-)
-from lab.experiment.batch_report import sensitivity_indices, summary_table, winners
-from lab.experiment.design import Axis, Grid, LatinHypercube, Sobol, design_points
-from lab.experiment.overrides import PathError, apply, get, resolve
+from lab.batch import BatchError, apply_point, load_spec, read_dataset, run_batch, run_task
+from lab.batch.design import Axis, Grid, LatinHypercube, Sobol, design_points
+from lab.batch.overrides import PathError, apply, get, resolve
+from lab.cli import main as lab_main
+from lab.metrics.batch_summary import summary_table, winners
+from lab.metrics.sensitivity import sensitivity_indices
 from lab.experiment.run import run_policy
 from lab.metrics.outcomes import OUTCOMES
 from lab.metrics.stats import mean_ci, paired_diff_ci
 from lab.policy.loader import compile_checked, read_policy
-from lab.scenario.loader import read_scenario, world_of
+from lab.scenario.loader import load_scenario, read_scenario, world_of
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def main_batch(argv: list[str]) -> int:
+    """`lab batch ARGV`, through the command line's entry point."""
+    return lab_main(["batch", *argv])
+
+
+def main_batch_report(argv: list[str]) -> int:
+    """`lab batch-report ARGV`, through the command line's entry point."""
+    return lab_main(["batch-report", *argv])
 CLASSROOM = ROOT / "scenarios" / "classroom.yaml"
 SMALL = {"customers": 100, "days": 30}
 
@@ -376,7 +379,7 @@ def test_resume_refuses_a_store_of_a_different_batch(grid_spec, reference, tmp_p
 def test_resume_refuses_changed_lab_code_unless_allowed(grid_spec, reference, tmp_path, monkeypatch):
     import shutil
 
-    from lab.experiment import batch as batch_module
+    from lab.batch import identity as batch_module
 
     store = tmp_path / "store"
     shutil.copytree(reference, store)
@@ -440,7 +443,7 @@ def worker_pids(driver: int) -> list[int]:
 def test_resume_after_kill_9_ends_with_the_uninterrupted_dataset(long_spec, long_reference, tmp_path):
     total = 6 * 2 * 2
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "lab.experiment.batch", str(long_spec), "--out", str(out), "--jobs", "1",
+    cmd = [sys.executable, "-m", "lab", "batch", str(long_spec), "--out", str(out), "--jobs", "1",
            "--flush-runs", "2"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -465,7 +468,7 @@ def test_resume_after_kill_9_ends_with_the_uninterrupted_dataset(long_spec, long
 
 def test_a_worker_that_dies_has_its_runs_redone(long_spec, long_reference, tmp_path):
     out = tmp_path / "store"
-    cmd = [sys.executable, "-m", "lab.experiment.batch", str(long_spec), "--out", str(out), "--jobs", "2",
+    cmd = [sys.executable, "-m", "lab", "batch", str(long_spec), "--out", str(out), "--jobs", "2",
            "--flush-runs", "2"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -580,7 +583,7 @@ def test_sensitivity_tells_a_driving_factor_from_an_idle_one():
 
 
 def test_salib_indices_are_added_when_salib_is_installed(monkeypatch):
-    from lab.experiment import batch_report
+    from lab.metrics import sensitivity as batch_report
 
     calls = {}
 
@@ -599,3 +602,72 @@ def test_salib_indices_are_added_when_salib_is_installed(monkeypatch):
     out = batch_report.salib_indices(X, X[:, 0], ["a", "b"], [(0, 1), (0, 1)])
     assert list(out.columns) == ["factor", "delta", "delta_conf", "s1", "s1_conf"]
     assert calls["problem"] == {"num_vars": 2, "names": ["a", "b"], "bounds": [[0, 1], [0, 1]]}
+
+
+# --------------------------------------------------------------------------- structure
+def test_a_design_point_goes_through_the_scenario_loaders_override_hook(grid_spec):
+    from lab.scenario.loader import compile_sources
+
+    batch = load_spec(grid_spec)
+    seen = []
+
+    def override(sc, pols):
+        seen.append((sc, dict(pols)))
+        return apply_point(batch, batch.points[3])
+
+    loaded = compile_sources(batch.source, override)
+    assert seen and seen[0][0] is batch.scenario and set(seen[0][1]) == {"none", "points"}
+    assert loaded.scenario.population.segments["bargain_hunters"].reward_sensitivity == batch.points[3]["sens"]
+    assert list(loaded.policies) == ["none", "points"] and not loaded.rejected
+    # the base, unchanged, is what load_scenario gives for the same files
+    base = compile_sources(batch.source)
+    assert base.scenario == load_scenario(batch.scenario_path, ["points"]).scenario
+    # a point whose scenario the checks refuse raises, one whose policy does not compile is rejected when asked
+    with pytest.raises(LabError, match="unknown category 'hats'"):
+        compile_sources(batch.source, lambda sc, pols: (_with_category(sc, "hats"), pols))
+
+
+def _with_category(sc, name):
+    from dataclasses import replace
+
+    seg = sc.population.segments["regulars"]
+    return replace(sc, population=replace(sc.population, segments={**sc.population.segments,
+                                                                   "regulars": replace(seg, categories={name: 1.0})}))
+
+
+def test_the_lab_package_has_no_import_cycles():
+    """Module-level and deferred (in-function) imports between lab's modules form no cycle."""
+    import ast
+
+    root = ROOT / "lab"
+    mods = {}
+    for p in root.rglob("*.py"):
+        parts = p.relative_to(ROOT).with_suffix("").parts
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for m, p in mods.items():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Import):
+                graph[m].update(a.name for a in node.names if a.name in mods)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for a in node.names:
+                    full = f"{node.module}.{a.name}"
+                    if full in mods:
+                        graph[m].add(full)
+                    elif node.module in mods:
+                        graph[m].add(node.module)
+    state: dict[str, int] = {}
+
+    def visit(m: str, trail: list[str]) -> None:
+        state[m] = 1
+        for n in sorted(graph[m]):
+            assert state.get(n) != 1, "import cycle: " + " -> ".join(trail[trail.index(n):] + [n]) \
+                if n in trail else n
+            if n not in state:
+                visit(n, trail + [n])
+        state[m] = 2
+
+    for m in sorted(mods):
+        if m not in state:
+            visit(m, [m])
+    assert "lab.batch.tasks" in mods and "lab.report.batch" in mods and "lab.metrics.sensitivity" in mods

@@ -4,11 +4,17 @@ Typical use by a domain loader::
 
     node = read_yaml(path)                       # LabError on malformed/hostile YAML
     policy, where = build(node, Policy, str(path))   # LabError listing every mistake
-    ...cross-checks... raise LabError([diag_at(str(path), where, ("rules", 0), "...")])
+    ...cross-checks... raise LabError([diag_at(str(path), where, ("rules", 0), "...", code="unknown-name")])
+
+Modules: yamlio (positioned, hardened YAML), declare (fields and shapes), build (the checker),
+sourcemap (positions of built values), messages (the words of diagnostics), jsonschema.
+Every diagnostic carries a code from lab.errors.CODES and the YAML path of its field.
 """
 
-from lab.config.build import Expr, FieldMeta, SourceMap, build, diag_at, option, to_data, yaml_name
+from lab.config.build import build, to_data
+from lab.config.declare import Expr, FieldMeta, option, yaml_name
 from lab.config.jsonschema import json_schema
+from lab.config.sourcemap import SourceMap, diag_at
 from lab.config.yamlio import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, Node, parse_yaml, read_yaml
 
 __all__ = [

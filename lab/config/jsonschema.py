@@ -1,6 +1,6 @@
 """JSON Schema (Draft 2020-12) for configuration dataclasses, for editors and external checks.
 
-Generated from the very declarations that :func:`lab.config.build.build` enforces, so an
+Generated from the very declarations that :func:`lab.config.build.build` enforces (read through :mod:`lab.config.declare`), so an
 editor's completion and validation agree with the lab's own loader.  (The loader remains
 the authority: it also reports positions, suggestions and checks a schema cannot express.)
 """
@@ -12,12 +12,12 @@ import inspect
 import math
 from typing import Any
 
-from lab.config.build import (
+from lab.config.declare import (
     Expr,
     FieldMeta,
     Shape,
     _all_optional,
-    _class_info,
+    class_info,
     _Dict,
     _Fixed,
     _Lit,
@@ -76,7 +76,7 @@ class _Generator:
         return {"$ref": f"#/$defs/{name}"}
 
     def object_schema(self, cls: type) -> dict[str, Any]:
-        info = _class_info(cls)
+        info = class_info(cls)
         out: dict[str, Any] = {"type": "object"}
         doc = _class_doc(cls)
         if doc:

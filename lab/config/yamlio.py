@@ -23,14 +23,16 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator
 
 import yaml
 import yaml.constructor
 import yaml.nodes
 import yaml.resolver
 
-from lab.errors import Diagnostic, LabError, printable, suggest
+from lab.config.node import BREAK as _BREAK
+from lab.config.node import STR, Node
+from lab.errors import Diagnostic, Diagnostics, LabError, printable, suggest
 
 __all__ = [
     "Node",
@@ -46,132 +48,18 @@ MAX_DEPTH = 64
 MAX_NODES = 100_000
 
 _TAG = "tag:yaml.org,2002:"
-STR, INT, FLOAT, BOOL, NULL, MAP, SEQ, MERGE = (
-    _TAG + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "merge")
+INT, FLOAT, BOOL, NULL, MAP, SEQ, MERGE = (
+    _TAG + t for t in ("int", "float", "bool", "null", "map", "seq", "merge")
 )
 _SCALAR_TAGS = frozenset({STR, INT, FLOAT, BOOL, NULL, MERGE})
 
-# YAML line breaks (as PyYAML counts lines) and the characters YAML refuses outright.
-_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
-_VALUE_BREAK = re.compile("[\n\u2028\u2029]")
+# The characters YAML refuses outright.
 _NON_PRINTABLE = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
 
 # PyYAML with libyaml is ~20x faster; both produce identical events and marks for valid input.
 USE_LIBYAML = bool(getattr(yaml, "__with_libyaml__", False))
-
-
-@dataclass(frozen=True, slots=True)
-class Node:
-    """One YAML value with its 1-based source position.
-
-    ``kind`` is ``"map"`` (value: tuple of (key Node, value Node) pairs, in file order),
-    ``"seq"`` (value: tuple of Nodes) or ``"scalar"`` (value: str, int, float, bool or None).
-    ``tag`` is the resolved YAML tag; ``style`` is the scalar quoting style (None for plain,
-    ``"'"``, ``'"'``, ``"|"``, ``">"``) or ``"flow"``/``"block"`` for collections.
-    Nodes reached through an alias are shared, so the tree is really a DAG; never mutate it.
-    """
-
-    kind: Literal["map", "seq", "scalar"]
-    value: Any
-    line: int
-    col: int
-    tag: str = STR
-    style: str | None = None
-    # Source text of a scalar starting at its first character (quote/indicator included),
-    # kept so that offsets inside the value can be mapped back to the file.
-    raw: str | None = field(default=None, repr=False, compare=False)
-
-    def get(self, key: str) -> Node | None:
-        """The value node for ``key`` in a mapping node (None if absent or not a mapping)."""
-        if self.kind != "map":
-            return None
-        for k, v in self.value:
-            if k.value == key:
-                return v
-        return None
-
-    def to_python(self) -> Any:
-        """Plain Python data (dict/list/scalars) for this node; positions are dropped."""
-        if self.kind == "map":
-            return {k.value: v.to_python() for k, v in self.value}
-        if self.kind == "seq":
-            return [v.to_python() for v in self.value]
-        return self.value
-
-    def position_of(self, offset: int) -> tuple[int, int]:
-        """File (line, col) of character ``offset`` inside this scalar's text value.
-
-        Exact for plain and quoted single-line scalars and for literal blocks (``|``); for
-        folded blocks and multi-line flow scalars, whose text is re-flowed by YAML, the
-        characters are aligned with the source in order, which is exact for every
-        non-blank character that is not an escape sequence.
-        """
-        offset = max(0, offset)
-        raw = self.raw
-        if self.kind != "scalar" or raw is None or not isinstance(self.value, str):
-            return (self.line, self.col + offset)
-        value: str = self.value
-        offset = min(offset, len(value))
-        single_line = _BREAK.search(raw.rstrip("\r\n\x85\u2028\u2029")) is None
-        if self.style is None and single_line:
-            return (self.line, self.col + offset)
-        if self.style in ("'", '"'):
-            return self._raw_position(1 + _align(value, raw[1:], offset))
-        if self.style in ("|", ">"):
-            header = _BREAK.search(raw)
-            if header is None:  # block scalar with no content lines
-                return (self.line, self.col + len(raw))
-            start = header.end()
-            if self.style == "|":
-                return self._literal_position(value, raw, start, offset)
-            return self._raw_position(start + _align(value, raw[start:], offset))
-        return self._raw_position(_align(value, raw, offset))
-
-    def _raw_position(self, index: int) -> tuple[int, int]:
-        raw = self.raw or ""
-        last = None
-        count = 0
-        for m in _BREAK.finditer(raw, 0, index):
-            last = m
-            count += 1
-        if last is None:
-            return (self.line, self.col + index)
-        return (self.line + count, index - last.end() + 1)
-
-    def _literal_position(self, value: str, raw: str, start: int, offset: int) -> tuple[int, int]:
-        src_lines = _BREAK.split(raw[start:])
-        val_lines = _VALUE_BREAK.split(value)
-        k = len(_VALUE_BREAK.findall(value, 0, offset))
-        line_start = 0
-        for m in _VALUE_BREAK.finditer(value, 0, offset):
-            line_start = m.end()
-        indent = 0
-        for s, v in zip(src_lines, val_lines):
-            if v:
-                indent = len(s) - len(v)
-                break
-        return (self.line + 1 + k, indent + (offset - line_start) + 1)
-
-
-def _align(value: str, src: str, offset: int) -> int:
-    """Index in ``src`` of ``value[offset]``, matching non-blank characters in order."""
-    p = 0
-    n = len(src)
-    for ch in value[:offset]:
-        if ch.isspace():
-            if p < n and src[p] == ch:
-                p += 1
-            continue
-        q = src.find(ch, p)
-        if q >= 0:
-            p = q + 1
-    if offset < len(value) and not value[offset].isspace():
-        q = src.find(value[offset], p)
-        if q >= 0:
-            return q
-    return p
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,8 +115,9 @@ def _short_tag(tag: str) -> str:
 
 
 class _Fatal(Exception):
-    def __init__(self, line: int, col: int, message: str):
-        self.line, self.col, self.message = line, col, message
+    def __init__(self, line: int, col: int, message: str, code: str = "yaml-syntax",
+                 path: tuple[str | int, ...] = ()):
+        self.line, self.col, self.message, self.code, self.path = line, col, message, code, path
 
 
 @dataclass
@@ -249,7 +138,7 @@ class _Composer:
         self.text = text
         self.file = file
         self.resolver = resolver
-        self.diags: list[Diagnostic] = []
+        self.diags = Diagnostics(file)
         self.anchors: dict[str, tuple[Node, int, int] | None] = {}  # None = still open
         self.stack: list[_Frame] = []
         self.total = 0
@@ -257,8 +146,22 @@ class _Composer:
         self.root: Node | None = None
         self.documents = 0
 
-    def warn(self, line: int, col: int, message: str) -> None:
-        self.diags.append(Diagnostic(self.file, line, col, message))
+    def warn(self, line: int, col: int, code: str, message: str, path: tuple[str | int, ...] | None = None) -> None:
+        """Record a problem that does not stop the reading (at the path of the value being composed by default)."""
+        self.diags.add(line, col, code, message, self.path() if path is None else path)
+
+    def path(self) -> tuple[str | int, ...]:
+        """The YAML path of the value being composed now, e.g. ("rules", 2, "do")."""
+        out: list[str | int] = []
+        for fr in self.stack:
+            if fr.kind == "seq":
+                out.append(len(fr.items))
+            elif len(fr.items) % 2:  # inside a value: its key is the last item
+                key = fr.items[-1].value
+                out.append(key if isinstance(key, str) else str(key))
+            else:  # inside a key
+                break
+        return tuple(out)
 
     def compose(self, events: Iterator[yaml.Event]) -> Node | None:
         for ev in events:
@@ -286,15 +189,15 @@ class _Composer:
             if self.aliased:
                 raise _Fatal(*_pos(mark),
                              "too many YAML nodes after expanding aliases (billion-laughs "
-                             f"protection; the limit is {MAX_NODES:,})")
+                             f"protection; the limit is {MAX_NODES:,})", "yaml-limit", self.path())
             raise _Fatal(*_pos(mark), f"too many YAML nodes (the limit is {MAX_NODES:,}); "
-                                      "split the file")
+                                      "split the file", "yaml-limit", self.path())
 
     def check_depth(self, height: int, mark: yaml.Mark) -> None:
         if len(self.stack) + height > MAX_DEPTH:
             raise _Fatal(*_pos(mark),
                          f"the data is nested more than {MAX_DEPTH} levels deep; "
-                         "flatten the structure")
+                         "flatten the structure", "yaml-limit", self.path())
 
     def add(self, node: Node, size: int, height: int) -> None:
         if self.stack:
@@ -328,11 +231,11 @@ class _Composer:
             if tag in (INT, FLOAT) and ":" in ev.value:  # YAML 1.1 base-60 numbers
                 tag = STR
         elif tag in (MAP, SEQ):
-            self.warn(tag_line, tag_col, f"the tag {_short_tag(tag)} cannot be used on a single "
+            self.warn(tag_line, tag_col, "yaml-tag", f"the tag {_short_tag(tag)} cannot be used on a single "
                                          "value; remove the tag")
             tag = STR
         elif tag not in _SCALAR_TAGS:
-            self.warn(tag_line, tag_col, _bad_tag(tag))
+            self.warn(tag_line, tag_col, "yaml-tag", _bad_tag(tag))
             tag = STR
         if tag in _CONSTRUCT:
             try:
@@ -340,10 +243,10 @@ class _Composer:
             except Exception:  # PyYAML raises ValueError/KeyError/... for junk under !!int etc.
                 shown = printable(ev.value)
                 if ev.tag in (None, "!"):  # e.g. an integer too long for Python to convert
-                    self.warn(line, col, f"cannot read the number '{shown}'; put it in quotes "
+                    self.warn(line, col, "type", f"cannot read the number '{shown}'; put it in quotes "
                                          "if it is text")
                 else:
-                    self.warn(line, col, f"invalid {_short_tag(tag)} value '{shown}'; "
+                    self.warn(line, col, "yaml-tag", f"invalid {_short_tag(tag)} value '{shown}'; "
                                          "remove the tag or fix the value")
                 tag, value = STR, ev.value
         elif tag == NULL:
@@ -360,11 +263,12 @@ class _Composer:
         line, col = _pos(ev.start_mark)
         if ev.anchor not in self.anchors:
             name = printable(ev.anchor)
-            raise _Fatal(line, col, f"undefined alias '*{name}'; define it first with '&{name}'")
+            raise _Fatal(line, col, f"undefined alias '*{name}'; define it first with '&{name}'", "yaml-alias",
+                         self.path())
         entry = self.anchors[ev.anchor]
         if entry is None:
             raise _Fatal(line, col, f"recursive alias '*{printable(ev.anchor)}' refers to a value that "
-                                    "contains it")
+                                    "contains it", "yaml-alias", self.path())
         node, size, height = entry
         self.aliased = True
         self.count(size, ev.start_mark)
@@ -383,10 +287,10 @@ class _Composer:
         if tag not in (None, "!", want):
             if tag in (MAP, SEQ) or tag in _SCALAR_TAGS:
                 what = "a mapping" if kind == "map" else "a list"
-                self.warn(line, col, f"the tag {_short_tag(tag)} cannot be used on {what}; "
+                self.warn(line, col, "yaml-tag", f"the tag {_short_tag(tag)} cannot be used on {what}; "
                                      "remove the tag")
             else:
-                self.warn(line, col, _bad_tag(tag))
+                self.warn(line, col, "yaml-tag", _bad_tag(tag))
         if ev.anchor is not None:
             self.anchors[ev.anchor] = None
         style = "flow" if ev.flow_style else "block"
@@ -402,31 +306,32 @@ class _Composer:
         self.add(node, fr.size, fr.height)
 
     def mapping_pairs(self, items: list[Node]) -> tuple[tuple[Node, Node], ...]:
+        here = self.path()  # the stack holds the mapping's parents: this is the mapping's own path
         explicit: dict[str, tuple[Node, Node]] = {}
         merged: dict[str, tuple[Node, Node]] = {}
         for key, val in zip(items[0::2], items[1::2]):
             if key.kind == "scalar" and key.tag == MERGE:
-                self.merge_into(merged, val)
+                self.merge_into(merged, val, here + ("<<",))
                 continue
             if key.kind != "scalar" or not isinstance(key.value, str):
-                self.warn(key.line, key.col, _non_string_key(key))
+                self.warn(key.line, key.col, "key-type", _non_string_key(key), here)
                 continue
             first = explicit.get(key.value)
             if first is not None:
-                self.warn(key.line, key.col, f"duplicate key '{printable(key.value)}' (first "
-                                             f"defined at line {first[0].line})")
+                self.warn(key.line, key.col, "duplicate-key", f"duplicate key '{printable(key.value)}' (first "
+                                                              f"defined at line {first[0].line})", here + (key.value,))
                 continue
             explicit[key.value] = (key, val)
         pairs = [p for k, p in merged.items() if k not in explicit]
         pairs.extend(explicit.values())
         return tuple(pairs)
 
-    def merge_into(self, merged: dict[str, tuple[Node, Node]], val: Node) -> None:
+    def merge_into(self, merged: dict[str, tuple[Node, Node]], val: Node, path: tuple[str | int, ...]) -> None:
         sources = val.value if val.kind == "seq" else (val,)
         for src in sources:
             if src.kind != "map":
-                self.warn(src.line, src.col, "a merge key '<<' needs a mapping or a list of "
-                                             "mappings (usually an alias like *defaults)")
+                self.warn(src.line, src.col, "yaml-tag", "a merge key '<<' needs a mapping or a list of "
+                                                         "mappings (usually an alias like *defaults)", path)
                 continue
             for k, v in src.value:
                 merged.setdefault(k.value, (k, v))
@@ -506,7 +411,7 @@ def parse_yaml(text: str, file: str) -> Node:
     non-string keys, unsupported tags, alias bombs, excessive nesting or size, and empty input.
     """
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        raise LabError.at(file, 1, 1, _too_large(len(text.encode("utf-8", "surrogatepass"))))
+        raise LabError.at(file, 1, 1, _too_large(len(text.encode("utf-8", "surrogatepass"))), "yaml-limit")
     if text.startswith("\ufeff"):
         text = text[1:]
     bad = _NON_PRINTABLE.search(text)
@@ -514,7 +419,7 @@ def parse_yaml(text: str, file: str) -> Node:
         line, col = _line_col_of_index(text, bad.start())
         raise LabError.at(file, line, col,
                           f"the character U+{ord(bad.group()):04X} is not allowed in YAML; "
-                          "remove it")
+                          "remove it", "file")
     loader: Any = _CEvents(text) if USE_LIBYAML else _PyEvents(text)
     composer = _Composer(text, file, loader)
 
@@ -525,15 +430,16 @@ def parse_yaml(text: str, file: str) -> Node:
     try:
         root = composer.compose(events())
     except _Fatal as f:
-        raise LabError(sorted(composer.diags + [Diagnostic(file, f.line, f.col, f.message)],
-                              key=_order)) from None
+        composer.diags.add(f.line, f.col, f.code, f.message, f.path)
+        raise LabError(sorted(composer.diags, key=_order)) from None
     except yaml.MarkedYAMLError as e:
-        raise LabError(sorted(composer.diags + [_malformed(e, text, file)], key=_order)) from None
+        composer.diags.extend([_malformed(e, text, file)])
+        raise LabError(sorted(composer.diags, key=_order)) from None
     except yaml.reader.ReaderError as e:
         line, col = _line_col_of_index(text, min(e.position, len(text)))
-        raise LabError.at(file, line, col, f"unreadable YAML: {e.reason}") from None
+        raise LabError.at(file, line, col, f"unreadable YAML: {e.reason}", "file") from None
     except yaml.YAMLError as e:
-        raise LabError.at(file, 1, 1, f"malformed YAML: {e}") from None
+        raise LabError.at(file, 1, 1, f"malformed YAML: {e}", "yaml-syntax") from None
     finally:
         dispose = getattr(loader, "dispose", None)
         if dispose is not None:
@@ -541,10 +447,10 @@ def parse_yaml(text: str, file: str) -> Node:
     if composer.diags:
         raise LabError(sorted(composer.diags, key=_order))
     if root is None or (root.kind == "scalar" and root.value is None and not root.raw):
-        raise LabError.at(file, 1, 1, "the file is empty; expected a mapping")
+        raise LabError.at(file, 1, 1, "the file is empty; expected a mapping", "file")
     if root.kind == "scalar" and root.value is None:
         raise LabError.at(file, root.line, root.col,
-                          "the document is just null; expected a mapping")
+                          "the document is just null; expected a mapping", "type")
     return root
 
 
@@ -570,7 +476,7 @@ def _malformed(e: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic:
         message += "; if this is text containing ': ', put the whole text in quotes"
     if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
         message += "; tabs cannot be used for indentation, use spaces"
-    return Diagnostic(file, line, col, message)
+    return Diagnostic(file, line, col, message, "yaml-syntax")
 
 
 def read_yaml(path: str | os.PathLike[str]) -> Node:
@@ -581,21 +487,21 @@ def read_yaml(path: str | os.PathLike[str]) -> Node:
             data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as e:
         reason = e.strerror or str(e)
-        raise LabError.at(file, 1, 1, f"cannot read the file: {reason}{_sibling_hint(file)}") \
+        raise LabError.at(file, 1, 1, f"cannot read the file: {reason}{_sibling_hint(file)}", "file") \
             from None
     if len(data) > MAX_FILE_BYTES:
         try:
             size = os.path.getsize(file)
         except OSError:
             size = len(data)
-        raise LabError.at(file, 1, 1, _too_large(size))
+        raise LabError.at(file, 1, 1, _too_large(size), "yaml-limit")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise LabError.at(file, 1, 1,
                           f"the file is not UTF-8 text (byte 0x{data[e.start]:02x} on line {line} "
-                          "cannot be decoded); save it as UTF-8") from None
+                          "cannot be decoded); save it as UTF-8", "file") from None
     return parse_yaml(text, file)
 
 
@@ -605,5 +511,4 @@ def _sibling_hint(file: str) -> str:
         siblings = [n for n in os.listdir(folder or ".") if n.endswith((".yaml", ".yml"))]
     except OSError:
         return ""
-    hint = suggest(name, siblings)
-    return hint if hint.startswith("; did you mean") else ""
+    return suggest(name, siblings, list_all=False)

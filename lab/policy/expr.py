@@ -40,7 +40,6 @@ the result that row gets inside any larger batch):
 from __future__ import annotations
 
 import ast
-import difflib
 import enum
 import functools
 import math
@@ -51,6 +50,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from lab.errors import closest
 
 __all__ = [
     "MAX_DEPTH",
@@ -352,16 +353,8 @@ _BOOL_NAMES: Mapping[str, bool] = {"true": True, "false": False}
 
 
 def _did_you_mean(word: str, candidates: Any) -> str | None:
-    """The closest candidate to a misspelt word, also matching on the last dotted part."""
-    pool = sorted(set(candidates))
-    close = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
-    if close:
-        return close[0]
-    tails: dict[str, str] = {}
-    for candidate in pool:
-        tails.setdefault(candidate.rsplit(".", 1)[-1], candidate)
-    close = difflib.get_close_matches(word.rsplit(".", 1)[-1], list(tails), n=1, cutoff=0.75)
-    return tails[close[0]] if close else None
+    """The closest candidate to a misspelt word, also matching on the last dotted part (lab.errors.closest)."""
+    return closest(word, candidates, fold_case=False, tail_cutoff=0.75)
 
 
 def _quoted_list(items: Any, limit: int = 12) -> str:

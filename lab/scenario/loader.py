@@ -1,17 +1,39 @@
-"""Load a scenario file: YAML -> checked `Scenario`, with its policies found and compiled."""
+"""Load a scenario file: YAML -> checked `Scenario`, with its policies found and compiled.
+
+One pipeline serves every caller (`lab run`, `lab compare`, `lab validate`
+and the batch layer):
+
+1. `read_sources` parses and checks the scenario, finds each policy file
+   (beside the scenario or in a policies/ folder), parses it and compiles it
+   against the scenario's world; where a policy is missing or two share a
+   name, it calls the caller's `missing` / `duplicate` hooks, so each caller
+   reports the problem at its own position (the scenario file, the command
+   line, a batch spec);
+2. `compile_sources` turns those sources into a runnable `LoadedScenario`,
+   after an optional `override` hook has changed the scenario and policies
+   (a batch's factor values at one design point), re-checking the scenario
+   and recompiling the policies against the changed world.
+
+`load_scenario` is the two steps with the hooks that report in the scenario file.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.config import SourceMap, build, diag_at, read_yaml
 from lab.errors import Diagnostic, LabError, suggest
 from lab.policy.loader import compile_checked, read_policy
+from lab.policy.model import Policy
 from lab.policy.runtime import CompiledPolicy, World
 from lab.scenario.model import Scenario
 
 BASELINE = "none"
+
+#: Changes a scenario and its policies (by name) before they are checked and compiled.
+Override = Callable[[Scenario, Mapping[str, Policy]], tuple[Scenario, Mapping[str, Policy]]]
 
 
 @dataclass(frozen=True)
@@ -22,10 +44,34 @@ class LoadedScenario:
     path: Path
     policies: dict[str, CompiledPolicy]  # by policy name, the baseline first
     policy_files: dict[str, Path]
+    #: with `compile_sources(..., keep_going=True)`: the policies that do not compile, and why
+    rejected: dict[str, LabError] = field(default_factory=dict)
 
     @property
     def world(self) -> World:
         return world_of(self.scenario)
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    """A policy as parsed from its file, before anything overrides it."""
+
+    name: str
+    policy: Policy
+    where: SourceMap
+    path: Path
+
+
+@dataclass(frozen=True)
+class ScenarioSource:
+    """A scenario and its policies as parsed from their files: the input of `compile_sources`."""
+
+    scenario: Scenario
+    where: SourceMap
+    path: Path
+    policies: tuple[PolicySource, ...]
+    #: the policies compiled against the unchanged scenario (kept by `read_sources`: no override, no recompiling)
+    compiled: Mapping[str, CompiledPolicy] | None = field(default=None, compare=False, repr=False)
 
 
 def world_of(sc: Scenario) -> World:
@@ -49,13 +95,16 @@ def check_scenario(sc: Scenario, where: SourceMap, file: str) -> list[Diagnostic
     out: list[Diagnostic] = []
     cats = tuple(sc.store.categories)
     if not cats:
-        out.append(diag_at(file, where, ("store", "categories"), "the store needs at least one category, e.g. categories: {shirts: {price: 30, margin: 0.5}}"))
+        out.append(diag_at(file, where, ("store", "categories"), "the store needs at least one category, e.g. "
+                           "categories: {shirts: {price: 30, margin: 0.5}}", code="required"))
     if not sc.population.segments:
-        out.append(diag_at(file, where, ("population", "segments"), "the population needs at least one segment"))
+        out.append(diag_at(file, where, ("population", "segments"), "the population needs at least one segment",
+                           code="required"))
     for name, seg in sc.population.segments.items():
         for c in seg.categories:
             if c not in cats:
-                out.append(diag_at(file, where, ("population", "segments", name, "categories", c), f"unknown category '{c}'" + suggest(c, cats)))
+                out.append(diag_at(file, where, ("population", "segments", name, "categories", c),
+                                   f"unknown category '{c}'" + suggest(c, cats), code="unknown-name"))
     return out
 
 
@@ -78,8 +127,19 @@ def available_policies(scenario_path: Path) -> list[str]:
     return sorted(names)
 
 
-def load_scenario(path: str | Path, policies: list[str] | None = None) -> LoadedScenario:
-    """Read and check a scenario and the policies it compares (or `policies`, if given); the baseline is always included."""
+#: Called with (policy name, message, the scenario, its source map) for a policy whose file cannot be found.
+Missing = Callable[[str, str, Scenario, SourceMap], None]
+#: Called with (the policy kept, the later one with the same name) when two policy files name the same policy.
+Duplicate = Callable[[PolicySource, PolicySource], None]
+
+
+def read_sources(path: str | Path, names: Callable[[Scenario], Sequence[str]], *, missing: Missing,
+                 duplicate: Duplicate) -> ScenarioSource:
+    """Read and check a scenario and the policies `names(scenario)` lists, compiling each against its world.
+
+    A scenario that does not check, or a policy that does not compile, raises
+    LabError; a missing policy file or a second policy of the same name goes
+    to the hook (which may raise, or collect and let the reading go on)."""
     path = Path(path)
     file = str(path)
     sc, where = read_scenario(path)
@@ -87,27 +147,79 @@ def load_scenario(path: str | Path, policies: list[str] | None = None) -> Loaded
     if diags:
         raise LabError(diags)
     world = world_of(sc)
-    names = list(policies) if policies else list(sc.policies)
-    if BASELINE not in names:
-        names.insert(0, BASELINE)
-    else:
-        names.remove(BASELINE)
-        names.insert(0, BASELINE)
+    sources: dict[str, PolicySource] = {}
     compiled: dict[str, CompiledPolicy] = {}
-    files: dict[str, Path] = {}
-    for i, name in enumerate(names):
+    for name in names(sc):
         pf = policy_file(name, path)
         if pf is None:
-            loc = ("policies", sc.policies.index(name)) if name in sc.policies else ("policies",)
-            hint = suggest(name, available_policies(path))
-            msg = f"policy '{name}' not found (looked for {name}.yaml beside the scenario and in policies/){hint}"
-            if policies and name in policies:
-                raise LabError([Diagnostic("<command line>", 1, 1, msg)])
-            raise LabError([diag_at(file, where, loc, msg)])
+            missing(name, f"policy '{name}' not found (looked for {name}.yaml beside the scenario and in policies/)"
+                    + suggest(name, available_policies(path)), sc, where)
+            continue
         pol, pwhere = read_policy(pf)
         cp = compile_checked(pol, pwhere, str(pf), world)
-        if pol.name in compiled:
-            raise LabError([diag_at(str(pf), pwhere, ("name",), f"two policies are named '{pol.name}'; policy names must differ")])
+        src = PolicySource(pol.name, pol, pwhere, pf)
+        if pol.name in sources:
+            duplicate(sources[pol.name], src)
+            continue
+        sources[pol.name] = src
         compiled[pol.name] = cp
-        files[pol.name] = pf
-    return LoadedScenario(sc, path, compiled, files)
+    return ScenarioSource(sc, where, path, tuple(sources.values()), compiled)
+
+
+def compile_sources(source: ScenarioSource, override: Override | None = None, *,
+                    keep_going: bool = False) -> LoadedScenario:
+    """The scenario and policies of `source`, changed by `override`, checked and compiled: ready to run.
+
+    Without an override the policies compiled by `read_sources` are reused.
+    A scenario the override makes invalid raises LabError; so does a policy
+    that no longer compiles, unless `keep_going`, which records it in
+    `rejected` and compiles the others."""
+    files = {p.name: p.path for p in source.policies}
+    if override is None and source.compiled is not None:
+        return LoadedScenario(source.scenario, source.path, dict(source.compiled), files)
+    sc = source.scenario
+    policies: Mapping[str, Policy] = {p.name: p.policy for p in source.policies}
+    if override is not None:
+        sc, policies = override(sc, policies)
+    diags = check_scenario(sc, source.where, str(source.path))
+    if diags:
+        raise LabError(diags)
+    world = world_of(sc)
+    compiled: dict[str, CompiledPolicy] = {}
+    rejected: dict[str, LabError] = {}
+    for p in source.policies:
+        try:
+            compiled[p.name] = compile_checked(policies[p.name], p.where, str(p.path), world)
+        except LabError as e:
+            if not keep_going:
+                raise
+            rejected[p.name] = e
+    return LoadedScenario(sc, source.path, compiled, files, rejected)
+
+
+def load_scenario(path: str | Path, policies: list[str] | None = None) -> LoadedScenario:
+    """Read and check a scenario and the policies it compares (or `policies`, if given), the baseline always first."""
+    path = Path(path)
+    file = str(path)
+
+    def names(sc: Scenario) -> list[str]:
+        out = list(policies) if policies else list(sc.policies)
+        if BASELINE not in out:
+            out.insert(0, BASELINE)
+        else:
+            out.remove(BASELINE)
+            out.insert(0, BASELINE)
+        return out
+
+    def missing(name: str, msg: str, sc: Scenario, where: SourceMap) -> None:
+        if policies and name in policies:
+            raise LabError([Diagnostic("<command line>", 1, 1, msg, code="unknown-name")])
+        loc = ("policies", sc.policies.index(name)) if name in sc.policies else ("policies",)
+        raise LabError([diag_at(file, where, loc, msg, code="unknown-name")])
+
+    def duplicate(first: PolicySource, second: PolicySource) -> None:
+        raise LabError([diag_at(str(second.path), second.where, ("name",),
+                                f"two policies are named '{second.name}'; policy names must differ",
+                                code="duplicate-name")])
+
+    return compile_sources(read_sources(path, names, missing=missing, duplicate=duplicate))

@@ -1,0 +1,211 @@
+"""Executors: where a batch's tasks run (local processes, or a Dask cluster), and surviving the death of a worker.
+
+Both runners take the tasks still to do and yield their results as they
+complete, in whatever order; the driver writes them. A worker holds the
+batch without its design table (each task carries its own point's values).
+`LocalRunner` restarts its process pool when a worker dies (out of memory,
+killed) and reruns the tasks that were in flight; `DaskRunner` leaves retries
+to the cluster and reports the tasks it could not run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+from typing import Any
+
+from lab.batch.spec import Batch, BatchError
+from lab.batch.tasks import PointResult, PointTask, run_task
+
+__all__ = ["DaskRunner", "LocalRunner", "WorkersDied"]
+
+_WORKER_BATCH: Batch | None = None
+
+
+def _init_worker(batch: Batch) -> None:
+    global _WORKER_BATCH
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    _WORKER_BATCH = batch
+
+
+def _local_task(point: int, replication: int, values: dict[str, Any]) -> PointResult:
+    assert _WORKER_BATCH is not None, "worker not initialised"
+    return run_task(_WORKER_BATCH, point, replication, values)
+
+
+def _dask_task(batch: Batch, point: int, replication: int, values: dict[str, Any]) -> PointResult:
+    return run_task(batch, point, replication, values)
+
+
+def _worker_copy(batch: Batch) -> Batch:
+    """The batch without its design table: tasks carry their own point's values."""
+    return replace(batch, points=())
+
+
+class WorkersDied(Exception):
+    """Worker processes kept dying; the runs finished so far are saved."""
+
+
+class LocalRunner:
+    """Runs tasks on local processes (spawned), restarting the pool when a worker dies."""
+
+    def __init__(self, batch: Batch, jobs: int, max_restarts: int = 3, tick: float = 1.0) -> None:
+        self.batch = batch
+        self.jobs = jobs
+        self.max_restarts = max_restarts
+        self.tick = tick
+        self.restarts = 0
+        self.unfinished: list[PointTask] = []
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(_worker_copy(self.batch),))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def results(self, tasks: Sequence[PointTask]) -> Iterator[PointResult | None]:
+        """Yield results as tasks complete (None every `tick` seconds with nothing new)."""
+        queue = deque(tasks)
+        inflight: dict[Any, PointTask] = {}
+        window = max(2 * self.jobs, 2)
+        self._pool = self._new_pool()
+        try:
+            while queue or inflight:
+                broken = False
+                while queue and len(inflight) < window and not broken:
+                    t = queue[0]
+                    try:
+                        fut = self._pool.submit(_local_task, t[0], t[1], self.batch.points[t[0]])
+                    except BrokenProcessPool:
+                        broken = True
+                        break
+                    queue.popleft()
+                    inflight[fut] = t
+                if not broken:
+                    done, _ = wait(list(inflight), timeout=self.tick, return_when=FIRST_COMPLETED)
+                    if not done:
+                        yield None
+                        continue
+                    for fut in done:
+                        t = inflight.pop(fut)
+                        try:
+                            res = fut.result()
+                        except BrokenProcessPool:
+                            broken = True
+                            queue.appendleft(t)
+                            continue
+                        yield res
+                if broken:
+                    for fut, t in list(inflight.items()):
+                        if fut.done() and fut.exception() is None:
+                            yield fut.result()
+                        else:
+                            queue.appendleft(t)
+                    inflight.clear()
+                    self._pool.shutdown(wait=False, cancel_futures=True)
+                    self.restarts += 1
+                    if self.restarts > self.max_restarts:
+                        self.unfinished = sorted(queue)
+                        raise WorkersDied(f"worker processes died {self.restarts} times (out of memory? try fewer "
+                                          f"--jobs or --customers); {len(queue)} tasks were not run")
+                    print(f"lab batch: a worker process died; restarting the pool ({self.restarts}/{self.max_restarts}) "
+                          "and rerunning its tasks", file=sys.stderr)
+                    self._pool = self._new_pool()
+        finally:
+            self.close()
+
+
+class DaskRunner:
+    """Runs tasks on a Dask distributed cluster: an existing one (address or client) or a LocalCluster it starts."""
+
+    def __init__(self, batch: Batch, jobs: int | None, address: str | None = None, client: Any = None,
+                 retries: int = 3, tick: float = 1.0) -> None:
+        try:
+            from dask import distributed  # noqa: F401
+        except ImportError:
+            raise BatchError("the dask executor needs the optional 'dask' extra: pip install -e '.[dask]' "
+                             "(or use --executor local)") from None
+        self.batch = batch
+        self.jobs = jobs
+        self.address = address
+        self.client = client
+        self.retries = retries
+        self.tick = tick
+        self.unfinished: list[PointTask] = []
+        self.errors: list[str] = []
+        self._own: list[Any] = []
+
+    def _connect(self) -> Any:
+        from dask.distributed import Client, LocalCluster
+
+        if self.client is not None:
+            return self.client
+        if self.address is not None:
+            try:
+                client = Client(self.address, timeout="20s")
+            except (OSError, TimeoutError) as e:
+                raise BatchError(f"cannot reach the Dask scheduler at {self.address}: {e}; start one with "
+                                 "'dask scheduler' and workers with 'dask worker <address>'") from None
+        else:
+            import logging
+
+            cluster = LocalCluster(n_workers=self.jobs or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.WARNING)
+            self._own.append(cluster)
+            client = Client(cluster)
+        self._own.insert(0, client)
+        return client
+
+    def close(self) -> None:
+        for thing in self._own:
+            thing.close()
+        self._own = []
+
+    def results(self, tasks: Sequence[PointTask]) -> Iterator[PointResult | None]:
+        """Yield results as tasks complete (None every `tick` seconds with nothing new)."""
+        from dask.distributed import wait as dwait
+
+        client = self._connect()
+        try:
+            ctx = client.scatter(_worker_copy(self.batch), broadcast=True, hash=False)
+            queue = deque(tasks)
+            inflight: dict[Any, PointTask] = {}
+            window = max(2 * sum(client.nthreads().values()), 4)
+            while queue or inflight:
+                while queue and len(inflight) < window:
+                    t = queue.popleft()
+                    fut = client.submit(_dask_task, ctx, t[0], t[1], self.batch.points[t[0]], retries=self.retries,
+                                        pure=False)
+                    inflight[fut] = t
+                try:
+                    done, _ = dwait(list(inflight), timeout=self.tick, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    yield None
+                    continue
+                for fut in done:
+                    t = inflight.pop(fut)
+                    if fut.status == "finished":
+                        yield fut.result()
+                    else:
+                        self.unfinished.append(t)
+                        try:
+                            fut.result()
+                        except Exception as e:  # KilledWorker and the like: not a result, so not recorded
+                            self.errors.append(f"{type(e).__name__}: {e}")
+                        else:
+                            self.errors.append(f"task {t} ended as {fut.status}")
+                    fut.release()
+        finally:
+            self.close()
+

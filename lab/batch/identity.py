@@ -1,0 +1,114 @@
+"""What makes a batch this batch: its identity in the manifest, and the check that a resume continues the same batch.
+
+The identity names every input by hash (spec, scenario, policy files), the
+seed, the sizes, the factors, the design table and a hash of the lab's own
+sources. `--resume` compares it with the stored manifest and refuses to mix
+runs of different batches (or of different code, unless allowed) in one dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from lab.batch.spec import Batch, BatchError
+from lab.batch.tasks import SERIES
+from lab.experiment.manifest import file_hash, versions
+from lab.experiment.run import json_safe
+from lab.metrics.outcomes import OUTCOMES
+
+__all__ = ["FORMAT", "check_same", "code_hash", "identity", "session"]
+
+#: The dataset format version (bumped when the tables change).
+FORMAT = 1
+
+
+def identity(batch: Batch) -> dict[str, Any]:
+    """What makes a batch this batch: inputs by hash, seed, sizes, factors and design table (compared on --resume)."""
+    d = batch.spec.design
+    return json_safe({
+        "format": FORMAT,
+        "name": batch.spec.name,
+        "spec": {"path": str(batch.spec_path), "sha256": file_hash(batch.spec_path)},
+        "scenario": {"path": str(batch.scenario_path), "sha256": file_hash(batch.scenario_path)},
+        "policies": {p.name: {"path": str(p.path), "sha256": file_hash(p.path)} for p in batch.policies},
+        "seed": batch.seed,
+        "replications": batch.replications,
+        "customers": batch.customers,
+        "days": batch.days,
+        "design": {"type": d.tag, "samples": getattr(d, "samples", len(batch.points)), "seed": batch.design_seed},
+        "factors": [f.describe() for f in batch.factors],
+        "outcomes": list(OUTCOMES),
+        "series_variables": list(SERIES),
+        "total_runs": batch.total_runs,
+        "code_sha256": code_hash(),
+        "points": [{"point": i, **p} for i, p in enumerate(batch.points)],
+    })  # type: ignore[return-value]
+
+
+def code_hash() -> str:
+    """sha256 over the lab package's Python sources: the model that produced the numbers, edits included."""
+    import lab
+
+    h = hashlib.sha256()
+    root = Path(lab.__file__).parent
+    for p in sorted(root.rglob("*.py")):
+        h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+_COMPARED = ("format", "seed", "replications", "customers", "days", "design", "factors", "points")
+
+
+def check_same(old: dict[str, Any], new: dict[str, Any], out: Path, allow_code_change: bool) -> None:
+    """Raise BatchError unless the stored identity `old` and the current `new` describe the same batch."""
+    problems = []
+    if old.get("code_sha256") != new["code_sha256"] and not allow_code_change:
+        problems.append("the lab's code changed since the batch started (code_sha256 differs), so resumed runs could "
+                        "differ from the stored ones; if the change cannot affect results, add --allow-code-change")
+    for what in ("spec", "scenario"):
+        if old.get(what, {}).get("sha256") != new[what]["sha256"]:
+            problems.append(f"the {what} file {new[what]['path']} changed since the batch started (sha256 differs)")
+    oldp = old.get("policies", {})
+    if list(oldp) != list(new["policies"]):
+        problems.append(f"the policies differ (stored: {', '.join(oldp)}; now: {', '.join(new['policies'])})")
+    else:
+        for name, v in new["policies"].items():
+            if oldp[name].get("sha256") != v["sha256"]:
+                problems.append(f"the policy file {v['path']} changed since the batch started (sha256 differs)")
+    for key in _COMPARED:
+        if old.get(key) != new[key]:
+            problems.append(f"'{key}' differs from the stored batch ({_brief(old.get(key))} then, {_brief(new[key])} now)")
+    if problems:
+        raise BatchError(f"cannot resume {out}: " + "; ".join(problems)
+                         + ". Resuming must rerun the same batch: restore the files and use the same options, or start afresh "
+                         "with another --out")
+
+
+def _brief(v: object) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def session(command: Sequence[str], executor: str, jobs: int | None, resumed: bool) -> dict[str, Any]:
+    """The manifest's record of one session (a start or a resume) of a batch."""
+    return {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": list(command),
+            "cwd": os.getcwd(), "executor": executor, "jobs": jobs, "resumed": resumed, "versions": _versions(executor)}
+
+
+def _versions(executor: str) -> dict[str, str]:
+    out = versions()
+    if executor == "dask":
+        from importlib import metadata
+
+        for name in ("dask", "distributed"):
+            try:
+                out[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                out[name] = "not installed"
+    return out
+

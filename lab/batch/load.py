@@ -1,0 +1,107 @@
+"""Load a batch spec: the spec file, its base scenario and policies, its factors and design table.
+
+The base scenario and its policies come through the scenario loader's one
+pipeline (`lab.scenario.loader.read_sources`), with hooks that report a
+missing or duplicated policy at the spec's `policies` (or `scenario`) key;
+the factors are applied later, per design point, through the same pipeline's
+override hook (`lab.batch.tasks`). Every problem of the spec itself is
+collected with its code and spec path and reported together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.batch.design import Grid, Sobol, design_points, grid_size
+from lab.batch.factors import Factor, check_factor
+from lab.batch.spec import Batch, BatchSpec
+from lab.config import SourceMap, build, read_yaml
+from lab.errors import Diagnostics, suggest
+from lab.scenario.loader import BASELINE, PolicySource, read_sources
+from lab.scenario.model import Scenario
+
+__all__ = ["load_spec"]
+
+#: The most design points a grid may have.
+MAX_GRID = 1_000_000
+
+
+def load_spec(path: str | Path, *, customers: int | None = None, days: int | None = None) -> Batch:
+    """Read and check a batch spec, its scenario and its policies; LabError lists every problem as FILE:LINE:COL.
+
+    `customers` and `days` override the spec's (as the command line does)."""
+    path = Path(path)
+    file = str(path)
+    root = read_yaml(path)
+    spec, where = build(root, BatchSpec, file)
+    err = Diagnostics(file, where)
+
+    scenario_path = path.parent / spec.scenario
+    if not scenario_path.is_file():
+        near = [p.name for p in scenario_path.parent.glob("*.yaml")] if scenario_path.parent.is_dir() else []
+        err.at(("scenario",), "unknown-name", f"cannot find the scenario '{spec.scenario}' (looked for "
+               f"{scenario_path}); paths are relative to the batch spec{suggest(Path(spec.scenario).name, near)}")
+        err.raise_if_any()
+
+    def names(sc: Scenario) -> list[str]:
+        chosen = list(spec.policies) if spec.policies is not None else list(sc.policies)
+        return [BASELINE] + [n for n in chosen if n != BASELINE]
+
+    def missing(name: str, msg: str, sc: Scenario, sc_where: SourceMap) -> None:
+        at: tuple[str | int, ...] = ("policies", spec.policies.index(name)) if spec.policies and name in spec.policies \
+            else ("policies",) if spec.policies is not None else ("scenario",)
+        err.at(at, "unknown-name", msg)
+
+    def duplicate(first: PolicySource, second: PolicySource) -> None:
+        err.at(("policies",), "duplicate-name", f"two policies are named '{second.name}' ({first.path} and "
+               f"{second.path}); names must differ")
+
+    source = read_sources(scenario_path, names, missing=missing, duplicate=duplicate)
+    err.raise_if_any()
+    scenario = source.scenario
+    sources = {p.name: p for p in source.policies}
+
+    customers = customers if customers is not None else spec.customers
+    days = days if days is not None else spec.days
+    factors: list[Factor] = []
+    seen: dict[tuple[object, ...], str] = {}
+    fnode = root.get("factors")
+    for name, fs in spec.factors.items():
+        fac = check_factor(name, fs, fnode.get(name) if fnode else None, scenario, sources, spec.design, where,
+                           file, err, customers, days)
+        if fac is None:
+            continue
+        key = (fac.target.policy, fac.target.steps)
+        if key in seen:
+            err.at(("factors", name, "path"), "conflict", f"factor '{name}' sets the same parameter as factor "
+                   f"'{seen[key]}'; merge them into one factor")
+            continue
+        seen[key] = name
+        factors.append(fac)
+    design = spec.design
+    if not isinstance(design, Grid):
+        tag = design.tag
+        if not spec.factors:
+            err.at(("design",), "required", f"a {tag} design needs at least one factor; add factors, or use "
+                   "'design: grid' to run just the replications")
+        if isinstance(design, Sobol) and design.samples & (design.samples - 1):
+            lo = 1 << (design.samples.bit_length() - 1)
+            err.at(("design", tag, "samples"), "design", f"a Sobol' design keeps its balance only with a power of two "
+                   f"samples; use samples: {lo} or {lo * 2}")
+    err.raise_if_any()
+    if isinstance(design, Grid):
+        try:
+            n = grid_size([f.axis for f in factors])
+        except ValueError as e:
+            err.at(("design",), "design", str(e))
+            raise err.error() from None
+        if n > MAX_GRID:
+            err.at(("design",), "design", f"the grid has {n} points (the limit is {MAX_GRID}); use fewer levels or "
+                   "steps, or an lhs or sobol design")
+            err.raise_if_any()
+    seed = spec.seed if spec.seed is not None else scenario.seed
+    design_seed = getattr(design, "seed", None)
+    design_seed = seed if design_seed is None else design_seed
+    points = tuple(design_points([f.axis for f in factors], design, design_seed))
+    return Batch(spec, path, scenario, source.where, scenario_path, source.policies, tuple(factors), points,
+                 seed, design_seed, customers, days)
