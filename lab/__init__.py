@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from lab.errors import Diagnostic, LabError
-    from lab.experiment.compare import CompareOptions, Comparison, compare, write_comparison
+    from lab.experiment.compare import (
+        CompareOptions,
+        Comparison,
+        compare,
+        write_comparison,
+    )
     from lab.experiment.run import run_policy, write_run
     from lab.policy.loader import load_policy
     from lab.scenario.loader import LoadedScenario, load_scenario
