@@ -241,6 +241,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
     t = _target(args)
     customers = t.customers or min(t.scenario.population.customers, TRACE_CUSTOMERS)
+    if customers < t.scenario.population.customers and not t.customers:
+        print(f"lab trace: following a run of {customers} of the scenario's {t.scenario.population.customers} customers "
+              f"(the reference engine is slow); pass --customers {t.scenario.population.customers} to trace the "
+              "full-size run", file=sys.stderr)
     if args.customer >= customers:
         raise _bad(f"--customer {args.customer} is out of range: the run starts with {customers} customers "
                    f"(ids 0 to {customers - 1}); pick a smaller id or pass --customers")

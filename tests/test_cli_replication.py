@@ -92,6 +92,15 @@ def test_trace_follows_the_replication_asked_for(batch, capsys):
     assert "Customer 3" in capsys.readouterr().out
 
 
+def test_trace_says_when_it_follows_a_smaller_run_than_the_scenario(capsys):
+    apparel = str(ROOT / "scenarios" / "apparel.yaml")
+    assert main(["trace", apparel, "--policy", "points", "--customer", "1", "--days", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "following a run of 2000 of the scenario's" in err and "pass --customers" in err
+    assert main(["trace", apparel, "--policy", "points", "--customer", "1", "--days", "3", "--customers", "50"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--point", "0"], "is a scenario; pass the batch spec"),
 ])
