@@ -1,25 +1,35 @@
 """The `lab` command: validate, explain and compare loyalty policies.
 
-Exit codes: 0 success, 1 the run failed, 2 bad input (every problem printed
-as FILE:LINE:COL: message on stderr). No Python traceback reaches a user
-unless --debug is given.
+Exit codes: 0 success, 1 the run failed (a batch: runs left undone), 2 bad
+input (every problem printed as FILE:LINE:COL: message on stderr), 130 a
+batch interrupted. No Python traceback reaches a user unless --debug is given.
+
+Each command imports what it needs when it runs, so `lab --help`, `validate`
+and `explain` never load pandas, scipy.stats or matplotlib.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
-from lab.cliargs import fraction, positive_int
+from lab.cliargs import count, fraction, positive_float, positive_int, scenario_bounded
 from lab.cliargs import seed as seed_arg
 from lab.errors import Diagnostic, LabError
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-EXIT_UNFINISHED, EXIT_INTERRUPTED = 1, 130
-PASSTHROUGH = ("batch", "batch-report")
+if TYPE_CHECKING:
+    from lab.policy.runtime import CompiledPolicy
+    from lab.scenario.model import Scenario
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,9 +75,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                     ls = load_scenario(f)
                     print(f"ok: {f} (scenario '{ls.scenario.name}', policies: {', '.join(ls.policies)})")
                 elif kind == "batch":
-                    from lab.batch import load_spec
-
-                    load_spec(f)
+                    _batch_layer().load_spec(f)
                     print(f"ok: {f} (batch spec)")
                 else:
                     cp = load_policy(f)
@@ -109,18 +117,96 @@ def _chosen(ls, policy: str) -> str:
     return "none" if policy == "none" else list(ls.policies)[-1]
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from lab.experiment.run import run_policy, write_run
+def _batch_layer() -> SimpleNamespace:
+    """The batch layer's functions: the one place this module names it (it imports pandas and pyarrow)."""
+    from lab.batch import BatchError, apply_point, load_spec, run_batch, write_batch_report
+    from lab.batch.progress import duration
+    from lab.report.batch import format_overview
 
+    return SimpleNamespace(BatchError=BatchError, apply_point=apply_point, load_spec=load_spec, run_batch=run_batch,
+                           format_overview=format_overview, write_batch_report=write_batch_report, duration=duration)
+
+
+def _bad(message: str) -> LabError:
+    return LabError([Diagnostic("<command line>", 1, 1, message)])
+
+
+@dataclass(frozen=True)
+class _Target:
+    """The one run a `run` or `trace` command names: its world, policy, seed, size and address."""
+
+    scenario: Scenario
+    policy: CompiledPolicy
+    name: str
+    seed: int
+    customers: int | None
+    days: int | None
+    address: tuple[int, ...]
+
+    def where(self) -> str:
+        """The address in words, for the run's first line."""
+        if len(self.address) == 2:
+            return f", design point {self.address[0]}, replication {self.address[1]}"
+        return f", replication {self.address[0]}" if self.address else ""
+
+
+def _target(args: argparse.Namespace) -> _Target:
+    """The run that `lab run` / `lab trace` arguments name, in a scenario or at a batch spec's design point.
+
+    A replication's address is the one `lab compare` gives it, (replication,); a design point's is the one
+    `lab batch` gives it, (point, replication); a lone run without either has the empty address."""
+    if _kind_of(Path(args.scenario)) == "batch":
+        return _batch_target(args)
+    if args.point is not None:
+        raise _bad(f"--point picks a design point of a batch spec, but {args.scenario} is a scenario; pass the batch "
+                   "spec instead, or drop --point (--replication K alone reruns replication K of 'lab compare')")
     ls = _load(args.scenario, [args.policy])
     name = _chosen(ls, args.policy)
     seed = args.seed if args.seed is not None else ls.scenario.seed
+    address = (args.replication,) if args.replication is not None else ()
+    return _Target(ls.scenario, ls.policies[name], name, seed, args.customers, args.days, address)
+
+
+def _batch_target(args: argparse.Namespace) -> _Target:
+    from lab.errors import suggest
+    from lab.policy.loader import compile_checked
+    from lab.scenario.loader import check_scenario, world_of
+
+    api = _batch_layer()
+    batch = api.load_spec(args.scenario, customers=args.customers, days=args.days)
+    n = len(batch.points)
+    if args.point is None and n > 1:
+        raise _bad(f"the batch '{batch.spec.name}' has {n} design points; pick one with --point P (0 to {n - 1})")
+    point = args.point if args.point is not None else 0
+    if point >= n:
+        raise _bad(f"--point {point} is out of range: the batch '{batch.spec.name}' has {n} design points "
+                   f"(0 to {n - 1})")
+    if args.policy not in batch.policy_names:
+        raise _bad(f"the batch '{batch.spec.name}' runs no policy '{args.policy}' (it runs "
+                   f"{', '.join(batch.policy_names)}){suggest(args.policy, list(batch.policy_names))}")
+    sc, policies = api.apply_point(batch, batch.points[point])
+    diags = check_scenario(sc, batch.scenario_where, str(batch.scenario_path))
+    if diags:
+        raise LabError(diags)
+    src = next(p for p in batch.policies if p.name == args.policy)
+    cp = compile_checked(policies[src.name], src.where, str(src.path), world_of(sc))
+    seed = args.seed if args.seed is not None else batch.seed
+    replication = args.replication if args.replication is not None else 0
+    return _Target(sc, cp, src.name, seed, batch.customers, batch.days, (point, replication))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from lab.experiment.run import run_policy, write_run
+
+    t = _target(args)
     t0 = time.perf_counter()
-    res = run_policy(ls.scenario, ls.policies[name], seed, customers=args.customers, days=args.days, transactions=args.transactions)
+    res = run_policy(t.scenario, t.policy, t.seed, address=t.address, customers=t.customers, days=t.days,
+                     transactions=args.transactions)
     files = write_run(res, Path(args.out))
     s = res.summary
-    print(f"{ls.scenario.name} / {name}, seed {seed}: {s['purchases']:,.0f} purchases, revenue ${s['revenue']:,.0f}, "
-          f"net profit ${s['net_profit']:,.0f}, {s['active_customers']:,.0f} active customers ({time.perf_counter() - t0:.1f} s)")
+    print(f"{t.scenario.name} / {t.name}, seed {t.seed}{t.where()}: {s['purchases']:,.0f} purchases, "
+          f"revenue ${s['revenue']:,.0f}, net profit ${s['net_profit']:,.0f}, {s['active_customers']:,.0f} active "
+          f"customers ({time.perf_counter() - t0:.1f} s)")
     for f in files:
         print(f"wrote {f}")
     return EXIT_OK
@@ -134,7 +220,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     ls = _load(args.scenario, policies)
     opts = CompareOptions(replications=args.replications if args.replications is not None else (5 if args.precision else 10),
                           precision=args.precision, max_replications=args.max_replications, seed=args.seed,
-                          customers=args.customers, days=args.days, jobs=args.jobs, flywheel_split=not args.no_flywheel_split)
+                          customers=args.customers, days=args.days, jobs=args.jobs or _cpus(),
+                          flywheel_split=not args.no_flywheel_split)
     out = Path(args.out) if args.out else Path("results") / f"{ls.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     comp = compare(ls, opts, progress=not args.quiet)
     files = write_comparison(comp, out, argv=sys.argv)
@@ -145,114 +232,78 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+TRACE_CUSTOMERS = 2000  # the reference engine runs one process per customer: trace a sample unless told otherwise
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
-    from lab.engine.reference import ReferenceSimulation
     from lab.engine.options import RunOptions
+    from lab.engine.reference import ReferenceSimulation
     from lab.report.story import format_story
 
-    ls = _load(args.scenario, [args.policy])
-    name = _chosen(ls, args.policy)
-    seed = args.seed if args.seed is not None else ls.scenario.seed
-    customers = args.customers or min(ls.scenario.population.customers, 2000)
+    t = _target(args)
+    customers = t.customers or min(t.scenario.population.customers, TRACE_CUSTOMERS)
+    if customers < t.scenario.population.customers and not t.customers:
+        print(f"lab trace: following a run of {customers} of the scenario's {t.scenario.population.customers} customers "
+              f"(the reference engine is slow); pass --customers {t.scenario.population.customers} to trace the "
+              "full-size run", file=sys.stderr)
     if args.customer >= customers:
-        raise LabError([Diagnostic("<command line>", 1, 1, f"--customer {args.customer} is out of range: the run starts with {customers} customers (ids 0 to {customers - 1}); pick a smaller id or pass --customers")])
-    sim = ReferenceSimulation(ls.scenario, ls.policies[name], RunOptions(seed=seed, customers=customers, days=args.days),
-                              follow=[args.customer])
+        raise _bad(f"--customer {args.customer} is out of range: the run starts with {customers} customers "
+                   f"(ids 0 to {customers - 1}); pick a smaller id or pass --customers")
+    sim = ReferenceSimulation(t.scenario, t.policy, RunOptions(seed=t.seed, address=t.address, customers=customers,
+                                                               days=t.days), follow=[args.customer])
     sim.run()
-    print(format_story(sim.trace(args.customer), args.customer, ls.scenario, ls.policies[name].policy))
+    print(format_story(sim.trace(args.customer), args.customer, t.scenario, t.policy.policy))
     return EXIT_OK
 
 
-def _batch_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lab batch", description="Run a batch spec (design points x policies x "
-                                "replications) into a Parquet store; see docs/BATCHES.md.")
-    p.add_argument("spec", help="the batch spec (YAML)")
-    p.add_argument("--out", help="the store folder (default: results/<batch name>)")
-    p.add_argument("--executor", choices=("local", "dask"), default="local",
-                   help="local processes (default) or a Dask cluster")
-    p.add_argument("--address", help="tcp://HOST:PORT of a running Dask scheduler (with --executor dask)")
-    p.add_argument("--jobs", type=positive_int, help="local worker processes (default: the number of CPUs)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted batch in --out, skipping completed runs")
-    p.add_argument("--customers", type=positive_int, help="customers at the start of every run (overrides the spec)")
-    p.add_argument("--days", type=positive_int, help="days simulated in every run (overrides the spec)")
-    p.add_argument("--flush-runs", type=positive_int, default=500, help="write a chunk every this many runs (default 500)")
-    p.add_argument("--flush-seconds", type=float, default=60.0, help="... or every this many seconds (default 60)")
-    p.add_argument("--retries", type=int, default=3, help="times to restart dead workers / retry a task (default 3)")
-    p.add_argument("--allow-code-change", action="store_true",
-                   help="resume although the lab's code changed since the batch started")
-    return p
-
-
-def cmd_batch(args: argparse.Namespace, argv: list[str]) -> int:
-    """`lab batch SPEC ...`: run or resume a batch; returns the exit code (0 done, 1 runs left undone, 2 bad input)."""
-    import shlex
-
-    from lab.batch import BatchError, load_spec, run_batch
-    from lab.batch.progress import duration
-
+def cmd_batch(args: argparse.Namespace) -> int:
+    """`lab batch SPEC ...`: run or resume a batch (0 done, 1 runs left undone, 2 bad input, 130 interrupted)."""
+    api = _batch_layer()
     try:
-        args = _batch_parser().parse_args(argv)
-    except SystemExit as e:
-        return int(e.code or 0)
-    try:
-        batch = load_spec(args.spec, customers=args.customers, days=args.days)
+        batch = api.load_spec(args.spec, customers=args.customers, days=args.days)
         out = Path(args.out) if args.out else Path("results") / batch.spec.name
         print(f"lab batch: '{batch.spec.name}': {len(batch.points)} design points x {batch.replications} replications x "
               f"{len(batch.policies)} policies = {batch.total_runs} runs -> {out}", file=sys.stderr)
-        command = ["lab", "batch", *argv]
-        result = run_batch(batch, out, executor=args.executor, address=args.address, jobs=args.jobs,
-                           resume=args.resume, flush_runs=args.flush_runs, flush_seconds=args.flush_seconds,
-                           max_restarts=args.retries, command=command, allow_code_change=args.allow_code_change)
-    except LabError as e:
-        for d in e.diagnostics:
-            print(d, file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except BatchError as e:
+        result = api.run_batch(batch, out, executor=args.executor, address=args.address, jobs=args.jobs,
+                               resume=args.resume, flush_runs=args.flush_runs, flush_seconds=args.flush_seconds,
+                               max_restarts=args.retries, command=["lab", "batch", *args.argv],
+                               allow_code_change=args.allow_code_change)
+    except api.BatchError as e:
         print(f"lab batch: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        again = argv if "--resume" in argv else [*argv, "--resume"]
+        again = args.argv if "--resume" in args.argv else [*args.argv, "--resume"]
         print(f"lab batch: interrupted; the completed runs are saved. Continue with: lab batch {shlex.join(again)}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     for m in result.messages:
         print(f"lab batch: {m}", file=sys.stderr)
-    print(f"lab batch: {result.completed} runs in {duration(result.seconds)} ({result.skipped} already done, "
+    print(f"lab batch: {result.completed} runs in {api.duration(result.seconds)} ({result.skipped} already done, "
           f"{result.failed} failed) -> {result.out}", file=sys.stderr)
     if result.failed:
         print(f"lab batch: failures are in {result.out / 'failures'} (run_id, error)", file=sys.stderr)
     if result.unfinished:
         print(f"lab batch: {result.unfinished} runs were not done; rerun the same command with --resume", file=sys.stderr)
-        return EXIT_UNFINISHED
+        return EXIT_FAILED
     print(f"lab batch: open with pandas.read_parquet('{result.out / 'runs'}'), or: lab batch-report {result.out}",
           file=sys.stderr)
     return EXIT_OK
 
 
-def cmd_batch_report(args: argparse.Namespace, argv: list[str]) -> int:
-    """`lab batch-report DIR [--out FILE.html]`: write the report and print a short table; returns the exit code."""
-    from lab.batch import BatchError, write_batch_report
-    from lab.report.batch import format_overview
+def cmd_batch_report(args: argparse.Namespace) -> int:
+    """`lab batch-report STORE ...`: write the report and print a short table."""
     from lab.scenario.loader import BASELINE
 
-    p = argparse.ArgumentParser(prog="lab batch-report", description="Analyse a batch store: intervals per design point, "
-                                "win maps, sensitivity; writes a self-contained HTML report and CSV tables.")
-    p.add_argument("store", help="the --out folder of a 'lab batch' run")
-    p.add_argument("--out", help="the HTML report to write (default: STORE/report.html)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for sensitivity intervals (default 1000)")
-    try:
-        args = p.parse_args(argv)
-    except SystemExit as e:
-        return int(e.code or 0)
+    api = _batch_layer()
     if args.bootstrap < 10:
         print("lab batch-report: --bootstrap needs at least 10 resamples, e.g. --bootstrap 1000", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     try:
-        report = write_batch_report(args.store, args.out, boot=args.bootstrap)
-    except BatchError as e:
+        report = api.write_batch_report(args.store, args.out, boot=args.bootstrap)
+    except api.BatchError as e:
         print(f"lab batch-report: {e}", file=sys.stderr)
-        return 2
-    print(format_overview(report.overview))
+        return EXIT_BAD_INPUT
+    print(api.format_overview(report.overview))
     sens = report.sensitivity
     if not sens.empty:
         for policy, g in sens.groupby("policy", sort=False):
@@ -262,66 +313,139 @@ def cmd_batch_report(args: argparse.Namespace, argv: list[str]) -> int:
             print(f"{policy} vs {BASELINE}, net profit driven by: {text}")
     for name, path in report.paths.items():
         print(f"{name}: {path}")
-    return 0
+    return EXIT_OK
+
+
+def _cpus() -> int:
+    return os.cpu_count() or 1
 
 
 # --------------------------------------------------------------------------- parser
+SCENARIO_HELP = "a scenario YAML file, e.g. scenarios/classroom.yaml"
+RUN_SCENARIO_HELP = ("a scenario YAML file, or a batch spec (then --point picks its design point, "
+                     "and the batch's seed and size apply)")
+CUSTOMERS_FIX = "pass a number within them, or split a larger study into a batch of smaller runs"
+DAYS_FIX = "pass a horizon within them"
+
+
+def _world_opts(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--seed", type=seed_arg, default=None, help="random seed (default: the scenario's)")
+    s.add_argument("--customers", type=scenario_bounded("population.customers", CUSTOMERS_FIX), default=None,
+                   metavar="N", help="customers at the start (default: the scenario's; same bounds as the scenario file)")
+    s.add_argument("--days", type=scenario_bounded("days", DAYS_FIX), default=None, metavar="D",
+                   help="days to simulate (default: the scenario's; same bounds as the scenario file)")
+
+
+def _address_opts(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--replication", type=count, default=None, metavar="K",
+                   help="rerun replication K of 'lab compare' (or of 'lab batch', with --point) with the same "
+                        "--seed, --customers and --days: the same random streams (default: a lone run)")
+    s.add_argument("--point", type=count, default=None, metavar="P",
+                   help="with a batch spec as SCENARIO: design point P of 'lab batch' (its factor values and "
+                        "streams; replication 0 unless --replication is given)")
+
+
+def _jobs_opt(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--jobs", type=positive_int, default=None, metavar="J",
+                   help=f"local worker processes (default: the number of CPUs, {_cpus()} here)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="lab", description="Loyalty Lab: simulate customers under loyalty policies written in YAML and compare the policies.")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    s = sub.add_parser("validate", help="check policy, scenario and batch files; one line per problem as FILE:LINE:COL: message")
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=description)
+
+    s = command("validate", "check policy, scenario and batch files; one line per problem as FILE:LINE:COL: message",
+                "Check policies, scenarios and batch specs without running them. Every problem is printed as "
+                "FILE:LINE:COL: message on stderr; the exit code is 2 if there is any.")
     s.add_argument("paths", nargs="+", metavar="PATH", help="YAML files or folders of them")
     s.set_defaults(fn=cmd_validate)
 
-    s = sub.add_parser("explain", help="print a policy in plain English")
+    s = command("explain", "print a policy in plain English",
+                "Print what a policy does in plain English: who earns what, when, and what it costs.")
     s.add_argument("policy", metavar="POLICY", help="a policy YAML file")
     s.set_defaults(fn=cmd_explain)
 
-    s = sub.add_parser("schema", help="print the JSON Schema of policies (or scenarios) for editors")
-    s.add_argument("--kind", choices=("policy", "scenario"), default="policy")
+    s = command("schema", "print the JSON Schema of policies (or scenarios) for editors",
+                "Print a JSON Schema for editors (completion and checking as you type).")
+    s.add_argument("--kind", choices=("policy", "scenario"), default="policy",
+                   help="which files the schema describes (default: policy)")
     s.set_defaults(fn=cmd_schema)
 
-    def world_opts(s: argparse.ArgumentParser) -> None:
-        s.add_argument("--seed", type=seed_arg, default=None, help="random seed (default: the scenario's)")
-        s.add_argument("--customers", type=positive_int, default=None, help="customers at the start (default: the scenario's)")
-        s.add_argument("--days", type=positive_int, default=None, help="days to simulate (default: the scenario's)")
-
-    s = sub.add_parser("run", help="simulate one policy once and write its files")
-    s.add_argument("scenario", metavar="SCENARIO")
-    s.add_argument("--policy", required=True, help="policy name (a file in policies/) or path")
-    s.add_argument("--out", required=True, help="output folder")
+    s = command("run", "simulate one policy once and write its files",
+                "Simulate one policy once in a scenario and write summary.json, timeseries.parquet and "
+                "customers.parquet (and transactions.parquet). With --replication (and --point) it reruns one row "
+                "of a comparison or a batch.")
+    s.add_argument("scenario", metavar="SCENARIO", help=RUN_SCENARIO_HELP)
+    s.add_argument("--policy", required=True, metavar="P",
+                   help="policy name (a file in policies/ or beside the scenario) or path; with a batch spec, one of its policies")
+    s.add_argument("--out", required=True, metavar="DIR", help="output folder")
     s.add_argument("--transactions", action="store_true", help="also write transactions.parquet (one row per purchase)")
-    world_opts(s)
+    _world_opts(s)
+    _address_opts(s)
     s.set_defaults(fn=cmd_run)
 
-    s = sub.add_parser("compare", help="compare a scenario's policies over replications: table, files and an HTML report")
-    s.add_argument("scenario", metavar="SCENARIO")
-    s.add_argument("--policies", help="comma-separated policy names (default: the scenario's); the baseline 'none' is always included")
+    s = command("compare", "compare a scenario's policies over replications: table, files and an HTML report",
+                "Run every policy of a scenario (and the baseline 'none') over replications with common random "
+                "numbers; print the table and write the Parquet files, summary.json, manifest.json and report.html. "
+                "Replication K of a comparison is 'lab run SCENARIO --policy P --seed S --replication K'.")
+    s.add_argument("scenario", metavar="SCENARIO", help=SCENARIO_HELP)
+    s.add_argument("--policies", metavar="P,P",
+                   help="comma-separated policy names or paths (default: the scenario's); the baseline 'none' is always included")
     g = s.add_mutually_exclusive_group()
-    g.add_argument("--replications", type=positive_int, default=None, help="replications per policy (default 10)")
-    g.add_argument("--precision", type=fraction, default=None, help="add replications until each headline 95%% CI is within this fraction of its mean")
-    s.add_argument("--max-replications", type=positive_int, default=100, help="cap for --precision (default 100)")
-    s.add_argument("--out", help="output folder (default results/SCENARIO-TIMESTAMP)")
-    s.add_argument("--jobs", type=positive_int, default=1, help="local processes (default 1)")
+    g.add_argument("--replications", type=positive_int, default=None, metavar="N", help="replications per policy (default 10)")
+    g.add_argument("--precision", type=fraction, default=None, metavar="F",
+                   help="add replications until each headline 95%% CI is within this fraction of its mean")
+    s.add_argument("--max-replications", type=positive_int, default=100, metavar="N", help="cap for --precision (default 100)")
+    s.add_argument("--out", metavar="DIR", help="output folder (default results/SCENARIO-TIMESTAMP)")
+    _jobs_opt(s)
     s.add_argument("--no-flywheel-split", action="store_true", help="skip the runs with the flywheel cut (halves the work; no flywheel share)")
     s.add_argument("--quiet", action="store_true", help="no progress output")
-    world_opts(s)
+    _world_opts(s)
     s.set_defaults(fn=cmd_compare)
 
-    s = sub.add_parser("trace", help="tell one customer's story under a policy (reference engine)")
-    s.add_argument("scenario", metavar="SCENARIO")
-    s.add_argument("--policy", required=True)
-    s.add_argument("--customer", type=int, required=True, metavar="ID")
-    world_opts(s)
+    s = command("trace", "tell one customer's story under a policy (reference engine)",
+                "Tell one customer's story under a policy, day by day, from the reference engine (one process per "
+                f"customer; at most {TRACE_CUSTOMERS} customers unless --customers is given).")
+    s.add_argument("scenario", metavar="SCENARIO", help=RUN_SCENARIO_HELP)
+    s.add_argument("--policy", required=True, metavar="P",
+                   help="policy name (a file in policies/ or beside the scenario) or path; with a batch spec, one of its policies")
+    s.add_argument("--customer", type=count, required=True, metavar="ID", help="the customer's id (0 to customers - 1)")
+    _world_opts(s)
+    _address_opts(s)
     s.set_defaults(fn=cmd_trace)
 
-    s = sub.add_parser("batch", help="run a batch spec (designs x policies x replications) into a Parquet store", add_help=False)
-    s.set_defaults(fn=cmd_batch, passthrough=True)
+    s = command("batch", "run a batch spec (designs x policies x replications) into a Parquet store",
+                "Run a batch spec (design points x policies x replications) into a resumable Parquet store; "
+                "see docs/BATCHES.md. Exit codes: 0 done, 1 runs left undone (rerun with --resume), 2 bad input, "
+                "130 interrupted.")
+    s.add_argument("spec", metavar="SPEC", help="the batch spec (YAML)")
+    s.add_argument("--out", metavar="DIR", help="the store folder (default: results/<batch name>)")
+    s.add_argument("--executor", choices=("local", "dask"), default="local", help="local processes (default) or a Dask cluster")
+    s.add_argument("--address", help="tcp://HOST:PORT of a running Dask scheduler (with --executor dask)")
+    _jobs_opt(s)
+    s.add_argument("--resume", action="store_true", help="continue an interrupted batch in --out, skipping completed runs")
+    s.add_argument("--customers", type=scenario_bounded("population.customers", CUSTOMERS_FIX), metavar="N",
+                   help="customers at the start of every run (overrides the spec)")
+    s.add_argument("--days", type=scenario_bounded("days", DAYS_FIX), metavar="D",
+                   help="days simulated in every run (overrides the spec)")
+    s.add_argument("--flush-runs", type=positive_int, default=500, metavar="N", help="write a chunk every this many runs (default 500)")
+    s.add_argument("--flush-seconds", type=positive_float, default=60.0, metavar="S", help="... or every this many seconds (default 60)")
+    s.add_argument("--retries", type=count, default=3, metavar="N", help="times to restart dead workers / retry a task (default 3)")
+    s.add_argument("--allow-code-change", action="store_true", help="resume although the lab's code changed since the batch started")
+    s.set_defaults(fn=cmd_batch)
 
-    s = sub.add_parser("batch-report", help="analyse a batch store: intervals, win maps, sensitivity", add_help=False)
-    s.set_defaults(fn=cmd_batch_report, passthrough=True)
+    s = command("batch-report", "analyse a batch store: intervals, win maps, sensitivity",
+                "Analyse a batch store: intervals per design point, win maps, sensitivity; writes a self-contained "
+                "HTML report and CSV tables.")
+    s.add_argument("store", metavar="STORE", help="the --out folder of a 'lab batch' run")
+    s.add_argument("--out", metavar="FILE", help="the HTML report to write (default: STORE/report.html)")
+    s.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="bootstrap resamples for sensitivity intervals (default 1000, at least 10)")
+    s.set_defaults(fn=cmd_batch_report)
     return p
 
 
@@ -329,20 +453,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `lab` command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    # batch commands parse their own options (their module owns them), so hand them the rest as is
-    first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
-    if first is not None and argv[first] in PASSTHROUGH:
-        args = parser.parse_args(argv[: first + 1])
-        args.passthrough_argv = argv[first + 1:]
-    else:
-        args = parser.parse_args(argv)
+    args = parser.parse_args(argv)
     if not getattr(args, "fn", None):
         parser.print_help()
         return EXIT_BAD_INPUT
-    fn: Callable[..., int] = args.fn
+    args.argv = argv[argv.index(args.command) + 1:]  # the command's own arguments, to repeat in messages
+    fn: Callable[[argparse.Namespace], int] = args.fn
     try:
-        if getattr(args, "passthrough", False):
-            return fn(args, args.passthrough_argv)
         return fn(args)
     except LabError as exc:
         for d in exc.diagnostics:

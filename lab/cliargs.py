@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lab.config import FieldMeta
 
 
 def _whole(text: str, minimum: int, what: str) -> int:
@@ -34,3 +40,64 @@ def fraction(text: str) -> float:
     if not 0 < v < 1:
         raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1 (0.05 = within 5% of the mean), got {v}")
     return v
+
+
+def count(text: str) -> int:
+    """A whole number >= 0 (a replication, a design point, a customer id, a number of retries)."""
+    return _whole(text, 0, "a whole number")
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (seconds, say)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number like 60, got '{text}'") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return v
+
+
+def scenario_bounded(path: str, fix: str) -> Callable[[str], int]:
+    """A whole number inside the bounds a scenario file declares for the field at `path` (e.g. 'days').
+
+    The bounds are read from the field's declaration in lab.scenario.model (imported when a value is
+    given, not when the parser is built), so the command line and the scenario file accept the same values;
+    `fix` says what to do instead."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+        meta = declared(path)
+        if meta.violates(v):
+            raise argparse.ArgumentTypeError(f"{v} is outside the bounds of '{path}' in a scenario "
+                                             f"({meta.bounds_text()}); {fix}")
+        return v
+
+    parse.__name__ = path.rsplit(".", 1)[-1]
+    return parse
+
+
+def declared(path: str) -> FieldMeta:
+    """The declaration (doc, bounds) of a scenario field given by its dotted path, e.g. 'population.customers'."""
+    import dataclasses
+    import typing
+
+    from lab.config import FieldMeta
+    from lab.scenario.model import Scenario
+
+    cls: type = Scenario
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if part not in fields:
+            raise KeyError(f"{cls.__name__} has no field '{part}'")
+        if i == len(parts) - 1:
+            meta = next((m for m in fields[part].metadata.values() if isinstance(m, FieldMeta)), None)
+            if meta is None:
+                raise KeyError(f"{path} is not a declared option")
+            return meta
+        cls = typing.get_type_hints(cls)[part]
+    raise KeyError(path)

@@ -1,0 +1,74 @@
+"""`lab batch` and `lab batch-report` are commands of the `lab` parser, with their options, messages and exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.cli import EXIT_BAD_INPUT, EXIT_OK, build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSROOM = ROOT / "scenarios" / "classroom.yaml"
+SPEC = f"""\
+name: cli_batch
+scenario: {CLASSROOM}
+customers: 100
+days: 30
+policies: [none, points]
+replications: 2
+seed: 3
+"""
+
+
+def test_the_batch_options_are_parsed_by_the_lab_parser():
+    args = build_parser().parse_args(["batch", "spec.yaml", "--jobs", "2", "--resume", "--executor", "dask",
+                                      "--flush-runs", "10", "--retries", "0", "--customers", "50"])
+    assert (args.spec, args.jobs, args.resume, args.executor, args.flush_runs, args.retries, args.customers) == \
+        ("spec.yaml", 2, True, "dask", 10, 0, 50)
+    args = build_parser().parse_args(["batch-report", "store", "--bootstrap", "50", "--out", "r.html"])
+    assert (args.store, args.bootstrap, args.out) == ("store", 50, "r.html")
+
+
+@pytest.mark.parametrize("argv", [["batch", "s.yaml", "--jobs", "0"], ["batch", "s.yaml", "--retries", "-1"],
+                                  ["batch", "s.yaml", "--flush-seconds", "nan"], ["batch", "s.yaml", "--bogus"],
+                                  ["batch-report"]])
+def test_bad_batch_options_exit_2(argv):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == EXIT_BAD_INPUT
+
+
+def test_batch_runs_refuses_a_used_store_resumes_and_reports(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC)
+    store = tmp_path / "store"
+    assert main(["batch", str(spec), "--out", str(store), "--jobs", "1"]) == EXIT_OK
+    err = capsys.readouterr().err
+    assert "1 design points x 2 replications x 2 policies = 4 runs" in err and "4 runs in" in err
+    assert f"lab batch-report {store}" in err
+
+    assert main(["batch", str(spec), "--out", str(store), "--jobs", "1"]) == EXIT_BAD_INPUT
+    assert "already holds a batch; add --resume" in capsys.readouterr().err
+    assert main(["batch", str(spec), "--out", str(store), "--jobs", "1", "--resume"]) == EXIT_OK
+    err = capsys.readouterr().err
+    assert "0 runs in" in err and "(4 already done, 0 failed)" in err
+
+    assert main(["batch-report", str(store), "--bootstrap", "5"]) == EXIT_BAD_INPUT
+    assert "--bootstrap needs at least 10" in capsys.readouterr().err
+    assert main(["batch-report", str(store), "--bootstrap", "20"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert (store / "report.html").is_file() and "report" in out
+
+
+def test_a_bad_spec_is_positioned_diagnostics_and_exit_2(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC + "desing: grid\n")
+    assert main(["batch", str(spec), "--out", str(tmp_path / "store")]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert f"{spec}:8:" in err and "did you mean 'design'" in err and "Traceback" not in err
+
+
+def test_batch_report_of_a_folder_that_is_no_store_exits_2(tmp_path, capsys):
+    assert main(["batch-report", str(tmp_path)]) == EXIT_BAD_INPUT
+    assert capsys.readouterr().err.startswith("lab batch-report: ")
