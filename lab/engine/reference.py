@@ -50,6 +50,8 @@ from lab.engine.simulate import M_CAP
 from lab.engine.store import CALENDAR_FIELDS, calendar_field, DayBook, Store
 from lab.errors import LabError
 from lab.policy import model as pm
+from lab.policy.actions import handler_for
+from lab.policy.effects import GIVEN, book_given
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
 from lab.population.arrivals import arriving_on, starting_arrivals
 from lab.population.customers import Customers, SegmentTable
@@ -447,23 +449,22 @@ class ReferenceSimulation:
         c, st, b = self.c, self.seg, self.beh
         seg = int(c.seg[i])
         sens = float(st.reward_sensitivity[seg])
-        ucf = self.store.unit_cost_factor
         goods = 0.0
+        unit_cost = np.asarray(self.unit_cost) * self.store.unit_cost_factor
+        for g in eff.records():  # the programme's money, unit by unit, to the book each kind declares
+            for cost in (float(x) for x in g.unit_costs(unit_cost)):
+                book_given(self.book, g, cost)
+                if GIVEN[g.kind].goods:
+                    goods += cost
         self._note_ledgers(i, t, before, reason, eff)
         delight = float(eff.delight[0])
         wear = self.wear(i, t) if self.on and delight > 0 else 1.0
         for _, codes in eff.free_items:
             favourite = self.favourite(i)
             for code in codes:
-                cost = self.unit_cost[int(code)] * ucf
-                self.book.reward_goods += cost
-                goods += cost
                 self.bump(i, t, b.free_item_delight * (favourite == int(code)) * sens * wear)
         for n_trial, (_, codes) in enumerate(eff.trials):
             for code in (int(x) for x in codes):
-                cost = self.unit_cost[code] * ucf
-                self.book.reward_goods += cost
-                goods += cost
                 self._note(i, t, "reward", self.sc.store.categories[self.cats[code]].price, what="trial",
                            category=self.cats[code])
                 if self.on and c.cat_n[i, code] == 0 and self.u("trial", i, day * 64 + n_trial) < float(st.variety_seeking[seg]):
@@ -472,7 +473,6 @@ class ReferenceSimulation:
                     c.cat_cum[i] = np.cumsum(prefs / prefs.sum())
                     c.lam_mult[i] *= 1 + b.trial_uplift
         for n_offer, (_, offer) in enumerate(eff.offers):
-            self.book.offers_cost += offer.cost_per_contact
             responded = False
             if self.on:
                 p = min(offer.response * sens, 1.0)
@@ -774,7 +774,7 @@ class ReferenceSimulation:
         rt = self.runtime
         fired = set(self._rule_names(int(eff.rules[0])))
         sources = [r.rule.id for r in self.cp.rules
-                   if r.rule.id in fired and any(isinstance(a, pm.Discount) for a in r.rule.do)]
+                   if r.rule.id in fired and any(handler_for(a).discount_source for a in r.rule.do)]
         tiers = self.pol.tiers
         if tiers is not None and rt.member[i]:
             name = rt.tier_names[after["tier"]]

@@ -24,6 +24,7 @@ import simpy
 from lab.randomness import Streams, gamma_quantile, in_parallel
 from lab.engine.store import CALENDAR_FIELDS, calendar_field, DayBook, Store
 from lab.policy import model as pm
+from lab.policy.effects import GIVEN, book_given
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
 from lab.population.arrivals import arriving_on, starting_arrivals
 from lab.population.customers import Customers, SegmentTable
@@ -467,23 +468,22 @@ class Simulation:
             return goods
         pos = {int(i): j for j, i in enumerate(idx)} if (eff.free_items or eff.trials) and len(idx) < 64 else None
         t_arr = np.broadcast_to(np.asarray(t, dtype=float), (len(idx),))
-        ucf = self.store.unit_cost_factor
+        unit_cost = self.cost0 * self.store.unit_cost_factor
+        for g in eff.records():  # the programme's money: each record to the book its kind declares
+            book_given(self.book, g, g.total(unit_cost))
+            if GIVEN[g.kind].goods:
+                np.add.at(goods, self._positions(idx, g.who, pos), g.unit_costs(unit_cost))
+        if not self.on:
+            return goods
         delight = eff.delight.copy()
         wear = self._wear(idx, t_arr) if self.on and delight.any() else None
         for who, codes in eff.free_items:
-            cost = self.cost0[codes] * ucf
-            self.book.reward_goods += float(cost.sum())
             j = self._positions(idx, who, pos)
-            np.add.at(goods, j, cost)
             if self.on:
                 fav = c.favourite(who) == codes
                 worn = wear[j] if wear is not None else 1.0
                 self.bump_satisfaction(who, t_arr[j], self.beh.free_item_delight * fav * self.seg.reward_sensitivity[c.seg[who]] * worn)
         for n_trial, (who, codes) in enumerate(eff.trials):
-            cost = self.cost0[codes] * ucf
-            self.book.reward_goods += float(cost.sum())
-            j = self._positions(idx, who, pos)
-            np.add.at(goods, j, cost)
             if self.on:
                 new = c.cat_n[who, codes] == 0
                 adopt = new & (self.streams.uniform("trial", who, self._event_key(n_trial)) < self.seg.variety_seeking[c.seg[who]])
@@ -494,7 +494,6 @@ class Simulation:
                     c.cat_cum[w_idx] = np.cumsum(prefs / prefs.sum(axis=1, keepdims=True), axis=1)
                     c.lam_mult[w_idx] *= 1 + self.beh.trial_uplift
         for n_offer, (who, offer) in enumerate(eff.offers):
-            self.book.offers_cost += offer.cost_per_contact * len(who)
             if self.on and len(who):
                 p = np.minimum(offer.response * self.seg.reward_sensitivity[c.seg[who]], 1.0)
                 resp = self.streams.uniform("offer", who, self._event_key(n_offer)) < p
