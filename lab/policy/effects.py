@@ -1,5 +1,12 @@
 """What the programme did to a batch of customers, as typed records, and which book each kind of money goes to.
 
+The programme's own books (the runtime's `Accounts`) hold its spending by
+kind, each kind declared once in :data:`COSTS`: the value of points awarded,
+dollars off purchases by source, goods, offers, vouchers. Every dollar a rule
+costs is spent into one of them (see `Firing.spend`), so the rules' costs add
+up to the declared kinds -- an identity the property tests check for every
+registered action.
+
 The runtime answers every event with an :class:`Effects`: dollars off the
 purchase, reward value received (for delight), the part put on credit, the
 rules that fired, and :class:`Given` records -- goods and contacts handed to
@@ -18,6 +25,28 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lab.policy import model as m
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A kind of money the programme spends: its meaning, and whether rules spend it (else: tiers or vouchers)."""
+
+    name: str
+    meaning: str
+    by_rules: bool = True
+    discount: bool = False  # dollars off a purchase (part of Effects.discount)
+
+
+COSTS: dict[str, Cost] = {c.name: c for c in (
+    Cost("points_awarded", "value of the points rules award, at each ledger's value per point"),
+    Cost("rule_discounts", "dollars off purchases given by discount actions", discount=True),
+    Cost("points_discounts", "dollars off purchases paid for with points (redeem actions)", discount=True),
+    Cost("reward_goods", "the store's unit cost of goods rules give away (free items, trials), at the world's costs"),
+    Cost("offers", "the cost of contacting customers with offers"),
+    Cost("vouchers", "face value of the vouchers rules issue (priced when issued)"),
+    Cost("tier_discounts", "dollars off purchases for the customer's tier", by_rules=False, discount=True),
+    Cost("voucher_discounts", "dollars off purchases paid for with vouchers", by_rules=False, discount=True),
+)}
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import numpy as np
 from lab.policy import model as m
 from lab.policy.actions import Firing, Valuation, handler_for, handlers
 from lab.policy.columns import Column, allocate, grow
-from lab.policy.effects import Effects
+from lab.policy.effects import COSTS, Effects
 from lab.policy.expr import Compiled, ExprType, Field, compile_expression
 from lab.policy.ledgers import CreditBook, PointsBook
 
@@ -237,7 +237,10 @@ class FieldSource(Protocol):
 
 @dataclass
 class Accounts:
-    """Programme money and counts, accumulated over a run (dollars unless said)."""
+    """Programme money and counts, accumulated over a run (dollars unless said).
+
+    `spent` holds the programme's spending by declared kind (lab.policy.effects.COSTS);
+    the rules' costs (`rule_cost`) add up to the kinds rules spend."""
 
     discounts: float = 0.0  # dollars off purchases given by rules, tiers and vouchers
     points_redeemed_value: float = 0.0
@@ -247,6 +250,7 @@ class Accounts:
     vouchers_issued: float = 0.0
     rule_fires: dict[str, int] = field(default_factory=dict)
     rule_cost: dict[str, float] = field(default_factory=dict)
+    spent: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COSTS, 0.0))
 
 
 class PolicyRuntime:
@@ -583,6 +587,7 @@ class PolicyRuntime:
             eff.discount += d
             eff.delight += d
             self.accounts.discounts += float(d.sum())
+            self.accounts.spent["tier_discounts"] += float(d.sum())
         held = self.voucher[idx]  # only this batch's vouchers matter: never scan the whole population per batch
         if held.any():
             live = (self.voucher_until[idx] >= day) & (held > 0)
@@ -591,6 +596,7 @@ class PolicyRuntime:
                 eff.discount += d
                 eff.delight += d
                 self.accounts.discounts += float(d.sum())
+                self.accounts.spent["voucher_discounts"] += float(d.sum())
                 self.voucher[idx[live]] = 0.0
         net = amount - eff.discount
         if self.policy.tiers is not None:

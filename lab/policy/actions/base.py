@@ -71,9 +71,9 @@ class Valuation:
 class Firing:
     """A rule's actions being applied to the customers idx[sub] of a batch.
 
-    Handlers add what each action costs the programme to `cost` (in the order they
-    spend it: the total is a sum in that order) and record what customers got in
-    `eff`."""
+    Handlers charge what each action costs the programme with `spend` (in the order
+    they spend it: the rule's cost is a sum in that order) and record what
+    customers got in `eff`."""
 
     rt: "PolicyRuntime"
     rule: "CompiledRule"
@@ -91,6 +91,11 @@ class Firing:
 
     def __post_init__(self) -> None:
         self.who = self.idx[self.sub]
+
+    def spend(self, kind: str, dollars: float) -> None:
+        """Charge the rule `dollars` of one declared kind of cost (a key of lab.policy.effects.COSTS)."""
+        self.cost += dollars
+        self.rt.accounts.spent[kind] += dollars
 
     def number(self, name: str) -> np.ndarray:
         """An expression field of the action, evaluated for the firing customers."""
@@ -154,7 +159,7 @@ class ActionHandler:
         return None
 
     def apply(self, act: Any, f: Firing) -> None:
-        """Do the action for the firing customers; add its cost to `f.cost`."""
+        """Do the action for the firing customers; charge its cost with `f.spend`."""
         raise NotImplementedError
 
     # -- in words

@@ -34,7 +34,7 @@ class FreeItemHandler(ActionHandler):
         retail = np.asarray(rt.world.prices)[codes]
         f.eff.delight[f.sub] += retail
         rt.accounts.free_item_retail += float(retail.sum())
-        f.cost += float(np.asarray(rt.world.unit_costs)[codes].sum())
+        f.spend("reward_goods", float(np.asarray(rt.world.unit_costs)[codes].sum()))
 
     def words(self, act: m.FreeItem, policy: m.Policy, say: Phrases) -> str:
         return f"give a free item from {say.category(act.category)}"
@@ -57,7 +57,7 @@ class TrialHandler(ActionHandler):
     def apply(self, act: m.Trial, f: Firing) -> None:
         codes = f.rt._category_codes(act.category, f.idx, f.env)[f.sub]
         f.eff.give("trial", f.who, codes)
-        f.cost += float(np.asarray(f.rt.world.unit_costs)[codes].sum())
+        f.spend("reward_goods", float(np.asarray(f.rt.world.unit_costs)[codes].sum()))
 
     def words(self, act: m.Trial, policy: m.Policy, say: Phrases) -> str:
         return f"bundle a free trial of {say.category(act.category)}"
@@ -79,7 +79,7 @@ class OfferHandler(ActionHandler):
         acc.offers_sent += int(who.size)
         c = act.cost_per_contact * who.size
         acc.offers_cost += c
-        f.cost += c
+        f.spend("offers", c)
 
     def words(self, act: m.Offer, policy: m.Policy, say: Phrases) -> str:
         uplift = f"buy {say.percent(act.frequency_uplift)} more often"

@@ -66,7 +66,7 @@ class AwardHandler(ActionHandler):
             rt.cap_points[row, who] += pts
         rt.points[act.ledger].award(who, pts, f.day)
         rt._qualify(who, pts, "points", act.ledger)
-        f.cost += float(pts.sum()) * rt.policy.points[act.ledger].value
+        f.spend("points_awarded", float(pts.sum()) * rt.policy.points[act.ledger].value)
 
     def words(self, act: m.Award, policy: m.Policy, say: Phrases) -> str:
         multiplied = " (tier earn multipliers apply)" if policy.tiers and any(
@@ -129,7 +129,7 @@ class RedeemHandler(ActionHandler):
             eff.discount[sub] += d
             eff.points_discount[sub] += d
             eff.delight[sub] += d
-            f.cost += float(d.sum())
+            f.spend("points_discounts", float(d.sum()))
         if act.free_item:
             has = times > 0
             codes = rt._category_codes(act.free_item, f.idx, f.env)[sub][has]
@@ -138,7 +138,7 @@ class RedeemHandler(ActionHandler):
             retail = np.asarray(rt.world.prices)[codes] * reps
             eff.delight[sub[has]] += retail
             rt.accounts.free_item_retail += float(retail.sum())
-            f.cost += float((np.asarray(rt.world.unit_costs)[codes] * reps).sum())
+            f.spend("reward_goods", float((np.asarray(rt.world.unit_costs)[codes] * reps).sum()))
 
     def words(self, act: m.Redeem, policy: m.Policy, say: Phrases) -> str:
         reward = []
@@ -173,10 +173,10 @@ class ReferralRewardHandler(ActionHandler):
         k = len(f.sub)
         if act.referrer > 0:
             book.award(f.who, np.full(k, act.referrer), f.day)
-            f.cost += act.referrer * value * k
+            f.spend("points_awarded", act.referrer * value * k)
         if act.referred > 0 and f.partner is not None:
             book.award(f.partner[f.sub], np.full(k, act.referred), f.day)
-            f.cost += act.referred * value * k
+            f.spend("points_awarded", act.referred * value * k)
 
     def words(self, act: m.ReferralReward, policy: m.Policy, say: Phrases) -> str:
         return (f"give the referrer {say.num(act.referrer)} points and the new customer {say.num(act.referred)} points "

@@ -39,7 +39,7 @@ class DiscountHandler(ActionHandler):
         eff.discount[sub] += d
         eff.delight[sub] += d
         f.rt.accounts.discounts += float(d.sum())
-        f.cost += float(d.sum())
+        f.spend("rule_discounts", float(d.sum()))
 
     def words(self, act: m.Discount, policy: m.Policy, say: Phrases) -> str:
         parts = []
@@ -66,7 +66,7 @@ class VoucherHandler(ActionHandler):
         rt.voucher[who] = np.maximum(np.where(rt.voucher_until[who] >= day, rt.voucher[who], 0.0), v)
         rt.voucher_until[who] = day + act.valid_days
         rt.accounts.vouchers_issued += float(v.sum())
-        f.cost += float(v.sum())  # at face value when issued, as value() prices it for budgets
+        f.spend("vouchers", float(v.sum()))  # at face value when issued, as value() prices it for budgets
 
     def words(self, act: m.Voucher, policy: m.Policy, say: Phrases) -> str:
         return (f"send a voucher for {say.amount(act.value, 'dollars', money=True)} off the next purchase, "
