@@ -14,7 +14,8 @@ import test_ledgers as fuzz
 import test_policy_files as files
 from lab.config import Expr
 from lab.policy import model as m
-from lab.policy.actions import ActionHandler, Firing, Phrases, Valuation, handler_for, handlers, register, registered, story_handler
+from lab.policy.actions import (ActionHandler, Firing, Phrases, Valuation, handler_for, handlers, register, registered,
+                                story_handler)
 from lab.policy.effects import GIVEN, Effects
 from lab.policy.runtime import ACTIONS, PolicyRuntime, compile_policy
 
@@ -108,7 +109,8 @@ def test_an_actions_value_is_what_applying_it_costs(tag):
     act, trigger = VALUE_CASES[tag]
     rule = m.Rule(id="r", on=trigger, do=(act,))
     policy = m.Policy(name="v", points={"pts": m.PointsLedger(value=0.02)}, credit={"card": m.CreditLine()},
-                      tiers=m.Tiers(levels={"member": m.TierLevel(), "silver": m.TierLevel(qualify=10, earn_multiplier=2)}),
+                      tiers=m.Tiers(levels={"member": m.TierLevel(),
+                                            "silver": m.TierLevel(qualify=10, earn_multiplier=2)}),
                       rules=(rule,))
     cp, problems = compile_policy(policy, WORLD)
     assert problems == []
@@ -139,7 +141,8 @@ def test_an_actions_value_is_what_applying_it_costs(tag):
 def test_redeem_values_a_balance_a_hair_short_as_the_reward_it_buys():
     """The rounding that lets 19.9999999999 points buy a 20-point reward is the same in value and apply (one copy)."""
     act = m.Redeem(ledger="pts", cost=20, discount=4.0)
-    cp, _ = compile_policy(m.Policy(name="v", points={"pts": m.PointsLedger()}, rules=(m.Rule(id="r", on=m.OnPurchase(), do=(act,)),)), WORLD)
+    policy = m.Policy(name="v", points={"pts": m.PointsLedger()}, rules=(m.Rule(id="r", on=m.OnPurchase(), do=(act,)),))
+    cp, _ = compile_policy(policy, WORLD)
     rt = PolicyRuntime(cp, 1)
     rt.enrol(np.array([0]))
     rt.points["pts"].award(np.array([0]), np.array([19.9999999999]), 0.0)

@@ -105,7 +105,8 @@ def _offer_total(g: Given, unit_cost: np.ndarray) -> float:
 
 # Declared in booking order: both engines book records kind by kind in this order, each kind in the order given.
 GIVEN: dict[str, GivenKind] = {
-    "free_item": GivenKind("free_item", "a free item of a category (a reward)", "reward_goods", True, _goods_units, _goods_total),
+    "free_item": GivenKind("free_item", "a free item of a category (a reward)", "reward_goods", True,
+                           _goods_units, _goods_total),
     "trial": GivenKind("trial", "a free trial of a category bundled with the purchase", "reward_goods", True,
                        _goods_units, _goods_total),
     "offer": GivenKind("offer", "a targeted offer sent to a customer (a cost per contact)", "offers_cost", False,

@@ -37,12 +37,14 @@ class PointsBook:
     """One points currency for every customer: lots, maturity, FIFO redemption, expiry."""
 
     COLUMNS: tuple[Column, ...] = (
-        Column("lots", np.float64, "points held in each lot of the shared calendar (column = lot mod k)", "points", width="k"),
+        Column("lots", np.float64, "points held in each lot of the shared calendar (column = lot mod k)", "points",
+               width="k"),
         Column("earned", np.float64, "points ever earned", "points"),
         Column("redeemed", np.float64, "points ever exchanged for rewards", "points"),
         Column("deducted", np.float64, "points ever removed by deduct actions", "points"),
         Column("expired", np.float64, "points ever lost to expiry", "points"),
-        Column("held", np.float64, "running total of the lots (the balance while every point is whole and mature)", "points"),
+        Column("held", np.float64, "running total of the lots (the balance while every point is whole and mature)",
+               "points"),
     )
     lots: np.ndarray
     earned: np.ndarray
@@ -294,7 +296,8 @@ class CreditBook:
         minimum = np.minimum(owed, np.maximum(self.spec.min_payment, owed * self.spec.min_payment_percent))
         return idx, minimum
 
-    def settle(self, idx: np.ndarray, paid: np.ndarray, minimum: np.ndarray, day: float) -> tuple[np.ndarray, np.ndarray]:
+    def settle(self, idx: np.ndarray, paid: np.ndarray, minimum: np.ndarray,
+               day: float) -> tuple[np.ndarray, np.ndarray]:
         """Apply a statement's payments: interest on what is carried, fees, delinquency, write-offs.
 
         Returns (customers written off, principal written off: the store's bad debt; unpaid interest

@@ -44,10 +44,12 @@ def check_references(policy: m.Policy, where: SourceMap, file: str, world: World
             err(("tiers", "levels"), "tiers need at least one level, e.g. levels: {member: {}, gold: {qualify: 1000}}")
         bars = [lvl.qualify for lvl in t.levels.values()]
         if bars and bars[0] != 0:
-            err(("tiers", "levels", tiers[0], "qualify"), f"the first tier '{tiers[0]}' is where everyone starts; its qualify must be 0")
+            err(("tiers", "levels", tiers[0], "qualify"),
+                f"the first tier '{tiers[0]}' is where everyone starts; its qualify must be 0")
         for a, b, name in zip(bars, bars[1:], tiers[1:]):
             if b < a:
-                err(("tiers", "levels", name, "qualify"), f"tier '{name}' needs a qualify of at least {a:g} (tiers go from lowest to highest)")
+                err(("tiers", "levels", name, "qualify"),
+                    f"tier '{name}' needs a qualify of at least {a:g} (tiers go from lowest to highest)")
         if t.metric == "points":
             if t.ledger is None:
                 err(("tiers", "metric"), "metric 'points' needs 'ledger: <a points ledger>' in tiers")
@@ -58,7 +60,8 @@ def check_references(policy: m.Policy, where: SourceMap, file: str, world: World
     groups: set[str] = set()
     for i, rule in enumerate(policy.rules):
         if rule.id in ids:
-            err(("rules", i, "id"), f"rule id '{rule.id}' is used twice (first by rule {ids[rule.id] + 1}); rule ids must be unique")
+            err(("rules", i, "id"),
+                f"rule id '{rule.id}' is used twice (first by rule {ids[rule.id] + 1}); rule ids must be unique")
         ids.setdefault(rule.id, i)
         if rule.group:
             groups.add(rule.group)

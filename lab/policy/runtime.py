@@ -258,7 +258,7 @@ class PolicyRuntime:
 
     COLUMNS: tuple[Column, ...] = (
         Column("tier", np.int16, "the member's tier level (0 = lowest)", "level"),
-        Column("voucher", np.float64, "value of the customer's voucher (spent or lapsed ones may linger; see voucher_until)",
+        Column("voucher", np.float64, "value of the customer's voucher (a lapsed one lingers: see voucher_until)",
                "dollars"),
         Column("voucher_until", np.float64, "last day the voucher can be used", "day"),
         Column("rewards", np.float64, "points rewards redeemed so far", "rewards"),
@@ -307,7 +307,8 @@ class PolicyRuntime:
         self.rule_spent = np.zeros(len(compiled.rules))
         self.budget_spent = 0.0
         self._budget_period = -1
-        self.accounts = Accounts(rule_fires={r: 0 for r in compiled.rule_ids}, rule_cost={r: 0.0 for r in compiled.rule_ids})
+        self.accounts = Accounts(rule_fires={r: 0 for r in compiled.rule_ids},
+                                 rule_cost={r: 0.0 for r in compiled.rule_ids})
         self._needed: dict[int, tuple[str, ...]] = {}  # per rule: the fields its expressions read
         self._personal_categories = {  # rules whose actions name 'favourite' or 'new': they read the customer's
             r.index for r in compiled.rules
@@ -316,7 +317,8 @@ class PolicyRuntime:
         for r in compiled.rules:
             self._by_trigger.setdefault(r.rule.on.tag, []).append(r)
         goals = [g for r in p.rules for a in r.do if (g := handler_for(a).goal(a)) is not None]
-        self._redeem_costs = {name: min((cost for ledger, cost in goals if ledger == name), default=0.0) for name in p.points}
+        self._redeem_costs = {name: min((cost for ledger, cost in goals if ledger == name), default=0.0)
+                              for name in p.points}
         self.capacity = capacity
 
     # ------------------------------------------------------------------ housekeeping
@@ -324,7 +326,8 @@ class PolicyRuntime:
         """Make room for more customers."""
         if capacity <= self.capacity:
             return
-        for book in (*self.points.values(), *self.credit.values()):
+        books: list[PointsBook | CreditBook] = [*self.points.values(), *self.credit.values()]
+        for book in books:
             book.grow(capacity)
         grow(self, self._columns, capacity)
         self.capacity = capacity
@@ -372,7 +375,8 @@ class PolicyRuntime:
             raise KeyError(name)
         return np.stack(cols, axis=1) if cols else np.zeros((len(idx), 0))
 
-    def _env(self, rule: CompiledRule, idx: np.ndarray, day: float, source: FieldSource, event: Mapping[str, object]) -> dict[str, object]:
+    def _env(self, rule: CompiledRule, idx: np.ndarray, day: float, source: FieldSource,
+             event: Mapping[str, object]) -> dict[str, object]:
         needed = self._needed.get(rule.index)
         if needed is None:  # the fields a rule reads never change: work them out once
             found = set(rule.when.fields)
@@ -427,7 +431,8 @@ class PolicyRuntime:
         return left
 
     # ------------------------------------------------------------------ rule evaluation
-    def _action_values(self, r: CompiledRule, idx: np.ndarray, env: Mapping[str, object], day: float, event: Mapping[str, object]) -> np.ndarray:
+    def _action_values(self, r: CompiledRule, idx: np.ndarray, env: Mapping[str, object], day: float,
+                       event: Mapping[str, object]) -> np.ndarray:
         """Dollar value of a rule's actions to each customer, before applying them (for 'best' stacking and budgets).
 
         Each action's handler prices it with the same arithmetic it applies it with."""
@@ -452,7 +457,8 @@ class PolicyRuntime:
         codes = self._category_codes(category or "favourite", idx, env)
         return np.asarray(self.world.prices)[codes]
 
-    def fire(self, tag: str, idx: np.ndarray, day: float, source: FieldSource, event: Mapping[str, object] | None = None,
+    def fire(self, tag: str, idx: np.ndarray, day: float, source: FieldSource,
+             event: Mapping[str, object] | None = None,
              partner: np.ndarray | None = None, only: list[CompiledRule] | None = None) -> Effects:
         """Run every rule on `tag` for a batch of customers (members only) and return the effects.
 
@@ -468,17 +474,18 @@ class PolicyRuntime:
         amount = np.zeros(len(idx)) if amount is None else np.asarray(amount, dtype=float)
         group_done: dict[str, np.ndarray] = {}
         best_choice: dict[str, np.ndarray] = {}
-        extra = {"__favourite__": None, "__newest__": None}
+        extra: dict[str, object] = {"__favourite__": None, "__newest__": None}
         for r in rules:
             env = self._env(r, idx, day, source, event)
             if r.index in self._personal_categories:
-                env["__favourite__"] = extra["__favourite__"] if extra["__favourite__"] is not None else source.get("customer.favourite_category", idx)
-                env["__newest__"] = extra["__newest__"] if extra["__newest__"] is not None else source.get("customer.least_category", idx)
+                fav, new = extra["__favourite__"], extra["__newest__"]
+                env["__favourite__"] = fav if fav is not None else source.get("customer.favourite_category", idx)
+                env["__newest__"] = new if new is not None else source.get("customer.least_category", idx)
                 extra["__favourite__"], extra["__newest__"] = env["__favourite__"], env["__newest__"]
             fires = members & r.when.evaluate(env, len(idx))
             if r.rule.cap is not None:
                 fires &= self._cap_allows(r, idx, day)
-            group = r.rule.group
+            group = r.rule.group or ""  # mode is 'all' outside a group
             mode = self.policy.stacking.get(group, "all") if group else "all"
             if mode == "first":
                 done = group_done.setdefault(group, np.zeros(len(idx), dtype=bool))
@@ -491,10 +498,10 @@ class PolicyRuntime:
                 continue
             left = self._budget_left(r, day)
             if math.isfinite(left):  # values are only needed to ration a budget
-                cost = np.where(fires, self._action_values(r, idx, env, day, event), 0.0)
-                order = np.argsort(event.get("__time__", np.zeros(len(idx))), kind="stable")
+                values = np.where(fires, self._action_values(r, idx, env, day, event), 0.0)
+                order = np.argsort(np.asarray(event.get("__time__", np.zeros(len(idx)))), kind="stable")
                 within = np.empty(len(idx), dtype=bool)
-                within[order] = np.cumsum(cost[order]) <= left + 1e-9
+                within[order] = np.cumsum(values[order]) <= left + 1e-9
                 fires &= within
                 if not fires.any():
                     continue

@@ -74,7 +74,8 @@ def _what(e: Mapping[str, Any], policy: pm.Policy) -> str:
         return f"{_points(amount)} {e.get('ledger', 'points')} expired{worth}"
     if kind == "statement":
         line = e.get("line", "credit")
-        text = f"{line} statement: missed the payment" if e.get("missed") else f"{line} statement: paid {_money(amount)}"
+        paid = "missed the payment" if e.get("missed") else f"paid {_money(amount)}"
+        text = f"{line} statement: {paid}"
         if e.get("interest", 0.0) > 0:
             text += f", {_money(e['interest'])} interest"
         if e.get("fee", 0.0) > 0:

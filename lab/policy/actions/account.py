@@ -63,9 +63,11 @@ class GrantCreditHandler(ActionHandler):
         if not say.zero(act.limit):
             parts.append(f"the limit becomes at least {say.amount(act.limit, 'dollars', money=True)}")
         if not say.zero(act.raise_by):
-            parts.append(f"{'then ' if parts else ''}the limit rises by {say.amount(act.raise_by, 'dollars', money=True)}")
+            rise = say.amount(act.raise_by, 'dollars', money=True)
+            parts.append(f"{'then ' if parts else ''}the limit rises by {rise}")
         what = ", ".join(parts) or "no change (neither limit nor raise_by is set)"
-        return f"open or raise the '{act.line}' credit line: {what} (a limit is never lowered; closed lines stay closed)"
+        return (f"open or raise the '{act.line}' credit line: {what} "
+                "(a limit is never lowered; closed lines stay closed)")
 
     def story(self, e: Mapping[str, Any], say: Phrases) -> str:
         return (f"credit limit on {e.get('line', 'the line')} raised by {say.money(float(e.get('amount', 0.0)))} "

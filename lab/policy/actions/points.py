@@ -148,7 +148,8 @@ class RedeemHandler(ActionHandler):
             reward.append(f"a free item from {say.category(act.free_item)}")
         what = " and ".join(reward) or "nothing (no reward declared)"
         many = f", up to {say.times(act.max_times)} on one purchase" if act.max_times > 1 else ""
-        return f"once the customer holds {say.num(act.cost)} redeemable '{act.ledger}' points, trade them for {what}{many}"
+        return (f"once the customer holds {say.num(act.cost)} redeemable '{act.ledger}' points, "
+                f"trade them for {what}{many}")
 
     def story(self, e: Mapping[str, Any], say: Phrases) -> str:
         amount = float(e.get("amount", 0.0))

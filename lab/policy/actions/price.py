@@ -73,7 +73,8 @@ class VoucherHandler(ActionHandler):
                 f"valid for {say.num(act.valid_days)} days")
 
     def story(self, e: Mapping[str, Any], say: Phrases) -> str:
-        return f"received a {say.money(float(e.get('amount', 0.0)))} voucher, valid until day {float(e.get('until', 0.0)):.0f}"
+        worth, until = say.money(float(e.get("amount", 0.0))), float(e.get("until", 0.0))
+        return f"received a {worth} voucher, valid until day {until:.0f}"
 
 
 for _h in (DiscountHandler(), VoucherHandler()):
