@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from lab.config import Expr, SourceMap
 from lab.policy import model as m
 from lab.policy.actions import handlers
+from lab.policy.columns import identity
 from lab.policy.effects import COSTS, GIVEN
 from lab.policy.loader import check_references, load_policy
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime, World, compile_policy
@@ -245,6 +246,9 @@ class Drive:
             inflow = line.charged + line.interest + line.fees
             np.testing.assert_allclose(inflow, line.repaid + line.written_off + line.owed, atol=TOL,
                                        err_msg="credit not conserved")
+        for book in (*self.rt.points.values(), *self.rt.credit.values()):  # and as the books declare their flows
+            entered, left = identity(book, book.COLUMNS)
+            np.testing.assert_allclose(entered, left, atol=TOL, err_msg=f"{type(book).__name__} not conserved")
         if eff is not None and len(eff.idx):
             self._money(before, eff, earned_value)
             self._count(eff, earned_value)
@@ -698,3 +702,22 @@ def test_every_per_customer_array_is_a_declared_column_and_grows(name):
             new = a[capacity:] if c.axis == 0 else a[:, capacity:]
             assert np.array_equal(new, np.full_like(new, c.fill), equal_nan=True), c.name
     assert rt.member[5] and not rt.member[capacity:].any()
+
+
+def test_the_declared_flows_catch_money_that_leaves_a_book_unrecorded():
+    """A movement that skips its counter (what a new action's column left out of the flows would do) breaks the identity."""
+    rt = PolicyRuntime(SHIPPED["credit"], 3)
+    line = next(iter(rt.credit.values()))
+    line.raise_limit(np.arange(3), np.full(3, 100.0), np.zeros(3))
+    line.charge(np.arange(3), np.array([10.0, 20.0, 30.0]))
+    entered, left = identity(line, line.COLUMNS)
+    np.testing.assert_allclose(entered, left)
+    line.owed[1] -= 5.0  # five dollars credited back to the card with no column saying so
+    entered, left = identity(line, line.COLUMNS)
+    assert not np.allclose(entered, left)
+    book = PolicyRuntime(SHIPPED["points"], 2).points
+    pts = next(iter(book.values()))
+    pts.award(np.arange(2), np.array([50.0, 70.0]), 0.0)
+    pts.lots[0, :] = 0.0  # points vanish without being redeemed, deducted or expired
+    entered, left = identity(pts, pts.COLUMNS)
+    assert entered[1] == left[1] and entered[0] != left[0]

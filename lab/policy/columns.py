@@ -21,7 +21,11 @@ class Column:
     """One per-customer array: its attribute name, dtype, value for a new customer, meaning and unit.
 
     `axis` is the customer axis (1 for per-rule tables stored rule-major); `width`
-    names an attribute of the owner giving the size of the other axis, for 2-D columns."""
+    names an attribute of the owner giving the size of the other axis, for 2-D columns.
+    `flow` places a column in its book's conservation identity: "in" (what ever
+    entered), "out" (what ever left) or "balance" (what is held now, summed over the
+    other axis); the identity is sum(in) = sum(out) + balance, per customer (see
+    :func:`identity`)."""
 
     name: str
     dtype: type
@@ -30,6 +34,7 @@ class Column:
     fill: float = 0.0
     axis: int = 0
     width: str | None = None
+    flow: str | None = None
 
 
 def _shape(owner: object, col: Column, capacity: int) -> tuple[int, ...]:
@@ -60,3 +65,25 @@ def grow(owner: object, columns: Iterable[Column], capacity: int) -> None:
         else:
             new[:, :have] = old
         setattr(owner, col.name, new)
+
+
+def identity(owner: object, columns: Iterable[Column]) -> tuple[np.ndarray, np.ndarray]:
+    """(what entered, what left plus what is held) per customer, from the columns' declared flows.
+
+    The two are equal (up to rounding) in a book that conserves what it holds."""
+    cols = list(columns)
+    if not any(c.flow == "balance" for c in cols):
+        raise ValueError("a book's identity needs a column with flow='balance'")
+    entered = left = None
+    for c in cols:
+        if c.flow is None:
+            continue
+        a = np.asarray(getattr(owner, c.name), dtype=np.float64)
+        if a.ndim == 2:
+            a = a.sum(axis=1 - c.axis)
+        if c.flow == "in":
+            entered = a if entered is None else entered + a
+        else:
+            left = a if left is None else left + a
+    assert entered is not None and left is not None
+    return entered, left

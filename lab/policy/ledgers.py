@@ -10,7 +10,9 @@ between expiry_days and expiry_days + lot_days (lot_days = 1 is day-exact).
 
 Every point that enters a ledger leaves it in exactly one way (redeemed,
 deducted, expired) or is still outstanding; the per-customer counters make
-that identity checkable.
+that identity checkable. Each book declares its columns (lab.policy.columns),
+with their place in that identity, so the identity and `grow` follow from the
+declaration.
 """
 
 from __future__ import annotations
@@ -38,11 +40,11 @@ class PointsBook:
 
     COLUMNS: tuple[Column, ...] = (
         Column("lots", np.float64, "points held in each lot of the shared calendar (column = lot mod k)", "points",
-               width="k"),
-        Column("earned", np.float64, "points ever earned", "points"),
-        Column("redeemed", np.float64, "points ever exchanged for rewards", "points"),
-        Column("deducted", np.float64, "points ever removed by deduct actions", "points"),
-        Column("expired", np.float64, "points ever lost to expiry", "points"),
+               width="k", flow="balance"),
+        Column("earned", np.float64, "points ever earned", "points", flow="in"),
+        Column("redeemed", np.float64, "points ever exchanged for rewards", "points", flow="out"),
+        Column("deducted", np.float64, "points ever removed by deduct actions", "points", flow="out"),
+        Column("expired", np.float64, "points ever lost to expiry", "points", flow="out"),
         Column("held", np.float64, "running total of the lots (the balance while every point is whole and mature)",
                "points"),
     )
@@ -226,17 +228,18 @@ class CreditBook:
 
     COLUMNS: tuple[Column, ...] = (
         Column("limit", np.float64, "credit limit (0 on a closed or never opened line)", "dollars"),
-        Column("owed", np.float64, "balance owed: principal, interest and fees not yet repaid", "dollars"),
+        Column("owed", np.float64, "balance owed: principal, interest and fees not yet repaid", "dollars",
+               flow="balance"),
         Column("missed", np.int32, "minimum payments missed in a row", "statements"),
         Column("delinquent_since", np.float64, "day the account fell delinquent (NaN when it is not)", "day",
                fill=float("nan")),
         Column("closed", np.bool_, "the line was written off and closed for good"),
-        Column("charged", np.float64, "purchases ever put on the line", "dollars"),
-        Column("repaid", np.float64, "payments ever made", "dollars"),
-        Column("interest", np.float64, "interest ever charged", "dollars"),
-        Column("fees", np.float64, "late fees ever charged", "dollars"),
+        Column("charged", np.float64, "purchases ever put on the line", "dollars", flow="in"),
+        Column("repaid", np.float64, "payments ever made", "dollars", flow="out"),
+        Column("interest", np.float64, "interest ever charged", "dollars", flow="in"),
+        Column("fees", np.float64, "late fees ever charged", "dollars", flow="in"),
         Column("written_off", np.float64, "balances ever written off as bad debt (with their unpaid interest and fees)",
-               "dollars"),
+               "dollars", flow="out"),
         Column("unpaid_fees", np.float64, "fees charged and not yet paid", "dollars"),
         Column("unpaid_interest", np.float64, "interest charged and not yet paid", "dollars"),
         Column("collected_fees", np.float64, "fees paid: the store's fee income", "dollars"),
