@@ -688,7 +688,7 @@ def test_every_per_customer_array_is_a_declared_column_and_grows(name):
     """A per-customer array that is not declared would be left behind by grow: none may exist."""
     capacity = 1009  # a prime no lot count, tier window or rule count can equal
     rt = PolicyRuntime(SHIPPED[name], capacity)
-    owners = [(rt, rt._columns), *((b, b.COLUMNS) for b in (*rt.points.values(), *rt.credit.values()))]
+    owners = [(rt, rt.columns), *((b, b.COLUMNS) for b in (*rt.points.values(), *rt.credit.values()))]
     for owner, columns in owners:
         assert _per_customer_arrays(owner, capacity) == {c.name for c in columns}, type(owner).__name__
         for c in columns:

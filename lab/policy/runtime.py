@@ -299,10 +299,10 @@ class PolicyRuntime:
             self._window_buckets = max(1, math.ceil(p.tiers.window_days / p.tiers.review_days))
             self._qual_col = 0
         caps = [r for r in compiled.rules if r.rule.cap is not None]
-        self._cap_row = {r.index: k for k, r in enumerate(caps)}
+        self.cap_row = {r.index: k for k, r in enumerate(caps)}  # capped rule -> its row in cap_times, cap_points
         self._cap_rules = len(caps)
-        self._columns = self.COLUMNS + (self.TIER_COLUMNS if p.tiers else ())
-        allocate(self, self._columns, capacity)
+        self.columns = self.COLUMNS + (self.TIER_COLUMNS if p.tiers else ())  # the columns this policy keeps
+        allocate(self, self.columns, capacity)
         self._cap_period = [-1] * len(caps)
         self.rule_spent = np.zeros(len(compiled.rules))
         self.budget_spent = 0.0
@@ -329,7 +329,7 @@ class PolicyRuntime:
         books: list[PointsBook | CreditBook] = [*self.points.values(), *self.credit.values()]
         for book in books:
             book.grow(capacity)
-        grow(self, self._columns, capacity)
+        grow(self, self.columns, capacity)
         self.capacity = capacity
 
     def has_trigger(self, tag: str) -> bool:
@@ -404,7 +404,7 @@ class PolicyRuntime:
         cap = r.rule.cap
         if cap is None:
             return np.ones(len(idx), dtype=bool)
-        row = self._cap_row[r.index]
+        row = self.cap_row[r.index]
         period = self._period_index(cap.per, day)
         if period != self._cap_period[row]:
             self.cap_times[row] = 0
@@ -446,15 +446,21 @@ class PolicyRuntime:
                 total += worth
         return total
 
-    def _category_codes(self, category: str, idx: np.ndarray, env: Mapping[str, object]) -> np.ndarray:
+    def earn_multiplier(self, idx: np.ndarray) -> np.ndarray | float:
+        """The tier earn multiplier of each customer (1 without tiers)."""
+        return self._tier_mult[self.tier[idx]] if self.policy.tiers else 1.0
+
+    def category_codes(self, category: str, idx: np.ndarray, env: Mapping[str, object]) -> np.ndarray:
+        """Category codes an action names for each customer: 'favourite', 'new' (least bought) or one category."""
         if category == "favourite":
             return np.asarray(env["__favourite__"], dtype=np.int64)
         if category == "new":
             return np.asarray(env["__newest__"], dtype=np.int64)
         return np.full(len(idx), self.world.categories.index(category), dtype=np.int64)
 
-    def _price(self, category: str | None, idx: np.ndarray, env: Mapping[str, object]) -> np.ndarray:
-        codes = self._category_codes(category or "favourite", idx, env)
+    def price(self, category: str | None, idx: np.ndarray, env: Mapping[str, object]) -> np.ndarray:
+        """Retail price of the category an action names, per customer."""
+        codes = self.category_codes(category or "favourite", idx, env)
         return np.asarray(self.world.prices)[codes]
 
     def fire(self, tag: str, idx: np.ndarray, day: float, source: FieldSource,
@@ -516,7 +522,7 @@ class PolicyRuntime:
             self.accounts.rule_cost[rid] += cost
             eff.rules[sub] |= np.uint64(1) << np.uint64(r.index % 64)
             if r.rule.cap is not None:
-                row = self._cap_row[r.index]
+                row = self.cap_row[r.index]
                 self.cap_times[row, idx[sub]] += 1
         return eff
 
@@ -549,7 +555,8 @@ class PolicyRuntime:
         return f.cost
 
     # ------------------------------------------------------------------ tiers
-    def _qualify(self, idx: np.ndarray, amount: np.ndarray, metric: str, ledger: str | None = None) -> None:
+    def qualify(self, idx: np.ndarray, amount: np.ndarray, metric: str, ledger: str | None = None) -> None:
+        """Count `amount` of a tier metric (spend, purchases, points in a ledger) towards the customers' tiers."""
         t = self.policy.tiers
         if t is None or t.metric != metric or (metric == "points" and t.ledger != ledger):
             return
@@ -607,8 +614,8 @@ class PolicyRuntime:
                 self.voucher[idx[live]] = 0.0
         net = amount - eff.discount
         if self.policy.tiers is not None:
-            self._qualify(idx, net, "spend")
-            self._qualify(idx, np.ones(len(idx)), "purchases")
+            self.qualify(idx, net, "spend")
+            self.qualify(idx, np.ones(len(idx)), "purchases")
         remaining = net * credit_share * self.member[idx] if self.credit else net
         for book in self.credit.values():
             got = book.charge(idx, remaining)

@@ -63,8 +63,7 @@ class Valuation:
     @property
     def earn_multiplier(self) -> np.ndarray | float:
         """The tier earn multiplier of each customer (1 without tiers)."""
-        rt = self.rt
-        return rt._tier_mult[rt.tier[self.idx]] if rt.policy.tiers else 1.0
+        return self.rt.earn_multiplier(self.idx)
 
 
 @dataclass

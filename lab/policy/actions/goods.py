@@ -25,11 +25,11 @@ class FreeItemHandler(ActionHandler):
         return check_category("category", act.category, ctx)
 
     def value(self, act: m.FreeItem, v: Valuation) -> np.ndarray:
-        return v.rt._price(act.category, v.idx, v.env)
+        return v.rt.price(act.category, v.idx, v.env)
 
     def apply(self, act: m.FreeItem, f: Firing) -> None:
         rt = f.rt
-        codes = rt._category_codes(act.category, f.idx, f.env)[f.sub]
+        codes = rt.category_codes(act.category, f.idx, f.env)[f.sub]
         f.eff.give("free_item", f.who, codes)
         retail = np.asarray(rt.world.prices)[codes]
         f.eff.delight[f.sub] += retail
@@ -52,10 +52,10 @@ class TrialHandler(ActionHandler):
         return check_category("category", act.category, ctx)
 
     def value(self, act: m.Trial, v: Valuation) -> np.ndarray:
-        return v.rt._price(act.category, v.idx, v.env)
+        return v.rt.price(act.category, v.idx, v.env)
 
     def apply(self, act: m.Trial, f: Firing) -> None:
-        codes = f.rt._category_codes(act.category, f.idx, f.env)[f.sub]
+        codes = f.rt.category_codes(act.category, f.idx, f.env)[f.sub]
         f.eff.give("trial", f.who, codes)
         f.spend("reward_goods", float(np.asarray(f.rt.world.unit_costs)[codes].sum()))
 

@@ -58,14 +58,14 @@ class AwardHandler(ActionHandler):
         rt, who, r = f.rt, f.who, f.rule
         pts = np.maximum(f.number("amount"), 0.0)
         if rt.policy.tiers:
-            pts = pts * rt._tier_mult[rt.tier[who]]
+            pts = pts * rt.earn_multiplier(who)
         if r.rule.cap is not None and r.rule.cap.points is not None:
-            row = rt._cap_row[r.index]
+            row = rt.cap_row[r.index]
             room = np.maximum(r.rule.cap.points - rt.cap_points[row, who], 0.0)
             pts = np.minimum(pts, room)
             rt.cap_points[row, who] += pts
         rt.points[act.ledger].award(who, pts, f.day)
-        rt._qualify(who, pts, "points", act.ledger)
+        rt.qualify(who, pts, "points", act.ledger)
         f.spend("points_awarded", float(pts.sum()) * rt.policy.points[act.ledger].value)
 
     def words(self, act: m.Award, policy: m.Policy, say: Phrases) -> str:
@@ -109,7 +109,7 @@ class RedeemHandler(ActionHandler):
 
     def value(self, act: m.Redeem, v: Valuation) -> np.ndarray:
         times = affordable_rewards(v.rt.points[act.ledger].balance(v.idx, v.day), act)
-        per = act.discount + (v.rt._price(act.free_item, v.idx, v.env) if act.free_item else 0.0)
+        per = act.discount + (v.rt.price(act.free_item, v.idx, v.env) if act.free_item else 0.0)
         return times * per
 
     def apply(self, act: m.Redeem, f: Firing) -> None:
@@ -132,7 +132,7 @@ class RedeemHandler(ActionHandler):
             f.spend("points_discounts", float(d.sum()))
         if act.free_item:
             has = times > 0
-            codes = rt._category_codes(act.free_item, f.idx, f.env)[sub][has]
+            codes = rt.category_codes(act.free_item, f.idx, f.env)[sub][has]
             reps = times[has].astype(np.int64)
             eff.give("free_item", np.repeat(who[has], reps), np.repeat(codes, reps))
             retail = np.asarray(rt.world.prices)[codes] * reps
