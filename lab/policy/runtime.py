@@ -14,6 +14,10 @@ applied by their handlers (lab.policy.actions), found by tag.
 
 Within one batch every customer appears at most once, so a batch of one gives
 the same answer as the same customer inside a batch of 100k.
+
+The module runs past 500 lines because it also holds the expression-field
+tables and the compilation of a policy's expressions against them; the field
+tables are due to move to one declared field table (lab/policy/fields.py).
 """
 
 from __future__ import annotations
