@@ -75,6 +75,7 @@ def test_registering_an_action_without_its_companions_fails_the_coverage_tests()
         assert fuzz.strategy_gaps() == ["cashback_to_card"]  # not fuzzed by the ledger properties
         assert files.explain_gaps() == ["cashback_to_card"]  # no example for the explain test
         assert files.reference_gaps(reference) == ["cashback_to_card"]  # not in docs/POLICIES.md
+        assert set(VALUE_CASES) != set(handlers())  # no case for the value test
         assert Cashback not in m.Action.__args__  # and the language cannot name it: the union test fails
         assert _words_missing(Cashback())  # no words for explain
         with pytest.raises(AssertionError):
