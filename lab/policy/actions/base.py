@@ -6,11 +6,14 @@ tag. The handler says everything the lab needs to know about the action:
 
 - `expressions`: the names of its expression fields (compiled by the runtime);
 - `categories`: the category names it refers to (checked against the store);
+- `only_on`: the one trigger it works on, if restricted (checked at validation);
 - `check`: what is wrong with it in a policy (reported at validation);
+- `goal`: the points threshold customers work towards, if it is a reward (the goal gradient);
 - `value`: the dollars it would give each customer (for 'best' stacking and budgets);
 - `apply`: what it does to the firing customers, on whole arrays at once;
 - `words`: what it does, in plain English, for `lab explain`;
-- `story`: its lines in a customer's trace, for the story events it causes.
+- `story`: its lines in a customer's trace, for the story events it causes;
+- `discount_source`: whether a trace names its rule as the source of a discount.
 
 The runtime, the loader, explain and the trace story only loop over the
 registry; none of them knows any particular action.
