@@ -3,9 +3,14 @@
 The policy runtime is driven the way the simulator drives it (calendar first each
 day: expiry, statements, tier reviews, scheduled and personal-date rules; then
 purchases), for a handful of customers, through each shipped policy and through
-randomly generated small policies. After every call the books are checked against
-invariants and against an independent oracle: a pure-Python first-in first-out
-model of each customer's points lots.
+randomly generated small policies, and through random policies built from every
+registered action (each registered action must have a strategy here, or a test
+fails). After every call the books are checked against invariants and against an
+independent oracle: a pure-Python first-in first-out model of each customer's
+points lots; and the programme's money against its identities: points earned =
+redeemed + deducted + expired + outstanding, credit charged + interest + fees =
+repaid + written off + owed, the rules' costs = the declared kinds they spend,
+dollars off = the discount kinds, goods and offers spent = the records given.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from hypothesis import strategies as st
 
 from lab.config import Expr, SourceMap
 from lab.policy import model as m
+from lab.policy.actions import handlers
+from lab.policy.columns import identity
+from lab.policy.effects import COSTS, GIVEN
 from lab.policy.loader import check_references, load_policy
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime, World, compile_policy
 from lab.scenario.loader import load_scenario, world_of
@@ -182,6 +190,10 @@ class Drive:
     # ---- observation around every runtime call
     def _snapshot(self) -> dict[str, np.ndarray]:
         snap = {}
+        acc = self.rt.accounts
+        snap["rule_cost"] = np.array(sum(acc.rule_cost.values()))
+        for kind, dollars in acc.spent.items():
+            snap[f"spent.{kind}"] = np.array(dollars)
         for name, b in self.rt.points.items():
             for attr in ("earned", "redeemed", "deducted", "expired"):
                 snap[f"{name}.{attr}"] = getattr(b, attr).copy()
@@ -234,8 +246,35 @@ class Drive:
             inflow = line.charged + line.interest + line.fees
             np.testing.assert_allclose(inflow, line.repaid + line.written_off + line.owed, atol=TOL,
                                        err_msg="credit not conserved")
+        for book in (*self.rt.points.values(), *self.rt.credit.values()):  # and as the books declare their flows
+            entered, left = identity(book, book.COLUMNS)
+            np.testing.assert_allclose(entered, left, atol=TOL, err_msg=f"{type(book).__name__} not conserved")
         if eff is not None and len(eff.idx):
+            self._money(before, eff, earned_value)
             self._count(eff, earned_value)
+
+    def _money(self, before: dict[str, np.ndarray], eff: Effects, earned_value: float) -> None:
+        """The programme's money identities over one call that returned effects."""
+        acc = self.rt.accounts
+        spent = {k: acc.spent[k] - float(before[f"spent.{k}"]) for k in COSTS}
+        rule_cost = sum(acc.rule_cost.values()) - float(before["rule_cost"])
+        close = lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)  # noqa: E731
+        assert close(rule_cost, sum(v for k, v in spent.items() if COSTS[k].by_rules)), \
+            f"the rules cost {rule_cost}, but spent {spent}: an action charged a cost of no declared kind"
+        assert close(spent["points_awarded"], earned_value), "points awarded at a value other than the ledger's"
+        assert close(float(eff.discount.sum()), sum(v for k, v in spent.items() if COSTS[k].discount)), \
+            "dollars off a purchase that no discount kind accounts for"
+        assert close(float(eff.points_discount.sum()), spent["points_discounts"])
+        unit = np.asarray(self.cp.world.unit_costs)
+        goods = sum(g.total(unit) for g in eff.records() if GIVEN[g.kind].goods)
+        offers = sum(g.total(unit) for g in eff.records() if g.kind == "offer")
+        assert close(spent["reward_goods"], goods), "goods spent for that no record of goods given accounts for"
+        assert close(spent["offers"], offers), "offers spent for that no offer record accounts for"
+        for g in eff.records():
+            assert np.isin(g.who, eff.idx).all(), f"a {g.kind} record names a customer outside the batch"
+        assert np.all(eff.points_discount <= eff.discount + 1e-9) and np.all(eff.points_discount >= -1e-12)
+        charged = sum(float((line.charged - before[f"{name}.charged"]).sum()) for name, line in self.rt.credit.items())
+        assert close(float(eff.credit.sum()), charged), "credit in the effects that no credit line was charged"
 
     def _period(self, per: str) -> int:
         return 0 if per == "ever" else self.day // PERIOD_DAYS[per]
@@ -317,6 +356,15 @@ class Drive:
         for r in rt.triggers("inactivity"):
             gap = day - self.shop.last[self.members]
             self._fire("inactivity", self.members[(gap >= r.rule.on.days) & (gap - 1 < r.rule.on.days)], single, only=[r])
+        others = np.setdiff1d(np.arange(self.n), self.members)
+        if day % 11 == 5 and len(self.members) and len(others) and rt.has_trigger("referral"):
+            # every member refers a customer who has not joined (so the referred customer's points move no rule)
+            referrers = self.members
+            partners = others[np.arange(len(referrers)) % len(others)]
+            groups = [slice(i, i + 1) for i in range(len(referrers))] if single else [slice(None)]
+            for g in groups:
+                self._call("referral", lambda g=g: rt.fire("referral", referrers[g], float(day), self.shop,
+                                                           partner=partners[g]))
 
     def _statement(self, line, day: int) -> None:
         idx, minimum = line.due()
@@ -425,6 +473,71 @@ def small_policies(draw) -> m.Policy:
                     stacking={"deal": draw(st.sampled_from(["all", "first", "best"]))} if group else {}, budget=budget)
 
 
+# One strategy per registered action, valid in a policy with points ledger 'pts', credit line 'card' and tiers
+# 'member' < 'silver'. A newly registered action without a strategy here fails
+# test_every_registered_action_has_a_strategy, so it cannot escape the fuzzer.
+NUMBER = st.sampled_from(["0", "3", "12.5", "floor(purchase.amount)", "customer.purchases * 2", "customer.points['pts'] / 4"])
+ON_ANY_EVENT = st.sampled_from(["0", "3", "12.5", "customer.purchases * 2", "customer.points['pts'] / 4"])
+CATEGORY = st.sampled_from([*WORLD.categories, "favourite", "new"])
+ACTION_STRATEGIES: dict[str, st.SearchStrategy] = {
+    "award": st.builds(m.Award, ledger=st.just("pts"), amount=ON_ANY_EVENT.map(Expr)),
+    "deduct": st.builds(m.Deduct, ledger=st.just("pts"), amount=ON_ANY_EVENT.map(Expr)),
+    "redeem": st.builds(m.Redeem, ledger=st.just("pts"), cost=st.integers(5, 120).map(float),
+                        discount=st.sampled_from([0.0, 2.0, 7.5]), free_item=st.none() | CATEGORY,
+                        max_times=st.integers(1, 3)).filter(lambda a: a.discount > 0 or a.free_item is not None),
+    "discount": st.builds(m.Discount, percent=st.sampled_from(["0", "10", "150", "-5"]).map(Expr), fixed=NUMBER.map(Expr)),
+    "voucher": st.builds(m.Voucher, value=ON_ANY_EVENT.map(Expr), valid_days=st.integers(1, 40)),
+    "free_item": st.builds(m.FreeItem, category=CATEGORY),
+    "trial": st.builds(m.Trial, category=CATEGORY),
+    "offer": st.builds(m.Offer, cost_per_contact=st.sampled_from([0.0, 0.3, 1.7]), response=st.just(0.5),
+                       days=st.integers(1, 30)),
+    "set_tier": st.builds(m.SetTier, tier=st.none() | st.sampled_from(["member", "silver"]), by=st.integers(-2, 2))
+                  .filter(lambda a: a.tier is not None or a.by != 0),
+    "grant_credit": st.builds(m.GrantCredit, line=st.just("card"), limit=ON_ANY_EVENT.map(Expr),
+                              raise_by=ON_ANY_EVENT.map(Expr)),
+    "referral_reward": st.builds(m.ReferralReward, ledger=st.just("pts"), referrer=st.sampled_from([0.0, 10.0, 25.5]),
+                                 referred=st.sampled_from([0.0, 5.0])),
+}
+FREE_TRIGGERS = (m.OnPurchase(), m.OnEnrolment(), m.OnSchedule(every="week", day=3), m.OnBirthday(), m.OnAnniversary(),
+                 m.OnTierReview(), m.OnInactivity(days=5), m.OnReferral())
+TRIGGER_OF = {t.tag: t for t in FREE_TRIGGERS}
+
+
+@st.composite
+def every_action_policies(draw) -> m.Policy:
+    """A policy of rules drawn from every registered action, each on a trigger its handler allows."""
+    tags = draw(st.lists(st.sampled_from(sorted(handlers())), min_size=1, max_size=6))
+    rules = [m.Rule(id="earn", on=m.OnPurchase(), do=(m.Award(ledger="pts", amount=Expr("floor(purchase.amount)")),))]
+    group = draw(st.none() | st.just("deal"))
+    for k, tag in enumerate(tags):
+        only = handlers()[tag].only_on
+        trigger = TRIGGER_OF[only] if only else draw(st.sampled_from(FREE_TRIGGERS))
+        more = [draw(ACTION_STRATEGIES[tag])]
+        if not only and draw(st.booleans()):  # a second action on the same rule, when the trigger allows it
+            other = draw(st.sampled_from(sorted(t for t, h in handlers().items() if h.only_on is None)))
+            more.append(draw(ACTION_STRATEGIES[other]))
+        rules.append(m.Rule(id=f"{tag}_{k}", on=trigger, do=tuple(more),
+                            when=Expr(draw(st.sampled_from(["true", "customer.purchases >= 1", "customer.points['pts'] > 20"]))),
+                            group=group if draw(st.booleans()) else None,
+                            cap=draw(st.none() | st.builds(m.Cap, per=st.sampled_from(["week", "ever"]), times=st.integers(1, 3))),
+                            budget=draw(st.none() | st.integers(5, 60).map(float))))
+    tiers = m.Tiers(levels={"member": m.TierLevel(), "silver": m.TierLevel(qualify=60.0, earn_multiplier=1.5,
+                                                                          discount_percent=draw(st.sampled_from([0.0, 5.0])))},
+                    metric="spend", window_days=30, review_days=7)
+    return m.Policy(name="every_action", points={"pts": m.PointsLedger(value=draw(st.sampled_from([0.0, 0.01, 0.05])),
+                                                                      expiry_days=draw(st.none() | st.integers(5, 40)),
+                                                                      lot_days=draw(st.integers(1, 10)))},
+                    credit={"card": m.CreditLine(limit=float(draw(st.integers(0, 200))), apr=0.2, statement_days=7)},
+                    tiers=tiers, rules=tuple(rules),
+                    stacking={"deal": draw(st.sampled_from(["all", "first", "best"]))} if any(r.group for r in rules) else {},
+                    budget=draw(st.none() | st.builds(m.Budget, amount=st.integers(5, 100).map(float))))
+
+
+def strategy_gaps() -> list[str]:
+    """Registered actions the fuzzer has no strategy for (and strategies for actions no longer registered)."""
+    return sorted(set(handlers()) ^ set(ACTION_STRATEGIES))
+
+
 def compiled(policy: m.Policy) -> CompiledPolicy:
     assert check_references(policy, SourceMap("random", {}), "random", WORLD) == []
     cp, problems = compile_policy(policy, WORLD)
@@ -462,6 +575,26 @@ def test_shipped_policy_books_balance(name, n, members, events, seed):
 @given(policy=small_policies(), n=CUSTOMERS, members=MEMBERS, events=EVENTS, seed=st.integers(0, 2**32 - 1))
 def test_random_policy_books_balance(policy, n, members, events, seed):
     Drive(compiled(policy), n, members, seed).play(events)
+
+
+def test_every_registered_action_has_a_strategy():
+    assert strategy_gaps() == []
+
+
+@settings(SETTINGS, max_examples=80)
+@given(policy=every_action_policies(), n=CUSTOMERS, members=MEMBERS, events=EVENTS, seed=st.integers(0, 2**32 - 1))
+def test_every_action_keeps_the_books_and_the_money_identities(policy, n, members, events, seed):
+    Drive(compiled(policy), n, members, seed).play(events)
+
+
+@settings(SETTINGS, max_examples=30)
+@given(policy=every_action_policies(), n=SEVERAL, members=MEMBERS, events=EVENTS, seed=st.integers(0, 2**32 - 1))
+def test_every_action_gives_each_customer_in_a_batch_what_they_get_alone(policy, n, members, events, seed):
+    cp = _unbudgeted(compiled(policy))
+    together, alone = Drive(cp, n, members, seed, check=False), Drive(cp, n, members, seed, check=False)
+    together.play(events)
+    alone.play(events, single=True)
+    _assert_same(together, alone)
 
 
 def _state(rt: PolicyRuntime) -> dict[str, np.ndarray]:
@@ -543,3 +676,48 @@ def test_a_reward_bought_with_a_rounding_error_short_balance_counts_against_the_
     drive.purchases([(0, 50.0, 0, 0.0)])
     assert drive.rt.budget_spent <= 3.0
     assert drive.rt.points["pts"].balance(np.array([0]), 0.0)[0] == pytest.approx(1.0)
+
+
+def _per_customer_arrays(obj: object, capacity: int) -> set[str]:
+    """Attributes of obj that are arrays with a customer axis (a dimension of exactly `capacity`)."""
+    return {k for k, v in vars(obj).items() if isinstance(v, np.ndarray) and capacity in v.shape}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_every_per_customer_array_is_a_declared_column_and_grows(name):
+    """A per-customer array that is not declared would be left behind by grow: none may exist."""
+    capacity = 1009  # a prime no lot count, tier window or rule count can equal
+    rt = PolicyRuntime(SHIPPED[name], capacity)
+    owners = [(rt, rt.columns), *((b, b.COLUMNS) for b in (*rt.points.values(), *rt.credit.values()))]
+    for owner, columns in owners:
+        assert _per_customer_arrays(owner, capacity) == {c.name for c in columns}, type(owner).__name__
+        for c in columns:
+            assert c.meaning and getattr(owner, c.name).dtype == np.dtype(c.dtype)
+    rt.member[5] = True
+    rt.grow(2 * capacity)
+    for owner, columns in owners:
+        assert _per_customer_arrays(owner, 2 * capacity) == {c.name for c in columns}, type(owner).__name__
+        for c in columns:
+            a = getattr(owner, c.name)
+            new = a[capacity:] if c.axis == 0 else a[:, capacity:]
+            assert np.array_equal(new, np.full_like(new, c.fill), equal_nan=True), c.name
+    assert rt.member[5] and not rt.member[capacity:].any()
+
+
+def test_the_declared_flows_catch_money_that_leaves_a_book_unrecorded():
+    """A movement that skips its counter (what a new action's column left out of the flows would do) breaks the identity."""
+    rt = PolicyRuntime(SHIPPED["credit"], 3)
+    line = next(iter(rt.credit.values()))
+    line.raise_limit(np.arange(3), np.full(3, 100.0), np.zeros(3))
+    line.charge(np.arange(3), np.array([10.0, 20.0, 30.0]))
+    entered, left = identity(line, line.COLUMNS)
+    np.testing.assert_allclose(entered, left)
+    line.owed[1] -= 5.0  # five dollars credited back to the card with no column saying so
+    entered, left = identity(line, line.COLUMNS)
+    assert not np.allclose(entered, left)
+    book = PolicyRuntime(SHIPPED["points"], 2).points
+    pts = next(iter(book.values()))
+    pts.award(np.arange(2), np.array([50.0, 70.0]), 0.0)
+    pts.lots[0, :] = 0.0  # points vanish without being redeemed, deducted or expired
+    entered, left = identity(pts, pts.COLUMNS)
+    assert entered[1] == left[1] and entered[0] != left[0]

@@ -53,6 +53,8 @@ from lab.engine import behaviour
 from lab.engine.store import CALENDAR_FIELDS, calendar_field, DayBook, Store
 from lab.errors import LabError
 from lab.policy import model as pm
+from lab.policy.actions import handler_for
+from lab.policy.effects import GIVEN, book_given
 from lab.policy.fields import check_served
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
 from lab.population.arrivals import arriving_on, starting_arrivals
@@ -404,23 +406,22 @@ class ReferenceSimulation:
         c, st, b = self.c, self.seg, self.beh
         seg = int(c.seg[i])
         sens = float(st.reward_sensitivity[seg])
-        ucf = self.store.unit_cost_factor
         goods = 0.0
+        unit_cost = np.asarray(self.unit_cost) * self.store.unit_cost_factor
+        for g in eff.records():  # the programme's money, unit by unit, to the book each kind declares
+            for cost in (float(x) for x in g.unit_costs(unit_cost)):
+                book_given(self.book, g, cost)
+                if GIVEN[g.kind].goods:
+                    goods += cost
         self._note_ledgers(i, t, before, reason, eff)
         delight = float(eff.delight[0])
         wear = self.wear(i, t) if self.on and delight > 0 else 1.0
         for _, codes in eff.free_items:
             favourite = self.favourite(i)
             for code in codes:
-                cost = self.unit_cost[int(code)] * ucf
-                self.book.reward_goods += cost
-                goods += cost
                 self.bump(i, t, behaviour.free_item_gain(b, favourite == int(code), sens, wear))
         for n_trial, (_, codes) in enumerate(eff.trials):
             for code in (int(x) for x in codes):
-                cost = self.unit_cost[code] * ucf
-                self.book.reward_goods += cost
-                goods += cost
                 self._note(i, t, "reward", self.sc.store.categories[self.cats[code]].price, what="trial",
                            category=self.cats[code])
                 if self.on and behaviour.adopts_trial(c.cat_n[i, code] == 0, self.u("trial", i, day * 64 + n_trial),
@@ -429,7 +430,6 @@ class ReferenceSimulation:
                                                                 len(self.cats))[0]
                     c.lam_mult[i] *= behaviour.trial_rate_factor(b)
         for n_offer, (_, offer) in enumerate(eff.offers):
-            self.book.offers_cost += offer.cost_per_contact
             responded = False
             if self.on:
                 p = float(behaviour.offer_take_up(offer.response, sens))
@@ -732,7 +732,7 @@ class ReferenceSimulation:
         rt = self.runtime
         fired = set(self._rule_names(int(eff.rules[0])))
         sources = [r.rule.id for r in self.cp.rules
-                   if r.rule.id in fired and any(isinstance(a, pm.Discount) for a in r.rule.do)]
+                   if r.rule.id in fired and any(handler_for(a).discount_source for a in r.rule.do)]
         tiers = self.pol.tiers
         if tiers is not None and rt.member[i]:
             name = rt.tier_names[after["tier"]]

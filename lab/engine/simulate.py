@@ -30,6 +30,7 @@ from lab.randomness import Streams, gamma_quantile, in_parallel
 from lab.engine import behaviour
 from lab.engine.store import CALENDAR_FIELDS, calendar_field, DayBook, Store
 from lab.policy import model as pm
+from lab.policy.effects import GIVEN, book_given
 from lab.policy.fields import check_served
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
 from lab.population.arrivals import arriving_on, starting_arrivals
@@ -432,23 +433,22 @@ class Simulation:
             return goods
         pos = {int(i): j for j, i in enumerate(idx)} if (eff.free_items or eff.trials) and len(idx) < 64 else None
         t_arr = np.broadcast_to(np.asarray(t, dtype=float), (len(idx),))
-        ucf = self.store.unit_cost_factor
+        unit_cost = self.cost0 * self.store.unit_cost_factor
+        for g in eff.records():  # the programme's money: each record to the book its kind declares
+            book_given(self.book, g, g.total(unit_cost))
+            if GIVEN[g.kind].goods:
+                np.add.at(goods, self._positions(idx, g.who, pos), g.unit_costs(unit_cost))
+        if not self.on:
+            return goods
         delight = eff.delight.copy()
         wear = self._wear(idx, t_arr) if self.on and delight.any() else None
         for who, codes in eff.free_items:
-            cost = self.cost0[codes] * ucf
-            self.book.reward_goods += float(cost.sum())
             j = self._positions(idx, who, pos)
-            np.add.at(goods, j, cost)
             if self.on:
                 fav = c.favourite(who) == codes
                 worn = wear[j] if wear is not None else 1.0
                 self.bump_satisfaction(who, t_arr[j], behaviour.free_item_gain(self.beh, fav, self.seg.reward_sensitivity[c.seg[who]], worn))
         for n_trial, (who, codes) in enumerate(eff.trials):
-            cost = self.cost0[codes] * ucf
-            self.book.reward_goods += float(cost.sum())
-            j = self._positions(idx, who, pos)
-            np.add.at(goods, j, cost)
             if self.on:
                 new = c.cat_n[who, codes] == 0
                 adopt = behaviour.adopts_trial(new, self.streams.uniform("trial", who, self._event_key(n_trial)), self.seg.variety_seeking[c.seg[who]])
@@ -457,7 +457,6 @@ class Simulation:
                     c.cat_cum[w_idx] = behaviour.tastes_after_trial(c.preferences(w_idx), w_codes, len(self.cats))
                     c.lam_mult[w_idx] *= behaviour.trial_rate_factor(self.beh)
         for n_offer, (who, offer) in enumerate(eff.offers):
-            self.book.offers_cost += offer.cost_per_contact * len(who)
             if self.on and len(who):
                 p = behaviour.offer_take_up(offer.response, self.seg.reward_sensitivity[c.seg[who]])
                 resp = self.streams.uniform("offer", who, self._event_key(n_offer)) < p

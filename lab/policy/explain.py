@@ -10,7 +10,8 @@ Expressions are always quoted verbatim; common simple forms are also put
 into words ("2 points per whole dollar", "the customer's purchases so far is
 at least 3"). Putting an expression into words only *reads* its syntax tree
 (``ast.parse``, as the expression compiler does); nothing is ever evaluated,
-and text beyond the compiler's own limits is only quoted.
+and text beyond the compiler's own limits is only quoted. Each action's words
+are its handler's (lab.policy.actions), told with the formats defined here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import warnings
 
 from lab.policy import fields
 from lab.policy import model as m
+from lab.policy.actions import Phrases, handler_for
 from lab.policy.expr import FUNCTIONS, MAX_DEPTH, MAX_NODES, MAX_TEXT_LENGTH
 from lab.policy.runtime import ENGINE_FIELDS, RUNTIME_FIELDS
 
@@ -223,63 +225,8 @@ def _trigger(t: m.Trigger) -> str:
 
 
 def _action(a: m.Action, policy: m.Policy) -> str:
-    if isinstance(a, m.Award):
-        multiplied = " (tier earn multipliers apply)" if policy.tiers and any(
-            lvl.earn_multiplier != 1 for lvl in policy.tiers.levels.values()) else ""
-        return f"give {_points_amount(a.amount)} in '{a.ledger}'{multiplied}"
-    if isinstance(a, m.Deduct):
-        return f"take {_amount(a.amount, 'points')} from '{a.ledger}', oldest first and never below zero"
-    if isinstance(a, m.Redeem):
-        reward = []
-        if a.discount > 0:
-            reward.append(f"{_money(a.discount)} off this purchase")
-        if a.free_item is not None:
-            reward.append(f"a free item from {_category(a.free_item)}")
-        what = " and ".join(reward) or "nothing (no reward declared)"
-        many = f", up to {_times(a.max_times)} on one purchase" if a.max_times > 1 else ""
-        return f"once the customer holds {_num(a.cost)} redeemable '{a.ledger}' points, trade them for {what}{many}"
-    if isinstance(a, m.Discount):
-        parts = []
-        if not _zero(a.percent):
-            parts.append(_amount(a.percent, "percent", unit="%"))
-        if not _zero(a.fixed):
-            parts.append(_amount(a.fixed, "dollars", money=True))
-        if not parts:
-            return "a discount of nothing (neither percent nor fixed is set)"
-        return f"take {' plus '.join(parts)} off this purchase (never more than the purchase)"
-    if isinstance(a, m.Voucher):
-        return (f"send a voucher for {_amount(a.value, 'dollars', money=True)} off the next purchase, "
-                f"valid for {_num(a.valid_days)} days")
-    if isinstance(a, m.FreeItem):
-        return f"give a free item from {_category(a.category)}"
-    if isinstance(a, m.Trial):
-        return f"bundle a free trial of {_category(a.category)}"
-    if isinstance(a, m.Offer):
-        uplift = f"buy {_percent(a.frequency_uplift)} more often"
-        if a.basket_uplift > 0:
-            uplift += f" and spend {_percent(a.basket_uplift)} more per basket"
-        return (f"send a targeted offer ({_money(a.cost_per_contact)} per customer contacted; "
-                f"{_percent(a.response)} respond; responders {uplift} for {_num(a.days)} days)")
-    if isinstance(a, m.SetTier):
-        parts = []
-        if a.tier is not None:
-            parts.append(f"set the customer's tier to '{a.tier}'")
-        if a.by:
-            parts.append(f"move the customer's tier {'up' if a.by > 0 else 'down'} {_num(abs(a.by))} "
-                         f"level{'s' if abs(a.by) != 1 else ''} (within the tiers there are)")
-        return ", then ".join(parts) or "leave the tier as it is (neither tier nor by is set)"
-    if isinstance(a, m.GrantCredit):
-        parts = []
-        if not _zero(a.limit):
-            parts.append(f"the limit becomes at least {_amount(a.limit, 'dollars', money=True)}")
-        if not _zero(a.raise_by):
-            parts.append(f"{'then ' if parts else ''}the limit rises by {_amount(a.raise_by, 'dollars', money=True)}")
-        what = ", ".join(parts) or "no change (neither limit nor raise_by is set)"
-        return f"open or raise the '{a.line}' credit line: {what} (a limit is never lowered; closed lines stay closed)"
-    if isinstance(a, m.ReferralReward):
-        return (f"give the referrer {_num(a.referrer)} points and the new customer {_num(a.referred)} points "
-                f"in '{a.ledger}'")
-    return f"'{a.tag}'"
+    """An action in words: its handler's words, told with this module's formats."""
+    return handler_for(a).words(a, policy, _PHRASES)
 
 
 def _category(cat: str) -> str:
@@ -510,3 +457,8 @@ def _percent(share: float) -> str:
 
 def _times(n: int) -> str:
     return {1: "once", 2: "twice"}.get(n, f"{_num(n)} times")
+
+
+# the formats lent to the action handlers for their words
+_PHRASES = Phrases(num=_num, money=_money, percent=_percent, times=_times, amount=_amount, points_amount=_points_amount,
+                   zero=_zero, category=_category)

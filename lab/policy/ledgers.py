@@ -10,7 +10,9 @@ between expiry_days and expiry_days + lot_days (lot_days = 1 is day-exact).
 
 Every point that enters a ledger leaves it in exactly one way (redeemed,
 deducted, expired) or is still outstanding; the per-customer counters make
-that identity checkable.
+that identity checkable. Each book declares its columns (lab.policy.columns),
+with their place in that identity, so the identity and `grow` follow from the
+declaration.
 """
 
 from __future__ import annotations
@@ -19,13 +21,8 @@ import math
 
 import numpy as np
 
+from lab.policy.columns import Column, allocate, grow
 from lab.policy.model import CreditLine, PointsLedger
-
-
-def _grow(a: np.ndarray, capacity: int) -> np.ndarray:
-    out = np.zeros((capacity,) + a.shape[1:], dtype=a.dtype)
-    out[: a.shape[0]] = a
-    return out
 
 
 def _whole_numbers(a: np.ndarray) -> bool:
@@ -41,16 +38,29 @@ def _strictly_increasing(idx: np.ndarray) -> bool:
 class PointsBook:
     """One points currency for every customer: lots, maturity, FIFO redemption, expiry."""
 
+    COLUMNS: tuple[Column, ...] = (
+        Column("lots", np.float64, "points held in each lot of the shared calendar (column = lot mod k)", "points",
+               width="k", flow="balance"),
+        Column("earned", np.float64, "points ever earned", "points", flow="in"),
+        Column("redeemed", np.float64, "points ever exchanged for rewards", "points", flow="out"),
+        Column("deducted", np.float64, "points ever removed by deduct actions", "points", flow="out"),
+        Column("expired", np.float64, "points ever lost to expiry", "points", flow="out"),
+        Column("held", np.float64, "running total of the lots (the balance while every point is whole and mature)",
+               "points"),
+    )
+    lots: np.ndarray
+    earned: np.ndarray
+    redeemed: np.ndarray
+    deducted: np.ndarray
+    expired: np.ndarray
+    held: np.ndarray
+
     def __init__(self, spec: PointsLedger, capacity: int) -> None:
         self.spec = spec
         self.w = spec.lot_days
         life = (spec.expiry_days if spec.expiry_days is not None else 0) + spec.pending_days
         self.k = max(2, math.ceil(life / self.w) + 2)
-        self.lots = np.zeros((capacity, self.k), dtype=np.float64)
-        self.earned = np.zeros(capacity)
-        self.redeemed = np.zeros(capacity)
-        self.deducted = np.zeros(capacity)
-        self.expired = np.zeros(capacity)
+        allocate(self, self.COLUMNS, capacity)
         self.flows = {"earned": 0.0, "redeemed": 0.0, "deducted": 0.0, "expired": 0.0}  # totals over all customers
         self.current_lot = 0
         self._swept_to = 0  # lots with index < this have been expired or are unexpirable
@@ -59,14 +69,11 @@ class PointsBook:
         # exact sum of a customer's lots in any order, so a running total gives the same bits as
         # summing the row -- without reading the row. Any other use switches this off for good.
         self._whole = spec.pending_days == 0
-        self.held = np.zeros(capacity)
         self._touched = np.zeros(self.k, dtype=bool)  # columns that may hold points (so an empty one is never scanned)
 
     def grow(self, capacity: int) -> None:
         """Make room for more customers (new ones start with nothing)."""
-        self.lots = _grow(self.lots, capacity)
-        for name in ("earned", "redeemed", "deducted", "expired", "held"):
-            setattr(self, name, _grow(getattr(self, name), capacity))
+        grow(self, self.COLUMNS, capacity)
 
     # -- calendar
     def _lot_of(self, day: float) -> int:
@@ -212,35 +219,55 @@ class PointsBook:
 
 
 class CreditBook:
-    """One store credit line for every customer: limits, balances, statements, delinquency, write-off."""
+    """One store credit line for every customer: limits, balances, statements, delinquency, write-off.
+
+    Every dollar that enters a line (charged, interest, fees) leaves it repaid or
+    written off, or is still owed: charged + interest + fees = repaid + written_off + owed.
+    Interest and fees are income only once paid: payments settle fees, then interest,
+    then the principal."""
+
+    COLUMNS: tuple[Column, ...] = (
+        Column("limit", np.float64, "credit limit (0 on a closed or never opened line)", "dollars"),
+        Column("owed", np.float64, "balance owed: principal, interest and fees not yet repaid", "dollars",
+               flow="balance"),
+        Column("missed", np.int32, "minimum payments missed in a row", "statements"),
+        Column("delinquent_since", np.float64, "day the account fell delinquent (NaN when it is not)", "day",
+               fill=float("nan")),
+        Column("closed", np.bool_, "the line was written off and closed for good"),
+        Column("charged", np.float64, "purchases ever put on the line", "dollars", flow="in"),
+        Column("repaid", np.float64, "payments ever made", "dollars", flow="out"),
+        Column("interest", np.float64, "interest ever charged", "dollars", flow="in"),
+        Column("fees", np.float64, "late fees ever charged", "dollars", flow="in"),
+        Column("written_off", np.float64, "balances ever written off as bad debt (with their unpaid interest and fees)",
+               "dollars", flow="out"),
+        Column("unpaid_fees", np.float64, "fees charged and not yet paid", "dollars"),
+        Column("unpaid_interest", np.float64, "interest charged and not yet paid", "dollars"),
+        Column("collected_fees", np.float64, "fees paid: the store's fee income", "dollars"),
+        Column("collected_interest", np.float64, "interest paid: the store's interest income", "dollars"),
+    )
+    limit: np.ndarray
+    owed: np.ndarray
+    missed: np.ndarray
+    delinquent_since: np.ndarray
+    closed: np.ndarray
+    charged: np.ndarray
+    repaid: np.ndarray
+    interest: np.ndarray
+    fees: np.ndarray
+    written_off: np.ndarray
+    unpaid_fees: np.ndarray
+    unpaid_interest: np.ndarray
+    collected_fees: np.ndarray
+    collected_interest: np.ndarray
 
     def __init__(self, spec: CreditLine, capacity: int) -> None:
         self.spec = spec
-        self.limit = np.zeros(capacity)
-        self.owed = np.zeros(capacity)
-        self.missed = np.zeros(capacity, dtype=np.int32)
-        self.delinquent_since = np.full(capacity, np.nan)
-        self.closed = np.zeros(capacity, dtype=bool)
-        self.charged = np.zeros(capacity)
-        self.repaid = np.zeros(capacity)
-        self.interest = np.zeros(capacity)
-        self.fees = np.zeros(capacity)
-        self.written_off = np.zeros(capacity)
-        # interest and fees are income only once paid: payments settle fees, then interest, then the principal
-        self.unpaid_fees = np.zeros(capacity)
-        self.unpaid_interest = np.zeros(capacity)
-        self.collected_fees = np.zeros(capacity)
-        self.collected_interest = np.zeros(capacity)
+        allocate(self, self.COLUMNS, capacity)
         self.owed_total = 0.0
 
     def grow(self, capacity: int) -> None:
         """Make room for more customers."""
-        for name in ("limit", "owed", "missed", "closed", "charged", "repaid", "interest", "fees", "written_off",
-                     "unpaid_fees", "unpaid_interest", "collected_fees", "collected_interest"):
-            setattr(self, name, _grow(getattr(self, name), capacity))
-        d = np.full(capacity, np.nan)
-        d[: self.delinquent_since.shape[0]] = self.delinquent_since
-        self.delinquent_since = d
+        grow(self, self.COLUMNS, capacity)
 
     def open(self, idx: np.ndarray) -> None:
         """Grant the line's starting limit to newly enrolled members."""
@@ -272,7 +299,8 @@ class CreditBook:
         minimum = np.minimum(owed, np.maximum(self.spec.min_payment, owed * self.spec.min_payment_percent))
         return idx, minimum
 
-    def settle(self, idx: np.ndarray, paid: np.ndarray, minimum: np.ndarray, day: float) -> tuple[np.ndarray, np.ndarray]:
+    def settle(self, idx: np.ndarray, paid: np.ndarray, minimum: np.ndarray,
+               day: float) -> tuple[np.ndarray, np.ndarray]:
         """Apply a statement's payments: interest on what is carried, fees, delinquency, write-offs.
 
         Returns (customers written off, principal written off: the store's bad debt; unpaid interest

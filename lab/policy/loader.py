@@ -5,7 +5,9 @@ Checking goes in three passes, each reporting every problem it finds as
 of every key (lab.config.build against lab.policy.model), then the meaning:
 references between parts of the policy (ledgers, tiers, groups, categories),
 actions on triggers that cannot carry them, and every expression, compiled
-and type-checked against the fields the lab declares.
+and type-checked against the fields the lab declares. What is wrong with an
+action is said by its handler (lab.policy.actions); this module only places
+the handler's problems in the file.
 """
 
 from __future__ import annotations
@@ -15,9 +17,8 @@ from pathlib import Path
 from lab.config import SourceMap, build, diag_at, read_yaml
 from lab.errors import Diagnostic, LabError, suggest
 from lab.policy import model as m
+from lab.policy.actions import CheckContext, handler_for
 from lab.policy.runtime import CompiledPolicy, World, compile_policy
-
-PURCHASE_ONLY = (m.Redeem, m.Discount)
 
 
 def read_policy(path: str | Path) -> tuple[m.Policy, SourceMap]:
@@ -43,10 +44,12 @@ def check_references(policy: m.Policy, where: SourceMap, file: str, world: World
             err(("tiers", "levels"), "tiers need at least one level, e.g. levels: {member: {}, gold: {qualify: 1000}}")
         bars = [lvl.qualify for lvl in t.levels.values()]
         if bars and bars[0] != 0:
-            err(("tiers", "levels", tiers[0], "qualify"), f"the first tier '{tiers[0]}' is where everyone starts; its qualify must be 0")
+            err(("tiers", "levels", tiers[0], "qualify"),
+                f"the first tier '{tiers[0]}' is where everyone starts; its qualify must be 0")
         for a, b, name in zip(bars, bars[1:], tiers[1:]):
             if b < a:
-                err(("tiers", "levels", name, "qualify"), f"tier '{name}' needs a qualify of at least {a:g} (tiers go from lowest to highest)")
+                err(("tiers", "levels", name, "qualify"),
+                    f"tier '{name}' needs a qualify of at least {a:g} (tiers go from lowest to highest)")
         if t.metric == "points":
             if t.ledger is None:
                 err(("tiers", "metric"), "metric 'points' needs 'ledger: <a points ledger>' in tiers")
@@ -57,40 +60,16 @@ def check_references(policy: m.Policy, where: SourceMap, file: str, world: World
     groups: set[str] = set()
     for i, rule in enumerate(policy.rules):
         if rule.id in ids:
-            err(("rules", i, "id"), f"rule id '{rule.id}' is used twice (first by rule {ids[rule.id] + 1}); rule ids must be unique")
+            err(("rules", i, "id"),
+                f"rule id '{rule.id}' is used twice (first by rule {ids[rule.id] + 1}); rule ids must be unique")
         ids.setdefault(rule.id, i)
         if rule.group:
             groups.add(rule.group)
-        trig = rule.on.tag
+        ctx = CheckContext(policy, rule.on.tag, cats)
         for j, act in enumerate(rule.do):
             base = ("rules", i, "do", j, act.tag)
-            ledger = getattr(act, "ledger", None)
-            if ledger is not None and ledger not in points:
-                hint = f" ('{ledger}' is a credit line)" if ledger in lines else suggest(ledger, points)
-                if not points:
-                    hint = "; declare it under 'points:' first"
-                err(base + ("ledger",), f"unknown points ledger '{ledger}'{hint}")
-            if isinstance(act, m.GrantCredit) and act.line not in lines:
-                err(base + ("line",), f"unknown credit line '{act.line}'" + (suggest(act.line, lines) if lines else "; declare it under 'credit:' first"))
-            if isinstance(act, m.SetTier):
-                if not tiers:
-                    err(base, "set_tier needs tiers; declare 'tiers:' first")
-                elif act.tier is not None and act.tier not in tiers:
-                    err(base + ("tier",), f"unknown tier '{act.tier}'" + suggest(act.tier, tiers))
-                if act.tier is None and act.by == 0:
-                    err(base, "set_tier needs 'tier: <name>' or 'by: <levels>'")
-            if isinstance(act, PURCHASE_ONLY) and trig != "purchase":
-                err(base, f"'{act.tag}' changes the price of a purchase, so it only works on 'purchase' rules, not '{trig}'; "
-                          "use a voucher for a discount on the next purchase")
-            if isinstance(act, m.ReferralReward) and trig != "referral":
-                err(base, f"'referral_reward' only works on 'referral' rules, not '{trig}'")
-            if isinstance(act, m.Redeem) and act.discount == 0 and act.free_item is None:
-                err(base, "redeem needs a reward: 'discount: <dollars>' or 'free_item: <category>'")
-            for attr in ("category", "free_item"):
-                cat = getattr(act, attr, None)
-                if cat is None or cats is None or cat in ("favourite", "new") or cat in cats:
-                    continue
-                err(base + (attr,), f"unknown category '{cat}'" + suggest(cat, (*cats, "favourite", "new")))
+            for below, msg in handler_for(act).check(act, ctx):
+                err(base + below, msg)
     for g in policy.stacking:
         if g not in groups:
             err(("stacking", g), f"no rule is in group '{g}'" + suggest(g, groups))

@@ -232,6 +232,8 @@ class ReferralReward:
     referred: float = option("points for the new customer", default=0.0, min=0)
 
 
+# Each action's meaning (check, value, how it applies, its words) is its handler's, in lab.policy.actions;
+# tests/test_actions.py checks that this union and the registered handlers name the same actions.
 Action = Award | Deduct | Redeem | Discount | Voucher | FreeItem | Trial | Offer | SetTier | GrantCredit | ReferralReward
 
 

@@ -9,8 +9,15 @@ history, satisfaction) are asked of a `FieldSource` the caller supplies, and
 what the programme does to customers (discounts, free items, trials, offers)
 comes back as `Effects` for the caller to act on.
 
+The runtime knows no particular action: each rule's actions are valued and
+applied by their handlers (lab.policy.actions), found by tag.
+
 Within one batch every customer appears at most once, so a batch of one gives
 the same answer as the same customer inside a batch of 100k.
+
+The module runs past 500 lines because it also holds the expression-field
+tables and the compilation of a policy's expressions against them; the field
+tables are due to move to one declared field table (lab/policy/fields.py).
 """
 
 from __future__ import annotations
@@ -25,11 +32,17 @@ import numpy as np
 
 from lab.policy import fields
 from lab.policy import model as m
+from lab.policy.actions import Firing, Valuation, handler_for, handlers
+from lab.policy.columns import Column, allocate, grow
+from lab.policy.effects import COSTS, Effects
 from lab.policy.expr import Compiled, ExprType, Field, compile_expression
 from lab.policy.ledgers import CreditBook, PointsBook
 
+__all__ = ["ACTIONS", "TRIGGERS", "Accounts", "CompiledPolicy", "CompiledRule", "Effects", "FieldSource",
+           "PolicyRuntime", "World", "compile_policy", "expression_schema"]
+
 TRIGGERS: tuple[str, ...] = tuple(t.tag for t in m.Trigger.__args__)  # type: ignore[attr-defined]
-ACTIONS: tuple[str, ...] = tuple(a.tag for a in m.Action.__args__)  # type: ignore[attr-defined]
+ACTIONS: tuple[str, ...] = tuple(handlers())
 
 
 @dataclass(frozen=True)
@@ -49,10 +62,7 @@ class World:
             for text in _expressions_of(rule):
                 names.update(re.findall(r"""["']([^"'\\]{1,64})["']""", text))
             for act in rule.do:
-                for attr in ("category", "free_item"):
-                    v = getattr(act, attr, None)
-                    if isinstance(v, str):
-                        names.add(v)
+                names.update(handler_for(act).categories(act).values())
         names -= {"favourite", "new"}
         cats = tuple(sorted(names)) or ("any",)
         return World(cats, (1.0,) * len(cats), (0.5,) * len(cats), cats)
@@ -61,10 +71,8 @@ class World:
 def _expressions_of(rule: m.Rule) -> Iterable[str]:
     yield rule.when
     for act in rule.do:
-        for name in ("amount", "percent", "fixed", "value", "limit", "raise_by"):
-            v = getattr(act, name, None)
-            if isinstance(v, str):
-                yield v
+        for name in handler_for(act).expressions:
+            yield getattr(act, name)
 
 
 # --------------------------------------------------------------------------- the expression schema
@@ -166,10 +174,8 @@ def compile_policy(policy: m.Policy, world: World) -> tuple[CompiledPolicy, list
         amounts: list[dict[str, Compiled]] = []
         for j, act in enumerate(rule.do):
             exprs: dict[str, Compiled] = {}
-            for name in ("amount", "percent", "fixed", "value", "limit", "raise_by"):
-                v = getattr(act, name, None)
-                if isinstance(v, str):
-                    exprs[name] = comp(v, ("rules", i, "do", j, act.tag, name), ExprType.NUMBER)
+            for name in handler_for(act).expressions:
+                exprs[name] = comp(getattr(act, name), ("rules", i, "do", j, act.tag, name), ExprType.NUMBER)
             amounts.append(exprs)
         rules.append(CompiledRule(i, rule, when, tuple(amounts)))
     return CompiledPolicy(policy, world, tuple(rules)), problems
@@ -197,29 +203,11 @@ class FieldSource(Protocol):
 
 
 @dataclass
-class Effects:
-    """What the programme did to a batch of customers; the caller acts on it."""
-
-    idx: np.ndarray
-    discount: np.ndarray  # dollars off this purchase (all sources)
-    points_discount: np.ndarray  # of which paid for with points
-    delight: np.ndarray  # dollars of reward value the customer received
-    rules: np.ndarray  # bit i set when rule i fired (uint64)
-    credit: np.ndarray  # dollars put on credit
-    free_items: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (customers, category codes)
-    trials: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
-    offers: list[tuple[np.ndarray, m.Offer]] = field(default_factory=list)
-
-    @staticmethod
-    def empty(idx: np.ndarray) -> "Effects":
-        n = len(idx)
-        z = np.zeros(n)
-        return Effects(idx, z, z.copy(), z.copy(), np.zeros(n, dtype=np.uint64), z.copy())
-
-
-@dataclass
 class Accounts:
-    """Programme money and counts, accumulated over a run (dollars unless said)."""
+    """Programme money and counts, accumulated over a run (dollars unless said).
+
+    `spent` holds the programme's spending by declared kind (lab.policy.effects.COSTS);
+    the rules' costs (`rule_cost`) add up to the kinds rules spend."""
 
     discounts: float = 0.0  # dollars off purchases given by rules, tiers and vouchers
     points_redeemed_value: float = 0.0
@@ -229,10 +217,39 @@ class Accounts:
     vouchers_issued: float = 0.0
     rule_fires: dict[str, int] = field(default_factory=dict)
     rule_cost: dict[str, float] = field(default_factory=dict)
+    spent: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COSTS, 0.0))
 
 
 class PolicyRuntime:
     """The state and rules of one policy over a growing population."""
+
+    COLUMNS: tuple[Column, ...] = (
+        Column("tier", np.int16, "the member's tier level (0 = lowest)", "level"),
+        Column("voucher", np.float64, "value of the customer's voucher (a lapsed one lingers: see voucher_until)",
+               "dollars"),
+        Column("voucher_until", np.float64, "last day the voucher can be used", "day"),
+        Column("rewards", np.float64, "points rewards redeemed so far", "rewards"),
+        Column("member", np.bool_, "the customer has joined the programme"),
+        Column("last_inactivity_fire", np.float64, "day an inactivity rule last fired for the customer", "day",
+               fill=-np.inf),
+        Column("cap_times", np.int32, "fires this period of each capped rule (one row per capped rule)", "fires",
+               axis=1, width="_cap_rules"),
+        Column("cap_points", np.float64, "points awarded this period by each capped rule", "points",
+               axis=1, width="_cap_rules"),
+    )
+    TIER_COLUMNS: tuple[Column, ...] = (
+        Column("qual", np.float64, "the tier metric in each review period of the rolling window", "metric",
+               width="_window_buckets"),
+    )
+    tier: np.ndarray
+    voucher: np.ndarray
+    voucher_until: np.ndarray
+    rewards: np.ndarray
+    member: np.ndarray
+    last_inactivity_fire: np.ndarray
+    cap_times: np.ndarray
+    cap_points: np.ndarray
+    qual: np.ndarray
 
     def __init__(self, compiled: CompiledPolicy, capacity: int) -> None:
         self.cp = compiled
@@ -241,37 +258,34 @@ class PolicyRuntime:
         p = self.policy
         self.points = {name: PointsBook(spec, capacity) for name, spec in p.points.items()}
         self.credit = {name: CreditBook(spec, capacity) for name, spec in p.credit.items()}
-        self.tier = np.zeros(capacity, dtype=np.int16)
         self.tier_names = tuple(p.tiers.levels) if p.tiers else ("none",)
         if p.tiers:
             self._tier_bar = np.array([lvl.qualify for lvl in p.tiers.levels.values()])
             self._tier_mult = np.array([lvl.earn_multiplier for lvl in p.tiers.levels.values()])
             self._tier_disc = np.array([lvl.discount_percent for lvl in p.tiers.levels.values()]) / 100.0
             self._window_buckets = max(1, math.ceil(p.tiers.window_days / p.tiers.review_days))
-            self.qual = np.zeros((capacity, self._window_buckets))
             self._qual_col = 0
-        self.voucher = np.zeros(capacity)
-        self.voucher_until = np.zeros(capacity)
-        self.rewards = np.zeros(capacity)
-        self.member = np.zeros(capacity, dtype=bool)
-        self.last_inactivity_fire = np.full(capacity, -np.inf)
         caps = [r for r in compiled.rules if r.rule.cap is not None]
-        self._cap_row = {r.index: k for k, r in enumerate(caps)}
-        self.cap_times = np.zeros((len(caps), capacity), dtype=np.int32)
-        self.cap_points = np.zeros((len(caps), capacity))
+        self.cap_row = {r.index: k for k, r in enumerate(caps)}  # capped rule -> its row in cap_times, cap_points
+        self._cap_rules = len(caps)
+        self.columns = self.COLUMNS + (self.TIER_COLUMNS if p.tiers else ())  # the columns this policy keeps
+        allocate(self, self.columns, capacity)
         self._cap_period = [-1] * len(caps)
         self.rule_spent = np.zeros(len(compiled.rules))
         self.budget_spent = 0.0
         self._budget_period = -1
-        self.accounts = Accounts(rule_fires={r: 0 for r in compiled.rule_ids}, rule_cost={r: 0.0 for r in compiled.rule_ids})
+        self.accounts = Accounts(rule_fires={r: 0 for r in compiled.rule_ids},
+                                 rule_cost={r: 0.0 for r in compiled.rule_ids})
         self._needed: dict[int, tuple[str, ...]] = {}  # per rule: the fields its expressions read
+        self._personal_categories = {  # rules whose actions name 'favourite' or 'new': they read the customer's
+            r.index for r in compiled.rules
+            if any(c in ("favourite", "new") for a in r.rule.do for c in handler_for(a).categories(a).values())}
         self._by_trigger: dict[str, list[CompiledRule]] = {}
         for r in compiled.rules:
             self._by_trigger.setdefault(r.rule.on.tag, []).append(r)
-        self._redeem_costs = {
-            name: min((a.cost for r in p.rules for a in r.do if isinstance(a, m.Redeem) and a.ledger == name), default=0.0)
-            for name in p.points
-        }
+        goals = [g for r in p.rules for a in r.do if (g := handler_for(a).goal(a)) is not None]
+        self._redeem_costs = {name: min((cost for ledger, cost in goals if ledger == name), default=0.0)
+                              for name in p.points}
         self.capacity = capacity
 
     # ------------------------------------------------------------------ housekeeping
@@ -279,25 +293,10 @@ class PolicyRuntime:
         """Make room for more customers."""
         if capacity <= self.capacity:
             return
-        for book in (*self.points.values(), *self.credit.values()):
+        books: list[PointsBook | CreditBook] = [*self.points.values(), *self.credit.values()]
+        for book in books:
             book.grow(capacity)
-        for name in ("tier", "voucher", "voucher_until", "rewards", "member"):
-            a = getattr(self, name)
-            b = np.zeros(capacity, dtype=a.dtype)
-            b[: len(a)] = a
-            setattr(self, name, b)
-        lif = np.full(capacity, -np.inf)
-        lif[: self.capacity] = self.last_inactivity_fire
-        self.last_inactivity_fire = lif
-        if self.policy.tiers:
-            q = np.zeros((capacity, self._window_buckets))
-            q[: self.capacity] = self.qual
-            self.qual = q
-        for name in ("cap_times", "cap_points"):
-            a = getattr(self, name)
-            b = np.zeros((a.shape[0], capacity), dtype=a.dtype)
-            b[:, : self.capacity] = a
-            setattr(self, name, b)
+        grow(self, self.columns, capacity)
         self.capacity = capacity
 
     def has_trigger(self, tag: str) -> bool:
@@ -343,7 +342,8 @@ class PolicyRuntime:
             raise KeyError(name)
         return np.stack(cols, axis=1) if cols else np.zeros((len(idx), 0))
 
-    def _env(self, rule: CompiledRule, idx: np.ndarray, day: float, source: FieldSource, event: Mapping[str, object]) -> dict[str, object]:
+    def _env(self, rule: CompiledRule, idx: np.ndarray, day: float, source: FieldSource,
+             event: Mapping[str, object]) -> dict[str, object]:
         needed = self._needed.get(rule.index)
         if needed is None:  # the fields a rule reads never change: work them out once
             found = set(rule.when.fields)
@@ -371,7 +371,7 @@ class PolicyRuntime:
         cap = r.rule.cap
         if cap is None:
             return np.ones(len(idx), dtype=bool)
-        row = self._cap_row[r.index]
+        row = self.cap_row[r.index]
         period = self._period_index(cap.per, day)
         if period != self._cap_period[row]:
             self.cap_times[row] = 0
@@ -398,49 +398,40 @@ class PolicyRuntime:
         return left
 
     # ------------------------------------------------------------------ rule evaluation
-    def _action_values(self, r: CompiledRule, idx: np.ndarray, env: Mapping[str, object], day: float, event: Mapping[str, object]) -> np.ndarray:
-        """Dollar value of a rule's actions to each customer, before applying them (for 'best' stacking and budgets)."""
+    def _action_values(self, r: CompiledRule, idx: np.ndarray, env: Mapping[str, object], day: float,
+                       event: Mapping[str, object]) -> np.ndarray:
+        """Dollar value of a rule's actions to each customer, before applying them (for 'best' stacking and budgets).
+
+        Each action's handler prices it with the same arithmetic it applies it with."""
         n = len(idx)
         total = np.zeros(n)
-        mult = self._tier_mult[self.tier[idx]] if self.policy.tiers else 1.0
-        amount = np.asarray(event.get("purchase.amount", np.zeros(n)), dtype=float)
+        v = Valuation(self, idx, env, day, np.asarray(event.get("purchase.amount", np.zeros(n)), dtype=float))
         for act, exprs in zip(r.rule.do, r.amounts):
-            if isinstance(act, m.Award):
-                total += np.maximum(exprs["amount"].evaluate(env, n), 0) * mult * self.policy.points[act.ledger].value
-            elif isinstance(act, m.Redeem):
-                bal = self.points[act.ledger].balance(idx, day)
-                # the same rounding as _apply, so a balance a hair below the cost is priced as the reward it buys
-                times = np.minimum(np.floor(bal / act.cost + 1e-9), act.max_times)
-                times = np.where(bal + 1e-9 >= act.cost, np.maximum(times, 1), 0)
-                per = act.discount + (self._price(act.free_item, idx, env) if act.free_item else 0.0)
-                total += times * per
-            elif isinstance(act, m.Discount):
-                pct = np.clip(exprs["percent"].evaluate(env, n), 0, 100) / 100.0
-                total += np.minimum(amount, amount * pct + np.maximum(exprs["fixed"].evaluate(env, n), 0))
-            elif isinstance(act, m.Voucher):
-                total += np.maximum(exprs["value"].evaluate(env, n), 0)
-            elif isinstance(act, m.FreeItem):
-                total += self._price(act.category, idx, env)
-            elif isinstance(act, m.Trial):
-                total += self._price(act.category, idx, env)
-            elif isinstance(act, m.Offer):
-                total += act.cost_per_contact
-            elif isinstance(act, m.ReferralReward):
-                total += (act.referrer + act.referred) * self.policy.points[act.ledger].value
+            v.exprs = exprs
+            worth = handler_for(act).value(act, v)
+            if worth is not None:
+                total += worth
         return total
 
-    def _category_codes(self, category: str, idx: np.ndarray, env: Mapping[str, object]) -> np.ndarray:
+    def earn_multiplier(self, idx: np.ndarray) -> np.ndarray | float:
+        """The tier earn multiplier of each customer (1 without tiers)."""
+        return self._tier_mult[self.tier[idx]] if self.policy.tiers else 1.0
+
+    def category_codes(self, category: str, idx: np.ndarray, env: Mapping[str, object]) -> np.ndarray:
+        """Category codes an action names for each customer: 'favourite', 'new' (least bought) or one category."""
         if category == "favourite":
             return np.asarray(env["__favourite__"], dtype=np.int64)
         if category == "new":
             return np.asarray(env["__newest__"], dtype=np.int64)
         return np.full(len(idx), self.world.categories.index(category), dtype=np.int64)
 
-    def _price(self, category: str | None, idx: np.ndarray, env: Mapping[str, object]) -> np.ndarray:
-        codes = self._category_codes(category or "favourite", idx, env)
+    def price(self, category: str | None, idx: np.ndarray, env: Mapping[str, object]) -> np.ndarray:
+        """Retail price of the category an action names, per customer."""
+        codes = self.category_codes(category or "favourite", idx, env)
         return np.asarray(self.world.prices)[codes]
 
-    def fire(self, tag: str, idx: np.ndarray, day: float, source: FieldSource, event: Mapping[str, object] | None = None,
+    def fire(self, tag: str, idx: np.ndarray, day: float, source: FieldSource,
+             event: Mapping[str, object] | None = None,
              partner: np.ndarray | None = None, only: list[CompiledRule] | None = None) -> Effects:
         """Run every rule on `tag` for a batch of customers (members only) and return the effects.
 
@@ -456,17 +447,18 @@ class PolicyRuntime:
         amount = np.zeros(len(idx)) if amount is None else np.asarray(amount, dtype=float)
         group_done: dict[str, np.ndarray] = {}
         best_choice: dict[str, np.ndarray] = {}
-        extra = {"__favourite__": None, "__newest__": None}
+        extra: dict[str, object] = {"__favourite__": None, "__newest__": None}
         for r in rules:
             env = self._env(r, idx, day, source, event)
-            if any(getattr(a, "category", None) in ("favourite", "new") or getattr(a, "free_item", None) in ("favourite", "new") for a in r.rule.do):
-                env["__favourite__"] = extra["__favourite__"] if extra["__favourite__"] is not None else source.get("customer.favourite_category", idx)
-                env["__newest__"] = extra["__newest__"] if extra["__newest__"] is not None else source.get("customer.least_category", idx)
+            if r.index in self._personal_categories:
+                fav, new = extra["__favourite__"], extra["__newest__"]
+                env["__favourite__"] = fav if fav is not None else source.get("customer.favourite_category", idx)
+                env["__newest__"] = new if new is not None else source.get("customer.least_category", idx)
                 extra["__favourite__"], extra["__newest__"] = env["__favourite__"], env["__newest__"]
             fires = members & r.when.evaluate(env, len(idx))
             if r.rule.cap is not None:
                 fires &= self._cap_allows(r, idx, day)
-            group = r.rule.group
+            group = r.rule.group or ""  # mode is 'all' outside a group
             mode = self.policy.stacking.get(group, "all") if group else "all"
             if mode == "first":
                 done = group_done.setdefault(group, np.zeros(len(idx), dtype=bool))
@@ -479,10 +471,10 @@ class PolicyRuntime:
                 continue
             left = self._budget_left(r, day)
             if math.isfinite(left):  # values are only needed to ration a budget
-                cost = np.where(fires, self._action_values(r, idx, env, day, event), 0.0)
-                order = np.argsort(event.get("__time__", np.zeros(len(idx))), kind="stable")
+                values = np.where(fires, self._action_values(r, idx, env, day, event), 0.0)
+                order = np.argsort(np.asarray(event.get("__time__", np.zeros(len(idx)))), kind="stable")
                 within = np.empty(len(idx), dtype=bool)
-                within[order] = np.cumsum(cost[order]) <= left + 1e-9
+                within[order] = np.cumsum(values[order]) <= left + 1e-9
                 fires &= within
                 if not fires.any():
                     continue
@@ -497,7 +489,7 @@ class PolicyRuntime:
             self.accounts.rule_cost[rid] += cost
             eff.rules[sub] |= np.uint64(1) << np.uint64(r.index % 64)
             if r.rule.cap is not None:
-                row = self._cap_row[r.index]
+                row = self.cap_row[r.index]
                 self.cap_times[row, idx[sub]] += 1
         return eff
 
@@ -520,109 +512,18 @@ class PolicyRuntime:
 
     def _apply(self, r: CompiledRule, idx: np.ndarray, sub: np.ndarray, env: Mapping[str, object], day: float,
                amount: np.ndarray, eff: Effects, partner: np.ndarray | None) -> float:
-        """Apply a rule's actions to the customers idx[sub]; returns the rule's cost in dollars."""
-        who = idx[sub]
+        """Apply a rule's actions, in order, to the customers idx[sub]; returns the rule's cost in dollars."""
         n = len(idx)
-        cost = 0.0
         sub_env = {k: (v[sub] if isinstance(v, np.ndarray) and v.shape[:1] == (n,) else v) for k, v in env.items()}
-        k = len(sub)
+        f = Firing(self, r, idx, sub, env, sub_env, day, amount, eff, partner)
         for act, exprs in zip(r.rule.do, r.amounts):
-            if isinstance(act, m.Award):
-                pts = np.maximum(exprs["amount"].evaluate(sub_env, k), 0.0)
-                if self.policy.tiers:
-                    pts = pts * self._tier_mult[self.tier[who]]
-                if r.rule.cap is not None and r.rule.cap.points is not None:
-                    row = self._cap_row[r.index]
-                    room = np.maximum(r.rule.cap.points - self.cap_points[row, who], 0.0)
-                    pts = np.minimum(pts, room)
-                    self.cap_points[row, who] += pts
-                self.points[act.ledger].award(who, pts, day)
-                self._qualify(who, pts, "points", act.ledger)
-                cost += float(pts.sum()) * self.policy.points[act.ledger].value
-            elif isinstance(act, m.Deduct):
-                self.points[act.ledger].take(who, exprs["amount"].evaluate(sub_env, k), day, how="deducted")
-            elif isinstance(act, m.Redeem):
-                book = self.points[act.ledger]
-                bal = book.balance(who, day)
-                times = np.minimum(np.floor(bal / act.cost + 1e-9), act.max_times)
-                times = np.where(bal + 1e-9 >= act.cost, np.maximum(times, 1), 0)
-                if act.discount > 0 and not act.free_item:
-                    # never trade points for more discount than the purchase can take: wait for a bigger basket
-                    room = np.maximum(amount[sub] - eff.discount[sub], 0.0)
-                    times = np.minimum(times, np.floor(room / act.discount + 1e-9))
-                got = book.take(who, times * act.cost, day, how="redeemed")
-                times = np.floor(got / act.cost + 1e-9)
-                value_pts = got * self.policy.points[act.ledger].value
-                self.accounts.points_redeemed_value += float(value_pts.sum())
-                self.rewards[who] += times
-                if act.discount > 0:
-                    room = np.maximum(amount[sub] - eff.discount[sub], 0.0)
-                    d = np.minimum(times * act.discount, room)
-                    eff.discount[sub] += d
-                    eff.points_discount[sub] += d
-                    eff.delight[sub] += d
-                    cost += float(d.sum())
-                if act.free_item:
-                    has = times > 0
-                    codes = self._category_codes(act.free_item, idx, env)[sub][has]
-                    reps = times[has].astype(np.int64)
-                    eff.free_items.append((np.repeat(who[has], reps), np.repeat(codes, reps)))
-                    retail = np.asarray(self.world.prices)[codes] * reps
-                    eff.delight[sub[has]] += retail
-                    self.accounts.free_item_retail += float(retail.sum())
-                    cost += float((np.asarray(self.world.unit_costs)[codes] * reps).sum())
-            elif isinstance(act, m.Discount):
-                pct = np.clip(exprs["percent"].evaluate(sub_env, k), 0, 100) / 100.0
-                fixed = np.maximum(exprs["fixed"].evaluate(sub_env, k), 0.0)
-                room = np.maximum(amount[sub] - eff.discount[sub], 0.0)
-                d = np.minimum(room, amount[sub] * pct + fixed)
-                eff.discount[sub] += d
-                eff.delight[sub] += d
-                self.accounts.discounts += float(d.sum())
-                cost += float(d.sum())
-            elif isinstance(act, m.Voucher):
-                v = np.maximum(exprs["value"].evaluate(sub_env, k), 0.0)
-                self.voucher[who] = np.maximum(np.where(self.voucher_until[who] >= day, self.voucher[who], 0.0), v)
-                self.voucher_until[who] = day + act.valid_days
-                self.accounts.vouchers_issued += float(v.sum())
-                cost += float(v.sum())  # at face value when issued, as _action_values prices it for budgets
-            elif isinstance(act, m.FreeItem):
-                codes = self._category_codes(act.category, idx, env)[sub]
-                eff.free_items.append((who, codes))
-                retail = np.asarray(self.world.prices)[codes]
-                eff.delight[sub] += retail
-                self.accounts.free_item_retail += float(retail.sum())
-                cost += float(np.asarray(self.world.unit_costs)[codes].sum())
-            elif isinstance(act, m.Trial):
-                codes = self._category_codes(act.category, idx, env)[sub]
-                eff.trials.append((who, codes))
-                cost += float(np.asarray(self.world.unit_costs)[codes].sum())
-            elif isinstance(act, m.Offer):
-                eff.offers.append((who, act))
-                self.accounts.offers_sent += int(who.size)
-                c = act.cost_per_contact * who.size
-                self.accounts.offers_cost += c
-                cost += c
-            elif isinstance(act, m.SetTier):
-                if act.tier is not None:
-                    self.tier[who] = self.tier_names.index(act.tier)
-                if act.by:
-                    self.tier[who] = np.clip(self.tier[who] + act.by, 0, len(self.tier_names) - 1)
-            elif isinstance(act, m.GrantCredit):
-                self.credit[act.line].raise_limit(who, exprs["limit"].evaluate(sub_env, k), exprs["raise_by"].evaluate(sub_env, k))
-            elif isinstance(act, m.ReferralReward):
-                book = self.points[act.ledger]
-                value = self.policy.points[act.ledger].value
-                if act.referrer > 0:
-                    book.award(who, np.full(k, act.referrer), day)
-                    cost += act.referrer * value * k
-                if act.referred > 0 and partner is not None:
-                    book.award(partner[sub], np.full(k, act.referred), day)
-                    cost += act.referred * value * k
-        return cost
+            f.exprs = exprs
+            handler_for(act).apply(act, f)
+        return f.cost
 
     # ------------------------------------------------------------------ tiers
-    def _qualify(self, idx: np.ndarray, amount: np.ndarray, metric: str, ledger: str | None = None) -> None:
+    def qualify(self, idx: np.ndarray, amount: np.ndarray, metric: str, ledger: str | None = None) -> None:
+        """Count `amount` of a tier metric (spend, purchases, points in a ledger) towards the customers' tiers."""
         t = self.policy.tiers
         if t is None or t.metric != metric or (metric == "points" and t.ledger != ledger):
             return
@@ -667,6 +568,7 @@ class PolicyRuntime:
             eff.discount += d
             eff.delight += d
             self.accounts.discounts += float(d.sum())
+            self.accounts.spent["tier_discounts"] += float(d.sum())
         held = self.voucher[idx]  # only this batch's vouchers matter: never scan the whole population per batch
         if held.any():
             live = (self.voucher_until[idx] >= day) & (held > 0)
@@ -675,11 +577,12 @@ class PolicyRuntime:
                 eff.discount += d
                 eff.delight += d
                 self.accounts.discounts += float(d.sum())
+                self.accounts.spent["voucher_discounts"] += float(d.sum())
                 self.voucher[idx[live]] = 0.0
         net = amount - eff.discount
         if self.policy.tiers is not None:
-            self._qualify(idx, net, "spend")
-            self._qualify(idx, np.ones(len(idx)), "purchases")
+            self.qualify(idx, net, "spend")
+            self.qualify(idx, np.ones(len(idx)), "purchases")
         remaining = net * credit_share * self.member[idx] if self.credit else net
         for book in self.credit.values():
             got = book.charge(idx, remaining)

@@ -3,7 +3,9 @@
 The reference engine (`ReferenceSimulation(..., follow=[id]).trace(id)`) records
 one customer's events; `format_story` turns them into one line per event --
 the day and time, what happened, the money, the balances afterwards and the
-customer's satisfaction -- and a closing line on the customer's fate.
+customer's satisfaction -- and a closing line on the customer's fate. The words
+for what an action gave (a redeemed reward, a free item, a voucher...) are the
+action handler's (lab.policy.actions), told with the formats defined here.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lab.policy import model as pm
+from lab.policy.actions import Phrases, story_handler
 from lab.policy.runtime import CompiledPolicy
 from lab.scenario.model import Scenario
 
@@ -22,6 +25,9 @@ def _money(x: float) -> str:
 
 def _points(x: float) -> str:
     return f"{x:,.0f}" if abs(x - round(x)) < 1e-9 else f"{x:,.2f}"
+
+
+_PHRASES = Phrases(money=_money, points=_points)  # the formats lent to the action handlers for their story words
 
 
 def _rules(e: Mapping[str, Any]) -> str:
@@ -53,22 +59,11 @@ def _what(e: Mapping[str, Any], policy: pm.Policy) -> str:
         if amount >= 0:
             return f"earned {_points(amount)} {ledger} ({e.get('reason', 'rule')})"
         return f"lost {_points(-amount)} {ledger} (deducted, {e.get('reason', 'rule')})"
-    if kind == "reward":
+    if kind == "reward":  # a reward an action gave: the action's handler has the words
         what = e.get("what")
-        if what == "redeemed":
-            text = f"redeemed {_points(e.get('points_spent', 0.0))} {e.get('ledger', 'points')}"
-            return text + (f" for {_money(amount)} off" if amount > 0 else "")
-        if what == "free_item":
-            return f"free {e.get('category', 'item')} (worth {_money(amount)})"
-        if what == "trial":
-            return f"free trial of {e.get('category', 'a category')} (worth {_money(amount)})"
-        if what == "offer":
-            reply = f"responded: buys more for {e.get('days', '?')} days" if e.get("responded") else "no response"
-            return f"received an offer ({reply})"
-        if what == "voucher":
-            return f"received a {_money(amount)} voucher, valid until day {float(e.get('until', 0.0)):.0f}"
-        if what == "credit_limit":
-            return f"credit limit on {e.get('line', 'the line')} raised by {_money(amount)} to {_money(e.get('limit', 0.0))}"
+        handler = story_handler(str(what))
+        if handler is not None:
+            return handler.story(e, _PHRASES)
         return f"reward: {what} ({_money(amount)})"
     if kind == "discount":
         sources = e.get("sources") or ()
@@ -79,7 +74,8 @@ def _what(e: Mapping[str, Any], policy: pm.Policy) -> str:
         return f"{_points(amount)} {e.get('ledger', 'points')} expired{worth}"
     if kind == "statement":
         line = e.get("line", "credit")
-        text = f"{line} statement: missed the payment" if e.get("missed") else f"{line} statement: paid {_money(amount)}"
+        paid = "missed the payment" if e.get("missed") else f"paid {_money(amount)}"
+        text = f"{line} statement: {paid}"
         if e.get("interest", 0.0) > 0:
             text += f", {_money(e['interest'])} interest"
         if e.get("fee", 0.0) > 0:

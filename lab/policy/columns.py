@@ -1,0 +1,89 @@
+"""Declared per-customer columns of the programme's books.
+
+Every array the policy runtime and its ledgers keep per customer is declared
+once, as a :class:`Column` (name, dtype, starting value, meaning, unit), in the
+class that owns it. Allocating the arrays and growing them when customers
+arrive are derived from the declaration (:func:`allocate`, :func:`grow`), so a
+column cannot be left out of `grow`, and the meaning of each column is there
+for a reader (and for docs) next to its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Column:
+    """One per-customer array: its attribute name, dtype, value for a new customer, meaning and unit.
+
+    `axis` is the customer axis (1 for per-rule tables stored rule-major); `width`
+    names an attribute of the owner giving the size of the other axis, for 2-D columns.
+    `flow` places a column in its book's conservation identity: "in" (what ever
+    entered), "out" (what ever left) or "balance" (what is held now, summed over the
+    other axis); the identity is sum(in) = sum(out) + balance, per customer (see
+    :func:`identity`)."""
+
+    name: str
+    dtype: type
+    meaning: str
+    unit: str = ""
+    fill: float = 0.0
+    axis: int = 0
+    width: str | None = None
+    flow: str | None = None
+
+
+def _shape(owner: object, col: Column, capacity: int) -> tuple[int, ...]:
+    if col.width is None:
+        return (capacity,)
+    other = int(getattr(owner, col.width))
+    return (capacity, other) if col.axis == 0 else (other, capacity)
+
+
+def allocate(owner: object, columns: Iterable[Column], capacity: int) -> None:
+    """Create every declared column on `owner` for `capacity` customers, each at its starting value."""
+    for col in columns:
+        setattr(owner, col.name, np.full(_shape(owner, col, capacity), col.fill, dtype=col.dtype))
+
+
+def grow(owner: object, columns: Iterable[Column], capacity: int) -> None:
+    """Make room for `capacity` customers in every declared column; new customers start at the column's fill."""
+    for col in columns:
+        old = getattr(owner, col.name)
+        shape = list(old.shape)
+        have = shape[col.axis]
+        if capacity <= have:
+            continue
+        shape[col.axis] = capacity
+        new = np.full(tuple(shape), col.fill, dtype=old.dtype)
+        if col.axis == 0:
+            new[:have] = old
+        else:
+            new[:, :have] = old
+        setattr(owner, col.name, new)
+
+
+def identity(owner: object, columns: Iterable[Column]) -> tuple[np.ndarray, np.ndarray]:
+    """(what entered, what left plus what is held) per customer, from the columns' declared flows.
+
+    The two are equal (up to rounding) in a book that conserves what it holds."""
+    cols = list(columns)
+    if not any(c.flow == "balance" for c in cols):
+        raise ValueError("a book's identity needs a column with flow='balance'")
+    entered = left = None
+    for c in cols:
+        if c.flow is None:
+            continue
+        a = np.asarray(getattr(owner, c.name), dtype=np.float64)
+        if a.ndim == 2:
+            a = a.sum(axis=1 - c.axis)
+        if c.flow == "in":
+            entered = a if entered is None else entered + a
+        else:
+            left = a if left is None else left + a
+    assert entered is not None and left is not None
+    return entered, left
