@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab.experiment.manifest import file_hash, versions
-from lab.metrics.outcomes import OUTCOMES
+from lab.metrics.outcomes import REGISTRY
 from lab.report.figures import FIGURES, FigureSpec, policy_colours
 from lab.report.text import (
     LEVEL_WORDS,
@@ -139,7 +139,7 @@ def _outcome_head(comp: Comparison, policies: list[str]) -> str:
 
 
 def _outcome_label(o: str) -> str:
-    unit, hib, desc = OUTCOMES[o]
+    unit, hib, desc = REGISTRY[o].unit, REGISTRY[o].higher_is_better, REGISTRY[o].description
     direction = " · higher is better" if hib is True else " · lower is better" if hib is False else ""
     return (f'<td class="name"><b>{escape(outcome_name(o))}</b> ({escape(unit_label(unit))})'
             f"<small>{escape(desc)}{escape(direction)}</small></td>")
@@ -149,8 +149,8 @@ def _tables(comp: Comparison) -> str:
     n = replication_count(comp)
     base = comp.baseline
     rows = []
-    for o in OUTCOMES:
-        unit = OUTCOMES[o][0]
+    for o in REGISTRY:
+        unit = REGISTRY[o].unit
         cells = []
         for p in comp.policies:
             iv = comp.interval(p, o)
@@ -169,8 +169,8 @@ def _tables(comp: Comparison) -> str:
           f'<div class="wide"><table>{_outcome_head(comp, comp.policies)}{"".join(rows)}</table></div>')
     others = [p for p in comp.policies if p != base]
     rows = []
-    for o in OUTCOMES:
-        unit = OUTCOMES[o][0]
+    for o in REGISTRY:
+        unit = REGISTRY[o].unit
         share = unit == "share"
         cells = []
         for p in others:
