@@ -196,14 +196,14 @@ def _hand_comparison(whole: dict[str, list[float]], cut: dict[str, list[float]] 
 
 
 def test_flywheel_share_is_the_part_of_the_effect_lost_when_the_loop_is_cut():
-    # effects on net profit: whole 30, 40, 30 (mean 100/3); cut 20, 20, 10; whole - cut = 10, 20, 20 (mean 50/3)
+    # effects on net profit: whole 30, 40, 30 (mean 100/3); cut 25, 20, 10; whole - cut = 5, 20, 20 (mean 15)
     comp = _hand_comparison({"none": [100, 110, 120], "points": [130, 150, 150]},
-                            {"none": [100, 108, 121], "points": [120, 128, 131]})
+                            {"none": [100, 108, 121], "points": [125, 128, 131]})
     share = comp.flywheel_share("points")
-    hw = float(t_dist.ppf(0.975, 2)) * float(np.std([10, 20, 20], ddof=1)) / math.sqrt(3)
-    assert share.mean == pytest.approx(0.5)
-    assert share.ci_low == pytest.approx((50 / 3 - hw) / (100 / 3))
-    assert share.ci_high == pytest.approx((50 / 3 + hw) / (100 / 3))
+    hw = float(t_dist.ppf(0.975, 2)) * math.sqrt(75.0) / math.sqrt(3)  # sd of 5, 20, 20 is sqrt(75)
+    assert share.mean == pytest.approx(0.45)
+    assert share.ci_low == pytest.approx((15 - hw) / (100 / 3))
+    assert share.ci_high == pytest.approx((15 + hw) / (100 / 3))
     assert share.half_width == pytest.approx(hw / (100 / 3))
     assert share.n == 3
     entry = comp.summary()["policies"]["points"]["flywheel_share_net_profit"]
@@ -212,12 +212,13 @@ def test_flywheel_share_is_the_part_of_the_effect_lost_when_the_loop_is_cut():
 
 def test_flywheel_share_of_a_negative_effect_keeps_its_bounds_in_order():
     comp = _hand_comparison({"none": [100, 110, 120], "points": [70, 70, 90]},
-                            {"none": [100, 108, 121], "points": [80, 88, 111]})
+                            {"none": [100, 108, 121], "points": [75, 88, 111]})
     share = comp.flywheel_share("points")
-    hw = float(t_dist.ppf(0.975, 2)) * float(np.std([-10, -20, -20], ddof=1)) / math.sqrt(3)
-    assert share.mean == pytest.approx(0.5)
-    assert share.ci_low == pytest.approx((-50 / 3 + hw) / (-100 / 3))
-    assert share.ci_high == pytest.approx((-50 / 3 - hw) / (-100 / 3))
+    hw = float(t_dist.ppf(0.975, 2)) * math.sqrt(75.0) / math.sqrt(3)  # whole - cut = -5, -20, -20
+    assert share.mean == pytest.approx(0.45)
+    assert share.ci_low == pytest.approx((-15 + hw) / (-100 / 3))
+    assert share.ci_high == pytest.approx((-15 - hw) / (-100 / 3))
+    assert share.half_width == pytest.approx(hw / (100 / 3))
     assert share.ci_low < share.mean < share.ci_high
 
 
