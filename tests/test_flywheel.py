@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from lab.engine.store import DayBook, Store
+from lab.engine.store import CALENDAR_FIELDS, DayBook, Store, calendar_field
 from tests.conftest import with_changes
 
 # a store whose numbers are easy to follow: 4 staff at $36,500 a year ($400 a day together), $10 a day of fixed costs,
@@ -65,9 +65,12 @@ def test_a_day_closes_its_books(make_store) -> None:
 
 
 def test_margin_is_undefined_without_revenue(make_store) -> None:
-    day = make_store().end_of_day(DayBook(), 0.0, True)
+    store = make_store()
+    day = store.end_of_day(DayBook(), 0.0, True)
     assert math.isnan(day["margin"])
     assert day["repeat_sales_share"] == 0.0 and day["market_share"] == 0.0
+    small = store.end_of_day(DayBook(revenue=0.5, cogs=0.2), 0.0, True)
+    assert small["margin"] == pytest.approx(0.6)
 
 
 def test_profit_sharing_pays_a_share_of_the_profit_since_the_last_payout(make_store) -> None:
@@ -134,10 +137,11 @@ def test_service_quality_follows_staff_competence(make_store) -> None:
 
 
 def test_leavers_are_replaced_by_new_hires_who_cost_money(make_store) -> None:
-    store = make_store(seed=9, store__staff__count=50, store__staff__turnover_per_year=73.0,
+    staff = 20000  # enough draws that a hazard off by a fraction of a percent changes who leaves
+    store = make_store(seed=9, store__staff__count=staff, store__staff__turnover_per_year=73.0,
                        store__staff__initial_experience_days=20.0)
     twin = np.random.default_rng(9)
-    experience = twin.exponential(20.0, size=50)  # the store draws its staff's experience first
+    experience = twin.exponential(20.0, size=staff)  # the store draws its staff's experience first
     np.testing.assert_array_equal(store.experience, experience)
     quits = 0
     hires = 0
@@ -146,10 +150,12 @@ def test_leavers_are_replaced_by_new_hires_who_cost_money(make_store) -> None:
         # at the reference satisfaction the daily quit hazard is 73 / 365 = 0.2
         sat = rec["staff_satisfaction"]
         hazard = 73.0 / 365.0 * math.exp(3.0 * (0.6 - sat))
-        leave = twin.random(50) < -math.expm1(-hazard)
+        leave = twin.random(staff) < -math.expm1(-hazard)
         experience = np.where(leave, 0.0, experience + 1.0)
         assert rec["staff_quits"] == int(leave.sum())
         assert rec["hiring_cost"] == 50.0 * hires  # yesterday's leavers are hired today
+        wages = staff * 100.0
+        assert rec["operating_profit"] == pytest.approx(480.0 - wages - 12.0 - 50.0 * hires, rel=1e-12)
         hires = int(leave.sum())
         quits += hires
         np.testing.assert_allclose(store.experience, experience, rtol=0, atol=0)
@@ -181,14 +187,89 @@ def test_unit_costs_fall_along_the_experience_curve(make_store) -> None:
 
 def test_repeat_sales_and_market_share_over_the_trailing_30_days(make_store) -> None:
     store = make_store()
-    recs = [store.end_of_day(book(revenue=float(d), repeat_revenue=float(d) * (d % 2)), 0.0, True)
+    recs = [store.end_of_day(book(revenue=float(d), repeat_revenue=float(d) * (1 - d % 2)), 0.0, True)
             for d in range(1, 41)]
-    # day 1: revenue 1 of a market of 100 a day; all of it repeat (1 is odd)
+    # day 1: revenue 1 of a market of 100 a day; none of it repeat (only even days have repeat sales)
     assert recs[0]["market_share"] == pytest.approx(0.01)
-    assert recs[0]["repeat_sales_share"] == 1.0
-    # day 2: 3 of 200; 1 of 3 repeat
+    assert recs[0]["repeat_sales_share"] == 0.0
+    # day 2: 3 of 200; 2 of 3 repeat
     assert recs[1]["market_share"] == pytest.approx(3 / 200)
-    assert recs[1]["repeat_sales_share"] == pytest.approx(1 / 3)
-    # day 40: the window is days 11..40 -- revenue 765, repeat on the odd days 11, 13, ..., 39: 375
+    assert recs[1]["repeat_sales_share"] == pytest.approx(2 / 3)
+    # day 40: the window is days 11..40 -- revenue 765, repeat on the even days 12, 14, ..., 40: 390
     assert recs[-1]["market_share"] == pytest.approx(765 / 3000)
-    assert recs[-1]["repeat_sales_share"] == pytest.approx(375 / 765)
+    assert recs[-1]["repeat_sales_share"] == pytest.approx(390 / 765)
+
+
+def test_the_store_calendar() -> None:
+    assert CALENDAR_FIELDS == ("store.day_of_week", "store.day_of_month", "store.month", "store.day_of_year", "now")
+    expected = {0: (1, 1, 1, 1), 6: (7, 7, 1, 7), 7: (1, 8, 1, 8), 29: (2, 30, 1, 30), 30: (3, 1, 1, 31),
+                31: (4, 2, 2, 32), 364: (1, 5, 12, 365), 365: (2, 6, 1, 1), 400: (2, 11, 2, 36)}
+    for day, values in expected.items():
+        got = tuple(calendar_field(f, day) for f in CALENDAR_FIELDS[:4])
+        assert got == values, day
+        assert all(isinstance(v, float) for v in got)
+        assert calendar_field("now", day) == float(day)
+    # a 30.42-day month: day 334 of the year is still November, day 335 is December
+    assert calendar_field("store.month", 334) == 11.0 and calendar_field("store.month", 335) == 12.0
+    with pytest.raises(KeyError):
+        calendar_field("store.week", 3)
+
+
+@pytest.mark.parametrize("turnover, mean", [(0.5, 730.0), (4.0, 91.25), (0.0, 3650.0)])
+def test_starting_experience_defaults_to_the_steady_state_of_turnover(make_store, turnover, mean) -> None:
+    store = make_store(seed=5, store__staff__initial_experience_days=None, store__staff__turnover_per_year=turnover,
+                       store__staff__count=20)
+    np.testing.assert_array_equal(store.experience, np.random.default_rng(5).exponential(mean, size=20))
+    # the reference competence is that of such a workforce, m / (m + tau): with nobody leaving in a day
+    # (turnover 0) service quality moves by the drawn staff's competence against it
+    if turnover == 0.0:
+        rec = store.end_of_day(book(), 0.0, True)
+        competence = np.mean(1.0 - np.exp(-(store.experience) / 50.0))
+        assert rec["service_quality"] == pytest.approx(min(0.8 * competence / (mean / (mean + 50.0)), 1.0), rel=1e-12)
+
+
+def test_staff_without_experience_draw_nothing_at_the_start(make_store) -> None:
+    """With no starting experience the random stream goes straight to the first day's leavers."""
+    store = make_store(seed=8, store__staff__count=1000, store__staff__turnover_per_year=73.0)
+    np.testing.assert_array_equal(store.experience, np.zeros(1000))
+    rec = store.end_of_day(book(), 0.0, True)
+    leave = np.random.default_rng(8).random(1000) < -math.expm1(-0.2)
+    assert rec["staff_quits"] == int(leave.sum())
+
+
+def test_a_little_starting_experience_is_drawn_and_sets_the_reference(make_store) -> None:
+    store = make_store(seed=3, store__staff__initial_experience_days=0.5, store__staff__count=40,
+                       store__service_quality=0.1)
+    x = np.random.default_rng(3).exponential(0.5, size=40)
+    np.testing.assert_array_equal(store.experience, x)
+    rec = store.end_of_day(book(), 0.0, True)
+    competence = np.mean(1.0 - np.exp(-(x + 1.0) / 50.0))
+    assert rec["service_quality"] == pytest.approx(0.1 * competence / (0.5 / 50.5), rel=1e-12)
+
+
+def test_service_quality_is_at_most_one(make_store) -> None:
+    store = make_store(seed=8, store__staff__initial_experience_days=100.0, store__staff__count=5,
+                       store__service_quality=1.0)
+    competence = np.mean(1.0 - np.exp(-(store.experience + 1.0) / 50.0))
+    assert competence / (100.0 / 150.0) > 1.0  # this seed's staff are more experienced than the reference
+    assert store.end_of_day(book(), 0.0, True)["service_quality"] == 1.0
+
+
+def test_payouts_come_every_so_many_days(make_store) -> None:
+    store = make_store(store__profit_sharing__every_days=2)
+    paid = [store.end_of_day(book(), 0.0, True)["profit_sharing"] for _ in range(4)]
+    assert paid == pytest.approx([0.0, 13.6, 0.0, 13.6])  # 10% of two days of 68
+    assert store.day == 4
+
+
+def test_staff_without_wages_get_no_bonus_ratio(make_store) -> None:
+    store = make_store(store__staff__wage_per_year=0.0)
+    sat = [store.end_of_day(book(), 0.0, True)["staff_satisfaction"] for _ in range(4)]
+    assert sat == pytest.approx([0.6] * 4, abs=1e-15)
+
+
+def test_staff_satisfaction_aims_at_most_at_one(make_store) -> None:
+    # a wage of $100 a year: 20.4+ of profit sharing is a bonus of many times the 3-day wage of $0.82
+    store = make_store(store__staff__wage_per_year=100.0)
+    sat = [store.end_of_day(book(), 0.0, True)["staff_satisfaction"] for _ in range(3)]
+    assert sat[2] == pytest.approx(0.6 + (1.0 - 0.6) / 90, rel=1e-12)

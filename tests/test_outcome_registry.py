@@ -17,7 +17,7 @@ def _one(record) -> float:
 
 
 def test_an_outcome_needs_a_known_unit_an_identifier_a_label_and_a_description() -> None:
-    with pytest.raises(ValueError, match="unit 'dollars' is not one of"):
+    with pytest.raises(ValueError, match=r"unit 'dollars' is not one of \$, share, customers, purchases, 0-1, per year$"):
         Outcome("x", "x", "dollars", Direction.HIGHER, "d", _one)
     with pytest.raises(ValueError, match="not an identifier"):
         Outcome("net profit", "x", "$", Direction.HIGHER, "d", _one)
@@ -37,8 +37,8 @@ def test_a_selection_names_registered_outcomes_only() -> None:
     reg = Registry([Outcome("x", "x", "$", Direction.HIGHER, "d", _one),
                     Outcome("y", "why", "share", Direction.NEITHER, "e", _one)])
     assert reg.selection(("y", "x")) == ("y", "x")
-    with pytest.raises(ValueError, match="not registered outcomes: z"):
-        reg.selection(("x", "z"))
+    with pytest.raises(ValueError, match="not registered outcomes: z, w$"):
+        reg.selection(("x", "z", "w"))
     assert reg.names == ("x", "y") and len(reg) == 2 and list(reg) == ["x", "y"]
     assert reg.evaluate(None) == {"x": 1.0, "y": 1.0}
 

@@ -4,6 +4,7 @@ and customer lifetime value, which the engine computes, checked on a small run w
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -120,6 +121,7 @@ def test_breakage_is_the_expired_share_of_points_that_left_the_ledgers() -> None
     assert outcomes(r)["breakage_rate"] == pytest.approx(0.4)
     assert outcomes(record(points={"a": ledger(0.0, 5.0)}))["breakage_rate"] == 0.0
     assert outcomes(record(points={"a": ledger(5.0, 0.0)}))["breakage_rate"] == 1.0
+    assert outcomes(record(points={"a": ledger(0.25, 0.5)}))["breakage_rate"] == pytest.approx(1 / 3)  # under a point
 
 
 def test_breakage_is_undefined_when_no_point_left_a_ledger() -> None:
@@ -176,7 +178,9 @@ def test_top20_share_takes_the_largest_fifth_of_revenue() -> None:
 
 
 def test_customer_outcomes_are_undefined_without_customers() -> None:
-    out = outcomes(record(custs=customers(acquired_at=[])))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # undefined, not the mean of nothing
+        out = outcomes(record(custs=customers(acquired_at=[])))
     for name in ("repeat_purchase_rate", "mean_clv", "top20_revenue_share", "retention_12m"):
         assert math.isnan(out[name]), name
     assert out["active_customers"] == 0.0
@@ -226,6 +230,9 @@ def test_timeseries_sums_flows_keeps_stocks_and_averages_rates() -> None:
         "service_quality": [0.5, 0.7, 0.2, 0.4, 0.9],
     }
     ts = timeseries(record(days=5, daily=daily, period_days=2))
+    assert list(ts.columns) == ["period", "day_start", "day_end", "revenue", "gross_profit", "acquired", "lost",
+                                "alive", "points_liability", "service_quality", "margin", "net_customers"]
+    assert ts["period"].dtype == ts["day_start"].dtype == ts["day_end"].dtype == np.int64
     assert list(ts["period"]) == [0, 1, 2]
     assert list(ts["day_start"]) == [0, 2, 4]
     assert list(ts["day_end"]) == [2, 4, 5]  # the last period is cut at the horizon
@@ -264,8 +271,18 @@ def test_customer_table_has_a_row_per_customer_and_a_column_per_ledger() -> None
     assert "tier" not in customer_table(record(custs=c))
 
 
+def test_margin_of_a_period_with_little_revenue() -> None:
+    daily = {"day": [0, 1], "revenue": [0.5, 0.0], "gross_profit": [0.2, 0.0], "acquired": [0.0, 0.0],
+             "lost": [0.0, 0.0]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no division by zero on the way
+        ts = timeseries(record(days=2, daily=daily))
+    assert ts["margin"].iloc[0] == pytest.approx(0.4)
+    assert math.isnan(ts["margin"].iloc[1])
+
+
 def test_transaction_table_names_the_rules_and_sorts_by_time_then_customer() -> None:
-    tx = {"customer_id": np.array([1, 0, 0]), "time": np.array([2.5, 2.5, 1.0]),
+    tx = {"customer_id": np.array([1, 0, 0], dtype=np.int32), "time": np.array([2.5, 2.5, 1.0]),
           "amount": np.array([10.0, 20.0, 30.0]), "category": np.array([1, 0, 1], dtype=np.int16),
           "discount": np.array([0.0, 1.0, 2.0]), "credit": np.array([0.0, 0.0, 5.0]),
           "rules": np.array([0b101, 0, 0b010], dtype=np.uint64)}
@@ -277,15 +294,41 @@ def test_transaction_table_names_the_rules_and_sorts_by_time_then_customer() -> 
     assert list(t["discount"]) == [2.0, 1.0, 0.0]
     assert list(t["credit"]) == [5.0, 0.0, 0.0]
     assert list(t["rules"]) == ["redeem", "", "earn;bonus"]
+    assert list(t.columns) == ["customer_id", "time", "amount", "category", "discount", "credit", "rules"]
+    assert t["customer_id"].dtype == np.int64
+    assert list(t.index) == [0, 1, 2]
     assert transaction_table(record()) is None
 
 
+def test_transaction_table_reads_all_64_rule_bits() -> None:
+    ids = tuple(f"r{i}" for i in range(64))
+    one = lambda v, dt=np.float64: np.array([v], dtype=dt)  # noqa: E731
+    tx = {"customer_id": one(0, np.int64), "time": one(1.0), "amount": one(5.0), "category": one(0, np.int16),
+          "discount": one(0.0), "credit": one(0.0), "rules": one((1 << 63) | 1, np.uint64)}
+    assert list(transaction_table(record(transactions=tx, rule_ids=ids))["rules"]) == ["r0;r63"]
+
+
+def test_transaction_table_of_a_run_without_purchases() -> None:
+    empty = {k: np.zeros(0, dtype=d) for k, d in (("customer_id", np.int64), ("time", float), ("amount", float),
+                                                  ("category", np.int16), ("discount", float), ("credit", float),
+                                                  ("rules", np.uint64))}
+    t = transaction_table(record(transactions=empty))
+    assert len(t) == 0 and t["rules"].dtype == object
+
+
 def test_summarise_carries_the_record_through() -> None:
-    res = summarise(record(rule_ids=("earn",)), 42, (3,))
+    tx = {"customer_id": np.array([1]), "time": np.array([0.5]), "amount": np.array([3.0]),
+          "category": np.array([0], dtype=np.int16), "discount": np.array([0.0]), "credit": np.array([0.0]),
+          "rules": np.array([1], dtype=np.uint64)}
+    rec = record(rule_ids=("earn",), transactions=tx)
+    res = summarise(rec, 42, (3,))
     assert (res.scenario, res.policy, res.seed, res.address) == ("hand", "p", 42, (3,))
-    assert res.summary == outcomes(record())
+    assert res.summary == outcomes(rec)
     assert res.rule_fires == {"earn": 0} and res.rule_cost == {"earn": 0.0}
-    assert len(res.customers) == 2 and res.transactions is None
+    pd.testing.assert_frame_equal(res.timeseries, timeseries(rec))
+    pd.testing.assert_frame_equal(res.customers, customer_table(rec))
+    pd.testing.assert_frame_equal(res.transactions, transaction_table(rec))
+    assert summarise(record(), 1, ()).transactions is None
 
 
 # --------------------------------------------------------------------------- #

@@ -8,6 +8,8 @@ name the subsets the terminal table and the forest plot show.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from lab.engine.record import RunRecord
@@ -18,20 +20,24 @@ HIGHER, LOWER, NEITHER = Direction.HIGHER, Direction.LOWER, Direction.NEITHER
 NAN = float("nan")
 
 
-def _total(series: str):
-    """The formula 'sum of the daily series over the run'."""
-    def formula(r: RunRecord) -> float:
-        return float(r.daily[series].sum())
-    formula.__name__ = f"total_{series}"
-    return formula
+@dataclass(frozen=True)
+class Total:
+    """The formula 'the daily series summed over the run'."""
+
+    series: str
+
+    def __call__(self, r: RunRecord) -> float:
+        return float(r.daily[self.series].sum())
 
 
-def _final(series: str):
+@dataclass(frozen=True)
+class Final:
     """The formula 'the daily series on the last day'."""
-    def formula(r: RunRecord) -> float:
-        return float(r.daily[series][-1])
-    formula.__name__ = f"final_{series}"
-    return formula
+
+    series: str
+
+    def __call__(self, r: RunRecord) -> float:
+        return float(r.daily[self.series][-1])
 
 
 def programme_cost(r: RunRecord) -> float:
@@ -95,23 +101,23 @@ def service_quality(r: RunRecord) -> float:
 
 REGISTRY = Registry([
     Outcome("revenue", "revenue", "$", HIGHER,
-            "money taken from customers: gross sales less every discount", _total("revenue")),
+            "money taken from customers: gross sales less every discount", Total("revenue")),
     Outcome("gross_profit", "gross profit", "$", HIGHER,
-            "revenue less cost of goods sold and of free items and trials", _total("gross_profit")),
+            "revenue less cost of goods sold and of free items and trials", Total("gross_profit")),
     Outcome("net_profit", "net profit", "$", HIGHER,
             "gross profit less wages, hiring, fixed costs, marketing, offers, programme running costs, bad debt "
-            "and profit sharing, plus credit interest and fees", _total("net_profit")),
+            "and profit sharing, plus credit interest and fees", Total("net_profit")),
     Outcome("programme_cost", "programme cost", "$", LOWER,
             "discounts given by the programme + cost of free items and trials + offers + running costs",
             programme_cost),
     Outcome("points_liability", "points liability", "$", LOWER,
-            "value of points outstanding at the end", _final("points_liability")),
+            "value of points outstanding at the end", Final("points_liability")),
     Outcome("breakage_rate", "breakage rate", "share", NEITHER,
             "points expired / (points expired + points redeemed)", breakage_rate),
     Outcome("credit_outstanding", "credit outstanding", "$", NEITHER,
-            "credit balances owed at the end", _final("credit_outstanding")),
+            "credit balances owed at the end", Final("credit_outstanding")),
     Outcome("bad_debt", "bad debt", "$", LOWER,
-            "credit principal written off (unpaid interest and fees were never income)", _total("bad_debt")),
+            "credit principal written off (unpaid interest and fees were never income)", Total("bad_debt")),
     Outcome("active_customers", "active customers", "customers", HIGHER,
             "customers still alive (not dropped out) at the end", active_customers),
     Outcome("retention_12m", "12-month retention", "share", HIGHER,
@@ -125,15 +131,15 @@ REGISTRY = Registry([
     Outcome("top20_revenue_share", "top-20% revenue share", "share", NEITHER,
             "share of revenue from the top 20% of customers (the 80/20 rule)", top20_revenue_share),
     Outcome("acquired", "acquired", "customers", NEITHER,
-            "customers acquired during the run (marketing and referrals)", _total("acquired")),
-    Outcome("lost", "lost", "customers", LOWER, "customers who dropped out during the run", _total("lost")),
+            "customers acquired during the run (marketing and referrals)", Total("acquired")),
+    Outcome("lost", "lost", "customers", LOWER, "customers who dropped out during the run", Total("lost")),
     Outcome("customer_satisfaction", "customer satisfaction", "0-1", HIGHER,
             "mean satisfaction of alive customers at the end", customer_satisfaction),
     Outcome("staff_turnover", "staff turnover", "per year", LOWER,
             "staff leavers per member of staff per year", staff_turnover),
     Outcome("service_quality", "service quality", "0-1", HIGHER, "mean service quality over the run",
             service_quality),
-    Outcome("purchases", "purchases", "purchases", HIGHER, "purchases during the run", _total("purchases")),
+    Outcome("purchases", "purchases", "purchases", HIGHER, "purchases during the run", Total("purchases")),
 ])
 
 HEADLINE = REGISTRY.selection(("net_profit", "revenue", "retention_12m", "active_customers"))

@@ -30,9 +30,8 @@ def timeseries(record: RunRecord) -> pd.DataFrame:
     out = frame.groupby("period", sort=True).agg(agg).reset_index()
     out.insert(1, "day_start", out["period"] * p)
     out.insert(2, "day_end", np.minimum((out["period"] + 1) * p, record.days))
-    gp, rev = out["gross_profit"].to_numpy(), out["revenue"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["margin"] = np.where(rev > 0, gp / np.where(rev > 0, rev, 1.0), np.nan)
+    gp, rev = out["gross_profit"].to_numpy(dtype=float), out["revenue"].to_numpy(dtype=float)
+    out["margin"] = np.divide(gp, rev, out=np.full(len(rev), np.nan), where=rev > 0)
     out["net_customers"] = out["acquired"] - out["lost"]
     return out
 
@@ -72,13 +71,10 @@ def transaction_table(record: RunRecord) -> pd.DataFrame | None:
         return None
     cats = list(record.categories)
     ids = record.rule_ids
-    masks = tx["rules"].astype(np.uint64)
-    labels = np.full(len(masks), "", dtype=object)
-    uniq, inv = np.unique(masks, return_inverse=True)
-    names = []
-    for u in uniq:
-        names.append(";".join(ids[i] for i in range(min(len(ids), 64)) if int(u) >> i & 1))
-    labels = np.array(names, dtype=object)[inv] if len(uniq) else labels
+    # each distinct bit mask of rules is spelled out once
+    uniq, inv = np.unique(tx["rules"].astype(np.uint64), return_inverse=True)
+    names = [";".join(ids[i] for i in range(min(len(ids), 64)) if int(u) >> i & 1) for u in uniq]
+    labels = np.array(names, dtype=object)[inv]
     return pd.DataFrame({
         "customer_id": tx["customer_id"].astype(np.int64),
         "time": tx["time"],
@@ -87,4 +83,4 @@ def transaction_table(record: RunRecord) -> pd.DataFrame | None:
         "discount": tx["discount"],
         "credit": tx["credit"],
         "rules": labels,
-    }).sort_values(["time", "customer_id"], kind="stable").reset_index(drop=True)
+    }).sort_values(["time", "customer_id"]).reset_index(drop=True)  # a sort on two keys is stable
