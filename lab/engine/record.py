@@ -91,9 +91,8 @@ class PointsLedger:
     def of(cls, *, earned: np.ndarray, redeemed: np.ndarray, deducted: np.ndarray, expired: np.ndarray,
            outstanding: np.ndarray) -> PointsLedger:
         """A ledger from its per-customer columns, its totals their sums."""
-        cols = {k: np.asarray(v, dtype=np.float64) for k, v in
-                dict(earned=earned, redeemed=redeemed, deducted=deducted, expired=expired, outstanding=outstanding).items()}
-        return cls(**cols, **{f"total_{k}": float(v.sum()) for k, v in cols.items()})
+        e, r, d, x, o = (np.asarray(v, dtype=np.float64) for v in (earned, redeemed, deducted, expired, outstanding))
+        return cls(e, r, d, x, o, float(e.sum()), float(r.sum()), float(d.sum()), float(x.sum()), float(o.sum()))
 
 
 @dataclass(frozen=True)
@@ -121,9 +120,9 @@ class CreditLine:
     def of(cls, *, owed: np.ndarray, charged: np.ndarray, repaid: np.ndarray, interest: np.ndarray,
            fees: np.ndarray, written_off: np.ndarray) -> CreditLine:
         """A line from its per-customer columns, its totals their sums."""
-        cols = {k: np.asarray(v, dtype=np.float64) for k, v in dict(
-            owed=owed, charged=charged, repaid=repaid, interest=interest, fees=fees, written_off=written_off).items()}
-        return cls(**cols, **{f"total_{k}": float(v.sum()) for k, v in cols.items()})
+        o, c, r, i, f, w = (np.asarray(v, dtype=np.float64) for v in (owed, charged, repaid, interest, fees, written_off))
+        return cls(o, c, r, i, f, w, float(o.sum()), float(c.sum()), float(r.sum()), float(i.sum()), float(f.sum()),
+                   float(w.sum()))
 
 
 @dataclass(frozen=True)

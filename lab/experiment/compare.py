@@ -290,7 +290,7 @@ class Comparison:
             finite = {p: v for p, v in means.items() if math.isfinite(v)}
             if not finite:
                 continue
-            best = max(finite, key=finite.get)
+            best = max(finite, key=lambda p: finite[p])
             entry = {"best": best, "mean": finite[best]}
             if best != self.baseline:
                 d = self.difference(best, outcome)
@@ -298,7 +298,7 @@ class Comparison:
                 entry["significant"] = bool(d.excludes_zero)
             others = [p for p in finite if p != best]
             if others:
-                runner = max(others, key=finite.get)
+                runner = max(others, key=lambda p: finite[p])
                 mat = self.matrix(outcome)
                 gap = paired_diff_ci(mat[best].to_numpy(), mat[runner].to_numpy())
                 entry["runner_up"] = runner
@@ -402,7 +402,7 @@ def write_comparison(comp: Comparison, out: Path, argv: list[str] | None = None)
     write_parquet(files["timeseries"], comp.timeseries)
     write_parquet(files["retention"], comp.retention)
     write_parquet(files["lorenz"], comp.lorenz)
-    inputs = {"scenario": comp.loaded.path, **{f"policy:{k}": v for k, v in comp.loaded.policy_files.items()}}
+    inputs: dict[str, str | Path] = {"scenario": comp.loaded.path, **{f"policy:{k}": v for k, v in comp.loaded.policy_files.items()}}
     opts = comp.options
     write_json(files["manifest"], manifest(inputs, comp.seed, argv, options={
         "replications": opts.replications, "precision": opts.precision, "max_replications": opts.max_replications,
