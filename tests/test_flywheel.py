@@ -69,8 +69,9 @@ def test_margin_is_undefined_without_revenue(make_store) -> None:
     day = store.end_of_day(DayBook(), 0.0, True)
     assert math.isnan(day["margin"])
     assert day["repeat_sales_share"] == 0.0 and day["market_share"] == 0.0
-    small = store.end_of_day(DayBook(revenue=0.5, cogs=0.2), 0.0, True)
+    small = store.end_of_day(DayBook(revenue=0.5, cogs=0.2, repeat_revenue=0.1), 0.0, True)
     assert small["margin"] == pytest.approx(0.6)
+    assert small["repeat_sales_share"] == pytest.approx(0.2)  # of the 30 days' $0.50 of revenue
 
 
 def test_profit_sharing_pays_a_share_of_the_profit_since_the_last_payout(make_store) -> None:
@@ -211,7 +212,7 @@ def test_the_store_calendar() -> None:
         assert calendar_field("now", day) == float(day)
     # a 30.42-day month: day 334 of the year is still November, day 335 is December
     assert calendar_field("store.month", 334) == 11.0 and calendar_field("store.month", 335) == 12.0
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="store.week"):
         calendar_field("store.week", 3)
 
 
