@@ -105,7 +105,7 @@ rules:
 
 
 def _key_outcomes(raw: RawRun) -> dict[str, float]:
-    out = outcomes(raw)
+    out = outcomes(raw.record)
     rt = raw.runtime
     key = {k: out[k] for k in ("purchases", "revenue", "active_customers", "repeat_purchase_rate", "acquired")}
     if rt.points:

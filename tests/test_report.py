@@ -17,7 +17,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 from lab.experiment.compare import CompareOptions, Comparison, compare
-from lab.metrics.outcomes import HEADLINE, OUTCOMES
+from lab.metrics.outcomes import HEADLINE, REGISTRY
 from lab.metrics.stats import mean_ci
 from lab.report import format_table, write_report
 from lab.report.figures import FIGURES, ci_band, fig_credit, fig_forest, fig_points, fig_retention, policy_colours
@@ -159,7 +159,7 @@ def test_report_marks_clear_differences_and_colours_them_by_direction(report: tu
     marked = set(re.findall(r'<td class="sig ?(good|bad|)">([^<]*) \*', html))
     expected = set()
     for p in many.policies[1:]:
-        for o, (unit, _hib, _desc) in OUTCOMES.items():
+        for o, unit in ((o.name, o.unit) for o in REGISTRY.values()):
             d = many.difference(p, o)
             if not d.excludes_zero:
                 continue

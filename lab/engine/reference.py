@@ -48,7 +48,7 @@ from scipy import special
 
 from lab.randomness import Streams
 from lab.engine.options import RunOptions
-from lab.engine.record import RawRun
+from lab.engine.record import RawRun, record_run
 from lab.engine import behaviour
 from lab.engine.store import CALENDAR_FIELDS, calendar_field, DayBook, Store
 from lab.errors import LabError
@@ -640,7 +640,6 @@ class ReferenceSimulation:
         store = self.env.process(self._store_days())
         self.env.run(until=store)
         self.finished = True
-        n = self.c.n
         for i in list(self.stories):
             self._note(i, float(self.days), "end", float(self.c.revenue[i]), alive=bool(self.c.alive[i]),
                        purchases=int(self.c.purchases[i]))
@@ -657,9 +656,7 @@ class ReferenceSimulation:
                 "credit": np.array(cols[5], dtype=np.float64),
                 "rules": np.array(cols[6], dtype=np.uint64),
             }
-        return RawRun(scenario=self.sc, policy_name=self.pol.name, days=self.days, daily=daily, customers=self.c,
-                      runtime=self.runtime, transactions=tx, rule_ids=self.cp.rule_ids, initial_customers=self.n0,
-                      member=self.runtime.member[:n].copy(), m_bound=self.m_bound)
+        return record_run(self.sc, self.pol.name, self.days, daily, self.c, self.runtime, tx, self.cp.rule_ids, self.n0)
 
     # ------------------------------------------------------------------ stories
     def trace(self, customer_id: int) -> list[dict[str, Any]]:

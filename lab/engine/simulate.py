@@ -36,7 +36,7 @@ from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
 from lab.population.arrivals import arriving_on, starting_arrivals
 from lab.population.customers import Customers, SegmentTable
 from lab.engine.options import RunOptions
-from lab.engine.record import RawRun
+from lab.engine.record import RawRun, record_run
 from lab.scenario.model import Scenario
 
 CALENDAR, CUSTOMERS, CLOSE = 0.0, 0.25, 0.75  # phases within a day on SimPy's clock
@@ -738,8 +738,7 @@ class Simulation:
         tx = None
         if self.tx is not None:
             tx = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in self.tx.items()}
-        return RawRun(self.sc, self.cp.policy.name, self.days, daily, self.c, self.runtime, tx, self.cp.rule_ids,
-                      n0, self.runtime.member[: self.c.n].copy(), self.m_bound)
+        return record_run(self.sc, self.cp.policy.name, self.days, daily, self.c, self.runtime, tx, self.cp.rule_ids, n0)
 
 
 # --------------------------------------------------------------------------- the fields this engine serves

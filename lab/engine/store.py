@@ -105,7 +105,7 @@ class Store:
 
     def _competence(self) -> float:
         tau = self.sc.store.staff.experience_days
-        return float(np.mean(1.0 - np.exp(-self.experience / tau))) if self.experience.size else 0.0
+        return float(np.mean(1.0 - np.exp(-self.experience / tau)))  # staff.count >= 1
 
     # ------------------------------------------------------------------ daily update
     def end_of_day(self, book: DayBook, programme_running_cost: float, flywheel: bool) -> dict[str, float]:
@@ -170,7 +170,7 @@ class Store:
             "points_awarded": book.points_awarded, "points_redeemed": book.points_redeemed, "points_expired": book.points_expired,
             # the flywheel's links
             "repeat_sales_share": sum(self.repeat_30) / rev30 if rev30 > 0 else 0.0,
-            "market_share": rev30 / market_30 if market_30 > 0 else 0.0,
+            "market_share": rev30 / market_30,  # market.spend_per_year > 0
             "unit_cost_factor": self.unit_cost_factor,
             "margin": margin,
             "staff_satisfaction": self.staff_satisfaction,

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from lab.experiment.run import run_policy
-from lab.metrics.outcomes import HEADLINE, OUTCOMES, RunResult
+from lab.metrics.outcomes import HEADLINE, REGISTRY
+from lab.metrics.result import RunResult
 from lab.metrics.stats import Interval, lorenz_curve, mean_ci, paired_diff_ci, relative_half_width, replications_needed
 from lab.scenario.loader import BASELINE, LoadedScenario
 
@@ -266,13 +267,14 @@ class Comparison:
             "days": self.options.days or self.loaded.scenario.days,
             "customers": self.options.customers or self.loaded.scenario.population.customers,
             "level": 0.95,
-            "outcomes": {k: {"unit": u, "higher_is_better": h, "description": d} for k, (u, h, d) in OUTCOMES.items()},
+            "outcomes": {o.name: {"unit": o.unit, "higher_is_better": o.higher_is_better, "description": o.description}
+                         for o in REGISTRY.values()},
             "policies": {},
         }
         for p in self.policies:
-            entry: dict = {"outcomes": {o: self.interval(p, o).to_dict() for o in OUTCOMES}}
+            entry: dict = {"outcomes": {o: self.interval(p, o).to_dict() for o in REGISTRY}}
             if p != self.baseline:
-                entry["vs_baseline"] = {o: {**self.difference(p, o).to_dict(), "excludes_zero": bool(self.difference(p, o).excludes_zero)} for o in OUTCOMES}
+                entry["vs_baseline"] = {o: {**self.difference(p, o).to_dict(), "excludes_zero": bool(self.difference(p, o).excludes_zero)} for o in REGISTRY}
                 entry["programme_return"] = self.programme_return(p).to_dict()
                 share = self.flywheel_share(p)
                 entry["flywheel_share_net_profit"] = share.to_dict() if share is not None else None
@@ -288,7 +290,7 @@ class Comparison:
             finite = {p: v for p, v in means.items() if math.isfinite(v)}
             if not finite:
                 continue
-            best = max(finite, key=finite.get)
+            best = max(finite, key=lambda p: finite[p])
             entry = {"best": best, "mean": finite[best]}
             if best != self.baseline:
                 d = self.difference(best, outcome)
@@ -296,7 +298,7 @@ class Comparison:
                 entry["significant"] = bool(d.excludes_zero)
             others = [p for p in finite if p != best]
             if others:
-                runner = max(others, key=finite.get)
+                runner = max(others, key=lambda p: finite[p])
                 mat = self.matrix(outcome)
                 gap = paired_diff_ci(mat[best].to_numpy(), mat[runner].to_numpy())
                 entry["runner_up"] = runner
@@ -400,7 +402,7 @@ def write_comparison(comp: Comparison, out: Path, argv: list[str] | None = None)
     write_parquet(files["timeseries"], comp.timeseries)
     write_parquet(files["retention"], comp.retention)
     write_parquet(files["lorenz"], comp.lorenz)
-    inputs = {"scenario": comp.loaded.path, **{f"policy:{k}": v for k, v in comp.loaded.policy_files.items()}}
+    inputs: dict[str, str | Path] = {"scenario": comp.loaded.path, **{f"policy:{k}": v for k, v in comp.loaded.policy_files.items()}}
     opts = comp.options
     write_json(files["manifest"], manifest(inputs, comp.seed, argv, options={
         "replications": opts.replications, "precision": opts.precision, "max_replications": opts.max_replications,

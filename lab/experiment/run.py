@@ -12,7 +12,7 @@ import pandas as pd
 
 from lab.engine.options import RunOptions
 from lab.engine.simulate import Simulation
-from lab.metrics.outcomes import RunResult, summarise
+from lab.metrics.result import RunResult, summarise
 from lab.policy.runtime import CompiledPolicy
 from lab.scenario.model import Scenario
 
@@ -26,7 +26,7 @@ def run_policy(scenario: Scenario, policy: CompiledPolicy, seed: int, *, address
     streams with the others (common random numbers)."""
     opts = RunOptions(seed=seed, address=address, customers=customers, days=days, transactions=transactions)
     raw = Simulation(scenario, policy, opts).run()
-    return summarise(raw, seed, address)
+    return summarise(raw.record, seed, address)
 
 
 def json_safe(obj: object) -> object:

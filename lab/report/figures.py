@@ -28,7 +28,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import Formatter, PercentFormatter
 from scipy.stats import t as student_t
 
-from lab.metrics.outcomes import OUTCOMES
+from lab.metrics.outcomes import FOREST, REGISTRY
 from lab.report.text import check_outcomes, display_scale, fmt_value, outcome_name, outcome_unit, unit_label
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ BASELINE_COLOUR = "#3a3a3a"
 # Okabe-Ito colour-blind-safe hues (yellow dropped: invisible in print), then Tol's muted extras
 _PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#882255", "#999933", "#44AA99")
 MAX_OVERLAY = 3  # policies drawn together in one panel; beyond this, small multiples
-FOREST_OUTCOMES = ("net_profit", "revenue", "retention_12m", "active_customers", "mean_clv", "customer_satisfaction")
+FOREST_OUTCOMES = FOREST  # the outcomes of the forest plot, named in lab.metrics.outcomes
 _LEVEL = 0.95
 
 
@@ -685,7 +685,7 @@ def fig_forest(comp: Comparison, outcomes: Sequence[str] = FOREST_OUTCOMES) -> F
             ax.errorbar(d.mean * scale, i, xerr=err, fmt="o", color=colours[p], ms=7, capsize=4, lw=1.6,
                         mfc=colours[p] if filled else "white", mew=1.6)
         ax.axvline(0, color=BASELINE_COLOUR, lw=1, ls="--")
-        hib = OUTCOMES[o][1] if o in OUTCOMES else None
+        hib = REGISTRY[o].higher_is_better if o in REGISTRY else None
         direction = " (higher is better)" if hib is True else " (lower is better)" if hib is False else ""
         ax.set_title(outcome_name(o) + direction, fontsize=10)
         ax.set_xlabel(f"difference vs {comp.baseline} ({unit_label(unit, difference=True)})")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab.experiment.manifest import file_hash, versions
-from lab.metrics.outcomes import OUTCOMES
+from lab.metrics.outcomes import REGISTRY
 from lab.report.figures import FIGURES, FigureSpec, policy_colours
 from lab.report.text import (
     LEVEL_WORDS,
@@ -32,6 +32,8 @@ from lab.report.text import (
 )
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from lab.experiment.compare import Comparison
 
 DPI = 130
@@ -77,7 +79,7 @@ td code { word-break: break-all; }
 """
 
 
-def _png(fig: object) -> bytes:
+def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
@@ -139,7 +141,7 @@ def _outcome_head(comp: Comparison, policies: list[str]) -> str:
 
 
 def _outcome_label(o: str) -> str:
-    unit, hib, desc = OUTCOMES[o]
+    unit, hib, desc = REGISTRY[o].unit, REGISTRY[o].higher_is_better, REGISTRY[o].description
     direction = " · higher is better" if hib is True else " · lower is better" if hib is False else ""
     return (f'<td class="name"><b>{escape(outcome_name(o))}</b> ({escape(unit_label(unit))})'
             f"<small>{escape(desc)}{escape(direction)}</small></td>")
@@ -149,8 +151,8 @@ def _tables(comp: Comparison) -> str:
     n = replication_count(comp)
     base = comp.baseline
     rows = []
-    for o in OUTCOMES:
-        unit = OUTCOMES[o][0]
+    for o in REGISTRY:
+        unit = REGISTRY[o].unit
         cells = []
         for p in comp.policies:
             iv = comp.interval(p, o)
@@ -169,28 +171,28 @@ def _tables(comp: Comparison) -> str:
           f'<div class="wide"><table>{_outcome_head(comp, comp.policies)}{"".join(rows)}</table></div>')
     others = [p for p in comp.policies if p != base]
     rows = []
-    for o in OUTCOMES:
-        unit = OUTCOMES[o][0]
+    for o in REGISTRY:
+        unit = REGISTRY[o].unit
         share = unit == "share"
         cells = []
         for p in others:
-            d = comp.difference(p, o)
-            if not math.isfinite(d.mean):
+            diff = comp.difference(p, o)
+            if not math.isfinite(diff.mean):
                 cells.append('<td class="na">n/a</td>')
                 continue
-            if d.mean == 0 and d.half_width == 0:
+            if diff.mean == 0 and diff.half_width == 0:
                 cells.append('<td class="na">0<small>same in every replication</small></td>')
                 continue
-            text = fmt_value(d.mean, unit, signed=True, difference=share,
-                             decimals=None if not math.isfinite(d.half_width) else interval_decimals(d, unit))
-            bounds = fmt_bounds(d, unit, difference=share)
+            text = fmt_value(diff.mean, unit, signed=True, difference=share,
+                             decimals=None if not math.isfinite(diff.half_width) else interval_decimals(diff, unit))
+            bounds = fmt_bounds(diff, unit, difference=share)
             cls = []
-            if d.excludes_zero:
+            if diff.excludes_zero:
                 cls.append("sig")
-                good = is_good(o, d.mean)
+                good = is_good(o, diff.mean)
                 cls.append("good" if good is True else "bad" if good is False else "")
             klass = f' class="{" ".join(c for c in cls if c)}"' if cls else ""
-            mark = " *" if d.excludes_zero else ""
+            mark = " *" if diff.excludes_zero else ""
             cells.append(f"<td{klass}>{escape(text)}{mark}<small>{escape(bounds)}</small></td>")
         rows.append(f"<tr>{_outcome_label(o)}{''.join(cells)}</tr>")
     econ = _economics(comp, others)

@@ -45,7 +45,9 @@ def _cells(comp: Comparison, outcome: str, factor: float) -> tuple[list[str], li
     unit = outcome_unit(outcome)
     diff_share = unit == "share"
     fmt_unit = "" if unit == "$" and factor != 1.0 else unit  # scaled dollars: decimals follow the half-width
-    means, diffs, colours = [], [], []
+    means: list[str] = []
+    diffs: list[str] = []
+    colours: list[str | None] = []
     for p in comp.policies:
         means.append(fmt_mean_hw(_scaled(comp.interval(p, outcome), factor), fmt_unit, symbol=False))
         if p == comp.baseline:
@@ -125,8 +127,9 @@ def format_table(comp: Comparison, color: bool = False, width: int = 120,
             for i in block:
                 _t, _mh, _dh, means, diffs, colours, mw, dw, _gw = groups[i]
                 cell = diffs[r].rjust(dw)
-                if color and colours[r] is not None:
-                    cell = colours[r] + cell + _RESET
+                code = colours[r]
+                if color and code is not None:
+                    cell = code + cell + _RESET
                 row += _GAP + means[r].rjust(mw) + _SUB + cell
             lines.append(row.rstrip())
         lines.append("")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lab.errors import suggest
-from lab.metrics.outcomes import OUTCOMES
+from lab.metrics.outcomes import REGISTRY
 from lab.metrics.stats import Interval, paired_diff_ci
 
 if TYPE_CHECKING:
@@ -22,32 +22,25 @@ if TYPE_CHECKING:
 
 LEVEL_WORDS = "95% CI"
 
-# readable names where the identifier is not plain English
-_NAMES = {
-    "retention_12m": "12-month retention",
-    "mean_clv": "mean customer lifetime value",
-    "top20_revenue_share": "top-20% revenue share",
-    "repeat_purchase_rate": "repeat-purchase rate",
-    "programme_cost": "programme cost",
-}
 
 
 def check_outcomes(outcomes: Sequence[str]) -> None:
     """Refuse outcome names that do not exist, naming the closest real one."""
     for o in outcomes:
-        if o not in OUTCOMES:
-            hint = suggest(o, OUTCOMES) or f"; expected one of: {', '.join(OUTCOMES)}"
+        if o not in REGISTRY:
+            hint = suggest(o, REGISTRY.names) or f"; expected one of: {', '.join(REGISTRY)}"
             raise ValueError(f"unknown outcome '{o}'{hint}")
 
 
 def outcome_name(outcome: str) -> str:
-    """A readable name for an outcome ("net_profit" -> "net profit")."""
-    return _NAMES.get(outcome, outcome.replace("_", " "))
+    """A readable name for an outcome, its registered label ("retention_12m" -> "12-month retention");
+    other identifiers with their underscores as spaces."""
+    return REGISTRY[outcome].label if outcome in REGISTRY else outcome.replace("_", " ")
 
 
 def outcome_unit(outcome: str) -> str:
-    """The unit of an outcome as OUTCOMES declares it ("$", "share", "customers", ...); "" when unknown."""
-    return OUTCOMES[outcome][0] if outcome in OUTCOMES else ""
+    """The unit of an outcome as the registry declares it ("$", "share", "customers", ...); "" when unknown."""
+    return REGISTRY[outcome].unit if outcome in REGISTRY else ""
 
 
 def unit_label(unit: str, difference: bool = False) -> str:
@@ -154,7 +147,7 @@ def fmt_seconds(seconds: float) -> str:
 
 def is_good(outcome: str, difference: float) -> bool | None:
     """Whether a difference vs the baseline is good news for the retailer; None when the outcome has no direction."""
-    hib = OUTCOMES[outcome][1] if outcome in OUTCOMES else None
+    hib = REGISTRY[outcome].higher_is_better if outcome in REGISTRY else None
     if hib is None or not math.isfinite(difference) or difference == 0:
         return None
     return (difference > 0) == hib

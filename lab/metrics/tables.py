@@ -1,0 +1,86 @@
+"""The tables of one run: a per-period time series of the store and the flywheel, one row per customer,
+and one row per purchase (docs/OUTPUTS.md gives every column)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from lab.engine.record import RunRecord
+
+# how each daily column becomes a per-period value
+_STOCKS = ("alive", "customers", "members", "points_outstanding", "points_liability", "credit_outstanding",
+           "unit_cost_factor", "staff_satisfaction", "staff_experience_days", "repeat_sales_share", "market_share")
+_MEANS = ("service_quality", "service_load", "customer_satisfaction")
+
+
+def timeseries(record: RunRecord) -> pd.DataFrame:
+    """One row per period: flows summed, stocks at the period's end, rates averaged. Time in days."""
+    d = record.daily
+    p = record.period_days
+    day = d["day"].astype(int)
+    period = day // p
+    frame = pd.DataFrame({k: v for k, v in d.items() if k != "day"})
+    frame["period"] = period
+    agg: dict[str, str] = {}
+    for k in frame.columns:
+        if k == "period":
+            continue
+        agg[k] = "last" if k in _STOCKS else ("mean" if k in _MEANS else "sum")
+    out = frame.groupby("period", sort=True).agg(agg).reset_index()
+    out.insert(1, "day_start", out["period"] * p)
+    out.insert(2, "day_end", np.minimum((out["period"] + 1) * p, record.days))
+    gp, rev = out["gross_profit"].to_numpy(dtype=float), out["revenue"].to_numpy(dtype=float)
+    out["margin"] = np.divide(gp, rev, out=np.full(len(rev), np.nan), where=rev > 0)
+    out["net_customers"] = out["acquired"] - out["lost"]
+    return out
+
+
+def customer_table(record: RunRecord) -> pd.DataFrame:
+    """One row per customer ever acquired."""
+    c = record.customers
+    frame = pd.DataFrame({
+        "customer_id": np.arange(c.n),
+        "segment": pd.Categorical.from_codes(c.segment, categories=list(record.segments)),
+        "acquired_at": c.acquired_at,
+        "referred": c.referred,
+        "member": c.member,
+        "purchases": c.purchases,
+        "revenue": c.revenue,
+        "discounts": c.discounts,
+        "clv": c.clv,
+        "last_purchase": c.last_purchase,
+        "churned": ~c.alive,
+        "dropped_at": c.dropped_at,
+        "referrals": c.referrals,
+    })
+    if record.tiers is not None and c.tier is not None:
+        frame["tier"] = pd.Categorical.from_codes(c.tier, categories=list(record.tiers))
+    for name, book in record.points.items():
+        frame[f"points_{name}"] = book.outstanding
+    for name, line in record.credit.items():
+        frame[f"credit_owed_{name}"] = line.owed
+        frame[f"credit_written_off_{name}"] = line.written_off
+    return frame
+
+
+def transaction_table(record: RunRecord) -> pd.DataFrame | None:
+    """One row per purchase, when the run kept them."""
+    tx = record.transactions
+    if tx is None:
+        return None
+    cats = list(record.categories)
+    ids = record.rule_ids
+    # each distinct bit mask of rules is spelled out once
+    uniq, inv = np.unique(tx["rules"].astype(np.uint64), return_inverse=True)
+    names = [";".join(ids[i] for i in range(min(len(ids), 64)) if int(u) >> i & 1) for u in uniq]
+    labels = np.array(names, dtype=object)[inv]
+    return pd.DataFrame({
+        "customer_id": tx["customer_id"].astype(np.int64),
+        "time": tx["time"],
+        "amount": tx["amount"],
+        "category": pd.Categorical.from_codes(tx["category"].astype(np.int64), categories=cats),
+        "discount": tx["discount"],
+        "credit": tx["credit"],
+        "rules": labels,
+    }).sort_values(["time", "customer_id"]).reset_index(drop=True)  # a sort on two keys is stable
