@@ -237,7 +237,10 @@ class Drive:
                     assert self.capped_points[(int(c), period)] <= rule.cap.points + TOL, "points cap exceeded"
         for name, line in self.rt.credit.items():
             d_charged = line.charged - before[f"{name}.charged"]
-            assert np.all(d_charged <= before[f"{name}.available"] + 1e-9), "a charge exceeded the credit available"
+            # a grant in the same event may raise the limit before the charge: the room is what was free plus the raise
+            raised = np.maximum(line.limit - before[f"{name}.limit"], 0.0)
+            room = before[f"{name}.available"] + raised
+            assert np.all(d_charged <= room + 1e-9), "a charge exceeded the credit available"
             charged_now = d_charged > 0
             assert np.all(line.owed[charged_now] <= line.limit[charged_now] + 1e-9), "owed above the limit after a charge"
             assert np.all(line.owed >= -1e-9) and np.all(line.limit >= 0)
