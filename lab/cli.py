@@ -119,9 +119,9 @@ def _chosen(ls, policy: str) -> str:
 
 def _batch_layer() -> SimpleNamespace:
     """The batch layer's functions: the one place this module names it (it imports pandas and pyarrow)."""
-    from lab.batch import BatchError, apply_point, load_spec, run_batch, write_batch_report
+    from lab.batch import BatchError, apply_point, load_spec, run_batch
     from lab.batch.progress import duration
-    from lab.report.batch import format_overview
+    from lab.report.batch import format_overview, write_batch_report
 
     return SimpleNamespace(BatchError=BatchError, apply_point=apply_point, load_spec=load_spec, run_batch=run_batch,
                            format_overview=format_overview, write_batch_report=write_batch_report, duration=duration)

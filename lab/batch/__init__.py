@@ -26,8 +26,6 @@ docs/BATCHES.md describes the spec, the dataset and the guarantees.
 
 from __future__ import annotations
 
-from typing import Any
-
 from lab.batch.dataset import BatchData, read_dataset
 from lab.batch.driver import BatchRun, run_batch
 from lab.batch.load import load_spec
@@ -35,14 +33,4 @@ from lab.batch.spec import Batch, BatchError
 from lab.batch.tasks import apply_point, run_task
 
 __all__ = ["Batch", "BatchData", "BatchError", "BatchRun", "apply_point", "load_spec", "read_dataset", "run_batch",
-           "run_task", "write_batch_report"]
-
-
-def __getattr__(name: str) -> Any:
-    # the report pulls in matplotlib and sits above this package (lab.report.batch reads the dataset),
-    # so it is imported when asked for, not with the package: no import cycle, no slow start
-    if name == "write_batch_report":
-        from lab.report.batch import write_batch_report
-
-        return write_batch_report
-    raise AttributeError(f"module 'lab.batch' has no attribute '{name}'")
+           "run_task"]

@@ -52,10 +52,8 @@ def identity(batch: Batch) -> dict[str, Any]:
 
 def code_hash() -> str:
     """sha256 over the lab package's Python sources: the model that produced the numbers, edits included."""
-    import lab
-
     h = hashlib.sha256()
-    root = Path(lab.__file__).parent
+    root = Path(__file__).resolve().parents[1]  # the lab package
     for p in sorted(root.rglob("*.py")):
         h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
