@@ -23,7 +23,7 @@ from scipy.special import betaln, digamma, gammaln, hyp2f1
 from lab.population.btyd import bgnbd_loglik
 
 __all__ = ["bgnbd_loglik", "bgnbd_loglik_grad", "paretonbd_loglik", "paretonbd_log_dead_term", "gamma_gamma_loglik",
-           "Histories"]
+           "gamma_gamma_loglik_grad", "Histories"]
 
 
 class Histories:
@@ -162,3 +162,17 @@ def gamma_gamma_loglik(x, mean_spend, p: float, q: float, gamma: float, per_cust
     ll = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(gamma) + (px - 1.0) * np.log(m)
           + px * np.log(x) - (px + q) * np.log(gamma + m * x))
     return ll if per_customer else float(np.sum(ll))
+
+
+def gamma_gamma_loglik_grad(x, mean_spend, p: float, q: float, gamma: float) -> tuple[float, np.ndarray]:
+    """The Gamma-Gamma log-likelihood and its gradient in (p, q, gamma), from d log G(z)/dz = digamma(z)."""
+    x = np.asarray(x, dtype=float)
+    m = np.asarray(mean_spend, dtype=float)
+    px = p * x
+    log_gmx = np.log(gamma + m * x)
+    ll = gamma_gamma_loglik(x, m, p, q, gamma)
+    psi = digamma(px + q)
+    g_p = np.sum(x * (psi - digamma(px) + np.log(m) + np.log(x) - log_gmx))
+    g_q = np.sum(psi - digamma(q) + np.log(gamma) - log_gmx)
+    g_g = np.sum(q / gamma - (px + q) / (gamma + m * x))
+    return ll, np.array([g_p, g_q, g_g])
