@@ -106,7 +106,7 @@ def scenario_yaml(res: FitResult, name: str) -> str:
         f"name: {_key(name)}",
         f"description: {json.dumps('Fitted to ' + Path(s.file).name + ' (' + str(start) + ' to ' + str(end) + ')')}",
         f"days: 365                         # {REVIEW}: the horizon to simulate",
-        "period_days: 7",
+        f"period_days: 7                   # {REVIEW}: days per period of the time series",
         f"policies: [{', '.join(POLICIES)}]   # {REVIEW}: the shipped policies to compare",
         "store:",
         "  categories:                     # price: fitted mean amount per row; share: fitted share of rows",
