@@ -90,8 +90,9 @@ def _figures(res: FitResult) -> list[tuple[str, str, str]]:
     for ax, (a, m, title) in zip(axes, [("actual_cumulative", "model_cumulative", "cumulative repeat transactions"),
                                         ("actual", "model", "weekly repeat transactions")]):
         days = tr["day"].to_numpy() - s.start_day
-        ax.plot(days, tr[a], label="actual", color="black")
-        ax.plot(days, tr[m], label=f"{g.chosen} model", color="tab:blue", linestyle="--")
+        full = np.ones(days.size, dtype=bool) if a.endswith("cumulative") else np.diff(np.r_[-1, days]) == 7
+        ax.plot(days[full], tr[a][full], label="actual", color="black")  # a short last period is left off the weekly panel
+        ax.plot(days[full], tr[m][full], label=f"{g.chosen} model", color="tab:blue", linestyle="--")
         ax.axvline(s.calibration_end_day - s.start_day, color="grey", linewidth=0.8)
         ax.set_xlabel(f"days since {s.day_label(s.start_day)} (line: end of calibration)")
         ax.set_title(title)
