@@ -88,6 +88,6 @@ def main(args: argparse.Namespace) -> int:
         print(f"  segment {name}: {len(sg.customers):,} customers, {sg.chosen} "
               + ", ".join(f"{k} {v:.4g}" for k, v in sg.purchase.params.items()))
     print(f"({time.perf_counter() - t0:.1f} s)")
-    for f in (out / "fit.json", scen, report):
-        print(f"wrote {f}")
+    for written in (out / "fit.json", scen, report):
+        print(f"wrote {written}")
     return 0

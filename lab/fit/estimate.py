@@ -189,7 +189,7 @@ def fit_gamma_gamma(x, mean_spend) -> Fit:
     scaled = _mle("gamma_gamma", ("p", "q", "gamma"), lambda p: gamma_gamma_loglik(x, ms, *p), starts, x.size,
                   scale=np.array([1.0, 1.0, c]), loglik_grad=lambda p: gamma_gamma_loglik_grad(x, ms, *p))
     # the likelihood of the mean spend in dollars differs from that in units of c by the Jacobian
-    ll = gamma_gamma_loglik(x, m, **scaled.params)
+    ll = gamma_gamma_loglik(x, m, scaled.params["p"], scaled.params["q"], scaled.params["gamma"])
     return Fit(scaled.model, scaled.params, scaled.se, ll, 3 * math.log(max(x.size, 1)) - 2.0 * ll,
                scaled.converged, scaled.n, scaled.warnings)
 

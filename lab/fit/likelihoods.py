@@ -108,7 +108,7 @@ def bgnbd_loglik_grad(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, r: float, a
     return ll, grad
 
 
-def _log_hyp2f1_1(b: np.ndarray, c: np.ndarray, z: np.ndarray) -> np.ndarray:
+def _log_hyp2f1_1(b: np.ndarray | float, c: np.ndarray | float, z: np.ndarray | float) -> np.ndarray:
     """log 2F1(1, b; c; z) for 0 <= z < 1 (all terms of the series are positive)."""
     return np.log(hyp2f1(1.0, b, c, z))
 
