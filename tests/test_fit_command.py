@@ -159,3 +159,37 @@ def test_pareto_store_run_by_the_lab_is_fitted_back(small_scenario, classroom, t
     assert m["converged"]
     _within(m["params"], m["se"], truth)
     assert load_scenario(out / "scenario.yaml").scenario.population.segments["fitted"].purchases.tag == "paretonbd"
+
+
+def test_log_without_category_in_days_gives_a_runnable_scenario(tmp_path) -> None:
+    import pandas as pd
+    log = pd.read_csv(DATA / "fit_example.csv")[["customer_id", "date", "amount"]]
+    log = log.rename(columns={"customer_id": "client", "date": "purchased_on", "amount": "total"})
+    log["total"] = log["total"].map(lambda v: f"${v:,.2f}")
+    path = tmp_path / "plain.csv"
+    log.to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert _run([str(path), "--customer", "client", "--time", "purchased_on", "--amount", "total",
+                 "--time-unit", "days", "--model", "bgnbd", "--out", str(out)]) == 0
+    doc = json.loads((out / "fit.json").read_text())
+    assert doc["data"]["time_unit"] == "days" and doc["holdout"]["actual_repeat_transactions"] is None
+    sc = load_scenario(out / "scenario.yaml").scenario
+    assert list(sc.store.categories) == ["all"]
+    fitted = sc.population.segments["fitted"].purchases
+    assert fitted.time_unit == "days" and fitted.alpha == pytest.approx(doc["models"]["bgnbd"]["params"]["alpha"], rel=1e-5)
+    # the time unit only rescales alpha (and its standard error) by 7
+    assert _run([str(path), "--customer", "client", "--time", "purchased_on", "--amount", "total",
+                 "--model", "bgnbd", "--out", str(tmp_path / "weeks")]) == 0
+    wk = json.loads((tmp_path / "weeks" / "fit.json").read_text())["models"]["bgnbd"]
+    dy = doc["models"]["bgnbd"]
+    for k in ("r", "a", "b"):
+        assert dy["params"][k] == pytest.approx(wk["params"][k], rel=1e-4)
+    assert dy["params"]["alpha"] == pytest.approx(7 * wk["params"]["alpha"], rel=1e-4)
+    assert dy["se"]["alpha"] == pytest.approx(7 * wk["se"]["alpha"], rel=1e-2)
+
+
+def test_header_only_log_is_an_error(tmp_path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("customer_id,date,amount\n")
+    with pytest.raises(LabError, match=r"empty\.csv:1:1: the transaction log has a header but no rows"):
+        _run([str(path), "--out", str(tmp_path / "o")])
