@@ -193,3 +193,9 @@ def test_header_only_log_is_an_error(tmp_path) -> None:
     path.write_text("customer_id,date,amount\n")
     with pytest.raises(LabError, match=r"empty\.csv:1:1: the transaction log has a header but no rows"):
         _run([str(path), "--out", str(tmp_path / "o")])
+
+
+def test_segment_column_is_used_only_when_named(tmp_path) -> None:
+    assert _run([str(DATA / "fit_example.csv"), "--model", "bgnbd", "--out", str(tmp_path)]) == 0
+    assert "segments" not in json.loads((tmp_path / "fit.json").read_text())
+    assert list(load_scenario(tmp_path / "scenario.yaml").scenario.population.segments) == ["fitted"]

@@ -36,7 +36,7 @@ COLUMN_GUESSES: dict[str, tuple[str, ...]] = {
     "time": ("time", "date", "timestamp", "datetime", "order_date", "purchase_date", "transaction_date", "day"),
     "amount": ("amount", "spend", "sales", "revenue", "value", "total", "price", "monetary"),
     "category": ("category", "product_category", "department"),
-    "segment": ("segment",),
+    "segment": (),  # only when named: --segment changes what is fitted
 }
 TIME_UNIT_DAYS = {"days": 1.0, "weeks": 7.0}
 #: How many offending lines a message quotes.
