@@ -351,6 +351,7 @@ def _jobs_opt(s: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lab.fit import command as fit_command  # its options only; the fit's own imports wait for the command
     p = _Parser(prog="lab", description="Loyalty Lab: simulate customers under loyalty policies written in YAML and compare the policies.")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -446,6 +447,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                    help="bootstrap resamples for sensitivity intervals (default 1000, at least 10)")
     s.set_defaults(fn=cmd_batch_report)
+
+    s = command("fit", "fit a scenario to a transaction log (BG/NBD or Pareto/NBD, and Gamma-Gamma)",
+                fit_command.DESCRIPTION + " See docs/FIT.md.")
+    fit_command.add_arguments(s)
+    s.set_defaults(fn=fit_command.main)
     return p
 
 

@@ -16,9 +16,6 @@ import time
 from pathlib import Path
 
 from lab.errors import LabError
-from lab.fit.pipeline import FitOptions, fit_json, fit_log
-from lab.fit.report import write_report
-from lab.fit.scenario_writer import write_scenario
 
 __all__ = ["add_arguments", "main", "DESCRIPTION"]
 
@@ -52,6 +49,10 @@ def _name(path: Path) -> str:
 
 def main(args: argparse.Namespace) -> int:
     """Run `lab fit`; return the exit code (0). Bad input raises LabError."""
+    from lab.fit.pipeline import FitOptions, fit_json, fit_log  # pandas and scipy: only when fitting
+    from lab.fit.report import write_report
+    from lab.fit.scenario_writer import write_scenario
+
     path = Path(args.transactions)
     opts = FitOptions(columns={"customer": args.customer, "time": args.time, "amount": args.amount,
                                "category": args.category, "segment": args.segment},
