@@ -19,12 +19,26 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Protocol
 
-__all__ = ["CODES", "Diagnostic", "Diagnostics", "LabError", "closest", "printable", "suggest"]
+__all__ = ["CODES", "MAX_DIAGNOSTICS", "MAX_NAME", "MAX_SHOWN", "Diagnostic", "Diagnostics", "LabError", "TooMany",
+           "closest", "name_problem", "name_problems", "printable", "shown", "suggest"]
 
 #: Similarity (difflib ratio) above which a candidate is offered as "did you mean".
 SUGGEST_CUTOFF = 0.6
 #: When nothing is close, list all candidates only if there are at most this many.
 LIST_ALL_LIMIT = 12
+
+#: A collector stops after this many problems in one file (the rest are counted, not built): a file of
+#: 10,000 mistakes is refused as fast as a file of 100, and nobody reads past the first screenful.
+MAX_DIAGNOSTICS = 100
+#: At most this many diagnostics are printed by a command; the rest are counted in one closing line.
+MAX_SHOWN = 50
+#: The longest name (ledger, line, tier, category, segment, policy, rule, scenario, batch) the lab accepts:
+#: names go into messages, tables and file names (a file name holds at most 255 bytes).
+MAX_NAME = 64
+#: The longest message a diagnostic keeps (user text is quoted through printable() well below this).
+MAX_MESSAGE = 600
+#: How much of a user's text a message quotes (see :func:`printable`).
+QUOTE_LIMIT = 40
 
 #: The diagnostic codes, each with what it means. A code is part of the interface: never rename one.
 CODES: dict[str, str] = {
@@ -51,6 +65,8 @@ CODES: dict[str, str] = {
     "unknown-path": "a factor path that does not name a parameter",
     "conflict": "two settings that cannot both hold",
     "design": "a design that cannot be drawn as asked (size, samples)",
+    "name": "a name that is empty, too long, or holds characters a name cannot (line breaks, control characters)",
+    "too-many": "the file has more problems than are worth listing; the reading stopped",
 }
 
 
@@ -68,8 +84,14 @@ class Diagnostic:
     code: str = field(default="invalid", compare=False)
     path: tuple[str | int, ...] = field(default=(), compare=False)
 
+    def __post_init__(self) -> None:
+        # The last guard of "one short line": a message that quoted user text without printable() is cut here.
+        if len(self.message) > MAX_MESSAGE:
+            object.__setattr__(self, "message", self.message[: MAX_MESSAGE - 3] + "...")
+
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+        # One line whatever a message holds: a line break in a file name or a quoted text is escaped here too.
+        return _one_line(f"{self.file}:{self.line}:{self.col}: {self.message}")
 
 
 class LabError(Exception):
@@ -93,6 +115,17 @@ class LabError(Exception):
         return "\n".join(str(d) for d in self.diagnostics)
 
 
+class TooMany(Exception):
+    """Raised by :meth:`Diagnostics.add` once a collector holds :data:`MAX_DIAGNOSTICS` problems.
+
+    The stage that owns the collector catches it and raises ``collector.error()``, whose last diagnostic says
+    the reading stopped; a stage that does not catch it lets the LabError-bearing caller do so."""
+
+    def __init__(self, collector: Diagnostics) -> None:
+        super().__init__(f"more than {MAX_DIAGNOSTICS} problems")
+        self.collector = collector
+
+
 class Locator(Protocol):
     """Anything that gives the (line, col) of a YAML path (lab.config's SourceMap)."""
 
@@ -110,6 +143,7 @@ class Diagnostics:
         self.file = file
         self.where = where
         self._items: list[Diagnostic] = []
+        self._stopped = False
 
     def add(self, line: int, col: int, code: str, message: str, path: Iterable[str | int] = ()) -> Diagnostic:
         """Record a problem at (line, col); returns it."""
@@ -117,6 +151,11 @@ class Diagnostics:
             raise ValueError(f"unknown diagnostic code '{code}'")  # a bug in the lab, not in the input
         d = Diagnostic(self.file, line, col, message, code, tuple(path))
         self._items.append(d)
+        if len(self._items) >= MAX_DIAGNOSTICS and not self._stopped:
+            self._stopped = True
+            self._items.append(Diagnostic(self.file, line, col, f"stopped after {MAX_DIAGNOSTICS} problems; fix "
+                                          "these and run again", "too-many", tuple(path)))
+            raise TooMany(self)
         return d
 
     def at(self, path: Iterable[str | int], code: str, message: str) -> Diagnostic:
@@ -129,6 +168,11 @@ class Diagnostics:
         """Take over diagnostics found by another stage."""
         self._items.extend(diagnostics)
 
+    @property
+    def stopped(self) -> bool:
+        """Whether the collector reached :data:`MAX_DIAGNOSTICS` (its last diagnostic says so)."""
+        return self._stopped
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -136,8 +180,10 @@ class Diagnostics:
         return iter(self._items)
 
     def sorted(self) -> list[Diagnostic]:
-        """The diagnostics in file order, each once."""
-        return sorted(dict.fromkeys(self._items), key=lambda d: (d.line, d.col, d.message))
+        """The diagnostics in file order, each once (the "stopped after" note, if any, last)."""
+        items = sorted(dict.fromkeys(d for d in self._items if d.code != "too-many"),
+                       key=lambda d: (d.line, d.col, d.message))
+        return items + [d for d in self._items if d.code == "too-many"]
 
     def error(self, *, sort: bool = False) -> LabError:
         """The LabError listing the diagnostics (in file order if ``sort``, else as found)."""
@@ -191,7 +237,55 @@ def suggest(word: str, candidates: Iterable[str], *, list_all: bool = True) -> s
     return ""
 
 
-def printable(text: str, limit: int = 40) -> str:
-    """User text made safe to quote inside a one-line message: escaped and shortened."""
+def printable(text: object, limit: int = QUOTE_LIMIT) -> str:
+    """User text made safe to quote inside a one-line message: escaped and shortened.
+
+    Every name or value a message echoes from a user's file goes through here, so a message stays on one
+    line (a line break is shown as ``\\n``) and short (a 900,000-character name is cut to ``limit``)."""
+    text = str(text)
+    if len(text) > 4 * limit:  # escaping can only lengthen: never escape more than will be shown
+        text = text[: 4 * limit]
     out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return out if len(out) <= limit else out[: limit - 3] + "..."
+
+
+def _one_line(text: str) -> str:
+    """A whole message on one line: control characters escaped (a last guard; quote user text with printable)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def name_problem(name: str, what: str = "a name") -> str | None:
+    """What is wrong with a user-chosen name (empty, too long, a line break or a control character), or None.
+
+    The one rule for every name the lab keeps (ledgers, credit lines, tiers, categories, segments, policies,
+    rules, scenarios, batches): they appear in one-line messages, table headings and file names."""
+    if not name.strip():
+        return f"{what} cannot be empty or blank; give it a short name (letters, digits and _)"
+    if len(name) > MAX_NAME:
+        return f"{what} '{printable(name)}' is {len(name):,} characters long; names are at most {MAX_NAME}"
+    if not name.isprintable():
+        return f"{what} '{printable(name)}' holds a line break or a control character; use letters, digits and _"
+    if name != name.strip():
+        return f"{what} '{printable(name)}' starts or ends with a space; remove it"
+    return None
+
+
+def name_problems(names: Iterable[str], what: str) -> Iterator[tuple[str, str]]:
+    """(name, problem) for each of ``names`` that :func:`name_problem` refuses."""
+    for n in names:
+        problem = name_problem(n, what)
+        if problem is not None:
+            yield n, problem
+
+
+def shown(diagnostics: Iterable[Diagnostic], limit: int = MAX_SHOWN) -> list[str]:
+    """The lines a command prints for ``diagnostics``: at most ``limit``, then one line counting the rest."""
+    items = list(diagnostics)
+    lines = [str(d) for d in items[:limit]]
+    rest = len(items) - limit
+    if rest > 0:
+        lines.append(f"lab: {rest:,} more problem{'s' if rest != 1 else ''} not shown (fix the first ones and run "
+                     "again)")
+    return lines

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from lab.batch.design import Axis, Design, Grid
 from lab.batch.overrides import Leaf, PathError, Target, resolve
 from lab.config import Expr, Node, SourceMap, option
-from lab.errors import Diagnostics, suggest
+from lab.errors import Diagnostics, printable, suggest
 from lab.scenario.loader import PolicySource
 from lab.scenario.model import Scenario
 
@@ -138,7 +138,7 @@ def check_factor(name: str, fs: FactorSpec, node: Node | None, scenario: Scenari
     if fs.template is not None:
         if leaf.kind != "expr":
             err.at(base + ("template",), "invalid", f"factor '{name}': template only applies to expression parameters; "
-                                      f"'{fs.path}' is {leaf.describe()}")
+                                      f"'{printable(fs.path)}' is {leaf.describe()}")
         elif "{value}" not in fs.template:
             err.at(base + ("template",), "invalid", f"factor '{name}': the template needs {{value}} where the value goes, "
                                       f"e.g. 'floor(purchase.amount * {{value}})'")
@@ -195,7 +195,7 @@ def _factor_kind(name: str, fs: FactorSpec, leaf: Leaf, base: tuple, err: Diagno
     if leaf.kind in ("float", "int"):
         natural = leaf.kind
         if want == "float" and natural == "int":
-            err.at(base + ("type",), "type", f"factor '{name}': '{fs.path}' takes whole numbers; use type: int (or leave type out)")
+            err.at(base + ("type",), "type", f"factor '{name}': '{printable(fs.path)}' takes whole numbers; use type: int (or leave type out)")
             return None
         return want or natural
     if leaf.kind == "expr":
@@ -205,7 +205,7 @@ def _factor_kind(name: str, fs: FactorSpec, leaf: Leaf, base: tuple, err: Diagno
             return want or "float"
         return want or "choice"
     if want in ("float", "int"):
-        err.at(base + ("type",), "type", f"factor '{name}': '{fs.path}' is {leaf.describe()}, so the factor is a choice; "
+        err.at(base + ("type",), "type", f"factor '{name}': '{printable(fs.path)}' is {leaf.describe()}, so the factor is a choice; "
                               "give levels and remove type")
         return None
     return "choice"
@@ -218,18 +218,18 @@ def _check_bounds(name: str, v: float, leaf: Leaf, path: str, at: tuple, err: Di
 
 
 def _level_value(name: str, v: object, kind: str, leaf: Leaf, fs: FactorSpec, at: tuple, err: Diagnostics) -> object:
-    bad = f"factor '{name}': level {v!r} is not {leaf.describe()} as '{fs.path}' needs"
+    bad = f"factor '{name}': level {printable(repr(v))} is not {leaf.describe()} as '{printable(fs.path)}' needs"
     if v is None:
         if not leaf.optional:
-            err.at(at, "type", f"factor '{name}': '{fs.path}' cannot be left empty (null)")
+            err.at(at, "type", f"factor '{name}': '{printable(fs.path)}' cannot be left empty (null)")
         return None
     numeric = isinstance(v, (int, float)) and not isinstance(v, bool)
     if leaf.kind in ("float", "int") or (leaf.kind == "expr" and kind in ("float", "int")):
         if not numeric:
-            err.at(at, "type", bad if leaf.kind != "expr" else f"factor '{name}': level {v!r} is not a number")
+            err.at(at, "type", bad if leaf.kind != "expr" else f"factor '{name}': level {printable(repr(v))} is not a number")
             return v
         if (kind == "int" or leaf.kind == "int") and not float(v).is_integer():
-            err.at(at, "type", f"factor '{name}': level {v!r} is not a whole number as '{fs.path}' needs")
+            err.at(at, "type", f"factor '{name}': level {printable(repr(v))} is not a whole number as '{printable(fs.path)}' needs")
             return v
         _check_bounds(name, float(v), leaf, fs.path, at, err)
         return int(v) if (kind == "int" or leaf.kind == "int") else float(v)
@@ -239,12 +239,12 @@ def _level_value(name: str, v: object, kind: str, leaf: Leaf, fs: FactorSpec, at
         return v
     if leaf.kind == "literal":
         if v not in leaf.choices:
-            err.at(at, "choice", f"factor '{name}': {v!r} is not one of " + ", ".join(map(repr, leaf.choices))
+            err.at(at, "choice", f"factor '{name}': {printable(repr(v))} is not one of " + ", ".join(map(repr, leaf.choices))
                 + (suggest(v, leaf.choices) if isinstance(v, str) else ""))
         return v
     if leaf.kind == "str":
         if not isinstance(v, str):
-            err.at(at, "type", bad + f" (put it in quotes: \"{v}\")")
+            err.at(at, "type", bad + f" (put it in quotes: \"{printable(v)}\")")
         return v
     if isinstance(v, bool):
         return "true" if v else "false"
