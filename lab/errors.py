@@ -16,11 +16,12 @@ one :class:`Diagnostics` collector, and every "did you mean" comes from :func:`s
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Protocol
 
 __all__ = ["CODES", "MAX_DIAGNOSTICS", "MAX_NAME", "MAX_SHOWN", "Diagnostic", "Diagnostics", "LabError", "TooMany",
-           "closest", "name_problem", "name_problems", "printable", "shown", "suggest"]
+           "by_meaning", "close_candidates", "closest", "declare_meanings", "name_problem", "name_problems", "printable", "shown", "suggest"]
 
 #: Similarity (difflib ratio) above which a candidate is offered as "did you mean".
 SUGGEST_CUTOFF = 0.6
@@ -195,16 +196,108 @@ class Diagnostics:
             raise self.error(sort=sort)
 
 
+#: Words that name one kind of quantity, by concept: a word in a name or a meaning maps to its concept, so an
+#: unknown ``customer.spent_last_year`` is matched with the fields about money, not with the nearest spelling.
+CONCEPTS: dict[str, str] = {
+    "money": "spend spent spending spends dollar dollars money amount amounts revenue paid pay pays cash basket "
+             "sales sale",
+    "purchases": "purchase purchases bought buy buys buying order orders visit visits visited transaction "
+                 "transactions trip trips",
+    "points": "point points pts stamp stamps",
+    "credit": "credit owe owed owes owing debt debts loan loans borrow borrowed delinquent",
+    "satisfaction": "satisfaction satisfied happy happiness mood",
+    "tier": "tier tiers level levels status",
+    "referral": "refer refers referral referrals referred friend friends",
+    "voucher": "voucher vouchers coupon coupons",
+    "category": "category categories department departments product products",
+    "tenure": "tenure joined acquired",
+    "reward": "reward rewards redeem redeemed redemption redemptions",
+    "service": "service contact contacts complaint complaints staff",
+}
+_CONCEPT_OF: dict[str, str] = {w: c for c, words in CONCEPTS.items() for w in words.split()}
+#: Known meanings of candidate names (an expression field: its unit and one-line meaning), declared by the
+#: domain that owns the names (lab.policy.loader feeds it from lab.policy.fields); see :func:`declare_meanings`.
+MEANINGS: dict[str, str] = {}
+#: A spelling at least this close wins over a match by meaning (a typo, not another word).
+SPELLING_WINS = 0.85
+
+
+def declare_meanings(meanings: dict[str, str]) -> None:
+    """Declare what candidate names mean (words of their unit and meaning), for suggestions by meaning."""
+    MEANINGS.update(meanings)
+
+
+def _concepts(text: str) -> set[str]:
+    out = set()
+    for w in re.split(r"[^a-z0-9]+", text.lower()):
+        c = _CONCEPT_OF.get(w) or (_CONCEPT_OF.get(w[:-1]) if w.endswith("s") else None)
+        if c is not None:
+            out.add(c)
+    return out
+
+
+def _similarity(word: str, cand: str) -> float:
+    """The closer of the whole names' and their last dotted parts' similarity."""
+    full = difflib.SequenceMatcher(None, word, cand).ratio()
+    if "." in cand:
+        tail = difflib.SequenceMatcher(None, word.rsplit(".", 1)[-1], cand.rsplit(".", 1)[-1]).ratio()
+        return max(full, tail)
+    return full
+
+
+def by_meaning(word: str, candidates: Iterable[str], meanings: dict[str, str] | None = None) -> list[str]:
+    """The candidates whose name or declared meaning names the same kind of quantity as ``word``, best first.
+
+    A concept shared with the candidate's name counts twice, one shared with its meaning once; ties go to
+    the closer spelling. Only candidates with a declared meaning are considered (names the lab knows)."""
+    meanings = MEANINGS if meanings is None else meanings
+    wanted = _concepts(word)
+    if not wanted:
+        return []
+    scored = []
+    for c in dict.fromkeys(candidates):
+        if not isinstance(c, str) or c not in meanings:
+            continue
+        score = 2 * len(wanted & _concepts(c)) + len(wanted & _concepts(meanings[c]))
+        if score:
+            scored.append((-score, -_similarity(word, c), c))
+    return [c for _, _, c in sorted(scored)]
+
+
+def close_candidates(word: str, candidates: Iterable[str], n: int = 4,
+                     meanings: dict[str, str] | None = None) -> list[str]:
+    """Up to ``n`` candidates close to ``word``, by meaning (where known) and by spelling, best first."""
+    pool = list(dict.fromkeys(c for c in candidates if isinstance(c, str)))
+    first = closest(word, pool, tail_cutoff=0.75, meanings=meanings)
+    out = [first] if first is not None else []
+    out += by_meaning(word, pool, meanings)
+    out += difflib.get_close_matches(word, pool, n=n, cutoff=SUGGEST_CUTOFF)
+    return list(dict.fromkeys(out))[:n]
+
+
 def closest(word: str, candidates: Iterable[str], *, fold_case: bool = True,
-            tail_cutoff: float | None = None) -> str | None:
+            tail_cutoff: float | None = None, meanings: dict[str, str] | None = None) -> str | None:
     """The candidate closest to a misspelt ``word`` (difflib ratio above 0.6), or None.
 
     ``fold_case`` gives case-only differences a second chance ("Award" for "award");
     ``tail_cutoff`` also matches the last dotted part (``customer.visits`` for ``visit``)
-    at that similarity, for dotted names such as expression fields."""
+    at that similarity, for dotted names such as expression fields. For those (or with ``meanings`` given),
+    where candidates have a declared meaning (:data:`MEANINGS`, or ``meanings``), a candidate of the same kind of quantity as ``word``
+    (:func:`by_meaning`) is preferred to a spelling that is not close (below :data:`SPELLING_WINS`):
+    ``customer.spent_last_year`` gets ``customer.spend``, not ``customer.points_earned``."""
     pool = list(dict.fromkeys(c for c in candidates if isinstance(c, str)))
     if not pool:
         return None
+    spelled = _spelled(word, pool, fold_case, tail_cutoff)
+    if spelled is not None and _similarity(word, spelled) >= SPELLING_WINS:
+        return spelled
+    if meanings is None and tail_cutoff is None:
+        return spelled  # plain words (keys, ledger names): by spelling only
+    meant = by_meaning(word, pool, meanings)
+    return meant[0] if meant else spelled
+
+
+def _spelled(word: str, pool: list[str], fold_case: bool, tail_cutoff: float | None) -> str | None:
     close = difflib.get_close_matches(word, pool, n=1, cutoff=SUGGEST_CUTOFF)  # the same whatever the order
     if not close and fold_case:
         # Case-only differences ("Award" vs "award") score high anyway, but a short word
@@ -229,9 +322,12 @@ def suggest(word: str, candidates: Iterable[str], *, list_all: bool = True) -> s
     else ``""``.
     """
     pool = list(dict.fromkeys(c for c in candidates if isinstance(c, str)))
-    near = closest(word, pool)
+    known = {c: MEANINGS[c] for c in pool if c in MEANINGS} or None
+    near = closest(word, pool, meanings=known)
     if near is not None:
-        return f"; did you mean '{near}'?"
+        others = [c for c in by_meaning(word, pool, known or {}) if c != near][:3]
+        also = f" (or: {', '.join(others)})" if others else ""
+        return f"; did you mean '{near}'?{also}"
     if list_all and pool and len(pool) <= LIST_ALL_LIMIT:
         return "; expected one of: " + ", ".join(pool)
     return ""

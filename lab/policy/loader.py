@@ -16,11 +16,15 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from lab.config import SourceMap, build, diag_at, read_yaml
-from lab.errors import Diagnostic, LabError, name_problem, name_problems, printable, suggest
+from lab.errors import Diagnostic, LabError, declare_meanings, name_problem, name_problems, printable, suggest
 from lab.policy import model as m
+from lab.policy.fields import FIELDS
 from lab.policy.files import find_policy, is_path, looked_in, policy_names
 from lab.policy.actions import CheckContext, handler_for
 from lab.policy.runtime import CompiledPolicy, World, compile_policy
+
+# "Did you mean" by meaning as well as spelling: an unknown field is matched with the fields of its kind.
+declare_meanings({f.name: f"{f.unit} {f.meaning}" for f in FIELDS if f.expression})
 
 
 def read_policy(path: str | Path) -> tuple[m.Policy, SourceMap]:
