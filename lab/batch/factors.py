@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from lab.batch.design import Axis, Design, Grid
 from lab.batch.overrides import Leaf, PathError, Target, resolve
+from lab.batch.whole import whole_reason
 from lab.config import Expr, Node, SourceMap, option
 from lab.errors import Diagnostics, printable, suggest
 from lab.scenario.loader import PolicySource
@@ -126,6 +127,12 @@ def check_factor(name: str, fs: FactorSpec, node: Node | None, scenario: Scenari
     kind = _factor_kind(name, fs, leaf, base, err)
     if kind is None:
         return None
+    whole = ""
+    if kind == "float" and fs.type_ is None:  # a whole quantity written as a number (a stamp card's length)
+        reason = whole_reason(target, sources[target.policy].policy if target.policy in sources else None,
+                              fs.template)
+        if reason is not None:
+            kind, whole = "int", f" ({reason}; give type: float to sample fractions anyway)"
     levels_node = node.get("levels") if node is not None else None
     level_nodes = tuple(levels_node.value) if levels_node is not None and levels_node.kind == "seq" else ()
     if has_range and fs.levels is not None:
@@ -155,7 +162,7 @@ def check_factor(name: str, fs: FactorSpec, node: Node | None, scenario: Scenari
                 err.at(base + (key,), "range", f"factor '{name}': {key} must be a finite number")
                 return None
             if kind == "int" and not float(v).is_integer():
-                err.at(base + (key,), "type", f"factor '{name}' takes whole numbers; {key} is {v:g}")
+                err.at(base + (key,), "type", f"factor '{name}' takes whole numbers{whole}; {key} is {v:g}")
             _check_bounds(name, v, leaf, fs.path, base + (key,), err)
         if fs.low is not None and fs.high is not None and not fs.low < fs.high:
             err.at(base + ("high",), "range", f"factor '{name}': high ({fs.high:g}) must be above low ({fs.low:g}); to fix a value, "

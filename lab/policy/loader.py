@@ -92,6 +92,10 @@ def check_references(policy: m.Policy, where: SourceMap, file: str, world: World
         ctx = CheckContext(policy, rule.on.tag, cats)
         for j, act in enumerate(rule.do):
             base = ("rules", i, "do", j, act.tag)
+            for key, cat in handler_for(act).categories(act).items():
+                problem = name_problem(cat, "a category's name")
+                if problem is not None:
+                    err(base + (key,), problem, "name")
             for below, msg in handler_for(act).check(act, ctx):
                 err(base + below, msg)
     for g in policy.stacking:
