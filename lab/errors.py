@@ -116,15 +116,19 @@ class LabError(Exception):
         return "\n".join(str(d) for d in self.diagnostics)
 
 
-class TooMany(Exception):
+class TooMany(LabError):
     """Raised by :meth:`Diagnostics.add` once a collector holds :data:`MAX_DIAGNOSTICS` problems.
 
-    The stage that owns the collector catches it and raises ``collector.error()``, whose last diagnostic says
-    the reading stopped; a stage that does not catch it lets the LabError-bearing caller do so."""
+    It is a LabError listing them (the last says the reading stopped), so a stage that does not catch it
+    still ends in the usual exit 2; a stage that does (the YAML reader, the builder) re-raises them sorted."""
 
-    def __init__(self, collector: Diagnostics) -> None:
-        super().__init__(f"more than {MAX_DIAGNOSTICS} problems")
-        self.collector = collector
+    def __init__(self, collector: Diagnostics | Iterable[Diagnostic]) -> None:
+        if isinstance(collector, Diagnostics):
+            self.collector: Diagnostics | None = collector
+            super().__init__(collector.sorted())
+        else:  # rebuilt from its diagnostics (pickling)
+            self.collector = None
+            super().__init__(collector)
 
 
 class Locator(Protocol):
@@ -326,10 +330,10 @@ def suggest(word: str, candidates: Iterable[str], *, list_all: bool = True) -> s
     near = closest(word, pool, meanings=known)
     if near is not None:
         others = [c for c in by_meaning(word, pool, known or {}) if c != near][:3]
-        also = f" (or: {', '.join(others)})" if others else ""
-        return f"; did you mean '{near}'?{also}"
+        also = f" (or: {', '.join(printable(c, 80) for c in others)})" if others else ""
+        return f"; did you mean '{printable(near, 80)}'?{also}"
     if list_all and pool and len(pool) <= LIST_ALL_LIMIT:
-        return "; expected one of: " + ", ".join(pool)
+        return "; expected one of: " + ", ".join(printable(c, 80) for c in pool)
     return ""
 
 

@@ -112,3 +112,11 @@ def test_thousands_of_mistakes_are_collected_up_to_the_cap_and_printed_up_to_a_s
     lines = _refused(capsys, ["validate", str(f)])
     assert len(lines) == MAX_SHOWN + 1
     assert lines[-1] == f"lab: {MAX_DIAGNOSTICS + 1 - MAX_SHOWN} more problems not shown (fix the first ones and run again)"
+
+
+def test_a_batch_spec_with_hundreds_of_bad_factors_is_refused_with_the_cap(tmp_path, capsys):
+    f = tmp_path / "b.yaml"
+    f.write_text(f"name: b\nscenario: {ROOT / 'scenarios' / 'classroom.yaml'}\nfactors:\n"
+                 + "".join(f"  f{i}:\n    path: nowhere.x{i}\n    low: 0\n    high: 1\n" for i in range(300)))
+    lines = _refused(capsys, ["validate", str(f)])
+    assert len(lines) == MAX_SHOWN + 1 and lines[-1].startswith("lab: 51 more problems")
