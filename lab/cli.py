@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from lab.cliargs import count, fraction, positive_float, positive_int, scenario_bounded
 from lab.cliargs import seed as seed_arg
-from lab.errors import Diagnostic, LabError
+from lab.errors import Diagnostic, LabError, printable, shown
 
 if TYPE_CHECKING:
     from lab.policy.runtime import CompiledPolicy
@@ -43,8 +43,9 @@ class _Parser(argparse.ArgumentParser):
 def _kind_of(path: Path) -> str:
     """Whether a YAML file is a scenario, a batch spec or a policy, from its top-level keys."""
     from lab.config import read_yaml
+    from lab.policy.files import find_scenario
 
-    node = read_yaml(path)
+    node = read_yaml(find_scenario(str(path)) or path)  # a shipped scenario's name reads as its file
     keys = {k.value for k, _ in node.value} if node.kind == "map" else set()
     if "population" in keys or "store" in keys:
         return "scenario"
@@ -55,19 +56,23 @@ def _kind_of(path: Path) -> str:
 
 # --------------------------------------------------------------------------- commands
 def cmd_validate(args: argparse.Namespace) -> int:
+    from lab.policy.files import find_policy, find_scenario
     from lab.policy.loader import load_policy
     from lab.scenario.loader import load_scenario
 
     problems: list[Diagnostic] = []
     for raw in args.paths:
         path = Path(raw)
+        if not path.exists():  # a name: the shipped scenario, batch spec or policy of that name
+            path = find_scenario(raw) or find_policy(raw) or path
         if path.is_dir():
             files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
         else:
             files = [path]
         for f in files:
             if not f.is_file():
-                problems.append(Diagnostic(str(f), 1, 1, "no such file"))
+                problems.append(Diagnostic(printable(str(f), 200), 1, 1, "no such file (nor a shipped scenario, batch "
+                                           "spec or policy of that name)", "file"))
                 continue
             try:
                 kind = _kind_of(f)
@@ -82,8 +87,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
                     print(f"ok: {f} (policy '{cp.policy.name}', {len(cp.rules)} rules)")
             except LabError as exc:
                 problems.extend(exc.diagnostics)
-    for d in problems:
-        print(d, file=sys.stderr)
+    for line in shown(problems):
+        print(line, file=sys.stderr)
     return EXIT_BAD_INPUT if problems else EXIT_OK
 
 
@@ -468,8 +473,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return fn(args)
     except LabError as exc:
-        for d in exc.diagnostics:
-            print(d, file=sys.stderr)
+        for line in shown(exc.diagnostics):
+            print(line, file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # the reader went away (e.g. `lab explain P | head`): nothing left to say
         sys.stderr.close()

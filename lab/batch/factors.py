@@ -17,8 +17,9 @@ from typing import Any, Literal
 
 from lab.batch.design import Axis, Design, Grid
 from lab.batch.overrides import Leaf, PathError, Target, resolve
+from lab.batch.whole import whole_reason
 from lab.config import Expr, Node, SourceMap, option
-from lab.errors import Diagnostics, suggest
+from lab.errors import Diagnostics, printable, suggest
 from lab.scenario.loader import PolicySource
 from lab.scenario.model import Scenario
 
@@ -126,6 +127,12 @@ def check_factor(name: str, fs: FactorSpec, node: Node | None, scenario: Scenari
     kind = _factor_kind(name, fs, leaf, base, err)
     if kind is None:
         return None
+    whole = ""
+    if kind == "float" and fs.type_ is None:  # a whole quantity written as a number (a stamp card's length)
+        reason = whole_reason(target, sources[target.policy].policy if target.policy in sources else None,
+                              fs.template)
+        if reason is not None:
+            kind, whole = "int", f" ({reason}; give type: float to sample fractions anyway)"
     levels_node = node.get("levels") if node is not None else None
     level_nodes = tuple(levels_node.value) if levels_node is not None and levels_node.kind == "seq" else ()
     if has_range and fs.levels is not None:
@@ -138,7 +145,7 @@ def check_factor(name: str, fs: FactorSpec, node: Node | None, scenario: Scenari
     if fs.template is not None:
         if leaf.kind != "expr":
             err.at(base + ("template",), "invalid", f"factor '{name}': template only applies to expression parameters; "
-                                      f"'{fs.path}' is {leaf.describe()}")
+                                      f"'{printable(fs.path)}' is {leaf.describe()}")
         elif "{value}" not in fs.template:
             err.at(base + ("template",), "invalid", f"factor '{name}': the template needs {{value}} where the value goes, "
                                       f"e.g. 'floor(purchase.amount * {{value}})'")
@@ -155,7 +162,7 @@ def check_factor(name: str, fs: FactorSpec, node: Node | None, scenario: Scenari
                 err.at(base + (key,), "range", f"factor '{name}': {key} must be a finite number")
                 return None
             if kind == "int" and not float(v).is_integer():
-                err.at(base + (key,), "type", f"factor '{name}' takes whole numbers; {key} is {v:g}")
+                err.at(base + (key,), "type", f"factor '{name}' takes whole numbers{whole}; {key} is {v:g}")
             _check_bounds(name, v, leaf, fs.path, base + (key,), err)
         if fs.low is not None and fs.high is not None and not fs.low < fs.high:
             err.at(base + ("high",), "range", f"factor '{name}': high ({fs.high:g}) must be above low ({fs.low:g}); to fix a value, "
@@ -195,7 +202,7 @@ def _factor_kind(name: str, fs: FactorSpec, leaf: Leaf, base: tuple, err: Diagno
     if leaf.kind in ("float", "int"):
         natural = leaf.kind
         if want == "float" and natural == "int":
-            err.at(base + ("type",), "type", f"factor '{name}': '{fs.path}' takes whole numbers; use type: int (or leave type out)")
+            err.at(base + ("type",), "type", f"factor '{name}': '{printable(fs.path)}' takes whole numbers; use type: int (or leave type out)")
             return None
         return want or natural
     if leaf.kind == "expr":
@@ -205,7 +212,7 @@ def _factor_kind(name: str, fs: FactorSpec, leaf: Leaf, base: tuple, err: Diagno
             return want or "float"
         return want or "choice"
     if want in ("float", "int"):
-        err.at(base + ("type",), "type", f"factor '{name}': '{fs.path}' is {leaf.describe()}, so the factor is a choice; "
+        err.at(base + ("type",), "type", f"factor '{name}': '{printable(fs.path)}' is {leaf.describe()}, so the factor is a choice; "
                               "give levels and remove type")
         return None
     return "choice"
@@ -218,18 +225,18 @@ def _check_bounds(name: str, v: float, leaf: Leaf, path: str, at: tuple, err: Di
 
 
 def _level_value(name: str, v: object, kind: str, leaf: Leaf, fs: FactorSpec, at: tuple, err: Diagnostics) -> object:
-    bad = f"factor '{name}': level {v!r} is not {leaf.describe()} as '{fs.path}' needs"
+    bad = f"factor '{name}': level {printable(repr(v))} is not {leaf.describe()} as '{printable(fs.path)}' needs"
     if v is None:
         if not leaf.optional:
-            err.at(at, "type", f"factor '{name}': '{fs.path}' cannot be left empty (null)")
+            err.at(at, "type", f"factor '{name}': '{printable(fs.path)}' cannot be left empty (null)")
         return None
     numeric = isinstance(v, (int, float)) and not isinstance(v, bool)
     if leaf.kind in ("float", "int") or (leaf.kind == "expr" and kind in ("float", "int")):
         if not numeric:
-            err.at(at, "type", bad if leaf.kind != "expr" else f"factor '{name}': level {v!r} is not a number")
+            err.at(at, "type", bad if leaf.kind != "expr" else f"factor '{name}': level {printable(repr(v))} is not a number")
             return v
         if (kind == "int" or leaf.kind == "int") and not float(v).is_integer():
-            err.at(at, "type", f"factor '{name}': level {v!r} is not a whole number as '{fs.path}' needs")
+            err.at(at, "type", f"factor '{name}': level {printable(repr(v))} is not a whole number as '{printable(fs.path)}' needs")
             return v
         _check_bounds(name, float(v), leaf, fs.path, at, err)
         return int(v) if (kind == "int" or leaf.kind == "int") else float(v)
@@ -239,12 +246,12 @@ def _level_value(name: str, v: object, kind: str, leaf: Leaf, fs: FactorSpec, at
         return v
     if leaf.kind == "literal":
         if v not in leaf.choices:
-            err.at(at, "choice", f"factor '{name}': {v!r} is not one of " + ", ".join(map(repr, leaf.choices))
+            err.at(at, "choice", f"factor '{name}': {printable(repr(v))} is not one of " + ", ".join(map(repr, leaf.choices))
                 + (suggest(v, leaf.choices) if isinstance(v, str) else ""))
         return v
     if leaf.kind == "str":
         if not isinstance(v, str):
-            err.at(at, "type", bad + f" (put it in quotes: \"{v}\")")
+            err.at(at, "type", bad + f" (put it in quotes: \"{printable(v)}\")")
         return v
     if isinstance(v, bool):
         return "true" if v else "false"

@@ -16,7 +16,8 @@ from lab.batch.design import Grid, Sobol, design_points, grid_size
 from lab.batch.factors import Factor, check_factor
 from lab.batch.spec import Batch, BatchSpec
 from lab.config import SourceMap, build, read_yaml
-from lab.errors import Diagnostics, suggest
+from lab.errors import Diagnostics, name_problem, printable, suggest
+from lab.policy.files import find_scenario
 from lab.scenario.loader import BASELINE, PolicySource, read_sources
 from lab.scenario.model import Scenario
 
@@ -30,16 +31,20 @@ def load_spec(path: str | Path, *, customers: int | None = None, days: int | Non
     """Read and check a batch spec, its scenario and its policies; LabError lists every problem as FILE:LINE:COL.
 
     `customers` and `days` override the spec's (as the command line does)."""
-    path = Path(path)
+    found = find_scenario(str(path))  # a path as written, else a shipped batch spec's name
+    path = found if found is not None else Path(path)
     file = str(path)
     root = read_yaml(path)
     spec, where = build(root, BatchSpec, file)
     err = Diagnostics(file, where)
+    problem = name_problem(spec.name, "the batch's name")
+    if problem is not None:  # it names the results folder
+        err.at(("name",), "name", problem)
 
     scenario_path = path.parent / spec.scenario
     if not scenario_path.is_file():
         near = [p.name for p in scenario_path.parent.glob("*.yaml")] if scenario_path.parent.is_dir() else []
-        err.at(("scenario",), "unknown-name", f"cannot find the scenario '{spec.scenario}' (looked for "
+        err.at(("scenario",), "unknown-name", f"cannot find the scenario '{printable(spec.scenario)}' (looked for "
                f"{scenario_path}); paths are relative to the batch spec{suggest(Path(spec.scenario).name, near)}")
         err.raise_if_any()
 
@@ -53,7 +58,7 @@ def load_spec(path: str | Path, *, customers: int | None = None, days: int | Non
         err.at(at, "unknown-name", msg)
 
     def duplicate(first: PolicySource, second: PolicySource) -> None:
-        err.at(("policies",), "duplicate-name", f"two policies are named '{second.name}' ({first.path} and "
+        err.at(("policies",), "duplicate-name", f"two policies are named '{printable(second.name)}' ({first.path} and "
                f"{second.path}); names must differ")
 
     source = read_sources(scenario_path, names, missing=missing, duplicate=duplicate)

@@ -44,7 +44,7 @@ from lab.config.declare import (
 from lab.config.messages import article, at_text, describe, field_label, number_hint, number_text
 from lab.config.sourcemap import SourceMap, diag_at
 from lab.config.yamlio import Node
-from lab.errors import Diagnostics, printable, suggest
+from lab.errors import Diagnostics, TooMany, printable, suggest
 
 # Expr, FieldMeta, option, yaml_name (lab.config.declare) and SourceMap, diag_at (lab.config.sourcemap)
 # are re-exported: this module was their home, and lab.config exports them all.
@@ -359,7 +359,10 @@ def build(node: Node, cls: type[T], file: str) -> tuple[T, SourceMap]:
         b.err(node, "type", (), f"expected a mapping at the top level of the file, got {describe(node)}")
         result: Any = _BAD
     else:
-        result = b.obj(node, cls, (), _human(cls.__name__), ())
+        try:
+            result = b.obj(node, cls, (), _human(cls.__name__), ())
+        except TooMany:
+            raise b.diags.error(sort=True) from None
     if b.diags or isinstance(result, _Bad):
         raise b.diags.error(sort=True)
     return result, SourceMap(file, b.pos)

@@ -32,7 +32,7 @@ import yaml.resolver
 
 from lab.config.node import BREAK as _BREAK
 from lab.config.node import STR, Node
-from lab.errors import Diagnostic, Diagnostics, LabError, printable, suggest
+from lab.errors import Diagnostic, Diagnostics, LabError, TooMany, printable, suggest
 
 __all__ = [
     "Node",
@@ -145,6 +145,7 @@ class _Composer:
         self.aliased = False  # whether any alias has been expanded yet
         self.root: Node | None = None
         self.documents = 0
+        self._resolved: dict[tuple[str, Any], str] = {}  # plain scalar text -> its resolved tag
 
     def warn(self, line: int, col: int, code: str, message: str, path: tuple[str | int, ...] | None = None) -> None:
         """Record a problem that does not stop the reading (at the path of the value being composed by default)."""
@@ -215,6 +216,9 @@ class _Composer:
     # -- events -----------------------------------------------------------------------------
 
     def scalar(self, ev: yaml.ScalarEvent) -> None:
+        if ev.tag is None and ev.anchor is None:  # the common case, kept cheap: reading time is per node
+            self.plain_scalar(ev)
+            return
         self.count(1, ev.start_mark)
         start = ev.start_mark.index
         if start < len(self.text) and self.text[start] in "&!":  # anchor/tag before the text
@@ -255,6 +259,41 @@ class _Composer:
         node = Node("scalar", value, line, col, tag, style, raw)
         self.register(ev.anchor, node, 1, 0)
         self.add(node, 1, 0)
+
+    def plain_scalar(self, ev: yaml.ScalarEvent) -> None:
+        """A scalar without tag or anchor: what `scalar` does for one, with its resolution cached by text."""
+        self.total += 1
+        if self.total > MAX_NODES:
+            self.count(0, ev.start_mark)
+        mark = ev.start_mark
+        text = ev.value
+        key = (text, ev.implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            tag = self.resolve(yaml.ScalarNode, text, ev.implicit)
+            if tag in (INT, FLOAT) and ":" in text:  # YAML 1.1 base-60 numbers
+                tag = STR
+            self._resolved[key] = tag
+        value: Any = text
+        if tag in _CONSTRUCT:
+            try:
+                value = _CONSTRUCT[tag](yaml.ScalarNode(tag, text))
+            except Exception:  # e.g. an integer too long for Python to convert
+                self.warn(mark.line + 1, mark.column + 1, "type", f"cannot read the number '{printable(text)}'; "
+                          "put it in quotes if it is text")
+                tag, value = STR, text
+        elif tag == NULL:
+            value = None
+        node = Node("scalar", value, mark.line + 1, mark.column + 1, tag, ev.style or None,
+                    self.text[mark.index:ev.end_mark.index])
+        if self.stack:
+            top = self.stack[-1]
+            top.items.append(node)
+            top.size += 1
+            if top.height < 1:
+                top.height = 1
+        else:
+            self.root = node
 
     def resolve(self, kind: type, value: str | None, implicit: Any) -> str:
         return self.resolver.resolve(kind, value, implicit)
@@ -404,6 +443,13 @@ def _line_col_of_index(text: str, index: int) -> tuple[int, int]:
     return (line, index - last_end + 1)
 
 
+def _listed(diags: Diagnostics) -> LabError:
+    """The LabError of the reader's diagnostics in file order, the "stopped after" note (if any) last."""
+    items = list(diags)
+    return LabError(sorted((d for d in items if d.code != "too-many"), key=_order)
+                    + [d for d in items if d.code == "too-many"])
+
+
 def parse_yaml(text: str, file: str) -> Node:
     """Parse one YAML document into a positioned :class:`Node` tree.
 
@@ -429,12 +475,17 @@ def parse_yaml(text: str, file: str) -> Node:
 
     try:
         root = composer.compose(events())
+    except TooMany:
+        raise _listed(composer.diags) from None
     except _Fatal as f:
-        composer.diags.add(f.line, f.col, f.code, f.message, f.path)
-        raise LabError(sorted(composer.diags, key=_order)) from None
+        try:
+            composer.diags.add(f.line, f.col, f.code, f.message, f.path)
+        except TooMany:
+            pass
+        raise _listed(composer.diags) from None
     except yaml.MarkedYAMLError as e:
         composer.diags.extend([_malformed(e, text, file)])
-        raise LabError(sorted(composer.diags, key=_order)) from None
+        raise _listed(composer.diags) from None
     except yaml.reader.ReaderError as e:
         line, col = _line_col_of_index(text, min(e.position, len(text)))
         raise LabError.at(file, line, col, f"unreadable YAML: {e.reason}", "file") from None
@@ -445,7 +496,7 @@ def parse_yaml(text: str, file: str) -> Node:
         if dispose is not None:
             dispose()
     if composer.diags:
-        raise LabError(sorted(composer.diags, key=_order))
+        raise _listed(composer.diags)
     if root is None or (root.kind == "scalar" and root.value is None and not root.raw):
         raise LabError.at(file, 1, 1, "the file is empty; expected a mapping", "file")
     if root.kind == "scalar" and root.value is None:

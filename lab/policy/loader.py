@@ -12,13 +12,19 @@ the handler's problems in the file.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from lab.config import SourceMap, build, diag_at, read_yaml
-from lab.errors import Diagnostic, LabError, suggest
+from lab.errors import Diagnostic, LabError, declare_meanings, name_problem, name_problems, printable, suggest
 from lab.policy import model as m
+from lab.policy.fields import FIELDS
+from lab.policy.files import find_policy, is_path, looked_in, policy_names
 from lab.policy.actions import CheckContext, handler_for
 from lab.policy.runtime import CompiledPolicy, World, compile_policy
+
+# "Did you mean" by meaning as well as spelling: an unknown field is matched with the fields of its kind.
+declare_meanings({f.name: f"{f.unit} {f.meaning}" for f in FIELDS if f.expression})
 
 
 def read_policy(path: str | Path) -> tuple[m.Policy, SourceMap]:
@@ -31,56 +37,84 @@ def check_references(policy: m.Policy, where: SourceMap, file: str, world: World
     """Problems with what a policy refers to: ledgers, lines, tiers, groups, categories, triggers."""
     out: list[Diagnostic] = []
 
-    def err(path: tuple[str | int, ...], msg: str) -> None:
-        out.append(diag_at(file, where, path, msg))
+    def err(path: tuple[str | int, ...], msg: str, code: str = "invalid") -> None:
+        out.append(diag_at(file, where, path, msg, code=code))
+
+    problem = name_problem(policy.name, "the policy's name")
+    if problem is not None:
+        err(("name",), problem, "name")
+    named: list[tuple[tuple[str, ...], Iterable[str], str]] = [
+        (("points",), policy.points, "a points ledger's name"), (("credit",), policy.credit, "a credit line's name"),
+        (("tiers", "levels"), policy.tiers.levels if policy.tiers else (), "a tier's name"),
+        (("stacking",), policy.stacking, "a rule group's name")]
+    for at, names, what in named:
+        for n, problem in name_problems(names, what):
+            err(at + (n,), problem, "name")
+    for i, rule in enumerate(policy.rules):
+        problem = name_problem(rule.id, "a rule id")
+        if problem is not None:
+            err(("rules", i, "id"), problem, "name")
+        if rule.group is not None and (problem := name_problem(rule.group, "a rule group")) is not None:
+            err(("rules", i, "group"), problem, "name")
 
     points, lines = tuple(policy.points), tuple(policy.credit)
     for name in set(points) & set(lines):
-        err(("credit", name), f"ledger name '{name}' is used for both points and credit; give them different names")
+        err(("credit", name), f"ledger name '{printable(name)}' is used for both points and credit; give them different names")
     tiers = tuple(policy.tiers.levels) if policy.tiers else ()
     if policy.tiers is not None:
         t = policy.tiers
         if not t.levels:
-            err(("tiers", "levels"), "tiers need at least one level, e.g. levels: {member: {}, gold: {qualify: 1000}}")
+            err(("tiers", "levels"), "tiers need at least one level, e.g. levels: {member: {}, gold: {qualify: 1000}}",
+                "required")
         bars = [lvl.qualify for lvl in t.levels.values()]
         if bars and bars[0] != 0:
             err(("tiers", "levels", tiers[0], "qualify"),
-                f"the first tier '{tiers[0]}' is where everyone starts; its qualify must be 0")
+                f"the first tier '{printable(tiers[0])}' is where everyone starts; its qualify must be 0")
         for a, b, name in zip(bars, bars[1:], tiers[1:]):
             if b < a:
                 err(("tiers", "levels", name, "qualify"),
-                    f"tier '{name}' needs a qualify of at least {a:g} (tiers go from lowest to highest)")
+                    f"tier '{printable(name)}' needs a qualify of at least {a:g} (tiers go from lowest to highest)")
         if t.metric == "points":
             if t.ledger is None:
                 err(("tiers", "metric"), "metric 'points' needs 'ledger: <a points ledger>' in tiers")
             elif t.ledger not in points:
-                err(("tiers", "ledger"), f"unknown points ledger '{t.ledger}'" + suggest(t.ledger, points))
+                err(("tiers", "ledger"), f"unknown points ledger '{printable(t.ledger)}'" + suggest(t.ledger, points))
     cats = world.categories if world else None
     ids: dict[str, int] = {}
     groups: set[str] = set()
     for i, rule in enumerate(policy.rules):
         if rule.id in ids:
             err(("rules", i, "id"),
-                f"rule id '{rule.id}' is used twice (first by rule {ids[rule.id] + 1}); rule ids must be unique")
+                f"rule id '{printable(rule.id)}' is used twice (first by rule {ids[rule.id] + 1}); rule ids must be unique")
         ids.setdefault(rule.id, i)
         if rule.group:
             groups.add(rule.group)
         ctx = CheckContext(policy, rule.on.tag, cats)
         for j, act in enumerate(rule.do):
             base = ("rules", i, "do", j, act.tag)
+            for key, cat in handler_for(act).categories(act).items():
+                problem = name_problem(cat, "a category's name")
+                if problem is not None:
+                    err(base + (key,), problem, "name")
             for below, msg in handler_for(act).check(act, ctx):
                 err(base + below, msg)
     for g in policy.stacking:
         if g not in groups:
-            err(("stacking", g), f"no rule is in group '{g}'" + suggest(g, groups))
+            err(("stacking", g), f"no rule is in group '{printable(g)}'" + suggest(g, groups))
     if policy.budget is not None and policy.budget.amount == 0:
         err(("budget", "amount"), "a budget of 0 stops every rule with a cost; remove the budget or give an amount")
     return out
 
 
+#: Problems after which the policy is not compiled: a bad name or an empty tier list cannot become a field.
+_BLOCKING = frozenset({"name", "required"})
+
+
 def compile_checked(policy: m.Policy, where: SourceMap, file: str, world: World | None) -> CompiledPolicy:
     """Check references and expressions; raise LabError listing every problem, else return the compiled policy."""
     diags = check_references(policy, where, file, world)
+    if any(d.code in _BLOCKING for d in diags):  # the expression schema cannot be built from these names
+        raise LabError(sorted(diags, key=lambda d: (d.file, d.line, d.col)))
     compiled, problems = compile_policy(policy, world or World.permissive(policy))
     for p in problems:
         expr = _expr_at(policy, p.path)
@@ -104,9 +138,16 @@ def _expr_at(policy: m.Policy, path: tuple[str | int, ...]) -> object | None:
 
 
 def load_policy(path: str | Path, world: World | None = None) -> CompiledPolicy:
-    """Read, check and compile a policy file; LabError on any problem.
+    """Read, check and compile a policy file (or a shipped policy's name, e.g. 'points'); LabError on any problem.
 
     Without a world (a policy checked on its own), category and segment names
     cannot be checked: they are checked when a scenario uses the policy."""
+    if not Path(path).is_file():
+        found = find_policy(str(path))
+        if found is None and not is_path(str(path)):
+            raise LabError.at("<command line>", 1, 1, f"policy '{printable(path)}' not found (looked "
+                              f"{looked_in(None)}; a path needs a / or .yaml){suggest(str(path), policy_names())}",
+                              "unknown-name")
+        path = found if found is not None else path
     policy, where = read_policy(path)
     return compile_checked(policy, where, str(path), world)

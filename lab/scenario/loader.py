@@ -19,12 +19,13 @@ and the batch layer):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.config import SourceMap, build, diag_at, read_yaml
-from lab.errors import Diagnostic, LabError, suggest
+from lab.errors import Diagnostic, LabError, name_problem, name_problems, printable, suggest
+from lab.policy.files import find_policy, find_scenario, is_path, looked_in, policy_names
 from lab.policy.loader import compile_checked, read_policy
 from lab.policy.model import Policy
 from lab.policy.runtime import CompiledPolicy, World
@@ -93,6 +94,15 @@ def read_scenario(path: str | Path) -> tuple[Scenario, SourceMap]:
 def check_scenario(sc: Scenario, where: SourceMap, file: str) -> list[Diagnostic]:
     """Problems with what a scenario refers to."""
     out: list[Diagnostic] = []
+    problem = name_problem(sc.name, "the scenario's name")
+    if problem is not None:
+        out.append(diag_at(file, where, ("name",), problem, code="name"))
+    for n, problem in name_problems(sc.store.categories, "a category's name"):
+        out.append(diag_at(file, where, ("store", "categories", n), problem, code="name"))
+    for n, problem in name_problems(sc.population.segments, "a segment's name"):
+        out.append(diag_at(file, where, ("population", "segments", n), problem, code="name"))
+    if out:
+        return out  # the names below would be checked against names that cannot be kept
     cats = tuple(sc.store.categories)
     if not cats:
         out.append(diag_at(file, where, ("store", "categories"), "the store needs at least one category, e.g. "
@@ -104,27 +114,42 @@ def check_scenario(sc: Scenario, where: SourceMap, file: str) -> list[Diagnostic
         for c in seg.categories:
             if c not in cats:
                 out.append(diag_at(file, where, ("population", "segments", name, "categories", c),
-                                   f"unknown category '{c}'" + suggest(c, cats), code="unknown-name"))
+                                   f"unknown category '{printable(c)}'" + suggest(c, cats), code="unknown-name"))
     return out
 
 
-def policy_file(name: str, scenario_path: Path) -> Path | None:
-    """Where a policy named in a scenario lives: a path relative to the scenario, or NAME in a policies/ folder."""
-    candidates = [scenario_path.parent / name, scenario_path.parent / f"{name}.yaml",
-                  scenario_path.parent.parent / "policies" / f"{name}.yaml", Path("policies") / f"{name}.yaml"]
-    for c in candidates:
-        if c.is_file():
-            return c
-    return None
+def policy_file(name: str, scenario_path: Path, *, typed: bool = False) -> Path | None:
+    """Where a policy reference lives (lab.policy.files: beside the scenario, its policies/ sibling, the shipped ones).
+
+    ``typed``: the reference came from the command line, so a path is taken as written; a reference from the
+    scenario's own ``policies:`` list that is a path must stay inside the scenario's folder."""
+    return find_policy(name, scenario_path, typed=typed)
 
 
 def available_policies(scenario_path: Path) -> list[str]:
-    """Policy names found in the policies/ folders a scenario can see (for suggestions)."""
-    names: set[str] = set()
-    for folder in (scenario_path.parent.parent / "policies", Path("policies")):
-        if folder.is_dir():
-            names.update(p.stem for p in folder.glob("*.yaml"))
-    return sorted(names)
+    """Policy names a scenario can use (for suggestions)."""
+    return policy_names(scenario_path)
+
+
+def not_a_policy(path: Path, *, typed: bool) -> str | None:
+    """Why the file at `path` is not a policy (a scenario, a batch spec, not YAML, ...), or None if it may be one.
+
+    Says so without quoting the file: a reference from a scenario must not make the lab echo another file's
+    contents. A file the user typed on the command line that is not YAML is left to the reader (its position helps)."""
+    try:
+        node = read_yaml(path)
+    except LabError:
+        if typed:
+            return None
+        return "it cannot be read as YAML"
+    keys = {k.value for k, _ in node.value if isinstance(k.value, str)} if node.kind == "map" else set()
+    if keys & {"population", "store"}:
+        return "it is a scenario"
+    if keys & {"factors", "design", "scenario", "replications"}:
+        return "it is a batch spec"
+    if "name" not in keys:  # (a policy with a misspelt key still gets the builder's word on it, at its line)
+        return "a policy is a mapping with 'name:' and its rules, points, credit or tiers"
+    return None
 
 
 #: Called with (policy name, message, the scenario, its source map) for a policy whose file cannot be found.
@@ -134,12 +159,13 @@ Duplicate = Callable[[PolicySource, PolicySource], None]
 
 
 def read_sources(path: str | Path, names: Callable[[Scenario], Sequence[str]], *, missing: Missing,
-                 duplicate: Duplicate) -> ScenarioSource:
+                 duplicate: Duplicate, typed: Collection[str] = ()) -> ScenarioSource:
     """Read and check a scenario and the policies `names(scenario)` lists, compiling each against its world.
 
     A scenario that does not check, or a policy that does not compile, raises
     LabError; a missing policy file or a second policy of the same name goes
-    to the hook (which may raise, or collect and let the reading go on)."""
+    to the hook (which may raise, or collect and let the reading go on). The references in `typed` came from
+    the command line (a path among them is taken as written, see lab.policy.files)."""
     path = Path(path)
     file = str(path)
     sc, where = read_scenario(path)
@@ -150,10 +176,22 @@ def read_sources(path: str | Path, names: Callable[[Scenario], Sequence[str]], *
     sources: dict[str, PolicySource] = {}
     compiled: dict[str, CompiledPolicy] = {}
     for name in names(sc):
-        pf = policy_file(name, path)
+        given = name in typed
+        pf = policy_file(name, path, typed=given)
         if pf is None:
-            missing(name, f"policy '{name}' not found (looked for {name}.yaml beside the scenario and in policies/)"
-                    + suggest(name, available_policies(path)), sc, where)
+            if is_path(name) and not given:
+                hint = ("; a path in a scenario is relative to its folder and stays inside it (give a name, or pass "
+                        "the path with --policy/--policies)")
+            elif is_path(name):
+                hint = "; no such file"
+            else:
+                hint = suggest(name, available_policies(path))
+            where_ = "" if is_path(name) else f" (looked {looked_in(path)})"
+            missing(name, f"policy '{printable(name)}' not found{where_}{hint}", sc, where)
+            continue
+        why = not_a_policy(pf, typed=given)
+        if why is not None:
+            missing(name, f"'{printable(name)}' ({printable(str(pf), 80)}) is not a policy: {why}", sc, where)
             continue
         pol, pwhere = read_policy(pf)
         cp = compile_checked(pol, pwhere, str(pf), world)
@@ -197,9 +235,17 @@ def compile_sources(source: ScenarioSource, override: Override | None = None, *,
     return LoadedScenario(sc, source.path, compiled, files, rejected)
 
 
+def scenario_path(ref: str | Path) -> Path:
+    """The scenario file a command names: a path as written, else a shipped scenario's name ('classroom')."""
+    found = find_scenario(str(ref))
+    return found if found is not None else Path(ref)
+
+
 def load_scenario(path: str | Path, policies: list[str] | None = None) -> LoadedScenario:
-    """Read and check a scenario and the policies it compares (or `policies`, if given), the baseline always first."""
-    path = Path(path)
+    """Read and check a scenario and the policies it compares (or `policies`, if given), the baseline always first.
+
+    `path` may be a shipped scenario's name; `policies` are references given on the command line."""
+    path = scenario_path(path)
     file = str(path)
 
     def names(sc: Scenario) -> list[str]:
@@ -219,7 +265,7 @@ def load_scenario(path: str | Path, policies: list[str] | None = None) -> Loaded
 
     def duplicate(first: PolicySource, second: PolicySource) -> None:
         raise LabError([diag_at(str(second.path), second.where, ("name",),
-                                f"two policies are named '{second.name}'; policy names must differ",
+                                f"two policies are named '{printable(second.name)}'; policy names must differ",
                                 code="duplicate-name")])
 
-    return compile_sources(read_sources(path, names, missing=missing, duplicate=duplicate))
+    return compile_sources(read_sources(path, names, missing=missing, duplicate=duplicate, typed=policies or ()))
