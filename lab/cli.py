@@ -195,12 +195,26 @@ def _batch_target(args: argparse.Namespace) -> _Target:
     return _Target(sc, cp, src.name, seed, batch.customers, batch.days, (point, replication))
 
 
+def _sized(scenario: Scenario, customers: int | None, scale: bool) -> tuple[Scenario, int | None]:
+    """The scenario and customers a run uses: with --scale-store the whole store scaled to --customers
+    (lab.scenario.scale); either way a run at a size its store was not written for is said on stderr."""
+    from lab.scenario.scale import scale_store, size_note
+
+    if scale and customers is not None:
+        scenario, customers = scale_store(scenario, customers), None
+    note = size_note(scenario, customers)
+    if note:
+        print(f"lab: {note}", file=sys.stderr)
+    return scenario, customers
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from lab.experiment.run import run_policy, write_run
 
     t = _target(args)
+    scenario, customers = _sized(t.scenario, t.customers, args.scale_store)
     t0 = time.perf_counter()
-    res = run_policy(t.scenario, t.policy, t.seed, address=t.address, customers=t.customers, days=t.days,
+    res = run_policy(scenario, t.policy, t.seed, address=t.address, customers=customers, days=t.days,
                      transactions=args.transactions)
     files = write_run(res, Path(args.out))
     s = res.summary
@@ -213,14 +227,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from lab.experiment.compare import CompareOptions, compare, write_comparison
     from lab.report import format_table, write_report
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()] if args.policies else None
     ls = _load(args.scenario, policies)
+    scenario, customers = _sized(ls.scenario, args.customers, args.scale_store)
+    ls = dataclasses.replace(ls, scenario=scenario)
     opts = CompareOptions(replications=args.replications if args.replications is not None else (5 if args.precision else 10),
                           precision=args.precision, max_replications=args.max_replications, seed=args.seed,
-                          customers=args.customers, days=args.days, jobs=args.jobs or _cpus(),
+                          customers=customers, days=args.days, jobs=args.jobs or _cpus(),
                           flywheel_split=not args.no_flywheel_split)
     out = Path(args.out) if args.out else Path("results") / f"{ls.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     comp = compare(ls, opts, progress=not args.quiet)
@@ -334,6 +352,10 @@ def _world_opts(s: argparse.ArgumentParser) -> None:
                    metavar="N", help="customers at the start (default: the scenario's; same bounds as the scenario file)")
     s.add_argument("--days", type=scenario_bounded("days", DAYS_FIX), default=None, metavar="D",
                    help="days to simulate (default: the scenario's; same bounds as the scenario file)")
+    s.add_argument("--scale-store", action="store_true",
+                   help="with --customers: scale the whole store with its customers (staff, fixed costs, marketing "
+                        "budget, market size; see docs/OUTPUTS.md). Without it only the customers change, and the "
+                        "run says so")
 
 
 def _address_opts(s: argparse.ArgumentParser) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from lab.experiment.manifest import file_hash, versions
 from lab.metrics.outcomes import REGISTRY
 from lab.report.figures import FIGURES, FigureSpec, policy_colours
+from lab.scenario.scale import size_note
 from lab.report.text import (
     LEVEL_WORDS,
     fmt_bounds,
@@ -111,7 +112,9 @@ def _head(comp: Comparison) -> str:
     ]
     items = "".join(f"<li>{escape(k)}: <b>{escape(v)}</b></li>" for k, v in facts)
     desc = f'<p class="lede">{escape(sc.description)}</p>' if sc.description else ""
-    return (f"<h1>Loyalty Lab: {escape(sc.name)}</h1>\n{desc}\n<ul class=\"facts\">{items}</ul>")
+    size = size_note(sc, comp.options.customers)
+    warn = f'<p class="note size"><b>Size.</b> {escape(size)}</p>' if size else ""
+    return (f"<h1>Loyalty Lab: {escape(sc.name)}</h1>\n{desc}\n<ul class=\"facts\">{items}</ul>{warn}")
 
 
 def _verdict(comp: Comparison) -> str:
