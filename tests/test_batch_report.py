@@ -55,7 +55,8 @@ def test_each_headline_outcome_has_a_table_with_a_row_per_design_point(report) -
 def test_the_cells_are_the_comparison_reports_formatting_of_the_summarys_intervals(report) -> None:
     text, summary, _ = report
     part = _section(text, "<h3>net profit", "<h3>revenue")
-    row = summary[(summary["point"] == 0) & (summary["policy"] == "points") & (summary["outcome"] == "net_profit")].iloc[0]
+    pick = (summary["point"] == 0) & (summary["policy"] == "points") & (summary["outcome"] == "net_profit")
+    row = summary[pick].iloc[0]
     level = Interval(row["mean"], row["ci_low"], row["ci_high"], int(row["n"]), (row["ci_high"] - row["ci_low"]) / 2)
     d = interval_decimals(level, "$")
     assert f'{fmt_value(level.mean, "$", decimals=d)}<small>{fmt_bounds(level, "$")}</small>' in part

@@ -241,7 +241,7 @@ class Comparison:
         return mean_ci(_finite(roi))
 
     def flywheel_share_verdict(self, policy: str, outcome: str = "net_profit") -> FlywheelShare:
-        """The flywheel share of a policy's effect, or why it is not meaningful (the rule: lab.metrics.flywheel_share)."""
+        """The flywheel share of a policy's effect, or why it is not meaningful (lab.metrics.flywheel_share)."""
         whole = self.matrix(outcome)
         d_whole = whole[policy].to_numpy() - whole[self.baseline].to_numpy()
         if not any(r.task.cut for r in self.results):

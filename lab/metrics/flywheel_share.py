@@ -71,4 +71,5 @@ def flywheel_share(d_whole: ArrayLike | None, d_cut: ArrayLike | None) -> Flywhe
         low, high = through.ci_low / mean_whole, through.ci_high / mean_whole
     else:
         low, high = through.ci_high / mean_whole, through.ci_low / mean_whole
-    return FlywheelShare(Interval(through.mean / mean_whole, low, high, through.n, through.half_width / abs(mean_whole)))
+    half = through.half_width / abs(mean_whole)
+    return FlywheelShare(Interval(through.mean / mean_whole, low, high, through.n, half))

@@ -10,8 +10,7 @@ lab.report.text (no scientific notation), a table per outcome with a row per
 design point and each mean and difference over its 95% interval. The numbers
 come from lab.metrics.batch_summary and lab.metrics.sensitivity; the report
 names the methods it used. `lab batch-report` (lab.cli) calls
-`write_batch_report`. (Over 500 lines: the figures, tables and page of one
-report, kept together so that its sections stay in step.)
+`write_batch_report`.
 """
 
 from __future__ import annotations

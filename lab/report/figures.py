@@ -623,7 +623,8 @@ def fig_flywheel_share(comp: Comparison) -> Figure:
     ax.set_xlim(-0.5 - 0.3 * (len(others) < 3), len(others) - 0.5 + 0.3 * (len(others) < 3))
     ax.set_ylim(max(lim_lo, -3.0) - 0.1, min(lim_hi, 4.0) + 0.15)
     if undefined:
-        ax.text(0.01, 0.01, "* n/a: not meaningful, as the effect on net profit is not clearly\n   different from $0 (the report's economics table says why)",
+        ax.text(0.01, 0.01, "* n/a: not meaningful, as the effect on net profit is not clearly\n"
+                "   different from $0 (the report's economics table says why)",
                 transform=ax.transAxes, fontsize=8, color="#555555", va="bottom")
     ax.set_xticks(pos, others, rotation=30 if len(others) > 3 else 0, ha="right" if len(others) > 3 else "center")
     _format_axis(ax.yaxis, "%")

@@ -231,7 +231,8 @@ def _economics(comp: Comparison, others: list[str]) -> str:
     return (f'<h3 id="economics">The programme\'s economics</h3><p class="note">Return: the paired gain in net profit '
             f"per $1 of programme cost (discounts, free items and trials, offers, running costs), per replication. "
             f"Flywheel share: the part of the net-profit effect that travels round the loop (see the method notes); "
-            f"it is shown only when the effect itself is clearly different from zero. Below each value: its {LEVEL_WORDS}.</p>"
+            "it is shown only when the effect itself is clearly different from zero. "
+            f"Below each value: its {LEVEL_WORDS}.</p>"
             f'<div class="wide"><table>{_outcome_head(comp, others)}'
             f'<tr><td class="name"><b>return on the programme</b> ($ net profit per $1 cost)</td>{"".join(roi_cells)}</tr>'
             f'<tr><td class="name"><b>flywheel share</b> of the net-profit effect</td>{"".join(share_cells)}</tr>'
