@@ -129,8 +129,8 @@ def salib_indices(X: np.ndarray, y: np.ndarray, names: Sequence[str], bounds: Se
     problem = {"num_vars": k, "names": list(names), "bounds": [list(b) for b in bounds]}
     sink = io.StringIO()
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            warnings.simplefilter("ignore")
+        # record=True keeps SALib's own notices out of the user's terminal even though SALib resets the filters
+        with warnings.catch_warnings(record=True), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             res = delta.analyze(problem, X[keep], y[keep], print_to_console=False, seed=seed)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:  # SALib < 1.6 raises per factor
         return refused(f"SALib could not compute its indices from {n} design points ({_first_line(exc)}): "
