@@ -26,7 +26,9 @@ from lab.cliargs import seed as seed_arg
 from lab.errors import Diagnostic, LabError, printable, shown
 
 if TYPE_CHECKING:
+    from lab.engine.options import RunOptions
     from lab.policy.runtime import CompiledPolicy
+    from lab.report.tracing import TracedRun
     from lab.scenario.model import Scenario
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -200,12 +202,26 @@ def _batch_target(args: argparse.Namespace) -> _Target:
     return _Target(sc, cp, src.name, seed, batch.customers, batch.days, (point, replication))
 
 
+def _sized(scenario: Scenario, customers: int | None, scale: bool) -> tuple[Scenario, int | None]:
+    """The scenario and customers a run uses: with --scale-store the whole store scaled to --customers
+    (lab.scenario.scale); either way a run at a size its store was not written for is said on stderr."""
+    from lab.scenario.scale import scale_store, size_note
+
+    if scale and customers is not None:
+        scenario, customers = scale_store(scenario, customers), None
+    note = size_note(scenario, customers)
+    if note:
+        print(f"lab: {note}", file=sys.stderr)
+    return scenario, customers
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from lab.experiment.run import run_policy, write_run
 
     t = _target(args)
+    scenario, customers = _sized(t.scenario, t.customers, args.scale_store)
     t0 = time.perf_counter()
-    res = run_policy(t.scenario, t.policy, t.seed, address=t.address, customers=t.customers, days=t.days,
+    res = run_policy(scenario, t.policy, t.seed, address=t.address, customers=customers, days=t.days,
                      transactions=args.transactions)
     files = write_run(res, Path(args.out))
     s = res.summary
@@ -218,14 +234,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from lab.experiment.compare import CompareOptions, compare, write_comparison
     from lab.report import format_table, write_report
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()] if args.policies else None
     ls = _load(args.scenario, policies)
+    scenario, customers = _sized(ls.scenario, args.customers, args.scale_store)
+    ls = dataclasses.replace(ls, scenario=scenario)
     opts = CompareOptions(replications=args.replications if args.replications is not None else (5 if args.precision else 10),
                           precision=args.precision, max_replications=args.max_replications, seed=args.seed,
-                          customers=args.customers, days=args.days, jobs=args.jobs or _cpus(),
+                          customers=customers, days=args.days, jobs=args.jobs or _cpus(),
                           flywheel_split=not args.no_flywheel_split)
     out = Path(args.out) if args.out else Path("results") / f"{ls.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     comp = compare(ls, opts, progress=not args.quiet)
@@ -238,27 +258,76 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 TRACE_CUSTOMERS = 2000  # the reference engine runs one process per customer: trace a sample unless told otherwise
+# the fates `lab trace --pick` knows (lab.report.tracing.FATES; written here so `lab --help` imports nothing heavy)
+FATE_NAMES = ("churned", "stayed", "redeemed", "expired", "stranded", "written_off", "referred", "one_purchase")
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from lab.engine.options import RunOptions
-    from lab.engine.reference import ReferenceSimulation
-    from lab.report.story import format_story
+    """`lab trace`: one customer's story under one policy, or under two side by side (reference engine).
 
-    t = _target(args)
-    customers = t.customers or min(t.scenario.population.customers, TRACE_CUSTOMERS)
-    if customers < t.scenario.population.customers and not t.customers:
-        print(f"lab trace: following a run of {customers} of the scenario's {t.scenario.population.customers} customers "
-              f"(the reference engine is slow); pass --customers {t.scenario.population.customers} to trace the "
+    The customer is named by id (--customer) or picked by fate and/or segment (--pick, --segment) from
+    the run of the first policy named; progress goes to stderr once a run takes more than a second."""
+    from lab.engine.options import RunOptions
+    from lab.report.story import format_side_by_side, format_story
+    from lab.report.tracing import pick
+
+    names = [p.strip() for p in args.policy.split(",") if p.strip()]
+    if not 1 <= len(names) <= 2:
+        raise _bad(f"--policy takes one policy, or two separated by a comma to see them side by side "
+                   f"(got {len(names)}: '{args.policy}')")
+    if args.customer is None and args.pick is None and args.segment is None:
+        raise _bad("name the customer to trace: --customer ID, or pick one with --pick FATE and/or --segment NAME "
+                   "(e.g. --pick churned)")
+    if args.customer is not None and (args.pick is not None or args.segment is not None):
+        raise _bad("--customer names one customer; --pick and --segment pick one: give either, not both")
+    targets = [_target(argparse.Namespace(**{**vars(args), "policy": name})) for name in names]
+    t = targets[0]
+    scenario, customers = t.scenario, t.customers
+    if args.scale_store and customers is not None:
+        from lab.scenario.scale import scale_store
+
+        scenario, customers = scale_store(scenario, customers), None
+    size = scenario.population.customers
+    customers = customers or min(size, TRACE_CUSTOMERS)
+    if customers < size and not t.customers:
+        print(f"lab trace: following a run of {customers} of the scenario's {size} customers "
+              f"(the reference engine is slow); pass --customers {size} to trace the "
               "full-size run", file=sys.stderr)
-    if args.customer >= customers:
+    if args.customer is not None and args.customer >= customers:
         raise _bad(f"--customer {args.customer} is out of range: the run starts with {customers} customers "
-                   f"(ids 0 to {customers - 1}); pick a smaller id or pass --customers")
-    sim = ReferenceSimulation(t.scenario, t.policy, RunOptions(seed=t.seed, address=t.address, customers=customers,
-                                                               days=t.days), follow=[args.customer])
-    sim.run()
-    print(format_story(sim.trace(args.customer), args.customer, t.scenario, t.policy.policy))
+                   f"(ids 0 to {customers - 1}; later arrivals get the next ids); pick a smaller id, pass "
+                   "--customers, or pick one with --pick")
+    segments = tuple(scenario.population.segments)
+    if args.segment is not None and args.segment not in segments:
+        from lab.errors import suggest
+
+        raise _bad(f"--segment '{args.segment}': the scenario has no such segment (it has {', '.join(segments)})"
+                   f"{suggest(args.segment, list(segments))}")
+    opts = RunOptions(seed=t.seed, address=t.address, customers=customers, days=t.days)
+    follow = None if args.customer is None else [args.customer]
+    sims = [_traced(scenario, tg, opts, follow) for tg in targets]
+    cid = args.customer
+    if cid is None:
+        chosen = pick(sims[0].record, args.pick, args.segment)
+        if chosen.customer is None:
+            raise _bad(f"no customer {chosen.described} under '{names[0]}' in this run of {customers} customers; "
+                       "try another --pick or --segment, a longer --days, or more --customers")
+        cid = chosen.customer
+        print(f"lab trace: customer {cid}, the first of the {chosen.summary()} under '{names[0]}' "
+              "(pass --customer ID for another)", file=sys.stderr)
+    stories = [sim.trace(cid) for sim in sims]
+    if len(sims) == 1:
+        print(format_story(stories[0], cid, scenario, t.policy.policy))
+    else:
+        print(format_side_by_side(stories[0], stories[1], cid, scenario, t.policy, targets[1].policy))
     return EXIT_OK
+
+
+def _traced(scenario: Scenario, target: _Target, opts: RunOptions, follow: list[int] | None) -> TracedRun:
+    """One finished reference run of the target's policy (progress on stderr), its record kept for `pick`."""
+    from lab.report.tracing import traced_run
+
+    return traced_run(scenario, target.policy, opts, follow, label=target.name)
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -339,6 +408,10 @@ def _world_opts(s: argparse.ArgumentParser) -> None:
                    metavar="N", help="customers at the start (default: the scenario's; same bounds as the scenario file)")
     s.add_argument("--days", type=scenario_bounded("days", DAYS_FIX), default=None, metavar="D",
                    help="days to simulate (default: the scenario's; same bounds as the scenario file)")
+    s.add_argument("--scale-store", action="store_true",
+                   help="with --customers: scale the whole store with its customers (staff, fixed costs, marketing "
+                        "budget, market size; see docs/OUTPUTS.md). Without it only the customers change, and the "
+                        "run says so")
 
 
 def _address_opts(s: argparse.ArgumentParser) -> None:
@@ -413,13 +486,23 @@ def build_parser() -> argparse.ArgumentParser:
     _world_opts(s)
     s.set_defaults(fn=cmd_compare)
 
-    s = command("trace", "tell one customer's story under a policy (reference engine)",
+    s = command("trace", "tell one customer's story under a policy, or two side by side (reference engine)",
                 "Tell one customer's story under a policy, day by day, from the reference engine (one process per "
-                f"customer; at most {TRACE_CUSTOMERS} customers unless --customers is given).")
+                f"customer; at most {TRACE_CUSTOMERS} customers unless --customers is given). Name the customer "
+                "with --customer, or pick one by fate (--pick churned) and/or segment (--segment); give two policies "
+                "(--policy none,points) to see the customer under both, side by side. Progress goes to stderr.")
     s.add_argument("scenario", metavar="SCENARIO", help=RUN_SCENARIO_HELP)
-    s.add_argument("--policy", required=True, metavar="P",
-                   help="policy name (a file in policies/ or beside the scenario) or path; with a batch spec, one of its policies")
-    s.add_argument("--customer", type=count, required=True, metavar="ID", help="the customer's id (0 to customers - 1)")
+    s.add_argument("--policy", required=True, metavar="P[,Q]",
+                   help="policy name (a file in policies/ or beside the scenario) or path; with a batch spec, one of "
+                        "its policies. Two, separated by a comma (e.g. none,points): the customer under both, side by "
+                        "side (the runs share their random streams)")
+    s.add_argument("--customer", type=count, default=None, metavar="ID",
+                   help="the customer's id (0 to customers - 1 for the starting customers); or use --pick")
+    s.add_argument("--pick", choices=sorted(FATE_NAMES), default=None, metavar="FATE",
+                   help="trace the first customer with this fate under the first policy: "
+                        + ", ".join(sorted(FATE_NAMES)))
+    s.add_argument("--segment", default=None, metavar="NAME",
+                   help="trace the first customer of this segment (with --pick: of this segment and fate)")
     _world_opts(s)
     _address_opts(s)
     s.set_defaults(fn=cmd_trace)

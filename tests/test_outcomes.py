@@ -352,3 +352,47 @@ def test_lifetime_value_is_the_margin_discounted_to_acquisition(small_scenario, 
     np.testing.assert_allclose(c.clv, expected, rtol=1e-9, atol=1e-9)
     assert c.clv.sum() < 0.95 * undiscounted.sum()
     assert pd.Series(c.clv).mean() == pytest.approx(outcomes(rec)["mean_clv"])
+
+
+# --------------------------------------------------------------------------- #
+# points stranded with customers who have left (issue 13, item 3)
+# --------------------------------------------------------------------------- #
+def _valued(outstanding, value: float, expired: float = 0.0, redeemed: float = 0.0) -> PointsLedger:
+    o = np.asarray(outstanding, dtype=float)
+    k = len(o)
+    e, r = np.r_[expired, np.zeros(k - 1)], np.r_[redeemed, np.zeros(k - 1)]
+    return PointsLedger.of(earned=e + r + o, redeemed=r, deducted=np.zeros(k), expired=e, outstanding=o, value=value)
+
+
+def test_the_liability_held_by_lapsed_customers_is_their_outstanding_points_at_each_ledgers_value() -> None:
+    # customers 0 and 2 have dropped out; ledger a is worth $0.01 a point, b $0.5
+    custs = customers(revenue=[1.0, 1.0, 1.0], alive=[False, True, False], dropped_at=[5.0, np.nan, 9.0])
+    r = record(custs=custs, points={"a": _valued([100.0, 300.0, 40.0], 0.01), "b": _valued([2.0, 8.0, 0.0], 0.5)})
+    assert outcomes(r)["lapsed_points_liability"] == pytest.approx((100 + 40) * 0.01 + 2 * 0.5)
+    nobody_left = record(custs=customers(revenue=[1.0, 1.0]), points={"a": _valued([5.0, 6.0], 1.0)})
+    assert outcomes(nobody_left)["lapsed_points_liability"] == 0.0
+
+
+def test_breakage_counting_lapsed_customers_points_is_defined_when_nothing_expired() -> None:
+    # the cashback-style case: nothing expires, 60 points redeemed, 30 held by a customer who left, 10 by one alive
+    custs = customers(revenue=[1.0, 1.0], alive=[False, True], dropped_at=[5.0, np.nan])
+    r = record(custs=custs, points={"a": _valued([30.0, 10.0], 0.01, expired=0.0, redeemed=60.0)})
+    out = outcomes(r)
+    assert out["breakage_rate"] == 0.0  # the old measure sees no breakage at all
+    assert out["stranded_breakage_rate"] == pytest.approx(30 / 90)
+    # no point ever left a ledger: breakage is undefined, the stranded breakage is 1 (all that is lost is lapsed)
+    r = record(custs=custs, points={"a": _valued([30.0, 10.0], 0.01)})
+    assert math.isnan(outcomes(r)["breakage_rate"]) and outcomes(r)["stranded_breakage_rate"] == 1.0
+    # expiry counts as before: 20 expired, 60 redeemed, 30 lapsed -> 50 / 110
+    r = record(custs=custs, points={"a": _valued([30.0, 10.0], 0.01, expired=20.0, redeemed=60.0)})
+    assert outcomes(r)["stranded_breakage_rate"] == pytest.approx(50 / 110)
+    assert math.isnan(outcomes(record(custs=custs))["stranded_breakage_rate"])
+
+
+def test_a_run_records_each_ledgers_value_and_the_lapsed_liability_is_part_of_the_liability(classroom) -> None:
+    points = classroom.policies["points"]
+    rec = Simulation(classroom.scenario, points, RunOptions(customers=300, days=200, seed=3)).run().record
+    assert rec.points and all(b.value == points.policy.points[n].value for n, b in rec.points.items())
+    out = outcomes(rec)
+    assert (~rec.customers.alive).any()
+    assert 0.0 < out["lapsed_points_liability"] <= out["points_liability"] + 1e-9

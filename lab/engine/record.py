@@ -71,7 +71,8 @@ class CustomerColumns:
 @dataclass(frozen=True)
 class PointsLedger:
     """One points ledger: per customer, points earned, redeemed, deducted, expired and still outstanding
-    (earned = redeemed + deducted + expired + outstanding); and the ledger's totals of each (points)."""
+    (earned = redeemed + deducted + expired + outstanding); and the ledger's totals of each (points).
+    `value` is the ledger's dollars per point (the policy's `value`; NaN when the builder did not say)."""
 
     earned: np.ndarray
     redeemed: np.ndarray
@@ -83,16 +84,18 @@ class PointsLedger:
     total_deducted: float
     total_expired: float
     total_outstanding: float
+    value: float = float("nan")
 
     def __post_init__(self) -> None:
         _check_lengths(self, len(self.earned), "points ledger")
 
     @classmethod
     def of(cls, *, earned: np.ndarray, redeemed: np.ndarray, deducted: np.ndarray, expired: np.ndarray,
-           outstanding: np.ndarray) -> PointsLedger:
+           outstanding: np.ndarray, value: float = float("nan")) -> PointsLedger:
         """A ledger from its per-customer columns, its totals their sums."""
         e, r, d, x, o = (np.asarray(v, dtype=np.float64) for v in (earned, redeemed, deducted, expired, outstanding))
-        return cls(e, r, d, x, o, float(e.sum()), float(r.sum()), float(d.sum()), float(x.sum()), float(o.sum()))
+        return cls(e, r, d, x, o, float(e.sum()), float(r.sum()), float(d.sum()), float(x.sum()), float(o.sum()),
+                   float(value))
 
 
 @dataclass(frozen=True)
@@ -195,7 +198,7 @@ def record_run(scenario: Scenario, policy_name: str, days: int, daily: dict[str,
             expired=_frozen(b.expired[:n]), outstanding=_frozen(b.lots[:n].sum(axis=1)),
             total_earned=float(b.earned.sum()), total_redeemed=float(b.redeemed.sum()),
             total_deducted=float(b.deducted.sum()), total_expired=float(b.expired.sum()),
-            total_outstanding=float(held.sum()))
+            total_outstanding=float(held.sum()), value=float(rt.policy.points[name].value))
     credit = {}
     for name, line in rt.credit.items():
         credit[name] = CreditLine(

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from lab.experiment.run import run_policy
+from lab.metrics.flywheel_share import FlywheelShare, flywheel_share
 from lab.metrics.outcomes import HEADLINE, REGISTRY
 from lab.metrics.result import RunResult
 from lab.metrics.stats import Interval, lorenz_curve, mean_ci, paired_diff_ci, relative_half_width, replications_needed
@@ -239,22 +240,19 @@ class Comparison:
             roi = np.where(cost > 0, gain / cost, np.nan)
         return mean_ci(_finite(roi))
 
-    def flywheel_share(self, policy: str, outcome: str = "net_profit") -> Interval | None:
-        """Share of a policy's effect on an outcome that travels round the flywheel: 1 - effect(cut) / effect(whole)."""
-        if not any(r.task.cut for r in self.results):
-            return None
+    def flywheel_share_verdict(self, policy: str, outcome: str = "net_profit") -> FlywheelShare:
+        """The flywheel share of a policy's effect, or why it is not meaningful (lab.metrics.flywheel_share)."""
         whole = self.matrix(outcome)
-        cut = self.matrix(outcome, cut=True)
         d_whole = whole[policy].to_numpy() - whole[self.baseline].to_numpy()
-        d_cut = cut[policy].to_numpy() - cut[self.baseline].to_numpy()
-        mean_whole = float(np.nanmean(d_whole))
-        if not math.isfinite(mean_whole) or mean_whole == 0:
-            return None
-        # the ratio of means; its interval from the paired per-replication differences of the two effects
-        through = mean_ci(_finite(d_whole - d_cut))
-        return Interval(through.mean / mean_whole, through.ci_low / mean_whole if mean_whole > 0 else through.ci_high / mean_whole,
-                        through.ci_high / mean_whole if mean_whole > 0 else through.ci_low / mean_whole, through.n,
-                        through.half_width / abs(mean_whole))
+        if not any(r.task.cut for r in self.results):
+            return flywheel_share(d_whole, None)
+        cut = self.matrix(outcome, cut=True)
+        return flywheel_share(d_whole, cut[policy].to_numpy() - cut[self.baseline].to_numpy())
+
+    def flywheel_share(self, policy: str, outcome: str = "net_profit") -> Interval | None:
+        """Share of a policy's effect on an outcome that travels round the flywheel: 1 - effect(cut) / effect(whole);
+        None when it is not meaningful (see `flywheel_share_verdict` for why)."""
+        return self.flywheel_share_verdict(policy, outcome).interval
 
     def summary(self) -> dict:
         """The stable contract of summary.json (see docs/OUTPUTS.md)."""
@@ -276,8 +274,9 @@ class Comparison:
             if p != self.baseline:
                 entry["vs_baseline"] = {o: {**self.difference(p, o).to_dict(), "excludes_zero": bool(self.difference(p, o).excludes_zero)} for o in REGISTRY}
                 entry["programme_return"] = self.programme_return(p).to_dict()
-                share = self.flywheel_share(p)
-                entry["flywheel_share_net_profit"] = share.to_dict() if share is not None else None
+                share = self.flywheel_share_verdict(p)
+                entry["flywheel_share_net_profit"] = share.interval.to_dict() if share.interval is not None else None
+                entry["flywheel_share_note"] = share.reason
             out["policies"][p] = entry
         out["verdict"] = self.verdict()
         return out

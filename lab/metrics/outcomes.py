@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab.engine.record import RunRecord
+from lab.engine.record import PointsLedger, RunRecord
 from lab.metrics.registry import Direction, Outcome, Registry
 from lab.metrics.stats import top_share
 
@@ -56,6 +56,35 @@ def points_left_ledgers(r: RunRecord) -> tuple[float, float]:
 def breakage_rate(r: RunRecord) -> float:
     expired, redeemed = points_left_ledgers(r)
     return expired / (expired + redeemed) if expired + redeemed > 0 else NAN
+
+
+def _held_by_lapsed(r: RunRecord, book: PointsLedger) -> float:
+    """Points of one ledger outstanding at the end with customers who have dropped out (rows are customer ids)."""
+    held = book.outstanding
+    lapsed = np.zeros(len(held), dtype=bool)
+    m = min(len(held), r.customers.n)
+    lapsed[:m] = ~r.customers.alive[:m]
+    return float(held[lapsed].sum())
+
+
+def lapsed_points(r: RunRecord) -> float:
+    """Points still outstanding at the end in the accounts of customers who have dropped out (every ledger)."""
+    return float(sum(_held_by_lapsed(r, b) for b in r.points.values()))
+
+
+def lapsed_points_liability(r: RunRecord) -> float:
+    """Dollar value of the points held at the end by customers who have dropped out: a liability on the books
+    that no one is left to redeem (the 'system of hope' of a scheme's breakage)."""
+    return float(sum(b.value * _held_by_lapsed(r, b) for b in r.points.values()))
+
+
+def stranded_breakage_rate(r: RunRecord) -> float:
+    """Breakage counting the points stranded with lapsed customers as broken: (expired + lapsed) /
+    (expired + redeemed + lapsed), in points; NaN when the denominator is 0."""
+    expired, redeemed = points_left_ledgers(r)
+    lapsed = lapsed_points(r)
+    total = expired + redeemed + lapsed
+    return (expired + lapsed) / total if total > 0 else NAN
 
 
 def active_customers(r: RunRecord) -> float:
@@ -114,6 +143,12 @@ REGISTRY = Registry([
             "value of points outstanding at the end", Final("points_liability")),
     Outcome("breakage_rate", "breakage rate", "share", NEITHER,
             "points expired / (points expired + points redeemed)", breakage_rate),
+    Outcome("lapsed_points_liability", "points liability held by lapsed customers", "$", LOWER,
+            "value of the points outstanding at the end in the accounts of customers who have dropped out",
+            lapsed_points_liability),
+    Outcome("stranded_breakage_rate", "breakage incl. lapsed customers' points", "share", NEITHER,
+            "(points expired + points held by lapsed customers) / (points expired + points redeemed + points held "
+            "by lapsed customers)", stranded_breakage_rate),
     Outcome("credit_outstanding", "credit outstanding", "$", NEITHER,
             "credit balances owed at the end", Final("credit_outstanding")),
     Outcome("bad_debt", "bad debt", "$", LOWER,

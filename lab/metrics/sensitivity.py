@@ -101,17 +101,54 @@ def _prcc(X: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def salib_indices(X: np.ndarray, y: np.ndarray, names: Sequence[str], bounds: Sequence[tuple[float, float]],
                   seed: int = 0) -> pd.DataFrame | None:
-    """SALib's delta and S1 indices from the given sample, or None when SALib is not installed."""
+    """SALib's delta and S1 indices from the given sample, or None when SALib is not installed.
+
+    Works with both SALib APIs: up to 1.5 `delta.analyze` returns `delta`; from 1.6 it returns
+    `delta_raw` (the same estimator on plain bootstrap resamples, reported here as delta) beside
+    `delta_balanced` and `delta_step`, and catches its own per-factor errors. When the sample is too
+    small for SALib's bins (SALib wants at least 10 points per bin and two bins per factor),
+    the indices are NaN and the `salib_note` column says why and what to do."""
     if importlib.util.find_spec("SALib") is None:
         return None
+    import contextlib
+    import io
+
     from SALib.analyze import delta
 
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
     keep = np.isfinite(y) & np.all(np.isfinite(X), axis=1)
-    problem = {"num_vars": len(names), "names": list(names), "bounds": [list(b) for b in bounds]}
-    res = delta.analyze(problem, np.asarray(X, dtype=float)[keep], np.asarray(y, dtype=float)[keep],
-                        print_to_console=False, seed=seed)
-    return pd.DataFrame({"factor": list(names), "delta": res["delta"], "delta_conf": res["delta_conf"],
-                         "s1": res["S1"], "s1_conf": res["S1_conf"]})
+    k = len(names)
+    nan = np.full(k, np.nan)
+
+    def refused(why: str) -> pd.DataFrame:
+        return pd.DataFrame({"factor": list(names), "delta": nan, "delta_conf": nan, "s1": nan, "s1_conf": nan,
+                             "salib_note": [why] * k})
+
+    n = int(keep.sum())
+    problem = {"num_vars": k, "names": list(names), "bounds": [list(b) for b in bounds]}
+    sink = io.StringIO()
+    try:
+        # record=True keeps SALib's own notices out of the user's terminal even though SALib resets the filters
+        with warnings.catch_warnings(record=True), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            res = delta.analyze(problem, X[keep], y[keep], print_to_console=False, seed=seed)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:  # SALib < 1.6 raises per factor
+        return refused(f"SALib could not compute its indices from {n} design points ({_first_line(exc)}): "
+                       "raise the design's n")
+    d_key = "delta" if "delta" in res else "delta_raw"
+    out = pd.DataFrame({"factor": list(names), "delta": np.asarray(res[d_key], dtype=float),
+                        "delta_conf": np.asarray(res[f"{d_key}_conf"], dtype=float),
+                        "s1": np.asarray(res["S1"], dtype=float), "s1_conf": np.asarray(res["S1_conf"], dtype=float)})
+    failed = ~np.isfinite(out["delta"].to_numpy())
+    if failed.any():
+        out["salib_note"] = np.where(failed, f"SALib could not bin this factor with {n} design points "
+                                     "(it wants at least 10 points per bin and two bins): raise the design's n", "")
+    return out
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc.args[0]) if exc.args else str(exc)
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def sensitivity(data: BatchTables, summary: pd.DataFrame, outcome: str = TARGET, boot: int = 1000) -> pd.DataFrame:

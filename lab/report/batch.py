@@ -3,9 +3,14 @@
 With two numeric factors the winner per design point becomes a map (a
 heatmap for a grid, a scatter otherwise) beside a map of each policy's
 paired difference from the baseline; with one, a line of the difference
-against the factor; for sampled designs, a PRCC chart. The numbers come from
-lab.metrics.batch_summary and lab.metrics.sensitivity; the report names the
-methods it used. `lab batch-report` (lab.cli) calls `write_batch_report`.
+against the factor; for any numeric factor, each headline outcome against each
+factor with intervals; for sampled designs, a PRCC chart. The tables read like
+the comparison report's: numbers in the outcome registry's units, formatted by
+lab.report.text (no scientific notation), a table per outcome with a row per
+design point and each mean and difference over its 95% interval. The numbers
+come from lab.metrics.batch_summary and lab.metrics.sensitivity; the report
+names the methods it used. `lab batch-report` (lab.cli) calls
+`write_batch_report`.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from lab.batch.dataset import BatchData, read_dataset
 from lab.metrics.batch_summary import TARGET, policy_overview, summary_table, winners
 from lab.metrics.outcomes import HEADLINE
 from lab.metrics.sensitivity import sensitivity
+from lab.metrics.stats import Interval
+from lab.report.text import fmt_bounds, fmt_value, interval_decimals, outcome_name, outcome_unit, unit_label
 from lab.scenario.loader import BASELINE
 
 __all__ = ["BatchReport", "format_overview", "write_batch_report"]
@@ -171,24 +178,167 @@ def fig_sensitivity(sens: pd.DataFrame) -> Any:
     return fig
 
 
+def fig_outcomes_by_factor(data: BatchData, summary: pd.DataFrame, factors: Sequence[str],
+                           outcomes: Sequence[str] = HEADLINE) -> Any:
+    """Each outcome against each factor: every policy's paired difference vs the baseline at each design point,
+    with its 95% interval (one panel per outcome and factor; units from the outcome registry)."""
+    policies = [p for p in data.manifest["policies"] if p != BASELINE]
+    colours = _colours(data.manifest["policies"])
+    fig = _figure(3.4 * len(factors) + 1.2, 2.6 * len(outcomes) + 0.6)
+    fig.set_layout_engine("constrained")
+    axes = fig.subplots(len(outcomes), len(factors), squeeze=False)
+    width = len(policies)
+    for i, outcome in enumerate(outcomes):
+        unit = outcome_unit(outcome)
+        scale = 100.0 if unit == "share" else 1.0
+        for j, fx in enumerate(factors):
+            ax = axes[i][j]
+            values = np.sort(summary[fx].dropna().unique().astype(float)) if fx in summary else np.array([])
+            step = float(np.min(np.diff(values))) if len(values) > 1 else 1.0
+            cell = summary[(summary["outcome"] == outcome) & (summary["policy"] != BASELINE)]
+            if not np.isfinite(cell["diff_mean"].to_numpy(dtype=float)).any():
+                ax.text(0.5, 0.5, "not measurable in this batch", ha="center", va="center", transform=ax.transAxes,
+                        fontsize=8, color="#555555")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if j == 0:
+                    ax.set_ylabel(f"{outcome_name(outcome)}", fontsize=8)
+                if i == len(outcomes) - 1:
+                    ax.set_xlabel(fx)
+                continue
+            for k, p in enumerate(policies):
+                s = summary[(summary["policy"] == p) & (summary["outcome"] == outcome)].sort_values(fx)
+                x = s[fx].to_numpy(dtype=float) + (k - (width - 1) / 2) * 0.08 * step  # policies side by side
+                m = s["diff_mean"].to_numpy(dtype=float) * scale
+                lo = s["diff_low"].to_numpy(dtype=float) * scale
+                hi = s["diff_high"].to_numpy(dtype=float) * scale
+                err = np.nan_to_num(np.vstack([m - lo, hi - m]))
+                ax.errorbar(x, m, yerr=np.abs(err), fmt="o", color=colours[p], label=p, capsize=2, ms=3, lw=0.8)
+            ax.axhline(0, color="grey", lw=0.8)
+            if i == len(outcomes) - 1:
+                ax.set_xlabel(fx)
+            if j == 0:
+                ax.set_ylabel(f"{outcome_name(outcome)}\nvs {BASELINE} ({unit_label(unit, difference=True)})",
+                              fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(True, alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"Each outcome against each factor: paired difference vs {BASELINE} per design point (95% intervals)",
+                 fontsize=9)
+    return fig
+
+
 # --------------------------------------------------------------------------- the report
 def _numeric_factors(data: BatchData) -> list[str]:
     return [f["name"] for f in data.manifest["factors"] if f["dtype"] in ("float64", "int64")]
 
 
-def _table_html(frame: pd.DataFrame, floats: str = "{:,.4g}") -> str:
+def _table_html(frame: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = []
     for row in frame.itertuples(index=False):
         cells = []
         for v in row:
             if isinstance(v, float):
-                text = "" if math.isnan(v) else floats.format(v)
+                text = "" if math.isnan(v) else _num(v)
                 cells.append(f"<td class=num>{text}</td>")
             else:
                 cells.append(f"<td>{html.escape(str(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _cell(mean: float, low: float, high: float, n: float, unit: str, difference: bool = False) -> str:
+    """A mean with its 95% interval below it, formatted like the comparison report (units from the registry)."""
+    iv = Interval(float(mean), float(low), float(high), int(n) if np.isfinite(n) else 0,
+                  (float(high) - float(low)) / 2 if np.isfinite(high) and np.isfinite(low) else float("nan"))
+    if not math.isfinite(iv.mean):
+        return '<td class="num na">n/a</td>'
+    d = interval_decimals(iv, unit)
+    text = fmt_value(iv.mean, unit, signed=difference, difference=difference and unit == "share", decimals=d)
+    clear = difference and iv.excludes_zero
+    bounds = fmt_bounds(iv, unit, difference=unit == "share") if math.isfinite(iv.half_width) else "one replication"
+    return (f'<td class="num">{html.escape(text)}{"*" if clear else ""}'
+            f"<small>{html.escape(bounds)}</small></td>")
+
+
+def _num(v: float) -> str:
+    """A plain number without scientific notation: whole numbers and anything from 1,000 up with thousands
+    separators, smaller ones to four significant digits ("8,656", "10,820", "2.5", "0.0125")."""
+    v = float(v)
+    if not math.isfinite(v):
+        return "n/a"
+    if abs(v) >= 1000 or v == round(v):
+        return f"{v:,.0f}"
+    return np.format_float_positional(v, precision=4, unique=False, fractional=False, trim="-")
+
+
+def _factor_value(v: Any) -> str:
+    if isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, bool):
+        return "" if isinstance(v, float) and math.isnan(v) else _num(float(v))
+    return html.escape(str(v))
+
+
+def outcome_tables(data: BatchData, summary: pd.DataFrame, outcomes: Sequence[str] = HEADLINE,
+                   max_points: int = MAX_HTML_POINTS) -> str:
+    """One table per outcome: a row per design point (its factor values), each policy's mean and each policy's
+    paired difference vs the baseline, each with its 95% interval; '*' marks a difference whose interval
+    excludes zero."""
+    factors = [f["name"] for f in data.manifest["factors"]]
+    policies = list(data.manifest["policies"])
+    others = [p for p in policies if p != BASELINE]
+    parts = []
+    for outcome in outcomes:
+        unit = outcome_unit(outcome)
+        s = summary[summary["outcome"] == outcome]
+        if s.empty:
+            parts.append(f"<h3>{html.escape(outcome_name(outcome))}</h3><p class=note>Not measurable in this batch: "
+                         "no run gave it a value (12-month retention, for one, needs a horizon of 365 days or "
+                         "more).</p>")
+            continue
+        head = ("<tr><th>point</th>" + "".join(f"<th>{html.escape(f)}</th>" for f in factors)
+                + "".join(f"<th>{html.escape(p)}</th>" for p in policies)
+                + "".join(f"<th>{html.escape(p)} - {BASELINE}</th>" for p in others if BASELINE in policies) + "</tr>")
+        rows = []
+        for point, g in s.groupby("point", sort=True):
+            if point >= max_points:
+                break
+            by = g.set_index("policy")
+            first = g.iloc[0]
+            cells = [f"<td class=num>{int(point)}</td>"] + [f"<td class=num>{_factor_value(first[f])}</td>"
+                                                            for f in factors]
+            for p in policies:
+                cells.append(_cell(by.at[p, "mean"], by.at[p, "ci_low"], by.at[p, "ci_high"], by.at[p, "n"], unit)
+                             if p in by.index else '<td class="num na">n/a</td>')
+            if BASELINE in policies:
+                for p in others:
+                    cells.append(_cell(by.at[p, "diff_mean"], by.at[p, "diff_low"], by.at[p, "diff_high"],
+                                       by.at[p, "diff_n"], unit, difference=True)
+                                 if p in by.index else '<td class="num na">n/a</td>')
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        label = unit_label(unit)
+        parts.append(f"<h3>{html.escape(outcome_name(outcome))}" + (f" ({html.escape(label)})" if label else "")
+                     + f"</h3><table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>")
+    return "".join(parts)
+
+
+def _sensitivity_html(sens: pd.DataFrame) -> str:
+    """The sensitivity table with its indices to two decimals and their intervals, and SALib's notes below."""
+    notes = sorted({str(n) for n in sens.get("salib_note", pd.Series(dtype=object)).dropna() if str(n)})
+    show = sens.drop(columns=[c for c in ("salib_note",) if c in sens.columns])
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in show.columns)
+    body = []
+    for row in show.itertuples(index=False):
+        cells = []
+        for col, v in zip(show.columns, row):
+            if isinstance(v, (float, np.floating)):
+                text = "n/a" if math.isnan(v) else (f"{v:.3f}" if col == "prcc_p" else f"{v:+.2f}")
+                cells.append(f"<td class=num>{text}</td>")
+            else:
+                cells.append(f"<td>{html.escape(str(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return table + "".join(f"<p class=note>SALib: {html.escape(n)}.</p>" for n in notes)
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -198,7 +348,8 @@ def _img(png: bytes, alt: str) -> str:
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222}
 table{border-collapse:collapse;font-size:12px;margin:1em 0}th,td{border:1px solid #ccc;padding:2px 6px}
 td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f2f2f2}img{max-width:100%}
-code{background:#f4f4f4;padding:0 3px}.note{color:#555;font-size:13px}"""
+code{background:#f4f4f4;padding:0 3px}.note{color:#555;font-size:13px}
+td small{display:block;color:#666;font-size:10px}td.na{color:#999}"""
 
 
 
@@ -235,6 +386,8 @@ def write_batch_report(store: str | Path, out: str | Path | None = None, *, boot
             figures.append((f"{p} vs {BASELINE}", _png(fig_difference_map(data, summary, p, num[0], num[1]))))
     elif len(num) == 1 and others and not summary.empty:
         figures.append(("difference by factor", _png(fig_difference_line(data, summary, num[0]))))
+    if num and others and not summary.empty:
+        figures.append(("each outcome against each factor", _png(fig_outcomes_by_factor(data, summary, num))))
     if not sens.empty:
         figures.append(("sensitivity", _png(fig_sensitivity(sens))))
     for i, (name, png) in enumerate(figures, 1):
@@ -261,9 +414,10 @@ def _render(data: BatchData, summary: pd.DataFrame, win: pd.DataFrame, sens: pd.
     if factors:
         parts.append("<h2>Factors</h2>" + _table_html(pd.DataFrame(
             [{"factor": f["name"], "path": f["path"], "type": f["type"],
-              "values": ", ".join(map(str, f["levels"])) if "levels" in f else f"{f['low']:g} .. {f['high']:g}"}
+              "values": ", ".join(_factor_value(v) for v in f["levels"]) if "levels" in f
+              else f"{_num(f['low'])} .. {_num(f['high'])}"}
              for f in m["factors"]])))
-    parts.append("<h2>Policies at a glance (net profit)</h2>" + _table_html(policy_overview(data, summary, win))
+    parts.append("<h2>Policies at a glance (net profit)</h2>" + _overview_html(policy_overview(data, summary, win))
                  + "<p class=note>Means are over design points of the per-point means; 'better/worse than none' counts "
                    "points whose paired 95% interval of the difference excludes 0; a clear win is a highest mean whose "
                    "lead over the runner-up has a paired 95% interval excluding 0.</p>")
@@ -283,13 +437,14 @@ def _render(data: BatchData, summary: pd.DataFrame, win: pd.DataFrame, sens: pd.
         method += ("; plus SALib's delta and S1 indices." if "delta" in sens.columns
                    else ". SALib is not installed (optional extra 'sensitivity'), so its indices are not shown.")
         parts.append(f"<p class=note>Response: each policy's mean paired difference in net profit vs {BASELINE} per "
-                     f"design point. Method: {method}</p>" + _table_html(sens, "{:.3g}"))
-    head = summary[summary["outcome"].isin(HEADLINE)]
-    shown = head[head["point"] < MAX_HTML_POINTS]
-    parts.append(f"<h2>Outcomes by design point</h2><p class=note>Means over replications with 95% Student-t "
-                 f"intervals; diff columns: paired difference vs {BASELINE}. Headline outcomes"
-                 + (f" for the first {MAX_HTML_POINTS} points" if len(shown) < len(head) else "")
-                 + f"; every outcome and point is in <code>{e(paths['summary'].name)}</code>.</p>" + _table_html(shown))
+                     f"design point. Method: {method}</p>" + _sensitivity_html(sens))
+    n_points = int(summary["point"].nunique()) if not summary.empty else 0
+    parts.append(f"<h2>Outcomes by design point</h2><p class=note>Per outcome, a row per design point: each "
+                 f"policy's mean over replications and its paired difference vs {BASELINE}, each with its 95% "
+                 "Student-t interval below it; * marks a difference whose interval excludes zero. Headline outcomes"
+                 + (f" for the first {MAX_HTML_POINTS} of {n_points} points" if n_points > MAX_HTML_POINTS else "")
+                 + f"; every outcome and point is in <code>{e(paths['summary'].name)}</code>.</p>"
+                 + outcome_tables(data, summary))
     if len(data.failures):
         f = data.failures[["run_id", "error"]].head(50)
         parts.append(f"<h2>Failed runs ({len(data.failures)})</h2>" + _table_html(f))
@@ -297,12 +452,26 @@ def _render(data: BatchData, summary: pd.DataFrame, win: pd.DataFrame, sens: pd.
     return "\n".join(parts)
 
 
+def _overview_html(overview: pd.DataFrame) -> str:
+    """The per-policy overview with its money in dollars, as the comparison report writes it."""
+    head = ("<tr><th>policy</th><th>design points</th><th>mean net profit</th><th>mean difference vs "
+            f"{BASELINE}</th><th>points better than {BASELINE}</th><th>points worse</th><th>clear wins</th></tr>")
+    rows = []
+    for r in overview.itertuples(index=False):
+        diff = "" if math.isnan(r.mean_diff_vs_none) else fmt_value(r.mean_diff_vs_none, "$", signed=True)
+        rows.append(f"<tr><td>{html.escape(str(r.policy))}</td><td class=num>{r.points}</td>"
+                    f"<td class=num>{html.escape(fmt_value(r.mean_net_profit, '$'))}</td>"
+                    f"<td class=num>{html.escape(diff)}</td><td class=num>{r.better_than_none}</td>"
+                    f"<td class=num>{r.worse_than_none}</td><td class=num>{r.clear_wins}</td></tr>")
+    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+
+
 def format_overview(overview: pd.DataFrame) -> str:
     """The short stdout table."""
     lines = [f"{'policy':<16}{'points':>7}{'net profit':>14}{'vs none':>12}{'better':>8}{'worse':>7}{'clear wins':>11}"]
     for r in overview.itertuples(index=False):
-        diff = "" if math.isnan(r.mean_diff_vs_none) else f"{r.mean_diff_vs_none:+,.0f}"
-        npf = "" if math.isnan(r.mean_net_profit) else f"{r.mean_net_profit:,.0f}"
+        diff = "" if math.isnan(r.mean_diff_vs_none) else fmt_value(r.mean_diff_vs_none, "$", signed=True)
+        npf = "" if math.isnan(r.mean_net_profit) else fmt_value(r.mean_net_profit, "$")
         lines.append(f"{r.policy:<16}{r.points:>7}{npf:>14}{diff:>12}{r.better_than_none:>8}{r.worse_than_none:>7}"
                      f"{r.clear_wins:>11}")
     return "\n".join(lines)

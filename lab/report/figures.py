@@ -608,9 +608,8 @@ def fig_flywheel_share(comp: Comparison) -> Figure:
     lim_lo, lim_hi = -0.5, 1.0
     undefined = False
     for i, p in enumerate(others):
-        whole = comp.difference(p, "net_profit")
-        share = comp.flywheel_share(p)
-        if share is None or not math.isfinite(share.mean) or not whole.excludes_zero:
+        share = comp.flywheel_share(p)  # None when not meaningful (lab.metrics.flywheel_share)
+        if share is None or not math.isfinite(share.mean):
             undefined = True
             ax.text(i, 0.02, "n/a*", ha="center", va="bottom", fontsize=9, color="#555555")
             continue
@@ -624,7 +623,8 @@ def fig_flywheel_share(comp: Comparison) -> Figure:
     ax.set_xlim(-0.5 - 0.3 * (len(others) < 3), len(others) - 0.5 + 0.3 * (len(others) < 3))
     ax.set_ylim(max(lim_lo, -3.0) - 0.1, min(lim_hi, 4.0) + 0.15)
     if undefined:
-        ax.text(0.01, 0.01, "* n/a: the effect on net profit is not clearly different from $0,\n   so its share is undefined",
+        ax.text(0.01, 0.01, "* n/a: not meaningful, as the effect on net profit is not clearly\n"
+                "   different from $0 (the report's economics table says why)",
                 transform=ax.transAxes, fontsize=8, color="#555555", va="bottom")
     ax.set_xticks(pos, others, rotation=30 if len(others) > 3 else 0, ha="right" if len(others) > 3 else "center")
     _format_axis(ax.yaxis, "%")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from lab.experiment.manifest import file_hash, versions
 from lab.metrics.outcomes import REGISTRY
 from lab.report.figures import FIGURES, FigureSpec, policy_colours
+from lab.scenario.scale import size_note
 from lab.report.text import (
     LEVEL_WORDS,
     fmt_bounds,
@@ -111,7 +112,9 @@ def _head(comp: Comparison) -> str:
     ]
     items = "".join(f"<li>{escape(k)}: <b>{escape(v)}</b></li>" for k, v in facts)
     desc = f'<p class="lede">{escape(sc.description)}</p>' if sc.description else ""
-    return (f"<h1>Loyalty Lab: {escape(sc.name)}</h1>\n{desc}\n<ul class=\"facts\">{items}</ul>")
+    size = size_note(sc, comp.options.customers)
+    warn = f'<p class="note size"><b>Size.</b> {escape(size)}</p>' if size else ""
+    return (f"<h1>Loyalty Lab: {escape(sc.name)}</h1>\n{desc}\n<ul class=\"facts\">{items}</ul>{warn}")
 
 
 def _verdict(comp: Comparison) -> str:
@@ -210,25 +213,31 @@ def _economics(comp: Comparison, others: list[str]) -> str:
     if not others:
         return ""
     roi_cells, share_cells = [], []
+    reasons: list[str] = []
     for p in others:
         roi = comp.programme_return(p)
         roi_cells.append(f"<td>{escape(fmt_value(roi.mean, '$', signed=True, decimals=2))}"
                          f"<small>{escape(fmt_bounds(roi, '$'))}</small></td>" if math.isfinite(roi.mean)
                          else '<td class="na">n/a</td>')
-        share = comp.flywheel_share(p)
+        verdict = comp.flywheel_share_verdict(p)
+        share = verdict.interval
         if share is None or not math.isfinite(share.mean):
-            share_cells.append('<td class="na">n/a</td>')
+            why = verdict.reason or "the share is not finite"
+            reasons.append(f"{p}: {why}")
+            share_cells.append(f'<td class="na" title="{escape(why)}">not meaningful<small>see below</small></td>')
         else:
             b = (f"{share.ci_low:.0%} to {share.ci_high:.0%}" if math.isfinite(share.half_width) else "n/a")
             share_cells.append(f"<td>{share.mean:.0%}<small>{escape(b)}</small></td>")
     return (f'<h3 id="economics">The programme\'s economics</h3><p class="note">Return: the paired gain in net profit '
             f"per $1 of programme cost (discounts, free items and trials, offers, running costs), per replication. "
             f"Flywheel share: the part of the net-profit effect that travels round the loop (see the method notes); "
-            f"it is unreliable when the effect itself is near zero. Below each value: its {LEVEL_WORDS}.</p>"
+            "it is shown only when the effect itself is clearly different from zero. "
+            f"Below each value: its {LEVEL_WORDS}.</p>"
             f'<div class="wide"><table>{_outcome_head(comp, others)}'
             f'<tr><td class="name"><b>return on the programme</b> ($ net profit per $1 cost)</td>{"".join(roi_cells)}</tr>'
             f'<tr><td class="name"><b>flywheel share</b> of the net-profit effect</td>{"".join(share_cells)}</tr>'
-            "</table></div>")
+            "</table></div>"
+            + ("".join(f'<p class="note">Flywheel share not meaningful for {escape(r)}.</p>' for r in reasons)))
 
 
 def _figures(comp: Comparison, out_dir: Path) -> str:

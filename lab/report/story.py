@@ -145,3 +145,64 @@ def _fate(events: Sequence[Mapping[str, Any]], policy: pm.Policy) -> str:
         if owed > 0:
             left.append(f"{_money(owed)} still owed on {name}")
     return text + ("; " + "; ".join(left) if left else "") + "."
+
+
+def _cell(e: Mapping[str, Any] | None, policy: pm.Policy, width: int) -> str:
+    if e is None:
+        return " " * width
+    text = f"{e.get('satisfaction', float('nan')):.2f} {_what(e, policy)}"
+    return text[: width - 1] + "…" if len(text) > width else text.ljust(width)
+
+
+Row = tuple[float, "Mapping[str, Any] | None", "Mapping[str, Any] | None"]
+
+
+def _rows(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]]) -> list[Row]:
+    """The two stories merged in time order; at one moment, events of the same kind share a row (aligned in
+    order by kind, so an extra event under one policy does not push the others out of line)."""
+    from difflib import SequenceMatcher
+
+    def moments(events: Sequence[Mapping[str, Any]]) -> dict[float, list[Mapping[str, Any]]]:
+        out: dict[float, list[Mapping[str, Any]]] = {}
+        for e in events:
+            if e["kind"] != "end":
+                out.setdefault(round(float(e["time"]), 9), []).append(e)
+        return out
+
+    ma, mb = moments(a), moments(b)
+    rows: list[Row] = []
+    for t in sorted(set(ma) | set(mb)):
+        ga, gb = ma.get(t, []), mb.get(t, [])
+        i = j = 0
+        matcher = SequenceMatcher(a=[e["kind"] for e in ga], b=[e["kind"] for e in gb], autojunk=False)
+        for block in matcher.get_matching_blocks():
+            while i < block.a:
+                rows.append((t, ga[i], None))
+                i += 1
+            while j < block.b:
+                rows.append((t, None, gb[j]))
+                j += 1
+            for k in range(block.size):
+                rows.append((t, ga[i + k], gb[j + k]))
+            i, j = i + block.size, j + block.size
+    return rows
+
+
+def format_side_by_side(events_a: Sequence[Mapping[str, Any]], events_b: Sequence[Mapping[str, Any]],
+                        customer_id: int, scenario: Scenario, policy_a: pm.Policy | CompiledPolicy,
+                        policy_b: pm.Policy | CompiledPolicy, width: int = 64) -> str:
+    """One customer under two policies, side by side: a row per moment, each policy's event in its column
+    (the runs share their random streams, so the same shopping trip happens at the same moment in both until
+    the policies make the customer's life differ), and each policy's closing line on the customer's fate."""
+    pa: pm.Policy = policy_a.policy if isinstance(policy_a, CompiledPolicy) else policy_a
+    pb: pm.Policy = policy_b.policy if isinstance(policy_b, CompiledPolicy) else policy_b
+    arrival = next((e for e in [*events_a, *events_b] if e["kind"] == "acquired"), None)
+    segment = arrival.get("segment", "?") if arrival else "?"
+    lines = [f"Customer {customer_id} of '{scenario.name}' ({segment}), under '{pa.name}' and '{pb.name}' "
+             "(satisfaction, then what happened)",
+             f"{'day':>8}  {pa.name[:width]:<{width}} | {pb.name[:width]}"]
+    for t, ea, eb in _rows(events_a, events_b):
+        lines.append(f"{t:8.2f}  {_cell(ea, pa, width)} | {_cell(eb, pb, width).rstrip()}")
+    lines.append(f"{pa.name}: {_fate(events_a, pa)}" if events_a else f"{pa.name}: no events were recorded.")
+    lines.append(f"{pb.name}: {_fate(events_b, pb)}" if events_b else f"{pb.name}: no events were recorded.")
+    return "\n".join(lines)

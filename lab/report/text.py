@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lab.errors import suggest
+from lab.metrics.flywheel_share import NO_CUT_RUNS
 from lab.metrics.outcomes import REGISTRY
 from lab.metrics.stats import Interval, paired_diff_ci
 
@@ -263,7 +264,8 @@ def _programme_notes(comp: Comparison, policy: str) -> list[str]:
         bounds = f" ({LEVEL_WORDS} {fmt_bounds(roi, '$')})" if math.isfinite(roi.half_width) else ""
         out.append(f"Return on the programme: net profit changes by {fmt_value(roi.mean, '$', signed=True, decimals=2)} "
                    f"for each $1 that {policy} costs in discounts, rewards, offers and running costs{bounds}.")
-    share = comp.flywheel_share(policy)
+    verdict = comp.flywheel_share_verdict(policy)
+    share = verdict.interval
     if share is not None and math.isfinite(share.mean):
         bounds = ""
         if math.isfinite(share.half_width):
@@ -272,4 +274,6 @@ def _programme_notes(comp: Comparison, policy: str) -> list[str]:
                 bounds += ", not distinguishable from none of it"
         out.append(f"Share of that net-profit effect that travels round the flywheel (service, satisfaction, staff): "
                    f"{share.mean:.0%}{bounds}.")
+    elif verdict.reason is not None and verdict.reason != NO_CUT_RUNS:
+        out.append(f"Flywheel share of the net-profit effect: not meaningful: {verdict.reason}.")
     return out

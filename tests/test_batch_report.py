@@ -1,0 +1,80 @@
+"""The batch report formatted like the comparison report (issue 13, item 12): money, shares and counts in the
+registry's units with the comparison report's formatting, no scientific notation, a table per outcome with a row
+per design point and intervals, and a figure of each outcome against each factor."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pandas as pd
+import pytest
+
+from lab.batch.driver import run_batch
+from lab.metrics.outcomes import HEADLINE
+from lab.metrics.stats import Interval
+from lab.report.text import fmt_bounds, fmt_value, interval_decimals, outcome_name
+from tests.test_batch import LONG, main_batch_report, write_spec
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("batch_report")
+    store = folder / "store"
+    with open(os.devnull, "w") as sink:
+        assert run_batch(write_spec(folder, LONG), store, jobs=1, stream=sink).failed == 0
+    out = folder / "rep" / "report.html"
+    assert main_batch_report([str(store), "--out", str(out), "--bootstrap", "50"]) == 0
+    text = re.sub(r'src="data:image/png;base64,[^"]+"', "", out.read_text())
+    return text, pd.read_csv(folder / "rep" / "report-summary.csv"), folder / "rep"
+
+
+def _section(text: str, start: str, end: str | None = None) -> str:
+    i = text.index(start)
+    return text[i: text.index(end, i) if end else len(text)]
+
+
+def test_no_number_in_the_report_is_in_scientific_notation(report) -> None:
+    text, _, _ = report
+    assert not re.search(r"\d\.?\d*e[+-]\d", text)
+
+
+def test_each_headline_outcome_has_a_table_with_a_row_per_design_point(report) -> None:
+    text, summary, _ = report
+    part = _section(text, "<h2>Outcomes by design point</h2>")
+    points = summary["point"].nunique()
+    for outcome in HEADLINE:
+        assert f"<h3>{outcome_name(outcome)}" in part
+    tables = re.findall(r"<table>.*?</table>", part)
+    measured = [o for o in HEADLINE if (summary["outcome"] == o).any()]
+    assert "retention_12m" not in measured and "Not measurable in this batch" in part  # 30-day runs
+    assert len(tables) == len(measured) == len(HEADLINE) - 1
+    assert all(t.count("<tr>") == points + 1 for t in tables)  # a header and one row per point, not one per outcome
+
+
+def test_the_cells_are_the_comparison_reports_formatting_of_the_summarys_intervals(report) -> None:
+    text, summary, _ = report
+    part = _section(text, "<h3>net profit", "<h3>revenue")
+    pick = (summary["point"] == 0) & (summary["policy"] == "points") & (summary["outcome"] == "net_profit")
+    row = summary[pick].iloc[0]
+    level = Interval(row["mean"], row["ci_low"], row["ci_high"], int(row["n"]), (row["ci_high"] - row["ci_low"]) / 2)
+    d = interval_decimals(level, "$")
+    assert f'{fmt_value(level.mean, "$", decimals=d)}<small>{fmt_bounds(level, "$")}</small>' in part
+    diff = Interval(row["diff_mean"], row["diff_low"], row["diff_high"], int(row["diff_n"]),
+                    (row["diff_high"] - row["diff_low"]) / 2)
+    d = interval_decimals(diff, "$")
+    mark = "*" if diff.excludes_zero else ""
+    assert f'{fmt_value(diff.mean, "$", signed=True, decimals=d)}{mark}<small>{fmt_bounds(diff, "$")}</small>' in part
+    assert "(percentage points)" not in part and "net profit ($)" in part
+
+
+def test_the_report_draws_each_outcome_against_each_factor(report) -> None:
+    text, _, rep = report
+    assert "<h3>each outcome against each factor</h3>" in text
+    assert (rep / "report-fig2.png").exists()
+
+
+def test_the_overview_writes_money_as_money(report) -> None:
+    text, _, _ = report
+    part = _section(text, "<h2>Policies at a glance", "</table>")
+    assert re.search(r"<td class=num>-?\$[\d,]+</td>", part)
