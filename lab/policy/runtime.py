@@ -33,14 +33,16 @@ import numpy as np
 from lab.policy import fields
 from lab.policy import model as m
 from lab.policy.actions import Firing, Valuation, handler_for, handlers
+from lab.policy.actions.base import not_finite
 from lab.policy.columns import Column, allocate, grow
 from lab.policy.effects import COSTS, Effects
 from lab.policy.expr import Compiled, ExprType, Field, compile_expression
 from lab.policy.ledgers import CreditBook, PointsBook
 
-__all__ = ["ACTIONS", "TRIGGERS", "Accounts", "CompiledPolicy", "CompiledRule", "Effects", "FieldSource",
+__all__ = ["ACTIONS", "MAX_RULES", "TRIGGERS", "Accounts", "CompiledPolicy", "CompiledRule", "Effects", "FieldSource",
            "PolicyRuntime", "World", "compile_policy", "expression_schema"]
 
+MAX_RULES = 64  # the `rules` bit mask of each transaction (uint64) has one bit per rule; also bounds a run's cost
 TRIGGERS: tuple[str, ...] = tuple(t.tag for t in m.Trigger.__args__)  # type: ignore[attr-defined]
 ACTIONS: tuple[str, ...] = tuple(handlers())
 
@@ -155,7 +157,13 @@ def compile_policy(policy: m.Policy, world: World) -> tuple[CompiledPolicy, list
     schema = expression_schema(policy, world)
     problems: list[CompileProblem] = []
     rules: list[CompiledRule] = []
-    for i, rule in enumerate(policy.rules):
+    if len(policy.rules) > MAX_RULES:
+        problems.append(CompileProblem(
+            ("rules", MAX_RULES),
+            f"a policy may have at most {MAX_RULES} rules (each transaction records the rules that fired as one bit "
+            f"per rule), this one has {len(policy.rules)}; merge rules that share a trigger, e.g. with if_else(...) "
+            "in an amount, or split the programme into several policies"))
+    for i, rule in enumerate(policy.rules[:MAX_RULES]):
         trig = rule.on.tag
         allowed = {k: v for k, v in schema.items() if not _foreign_event_field(k, trig)}
 
@@ -287,6 +295,14 @@ class PolicyRuntime:
         self._redeem_costs = {name: min((cost for ledger, cost in goals if ledger == name), default=0.0)
                               for name in p.points}
         self.capacity = capacity
+        self._using: np.ndarray | None = None  # during a purchase: the customers whose held voucher it uses
+
+    def voucher_kept(self, who: np.ndarray, day: float) -> np.ndarray:
+        """The live voucher each customer keeps on top of a new one: none when the current purchase uses it."""
+        keep = self.voucher_until[who] >= day
+        if self._using is not None:
+            keep &= ~np.isin(who, self._using)
+        return np.where(keep, self.voucher[who], 0.0)
 
     # ------------------------------------------------------------------ housekeeping
     def grow(self, capacity: int) -> None:
@@ -405,9 +421,9 @@ class PolicyRuntime:
         Each action's handler prices it with the same arithmetic it applies it with."""
         n = len(idx)
         total = np.zeros(n)
-        v = Valuation(self, idx, env, day, np.asarray(event.get("purchase.amount", np.zeros(n)), dtype=float))
+        v = Valuation(self, idx, env, day, np.asarray(event.get("purchase.amount", np.zeros(n)), dtype=float), rule=r)
         for act, exprs in zip(r.rule.do, r.amounts):
-            v.exprs = exprs
+            v.exprs, v.act = exprs, act
             worth = handler_for(act).value(act, v)
             if worth is not None:
                 total += worth
@@ -487,7 +503,7 @@ class PolicyRuntime:
             rid = r.rule.id
             self.accounts.rule_fires[rid] += int(sub.size)
             self.accounts.rule_cost[rid] += cost
-            eff.rules[sub] |= np.uint64(1) << np.uint64(r.index % 64)
+            eff.rules[sub] |= np.uint64(1) << np.uint64(r.index)  # r.index < MAX_RULES: compile_policy refuses more
             if r.rule.cap is not None:
                 row = self.cap_row[r.index]
                 self.cap_times[row, idx[sub]] += 1
@@ -517,8 +533,11 @@ class PolicyRuntime:
         sub_env = {k: (v[sub] if isinstance(v, np.ndarray) and v.shape[:1] == (n,) else v) for k, v in env.items()}
         f = Firing(self, r, idx, sub, env, sub_env, day, amount, eff, partner)
         for act, exprs in zip(r.rule.do, r.amounts):
-            f.exprs = exprs
+            f.exprs, f.act = exprs, act
             handler_for(act).apply(act, f)
+        if not math.isfinite(f.cost) or not np.isfinite(eff.discount[sub]).all():
+            bad = eff.discount[sub] if math.isfinite(f.cost) else np.full(len(sub), f.cost)
+            raise not_finite(r, None, None, bad, f.who, day, "its actions")
         return f.cost
 
     # ------------------------------------------------------------------ tiers
@@ -561,7 +580,16 @@ class PolicyRuntime:
                  credit_share: np.ndarray, day: float, source: FieldSource) -> Effects:
         """A batch of purchases: tier discount, vouchers, rules, then the part paid on credit."""
         event = {"purchase.amount": amount, "purchase.category": category, "purchase.number": number, "__time__": times}
-        eff = self.fire("purchase", idx, day, source, event)
+        # The voucher a customer holds when the purchase starts is the one it uses; a voucher a rule issues during
+        # this purchase is for the next one ("dollars off the next purchase"), so it must not discount this one.
+        held = self.voucher[idx]  # only this batch's vouchers matter: never scan the whole population per batch
+        until = self.voucher_until[idx]
+        live = (until >= day) & (held > 0)
+        self._using = idx[live] if live.any() else None
+        try:
+            eff = self.fire("purchase", idx, day, source, event)
+        finally:
+            self._using = None
         if self.policy.tiers:
             pct = self._tier_disc[self.tier[idx]] * self.member[idx]
             d = np.minimum(np.maximum(amount - eff.discount, 0.0), amount * pct)
@@ -569,16 +597,14 @@ class PolicyRuntime:
             eff.delight += d
             self.accounts.discounts += float(d.sum())
             self.accounts.spent["tier_discounts"] += float(d.sum())
-        held = self.voucher[idx]  # only this batch's vouchers matter: never scan the whole population per batch
-        if held.any():
-            live = (self.voucher_until[idx] >= day) & (held > 0)
-            if live.any():
-                d = np.where(live, np.minimum(self.voucher[idx], np.maximum(amount - eff.discount, 0.0)), 0.0)
-                eff.discount += d
-                eff.delight += d
-                self.accounts.discounts += float(d.sum())
-                self.accounts.spent["voucher_discounts"] += float(d.sum())
-                self.voucher[idx[live]] = 0.0
+        if live.any():
+            d = np.where(live, np.minimum(held, np.maximum(amount - eff.discount, 0.0)), 0.0)
+            eff.discount += d
+            eff.delight += d
+            self.accounts.discounts += float(d.sum())
+            self.accounts.spent["voucher_discounts"] += float(d.sum())
+            issued = self.voucher_until[idx] != until  # a voucher action always sets a new end date
+            self.voucher[idx[live & ~issued]] = 0.0
         net = amount - eff.discount
         if self.policy.tiers is not None:
             self.qualify(idx, net, "spend")
