@@ -216,3 +216,13 @@ def test_sixty_four_rules_are_accepted_and_the_last_is_credited_alone(tmp_path):
     eff = rt.purchase(idx, np.zeros(2), np.full(2, 10.0), np.zeros(2, dtype=np.int64), np.ones(2), np.zeros(2),
                       0.0, _NanShop())
     assert eff.rules.tolist() == [1 << 63, 1 << 63]
+
+
+def test_a_rule_with_more_actions_than_the_limit_is_refused(tmp_path, capsys):
+    from lab.policy.runtime import MAX_ACTIONS
+    path = tmp_path / "acts.yaml"
+    acts = "".join("      - discount: {percent: 1}\n" for _ in range(MAX_ACTIONS + 1))
+    path.write_text(f"name: a\nrules:\n  - id: big\n    on: purchase\n    do:\n{acts}")
+    assert main(["validate", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"{path}:{6 + MAX_ACTIONS}:") and f"at most {MAX_ACTIONS} actions" in line

@@ -39,10 +39,11 @@ from lab.policy.effects import COSTS, Effects
 from lab.policy.expr import Compiled, ExprType, Field, compile_expression
 from lab.policy.ledgers import CreditBook, PointsBook
 
-__all__ = ["ACTIONS", "MAX_RULES", "TRIGGERS", "Accounts", "CompiledPolicy", "CompiledRule", "Effects", "FieldSource",
+__all__ = ["ACTIONS", "MAX_ACTIONS", "MAX_RULES", "TRIGGERS", "Accounts", "CompiledPolicy", "CompiledRule", "Effects", "FieldSource",
            "PolicyRuntime", "World", "compile_policy", "expression_schema"]
 
 MAX_RULES = 64  # the `rules` bit mask of each transaction (uint64) has one bit per rule; also bounds a run's cost
+MAX_ACTIONS = 32  # actions in one rule: with MAX_RULES and expr.MAX_NODES, bounds the work of one event
 TRIGGERS: tuple[str, ...] = tuple(t.tag for t in m.Trigger.__args__)  # type: ignore[attr-defined]
 ACTIONS: tuple[str, ...] = tuple(handlers())
 
@@ -178,6 +179,12 @@ def compile_policy(policy: m.Policy, world: World) -> tuple[CompiledPolicy, list
                 problems.append(CompileProblem(path, msg, exc.offset))
                 return compile_expression("0" if expect is ExprType.NUMBER else "false", {}, expect=expect)
 
+        if len(rule.do) > MAX_ACTIONS:
+            problems.append(CompileProblem(
+                ("rules", i, "do", MAX_ACTIONS),
+                f"a rule may have at most {MAX_ACTIONS} actions, rule '{rule.id}' has {len(rule.do)}; "
+                "split it into several rules on the same trigger"))
+            continue
         when = comp(rule.when, ("rules", i, "when"), ExprType.BOOL)
         amounts: list[dict[str, Compiled]] = []
         for j, act in enumerate(rule.do):
