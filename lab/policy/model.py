@@ -251,11 +251,12 @@ Action = Award | Deduct | Redeem | Discount | Voucher | FreeItem | Trial | Offer
 # --------------------------------------------------------------------------- rules
 @dataclass(frozen=True, kw_only=True)
 class Cap:
-    """A per-customer limit on how often a rule fires, or how many points it awards, per period."""
+    """A per-customer limit on how often a rule fires, how many points it awards or how many dollars it gives, per period."""
 
     per: Period = option("the period the cap resets on", default="month")
     times: int | None = option(f"times the rule may fire per customer per period (at most {MAX_TIMES:,})", default=None, min=1, max=MAX_TIMES)
     points: float | None = option("points the rule may award per customer per period" + _P, default=None, min=0, max=MAX_POINTS)
+    dollars: float | None = option("dollars the rule may give each customer per period, valued as for budgets (discounts, vouchers at face value, points at their cash value, items at retail); a firing that would pass it does not happen" + _D, default=None, min=0, max=MAX_CUSTOMER_DOLLARS)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -251,6 +251,8 @@ class PolicyRuntime:
                axis=1, width="_cap_rules"),
         Column("cap_points", np.float64, "points awarded this period by each capped rule", "points",
                axis=1, width="_cap_rules"),
+        Column("cap_dollars", np.float64, "dollars given this period by each capped rule", "dollars",
+               axis=1, width="_cap_rules"),
     )
     TIER_COLUMNS: tuple[Column, ...] = (
         Column("qual", np.float64, "the tier metric in each review period of the rolling window", "metric",
@@ -264,6 +266,7 @@ class PolicyRuntime:
     last_inactivity_fire: np.ndarray
     cap_times: np.ndarray
     cap_points: np.ndarray
+    cap_dollars: np.ndarray
     qual: np.ndarray
 
     def __init__(self, compiled: CompiledPolicy, capacity: int) -> None:
@@ -399,6 +402,7 @@ class PolicyRuntime:
         if period != self._cap_period[row]:
             self.cap_times[row] = 0
             self.cap_points[row] = 0.0
+            self.cap_dollars[row] = 0.0
             self._cap_period[row] = period
         ok = np.ones(len(idx), dtype=bool)
         if cap.times is not None:
@@ -479,8 +483,13 @@ class PolicyRuntime:
                 env["__newest__"] = new if new is not None else source.get("customer.least_category", idx)
                 extra["__favourite__"], extra["__newest__"] = env["__favourite__"], env["__newest__"]
             fires = members & r.when.evaluate(env, len(idx))
+            dollars: np.ndarray | None = None  # what each firing gives, when a dollar cap counts it
             if r.rule.cap is not None:
                 fires &= self._cap_allows(r, idx, day)
+                if r.rule.cap.dollars is not None and fires.any():
+                    dollars = np.where(fires, self._action_values(r, idx, env, day, event), 0.0)
+                    spent = self.cap_dollars[self.cap_row[r.index], idx]
+                    fires &= spent + dollars <= r.rule.cap.dollars + 1e-9
             group = r.rule.group or ""  # mode is 'all' outside a group
             mode = self.policy.stacking.get(group, "all") if group else "all"
             if mode == "first":
@@ -514,6 +523,8 @@ class PolicyRuntime:
             if r.rule.cap is not None:
                 row = self.cap_row[r.index]
                 self.cap_times[row, idx[sub]] += 1
+                if dollars is not None:
+                    self.cap_dollars[row, idx[sub]] += dollars[sub]
         return eff
 
     def _best_in_group(self, group: str, rules: list[CompiledRule], idx: np.ndarray, day: float, source: FieldSource,
@@ -528,6 +539,9 @@ class PolicyRuntime:
             env["__newest__"] = source.get("customer.least_category", idx)
             ok = members & r.when.evaluate(env, len(idx)) & self._cap_allows(r, idx, day)
             v = np.where(ok, self._action_values(r, idx, env, day, event), -np.inf)
+            cap = r.rule.cap
+            if cap is not None and cap.dollars is not None:  # a rule its dollar cap stops is no choice
+                v = np.where(self.cap_dollars[self.cap_row[r.index], idx] + v <= cap.dollars + 1e-9, v, -np.inf)
             better = v > best_value
             best = np.where(better, r.index, best)
             best_value = np.where(better, v, best_value)
