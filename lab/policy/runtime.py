@@ -258,6 +258,13 @@ class PolicyRuntime:
         Column("qual", np.float64, "the tier metric in each review period of the rolling window", "metric",
                width="_window_buckets"),
     )
+    WINDOW_COLUMNS: tuple[Column, ...] = (  # kept only when an expression reads a rolling-window field
+        Column("win_spend", np.float64, "dollars spent on each of the last days (a ring: column = day mod its width)",
+               "dollars", width="_window_days"),
+        Column("win_purchases", np.float64, "purchases on each of the last days (the same ring)", "purchases",
+               width="_window_days"),
+        Column("win_last", np.float64, "the last day written to the rings (-inf: never)", "day", fill=-np.inf),
+    )
     tier: np.ndarray
     voucher: np.ndarray
     voucher_until: np.ndarray
@@ -268,6 +275,9 @@ class PolicyRuntime:
     cap_points: np.ndarray
     cap_dollars: np.ndarray
     qual: np.ndarray
+    win_spend: np.ndarray
+    win_purchases: np.ndarray
+    win_last: np.ndarray
 
     def __init__(self, compiled: CompiledPolicy, capacity: int) -> None:
         self.cp = compiled
@@ -286,7 +296,12 @@ class PolicyRuntime:
         caps = [r for r in compiled.rules if r.rule.cap is not None]
         self.cap_row = {r.index: k for k, r in enumerate(caps)}  # capped rule -> its row in cap_times, cap_points
         self._cap_rules = len(caps)
-        self.columns = self.COLUMNS + (self.TIER_COLUMNS if p.tiers else ())  # the columns this policy keeps
+        read = set().union(*(r.when.fields.union(*(c.fields for e in r.amounts for c in e.values()))
+                             for r in compiled.rules)) if compiled.rules else set()
+        self._windows = {n: fields.BY_NAME[n].window for n in read if n in fields.BY_NAME and fields.BY_NAME[n].window}
+        self._window_days = max(self._windows.values(), default=1)
+        self.columns = (self.COLUMNS + (self.TIER_COLUMNS if p.tiers else ())  # the columns this policy keeps
+                        + (self.WINDOW_COLUMNS if self._windows else ()))
         allocate(self, self.columns, capacity)
         self._cap_period = [-1] * len(caps)
         self.rule_spent = np.zeros(len(compiled.rules))
@@ -335,6 +350,9 @@ class PolicyRuntime:
 
     # ------------------------------------------------------------------ fields
     def _runtime_field(self, name: str, idx: np.ndarray, day: float) -> np.ndarray:
+        if name in self._windows:
+            ring = self.win_spend if name.startswith("customer.spend_") else self.win_purchases
+            return self._window_sum(ring, idx, day, self._windows[name])
         if name == "customer.tier":
             return self.tier[idx].astype(np.int64)
         if name == "customer.tier_level":
@@ -386,6 +404,33 @@ class PolicyRuntime:
             else:
                 env[name] = source.get(name, idx)
         return env
+
+    # ------------------------------------------------------------------ rolling windows
+    def _ring_days(self, idx: np.ndarray) -> np.ndarray:
+        """The day each ring column of these customers holds, counting back from the last day written."""
+        w = self._window_days
+        last = self.win_last[idx]
+        last = np.where(np.isfinite(last), last, -2.0 * w - 1)  # never written: every column is far in the past
+        back = np.mod(last[:, None] - np.arange(w)[None, :], w)
+        return last[:, None] - back
+
+    def _window_sum(self, ring: np.ndarray, idx: np.ndarray, day: float, days: int) -> np.ndarray:
+        """Sum of a ring over days (d - days, d], d = today: the last `days` days, today included."""
+        held = self._ring_days(idx)
+        d = math.floor(day)
+        return np.where(held > d - days, ring[idx], 0.0).sum(axis=1)
+
+    def _window_add(self, idx: np.ndarray, day: float, spend: np.ndarray) -> None:
+        """Count one purchase of `spend` dollars today for each customer (each appears once in idx)."""
+        d = math.floor(day)
+        w = self._window_days
+        stale = self._ring_days(idx) <= d - w  # columns now due to hold days of this window, still holding old ones
+        self.win_spend[idx] = np.where(stale, 0.0, self.win_spend[idx])
+        self.win_purchases[idx] = np.where(stale, 0.0, self.win_purchases[idx])
+        col = d % w
+        self.win_spend[idx, col] += spend
+        self.win_purchases[idx, col] += 1.0
+        self.win_last[idx] = d
 
     # ------------------------------------------------------------------ periods, caps, budgets
     @staticmethod
@@ -627,6 +672,8 @@ class PolicyRuntime:
             issued = self.voucher_until[idx] != until  # a voucher action always sets a new end date
             self.voucher[idx[live & ~issued]] = 0.0
         net = amount - eff.discount
+        if self._windows:
+            self._window_add(idx, day, net)
         if self.policy.tiers is not None:
             self.qualify(idx, net, "spend")
             self.qualify(idx, np.ones(len(idx)), "purchases")
