@@ -186,7 +186,10 @@ def _rule_lines(i: int, rule: m.Rule, policy: m.Policy) -> list[str]:
             lines.append(f"     Cap: at most {_times(cap.times)} per customer {per}.")
         if cap.points is not None:
             lines.append(f"     Cap: at most {_num(cap.points)} points per customer {per}.")
-        if cap.times is None and cap.points is None:
+        if cap.dollars is not None:
+            lines.append(f"     Cap: at most {_money(cap.dollars)} given to each customer {per} (a firing that would "
+                         "pass it does not happen).")
+        if cap.times is None and cap.points is None and cap.dollars is None:
             lines.append("     Cap: declared without a limit (no effect).")
     if rule.budget is not None:
         lines.append(f"     Budget: the rule stops firing once it has cost {_money(rule.budget)} in all.")

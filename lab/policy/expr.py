@@ -24,6 +24,15 @@ operations that can run).
 Semantics worth knowing (all element-wise; a batch of one row gives exactly
 the result that row gets inside any larger batch):
 
+* Every number an expression reads or computes lies within +-MAX_MAGNITUDE
+  (1e15, far beyond any amount a store of this world reaches): a field value,
+  and the result of every ``+ - * / // % **`` and ``days_since``, is clamped to
+  that range. So, from finite inputs, the arithmetic is total and
+  finite by construction: ``1 / 5e-324`` is 1e15, ``0 * (1 / 5e-324)`` is 0,
+  ``((1e12 ** 4) ** 4) ** 4`` is 1e15. Values inside the range are untouched
+  (the clamp changes no result of a policy that stays in it). A nan input
+  (which no engine serves) stays nan and compares false; the rules engine
+  stops the run if a non-finite number ever reaches a book (runtime.py).
 * ``/``, ``//`` and ``%`` by zero yield 0 -- a policy arithmetic slip must not
   turn a customer's points into inf/nan. ``//`` and ``%`` otherwise follow
   Python (floor division; the remainder takes the divisor's sign).
@@ -34,7 +43,6 @@ the result that row gets inside any larger batch):
   shoppers expect on a receipt, not numpy's round-half-to-even.
 * ``clip(x, lo, hi)`` is ``min(max(x, lo), hi)``; ``days_since(t)`` is ``now - t``.
 * ``and``/``or`` evaluate both sides (whole arrays); neither side can fail.
-* Inputs that are nan stay nan (IEEE rules): a nan compares false.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ from lab.errors import closest
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_MAGNITUDE",
     "MAX_NODES",
     "MAX_TEXT_LENGTH",
     "Compiled",
@@ -71,6 +80,7 @@ MAX_NODES = 256
 MAX_DEPTH = 32
 MAX_LITERAL = 1e12
 MAX_EXPONENT = 4
+MAX_MAGNITUDE = 1e15
 
 
 class ExprType(enum.Enum):
@@ -215,6 +225,11 @@ def _recompile(text: str, schema: dict[str, Field], expect: ExprType) -> Compile
 
 
 # --------------------------------------------------------------------------- numerics
+
+
+def _bounded(x: Any) -> Any:
+    """x clamped to +-MAX_MAGNITUDE (nan stays nan): every number an expression reads or computes passes here."""
+    return np.clip(x, -MAX_MAGNITUDE, MAX_MAGNITUDE)
 
 
 def _safe_divisor(y: Any) -> tuple[Any, Any]:
@@ -612,6 +627,8 @@ class _Compiler:
         if name in self.schema:
             spec = self.schema[name]
             self.fields.add(name)
+            if spec.type in (ExprType.NUMBER, ExprType.MAP):
+                return _Typed("value", spec.type, lambda env: _bounded(env[name]), start, name, values=spec.values)
             return _Typed("value", spec.type, lambda env: env[name], start, name, values=spec.values)
         if len(parts) == 1 and name in FUNCTIONS:
             raise self.error(f"'{name}' is a function; call it with parentheses, e.g. {name}(...)", start)
@@ -723,11 +740,11 @@ class _Compiler:
                     self.at(exponent),
                 )
             power = _power(float(exponent.value))
-            return _Typed("value", ExprType.NUMBER, lambda env: power(lf(env)), offset, label)
+            return _Typed("value", ExprType.NUMBER, lambda env: _bounded(power(lf(env))), offset, label)
         symbol, op = _ARITHMETIC[op_type]
         lf = self.require(left, ExprType.NUMBER, f"'{symbol}'")
         rf = self.require(self.visit(node.right), ExprType.NUMBER, f"'{symbol}'")
-        return _Typed("value", ExprType.NUMBER, lambda env: op(lf(env), rf(env)), offset, label)
+        return _Typed("value", ExprType.NUMBER, lambda env: _bounded(op(lf(env), rf(env))), offset, label)
 
     def visit_BoolOp(self, node: ast.BoolOp) -> _Typed:
         word = "and" if isinstance(node.op, ast.And) else "or"
@@ -953,7 +970,7 @@ class _Compiler:
             )
         self.fields.add("now")
         (t,) = fns
-        return _Typed("value", ExprType.NUMBER, lambda env: np.subtract(env["now"], t(env)), offset, label)
+        return _Typed("value", ExprType.NUMBER, lambda env: _bounded(np.subtract(_bounded(env["now"]), t(env))), offset, label)
 
 
 # --------------------------------------------------------------------------- entry point

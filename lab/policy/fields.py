@@ -40,6 +40,7 @@ class FieldSpec:
     noun: str
     served_by: Server
     expression: bool = True  # whether policy expressions may read it
+    window: int = 0  # for a rolling-window field: the days it looks back over (today and the window - 1 before)
 
 
 _N, _B, _E, _M = ExprType.NUMBER, ExprType.BOOL, ExprType.ENUM, ExprType.MAP
@@ -113,6 +114,12 @@ FIELDS: tuple[FieldSpec, ...] = (
               "the value of the customer's unused voucher", "runtime"),
     FieldSpec("customer.rewards", _N, "rewards", "rewards redeemed so far", "rewards the customer has redeemed so far",
               "runtime"),
+    *(FieldSpec(f"customer.spend_{n}d", _N, "dollars",
+                f"dollars spent, after discounts, over the last {n} days (today included, this purchase not)",
+                f"dollars the customer has spent over the last {n} days", "runtime", window=n) for n in (30, 90, 365)),
+    *(FieldSpec(f"customer.purchases_{n}d", _N, "purchases",
+                f"purchases over the last {n} days (today included, this purchase not)",
+                f"the customer's purchases over the last {n} days", "runtime", window=n) for n in (30, 90, 365)),
 )
 
 BY_NAME: dict[str, FieldSpec] = {f.name: f for f in FIELDS}

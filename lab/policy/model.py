@@ -19,13 +19,24 @@ StackMode = Literal["all", "first", "best"]
 
 PERIOD_DAYS: dict[str, float] = {"day": 1, "week": 7, "month": 30, "year": 365, "ever": float("inf")}
 
+# Bounds on the numbers a policy writes, so that none is infinite or absurd (no `.inf`, no 1e308): each is far
+# beyond anything a store of this world can reach, and small enough that the books stay finite.
+MAX_CUSTOMER_DOLLARS = 1e6  # dollars given to or asked of one customer at once: beyond any retail purchase or limit
+MAX_POINT_VALUE = 100.0  # dollars one point is worth: loyalty points are worth cents
+MAX_POINTS = 1e9  # points in one reward, award or cap: a billion points is no loyalty currency in use
+MAX_PROGRAMME_DOLLARS = 1e12  # a programme's budget: more than the yearly revenue of the largest retailer
+MAX_TIMES = 100_000  # fires of one rule per customer per period: more than one a day for centuries
+_D = f" (at most {MAX_CUSTOMER_DOLLARS:.0e}: no retail purchase or credit line is larger)"
+_P = f" (at most {MAX_POINTS:.0e} points: no loyalty currency needs more)"
+_B = f" (at most {MAX_PROGRAMME_DOLLARS:.0e}: more than the yearly revenue of the largest retailer)"
+
 
 # --------------------------------------------------------------------------- ledgers
 @dataclass(frozen=True, kw_only=True)
 class PointsLedger:
     """A points currency: earned in lots, redeemed first-in first-out, expiring by lot."""
 
-    value: float = option("cash value of one point in dollars (prices the liability and the cost of rewards)", default=0.01, min=0)
+    value: float = option(f"cash value of one point in dollars (prices the liability and the cost of rewards; at most {MAX_POINT_VALUE:g}: points are worth cents)", default=0.01, min=0, max=MAX_POINT_VALUE)
     expiry_days: int | None = option("days after earning when a lot of points expires; omit for points that never expire", default=None, min=1, max=3650)
     lot_days: int = option("points earned within the same lot_days window form one lot (the granularity of expiry)", default=30, min=1, max=365)
     pending_days: int = option("days before earned points mature and can be redeemed (returns window)", default=0, min=0, max=365)
@@ -35,12 +46,12 @@ class PointsLedger:
 class CreditLine:
     """A store credit line: spend now, repay on a monthly statement, or fall delinquent and default."""
 
-    limit: float = option("credit limit granted at enrolment in dollars (0: only grant_credit actions open a line)", default=0.0, min=0)
+    limit: float = option("credit limit granted at enrolment in dollars (0: only grant_credit actions open a line)" + _D, default=0.0, min=0, max=MAX_CUSTOMER_DOLLARS)
     apr: float = option("annual interest rate on the balance carried past a statement (0.2 = 20%)", default=0.0, min=0, max=1)
     statement_days: int = option("days between statements", default=30, min=7, max=365)
     min_payment_percent: float = option("minimum repayment as a share of the statement balance", default=0.05, min=0, max=1)
-    min_payment: float = option("minimum repayment in dollars (or the whole balance when smaller)", default=10.0, min=0)
-    late_fee: float = option("fee charged when a minimum payment is missed", default=0.0, min=0)
+    min_payment: float = option("minimum repayment in dollars (or the whole balance when smaller)" + _D, default=10.0, min=0, max=MAX_CUSTOMER_DOLLARS)
+    late_fee: float = option("fee charged when a minimum payment is missed" + _D, default=0.0, min=0, max=MAX_CUSTOMER_DOLLARS)
     delinquent_after_missed: int = option("missed minimum payments in a row after which the account is delinquent", default=1, min=1, max=24)
     write_off_after_days: int = option("days delinquent after which the balance is written off as bad debt and the line closed", default=180, min=1, max=3650)
 
@@ -151,8 +162,8 @@ class Redeem:
 
     tag: ClassVar[str] = "redeem"
     ledger: str = option("name of a points ledger")
-    cost: float = option("points one reward costs (the threshold)", gt=0)
-    discount: float = option("dollars off this purchase per reward", default=0.0, min=0)
+    cost: float = option("points one reward costs (the threshold)" + _P, gt=0, max=MAX_POINTS)
+    discount: float = option("dollars off this purchase per reward" + _D, default=0.0, min=0, max=MAX_CUSTOMER_DOLLARS)
     free_item: str | None = option("or: a free item from this category per reward", default=None)
     max_times: int = option("rewards redeemed at most in one purchase", default=1, min=1, max=100)
 
@@ -196,7 +207,7 @@ class Offer:
     """Send a targeted offer: a cost per contact, a response probability, and an uplift while it lasts."""
 
     tag: ClassVar[str] = "offer"
-    cost_per_contact: float = option("dollars per customer contacted", default=0.5, min=0)
+    cost_per_contact: float = option("dollars per customer contacted" + _D, default=0.5, min=0, max=MAX_CUSTOMER_DOLLARS)
     response: float = option("probability a contacted customer responds", default=0.1, min=0, max=1)
     frequency_uplift: float = option("relative rise in purchase rate for responders (0.3 = +30%)", default=0.3, min=0, max=10)
     basket_uplift: float = option("relative rise in basket size for responders", default=0.0, min=0, max=10)
@@ -228,8 +239,8 @@ class ReferralReward:
 
     tag: ClassVar[str] = "referral_reward"
     ledger: str = option("name of a points ledger")
-    referrer: float = option("points for the referrer", default=0.0, min=0)
-    referred: float = option("points for the new customer", default=0.0, min=0)
+    referrer: float = option("points for the referrer" + _P, default=0.0, min=0, max=MAX_POINTS)
+    referred: float = option("points for the new customer" + _P, default=0.0, min=0, max=MAX_POINTS)
 
 
 # Each action's meaning (check, value, how it applies, its words) is its handler's, in lab.policy.actions;
@@ -240,11 +251,12 @@ Action = Award | Deduct | Redeem | Discount | Voucher | FreeItem | Trial | Offer
 # --------------------------------------------------------------------------- rules
 @dataclass(frozen=True, kw_only=True)
 class Cap:
-    """A per-customer limit on how often a rule fires, or how many points it awards, per period."""
+    """A per-customer limit on how often a rule fires, how many points it awards or how many dollars it gives, per period."""
 
     per: Period = option("the period the cap resets on", default="month")
-    times: int | None = option("times the rule may fire per customer per period", default=None, min=1)
-    points: float | None = option("points the rule may award per customer per period", default=None, min=0)
+    times: int | None = option(f"times the rule may fire per customer per period (at most {MAX_TIMES:,})", default=None, min=1, max=MAX_TIMES)
+    points: float | None = option("points the rule may award per customer per period" + _P, default=None, min=0, max=MAX_POINTS)
+    dollars: float | None = option("dollars the rule may give each customer per period, valued as for budgets (discounts, vouchers at face value, points at their cash value, items at retail); a firing that would pass it does not happen" + _D, default=None, min=0, max=MAX_CUSTOMER_DOLLARS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -257,7 +269,7 @@ class Rule:
     when: Expr = option("condition over customer, purchase and store fields", default=Expr("true"))
     group: str | None = option("rules of one group compete as the policy's stacking says", default=None)
     cap: Cap | None = option("per-customer cap", default=None)
-    budget: float | None = option("dollars this rule may cost in all; it stops firing when spent", default=None, min=0)
+    budget: float | None = option("dollars this rule may cost in all; it stops firing when spent" + _B, default=None, min=0, max=MAX_PROGRAMME_DOLLARS)
     description: str = option("what the rule is for, in words", default="")
 
 
@@ -265,7 +277,7 @@ class Rule:
 class TierLevel:
     """A tier and its benefits."""
 
-    qualify: float = option("the metric a customer needs over the window to reach this tier", default=0.0, min=0)
+    qualify: float = option("the metric a customer needs over the window to reach this tier (dollars, purchases or points; at most 1e9)", default=0.0, min=0, max=MAX_POINTS)
     earn_multiplier: float = option("multiplies points awarded", default=1.0, min=0, max=100)
     discount_percent: float = option("percent off every purchase", default=0.0, min=0, max=100)
 
@@ -286,7 +298,7 @@ class Tiers:
 class Budget:
     """A global budget on the programme's reward cost."""
 
-    amount: float = option("dollars", min=0)
+    amount: float = option("dollars" + _B, min=0, max=MAX_PROGRAMME_DOLLARS)
     per: Period = option("the period it resets on", default="year")
 
 
@@ -297,7 +309,7 @@ class Policy:
     name: str = option("the policy's name, used in every result")
     description: str = option("what the policy is, in a sentence or two", default="")
     participation: float = option("share of customers who join the programme", default=1.0, min=0, max=1)
-    cost_per_member_per_year: float = option("running cost of the programme per member (cards, systems, staff time)", default=0.0, min=0)
+    cost_per_member_per_year: float = option("running cost of the programme per member (cards, systems, staff time)" + _D, default=0.0, min=0, max=MAX_CUSTOMER_DOLLARS)
     points: dict[str, PointsLedger] = option("points currencies by name", default_factory=dict)
     credit: dict[str, CreditLine] = option("store credit lines by name", default_factory=dict)
     tiers: Tiers | None = option("tiers", default=None)

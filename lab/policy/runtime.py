@@ -33,14 +33,17 @@ import numpy as np
 from lab.policy import fields
 from lab.policy import model as m
 from lab.policy.actions import Firing, Valuation, handler_for, handlers
+from lab.policy.actions.base import not_finite
 from lab.policy.columns import Column, allocate, grow
 from lab.policy.effects import COSTS, Effects
 from lab.policy.expr import Compiled, ExprType, Field, compile_expression
 from lab.policy.ledgers import CreditBook, PointsBook
 
-__all__ = ["ACTIONS", "TRIGGERS", "Accounts", "CompiledPolicy", "CompiledRule", "Effects", "FieldSource",
+__all__ = ["ACTIONS", "MAX_ACTIONS", "MAX_RULES", "TRIGGERS", "Accounts", "CompiledPolicy", "CompiledRule", "Effects", "FieldSource",
            "PolicyRuntime", "World", "compile_policy", "expression_schema"]
 
+MAX_RULES = 64  # the `rules` bit mask of each transaction (uint64) has one bit per rule; also bounds a run's cost
+MAX_ACTIONS = 32  # actions in one rule: with MAX_RULES and expr.MAX_NODES, bounds the work of one event
 TRIGGERS: tuple[str, ...] = tuple(t.tag for t in m.Trigger.__args__)  # type: ignore[attr-defined]
 ACTIONS: tuple[str, ...] = tuple(handlers())
 
@@ -155,7 +158,13 @@ def compile_policy(policy: m.Policy, world: World) -> tuple[CompiledPolicy, list
     schema = expression_schema(policy, world)
     problems: list[CompileProblem] = []
     rules: list[CompiledRule] = []
-    for i, rule in enumerate(policy.rules):
+    if len(policy.rules) > MAX_RULES:
+        problems.append(CompileProblem(
+            ("rules", MAX_RULES),
+            f"a policy may have at most {MAX_RULES} rules (each transaction records the rules that fired as one bit "
+            f"per rule), this one has {len(policy.rules)}; merge rules that share a trigger, e.g. with if_else(...) "
+            "in an amount, or split the programme into several policies"))
+    for i, rule in enumerate(policy.rules[:MAX_RULES]):
         trig = rule.on.tag
         allowed = {k: v for k, v in schema.items() if not _foreign_event_field(k, trig)}
 
@@ -170,6 +179,12 @@ def compile_policy(policy: m.Policy, world: World) -> tuple[CompiledPolicy, list
                 problems.append(CompileProblem(path, msg, exc.offset))
                 return compile_expression("0" if expect is ExprType.NUMBER else "false", {}, expect=expect)
 
+        if len(rule.do) > MAX_ACTIONS:
+            problems.append(CompileProblem(
+                ("rules", i, "do", MAX_ACTIONS),
+                f"a rule may have at most {MAX_ACTIONS} actions, rule '{rule.id}' has {len(rule.do)}; "
+                "split it into several rules on the same trigger"))
+            continue
         when = comp(rule.when, ("rules", i, "when"), ExprType.BOOL)
         amounts: list[dict[str, Compiled]] = []
         for j, act in enumerate(rule.do):
@@ -236,10 +251,19 @@ class PolicyRuntime:
                axis=1, width="_cap_rules"),
         Column("cap_points", np.float64, "points awarded this period by each capped rule", "points",
                axis=1, width="_cap_rules"),
+        Column("cap_dollars", np.float64, "dollars given this period by each capped rule", "dollars",
+               axis=1, width="_cap_rules"),
     )
     TIER_COLUMNS: tuple[Column, ...] = (
         Column("qual", np.float64, "the tier metric in each review period of the rolling window", "metric",
                width="_window_buckets"),
+    )
+    WINDOW_COLUMNS: tuple[Column, ...] = (  # kept only when an expression reads a rolling-window field
+        Column("win_spend", np.float64, "dollars spent on each of the last days (a ring: column = day mod its width)",
+               "dollars", width="_window_days"),
+        Column("win_purchases", np.float64, "purchases on each of the last days (the same ring)", "purchases",
+               width="_window_days"),
+        Column("win_last", np.float64, "the last day written to the rings (-inf: never)", "day", fill=-np.inf),
     )
     tier: np.ndarray
     voucher: np.ndarray
@@ -249,7 +273,11 @@ class PolicyRuntime:
     last_inactivity_fire: np.ndarray
     cap_times: np.ndarray
     cap_points: np.ndarray
+    cap_dollars: np.ndarray
     qual: np.ndarray
+    win_spend: np.ndarray
+    win_purchases: np.ndarray
+    win_last: np.ndarray
 
     def __init__(self, compiled: CompiledPolicy, capacity: int) -> None:
         self.cp = compiled
@@ -268,7 +296,12 @@ class PolicyRuntime:
         caps = [r for r in compiled.rules if r.rule.cap is not None]
         self.cap_row = {r.index: k for k, r in enumerate(caps)}  # capped rule -> its row in cap_times, cap_points
         self._cap_rules = len(caps)
-        self.columns = self.COLUMNS + (self.TIER_COLUMNS if p.tiers else ())  # the columns this policy keeps
+        read = set().union(*(r.when.fields.union(*(c.fields for e in r.amounts for c in e.values()))
+                             for r in compiled.rules)) if compiled.rules else set()
+        self._windows = {n: fields.BY_NAME[n].window for n in read if n in fields.BY_NAME and fields.BY_NAME[n].window}
+        self._window_days = max(self._windows.values(), default=1)
+        self.columns = (self.COLUMNS + (self.TIER_COLUMNS if p.tiers else ())  # the columns this policy keeps
+                        + (self.WINDOW_COLUMNS if self._windows else ()))
         allocate(self, self.columns, capacity)
         self._cap_period = [-1] * len(caps)
         self.rule_spent = np.zeros(len(compiled.rules))
@@ -287,6 +320,14 @@ class PolicyRuntime:
         self._redeem_costs = {name: min((cost for ledger, cost in goals if ledger == name), default=0.0)
                               for name in p.points}
         self.capacity = capacity
+        self._using: np.ndarray | None = None  # during a purchase: the customers whose held voucher it uses
+
+    def voucher_kept(self, who: np.ndarray, day: float) -> np.ndarray:
+        """The live voucher each customer keeps on top of a new one: none when the current purchase uses it."""
+        keep = self.voucher_until[who] >= day
+        if self._using is not None:
+            keep &= ~np.isin(who, self._using)
+        return np.where(keep, self.voucher[who], 0.0)
 
     # ------------------------------------------------------------------ housekeeping
     def grow(self, capacity: int) -> None:
@@ -309,6 +350,9 @@ class PolicyRuntime:
 
     # ------------------------------------------------------------------ fields
     def _runtime_field(self, name: str, idx: np.ndarray, day: float) -> np.ndarray:
+        if name in self._windows:
+            ring = self.win_spend if name.startswith("customer.spend_") else self.win_purchases
+            return self._window_sum(ring, idx, day, self._windows[name])
         if name == "customer.tier":
             return self.tier[idx].astype(np.int64)
         if name == "customer.tier_level":
@@ -361,6 +405,33 @@ class PolicyRuntime:
                 env[name] = source.get(name, idx)
         return env
 
+    # ------------------------------------------------------------------ rolling windows
+    def _ring_days(self, idx: np.ndarray) -> np.ndarray:
+        """The day each ring column of these customers holds, counting back from the last day written."""
+        w = self._window_days
+        last = self.win_last[idx]
+        last = np.where(np.isfinite(last), last, -2.0 * w - 1)  # never written: every column is far in the past
+        back = np.mod(last[:, None] - np.arange(w)[None, :], w)
+        return last[:, None] - back
+
+    def _window_sum(self, ring: np.ndarray, idx: np.ndarray, day: float, days: int) -> np.ndarray:
+        """Sum of a ring over days (d - days, d], d = today: the last `days` days, today included."""
+        held = self._ring_days(idx)
+        d = math.floor(day)
+        return np.where(held > d - days, ring[idx], 0.0).sum(axis=1)
+
+    def _window_add(self, idx: np.ndarray, day: float, spend: np.ndarray) -> None:
+        """Count one purchase of `spend` dollars today for each customer (each appears once in idx)."""
+        d = math.floor(day)
+        w = self._window_days
+        stale = self._ring_days(idx) <= d - w  # columns now due to hold days of this window, still holding old ones
+        self.win_spend[idx] = np.where(stale, 0.0, self.win_spend[idx])
+        self.win_purchases[idx] = np.where(stale, 0.0, self.win_purchases[idx])
+        col = d % w
+        self.win_spend[idx, col] += spend
+        self.win_purchases[idx, col] += 1.0
+        self.win_last[idx] = d
+
     # ------------------------------------------------------------------ periods, caps, budgets
     @staticmethod
     def _period_index(per: str, day: float) -> int:
@@ -376,6 +447,7 @@ class PolicyRuntime:
         if period != self._cap_period[row]:
             self.cap_times[row] = 0
             self.cap_points[row] = 0.0
+            self.cap_dollars[row] = 0.0
             self._cap_period[row] = period
         ok = np.ones(len(idx), dtype=bool)
         if cap.times is not None:
@@ -405,9 +477,9 @@ class PolicyRuntime:
         Each action's handler prices it with the same arithmetic it applies it with."""
         n = len(idx)
         total = np.zeros(n)
-        v = Valuation(self, idx, env, day, np.asarray(event.get("purchase.amount", np.zeros(n)), dtype=float))
+        v = Valuation(self, idx, env, day, np.asarray(event.get("purchase.amount", np.zeros(n)), dtype=float), rule=r)
         for act, exprs in zip(r.rule.do, r.amounts):
-            v.exprs = exprs
+            v.exprs, v.act = exprs, act
             worth = handler_for(act).value(act, v)
             if worth is not None:
                 total += worth
@@ -456,8 +528,13 @@ class PolicyRuntime:
                 env["__newest__"] = new if new is not None else source.get("customer.least_category", idx)
                 extra["__favourite__"], extra["__newest__"] = env["__favourite__"], env["__newest__"]
             fires = members & r.when.evaluate(env, len(idx))
+            dollars: np.ndarray | None = None  # what each firing gives, when a dollar cap counts it
             if r.rule.cap is not None:
                 fires &= self._cap_allows(r, idx, day)
+                if r.rule.cap.dollars is not None and fires.any():
+                    dollars = np.where(fires, self._action_values(r, idx, env, day, event), 0.0)
+                    spent = self.cap_dollars[self.cap_row[r.index], idx]
+                    fires &= spent + dollars <= r.rule.cap.dollars + 1e-9
             group = r.rule.group or ""  # mode is 'all' outside a group
             mode = self.policy.stacking.get(group, "all") if group else "all"
             if mode == "first":
@@ -487,10 +564,12 @@ class PolicyRuntime:
             rid = r.rule.id
             self.accounts.rule_fires[rid] += int(sub.size)
             self.accounts.rule_cost[rid] += cost
-            eff.rules[sub] |= np.uint64(1) << np.uint64(r.index % 64)
+            eff.rules[sub] |= np.uint64(1) << np.uint64(r.index)  # r.index < MAX_RULES: compile_policy refuses more
             if r.rule.cap is not None:
                 row = self.cap_row[r.index]
                 self.cap_times[row, idx[sub]] += 1
+                if dollars is not None:
+                    self.cap_dollars[row, idx[sub]] += dollars[sub]
         return eff
 
     def _best_in_group(self, group: str, rules: list[CompiledRule], idx: np.ndarray, day: float, source: FieldSource,
@@ -505,6 +584,9 @@ class PolicyRuntime:
             env["__newest__"] = source.get("customer.least_category", idx)
             ok = members & r.when.evaluate(env, len(idx)) & self._cap_allows(r, idx, day)
             v = np.where(ok, self._action_values(r, idx, env, day, event), -np.inf)
+            cap = r.rule.cap
+            if cap is not None and cap.dollars is not None:  # a rule its dollar cap stops is no choice
+                v = np.where(self.cap_dollars[self.cap_row[r.index], idx] + v <= cap.dollars + 1e-9, v, -np.inf)
             better = v > best_value
             best = np.where(better, r.index, best)
             best_value = np.where(better, v, best_value)
@@ -517,8 +599,11 @@ class PolicyRuntime:
         sub_env = {k: (v[sub] if isinstance(v, np.ndarray) and v.shape[:1] == (n,) else v) for k, v in env.items()}
         f = Firing(self, r, idx, sub, env, sub_env, day, amount, eff, partner)
         for act, exprs in zip(r.rule.do, r.amounts):
-            f.exprs = exprs
+            f.exprs, f.act = exprs, act
             handler_for(act).apply(act, f)
+        if not math.isfinite(f.cost) or not np.isfinite(eff.discount[sub]).all():
+            bad = eff.discount[sub] if math.isfinite(f.cost) else np.full(len(sub), f.cost)
+            raise not_finite(r, None, None, bad, f.who, day, "its actions")
         return f.cost
 
     # ------------------------------------------------------------------ tiers
@@ -561,7 +646,16 @@ class PolicyRuntime:
                  credit_share: np.ndarray, day: float, source: FieldSource) -> Effects:
         """A batch of purchases: tier discount, vouchers, rules, then the part paid on credit."""
         event = {"purchase.amount": amount, "purchase.category": category, "purchase.number": number, "__time__": times}
-        eff = self.fire("purchase", idx, day, source, event)
+        # The voucher a customer holds when the purchase starts is the one it uses; a voucher a rule issues during
+        # this purchase is for the next one ("dollars off the next purchase"), so it must not discount this one.
+        held = self.voucher[idx]  # only this batch's vouchers matter: never scan the whole population per batch
+        until = self.voucher_until[idx]
+        live = (until >= day) & (held > 0)
+        self._using = idx[live] if live.any() else None
+        try:
+            eff = self.fire("purchase", idx, day, source, event)
+        finally:
+            self._using = None
         if self.policy.tiers:
             pct = self._tier_disc[self.tier[idx]] * self.member[idx]
             d = np.minimum(np.maximum(amount - eff.discount, 0.0), amount * pct)
@@ -569,17 +663,17 @@ class PolicyRuntime:
             eff.delight += d
             self.accounts.discounts += float(d.sum())
             self.accounts.spent["tier_discounts"] += float(d.sum())
-        held = self.voucher[idx]  # only this batch's vouchers matter: never scan the whole population per batch
-        if held.any():
-            live = (self.voucher_until[idx] >= day) & (held > 0)
-            if live.any():
-                d = np.where(live, np.minimum(self.voucher[idx], np.maximum(amount - eff.discount, 0.0)), 0.0)
-                eff.discount += d
-                eff.delight += d
-                self.accounts.discounts += float(d.sum())
-                self.accounts.spent["voucher_discounts"] += float(d.sum())
-                self.voucher[idx[live]] = 0.0
+        if live.any():
+            d = np.where(live, np.minimum(held, np.maximum(amount - eff.discount, 0.0)), 0.0)
+            eff.discount += d
+            eff.delight += d
+            self.accounts.discounts += float(d.sum())
+            self.accounts.spent["voucher_discounts"] += float(d.sum())
+            issued = self.voucher_until[idx] != until  # a voucher action always sets a new end date
+            self.voucher[idx[live & ~issued]] = 0.0
         net = amount - eff.discount
+        if self._windows:
+            self._window_add(idx, day, net)
         if self.policy.tiers is not None:
             self.qualify(idx, net, "spend")
             self.qualify(idx, np.ones(len(idx)), "purchases")

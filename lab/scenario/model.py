@@ -46,9 +46,9 @@ class ParetoNBD:
 class GammaGamma:
     """Spend per transaction (Fader, Hardie & Lee 2005, RFM and CLV): z ~ Gamma(p, nu), nu ~ Gamma(q, gamma)."""
 
-    p: float = option("shape of spend per transaction", gt=0)
+    p: float = option("shape of spend per transaction (at most 1e4: beyond it spend no longer varies between baskets)", gt=0, max=1e4)
     q: float = option("shape of the customer-level scale mixing", gt=1)
-    gamma: float = option("scale of the customer-level mixing, in dollars", gt=0)
+    gamma: float = option("scale of the customer-level mixing, in dollars (at most 1e6: mean spend is p x gamma / (q - 1), and no store sells baskets of millions)", gt=0, max=1e6)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +98,7 @@ class Behaviour:
 class Category:
     """A product category."""
 
-    price: float = option("average item price in dollars (free items and trials cost its unit cost)", gt=0)
+    price: float = option("average item price in dollars (free items and trials cost its unit cost; at most 1e6: no retail item costs more)", gt=0, max=1e6)
     margin: float = option("gross margin at the start (1 - unit cost / price)", min=0, max=0.95)
     share: float = option("share of purchases in this category across the market", default=1.0, gt=0)
 
@@ -108,9 +108,9 @@ class Staff:
     """The people who serve customers, and why they stay."""
 
     count: int = option("staff on the payroll (a leaver is replaced by a new hire)", min=1, max=100000)
-    wage_per_year: float = option("cost of one member of staff per year", default=30000.0, min=0)
+    wage_per_year: float = option("cost of one member of staff per year (at most 1e7: no shop wage is higher)", default=30000.0, min=0, max=1e7)
     turnover_per_year: float = option("quit rate per year at the reference staff satisfaction", default=0.6, min=0, max=10)
-    hiring_cost: float = option("cost of replacing a leaver", default=3000.0, min=0)
+    hiring_cost: float = option("cost of replacing a leaver (at most 1e7)", default=3000.0, min=0, max=1e7)
     contacts_per_day: float = option("service contacts one member of staff handles well per day", default=20.0, gt=0)
     experience_days: float = option("experience at which a member of staff reaches 63% of full competence", default=180.0, gt=0)
     initial_experience_days: float | None = option("mean experience of the starting staff (default: the steady state of the turnover rate, 365 / turnover_per_year)", default=None, min=0)
@@ -131,8 +131,8 @@ class ProfitSharing:
 class Marketing:
     """Acquisition by paid marketing: the front of the revolving door."""
 
-    budget_per_year: float = option("marketing spend per year", default=0.0, min=0)
-    cost_per_acquisition: float = option("marketing dollars per new customer", default=50.0, gt=0)
+    budget_per_year: float = option("marketing spend per year (at most 1e10: more than the largest retailer spends on marketing)", default=0.0, min=0, max=1e10)
+    cost_per_acquisition: float = option("marketing dollars per new customer (1 cent to 1e6: no customer is won for less than a cent)", default=50.0, min=0.01, max=1e6)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,7 +141,7 @@ class Store:
 
     categories: dict[str, Category] = option("product categories")
     staff: Staff = option("staff")
-    fixed_cost_per_year: float = option("rent, utilities and other costs that do not vary with sales", default=0.0, min=0)
+    fixed_cost_per_year: float = option("rent, utilities and other costs that do not vary with sales (at most 1e11: more than the largest retailer's)", default=0.0, min=0, max=1e11)
     profit_sharing: ProfitSharing = option("profit sharing", default_factory=ProfitSharing)
     marketing: Marketing = option("marketing", default_factory=Marketing)
     learning_rate: float = option("unit cost multiplier per doubling of cumulative volume (experience curve; 1 = none)", default=0.95, min=0.5, max=1)
@@ -155,7 +155,7 @@ class Store:
 class Market:
     """The market around the store."""
 
-    spend_per_year: float = option("total spend per year in the store's categories in its market (for market share)", gt=0)
+    spend_per_year: float = option("total spend per year in the store's categories in its market (for market share; at most 1e14: more than the world's retail sales)", gt=0, max=1e14)
     competitor_pull: float = option("extra probability of dropout after each purchase, pulled by competitors", default=0.0, min=0, max=1)
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from lab.errors import Diagnostic, LabError
 from lab.policy import model as m
 from lab.policy.effects import Effects
 
@@ -48,6 +49,28 @@ class CheckContext:
 Problem = tuple[tuple[str | int, ...], str]  # (path below the action, message)
 
 
+def not_finite(rule: "CompiledRule", act: Any, name: str | None, values: np.ndarray, customers: np.ndarray,
+               day: float, what: str = "") -> LabError:
+    """The error that stops a run when a rule produced a number that is not finite (it must never reach a book).
+
+    It names the policy file and the position of the expression (or of the rule), the rule, the expression,
+    the value and the first customer and day where it happened."""
+    bad = np.flatnonzero(~np.isfinite(values))
+    k = int(bad[0]) if bad.size else 0
+    value = float(values[k]) if values.size else float("nan")
+    customer = int(customers[k]) if customers.size > k else -1
+    text = getattr(act, name, None) if (act is not None and name) else None
+    where = text if text is not None and hasattr(text, "diagnostic") else rule.rule.when
+    file = getattr(where, "file", "<policy>")
+    line, col = where.position(0) if hasattr(where, "position") else (1, 1)
+    subject = (f"the expression {str(text)!r} ({act.tag} {name})" if text is not None
+               else what or "its actions")
+    message = (f"rule {rule.rule.id!r}: {subject} gave {value!r} for customer {customer} on day "
+               f"{int(np.floor(day))}; a policy's numbers must stay finite, so the run stops here "
+               "(check the expression's inputs and divisions)")
+    return LabError([Diagnostic(file, line, col, message, "not_finite")])
+
+
 @dataclass
 class Valuation:
     """A rule's actions about to be valued for a batch of customers (none has fired yet)."""
@@ -58,10 +81,15 @@ class Valuation:
     day: float
     amount: np.ndarray  # the purchase amount (zeros off purchases)
     exprs: Mapping[str, "Compiled"] = field(default_factory=dict)
+    rule: "CompiledRule | None" = None
+    act: Any = None  # the action being valued (for the message when a number is not finite)
 
     def number(self, name: str) -> np.ndarray:
-        """An expression field of the action, evaluated for every customer of the batch."""
-        return self.exprs[name].evaluate(self.env, len(self.idx))
+        """An expression field of the action, evaluated for every customer of the batch (always finite)."""
+        out = self.exprs[name].evaluate(self.env, len(self.idx))
+        if self.rule is not None and not np.isfinite(out).all():
+            raise not_finite(self.rule, self.act, name, out, self.idx, self.day)
+        return out
 
     @property
     def earn_multiplier(self) -> np.ndarray | float:
@@ -88,6 +116,7 @@ class Firing:
     eff: Effects
     partner: np.ndarray | None
     exprs: Mapping[str, "Compiled"] = field(default_factory=dict)
+    act: Any = None  # the action being applied (for the message when a number is not finite)
     cost: float = 0.0
     who: np.ndarray = field(init=False)  # the firing customers, idx[sub]
 
@@ -100,8 +129,11 @@ class Firing:
         self.rt.accounts.spent[kind] += dollars
 
     def number(self, name: str) -> np.ndarray:
-        """An expression field of the action, evaluated for the firing customers."""
-        return self.exprs[name].evaluate(self.sub_env, len(self.sub))
+        """An expression field of the action, evaluated for the firing customers (always finite: else the run stops)."""
+        out = self.exprs[name].evaluate(self.sub_env, len(self.sub))
+        if not np.isfinite(out).all():
+            raise not_finite(self.rule, self.act, name, out, self.who, self.day)
+        return out
 
     def room(self) -> np.ndarray:
         """Dollars of this purchase still left to discount, per firing customer."""

@@ -63,7 +63,7 @@ class VoucherHandler(ActionHandler):
     def apply(self, act: m.Voucher, f: Firing) -> None:
         rt, who, day = f.rt, f.who, f.day
         v = np.maximum(f.number("value"), 0.0)
-        rt.voucher[who] = np.maximum(np.where(rt.voucher_until[who] >= day, rt.voucher[who], 0.0), v)
+        rt.voucher[who] = np.maximum(rt.voucher_kept(who, day), v)
         rt.voucher_until[who] = day + act.valid_days
         rt.accounts.vouchers_issued += float(v.sum())
         f.spend("vouchers", float(v.sum()))  # at face value when issued, as value() prices it for budgets
