@@ -158,3 +158,39 @@ def test_a_launch_after_the_end_is_refused(fitted) -> None:
     path = _launch_scenario(fitted, behaviour=False, days=100, extra="launch_day: 100\n")
     with pytest.raises(LabError, match="launch_day 100 must come before the end"):
         load_scenario(path, ["none"])
+
+
+def _same_lives(vec, ref) -> None:
+    cv, cr = vec.customers, ref.customers
+    n = cv.n
+    assert cr.n == n
+    np.testing.assert_array_equal(cv.acquired_at[:n], cr.acquired_at[:n])
+    np.testing.assert_array_equal(cv.purchases[:n], cr.purchases[:n])
+    np.testing.assert_array_equal(cv.alive[:n], cr.alive[:n])
+    np.testing.assert_array_equal(vec.member[:n], ref.member[:n])
+    np.testing.assert_allclose(cv.dropped_at[:n], cr.dropped_at[:n], rtol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(cv.revenue[:n], cr.revenue[:n], rtol=1e-9)
+    for name, book in vec.runtime.points.items():
+        np.testing.assert_allclose(book.lots[:n].sum(axis=1), ref.runtime.points[name].lots[:n].sum(axis=1), rtol=1e-9)
+    for col in ("purchases", "revenue", "discounts", "members", "alive"):
+        np.testing.assert_allclose(vec.daily[col], ref.daily[col], rtol=1e-9, atol=1e-9, err_msg=col)
+    assert vec.record.launch_day == ref.record.launch_day
+
+
+@pytest.mark.parametrize("policy", ["points", "credit"])
+def test_both_engines_launch_alike_when_behaviour_is_off(policy, small_scenario, policy_file) -> None:
+    """The reference engine (one process per customer) launches as the vectorised one does: with behaviour
+    off, the same customers live the same lives, warm-up and launch included."""
+    from lab.engine.reference import ReferenceSimulation
+    sc = small_scenario(launch_day=40, days=120, behaviour__enabled=False)
+    pol = policy_file(policy, sc)
+    opts = RunOptions(seed=21, address=(2,))
+    _same_lives(Simulation(sc, pol, opts).run(), ReferenceSimulation(sc, pol, opts, follow=()).run())
+
+
+def test_both_engines_launch_alike_on_the_fitted_base(fitted, policy_file) -> None:
+    from lab.engine.reference import ReferenceSimulation
+    loaded = load_scenario(_launch_scenario(fitted, behaviour=False, days=60), ["points"])
+    pol = loaded.policies["points"]
+    opts = RunOptions(seed=4)
+    _same_lives(Simulation(loaded.scenario, pol, opts).run(), ReferenceSimulation(loaded.scenario, pol, opts, follow=()).run())
