@@ -194,3 +194,17 @@ def test_both_engines_launch_alike_on_the_fitted_base(fitted, policy_file) -> No
     pol = loaded.policies["points"]
     opts = RunOptions(seed=4)
     _same_lives(Simulation(loaded.scenario, pol, opts).run(), ReferenceSimulation(loaded.scenario, pol, opts, follow=()).run())
+
+
+def test_retention_after_a_launch_follows_the_customers_present(fitted) -> None:
+    """12-month retention of a launched run: of the customers present at the launch (or acquired since, at
+    least 365 days before the end), the share still a customer 365 days after the later of the two."""
+    loaded = load_scenario(_launch_scenario(fitted, behaviour=False, days=400), ["none"])
+    res = run_policy(loaded.scenario, loaded.policies["none"], 9)
+    c = res.customers
+    present = ~(c["dropped_at"] < 0)
+    start = np.maximum(c["acquired_at"], 0.0)
+    cohort = present & (start <= 400 - 365)
+    survived = ~c["churned"] | (c["dropped_at"] > start + 365)
+    assert cohort.sum() < len(c)  # those gone before the launch are not counted
+    assert res.summary["retention_12m"] == pytest.approx(float(survived[cohort].mean()), abs=0)

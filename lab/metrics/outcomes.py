@@ -64,6 +64,13 @@ def active_customers(r: RunRecord) -> float:
 
 def retention_12m(r: RunRecord) -> float:
     c = r.customers
+    if r.launch_day is not None:  # from the launch: customers present then, or acquired since, followed 365 days
+        start = np.maximum(c.acquired_at, r.launch_day)
+        cohort = (start <= r.days - 365) & ~(c.dropped_at < r.launch_day)
+        if not cohort.any():
+            return NAN
+        survived = c.alive[cohort] | (c.dropped_at[cohort] > start[cohort] + 365)
+        return float(survived.mean())
     cohort = c.acquired_at <= r.days - 365
     if not cohort.any():
         return NAN
