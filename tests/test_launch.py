@@ -208,3 +208,13 @@ def test_retention_after_a_launch_follows_the_customers_present(fitted) -> None:
     survived = ~c["churned"] | (c["dropped_at"] > start + 365)
     assert cohort.sum() < len(c)  # those gone before the launch are not counted
     assert res.summary["retention_12m"] == pytest.approx(float(survived[cohort].mean()), abs=0)
+
+
+def test_a_smaller_run_keeps_the_first_customers_of_the_base(fitted) -> None:
+    loaded = load_scenario(_launch_scenario(fitted, behaviour=False, days=30), ["none"])
+    full = Simulation(loaded.scenario, loaded.policies["none"], RunOptions(seed=2)).run()
+    part = Simulation(loaded.scenario, loaded.policies["none"], RunOptions(seed=2, customers=300)).run()
+    assert part.customers.n == 300
+    np.testing.assert_array_equal(part.customers.lam[:300], full.customers.lam[:300])
+    np.testing.assert_array_equal(part.customers.purchases[:300], full.customers.purchases[:300])  # behaviour off: the same lives
+    np.testing.assert_array_equal(part.customers.acquired_at[:300], full.customers.acquired_at[:300])

@@ -151,7 +151,7 @@ class Simulation:
         self.base = None
         if scenario.population.from_fit is not None:
             from lab.population.existing import existing_base
-            self.base = existing_base(scenario, self.streams)
+            self.base = existing_base(scenario, self.streams, opts.customers)
         self.launched = self.launch_day > 0 or self.base is not None
         if self.launch_day >= self.days:
             raise LabError.at("<scenario>", 1, 1, f"launch_day {self.launch_day} is not before the end of the run "

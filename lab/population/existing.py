@@ -159,7 +159,13 @@ def _tastes(h: History, scenario: Scenario, streams: Streams, ids: np.ndarray) -
     return g / g.sum(axis=1, keepdims=True)
 
 
-def existing_base(scenario: Scenario, streams: Streams) -> ExistingBase:
-    """The scenario's existing customer base (`population.from_fit`), traits drawn."""
+def existing_base(scenario: Scenario, streams: Streams, customers: int | None = None) -> ExistingBase:
+    """The scenario's existing customer base (`population.from_fit`), traits drawn.
+
+    `customers`: keep only the first that many rows of the base (a smaller run, e.g. `--customers`);
+    each keeps the traits it has in the full base, since draws are keyed by row."""
     assert scenario.population.from_fit is not None
-    return posterior_traits(read_history(scenario.population.from_fit, scenario), scenario, streams)
+    h = read_history(scenario.population.from_fit, scenario)
+    if customers is not None and customers < h.n:
+        h = History(**{f: getattr(h, f)[:customers] for f in h.__dataclass_fields__})
+    return posterior_traits(h, scenario, streams)
