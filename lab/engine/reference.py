@@ -562,8 +562,7 @@ class ReferenceSimulation:
         if self.pol.is_baseline:
             return
         rt = self.runtime
-        for i in np.flatnonzero(self.c.alive[: self.c.n]):
-            i = int(i)
+        for i in (int(k) for k in np.flatnonzero(self.c.alive[: self.c.n])):
             if self.u("enrol", i, 0) < self.pol.participation:
                 rt.enrol(_one(i))
                 if rt.has_trigger("enrolment"):
@@ -613,8 +612,7 @@ class ReferenceSimulation:
         if self.c.capacity > self.runtime.capacity:
             self.runtime.grow(self.c.capacity)
         assert self.env is not None
-        for i in ids:
-            i = int(i)
+        for i in (int(k) for k in ids):
             if self._follows(i):
                 self.stories.setdefault(i, [])
             if self.c.alive[i]:
