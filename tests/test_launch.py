@@ -218,3 +218,12 @@ def test_a_smaller_run_keeps_the_first_customers_of_the_base(fitted) -> None:
     np.testing.assert_array_equal(part.customers.lam[:300], full.customers.lam[:300])
     np.testing.assert_array_equal(part.customers.purchases[:300], full.customers.purchases[:300])  # behaviour off: the same lives
     np.testing.assert_array_equal(part.customers.acquired_at[:300], full.customers.acquired_at[:300])
+
+
+def test_a_comparison_on_the_fitted_base_says_it_launched(fitted) -> None:
+    from lab.experiment.compare import CompareOptions, compare
+    loaded = load_scenario(_launch_scenario(fitted, behaviour=True, days=60), ["none", "points"])
+    comp = compare(loaded, CompareOptions(replications=2, days=60, flywheel_split=False, jobs=1), progress=False)
+    summary = comp.summary()
+    assert summary["launch_day"] == 0 and summary["customers"] == 2000
+    assert set(summary["policies"]) == {"none", "points"}
