@@ -6,7 +6,8 @@ share of rows. Comments give the data's sha256, the period, the log-likelihoods 
 Everything a transaction log cannot tell (margins, staff, costs, the market, marketing, the
 horizon, how customers respond to a programme) is the lab's default or a stated guess and is
 marked ``DEFAULT: review`` on its line. The scenario starts every fitted customer on day 0 as a
-new cohort (launching on the existing base is a separate feature).
+new cohort unless its commented ``from_fit: .`` line is switched on; :func:`write_base` writes the
+customers' histories that line launches on (DIR/customers.parquet, docs/FIT.md).
 """
 
 from __future__ import annotations
