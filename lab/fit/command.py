@@ -1,7 +1,7 @@
 """`lab fit TRANSACTIONS ...`: fit a scenario to a transaction log (docs/FIT.md).
 
 :func:`add_arguments` declares the options on an argparse parser; :func:`main` runs the fit and
-writes DIR/fit.json, DIR/scenario.yaml and DIR/fit.html. Bad input raises
+writes DIR/fit.json, DIR/scenario.yaml, DIR/customers.parquet and DIR/fit.html. Bad input raises
 :class:`lab.errors.LabError` (the CLI prints it and exits with 2); warnings about rows that were
 left out or merged are printed to stderr in the same FILE:LINE:COL form.
 """
