@@ -154,6 +154,15 @@ class RunRecord:
     rule_fires: Mapping[str, int]
     rule_cost: Mapping[str, float]
     transactions: Mapping[str, np.ndarray] | None = None
+    # the day the programme launched (a warm-up under no programme before it, or an existing base from
+    # `population.from_fit` at day 0), from which outcomes are measured; None: no launch, the policy ran
+    # from day 0 on a day-0 cohort
+    launch_day: int | None = None
+
+    @property
+    def measured_from(self) -> int:
+        """The first day the outcomes cover: the launch day, or 0 without a launch."""
+        return self.launch_day or 0
 
 
 @dataclass(frozen=True)
@@ -180,7 +189,7 @@ class RawRun:
 
 def record_run(scenario: Scenario, policy_name: str, days: int, daily: dict[str, np.ndarray], customers: Customers,
                runtime: PolicyRuntime, transactions: dict[str, np.ndarray] | None, rule_ids: tuple[str, ...],
-               initial_customers: int) -> RawRun:
+               initial_customers: int, launch_day: int | None = None) -> RawRun:
     """The record of a finished run, from the engine's live objects (called once, at the end of `run()`)."""
     c, rt = customers, runtime
     n = c.n
@@ -214,5 +223,6 @@ def record_run(scenario: Scenario, policy_name: str, days: int, daily: dict[str,
         daily={k: _frozen(v) for k, v in daily.items()}, customers=cols, points=points, credit=credit,
         tiers=tuple(rt.tier_names) if rt.policy.tiers is not None else None, rule_ids=tuple(rule_ids),
         rule_fires=dict(rt.accounts.rule_fires), rule_cost=dict(rt.accounts.rule_cost),
-        transactions={k: _frozen(v) for k, v in transactions.items()} if transactions is not None else None)
+        transactions={k: _frozen(v) for k, v in transactions.items()} if transactions is not None else None,
+        launch_day=launch_day)
     return RawRun(record, customers, runtime)

@@ -104,8 +104,18 @@ class ReferenceSimulation:
         self.pol = policy.policy
         self.opts = opts
         self.days = opts.days or scenario.days
-        self.n0 = opts.customers or scenario.population.customers
         self.streams = Streams(opts.seed, opts.address)
+        # a launch (docs/MODEL.md, "Launch day"): as in the vectorised engine
+        self.launch_day = scenario.launch_day
+        self.base = None
+        if scenario.population.from_fit is not None:
+            from lab.population.existing import existing_base
+            self.base = existing_base(scenario, self.streams, opts.customers)
+        self.launched = self.launch_day > 0 or self.base is not None
+        if self.launch_day >= self.days:
+            raise LabError.at("<scenario>", 1, 1, f"launch_day {self.launch_day} is not before the end of the run "
+                              f"(day {self.days}); give a launch_day below days")
+        self.n0 = self.base.history.n if self.base is not None else (opts.customers or scenario.population.customers)
         self.seg = SegmentTable.from_scenario(scenario)
         self.cats = tuple(scenario.store.categories)
         cat = scenario.store.categories
@@ -116,6 +126,12 @@ class ReferenceSimulation:
         capacity = int(self.n0 * 1.1) + 1024
         self.c = Customers(self.seg, len(self.cats), capacity)
         self.runtime = PolicyRuntime(policy, capacity)
+        self.programme: tuple[CompiledPolicy, PolicyRuntime] | None = None  # held aside during a warm-up
+        if self.launch_day > 0:
+            self.programme = (self.cp, self.runtime)
+            self.cp = CompiledPolicy(pm.Policy(name=policy.policy.name), policy.world, ())
+            self.pol = self.cp.policy
+            self.runtime = PolicyRuntime(self.cp, capacity)
         st = self.seg
         self.mean_basket = np.maximum(st.spend_p * st.spend_gamma / (st.spend_q - 1), 1e-9)
         daily_rate = float(np.sum(st.share * st.r / st.alpha_days))
@@ -238,14 +254,17 @@ class ReferenceSimulation:
         self._note(i, t, "dropout", 0.0, reason=reason)
 
     # ------------------------------------------------------------------ a customer's life
-    def _life(self, i: int) -> Generator[simpy.Event, None, None]:
-        """Customer i's process: arrive, then purchase candidates, contacts and (Pareto/NBD) the end of life, in time order."""
+    def _life(self, i: int, present: bool = False) -> Generator[simpy.Event, None, None]:
+        """Customer i's process: arrive, then purchase candidates, contacts and (Pareto/NBD) the end of life, in time order.
+
+        `present`: a customer of an existing base, already in the store at time 0 (their clocks are running)."""
         env, c = self.env, self.c
         assert env is not None
-        arrival = float(c.acquired_at[i])
-        if arrival > env.now:
-            yield env.timeout(arrival - env.now)
-        self._arrive(i, arrival)
+        if not present:
+            arrival = float(c.acquired_at[i])
+            if arrival > env.now:
+                yield env.timeout(arrival - env.now)
+            self._arrive(i, arrival)
         while c.alive[i]:
             t_cand, t_contact, t_death = float(c.next_cand[i]), float(c.next_contact[i]), float(c.death_time[i])
             t = min(t_cand, t_contact, t_death)
@@ -532,20 +551,42 @@ class ReferenceSimulation:
                 if quiet <= gap < quiet + 1:
                     self._fire("inactivity", i, float(day), day, only=[r])
 
+    def _launch(self, day: int) -> None:
+        """The programme starts: its runtime replaces the warm-up's, and everyone present may join."""
+        if self.programme is not None:
+            self.cp, self.runtime = self.programme
+            self.pol = self.cp.policy
+            self.programme = None
+            if self.c.capacity > self.runtime.capacity:
+                self.runtime.grow(self.c.capacity)
+        if self.pol.is_baseline:
+            return
+        rt = self.runtime
+        for i in (int(k) for k in np.flatnonzero(self.c.alive[: self.c.n])):
+            if self.u("enrol", i, 0) < self.pol.participation:
+                rt.enrol(_one(i))
+                if rt.has_trigger("enrolment"):
+                    self._fire("enrolment", i, float(day), day)
+
     def _calendar(self, day: int) -> None:
-        """The programme's calendar at the start of a day."""
+        """The programme's calendar at the start of a day (from the launch day)."""
+        L = self.launch_day
+        if self.launched and day == L:
+            self._launch(day)
+        if day < L:
+            return
         rt = self.runtime
         if rt.points:
             self._expiry_sweep(day)
         for name, line in rt.credit.items():
-            if day > 0 and day % line.spec.statement_days == 0:
+            if day > L and (day - L) % line.spec.statement_days == 0:
                 self._statement(name, day)
-        if rt.policy.tiers is not None and day > 0 and day % rt.policy.tiers.review_days == 0:
+        if rt.policy.tiers is not None and day > L and (day - L) % rt.policy.tiers.review_days == 0:
             self._tier_review(day)
         for r in rt.triggers("schedule"):
             on: pm.OnSchedule = r.rule.on  # type: ignore[assignment]
             period = SCHEDULE_PERIOD_DAYS[on.every]
-            first = (on.day - 1) % period
+            first = L + (on.day - 1 - L) % period
             if day >= first and (day - first) % period == 0:
                 for i in self._members_alive():
                     self._fire("schedule", i, float(day), day, only=[r])
@@ -564,6 +605,20 @@ class ReferenceSimulation:
                 self.stories.setdefault(int(i), [])
             assert self.env is not None
             self.env.process(self._life(int(i)))
+
+    def _acquire_base(self) -> None:
+        """The existing base is in the store at time 0: the live ones' clocks start (no trial purchase)."""
+        ids = self.c.add_existing(self.base, self.streams)
+        if self.c.capacity > self.runtime.capacity:
+            self.runtime.grow(self.c.capacity)
+        assert self.env is not None
+        for i in (int(k) for k in ids):
+            if self._follows(i):
+                self.stories.setdefault(i, [])
+            if self.c.alive[i]:
+                self._draw_next_candidate(i, 0.0)
+                self._draw_next_contact(i, 0.0)
+                self.env.process(self._life(i, present=True))
 
     def _arrivals(self, day: int) -> None:
         """The day's new customers: paid marketing, then the referrals made before the day began."""
@@ -634,8 +689,10 @@ class ReferenceSimulation:
             raise RuntimeError("a ReferenceSimulation runs once; make a new one for another run")
         self.env = simpy.Environment()
         # the starting cohort arrives at time 0; their processes are made first, so they buy before day 0's calendar
-        self.start_times = starting_arrivals(self.n0, self.sc.population.arrival_days)
-        if self.sc.population.arrival_days == 0:
+        self.start_times = starting_arrivals(0 if self.base is not None else self.n0, self.sc.population.arrival_days)
+        if self.base is not None:
+            self._acquire_base()
+        elif self.sc.population.arrival_days == 0:
             self._acquire(self.n0, self.start_times, None)
         store = self.env.process(self._store_days())
         self.env.run(until=store)
@@ -656,7 +713,8 @@ class ReferenceSimulation:
                 "credit": np.array(cols[5], dtype=np.float64),
                 "rules": np.array(cols[6], dtype=np.uint64),
             }
-        return record_run(self.sc, self.pol.name, self.days, daily, self.c, self.runtime, tx, self.cp.rule_ids, self.n0)
+        return record_run(self.sc, self.pol.name, self.days, daily, self.c, self.runtime, tx, self.cp.rule_ids, self.n0,
+                          launch_day=self.launch_day if self.launched else None)
 
     # ------------------------------------------------------------------ stories
     def trace(self, customer_id: int) -> list[dict[str, Any]]:

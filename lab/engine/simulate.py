@@ -37,6 +37,7 @@ from lab.population.arrivals import arriving_on, starting_arrivals
 from lab.population.customers import Customers, SegmentTable
 from lab.engine.options import RunOptions
 from lab.engine.record import RawRun, record_run
+from lab.errors import LabError
 from lab.scenario.model import Scenario
 
 CALENDAR, CUSTOMERS, CLOSE = 0.0, 0.25, 0.75  # phases within a day on SimPy's clock
@@ -143,8 +144,19 @@ class Simulation:
         self.cp = policy
         self.opts = opts
         self.days = opts.days or scenario.days
-        self.n0 = opts.customers or scenario.population.customers
         self.streams = Streams(opts.seed, opts.address)
+        # a launch: the policy starts on launch_day for everyone then present (docs/MODEL.md, "Launch day");
+        # until then the store runs under no programme, the same under every policy
+        self.launch_day = scenario.launch_day
+        self.base = None
+        if scenario.population.from_fit is not None:
+            from lab.population.existing import existing_base
+            self.base = existing_base(scenario, self.streams, opts.customers)
+        self.launched = self.launch_day > 0 or self.base is not None
+        if self.launch_day >= self.days:
+            raise LabError.at("<scenario>", 1, 1, f"launch_day {self.launch_day} is not before the end of the run "
+                              f"(day {self.days}); give a launch_day below days")
+        self.n0 = self.base.history.n if self.base is not None else (opts.customers or scenario.population.customers)
         self.seg = SegmentTable.from_scenario(scenario)
         self.cats = tuple(scenario.store.categories)
         self.price = np.array([scenario.store.categories[c].price for c in self.cats])
@@ -155,6 +167,11 @@ class Simulation:
         capacity = int(self.n0 * 1.1) + 1024
         self.c = Customers(self.seg, len(self.cats), capacity)
         self.runtime = PolicyRuntime(policy, capacity)
+        self.programme: tuple[CompiledPolicy, PolicyRuntime] | None = None  # held aside during a warm-up
+        if self.launch_day > 0:
+            self.programme = (self.cp, self.runtime)
+            self.cp = CompiledPolicy(pm.Policy(name=policy.policy.name), policy.world, ())
+            self.runtime = PolicyRuntime(self.cp, capacity)
         self.source = _Source(self)
         mean_lam = float(np.sum(self.seg.share * self.seg.r / self.seg.alpha_days))
         mean_spend = float(np.sum(self.seg.share * self.seg.spend_p * self.seg.spend_gamma / (self.seg.spend_q - 1)))
@@ -695,14 +712,46 @@ class Simulation:
         self.daily.append(rec)
         self.book = DayBook()
 
+    # ------------------------------------------------------------------ launch
+    def launch(self, day: int) -> None:
+        """The programme starts: its runtime replaces the warm-up's, and everyone present may join."""
+        if self.programme is not None:
+            self.cp, self.runtime = self.programme
+            self.programme = None
+            if self.c.capacity > self.runtime.capacity:
+                self.runtime.grow(self.c.capacity)
+        if self.cp.policy.is_baseline:
+            return
+        n = self.c.n
+        present = np.flatnonzero(self.c.alive[:n])
+        joins = self.streams.uniform("enrol", present, 0) < self.cp.policy.participation
+        members = present[joins]
+        self.runtime.enrol(members)
+        self.members += int(members.size)
+        if self.runtime.has_trigger("enrolment"):
+            self._apply_effects(self.runtime.fire("enrolment", members, self.now, self.source), float(day))
+
+    def _welcome_base(self) -> None:
+        """The existing base is in the store at time 0: the live ones' clocks start (no trial purchase)."""
+        ids = self.c.add_existing(self.base, self.streams)
+        if self.c.capacity > self.runtime.capacity:
+            self.runtime.grow(self.c.capacity)
+        live = ids[self.c.alive[ids]]
+        self.alive += int(live.size)
+        t0 = np.zeros(live.size)
+        self._next_candidate(live, t0)
+        self._next_contact(live, t0)
+
     # ------------------------------------------------------------------ run
     def run(self) -> RawRun:
         """Run the whole horizon and return the raw results."""
         env = simpy.Environment()
         n0 = self.n0
         # the starting population: a cohort at time 0 (the BG/NBD set-up), or spread over the first days
-        self.start_times = starting_arrivals(n0, self.sc.population.arrival_days)
-        if self.sc.population.arrival_days == 0:
+        self.start_times = starting_arrivals(0 if self.base is not None else n0, self.sc.population.arrival_days)
+        if self.base is not None:
+            self._welcome_base()
+        elif self.sc.population.arrival_days == 0:
             self.acquire(n0, self.start_times, None)
             self.book.acquired = 0  # the starting customers are not counted as acquisition
 
@@ -716,20 +765,27 @@ class Simulation:
                     yield env.timeout(period)
             env.process(proc())
 
-        rt = self.runtime
-        # start of day: the programme's calendar
+        rt = self.programme[1] if self.programme is not None else self.runtime
+        L = self.launch_day
+        if self.launched:  # first on the launch day, before the programme's calendar
+            def start():
+                yield env.timeout(L + CALENDAR)
+                self.now = float(L)
+                self.launch(L)
+            env.process(start())
+        # start of day: the programme's calendar (from the launch day)
         if rt.points:
-            every(1, CALENDAR, self.expiry_sweep)
+            every(1, CALENDAR, self.expiry_sweep, start=L)
         for line in rt.credit.values():
-            every(line.spec.statement_days, CALENDAR, lambda d, line=line: self._statement(line, d), start=line.spec.statement_days)
+            every(line.spec.statement_days, CALENDAR, lambda d, line=line: self._statement(line, d), start=L + line.spec.statement_days)
         if rt.policy.tiers is not None:
-            every(rt.policy.tiers.review_days, CALENDAR, self.tier_review, start=rt.policy.tiers.review_days)
+            every(rt.policy.tiers.review_days, CALENDAR, self.tier_review, start=L + rt.policy.tiers.review_days)
         for r in rt.triggers("schedule"):
             on: pm.OnSchedule = r.rule.on  # type: ignore[assignment]
             period = {"day": 1, "week": 7, "month": 30, "year": 365}[on.every]
-            every(period, CALENDAR, lambda d, r=r: self.scheduled(r, d), start=(on.day - 1) % period)
+            every(period, CALENDAR, lambda d, r=r: self.scheduled(r, d), start=L + (on.day - 1 - L) % period)
         if any(rt.has_trigger(t) for t in ("birthday", "anniversary", "inactivity")):
-            every(1, CALENDAR, self.personal_dates)
+            every(1, CALENDAR, self.personal_dates, start=L)
         # the day's customer events, then the store closes its books
         every(1, CUSTOMERS, self.customers_day)
         every(1, CLOSE, self.close_day)
@@ -738,7 +794,8 @@ class Simulation:
         tx = None
         if self.tx is not None:
             tx = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in self.tx.items()}
-        return record_run(self.sc, self.cp.policy.name, self.days, daily, self.c, self.runtime, tx, self.cp.rule_ids, n0)
+        return record_run(self.sc, self.cp.policy.name, self.days, daily, self.c, self.runtime, tx, self.cp.rule_ids, n0,
+                          launch_day=self.launch_day if self.launched else None)
 
 
 # --------------------------------------------------------------------------- the fields this engine serves

@@ -269,6 +269,9 @@ class Comparison:
                          for o in REGISTRY.values()},
             "policies": {},
         }
+        sc = self.loaded.scenario
+        if sc.launch_day > 0 or sc.population.from_fit is not None:  # outcomes are measured from the launch
+            out["launch_day"] = sc.launch_day
         for p in self.policies:
             entry: dict = {"outcomes": {o: self.interval(p, o).to_dict() for o in REGISTRY}}
             if p != self.baseline:

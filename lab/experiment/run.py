@@ -68,6 +68,8 @@ def write_run(result: RunResult, out: Path, extra: dict[str, object] | None = No
     out = Path(out)
     summary = {"scenario": result.scenario, "policy": result.policy, "seed": result.seed, "address": list(result.address),
                "outcomes": result.summary, "rules": {r: {"fired": result.rule_fires[r], "cost": result.rule_cost[r]} for r in result.rule_fires}}
+    if result.launch_day is not None:  # outcomes are measured from the launch (docs/MODEL.md, "Launch day")
+        summary["launch_day"] = result.launch_day
     if extra:
         summary.update(extra)
     files = [out / "summary.json", out / "timeseries.parquet", out / "customers.parquet"]

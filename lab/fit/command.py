@@ -1,7 +1,7 @@
 """`lab fit TRANSACTIONS ...`: fit a scenario to a transaction log (docs/FIT.md).
 
 :func:`add_arguments` declares the options on an argparse parser; :func:`main` runs the fit and
-writes DIR/fit.json, DIR/scenario.yaml and DIR/fit.html. Bad input raises
+writes DIR/fit.json, DIR/scenario.yaml, DIR/customers.parquet and DIR/fit.html. Bad input raises
 :class:`lab.errors.LabError` (the CLI prints it and exits with 2); warnings about rows that were
 left out or merged are printed to stderr in the same FILE:LINE:COL form.
 """
@@ -51,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
     """Run `lab fit`; return the exit code (0). Bad input raises LabError."""
     from lab.fit.pipeline import FitOptions, fit_json, fit_log  # pandas and scipy: only when fitting
     from lab.fit.report import write_report
-    from lab.fit.scenario_writer import write_scenario
+    from lab.fit.scenario_writer import write_base, write_scenario
 
     path = Path(args.transactions)
     opts = FitOptions(columns={"customer": args.customer, "time": args.time, "amount": args.amount,
@@ -69,6 +69,7 @@ def main(args: argparse.Namespace) -> int:
     s = res.summary
     doc = fit_json(res)
     (out / "fit.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    base = write_base(res, out)
     scen = write_scenario(res, out, _name(path))
     report = write_report(res, out)
     g = res.base
@@ -89,6 +90,6 @@ def main(args: argparse.Namespace) -> int:
         print(f"  segment {name}: {len(sg.customers):,} customers, {sg.chosen} "
               + ", ".join(f"{k} {v:.4g}" for k, v in sg.purchase.params.items()))
     print(f"({time.perf_counter() - t0:.1f} s)")
-    for written in (out / "fit.json", scen, report):
+    for written in (out / "fit.json", scen, base, report):
         print(f"wrote {written}")
     return 0

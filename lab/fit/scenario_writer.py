@@ -6,7 +6,8 @@ share of rows. Comments give the data's sha256, the period, the log-likelihoods 
 Everything a transaction log cannot tell (margins, staff, costs, the market, marketing, the
 horizon, how customers respond to a programme) is the lab's default or a stated guess and is
 marked ``DEFAULT: review`` on its line. The scenario starts every fitted customer on day 0 as a
-new cohort (launching on the existing base is a separate feature).
+new cohort unless its commented ``from_fit: .`` line is switched on; :func:`write_base` writes the
+customers' histories that line launches on (DIR/customers.parquet, docs/FIT.md).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from pathlib import Path
 
 from lab.fit.pipeline import BaseFit, FitResult
 from lab.fit.predict import MODELS
+from lab.population.existing import BASE_FILE
 
-__all__ = ["scenario_yaml", "write_scenario", "REVIEW", "DEFAULT_MARGIN", "POLICIES"]
+__all__ = ["scenario_yaml", "write_scenario", "write_base", "REVIEW", "DEFAULT_MARGIN", "POLICIES"]
 
 REVIEW = "DEFAULT: review"
 #: Gross margin given to every category (a log of amounts has no costs).
@@ -102,7 +104,7 @@ def scenario_yaml(res: FitResult, name: str) -> str:
         f"# Every value marked '{REVIEW}' was not fitted: it is the lab's default or a stated guess.",
         "# A transaction log says nothing about margins, costs, staff, the market or how customers respond",
         "# to a programme; set those for your store before trusting profits. Every fitted customer starts",
-        "# on day 0 as a new cohort here.",
+        "# on day 0 as a new cohort here, unless population.from_fit is set (below).",
         f"name: {_key(name)}",
         f"description: {json.dumps('Fitted to ' + Path(s.file).name + ' (' + str(start) + ' to ' + str(end) + ')')}",
         f"days: 365                         # {REVIEW}: the horizon to simulate",
@@ -130,12 +132,25 @@ def scenario_yaml(res: FitResult, name: str) -> str:
         f"  spend_per_year: {_g(max(revenue_per_year * 20.0, 1.0))}   # {REVIEW}: 20 x the log's revenue per year (a 5% share)",
         "population:",
         f"  customers: {n}                   # fitted: the customers in the calibration period",
+        "  # from_fit: .                   # uncomment to launch on these very customers at the calibration end, each drawn",
+        "                                  # from their own posterior given their history (docs/FIT.md, 'Launch on your customers')",
         "  segments:",
     ]
     groups = res.segments or {"fitted": res.base}
     for seg_name, g in groups.items():
         lines += _segment_lines(seg_name, g, len(g.customers) / n, unit, cats)
     return "\n".join(lines) + "\n"
+
+
+def write_base(res: FitResult, out: Path) -> Path:
+    """Write DIR/customers.parquet, the fitted customers' histories, for `population.from_fit` (docs/FIT.md):
+    customer, first_day, x, t_x, T (in the fit's time unit), first_amount, revenue, mean_repeat_spend,
+    x_holdout, segment (with --segment) and n_<category> counts."""
+    path = out / BASE_FILE
+    frame = res.summary.customers.copy()
+    frame["customer"] = frame["customer"].astype(str)
+    frame.to_parquet(path, index=False)
+    return path
 
 
 def write_scenario(res: FitResult, out: Path, name: str) -> Path:

@@ -27,7 +27,7 @@ class Total:
     series: str
 
     def __call__(self, r: RunRecord) -> float:
-        return float(r.daily[self.series].sum())
+        return float(r.daily[self.series][r.measured_from:].sum())
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,9 @@ class Final:
 
 
 def programme_cost(r: RunRecord) -> float:
-    d = r.daily
-    return float(d["discounts"].sum() + d["reward_goods_cost"].sum() + d["offers_cost"].sum()
-                 + d["programme_running_cost"].sum())
+    d, f = r.daily, r.measured_from
+    return float(d["discounts"][f:].sum() + d["reward_goods_cost"][f:].sum() + d["offers_cost"][f:].sum()
+                 + d["programme_running_cost"][f:].sum())
 
 
 def points_left_ledgers(r: RunRecord) -> tuple[float, float]:
@@ -93,6 +93,13 @@ def active_customers(r: RunRecord) -> float:
 
 def retention_12m(r: RunRecord) -> float:
     c = r.customers
+    if r.launch_day is not None:  # from the launch: customers present then, or acquired since, followed 365 days
+        start = np.maximum(c.acquired_at, r.launch_day)
+        cohort = (start <= r.days - 365) & ~(c.dropped_at < r.launch_day)
+        if not cohort.any():
+            return NAN
+        survived = c.alive[cohort] | (c.dropped_at[cohort] > start[cohort] + 365)
+        return float(survived.mean())
     cohort = c.acquired_at <= r.days - 365
     if not cohort.any():
         return NAN
@@ -121,11 +128,12 @@ def customer_satisfaction(r: RunRecord) -> float:
 
 
 def staff_turnover(r: RunRecord) -> float:
-    return float(r.daily["staff_quits"].sum()) / r.staff_count / (r.days / 365.0)
+    f = r.measured_from
+    return float(r.daily["staff_quits"][f:].sum()) / r.staff_count / ((r.days - f) / 365.0)
 
 
 def service_quality(r: RunRecord) -> float:
-    return float(r.daily["service_quality"].mean())
+    return float(r.daily["service_quality"][r.measured_from:].mean())
 
 
 REGISTRY = Registry([

@@ -25,10 +25,11 @@ class RunResult:
     transactions: pd.DataFrame | None
     rule_fires: dict[str, int]
     rule_cost: dict[str, float]
+    launch_day: int | None = None  # the day the programme launched, outcomes measured from it (None: no launch)
 
 
 def summarise(record: RunRecord, seed: int, address: tuple[int, ...]) -> RunResult:
     """Turn a run's record into its outcomes, series and tables."""
     return RunResult(record.scenario, record.policy, seed, address, outcomes(record), timeseries(record),
                      customer_table(record), transaction_table(record), dict(record.rule_fires),
-                     dict(record.rule_cost))
+                     dict(record.rule_cost), record.launch_day)

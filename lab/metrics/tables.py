@@ -33,6 +33,8 @@ def timeseries(record: RunRecord) -> pd.DataFrame:
     gp, rev = out["gross_profit"].to_numpy(dtype=float), out["revenue"].to_numpy(dtype=float)
     out["margin"] = np.divide(gp, rev, out=np.full(len(rev), np.nan), where=rev > 0)
     out["net_customers"] = out["acquired"] - out["lost"]
+    if record.launch_day is not None:  # a launched run: which periods are the warm-up, which are measured
+        out["after_launch"] = out["day_start"] >= record.launch_day
     return out
 
 

@@ -255,6 +255,54 @@ class Customers:
         self.cat_cum[new] = np.cumsum(taste / taste.sum(axis=1, keepdims=True), axis=1)
         return ids
 
+    def add_existing(self, base, streams: Streams) -> np.ndarray:
+        """Add an existing customer base (a lab.population.existing.ExistingBase) at time 0, the calibration end.
+
+        Their history is the starting state the rules see: purchases so far (the first included), spend,
+        tenure (acquired `age` days before 0), last purchase and category counts; the ones drawn as gone
+        left right after their last purchase. Returns their ids (0 .. n-1: call it on an empty population)."""
+        h = base.history
+        count = h.n
+        if self.n != 0:
+            raise ValueError("add_existing: the existing base must be the first customers added")
+        if count > self.capacity:
+            self._reserve(count)
+        ids = np.arange(count, dtype=np.int64)
+        new = slice(0, count)
+        self.n = count
+        st = self.segments
+        seg = h.segment
+        self.seg[new] = seg
+        self.lam[new] = base.lam
+        self.p_drop[new] = base.p_drop
+        self.mu[new] = 0.0
+        self.nu[new] = base.nu
+        self.pareto[new] = False
+        self.acquired_at[new] = -h.age_days
+        last = h.recency_days - h.age_days
+        self.alive[new] = base.alive
+        self.dropped_at[new] = np.where(base.alive, np.nan, last)
+        self.death_time[new] = np.inf
+        self.d_mult[new] = 1.0
+        self.referred[new] = False
+        self.referred_by[new] = -1
+        self.purchases[new] = (h.x + 1).astype(np.int64)
+        self.revenue[new] = h.revenue
+        self.gross[new] = h.revenue
+        self.last_purchase[new] = last
+        self.sat_ref[new] = st.satisfaction[seg]
+        self.sat_at[new] = st.satisfaction[seg]
+        self.t_sat[new] = 0.0
+        self.lam_mult[new] = 1.0
+        self.birthday[new] = np.floor(streams.uniform("birthday", ids, 0) * 365).astype(np.int64) + 1
+        self.cat_cum[new] = np.cumsum(base.tastes, axis=1)
+        counts = h.category_counts
+        self.cat_n[new] = counts.astype(np.float32)
+        total = counts.sum(axis=1, keepdims=True)
+        # the log gives spend per customer, not per category: it is split by the category counts
+        self.cat_spend[new] = np.divide(counts * h.revenue[:, None], total, out=np.zeros_like(counts), where=total > 0)
+        return ids
+
     # ------------------------------------------------------------------ derived facts
     def preferences(self, idx: np.ndarray) -> np.ndarray:
         """Each customer's category preference weights (rows sum to 1)."""

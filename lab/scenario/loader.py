@@ -20,7 +20,7 @@ and the batch layer):
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lab.config import SourceMap, build, diag_at, read_yaml
@@ -87,8 +87,12 @@ def world_of(sc: Scenario) -> World:
 
 
 def read_scenario(path: str | Path) -> tuple[Scenario, SourceMap]:
-    """Parse and shape-check a scenario file."""
-    return build(read_yaml(path), Scenario, str(path))
+    """Parse and shape-check a scenario file (a relative `population.from_fit` is relative to the file)."""
+    sc, where = build(read_yaml(path), Scenario, str(path))
+    fit = sc.population.from_fit
+    if fit is not None and not Path(fit).is_absolute():
+        sc = replace(sc, population=replace(sc.population, from_fit=str((Path(path).parent / fit).resolve())))
+    return sc, where
 
 
 def check_scenario(sc: Scenario, where: SourceMap, file: str) -> list[Diagnostic]:
@@ -115,6 +119,13 @@ def check_scenario(sc: Scenario, where: SourceMap, file: str) -> list[Diagnostic
             if c not in cats:
                 out.append(diag_at(file, where, ("population", "segments", name, "categories", c),
                                    f"unknown category '{printable(c)}'" + suggest(c, cats), code="unknown-name"))
+    if sc.launch_day >= sc.days:
+        out.append(diag_at(file, where, ("launch_day",), f"launch_day {sc.launch_day} must come before the end of the run "
+                           f"(days: {sc.days}): the programme needs days to be measured on", code="range"))
+    fit = sc.population.from_fit
+    if fit is not None and not (Path(fit) / "customers.parquet").is_file():
+        out.append(diag_at(file, where, ("population", "from_fit"), f"{fit} holds no customers.parquet: give the folder "
+                           "`lab fit LOG --out DIR` wrote", code="file"))
     return out
 
 

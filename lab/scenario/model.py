@@ -166,6 +166,9 @@ class Population:
     customers: int = option("customers at the start", min=1, max=50_000_000)
     arrival_days: int = option("the starting customers arrive evenly over this many days (0: all on day 0, a BG/NBD cohort)", default=0, min=0, max=3650)
     segments: dict[str, Segment] = option("segments by name")
+    from_fit: str | None = option("a `lab fit` output folder: start from its customers (one simulated customer per real one, "
+                                  "traits drawn from each one's posterior given their history) instead of a new cohort; "
+                                  "the programme launches at the data's calibration end (docs/FIT.md)", default=None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,6 +178,9 @@ class Scenario:
     name: str = option("the scenario's name")
     description: str = option("what the scenario is for", default="")
     days: int = option("simulated horizon in days", default=730, min=1, max=36500)
+    launch_day: int = option("the day the policy starts, for every customer then present; until then the store runs under "
+                             "no programme (a warm-up, identical under every policy) and outcomes are measured from it "
+                             "(0: the policy runs from day 0, as the BG/NBD checks need)", default=0, min=0, max=36499)
     period_days: int = option("days per period in time series", default=7, min=1, max=365)
     discount_rate: float = option("annual discount rate for customer lifetime value", default=0.1, min=0, max=1)
     store: Store = option("the store")
