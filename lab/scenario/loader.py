@@ -29,6 +29,7 @@ from lab.policy.loader import compile_checked, read_policy
 from lab.policy.model import Policy
 from lab.policy.runtime import CompiledPolicy, World
 from lab.scenario.model import Scenario
+from lab.scenario.ranges import check_uncertainty
 
 BASELINE = "none"
 
@@ -105,6 +106,7 @@ def check_scenario(sc: Scenario, where: SourceMap, file: str) -> list[Diagnostic
             if c not in cats:
                 out.append(diag_at(file, where, ("population", "segments", name, "categories", c),
                                    f"unknown category '{c}'" + suggest(c, cats), code="unknown-name"))
+    out.extend(check_uncertainty(sc, where, file))
     return out
 
 
