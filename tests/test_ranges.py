@@ -96,6 +96,18 @@ def test_shipped_segments_stay_within_bounds_at_the_multipliers_extremes(path):
                 assert not meta.violates(getattr(seg, name) * v), (path.stem, r.path)
 
 
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_shipped_scenarios_own_values_lie_inside_the_ranges(path):
+    sc = read_scenario(path)[0]
+    multipliers = [r for r in TABLE if r.multiplier]
+    assert apply(sc, multipliers, [1.0] * len(multipliers)).population == sc.population  # 1 = as written
+    for r in (r for r in TABLE if not r.multiplier):
+        obj: object = sc
+        for part in r.path.split("."):
+            obj = getattr(obj, part)
+        assert r.low <= obj <= r.high, (path.stem, r.path, obj)
+
+
 def test_goal_gradient_range_is_kivetz_et_als_10_to_30_percent_acceleration():
     r = next(r for r in TABLE if r.path == "behaviour.goal_gradient")
 
