@@ -30,6 +30,7 @@ from lab.policy.loader import compile_checked, read_policy
 from lab.policy.model import Policy
 from lab.policy.runtime import CompiledPolicy, World
 from lab.scenario.model import Scenario
+from lab.scenario.ranges import check_uncertainty
 
 BASELINE = "none"
 
@@ -126,6 +127,7 @@ def check_scenario(sc: Scenario, where: SourceMap, file: str) -> list[Diagnostic
     if fit is not None and not (Path(fit) / "customers.parquet").is_file():
         out.append(diag_at(file, where, ("population", "from_fit"), f"{fit} holds no customers.parquet: give the folder "
                            "`lab fit LOG --out DIR` wrote", code="file"))
+    out.extend(check_uncertainty(sc, where, file))
     return out
 
 

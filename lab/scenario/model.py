@@ -171,6 +171,23 @@ class Population:
                                   "the programme launches at the data's calibration end (docs/FIT.md)", default=None)
 
 
+# --------------------------------------------------------------------------- uncertainty
+Shape = Literal["uniform", "log-uniform", "triangular"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class UncertainRange:
+    """How a scenario changes one plausible range (lab/scenario/ranges.py): narrow or widen it, or fix the value.
+
+    Keys left out keep the table's: `{low: 0.2}` raises only the lower bound."""
+
+    low: float | None = option("lowest plausible value (default: the table's)", default=None)
+    high: float | None = option("highest plausible value (default: the table's)", default=None)
+    shape: Shape | None = option("distribution over [low, high] (default: the table's)", default=None)
+    mode: float | None = option("most likely value, for a triangular shape (default: the table's)", default=None)
+    fixed: float | None = option("hold the parameter at this value in every plausible world (no low, high, shape or mode)", default=None)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Scenario:
     """A world to test loyalty policies in."""
@@ -190,3 +207,7 @@ class Scenario:
     flywheel: bool = option("false cuts the loop: service quality stays at its start", default=True)
     policies: tuple[str, ...] = option("policy files to compare (paths relative to this file, or names in policies/)", default=("none",))
     seed: int = option("default random seed", default=20261123, min=0)
+    uncertainty: dict[str, UncertainRange] = option(
+        "changes to the plausible ranges of behavioural, flywheel and store parameters, by parameter path "
+        "(docs/MODEL.md, 'Plausible ranges'); e.g. behaviour.goal_gradient: {low: 0.2, high: 0.4}",
+        default_factory=dict)
