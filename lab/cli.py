@@ -221,7 +221,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     opts = CompareOptions(replications=args.replications if args.replications is not None else (5 if args.precision else 10),
                           precision=args.precision, max_replications=args.max_replications, seed=args.seed,
                           customers=args.customers, days=args.days, jobs=args.jobs or _cpus(),
-                          flywheel_split=not args.no_flywheel_split)
+                          flywheel_split=not args.no_flywheel_split, precision_of=args.precision_of)
     out = Path(args.out) if args.out else Path("results") / f"{ls.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     comp = compare(ls, opts, progress=not args.quiet)
     files = write_comparison(comp, out, argv=sys.argv)
@@ -350,6 +350,30 @@ def _jobs_opt(s: argparse.ArgumentParser) -> None:
                    help=f"local worker processes (default: the number of CPUs, {_cpus()} here)")
 
 
+def _compare_bounded(name: str) -> Callable[[str], int]:
+    """A whole number within the bounds lab.experiment.compare.CompareOptions declares for the field `name`
+    (imported when a value is given, so `lab --help` stays fast)."""
+
+    def parse(text: str) -> int:
+        import dataclasses
+
+        from lab.config.declare import FieldMeta
+        from lab.experiment.compare import CompareOptions
+
+        v = positive_int(text)
+        f = next(f for f in dataclasses.fields(CompareOptions) if f.name == name)
+        meta = next(m for m in f.metadata.values() if isinstance(m, FieldMeta))
+        if meta.violates(v):
+            raise argparse.ArgumentTypeError(f"{v} is outside the bounds of --{name.replace('_', '-')} "
+                                             f"({meta.bounds_text()}); a study that large is a batch: write a batch "
+                                             "spec and run it with 'lab batch' (resumable, on a cluster with "
+                                             "--executor dask)")
+        return v
+
+    parse.__name__ = name
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lab.fit import command as fit_command  # its options only; the fit's own imports wait for the command
     p = _Parser(prog="lab", description="Loyalty Lab: simulate customers under loyalty policies written in YAML and compare the policies.")
@@ -397,10 +421,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--policies", metavar="P,P",
                    help="comma-separated policy names or paths (default: the scenario's); the baseline 'none' is always included")
     g = s.add_mutually_exclusive_group()
-    g.add_argument("--replications", type=positive_int, default=None, metavar="N", help="replications per policy (default 10)")
+    g.add_argument("--replications", type=_compare_bounded("replications"), default=None, metavar="N",
+                   help="replications per policy (default 10)")
     g.add_argument("--precision", type=fraction, default=None, metavar="F",
-                   help="add replications until each headline 95%% CI is within this fraction of its mean")
-    s.add_argument("--max-replications", type=positive_int, default=100, metavar="N", help="cap for --precision (default 100)")
+                   help="add replications until each headline 95%% CI is within this fraction: by default the CI of "
+                        "each policy's paired difference from the baseline (what the verdict rests on), within F of "
+                        "the baseline's mean; see --precision-of")
+    s.add_argument("--precision-of", choices=("difference", "level"), default="difference",
+                   help="what --precision aims at: 'difference' (default), the paired differences against the "
+                        "baseline; 'level', each policy's own mean")
+    s.add_argument("--max-replications", type=_compare_bounded("max_replications"), default=100, metavar="N",
+                   help="cap for --precision (default 100)")
     s.add_argument("--out", metavar="DIR", help="output folder (default results/SCENARIO-TIMESTAMP)")
     _jobs_opt(s)
     s.add_argument("--no-flywheel-split", action="store_true", help="skip the runs with the flywheel cut (halves the work; no flywheel share)")
