@@ -213,7 +213,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from lab.experiment.compare import CompareOptions, compare, write_comparison
+    from lab.experiment.compare import CompareOptions, compare, identity, write_comparison
+    from lab.experiment.folder import Workspace, published
     from lab.report import format_table, write_report
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()] if args.policies else None
@@ -222,13 +223,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
                           precision=args.precision, max_replications=args.max_replications, seed=args.seed,
                           customers=args.customers, days=args.days, jobs=args.jobs or _cpus(),
                           flywheel_split=not args.no_flywheel_split, precision_of=args.precision_of)
+    if args.resume and not args.out:
+        raise _bad("--resume continues the comparison written to --out DIR; give the same --out as the interrupted run")
     out = Path(args.out) if args.out else Path("results") / f"{ls.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    comp = compare(ls, opts, progress=not args.quiet)
-    files = write_comparison(comp, out, argv=sys.argv)
-    report = write_report(comp, out)
+    work = Workspace(out, identity(ls, opts), resume=args.resume)
+    kept = work.open()  # the output folder is checked before any run
+    if kept:
+        print(f"lab compare: resuming: {kept} runs already done in {work.path}", file=sys.stderr)
+    comp = compare(ls, opts, progress=not args.quiet, workspace=work)
+    files: dict[str, Path] = {}
+
+    def write(stage: Path) -> None:
+        files.update(write_comparison(comp, stage, argv=sys.argv))
+        write_report(comp, stage)
+
+    published(out, write)
+    work.discard()
     print(format_table(comp, color=sys.stdout.isatty()))
     print(f"\n{len(comp.results)} runs in {comp.seconds:.1f} s. Results in {out}/ ({', '.join(p.name for p in files.values())})")
-    print(f"Report: {report}")
+    print(f"Report: {out / 'report.html'}")
     return EXIT_OK
 
 
@@ -432,7 +445,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "baseline; 'level', each policy's own mean")
     s.add_argument("--max-replications", type=_compare_bounded("max_replications"), default=100, metavar="N",
                    help="cap for --precision (default 100)")
-    s.add_argument("--out", metavar="DIR", help="output folder (default results/SCENARIO-TIMESTAMP)")
+    s.add_argument("--out", metavar="DIR", help="output folder (default results/SCENARIO-TIMESTAMP); it appears "
+                   "when the comparison is complete, replacing an earlier comparison there")
+    s.add_argument("--resume", action="store_true",
+                   help="continue a comparison into --out that was interrupted: the runs it finished are kept")
     _jobs_opt(s)
     s.add_argument("--no-flywheel-split", action="store_true", help="skip the runs with the flywheel cut (halves the work; no flywheel share)")
     s.add_argument("--quiet", action="store_true", help="no progress output")

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from lab.config.declare import option
+from lab.experiment.folder import Workspace, check_free_space, key_of
 from lab.experiment.run import run_policy
 from lab.metrics.outcomes import HEADLINE, REGISTRY
 from lab.metrics.result import RunResult
@@ -108,6 +109,14 @@ def _execute(loaded: LoadedScenario, task: Task, seed: int, customers: int | Non
                       lorenz_points(res.customers["revenue"].to_numpy()), res.rule_fires, time.perf_counter() - t0)
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 class Progress:
     """A progress bar with an ETA on a terminal; plain periodic lines otherwise."""
 
@@ -124,6 +133,14 @@ class Progress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, desc=label, unit="run", file=self.stream, dynamic_ncols=True)
+
+    def estimate(self, seconds: float, runs: int) -> None:
+        """Say how long the runs to do will take (from the first one's time), before they are under way."""
+        text = f"{self.label}: {runs} runs to do, about {_duration(seconds)} at the first run's pace"
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
 
     def extend(self, more: int) -> None:
         self.total += more
@@ -360,12 +377,37 @@ def _needed(comp: Comparison, precision: float, of: str = "difference") -> int:
     return need
 
 
+def identity(loaded: LoadedScenario, options: CompareOptions) -> dict:
+    """What makes a comparison this comparison (its inputs by hash, seed and options): a resume must match it."""
+    from lab.experiment.manifest import file_hash
+
+    seed = options.seed if options.seed is not None else loaded.scenario.seed
+    return {"scenario": file_hash(loaded.path), "policies": {k: file_hash(v) for k, v in loaded.policy_files.items()},
+            "order": list(loaded.policies), "seed": seed, "replications": options.replications,
+            "precision": options.precision, "precision_of": options.precision_of,
+            "max_replications": options.max_replications, "customers": options.customers, "days": options.days,
+            "flywheel_split": options.flywheel_split}
+
+
 def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = True,
-            on_result: Callable[[TaskResult], None] | None = None) -> Comparison:
-    """Run the comparison: every policy x replication (and the flywheel-cut twins), in parallel."""
+            on_result: Callable[[TaskResult], None] | None = None, workspace: Workspace | None = None) -> Comparison:
+    """Run the comparison: every policy x replication (and the flywheel-cut twins), in parallel.
+
+    With a `workspace` (lab.experiment.folder), each finished run is written
+    there as it comes and runs already there are not run again: a killed
+    comparison resumed gives the uninterrupted result. The time the whole
+    comparison will take is said (on the progress stream) once the first run
+    has been timed, and the disk's free space is checked against the measured
+    size of that run's files."""
     seed = options.seed if options.seed is not None else loaded.scenario.seed
     comp = Comparison(loaded, options, seed)
     t0 = time.perf_counter()
+    kept: dict[str, TaskResult] = {}
+    if workspace is not None:
+        for key, data, frames in workspace.kept():
+            kept[key] = TaskResult(Task("", 0), data["outcomes"], frames["timeseries"], frames["retention"],
+                                   frames["lorenz"], data["rule_fires"], data["seconds"])
+    measured: list[int] = []  # bytes of the first run written (to check the disk), once known
     first = max(2, options.replications) if options.precision is not None else max(1, options.replications)
     wave = list(range(first))
     bar = Progress(0, f"compare {loaded.scenario.name}") if progress else None
@@ -379,8 +421,30 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
                      for cut in ((False, True) if options.flywheel_split else (False,))]
             if bar is not None:
                 bar.extend(len(tasks))
-            for r in _run_tasks(loaded, tasks, seed, options, pool):
+            todo = []
+            for t in tasks:
+                got = kept.pop(key_of(t.policy, t.replication, t.cut), None)
+                if got is None:
+                    todo.append(t)
+                    continue
+                comp.results.append(replace(got, task=t))
+                if bar is not None:
+                    bar.step()
+            first_new = True
+            for r in _run_tasks(loaded, todo, seed, options, pool):
                 comp.results.append(r)
+                if workspace is not None:
+                    size = workspace.keep(key_of(r.task.policy, r.task.replication, r.task.cut), r.outcomes,
+                                          r.rule_fires, r.seconds, {"timeseries": r.timeseries, "retention": r.retention,
+                                                                    "lorenz": r.lorenz})
+                    if not measured:
+                        measured.append(size)
+                        # the runs left keep their files here, and the published folder holds them all once more
+                        left = len(todo) - 1
+                        check_free_space(workspace.path, size * (left + len(comp.results) + left))
+                if first_new and bar is not None:
+                    first_new = False
+                    bar.estimate(r.seconds * len(todo) / max(1, min(options.jobs, len(todo))), len(todo))
                 if on_result is not None:
                     on_result(r)
                 if bar is not None:
