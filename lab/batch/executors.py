@@ -25,6 +25,7 @@ from typing import Any
 
 from lab.batch.spec import Batch, BatchError
 from lab.batch.tasks import PointResult, PointTask, run_task
+from lab.experiment.processes import check_main_guarded
 
 __all__ = ["DaskRunner", "LocalRunner", "WorkersDied"]
 
@@ -95,6 +96,7 @@ class LocalRunner:
         self._pool: ProcessPoolExecutor | None = None
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        check_main_guarded(f"run_batch(..., jobs={self.jobs})")
         return ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init_worker, initargs=(_worker_copy(self.batch), os.getpid()))
 

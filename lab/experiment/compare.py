@@ -25,6 +25,7 @@ import pandas as pd
 
 from lab.config.declare import option
 from lab.experiment.folder import Workspace, check_free_space, key_of
+from lab.experiment.processes import check_main_guarded
 from lab.experiment.run import run_policy
 from lab.metrics.outcomes import HEADLINE, REGISTRY
 from lab.metrics.result import RunResult
@@ -413,6 +414,7 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
     bar = Progress(0, f"compare {loaded.scenario.name}") if progress else None
     pool = None
     if options.jobs > 1:
+        check_main_guarded(f"compare(..., CompareOptions(jobs={options.jobs}))")
         pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn"))
     try:
         done_reps = 0
