@@ -199,6 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lab.experiment.run import run_policy, write_run
 
     t = _target(args)
+    _check_memory(t.scenario, [t.policy], t.customers, 1)
     t0 = time.perf_counter()
     res = run_policy(t.scenario, t.policy, t.seed, address=t.address, customers=t.customers, days=t.days,
                      transactions=args.transactions)
@@ -212,6 +213,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_memory(scenario: Scenario, policies, customers: int | None, at_once: int) -> None:
+    """Refuse, before any run, runs that cannot fit in the machine's memory (lab.experiment.memory)."""
+    from lab.experiment.memory import check_memory
+
+    problem = check_memory(scenario, policies, customers or scenario.population.customers, at_once)
+    if problem is not None:
+        raise _bad(problem)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from lab.experiment.compare import CompareOptions, compare, identity, write_comparison
     from lab.experiment.folder import Workspace, published
@@ -223,10 +233,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
                           precision=args.precision, max_replications=args.max_replications, seed=args.seed,
                           customers=args.customers, days=args.days, jobs=args.jobs or _cpus(),
                           flywheel_split=not args.no_flywheel_split, precision_of=args.precision_of)
+    _check_memory(ls.scenario, ls.policies.values(), opts.customers, opts.jobs)
     if args.resume and not args.out:
         raise _bad("--resume continues the comparison written to --out DIR; give the same --out as the interrupted run")
     out = Path(args.out) if args.out else Path("results") / f"{ls.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    work = Workspace(out, identity(ls, opts), resume=args.resume)
+    from lab.batch.identity import code_hash
+
+    # the code too: a resumed comparison must be run by the engine that ran its first runs
+    work = Workspace(out, {**identity(ls, opts), "code_sha256": code_hash()}, resume=args.resume)
     kept = work.open()  # the output folder is checked before any run
     if kept:
         print(f"lab compare: resuming: {kept} runs already done in {work.path}", file=sys.stderr)

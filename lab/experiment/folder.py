@@ -161,6 +161,8 @@ def published(out: Path, write: Callable[[Path], None]) -> None:
     after it, so old and new files never mix. On a write error the staging
     folder is removed and the earlier result is left as it was."""
     out = Path(out)
+    for left in out.parent.glob(f".{out.name}.staging-*"):  # a publication killed while writing: never a result
+        shutil.rmtree(left, ignore_errors=True)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
