@@ -49,6 +49,9 @@ def check_main_guarded(what: str) -> None:
     path = getattr(main, "__file__", None)
     if main is None or not path or getattr(sys, "ps1", None) is not None:
         return
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and (spec.name == "__main__" or spec.name.endswith(".__main__")):
+        return  # `python -m package`: spawn does not re-run a package's __main__ in its workers
     frame = sys._getframe(1)
     while frame is not None and not (frame.f_globals is vars(main) and frame.f_code.co_name == "<module>"):
         frame = frame.f_back
