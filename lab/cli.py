@@ -220,6 +220,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     t = _target(args)
     scenario, customers = _sized(t.scenario, t.customers, args.scale_store)
+    _check_memory(scenario, [t.policy], customers, 1)
     t0 = time.perf_counter()
     res = run_policy(scenario, t.policy, t.seed, address=t.address, customers=customers, days=t.days,
                      transactions=args.transactions)
@@ -233,10 +234,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_memory(scenario: Scenario, policies, customers: int | None, at_once: int) -> None:
+    """Refuse, before any run, runs that cannot fit in the machine's memory (lab.experiment.memory)."""
+    from lab.experiment.memory import check_memory
+
+    problem = check_memory(scenario, policies, customers or scenario.population.customers, at_once)
+    if problem is not None:
+        raise _bad(problem)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from lab.experiment.compare import CompareOptions, compare, write_comparison
+    from lab.experiment.compare import CompareOptions, compare, identity, write_comparison
+    from lab.experiment.folder import Workspace, published
     from lab.report import format_table, write_report
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()] if args.policies else None
@@ -246,14 +257,30 @@ def cmd_compare(args: argparse.Namespace) -> int:
     opts = CompareOptions(replications=args.replications if args.replications is not None else (5 if args.precision else 10),
                           precision=args.precision, max_replications=args.max_replications, seed=args.seed,
                           customers=customers, days=args.days, jobs=args.jobs or _cpus(),
-                          flywheel_split=not args.no_flywheel_split)
+                          flywheel_split=not args.no_flywheel_split, precision_of=args.precision_of)
+    _check_memory(ls.scenario, ls.policies.values(), opts.customers, opts.jobs)
+    if args.resume and not args.out:
+        raise _bad("--resume continues the comparison written to --out DIR; give the same --out as the interrupted run")
     out = Path(args.out) if args.out else Path("results") / f"{ls.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    comp = compare(ls, opts, progress=not args.quiet)
-    files = write_comparison(comp, out, argv=sys.argv)
-    report = write_report(comp, out)
+    from lab.batch.identity import code_hash
+
+    # the code too: a resumed comparison must be run by the engine that ran its first runs
+    work = Workspace(out, {**identity(ls, opts), "code_sha256": code_hash()}, resume=args.resume)
+    kept = work.open()  # the output folder is checked before any run
+    if kept:
+        print(f"lab compare: resuming: {kept} runs already done in {work.path}", file=sys.stderr)
+    comp = compare(ls, opts, progress=not args.quiet, workspace=work)
+    files: dict[str, Path] = {}
+
+    def write(stage: Path) -> None:
+        files.update(write_comparison(comp, stage, argv=sys.argv))
+        write_report(comp, stage)
+
+    published(out, write)
+    work.discard()
     print(format_table(comp, color=sys.stdout.isatty()))
     print(f"\n{len(comp.results)} runs in {comp.seconds:.1f} s. Results in {out}/ ({', '.join(p.name for p in files.values())})")
-    print(f"Report: {report}")
+    print(f"Report: {out / 'report.html'}")
     return EXIT_OK
 
 
@@ -428,6 +455,30 @@ def _jobs_opt(s: argparse.ArgumentParser) -> None:
                    help=f"local worker processes (default: the number of CPUs, {_cpus()} here)")
 
 
+def _compare_bounded(name: str) -> Callable[[str], int]:
+    """A whole number within the bounds lab.experiment.compare.CompareOptions declares for the field `name`
+    (imported when a value is given, so `lab --help` stays fast)."""
+
+    def parse(text: str) -> int:
+        import dataclasses
+
+        from lab.config.declare import FieldMeta
+        from lab.experiment.compare import CompareOptions
+
+        v = positive_int(text)
+        f = next(f for f in dataclasses.fields(CompareOptions) if f.name == name)
+        meta = next(m for m in f.metadata.values() if isinstance(m, FieldMeta))
+        if meta.violates(v):
+            raise argparse.ArgumentTypeError(f"{v} is outside the bounds of --{name.replace('_', '-')} "
+                                             f"({meta.bounds_text()}); a study that large is a batch: write a batch "
+                                             "spec and run it with 'lab batch' (resumable, on a cluster with "
+                                             "--executor dask)")
+        return v
+
+    parse.__name__ = name
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lab.fit import command as fit_command  # its options only; the fit's own imports wait for the command
     p = _Parser(prog="lab", description="Loyalty Lab: simulate customers under loyalty policies written in YAML and compare the policies.")
@@ -475,11 +526,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--policies", metavar="P,P",
                    help="comma-separated policy names or paths (default: the scenario's); the baseline 'none' is always included")
     g = s.add_mutually_exclusive_group()
-    g.add_argument("--replications", type=positive_int, default=None, metavar="N", help="replications per policy (default 10)")
+    g.add_argument("--replications", type=_compare_bounded("replications"), default=None, metavar="N",
+                   help="replications per policy (default 10)")
     g.add_argument("--precision", type=fraction, default=None, metavar="F",
-                   help="add replications until each headline 95%% CI is within this fraction of its mean")
-    s.add_argument("--max-replications", type=positive_int, default=100, metavar="N", help="cap for --precision (default 100)")
-    s.add_argument("--out", metavar="DIR", help="output folder (default results/SCENARIO-TIMESTAMP)")
+                   help="add replications until each headline 95%% CI is within this fraction: by default the CI of "
+                        "each policy's paired difference from the baseline (what the verdict rests on), within F of "
+                        "the baseline's mean; see --precision-of")
+    s.add_argument("--precision-of", choices=("difference", "level"), default="difference",
+                   help="what --precision aims at: 'difference' (default), the paired differences against the "
+                        "baseline; 'level', each policy's own mean")
+    s.add_argument("--max-replications", type=_compare_bounded("max_replications"), default=100, metavar="N",
+                   help="cap for --precision (default 100)")
+    s.add_argument("--out", metavar="DIR", help="output folder (default results/SCENARIO-TIMESTAMP); it appears "
+                   "when the comparison is complete, replacing an earlier comparison there")
+    s.add_argument("--resume", action="store_true",
+                   help="continue a comparison into --out that was interrupted: the runs it finished are kept")
     _jobs_opt(s)
     s.add_argument("--no-flywheel-split", action="store_true", help="skip the runs with the flywheel cut (halves the work; no flywheel share)")
     s.add_argument("--quiet", action="store_true", help="no progress output")

@@ -136,7 +136,7 @@ def test_precision_adds_replications_until_the_target_is_met():
     ls = load_scenario(CLASSROOM)
     target, cap = 0.05, 40
     comp = compare(ls, CompareOptions(replications=3, precision=target, max_replications=cap, customers=200, days=120,
-                                      flywheel_split=False), progress=False)
+                                      flywheel_split=False, precision_of="level"), progress=False)
     n = comp.summary()["replications"]
     assert 3 < n < cap
     achieved = [_headline_precision(comp, p, o) for p in comp.policies for o in HEADLINE]
@@ -165,7 +165,7 @@ def test_precision_adds_replications_until_the_target_is_met():
 def test_precision_that_cannot_be_met_stops_at_the_cap():
     ls = load_scenario(CLASSROOM)
     comp = compare(ls, CompareOptions(replications=2, precision=1e-6, max_replications=4, customers=100, days=60,
-                                      flywheel_split=False), progress=False)
+                                      flywheel_split=False, precision_of="level"), progress=False)
     assert comp.summary()["replications"] == 4
     assert all(_headline_precision(comp, p, "revenue") > 1e-6 for p in comp.policies)
 

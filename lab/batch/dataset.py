@@ -178,20 +178,92 @@ class DatasetWriter:
 
 @dataclass(frozen=True)
 class BatchData:
-    """A batch store read back: long tables sorted canonically, and the manifest."""
+    """A batch store read back: long tables sorted canonically, and the manifest.
+
+    `missing` names the runs of the design that the store does not hold (an
+    interrupted batch: resume it); `repairs` says what `read_dataset(repair=True)`
+    dropped."""
 
     runs: pd.DataFrame
     series: pd.DataFrame
     failures: pd.DataFrame
     manifest: dict[str, Any]
+    missing: tuple[str, ...] = ()
+    repairs: tuple[str, ...] = ()
 
 
-def read_dataset(out: str | Path) -> BatchData:
+def _expected_ids(manifest: dict[str, Any]) -> list[str] | None:
+    """Every run id of the design the manifest describes (None for a manifest without its design table)."""
+    points, reps, policies = manifest.get("points"), manifest.get("replications"), manifest.get("policies")
+    if points is None or reps is None or policies is None:
+        return None
+    pw = max(4, len(str(max(len(points) - 1, 0))))
+    rw = max(2, len(str(reps - 1)))
+    return [f"p{pt:0{pw}d}-r{r:0{rw}d}-{pol}" for pt in range(len(points)) for r in range(reps) for pol in policies]
+
+
+def _examples(ids: Sequence[str], n: int = 3) -> str:
+    ids = sorted(ids)
+    return ", ".join(ids[:n]) + (f" and {len(ids) - n} more" if len(ids) > n else "")
+
+
+def _check(out: Path, tables: dict[str, list[tuple[int, pa.Table]]], n_outcomes: int, repair: bool
+           ) -> tuple[dict[str, list[tuple[int, pa.Table]]], list[str]]:
+    """Refuse (or, with `repair`, mend) a store whose chunks hold a run twice or disagree about a run.
+
+    One driver at a time writes a store (lab.batch.lock), so neither happens
+    unless a store was written by two drivers at once (before the lock) or
+    edited by hand. Runs are deterministic, so copies of a run are identical:
+    repair keeps the first committed copy and drops the chunks that are not whole."""
+    problems, repairs = [], []
+    bad_chunks: set[int] = set()
+    for n, t in tables["runs"]:
+        counts = pd.Series(t.column("run_id").to_pylist()).value_counts()
+        series = {n2: t2 for n2, t2 in tables["series"]}.get(n)
+        sids = set(series.column("run_id").to_pylist()) if series is not None else set()
+        if (counts != n_outcomes).any() or (sids and not sids <= set(counts.index)):
+            bad_chunks.add(n)
+    if bad_chunks:
+        msg = (f"chunk(s) {', '.join(f'part-{n:05d}' for n in sorted(bad_chunks))} are not whole (runs with missing "
+               "outcomes, or series of runs the chunk does not hold)")
+        problems.append(msg)
+        if repair:
+            repairs.append(f"dropped {msg}; resume the batch to rerun their runs")
+            tables = {k: [(n, t) for n, t in v if n not in bad_chunks] for k, v in tables.items()}
+    seen: dict[str, int] = {}
+    dup: dict[int, set[str]] = {}
+    for n, t in sorted(tables["runs"] + tables["failures"], key=lambda x: x[0]):
+        for rid in set(t.column("run_id").to_pylist()):
+            if rid in seen:
+                dup.setdefault(n, set()).add(rid)
+            else:
+                seen[rid] = n
+    if dup:
+        ids = set().union(*dup.values())
+        problems.append(f"{len(ids)} runs are stored more than once ({_examples(list(ids))})")
+        if repair:
+            repairs.append(f"kept the first stored copy of {len(ids)} runs stored more than once "
+                           f"({_examples(list(ids))})")
+            tables = {k: [(n, t.filter(pa.compute.invert(pa.compute.is_in(t.column("run_id"),
+                                                                          pa.array(sorted(dup[n]), pa.string())))))
+                          if n in dup else (n, t) for n, t in v] for k, v in tables.items()}
+    if problems and not repair:
+        raise BatchError(f"the batch store {out} is inconsistent: {'; '.join(problems)}. It was probably written by "
+                         "two drivers at once. Read it with read_dataset(store, repair=True) to keep one copy of each "
+                         "run and drop broken chunks, or rerun the batch into a new --out")
+    return tables, repairs
+
+
+def read_dataset(out: str | Path, *, repair: bool = False) -> BatchData:
     """Read a batch store: every committed chunk concatenated, rows sorted by run id (then outcome, variable, period).
 
     The result is the same whatever the chunking, the executor or the order
-    runs finished in; chunks of an interrupted flush are ignored."""
+    runs finished in; chunks of an interrupted flush are ignored. A store holding
+    a run twice, or a chunk that is not whole, is refused with BatchError unless
+    `repair` is given (then `repairs` says what was dropped)."""
     import json
+
+    import pyarrow.compute  # noqa: F401  (pa.compute, used by the repair)
 
     out = Path(out)
     mpath = out / MANIFEST
@@ -200,13 +272,17 @@ def read_dataset(out: str | Path) -> BatchData:
     manifest = json.loads(mpath.read_text())
     sch = schemas(manifest["factors"])
     chunks = set(committed_chunks(out))
+    tables = {part: [(n, pq.read_table(p, schema=sch[part])) for n, p in sorted(chunk_files(out / part).items())
+                     if n in chunks] for part in PARTS}
+    tables, repairs = _check(out, tables, len(manifest.get("outcomes", OUTCOMES)), repair)
     frames = {}
     order = {"runs": ["run_id", "outcome"], "series": ["run_id", "variable", "period"], "failures": ["run_id"]}
     for part in PARTS:
-        files = [p for n, p in sorted(chunk_files(out / part).items()) if n in chunks]
-        tables = [pq.read_table(p, schema=sch[part]) for p in files]
-        table = pa.concat_tables(tables) if tables else sch[part].empty_table()
+        parts = [t for _, t in tables[part]]
+        table = pa.concat_tables(parts) if parts else sch[part].empty_table()
         frame = table.to_pandas()
         frames[part] = frame.sort_values(order[part], kind="stable").reset_index(drop=True)
-    return BatchData(frames["runs"], frames["series"], frames["failures"], manifest)
-
+    expected = _expected_ids(manifest)
+    have = set(frames["runs"]["run_id"]) | set(frames["failures"]["run_id"])
+    missing = tuple(i for i in expected if i not in have) if expected is not None else ()
+    return BatchData(frames["runs"], frames["series"], frames["failures"], manifest, missing, tuple(repairs))

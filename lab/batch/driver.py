@@ -25,6 +25,7 @@ from lab.batch.dataset import MANIFEST, DatasetWriter, chunk_files, recover
 from lab.batch.executors import DaskRunner, LocalRunner, WorkersDied
 from lab.batch.identity import check_same, identity, session
 from lab.batch.load import load_spec
+from lab.batch.lock import LOCK, StoreLock
 from lab.batch.progress import BatchProgress
 from lab.batch.spec import Batch, BatchError
 from lab.batch.tasks import PointTask
@@ -78,25 +79,37 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
         raise BatchError(f"unknown executor '{executor}'{suggest(executor, ['local', 'dask'])}")
     if out.exists() and not out.is_dir():
         raise BatchError(f"--out {out} is a file, not a folder; choose another --out")
-    nonempty = out.is_dir() and any(out.iterdir())
+    lock = StoreLock(out, command)
+    if lock.held_elsewhere():
+        raise lock.refusal()
+    nonempty = out.is_dir() and any(p.name != LOCK for p in out.iterdir())
     if nonempty and not resume:
         what = "already holds a batch" if mpath.is_file() else "is not empty"
         raise BatchError(f"{out} {what}; add --resume to continue it, or choose another --out")
     if nonempty and not mpath.is_file():
         raise BatchError(f"{out} is not empty and holds no {MANIFEST}, so it is not a batch to resume; "
                          "choose another --out")
-    if mpath.is_file():
-        manifest = json.loads(mpath.read_text())
-        check_same(manifest, ident, out, allow_code_change)
-        manifest["sessions"] = manifest.get("sessions", []) + [session(command, executor, jobs, True)]
-        manifest["sessions"][-1]["code_sha256"] = ident["code_sha256"]
-    else:
-        manifest = {**ident, "sessions": [session(command, executor, jobs, False)]}
-        manifest["versions"] = manifest["sessions"][0]["versions"]
-        manifest["command"] = command
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(mpath, manifest)
+    existed = mpath.is_file()
+    with lock:
+        if mpath.is_file() and not existed and not resume:  # another driver started the store between check and lock
+            raise BatchError(f"{out} was started by another driver a moment ago; add --resume to continue it, "
+                             "or choose another --out")
+        if mpath.is_file():
+            manifest = json.loads(mpath.read_text())
+            check_same(manifest, ident, out, allow_code_change)
+            manifest["sessions"] = manifest.get("sessions", []) + [session(command, executor, jobs, True)]
+            manifest["sessions"][-1]["code_sha256"] = ident["code_sha256"]
+        else:
+            manifest = {**ident, "sessions": [session(command, executor, jobs, False)]}
+            manifest["versions"] = manifest["sessions"][0]["versions"]
+            manifest["command"] = command
+        write_json(mpath, manifest)
+        return _run(batch, out, runner, flush_runs, flush_seconds, stream, progress_interval)
 
+
+def _run(batch: Batch, out: Path, runner: LocalRunner | DaskRunner, flush_runs: int, flush_seconds: float,
+         stream: TextIO, progress_interval: float) -> BatchRun:
+    """The body of run_batch, with the store locked."""
     done, first = recover(out)
     tasks: list[PointTask] = []
     for point in range(len(batch.points)):

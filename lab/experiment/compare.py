@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lab.config.declare import option
+from lab.experiment.folder import Workspace, check_free_space, key_of
+from lab.experiment.processes import check_main_guarded
 from lab.experiment.run import run_policy
 from lab.metrics.flywheel_share import FlywheelShare, flywheel_share
 from lab.metrics.outcomes import HEADLINE, REGISTRY
@@ -31,20 +34,25 @@ from lab.metrics.stats import Interval, lorenz_curve, mean_ci, paired_diff_ci, r
 from lab.scenario.loader import BASELINE, LoadedScenario
 
 LORENZ_POINTS = 101
+# A comparison past this many replications per policy is a study for `lab batch` (a store on a cluster, resumable
+# run by run): at a second a run, 10,000 replications of five policies with their flywheel-cut twins take a day.
+MAX_REPLICATIONS = 10_000
 
 
 @dataclass(frozen=True)
 class CompareOptions:
     """How a comparison is run."""
 
-    replications: int = 10
+    replications: int = option("replications per policy", default=10, min=1, max=MAX_REPLICATIONS)
     precision: float | None = None
-    max_replications: int = 100
+    max_replications: int = option("the cap on replications with a precision target", default=100, min=1,
+                                   max=MAX_REPLICATIONS)
     seed: int | None = None
     customers: int | None = None
     days: int | None = None
     jobs: int = 1
     flywheel_split: bool = True
+    precision_of: str = "difference"  # what --precision aims at: "difference" (vs the baseline) or "level"
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,14 @@ def _execute(loaded: LoadedScenario, task: Task, seed: int, customers: int | Non
                       lorenz_points(res.customers["revenue"].to_numpy()), res.rule_fires, time.perf_counter() - t0)
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 class Progress:
     """A progress bar with an ETA on a terminal; plain periodic lines otherwise."""
 
@@ -119,6 +135,14 @@ class Progress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, desc=label, unit="run", file=self.stream, dynamic_ncols=True)
+
+    def estimate(self, seconds: float, runs: int) -> None:
+        """Say how long the runs to do will take (from the first one's time), before they are under way."""
+        text = f"{self.label}: {runs} runs to do, about {_duration(seconds)} at the first run's pace"
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
 
     def extend(self, more: int) -> None:
         self.total += more
@@ -315,16 +339,40 @@ def _finite(x: np.ndarray) -> np.ndarray:
     return x[np.isfinite(x)]
 
 
-def _needed(comp: Comparison, precision: float) -> int:
-    """Replications needed so every headline outcome of every policy meets the precision target."""
+PRECISION_OF = ("difference", "level")
+
+
+def _needed(comp: Comparison, precision: float, of: str = "difference") -> int:
+    """Replications needed so every headline outcome meets the precision target.
+
+    With `of="difference"` (the default) the target is on what the verdict
+    rests on: each policy's paired difference against the baseline, whose 95%
+    half-width must be within `precision` of the baseline's mean (a difference
+    of 0 has no relative precision of its own). With `of="level"` it is each
+    policy's own mean."""
     need = 0
     for p in comp.policies:
+        if of == "difference" and p == comp.baseline:
+            continue
         for o in HEADLINE:
-            x = _finite(comp.matrix(o)[p].to_numpy())
-            if len(x) < 2 or np.all(x == x[0]):
-                continue
-            if relative_half_width(mean_ci(x)) <= precision:
-                continue
+            mat = comp.matrix(o)
+            if of == "difference":
+                x, y = mat[p].to_numpy(), mat[comp.baseline].to_numpy()
+                ok = np.isfinite(x) & np.isfinite(y)
+                d, base = x[ok] - y[ok], y[ok]
+                if len(d) < 2 or np.all(d == d[0]) or float(np.mean(base)) == 0.0:
+                    continue
+                # the same spread as the differences, centred on the baseline's mean: Law & Kelton's count for it
+                # is the count for a half-width within `precision` of the baseline
+                x = d - np.mean(d) + np.mean(base)
+                if mean_ci(d).half_width / abs(float(np.mean(base))) <= precision:
+                    continue
+            else:
+                x = _finite(mat[p].to_numpy())
+                if len(x) < 2 or np.all(x == x[0]):
+                    continue
+                if relative_half_width(mean_ci(x)) <= precision:
+                    continue
             try:
                 need = max(need, replications_needed(x, precision))
             except ValueError:
@@ -332,17 +380,43 @@ def _needed(comp: Comparison, precision: float) -> int:
     return need
 
 
+def identity(loaded: LoadedScenario, options: CompareOptions) -> dict:
+    """What makes a comparison this comparison (its inputs by hash, seed and options): a resume must match it."""
+    from lab.experiment.manifest import file_hash
+
+    seed = options.seed if options.seed is not None else loaded.scenario.seed
+    return {"scenario": file_hash(loaded.path), "policies": {k: file_hash(v) for k, v in loaded.policy_files.items()},
+            "order": list(loaded.policies), "seed": seed, "replications": options.replications,
+            "precision": options.precision, "precision_of": options.precision_of,
+            "max_replications": options.max_replications, "customers": options.customers, "days": options.days,
+            "flywheel_split": options.flywheel_split}
+
+
 def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = True,
-            on_result: Callable[[TaskResult], None] | None = None) -> Comparison:
-    """Run the comparison: every policy x replication (and the flywheel-cut twins), in parallel."""
+            on_result: Callable[[TaskResult], None] | None = None, workspace: Workspace | None = None) -> Comparison:
+    """Run the comparison: every policy x replication (and the flywheel-cut twins), in parallel.
+
+    With a `workspace` (lab.experiment.folder), each finished run is written
+    there as it comes and runs already there are not run again: a killed
+    comparison resumed gives the uninterrupted result. The time the whole
+    comparison will take is said (on the progress stream) once the first run
+    has been timed, and the disk's free space is checked against the measured
+    size of that run's files."""
     seed = options.seed if options.seed is not None else loaded.scenario.seed
     comp = Comparison(loaded, options, seed)
     t0 = time.perf_counter()
+    kept: dict[str, TaskResult] = {}
+    if workspace is not None:
+        for key, data, frames in workspace.kept():
+            kept[key] = TaskResult(Task("", 0), data["outcomes"], frames["timeseries"], frames["retention"],
+                                   frames["lorenz"], data["rule_fires"], data["seconds"])
+    measured: list[int] = []  # bytes of the first run written (to check the disk), once known
     first = max(2, options.replications) if options.precision is not None else max(1, options.replications)
     wave = list(range(first))
     bar = Progress(0, f"compare {loaded.scenario.name}") if progress else None
     pool = None
     if options.jobs > 1:
+        check_main_guarded(f"compare(..., CompareOptions(jobs={options.jobs}))")
         pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn"))
     try:
         done_reps = 0
@@ -351,8 +425,30 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
                      for cut in ((False, True) if options.flywheel_split else (False,))]
             if bar is not None:
                 bar.extend(len(tasks))
-            for r in _run_tasks(loaded, tasks, seed, options, pool):
+            todo = []
+            for t in tasks:
+                got = kept.pop(key_of(t.policy, t.replication, t.cut), None)
+                if got is None:
+                    todo.append(t)
+                    continue
+                comp.results.append(replace(got, task=t))
+                if bar is not None:
+                    bar.step()
+            first_new = True
+            for r in _run_tasks(loaded, todo, seed, options, pool):
                 comp.results.append(r)
+                if workspace is not None:
+                    size = workspace.keep(key_of(r.task.policy, r.task.replication, r.task.cut), r.outcomes,
+                                          r.rule_fires, r.seconds, {"timeseries": r.timeseries, "retention": r.retention,
+                                                                    "lorenz": r.lorenz})
+                    if not measured:
+                        measured.append(size)
+                        # the runs left keep their files here, and the published folder holds them all once more
+                        left = len(todo) - 1
+                        check_free_space(workspace.path, size * (left + len(comp.results) + left))
+                if first_new and bar is not None:
+                    first_new = False
+                    bar.estimate(r.seconds * len(todo) / max(1, min(options.jobs, len(todo))), len(todo))
                 if on_result is not None:
                     on_result(r)
                 if bar is not None:
@@ -360,7 +456,7 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
             done_reps += len(wave)
             if options.precision is None:
                 break
-            need = min(_needed(comp, options.precision), options.max_replications)
+            need = min(_needed(comp, options.precision, options.precision_of), options.max_replications)
             wave = list(range(done_reps, need)) if need > done_reps else []
     finally:
         if pool is not None:

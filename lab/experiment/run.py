@@ -40,11 +40,23 @@ def json_safe(obj: object) -> object:
     return obj
 
 
+def umask() -> int:
+    """The process's umask (read by setting it and putting it back: there is no other portable way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, write) -> None:
-    """Write a file through a temporary sibling and rename it into place, so readers never see half a file."""
+    """Write a file through a temporary sibling and rename it into place, so readers never see half a file.
+
+    mkstemp creates the temporary file with mode 0600; it is given the mode an
+    ordinary open() would (0666 less the umask), so every result follows the
+    user's umask, like the figures matplotlib writes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~umask())
     try:
         write(Path(tmp))
         os.replace(tmp, path)

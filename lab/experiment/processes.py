@@ -1,0 +1,72 @@
+"""Worker processes started from a script: the `if __name__ == "__main__":` guard they need.
+
+The lab's process pools use the spawn start method (the same on every
+platform, and safe with threads). A spawned worker starts by importing the
+parent's main script, so a script that calls `lab.compare(..., jobs=2)` at its
+top level, without the guard, makes every worker call it again; Python stops
+them and the parent sees only `BrokenProcessPool`. `check_main_guarded` finds
+that case before any process is started, by reading where the main script's
+top level is executing, and says how to fix it. A notebook, an interactive
+shell or `python -c` has no script for the workers to import and needs no guard.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from functools import lru_cache
+
+__all__ = ["UnguardedMain", "check_main_guarded"]
+
+
+class UnguardedMain(RuntimeError):
+    """Worker processes were asked for from a script's top level without the `if __name__ == "__main__":` guard."""
+
+
+@lru_cache(maxsize=8)
+def _guarded_lines(path: str, mtime: float) -> tuple[tuple[int, int], ...] | None:
+    """The line ranges of the script's `if __name__ == "__main__":` blocks (None if it cannot be read)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    spans = []
+    for node in tree.body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Compare):
+            names = [node.test.left, *node.test.comparators]
+            if (any(isinstance(n, ast.Name) and n.id == "__name__" for n in names)
+                    and any(isinstance(n, ast.Constant) and n.value == "__main__" for n in names)):
+                spans.append((node.lineno, node.end_lineno or node.lineno))
+    return tuple(spans)
+
+
+def check_main_guarded(what: str) -> None:
+    """Raise UnguardedMain if worker processes started now would re-run the main script's top level."""
+    import os
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not path or getattr(sys, "ps1", None) is not None:
+        return
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and (spec.name == "__main__" or spec.name.endswith(".__main__")):
+        return  # `python -m package`: spawn does not re-run a package's __main__ in its workers
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_globals is vars(main) and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None:  # the script's top level is not on the stack (called from a thread, a callback...)
+        return
+    try:
+        spans = _guarded_lines(os.path.abspath(path), os.path.getmtime(path))
+    except OSError:
+        return
+    if spans is None:
+        return
+    line = frame.f_lineno
+    if any(a <= line <= b for a, b in spans):
+        return
+    raise UnguardedMain(
+        f"{what} starts worker processes, and each of them imports {path}, whose line {line} would start them again. "
+        f"Put the script's work under a guard:\n\n    if __name__ == \"__main__\":\n        ...\n\n"
+        "or run it in one process (jobs=1).")

@@ -1,0 +1,170 @@
+"""A comparison's folder appears whole or not at all, a killed comparison resumes to the uninterrupted result,
+and every output-folder problem is a clear error before the runs or, for a full disk, with nothing half
+written (issue 14: "Work lost or mixed", the output-folder bullet; issue 13's crash-safety)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import namedtuple
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lab.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSROOM = str(ROOT / "scenarios" / "classroom.yaml")
+SMALL = ["--policies", "points", "--replications", "3", "--customers", "150", "--days", "60", "--jobs", "1",
+         "--no-flywheel-split"]
+SLOW = ["--policies", "points,credit", "--replications", "8", "--customers", "1500", "--days", "365", "--jobs", "1",
+        "--seed", "5"]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+RESULTS = ("summary.json", "replications.parquet", "timeseries.parquet", "retention.parquet", "lorenz.parquet")
+
+
+def lab(args: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lab", "compare", CLASSROOM, *args], capture_output=True, text=True,
+                          env=ENV, timeout=600, **kw)
+
+
+def partial(out: Path) -> Path:
+    return out.parent / f".{out.name}.partial"
+
+
+def kept_runs(out: Path) -> int:
+    return len(list((partial(out) / "runs").glob("*.json")))
+
+
+def kill_after(args: list[str], out: Path, runs: int) -> None:
+    """Start `lab compare ARGS --out OUT` and kill -9 it once `runs` runs are kept."""
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "compare", CLASSROOM, *args, "--out", str(out), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    try:
+        deadline = time.monotonic() + 300
+        while kept_runs(out) < runs:
+            assert proc.poll() is None, "the comparison ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def same_results(a: Path, b: Path) -> None:
+    assert (a / "summary.json").read_text() == (b / "summary.json").read_text()
+    for name in RESULTS[1:]:
+        pd.testing.assert_frame_equal(pd.read_parquet(a / name), pd.read_parquet(b / name), check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ref") / "cmp"
+    done = lab([*SLOW, "--out", str(out)])
+    assert done.returncode == 0, done.stderr
+    assert "runs to do, about" in done.stderr  # the time it will take, said once the first run is timed
+    return out
+
+
+def test_a_comparison_killed_during_its_runs_resumes_to_the_uninterrupted_result(reference, tmp_path):
+    out = tmp_path / "cmp"
+    kill_after(SLOW, out, 5)
+    assert not out.exists()  # nothing half written where the results go
+    done = kept_runs(out)
+    assert 5 <= done < 48
+    again = lab([*SLOW, "--out", str(out)])
+    assert again.returncode == 2 and "--resume" in again.stderr and not out.exists()
+    again = lab([*SLOW, "--out", str(out), "--resume"])
+    assert again.returncode == 0, again.stderr
+    assert f"resuming: {done} runs already done" in again.stderr
+    same_results(reference, out)
+    assert not partial(out).exists()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["cmp"]
+
+
+def test_a_resume_with_other_options_is_refused(tmp_path):
+    out = tmp_path / "cmp"
+    kill_after(SLOW, out, 2)
+    other = lab([*SLOW[:-2], "--seed", "6", "--out", str(out), "--resume"])
+    assert other.returncode == 2 and "cannot be resumed" in other.stderr
+
+
+def test_an_earlier_result_is_never_mixed_with_a_new_one(tmp_path):
+    out = tmp_path / "cmp"
+    first = lab([*SMALL, "--seed", "1", "--out", str(out)])
+    assert first.returncode == 0, first.stderr
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    kill_after([*SLOW[:-2], "--seed", "2"], out, 3)  # overwriting it with seed 2, killed
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    import shutil
+
+    shutil.rmtree(partial(out))  # start afresh, as the refusal to start over an interrupted one says
+    second = lab([*SMALL, "--seed", "2", "--out", str(out)])
+    assert second.returncode == 0, second.stderr
+    assert json.loads((out / "summary.json").read_text())["seed"] == 2
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp"]
+
+
+def test_output_folder_problems_are_found_before_any_run(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    for out, says in ((blocker, "is a file, not a folder"), (blocker / "sub", "is a file, not a folder"),
+                      (other, "holds other files")):
+        assert main(["compare", CLASSROOM, *SMALL, "--quiet", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert says in err and "internal error" not in err, err
+    assert (other / "notes.txt").read_text() == "keep me" and sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_a_read_only_folder_is_found_before_any_run(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        assert main(["compare", CLASSROOM, *SMALL, "--quiet", "--out", str(ro / "cmp")]) == 2
+    finally:
+        ro.chmod(0o755)
+    assert "you may not write there" in capsys.readouterr().err
+
+
+def test_a_full_disk_while_writing_is_a_clear_error_and_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "cmp"
+    real = pd.DataFrame.to_parquet
+
+    def full(self, path, *a, **k):
+        if ".staging-" in str(path):  # the disk fills up while the results are written
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, path, *a, **k)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    assert main(["compare", CLASSROOM, *SMALL, "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "the disk is full" in err and "--resume" in err and "internal error" not in err, err
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == [".cmp.partial"]  # the runs are kept for --resume
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", real)
+    assert main(["compare", CLASSROOM, *SMALL, "--quiet", "--out", str(out), "--resume"]) == 0
+    assert "resuming: 6 runs already done" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp"]
+
+
+def test_too_little_free_space_is_refused_after_the_first_run(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
+    assert main(["compare", CLASSROOM, *SMALL, "--quiet", "--out", str(tmp_path / "cmp")]) == 2
+    err = capsys.readouterr().err
+    assert "free; free some space" in err and "1,000 bytes" in err, err
+    assert kept_runs(tmp_path / "cmp") == 1
