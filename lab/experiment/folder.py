@@ -24,6 +24,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -118,7 +119,7 @@ class Workspace:
         try:
             for name in _FRAMES:
                 p = self.path / "runs" / f"{key}.{name}.parquet"
-                _write_via_temp(p, lambda t, f=frames[name]: f.to_parquet(t, index=False))
+                _write_via_temp(p, partial(_to_parquet, frames[name]))
                 size += p.stat().st_size
             p = self.path / "runs" / f"{key}.json"
             _write_text(p, json.dumps({"outcomes": outcomes, "rule_fires": rule_fires, "seconds": seconds}))
@@ -198,8 +199,15 @@ def _write_via_temp(path: Path, write: Callable[[Path], None]) -> None:
     write_atomic(path, write)
 
 
+def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
+
+
 def _write_text(path: Path, text: str) -> None:
-    _write_via_temp(path, lambda p: p.write_text(text))
+    def write(p: Path) -> None:
+        p.write_text(text)
+
+    _write_via_temp(path, write)
 
 
 def _canonical(identity: dict) -> str:

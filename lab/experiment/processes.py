@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import sys
 from functools import lru_cache
+from types import FrameType
 
 __all__ = ["UnguardedMain", "check_main_guarded"]
 
@@ -52,7 +53,7 @@ def check_main_guarded(what: str) -> None:
     spec = getattr(main, "__spec__", None)
     if spec is not None and (spec.name == "__main__" or spec.name.endswith(".__main__")):
         return  # `python -m package`: spawn does not re-run a package's __main__ in its workers
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and not (frame.f_globals is vars(main) and frame.f_code.co_name == "<module>"):
         frame = frame.f_back
     if frame is None:  # the script's top level is not on the stack (called from a thread, a callback...)

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
@@ -122,7 +124,7 @@ class _MoneyFormatter(Formatter):
     def __init__(self) -> None:
         self.div, self.suffix, self.decimals = 1.0, "", 0
 
-    def set_locs(self, locs: Sequence[float]) -> None:
+    def set_locs(self, locs: list[float]) -> None:
         super().set_locs(locs)
         finite = [abs(v) for v in locs if math.isfinite(v)]
         top = max(finite, default=0.0)
@@ -142,7 +144,7 @@ class _CountFormatter(Formatter):
     def __init__(self) -> None:
         self.decimals = 0
 
-    def set_locs(self, locs: Sequence[float]) -> None:
+    def set_locs(self, locs: list[float]) -> None:
         super().set_locs(locs)
         self.decimals = _step_decimals(np.asarray(locs, dtype=float))
 
@@ -150,7 +152,7 @@ class _CountFormatter(Formatter):
         return f"{v:,.{self.decimals}f}"
 
 
-def _format_axis(axis: object, unit: str) -> None:
+def _format_axis(axis: Axis, unit: str) -> None:
     """Tick labels in the unit: dollars with separators, shares as percent, counts with separators."""
     if unit == "$":
         axis.set_major_formatter(_MoneyFormatter())
@@ -236,10 +238,10 @@ def _tame_opening(ax: Axes, x: np.ndarray, drawn: Sequence[np.ndarray], fmt: Cal
                 va="top" if off > hi else "bottom", annotation_clip=False)
 
 
-def _legend(fig: Figure, comp: Comparison, policies: Sequence[str], extra: Sequence[tuple[object, str]] = ()) -> None:
+def _legend(fig: Figure, comp: Comparison, policies: Sequence[str], extra: Sequence[tuple[Artist, str]] = ()) -> None:
     """One legend for the whole figure, below the panels, in comparison order."""
     colours = policy_colours(comp)
-    handles = [Line2D([], [], color=colours[p], lw=2.2) for p in policies]
+    handles: list[Artist] = [Line2D([], [], color=colours[p], lw=2.2) for p in policies]
     labels = [p + (" (baseline)" if p == comp.baseline else "") for p in policies]
     for h, lab in extra:
         handles.append(h)
@@ -247,7 +249,7 @@ def _legend(fig: Figure, comp: Comparison, policies: Sequence[str], extra: Seque
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 8), frameon=False, fontsize=9)
 
 
-def _nothing(fig: Figure | SubFigure, title: str, message: str, xlabel: str, ylabel: str) -> Figure | SubFigure:
+def _nothing(fig: Figure, title: str, message: str, xlabel: str, ylabel: str) -> Figure:
     """An honest empty panel: what would be here, and why it is not."""
     ax = fig.subplots()
     ax.set_title(title)
@@ -321,7 +323,7 @@ def fig_customers_revenue(comp: Comparison) -> Figure:
     many = len(comp.policies) > MAX_OVERLAY
     pd_ = comp.loaded.scenario.period_days
     fig = _new_figure(12 if many else 11, 9.5 if many else 4.6)
-    subs = fig.subfigures(2, 1) if many else fig.subfigures(1, 2)
+    subs = fig.subfigures(2, 1, squeeze=False).ravel() if many else fig.subfigures(1, 2, squeeze=False).ravel()
     panels = (("alive", "active customers", "count", False, "Active customers (at each period's end)"),
               ("revenue", "revenue per period ($)", "$", True, f"Revenue {_period_words(comp)}"))
     for sub, (col, ylabel, unit, complete, title) in zip(subs, panels):
@@ -381,7 +383,7 @@ def fig_points(comp: Comparison) -> Figure:
     colours = policy_colours(comp)
     many = len(pols) > MAX_OVERLAY
     fig = _new_figure(12, 6.4 if many else 4.6)
-    left, right = fig.subfigures(1, 2, width_ratios=[2.0, 1.0])
+    left, right = fig.subfigures(1, 2, width_ratios=[2.0, 1.0], squeeze=False).ravel()
     for ax, drawn in _policy_panels(left, comp, pols, None):
         for p in drawn:
             x, mat = _series(ts, p, "points_liability")
@@ -436,7 +438,7 @@ def fig_credit(comp: Comparison) -> Figure:
     colours = policy_colours(comp)
     many = len(pols) > MAX_OVERLAY
     fig = _new_figure(12, 9.5 if many else 4.6)
-    subs = fig.subfigures(2, 1) if many else fig.subfigures(1, 2)
+    subs = fig.subfigures(2, 1, squeeze=False).ravel() if many else fig.subfigures(1, 2, squeeze=False).ravel()
     specs = (("credit_outstanding", False, "credit owed by customers ($)", "Credit outstanding"),
              ("bad_debt", True, "bad debt written off, cumulative ($)", "Cumulative bad debt"))
     for sub, (col, cumulative, ylabel, title) in zip(subs, specs):

@@ -167,7 +167,7 @@ class ActionHandler:
 
     @property
     def tag(self) -> str:
-        return self.model.tag  # type: ignore[attr-defined, no-any-return]
+        return self.model.tag  # type: ignore[attr-defined]
 
     # -- at validation
     def categories(self, act: Any) -> dict[str, str]:
