@@ -21,6 +21,11 @@ messages, the syntax is the one policy authors already half-know, and owning
 the whole pipeline gives full control of cost (node count, nesting, the
 operations that can run).
 
+The module runs past 500 lines because the language is one concept whose four
+stages (bounds, parse, type check, compile) share one table of functions and
+operators: a new function or operator is added in one place, with its type rule
+and its numpy closure side by side.
+
 Semantics worth knowing (all element-wise; a batch of one row gives exactly
 the result that row gets inside any larger batch):
 
