@@ -175,7 +175,7 @@ transaction ({s.merged_rows:,} of {s.rows:,} rows merged). Parameters are in {s.
 <h2>Warnings</h2><ul>{warn}</ul>
 {figs}{segs}
 </body></html>
-"""
+"""  # noqa: E501 (a line of the page: breaking it would change fit.html)
     path = out / "fit.html"
     path.write_text(page, encoding="utf-8")
     return path
