@@ -156,7 +156,8 @@ def linearity(rows: list[Measure]) -> list[str]:
     ok = [m for m in rows if m.purchases and math.isfinite(m.seconds)]
     if len(ok) < 2:
         return ["linearity: needs at least two sizes"]
-    out = ["linearity (vectorised): time = a + b * purchases is linear when the marginal cost b stays put as sizes grow"]
+    out = ["linearity (vectorised): time = a + b * purchases is linear when the marginal cost b stays put as sizes "
+           "grow"]
     for lo, hi in zip(ok, ok[1:]):
         marginal = 1e6 * (hi.seconds - lo.seconds) / max(hi.purchases - lo.purchases, 1)
         out.append(f"  {lo.customers:>9,d} -> {hi.customers:>9,d} customers: marginal {marginal:6.2f} us/purchase"
@@ -176,8 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--policy", default="points")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--reference-sizes", default="1000,10000,30000",
-                   help="customer counts for the reference engine, each also run by the vectorised engine ('' for none)")
-    p.add_argument("--reference-repeats", type=int, default=None, help="runs per size for the reference engine (default: --repeats)")
+                   help="customer counts for the reference engine, each also run by the vectorised engine "
+                        "('' for none)")
+    p.add_argument("--reference-repeats", type=int, default=None,
+                   help="runs per size for the reference engine (default: --repeats)")
     p.add_argument("--reference-cap", type=float, default=600.0, help="seconds after which a reference run is stopped")
     p.add_argument("--child", choices=("vectorised", "reference"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -199,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"# {args.policy} policy, {args.scenario}, {args.days} days, seed {args.seed}, median of {args.repeats} "
           f"fresh-process runs, {cores} cores, load average {os.getloadavg()[0]:.1f} at start")
-    print(f"# command: python benchmarks/bench_engine.py --sizes {args.sizes} --repeats {args.repeats} --days {args.days}"
+    print(f"# command: python benchmarks/bench_engine.py --sizes {args.sizes} --repeats {args.repeats} "
+          f"--days {args.days}"
           f" --reference-sizes {args.reference_sizes or repr('')} --reference-repeats {ref_repeats}")
     missing = reference_available()
     vec = [measure("vectorised", args, n, args.repeats, None) for n in sorted(sizes)]
@@ -236,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     if side_by_side:
         v, r = side_by_side[-1]
         ratio = v.per_second / r.per_second
-        print(f"target >= {TARGET_RATIO:.0f}x the reference engine: {ratio:.1f}x side by side at {v.customers:,} customers,"
+        print(f"target >= {TARGET_RATIO:.0f}x the reference engine: {ratio:.1f}x side by side at "
+              f"{v.customers:,} customers,"
               f" the largest size both ran -> {'met' if ratio >= TARGET_RATIO else 'NOT met'}")
         top = max((m for m in vec if math.isfinite(m.seconds)), key=lambda m: m.customers, default=None)
         if top is not None and top.customers > v.customers:

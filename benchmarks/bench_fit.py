@@ -94,16 +94,19 @@ def main() -> int:
             rows.append((fmt, "holdout", time.perf_counter() - t))
             t = time.perf_counter()
             res = fit_log(path, FitOptions(until="2024-06-30", holdout_until="2024-12-29", model="auto"))
-            rows.append((fmt, "whole fit, --model auto (summary, both models, spend, holdout)", time.perf_counter() - t))
+            rows.append((fmt, "whole fit, --model auto (summary, both models, spend, holdout)",
+                         time.perf_counter() - t))
             t = time.perf_counter()
             out = Path(tmp) / f"out-{fmt}"
             out.mkdir()
             write_scenario(res, out, "bench")
             write_report(res, out)
             rows.append((fmt, "scenario.yaml + fit.html", time.perf_counter() - t))
-        print(f"\n{s.rows:,} rows, {len(s.customers):,} customers in calibration, {s.transactions:,} calibration transactions, "
+        print(f"\n{s.rows:,} rows, {len(s.customers):,} customers in calibration, "
+              f"{s.transactions:,} calibration transactions, "
               f"{s.merged_rows:,} same-day rows merged")
-        print("BG/NBD fit: " + ", ".join(f"{k} {v:.4g} (se {bg.se[k]:.2g}; true {TRUE[k]})" for k, v in bg.params.items()))
+        print("BG/NBD fit: " + ", ".join(f"{k} {v:.4g} (se {bg.se[k]:.2g}; true {TRUE[k]})"
+                                         for k, v in bg.params.items()))
         print("\n| format | stage | seconds |\n|---|---|---|")
         for fmt, stage, sec in rows:
             print(f"| {fmt} | {stage} | {sec:.2f} |")

@@ -18,10 +18,12 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Protocol
+from typing import Protocol
+from collections.abc import Iterable, Iterator
 
 __all__ = ["CODES", "MAX_DIAGNOSTICS", "MAX_NAME", "MAX_SHOWN", "Diagnostic", "Diagnostics", "LabError", "TooMany",
-           "by_meaning", "close_candidates", "closest", "declare_meanings", "name_problem", "name_problems", "printable", "shown", "suggest"]
+           "by_meaning", "close_candidates", "closest", "declare_meanings", "name_problem", "name_problems",
+           "printable", "shown", "suggest"]
 
 #: Similarity (difflib ratio) above which a candidate is offered as "did you mean".
 SUGGEST_CUTOFF = 0.6
@@ -286,7 +288,8 @@ def closest(word: str, candidates: Iterable[str], *, fold_case: bool = True,
     ``fold_case`` gives case-only differences a second chance ("Award" for "award");
     ``tail_cutoff`` also matches the last dotted part (``customer.visits`` for ``visit``)
     at that similarity, for dotted names such as expression fields. For those (or with ``meanings`` given),
-    where candidates have a declared meaning (:data:`MEANINGS`, or ``meanings``), a candidate of the same kind of quantity as ``word``
+    where candidates have a declared meaning (:data:`MEANINGS`, or ``meanings``), a candidate of the same kind of
+    quantity as ``word``
     (:func:`by_meaning`) is preferred to a spelling that is not close (below :data:`SPELLING_WINS`):
     ``customer.spent_last_year`` gets ``customer.spend``, not ``customer.points_earned``."""
     pool = list(dict.fromkeys(c for c in candidates if isinstance(c, str)))

@@ -40,7 +40,8 @@ def test_the_readme_snippet_runs_as_a_script(tmp_path):
 
 
 def test_a_script_without_the_guard_gets_a_clear_error_not_a_broken_pool(tmp_path):
-    body = "\n".join(line[4:] if line.startswith("    ") else line for line in small(readme_snippet(), tmp_path).splitlines()
+    body = "\n".join(line[4:] if line.startswith("    ") else line
+                     for line in small(readme_snippet(), tmp_path).splitlines()
                      if not line.startswith("if __name__"))
     assert "if __name__" not in body
     done = run_script(tmp_path, body + "\n")

@@ -11,13 +11,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_benchmark_reports_both_engines_ratio_and_linearity() -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_engine.py"), "--sizes", "300,600", "--days", "20",
-                           "--repeats", "1", "--reference-sizes", "300"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_engine.py"), "--sizes", "300,600",
+                           "--days", "20",
+                           "--repeats", "1", "--reference-sizes", "300"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    rows = {(m[0], m[1]): m for m in re.findall(r"^\| (vectorised|reference) \| ([\d,]+) \| ([\d.]+) \| [\d.]+ \| ([\d,]+) \|", out, re.M)}
+    rows = {(m[0], m[1]): m
+            for m in re.findall(r"^\| (vectorised|reference) \| ([\d,]+) \| ([\d.]+) \| [\d.]+ \| ([\d,]+) \|",
+                                out, re.M)}
     assert {("vectorised", "300"), ("vectorised", "600"), ("reference", "300")} <= set(rows)
-    assert all(float(r[2]) > 0 and int(r[3].replace(",", "")) > 300 for r in rows.values())  # each customer buys once at least
+    # each customer buys once at least
+    assert all(float(r[2]) > 0 and int(r[3].replace(",", "")) > 300 for r in rows.values())
     assert re.search(r"speed ratio at 300 customers \(measured side by side\): .* = [\d.]+x", out)
     assert "marginal" in out and "exponent of time in purchases" in out
 

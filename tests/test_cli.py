@@ -73,7 +73,8 @@ def test_run_writes_the_output_contract(tmp_path):
     assert list(tx.columns) == ["customer_id", "time", "amount", "category", "discount", "credit", "rules"]
     assert tx["time"].between(0, 90).all()
     customers = pd.read_parquet(out / "customers.parquet")
-    assert {"customer_id", "segment", "acquired_at", "purchases", "revenue", "last_purchase", "churned"} <= set(customers.columns)
+    assert ({"customer_id", "segment", "acquired_at", "purchases", "revenue", "last_purchase", "churned"}
+            <= set(customers.columns))
     assert len(tx) == customers["purchases"].sum()
     ts = pd.read_parquet(out / "timeseries.parquet")
     assert ts["day_end"].max() == 90

@@ -1,4 +1,5 @@
-"""Fast start: `import lab` and the quick commands load no pandas, matplotlib or scipy.stats (a behaviour, not a timing)."""
+"""Fast start: `import lab` and the quick commands load no pandas, matplotlib or scipy.stats (a behaviour, not a
+timing)."""
 
 from __future__ import annotations
 

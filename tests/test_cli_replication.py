@@ -1,4 +1,5 @@
-"""Any row of a comparison or a batch can be rerun: `lab run/trace --replication K [--point P]` use its random streams."""
+"""Any row of a comparison or a batch can be rerun: `lab run/trace --replication K [--point P]` use its random
+streams."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def test_run_with_replication_k_is_replication_k_of_compare(tmp_path):
     assert main(["compare", CLASSROOM, "--seed", SEED, "--replications", "2", "--policies", "points", "--jobs", "1",
                  "--no-flywheel-split", "--quiet", "--out", str(tmp_path / "cmp"), *SMALL]) == 0
     reps = pd.read_parquet(tmp_path / "cmp" / "replications.parquet")
-    profit = reps[(reps.policy == "points") & (reps.outcome == "net_profit") & reps.flywheel].set_index("replication")["value"]
+    profit = (reps[(reps.policy == "points") & (reps.outcome == "net_profit") & reps.flywheel]
+              .set_index("replication")["value"])
     for k in (0, 1):
         assert main(["run", CLASSROOM, "--policy", "points", "--seed", SEED, "--replication", str(k),
                      "--out", str(tmp_path / f"r{k}"), *SMALL]) == 0
@@ -85,7 +87,8 @@ def test_trace_follows_the_replication_asked_for(batch, capsys):
     spec, _ = batch
     stories = []
     for rep in ("0", "1"):
-        assert main(["trace", str(spec), "--policy", "points", "--point", "1", "--replication", rep, "--customer", "3"]) == 0
+        assert main(["trace", str(spec), "--policy", "points", "--point", "1", "--replication", rep,
+                     "--customer", "3"]) == 0
         stories.append(capsys.readouterr().out)
     assert stories[0] != stories[1] and "Customer 3" in stories[0]
     assert main(["trace", CLASSROOM, "--policy", "points", "--customer", "3", "--replication", "1", *SMALL]) == 0

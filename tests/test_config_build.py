@@ -330,7 +330,7 @@ class BadUnion:
 @dataclass(frozen=True)
 class Clash:
     if_: int = 0
-    if__: int = 0  # noqa: both would be written 'if'... 'if_' -> 'if', 'if__' -> 'if_'
+    if__: int = 0  # both would be written 'if'... 'if_' -> 'if', 'if__' -> 'if_'
     in_: int = 0
     in__: int = 1
 

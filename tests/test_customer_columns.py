@@ -1,4 +1,5 @@
-"""The customers' columns: each declared once (dtype, unit, meaning), seen by type checkers, grown from the declaration."""
+"""The customers' columns: each declared once (dtype, unit, meaning), seen by type checkers, grown from the
+declaration."""
 
 from __future__ import annotations
 

@@ -47,7 +47,8 @@ def test_agenda_gives_the_same_run_as_a_daily_scan(scenario, classroom, monkeypa
     compiled = classroom.policies["points"]
     scan = run(scenario, compiled, monkeypatch, None)
     agenda = run(scenario, compiled, monkeypatch, block)
-    assert scan.daily["purchases"].sum() > 1000 and scan.daily["contacts"].sum() > 500 and scan.daily["lost"].sum() > 100
+    assert (scan.daily["purchases"].sum() > 1000 and scan.daily["contacts"].sum() > 500
+            and scan.daily["lost"].sum() > 100)
     for key, values in scan.daily.items():
         np.testing.assert_array_equal(agenda.daily[key], values, err_msg=key)
     n = scan.customers.n

@@ -175,7 +175,8 @@ def test_same_distribution_with_a_rich_programme(world, policy_from_yaml) -> Non
 
 
 def test_same_distribution_with_credit(world, policy_file, policy_from_yaml) -> None:
-    policy = policy_file("credit", world) if (ROOT / "policies" / "credit.yaml").is_file() else policy_from_yaml(CREDIT, world)
+    policy = (policy_file("credit", world) if (ROOT / "policies" / "credit.yaml").is_file()
+              else policy_from_yaml(CREDIT, world))
     problems = _compare(world, policy)
     assert not problems, "\n".join(problems)
 
@@ -186,7 +187,8 @@ def _histories(raw: RawRun) -> dict[int, np.ndarray]:
     tx = raw.transactions
     assert tx is not None
     order = np.lexsort((tx["time"], tx["customer_id"]))
-    rows = np.column_stack([tx["time"], tx["amount"], tx["category"].astype(float), tx["discount"], tx["credit"]])[order]
+    rows = np.column_stack([tx["time"], tx["amount"], tx["category"].astype(float), tx["discount"],
+                            tx["credit"]])[order]
     ids = tx["customer_id"][order]
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     return {int(ids[s]): part for s, part in zip(starts, np.split(rows, starts[1:]))}

@@ -118,13 +118,15 @@ def test_money_customers_and_ledgers_add_up(world, small_scenario, policy_file, 
 
 
 def _same(a: dict[str, float], b: dict[str, float]) -> bool:
-    return a.keys() == b.keys() and all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a.values(), b.values()))
+    return a.keys() == b.keys() and all(x == y or (math.isnan(x) and math.isnan(y))
+                                        for x, y in zip(a.values(), b.values()))
 
 
 @settings(max_examples=6, **SETTINGS)
 @given(world=worlds)
 def test_same_scenario_and_seed_give_the_same_run(world, small_scenario, policy_file, policy_from_yaml) -> None:
-    sc = small_scenario(population__customers=world["customers"], days=world["days"], behaviour__enabled=world["behaviour"])
+    sc = small_scenario(population__customers=world["customers"], days=world["days"],
+                        behaviour__enabled=world["behaviour"])
     cp = policy_from_yaml(PROGRAMME, sc) if world["policy"] == "programme" else policy_file(world["policy"], sc)
     one, two = (run_policy(sc, cp, world["seed"], address=(1, 2), transactions=True) for _ in range(2))
     assert _same(one.summary, two.summary)
@@ -184,7 +186,8 @@ visits = st.lists(
 @settings(max_examples=40, **SETTINGS)
 @given(batches=visits, members=st.lists(st.booleans(), min_size=20, max_size=20))
 def test_a_batch_of_one_is_the_same_customer_inside_a_batch(batches, members, small_scenario, policy_from_yaml) -> None:
-    """The rules engine answers a batch of purchases exactly as it answers each customer alone, in effects and in state."""
+    """The rules engine answers a batch of purchases exactly as it answers each customer alone, in effects and in
+    state."""
     sc = small_scenario()
     cp = policy_from_yaml(PROGRAMME, sc)
     n, cats = 20, len(sc.store.categories)
@@ -229,7 +232,8 @@ def test_a_batch_of_one_is_the_same_customer_inside_a_batch(batches, members, sm
         assert math.isclose(getattr(a, field), getattr(b, field), rel_tol=1e-9, abs_tol=1e-9), field
 
 
-def test_with_behaviour_off_points_change_what_customers_pay_not_what_they_do(small_scenario, policy_file, classroom) -> None:
+def test_with_behaviour_off_points_change_what_customers_pay_not_what_they_do(small_scenario, policy_file,
+                                                                               classroom) -> None:
     """Common random numbers: with behaviour off, a points programme gives the same purchases at the same
     times and amounts as no programme, and the same dropouts; only discounts differ."""
     sc = small_scenario(days=120, behaviour__enabled=False)

@@ -176,7 +176,8 @@ def baseline() -> dict[str, float]:
 @pytest.mark.parametrize("exprs, when", [
     (["0 * (1 / 5e-324)"] * 8, "true"),
     (["1 / 5e-324"] * 8, "customer.points['p'] >= 0"),
-    (["((1e12 ** 4) ** 4) ** 4", "-(1 / 5e-324)", "(1e12 ** 4) % 7", "round((1e12 ** 4) ** 4) - floor((1e12 ** 4) ** 4)",
+    (["((1e12 ** 4) ** 4) ** 4", "-(1 / 5e-324)", "(1e12 ** 4) % 7",
+      "round((1e12 ** 4) ** 4) - floor((1e12 ** 4) ** 4)",
       "log(0) / 5e-324", "1e12 * 1e12", "days_since(-1e12 ** 4)", "sqrt(1e12 ** 4) ** 4"], "1 / 5e-324 > 0"),
 ])
 def test_hostile_policies_run_through_the_simulator_with_finite_outcomes(tmp_path, baseline, exprs, when):

@@ -63,7 +63,8 @@ def test_fit_json_is_the_contract(example) -> None:
         assert set(doc["models"][m]) == {"params", "se", "log_likelihood", "bic", "converged"}
         assert set(doc["models"][m]["params"]) == names == set(doc["models"][m]["se"])
     assert doc["chosen"] in ("bgnbd", "paretonbd")
-    assert set(doc["spend"]) == {"params", "se", "log_likelihood"} and set(doc["spend"]["params"]) == {"p", "q", "gamma"}
+    assert (set(doc["spend"]) == {"params", "se", "log_likelihood"}
+            and set(doc["spend"]["params"]) == {"p", "q", "gamma"})
     assert set(doc["holdout"]) == {"actual_repeat_transactions", "predicted_repeat_transactions"}
     assert set(doc["segments"]) == {"regulars", "occasionals"}
 
@@ -95,7 +96,8 @@ def test_scenario_carries_the_fit_and_runs(example, tmp_path) -> None:
     assert doc["data"]["sha256"] in text and "2025-06-30" in text and "log-likelihood" in text and "se " in text
     assert "count as one transaction" in text
     not_fitted = ("margin:", "staff:", "fixed_cost_per_year:", "marketing:", "spend_per_year:", "days:",
-                  "reward_sensitivity:", "satisfaction:", "referral_propensity:", "category_concentration:", "policies:")
+                  "reward_sensitivity:", "satisfaction:", "referral_propensity:", "category_concentration:",
+                  "policies:")
     checked = 0
     for line in text.splitlines():
         if not line.lstrip().startswith("#") and any(k in line for k in not_fitted):
@@ -176,7 +178,8 @@ def test_log_without_category_in_days_gives_a_runnable_scenario(tmp_path) -> Non
     sc = load_scenario(out / "scenario.yaml").scenario
     assert list(sc.store.categories) == ["all"]
     fitted = sc.population.segments["fitted"].purchases
-    assert fitted.time_unit == "days" and fitted.alpha == pytest.approx(doc["models"]["bgnbd"]["params"]["alpha"], rel=1e-5)
+    assert fitted.time_unit == "days" and fitted.alpha == pytest.approx(doc["models"]["bgnbd"]["params"]["alpha"],
+                                                                        rel=1e-5)
     # the time unit only rescales alpha (and its standard error) by 7
     assert _run([str(path), "--customer", "client", "--time", "purchased_on", "--amount", "total",
                  "--model", "bgnbd", "--out", str(tmp_path / "weeks")]) == 0

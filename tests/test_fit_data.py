@@ -48,7 +48,8 @@ def test_summary_counts_days_not_rows_and_uses_the_day_convention(tmp_path) -> N
     assert s.merged_rows == 1 and s.transactions == 6
     assert c.loc["a", "n_food"] == 3 and c.loc["a", "n_drink"] == 1
     cats = s.categories.set_index("category")
-    assert cats.loc["food", "rows"] == 5 and cats.loc["food", "mean_price"] == pytest.approx(16.0)  # (10 + 20 + 30 + 12 + 8) / 5
+    # mean price of food: (10 + 20 + 30 + 12 + 8) / 5
+    assert cats.loc["food", "rows"] == 5 and cats.loc["food", "mean_price"] == pytest.approx(16.0)
     # repeat transactions by day: days 8, 15, 24 in calibration, Feb 5 and 7 in the holdout
     assert s.daily_repeat.sum() == 5 and s.daily_repeat[7] == 1
     weeks = summarise(_write(tmp_path, GOOD), until="2024-01-31", time_unit="weeks").customers.set_index("customer")

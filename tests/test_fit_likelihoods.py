@@ -4,8 +4,9 @@ Each closed form is compared with the model's individual-level likelihood integr
 (scipy.integrate.quad) over a latent quantity, the others integrated exactly: BG/NBD over the
 dropout probability p ~ Beta(a, b) and, separately, over the purchase rate lambda ~ Gamma(r, alpha);
 Pareto/NBD over the customer's lifetime (tau ~ Exp(mu), mu ~ Gamma(s, beta)), which involves no
-hypergeometric function at all; Gamma-Gamma over nu ~ Gamma(q, gamma). The fast paths the optimiser uses (distinct histories, analytic gradients)
-must give the same numbers as the plain per-customer sums and central differences.
+hypergeometric function at all; Gamma-Gamma over nu ~ Gamma(q, gamma). The fast paths the optimiser uses (distinct
+histories, analytic gradients) must
+give the same numbers as the plain per-customer sums and central differences.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def _bg_numeric_over_lambda(x, t_x, T, r, alpha, a, b) -> float:
     stay = np.exp(betaln(a, b + x) - betaln(a, b))
     drop = np.exp(betaln(a + 1, b + x - 1) - betaln(a, b)) if x > 0 else 0.0
     def f(lam):
-        return (stay * lam**x * np.exp(-lam * T) + drop * lam**x * np.exp(-lam * t_x)) * stats.gamma.pdf(lam, r, scale=1 / alpha)
+        return ((stay * lam**x * np.exp(-lam * T) + drop * lam**x * np.exp(-lam * t_x))
+                * stats.gamma.pdf(lam, r, scale=1 / alpha))
     mode = (r + x) / (alpha + t_x)
     return float(np.log(_quad(f, 0, mode) + _quad(f, mode, 20 * mode + 10) + _quad(f, 20 * mode + 10, np.inf)))
 
@@ -73,7 +75,8 @@ def test_bgnbd_matches_numerical_integration(hist, params) -> None:
     assert ll == pytest.approx(_bg_numeric_over_lambda(*hist, *params), abs=1e-8)
 
 
-@pytest.mark.parametrize("x, m, p, q, g", [(1, 35.0, 6.25, 3.74, 15.44), (3, 20.0, 6.0, 4.0, 15.0), (10, 5.0, 2.0, 1.5, 3.0)])
+@pytest.mark.parametrize("x, m, p, q, g",
+                         [(1, 35.0, 6.25, 3.74, 15.44), (3, 20.0, 6.0, 4.0, 15.0), (10, 5.0, 2.0, 1.5, 3.0)])
 def test_gamma_gamma_matches_numerical_integration(x, m, p, q, g) -> None:
     # the mean of x spends, each Gamma(p, rate nu), has density x * Gamma(px, nu) at x*m
     f = lambda nu: stats.gamma.pdf(x * m, p * x, scale=1 / nu) * x * stats.gamma.pdf(nu, q, scale=1 / g)  # noqa: E731
@@ -99,7 +102,8 @@ def test_histories_bgnbd_equals_sum_and_gradient_equals_differences(base, params
     ll, grad = h.bgnbd(*params)
     assert ll == pytest.approx(bgnbd_loglik(x, t_x, T, *params), rel=1e-12)
     eps = 1e-6
-    num = [(bgnbd_loglik(x, t_x, T, *(np.array(params) + eps * e)) - bgnbd_loglik(x, t_x, T, *(np.array(params) - eps * e)))
+    num = [(bgnbd_loglik(x, t_x, T, *(np.array(params) + eps * e))
+            - bgnbd_loglik(x, t_x, T, *(np.array(params) - eps * e)))
            / (2 * eps) for e in np.eye(4)]
     assert grad == pytest.approx(num, rel=1e-5, abs=1e-4)
     ll2, grad2 = bgnbd_loglik_grad(x, t_x, T, *params)
@@ -119,5 +123,6 @@ def test_gamma_gamma_gradient_equals_differences() -> None:
     p0 = np.array([4.0, 3.0, 20.0])
     _, g = gamma_gamma_loglik_grad(x, m, *p0)
     eps = 1e-6
-    num = [(gamma_gamma_loglik(x, m, *(p0 + eps * e)) - gamma_gamma_loglik(x, m, *(p0 - eps * e))) / (2 * eps) for e in np.eye(3)]
+    num = [(gamma_gamma_loglik(x, m, *(p0 + eps * e)) - gamma_gamma_loglik(x, m, *(p0 - eps * e))) / (2 * eps)
+           for e in np.eye(3)]
     assert g == pytest.approx(num, rel=1e-5, abs=1e-4)

@@ -60,7 +60,8 @@ def test_holdout_prediction_is_the_sum_of_conditional_expectations(tmp_path) -> 
     cal = log[log["day"] <= 99].groupby("c")["day"].agg(["min", "max", "size"])
     hold = log[(log["day"] > 99) & (log["day"] <= 199) & log["c"].isin(cal.index)]
     assert h.actual == len(hold)
-    expected = bgnbd_conditional_expected(100 / 7, cal["size"] - 1, (cal["max"] - cal["min"]) / 7, (99 - cal["min"]) / 7, **params)
+    expected = bgnbd_conditional_expected(100 / 7, cal["size"] - 1, (cal["max"] - cal["min"]) / 7,
+                                          (99 - cal["min"]) / 7, **params)
     assert h.predicted == pytest.approx(float(np.sum(expected)), rel=1e-12)
     assert h.by_frequency["customers"].sum() == len(cal)
     tr = tracking(s, "bgnbd", params)

@@ -193,7 +193,8 @@ def test_both_engines_launch_alike_on_the_fitted_base(fitted, policy_file) -> No
     loaded = load_scenario(_launch_scenario(fitted, behaviour=False, days=60), ["points"])
     pol = loaded.policies["points"]
     opts = RunOptions(seed=4)
-    _same_lives(Simulation(loaded.scenario, pol, opts).run(), ReferenceSimulation(loaded.scenario, pol, opts, follow=()).run())
+    _same_lives(Simulation(loaded.scenario, pol, opts).run(),
+                ReferenceSimulation(loaded.scenario, pol, opts, follow=()).run())
 
 
 def test_retention_after_a_launch_follows_the_customers_present(fitted) -> None:
@@ -216,7 +217,8 @@ def test_a_smaller_run_keeps_the_first_customers_of_the_base(fitted) -> None:
     part = Simulation(loaded.scenario, loaded.policies["none"], RunOptions(seed=2, customers=300)).run()
     assert part.customers.n == 300
     np.testing.assert_array_equal(part.customers.lam[:300], full.customers.lam[:300])
-    np.testing.assert_array_equal(part.customers.purchases[:300], full.customers.purchases[:300])  # behaviour off: the same lives
+    # behaviour off: the same lives
+    np.testing.assert_array_equal(part.customers.purchases[:300], full.customers.purchases[:300])
     np.testing.assert_array_equal(part.customers.acquired_at[:300], full.customers.acquired_at[:300])
 
 

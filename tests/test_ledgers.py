@@ -242,7 +242,8 @@ class Drive:
             room = before[f"{name}.available"] + raised
             assert np.all(d_charged <= room + 1e-9), "a charge exceeded the credit available"
             charged_now = d_charged > 0
-            assert np.all(line.owed[charged_now] <= line.limit[charged_now] + 1e-9), "owed above the limit after a charge"
+            assert np.all(line.owed[charged_now] <= line.limit[charged_now] + 1e-9), (
+                "owed above the limit after a charge")
             assert np.all(line.owed >= -1e-9) and np.all(line.limit >= 0)
             lowered = line.limit < before[f"{name}.limit"] - 1e-9
             assert np.all(line.closed[lowered]), "a limit was lowered on an open line"
@@ -358,7 +359,8 @@ class Drive:
             self._fire("anniversary", self.members, single)
         for r in rt.triggers("inactivity"):
             gap = day - self.shop.last[self.members]
-            self._fire("inactivity", self.members[(gap >= r.rule.on.days) & (gap - 1 < r.rule.on.days)], single, only=[r])
+            self._fire("inactivity", self.members[(gap >= r.rule.on.days) & (gap - 1 < r.rule.on.days)], single,
+                       only=[r])
         others = np.setdiff1d(np.arange(self.n), self.members)
         if day % 11 == 5 and len(self.members) and len(others) and rt.has_trigger("referral"):
             # every member refers a customer who has not joined (so the referred customer's points move no rule)
@@ -402,7 +404,8 @@ class Drive:
             number = self.shop.purchases[i] + 1
 
             def buy(part=part, i=i, number=number):
-                return self.rt.purchase(i, times[part], amount[part], cat[part], number, share[part], float(self.day), self.shop)
+                return self.rt.purchase(i, times[part], amount[part], cat[part], number, share[part],
+                                        float(self.day), self.shop)
 
             eff = self._call("purchase", buy)
             self.shop.bought(i, float(self.day), amount[part], cat[part], eff.discount)
@@ -440,7 +443,8 @@ def small_policies(draw) -> m.Policy:
     threshold = draw(st.integers(20, 250))
     group = draw(st.none() | st.just("deal"))
     rules = [
-        m.Rule(id="earn", on=m.OnPurchase(), do=(m.Award(ledger="pts", amount=Expr(f"{base} * {rate}")),), cap=earn_cap),
+        m.Rule(id="earn", on=m.OnPurchase(), do=(m.Award(ledger="pts", amount=Expr(f"{base} * {rate}")),),
+               cap=earn_cap),
         m.Rule(id="redeem", on=m.OnPurchase(), when=Expr(f"customer.points['pts'] >= {threshold}"), group=group,
                do=(m.Redeem(ledger="pts", cost=float(threshold), discount=float(draw(st.integers(1, 20))),
                             max_times=draw(st.integers(1, 3))),)),
@@ -450,7 +454,8 @@ def small_policies(draw) -> m.Policy:
                budget=draw(st.none() | st.integers(1, 40).map(float))),
     ]
     if draw(st.booleans()):
-        rules.append(m.Rule(id="bonus", on=m.OnEnrolment(), do=(m.Award(ledger="pts", amount=Expr(str(draw(st.integers(0, 300))))),)))
+        rules.append(m.Rule(id="bonus", on=m.OnEnrolment(),
+                            do=(m.Award(ledger="pts", amount=Expr(str(draw(st.integers(0, 300))))),)))
     if draw(st.booleans()):
         rules.append(m.Rule(id="fee", on=m.OnSchedule(every=draw(st.sampled_from(["week", "month"]))),
                             when=Expr("customer.points['pts'] > 0"),
@@ -458,16 +463,19 @@ def small_policies(draw) -> m.Policy:
     credit = {}
     if draw(st.booleans()):
         credit["card"] = m.CreditLine(limit=float(draw(st.integers(0, 300))), apr=draw(st.sampled_from([0.0, 0.25])),
-                                      statement_days=draw(st.sampled_from([7, 30])), late_fee=float(draw(st.integers(0, 20))),
+                                      statement_days=draw(st.sampled_from([7, 30])),
+                                      late_fee=float(draw(st.integers(0, 20))),
                                       delinquent_after_missed=draw(st.integers(1, 2)),
                                       write_off_after_days=draw(st.integers(10, 90)))
         rules.append(m.Rule(id="raise", on=m.OnSchedule(every="month", day=draw(st.integers(1, 28))),
                             when=Expr("customer.days_delinquent['card'] == 0"),
-                            do=(m.GrantCredit(line="card", limit=Expr("50"), raise_by=Expr(str(draw(st.integers(0, 100))))),)))
+                            do=(m.GrantCredit(line="card", limit=Expr("50"),
+                                              raise_by=Expr(str(draw(st.integers(0, 100))))),)))
     tiers = None
     if draw(st.booleans()):
-        tiers = m.Tiers(levels={"member": m.TierLevel(), "silver": m.TierLevel(qualify=float(draw(st.integers(50, 500))),
-                                                                                earn_multiplier=draw(st.sampled_from([1.5, 2.0])))},
+        tiers = m.Tiers(levels={"member": m.TierLevel(),
+                                "silver": m.TierLevel(qualify=float(draw(st.integers(50, 500))),
+                                                      earn_multiplier=draw(st.sampled_from([1.5, 2.0])))},
                         metric=draw(st.sampled_from(["spend", "purchases", "points"])), ledger="pts",
                         window_days=draw(st.sampled_from([30, 90])), review_days=draw(st.sampled_from([7, 30])),
                         downgrade=draw(st.sampled_from(["never", "one_level", "to_qualified"])))
@@ -479,7 +487,8 @@ def small_policies(draw) -> m.Policy:
 # One strategy per registered action, valid in a policy with points ledger 'pts', credit line 'card' and tiers
 # 'member' < 'silver'. A newly registered action without a strategy here fails
 # test_every_registered_action_has_a_strategy, so it cannot escape the fuzzer.
-NUMBER = st.sampled_from(["0", "3", "12.5", "floor(purchase.amount)", "customer.purchases * 2", "customer.points['pts'] / 4"])
+NUMBER = st.sampled_from(["0", "3", "12.5", "floor(purchase.amount)", "customer.purchases * 2",
+                          "customer.points['pts'] / 4"])
 ON_ANY_EVENT = st.sampled_from(["0", "3", "12.5", "customer.purchases * 2", "customer.points['pts'] / 4"])
 CATEGORY = st.sampled_from([*WORLD.categories, "favourite", "new"])
 ACTION_STRATEGIES: dict[str, st.SearchStrategy] = {
@@ -488,7 +497,8 @@ ACTION_STRATEGIES: dict[str, st.SearchStrategy] = {
     "redeem": st.builds(m.Redeem, ledger=st.just("pts"), cost=st.integers(5, 120).map(float),
                         discount=st.sampled_from([0.0, 2.0, 7.5]), free_item=st.none() | CATEGORY,
                         max_times=st.integers(1, 3)).filter(lambda a: a.discount > 0 or a.free_item is not None),
-    "discount": st.builds(m.Discount, percent=st.sampled_from(["0", "10", "150", "-5"]).map(Expr), fixed=NUMBER.map(Expr)),
+    "discount": st.builds(m.Discount, percent=st.sampled_from(["0", "10", "150", "-5"]).map(Expr),
+                          fixed=NUMBER.map(Expr)),
     "voucher": st.builds(m.Voucher, value=ON_ANY_EVENT.map(Expr), valid_days=st.integers(1, 40)),
     "free_item": st.builds(m.FreeItem, category=CATEGORY),
     "trial": st.builds(m.Trial, category=CATEGORY),
@@ -520,19 +530,23 @@ def every_action_policies(draw) -> m.Policy:
             other = draw(st.sampled_from(sorted(t for t, h in handlers().items() if h.only_on is None)))
             more.append(draw(ACTION_STRATEGIES[other]))
         rules.append(m.Rule(id=f"{tag}_{k}", on=trigger, do=tuple(more),
-                            when=Expr(draw(st.sampled_from(["true", "customer.purchases >= 1", "customer.points['pts'] > 20"]))),
+                            when=Expr(draw(st.sampled_from(["true", "customer.purchases >= 1",
+                                                            "customer.points['pts'] > 20"]))),
                             group=group if draw(st.booleans()) else None,
-                            cap=draw(st.none() | st.builds(m.Cap, per=st.sampled_from(["week", "ever"]), times=st.integers(1, 3))),
+                            cap=draw(st.none() | st.builds(m.Cap, per=st.sampled_from(["week", "ever"]),
+                                                           times=st.integers(1, 3))),
                             budget=draw(st.none() | st.integers(5, 60).map(float))))
     tiers = m.Tiers(levels={"member": m.TierLevel(), "silver": m.TierLevel(qualify=60.0, earn_multiplier=1.5,
-                                                                          discount_percent=draw(st.sampled_from([0.0, 5.0])))},
+                                                                          discount_percent=draw(
+                                                                              st.sampled_from([0.0, 5.0])))},
                     metric="spend", window_days=30, review_days=7)
     return m.Policy(name="every_action", points={"pts": m.PointsLedger(value=draw(st.sampled_from([0.0, 0.01, 0.05])),
                                                                       expiry_days=draw(st.none() | st.integers(5, 40)),
                                                                       lot_days=draw(st.integers(1, 10)))},
                     credit={"card": m.CreditLine(limit=float(draw(st.integers(0, 200))), apr=0.2, statement_days=7)},
                     tiers=tiers, rules=tuple(rules),
-                    stacking={"deal": draw(st.sampled_from(["all", "first", "best"]))} if any(r.group for r in rules) else {},
+                    stacking=({"deal": draw(st.sampled_from(["all", "first", "best"]))} if any(r.group for r in rules)
+                              else {}),
                     budget=draw(st.none() | st.builds(m.Budget, amount=st.integers(5, 100).map(float))))
 
 
@@ -609,7 +623,8 @@ def _state(rt: PolicyRuntime) -> dict[str, np.ndarray]:
         for a in ("lots", "earned", "redeemed", "deducted", "expired"):
             out[f"{name}.{a}"] = getattr(b, a).copy()
     for name, c in rt.credit.items():
-        for a in ("limit", "owed", "missed", "delinquent_since", "closed", "charged", "repaid", "interest", "fees", "written_off"):
+        for a in ("limit", "owed", "missed", "delinquent_since", "closed", "charged", "repaid", "interest", "fees",
+                  "written_off"):
             out[f"{name}.{a}"] = getattr(c, a).copy()
     return out
 
@@ -629,7 +644,8 @@ def _unbudgeted(cp: CompiledPolicy) -> CompiledPolicy:
     p = cp.policy
     if p.budget is None and all(r.budget is None for r in p.rules):
         return cp
-    return compiled(dataclasses.replace(p, budget=None, rules=tuple(dataclasses.replace(r, budget=None) for r in p.rules)))
+    return compiled(dataclasses.replace(p, budget=None,
+                                        rules=tuple(dataclasses.replace(r, budget=None) for r in p.rules)))
 
 
 @settings(SETTINGS, max_examples=40)
@@ -708,7 +724,8 @@ def test_every_per_customer_array_is_a_declared_column_and_grows(name):
 
 
 def test_the_declared_flows_catch_money_that_leaves_a_book_unrecorded():
-    """A movement that skips its counter (what a new action's column left out of the flows would do) breaks the identity."""
+    """A movement that skips its counter (what a new action's column left out of the flows would do) breaks the
+    identity."""
     rt = PolicyRuntime(SHIPPED["credit"], 3)
     line = next(iter(rt.credit.values()))
     line.raise_limit(np.arange(3), np.full(3, 100.0), np.zeros(3))

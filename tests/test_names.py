@@ -111,7 +111,8 @@ def test_thousands_of_mistakes_are_collected_up_to_the_cap_and_printed_up_to_a_s
     assert diags[-1].code == "too-many" and "stopped after" in diags[-1].message
     lines = _refused(capsys, ["validate", str(f)])
     assert len(lines) == MAX_SHOWN + 1
-    assert lines[-1] == f"lab: {MAX_DIAGNOSTICS + 1 - MAX_SHOWN} more problems not shown (fix the first ones and run again)"
+    assert lines[-1] == (f"lab: {MAX_DIAGNOSTICS + 1 - MAX_SHOWN} more problems not shown "
+                         "(fix the first ones and run again)")
 
 
 def test_a_batch_spec_with_hundreds_of_bad_factors_is_refused_with_the_cap(tmp_path, capsys):

@@ -17,7 +17,8 @@ def _one(record) -> float:
 
 
 def test_an_outcome_needs_a_known_unit_an_identifier_a_label_and_a_description() -> None:
-    with pytest.raises(ValueError, match=r"unit 'dollars' is not one of \$, share, customers, purchases, 0-1, per year$"):
+    with pytest.raises(ValueError,
+                       match=r"unit 'dollars' is not one of \$, share, customers, purchases, 0-1, per year$"):
         Outcome("x", "x", "dollars", Direction.HIGHER, "d", _one)
     with pytest.raises(ValueError, match="not an identifier"):
         Outcome("net profit", "x", "$", Direction.HIGHER, "d", _one)

@@ -25,7 +25,8 @@ sys.exit(main(["compare", sys.argv[2], "--policies", "points", "--replications",
 def test_every_result_file_follows_the_umask(tmp_path, mask):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, oct(mask)[2:], str(ROOT / "scenarios" / "classroom.yaml"), str(out)],
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, oct(mask)[2:], str(ROOT / "scenarios" / "classroom.yaml"),
+                           str(out)],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr
     files = [p for p in out.rglob("*") if p.is_file()]

@@ -139,7 +139,8 @@ def _mentioned(word: str, text: str) -> bool:
 
 
 def test_reference_mentions_every_trigger_action_field_and_function(reference):
-    missing = [w for w in (*TRIGGERS, *ACTIONS, *ENGINE_FIELDS, *RUNTIME_FIELDS, *FUNCTIONS) if not _mentioned(w, reference)]
+    missing = [w for w in (*TRIGGERS, *ACTIONS, *ENGINE_FIELDS, *RUNTIME_FIELDS, *FUNCTIONS)
+               if not _mentioned(w, reference)]
     assert missing == []
 
 
@@ -160,8 +161,10 @@ def test_reference_shows_the_error_format_and_commands(reference):
 # test_every_registered_action_has_an_explain_example.
 EXAMPLES: dict[str, object] = {
     "award": m.Award(ledger="p", amount=m.Expr("3")), "deduct": m.Deduct(ledger="p", amount=m.Expr("10")),
-    "redeem": m.Redeem(ledger="p", cost=100, free_item="favourite", max_times=2), "discount": m.Discount(fixed=m.Expr("4")),
-    "voucher": m.Voucher(value=m.Expr("7"), valid_days=14), "free_item": m.FreeItem(category="shirts"), "trial": m.Trial(),
+    "redeem": m.Redeem(ledger="p", cost=100, free_item="favourite", max_times=2),
+    "discount": m.Discount(fixed=m.Expr("4")),
+    "voucher": m.Voucher(value=m.Expr("7"), valid_days=14), "free_item": m.FreeItem(category="shirts"),
+    "trial": m.Trial(),
     "offer": m.Offer(basket_uplift=0.2), "set_tier": m.SetTier(tier="gold", by=-1),
     "grant_credit": m.GrantCredit(line="card", limit=m.Expr("100"), raise_by=m.Expr("50")),
     "referral_reward": m.ReferralReward(ledger="p", referrer=200, referred=100),
@@ -174,7 +177,8 @@ def explain_gaps() -> list[str]:
     for tag, act in EXAMPLES.items():
         if tag in handlers():
             try:
-                explain(m.Policy(name="x", points={"p": m.PointsLedger()}, rules=(m.Rule(id="r", on=m.OnPurchase(), do=(act,)),)))
+                explain(m.Policy(name="x", points={"p": m.PointsLedger()},
+                                 rules=(m.Rule(id="r", on=m.OnPurchase(), do=(act,)),)))
             except NotImplementedError:
                 gaps.append(tag)
     return gaps
@@ -200,7 +204,8 @@ def test_explain_has_words_for_every_trigger_and_action():
     rules += tuple(m.Rule(id=f"a_{a.tag}", on=m.OnPurchase(), do=(a,)) for a in actions)
     policy = m.Policy(name="all", participation=0.5, points={"p": m.PointsLedger(lot_days=1, expiry_days=90)},
                       credit={"card": m.CreditLine(delinquent_after_missed=1)},
-                      tiers=m.Tiers(levels={"member": m.TierLevel(), "gold": m.TierLevel(qualify=20)}, metric="purchases"),
+                      tiers=m.Tiers(levels={"member": m.TierLevel(), "gold": m.TierLevel(qualify=20)},
+                                    metric="purchases"),
                       rules=rules)
     text = explain(policy)
     lines = {r.id: text.split(f"'{r.id}'")[1].split("\n  ")[0] for r in rules}
@@ -212,6 +217,8 @@ def test_explain_has_words_for_every_trigger_and_action():
                    "contacts the store", "tier review", "referred joins", "store visit", "joins the programme",
                    "without a purchase", "take 10 points", "up to twice on one purchase", "$4 off this purchase",
                    "voucher for $7", "from 'shirts'", "free trial of the category the customer buys least",
-                   "spend 20% more per basket", "set the customer's tier to 'gold', then move the customer's tier down 1 level",
-                   "the limit becomes at least $100, then the limit rises by $50", "referrer 200 points and the new customer 100"):
+                   "spend 20% more per basket",
+                   "set the customer's tier to 'gold', then move the customer's tier down 1 level",
+                   "the limit becomes at least $100, then the limit rises by $50",
+                   "referrer 200 points and the new customer 100"):
         assert phrase in text, phrase

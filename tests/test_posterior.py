@@ -81,7 +81,8 @@ def test_mean_basket_is_the_gamma_gamma_conditional_mean(draws) -> None:
     base, x, _, _ = draws
     basket = _blocks(SPEND["p"] / base.nu)
     m = np.nan_to_num(np.asarray(MEAN_SPEND, dtype=float))
-    expected = np.asarray(btyd.gamma_gamma_conditional_spend(m, np.array([h[0] for h in HISTORIES], dtype=float), **SPEND))
+    expected = np.asarray(btyd.gamma_gamma_conditional_spend(m, np.array([h[0] for h in HISTORIES], dtype=float),
+                                                             **SPEND))
     mean, sd = basket.mean(axis=1), basket.std(axis=1, ddof=1)
     assert np.all(np.abs(mean - expected) <= Z * sd / np.sqrt(N)), (mean, expected)
 

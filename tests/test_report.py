@@ -45,7 +45,8 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> Comparison:
     for src in sources:
         body = src.read_text()
         if src.name in hostile:  # a JSON string is a valid YAML double-quoted scalar
-            body = re.sub(r"(?m)^description:.*$", lambda _m: f"description: {json.dumps(hostile[src.name])}", body)
+            line = f"description: {json.dumps(hostile[src.name])}"
+            body = re.sub(r"(?m)^description:.*$", lambda _m, line=line: line, body)
         (folder / src.name).write_text(body)
     return _compare(folder / "classroom.yaml", MANY)
 
@@ -144,7 +145,8 @@ def test_report_gives_the_verdict_first_then_every_policy_and_outcome(report: tu
     assert sentences
     for s in sentences:
         assert escape(s) in html
-    assert html.index('id="verdict"') < html.index('id="outcomes"') < html.index('id="figures"') < html.index('id="method"')
+    assert (html.index('id="verdict"') < html.index('id="outcomes"') < html.index('id="figures"')
+            < html.index('id="method"'))
     for p in many.policies:
         assert f">{escape(p)}<" in html
     for o in HEADLINE:

@@ -50,7 +50,8 @@ def test_a_scenario_copied_out_of_the_repository_finds_the_shipped_policies(else
     shutil.copy(ROOT / "scenarios" / "classroom.yaml", elsewhere / "mine.yaml")
     assert main(["validate", "mine.yaml"]) == 0
     assert "policies: none, points, credit, performance" in capsys.readouterr().out
-    assert main(["trace", "mine.yaml", "--policy", "credit", "--customer", "0", "--customers", "20", "--days", "10"]) == 0
+    assert main(["trace", "mine.yaml", "--policy", "credit", "--customer", "0", "--customers", "20",
+                 "--days", "10"]) == 0
 
 
 def test_a_policy_beside_the_scenario_comes_before_the_shipped_one(elsewhere, capsys):

@@ -104,7 +104,8 @@ def _documented() -> tuple[str, list[re.Pattern[str]]]:
     names = set(re.findall(r"`([A-Za-z0-9_.<>-]+)`", text)) | set(re.findall(r'"([A-Za-z0-9_<>-]+)":', text))
     # a bare placeholder ("<outcome>") would match anything: only names with literal text count
     names = {n for n in names if re.sub(r"<[^>]+>", "", n)}
-    patterns = [re.compile(re.sub(r"<[^>]+>", ".+", re.escape(n).replace(r"\<", "<").replace(r"\>", ">"))) for n in names]
+    patterns = [re.compile(re.sub(r"<[^>]+>", ".+", re.escape(n).replace(r"\<", "<").replace(r"\>", ">")))
+                for n in names]
     return text, patterns
 
 

@@ -268,7 +268,8 @@ def test_discounted_sum_is_per_row_along_last_axis() -> None:
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize("n, precision, level", [(2, 0.1, 0.95), (3, 0.05, 0.95), (4, 0.2, 0.8), (2, 0.3, 0.9),
                                                  (5, 0.01, 0.95), (3, 0.15, 0.99)])
-def test_replications_needed_is_the_smallest_total_meeting_the_criterion(n: int, precision: float, level: float) -> None:
+def test_replications_needed_is_the_smallest_total_meeting_the_criterion(n: int, precision: float,
+                                                                         level: float) -> None:
     for seed in range(6):
         x = np.random.default_rng(seed).normal(10.0, 3.0, n)
         assert replications_needed(x, precision, level) == _brute_force_replications(x, precision, level), seed
@@ -307,40 +308,49 @@ def test_discounted_sum_of_one_series_is_a_float() -> None:
 
 @pytest.mark.parametrize("call, message", [
     (lambda: mean_ci([1.0, 2.0], level="high"), r"^level must be a number in \(0, 1\), e\.g\. 0\.95, got 'high'$"),
-    (lambda: mean_ci([1.0, 2.0], level=95), r"^level must lie strictly between 0 and 1 \(e\.g\. 0\.95\), got 95; did you mean 0\.95\?$"),
+    (lambda: mean_ci([1.0, 2.0], level=95),
+     r"^level must lie strictly between 0 and 1 \(e\.g\. 0\.95\), got 95; did you mean 0\.95\?$"),
     (lambda: mean_ci([1.0, 2.0], level=1.5), r"got 1\.5; did you mean 0\.015\?$"),
     (lambda: mean_ci([1.0, 2.0], level=1.0), r"got 1\.0$"),
     (lambda: mean_ci([1.0, 2.0], level=100.0), r"got 100\.0$"),
     (lambda: mean_ci([1.0, 2.0], level=0.0), r"got 0\.0$"),
     (lambda: mean_ci([1.0, 2.0], level=-3), r"got -3$"),
-    (lambda: mean_ci(["a", "b"]), r"^x must be a sequence of numbers \(one result per replication\); got list that is not numeric$"),
+    (lambda: mean_ci(["a", "b"]),
+     r"^x must be a sequence of numbers \(one result per replication\); got list that is not numeric$"),
     (lambda: paired_diff_ci(["a"], [1.0]), r"^x must be a sequence of numbers"),
     (lambda: paired_diff_ci([1.0, 2.0], ["a", "b"]), r"^y must be a sequence of numbers"),
     (lambda: paired_diff_ci([1.0, np.inf], [1.0, 2.0]), r"^x contains NaN or infinite values"),
     (lambda: paired_diff_ci([1.0, 2.0], [[1.0, 2.0]]), r"^y must be a one-dimensional sequence"),
     (lambda: paired_diff_ci([1.0, 2.0], [1.0]),
-     r"^x and y must pair up replication by replication, got 2 and 1 results; run both policies with the same list of seeds$"),
-    (lambda: replications_needed([1.0, 2.0], "tight"), r"^precision must be a positive relative error such as 0\.05, got 'tight'$"),
+     r"^x and y must pair up replication by replication, got 2 and 1 results; "
+     r"run both policies with the same list of seeds$"),
+    (lambda: replications_needed([1.0, 2.0], "tight"),
+     r"^precision must be a positive relative error such as 0\.05, got 'tight'$"),
     (lambda: replications_needed([-1.0, 1.0], 0.1),
      r"^the pilot mean is exactly 0, so a relative precision can never be reached; use an absolute half-width "
      r"target or a response that is not centred on zero$"),
-    (lambda: top_share(["a"]), r"^values must be a sequence of non-negative numbers \(one per customer\); got list that is not numeric$"),
+    (lambda: top_share(["a"]),
+     r"^values must be a sequence of non-negative numbers \(one per customer\); got list that is not numeric$"),
     (lambda: top_share([[1.0]]), r"^values must be one value per customer \(1-D\), got shape \(1, 1\)$"),
     (lambda: top_share([np.nan]), r"^values contains NaN or infinite entries; fill or drop them first$"),
     (lambda: gini([-1.0]),
      r"^concentration measures need non-negative values \(e\.g\. spend, points\); for signed quantities such as "
      r"profit, clip at zero or shift them first$"),
-    (lambda: top_share([1.0], "most"), r"^fraction must be a number in \[0, 1\], e\.g\. 0\.2 for the top 20 %, got 'most'$"),
-    (lambda: top_share([1.0], 20), r"^fraction must lie in \[0, 1\] \(0\.2 means the top 20 %\), got 20; did you mean 0\.2\?$"),
+    (lambda: top_share([1.0], "most"),
+     r"^fraction must be a number in \[0, 1\], e\.g\. 0\.2 for the top 20 %, got 'most'$"),
+    (lambda: top_share([1.0], 20),
+     r"^fraction must lie in \[0, 1\] \(0\.2 means the top 20 %\), got 20; did you mean 0\.2\?$"),
     (lambda: top_share([1.0], 100), r"got 100; did you mean 1\?$"),
     (lambda: top_share([1.0], 1.5), r"got 1\.5; did you mean 0\.015\?$"),
     (lambda: top_share([1.0], 2.0), r"got 2\.0; did you mean 0\.02\?$"),
     (lambda: top_share([1.0], 100.5), r"got 100\.5$"),
     (lambda: top_share([1.0], -0.5), r"got -0\.5$"),
     (lambda: discounted_sum([1.0], "ten"), r"^annual_rate must be a number such as 0\.1 for 10 % a year, got 'ten'$"),
-    (lambda: discounted_sum([1.0], -1.0), r"^annual_rate must be a finite number > -1 \(0\.1 means 10 % a year\), got -1\.0$"),
+    (lambda: discounted_sum([1.0], -1.0),
+     r"^annual_rate must be a finite number > -1 \(0\.1 means 10 % a year\), got -1\.0$"),
     (lambda: discounted_sum(["a"], 0.1),
-     r"^cash_by_day must be an array of daily cash amounts \(days along the last axis\); got list that is not numeric$"),
+     r"^cash_by_day must be an array of daily cash amounts \(days along the last axis\); "
+     r"got list that is not numeric$"),
     (lambda: discounted_sum(5.0, 0.1),
      r"^cash_by_day must have a day axis \(last axis\), e\.g\. shape \(days,\) or \(customers, days\)$"),
 ])

@@ -33,7 +33,8 @@ def test_an_unknown_field_gets_a_field_of_the_same_kind(tmp_path, written, meant
     assert "points_earned" not in msg
 
 
-@pytest.mark.parametrize("typo, fixed", [("customer.teir", "customer.tier"), ("customer.purchses", "customer.purchases"),
+@pytest.mark.parametrize("typo, fixed", [("customer.teir", "customer.tier"),
+                                         ("customer.purchses", "customer.purchases"),
                                          ("amount", "purchase.amount")])
 def test_a_typo_is_still_matched_by_spelling(tmp_path, typo, fixed):
     assert f"did you mean '{fixed}'?" in _message(tmp_path, f"{typo} > 1")

@@ -1,4 +1,5 @@
-"""A voucher is dollars off the *next* purchase: one a purchase rule issues never discounts that purchase (issue 13.1)."""
+"""A voucher is dollars off the *next* purchase: one a purchase rule issues never discounts that purchase
+(issue 13.1)."""
 
 from __future__ import annotations
 

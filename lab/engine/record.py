@@ -123,7 +123,8 @@ class CreditLine:
     def of(cls, *, owed: np.ndarray, charged: np.ndarray, repaid: np.ndarray, interest: np.ndarray,
            fees: np.ndarray, written_off: np.ndarray) -> CreditLine:
         """A line from its per-customer columns, its totals their sums."""
-        o, c, r, i, f, w = (np.asarray(v, dtype=np.float64) for v in (owed, charged, repaid, interest, fees, written_off))
+        o, c, r, i, f, w = (np.asarray(v, dtype=np.float64)
+                            for v in (owed, charged, repaid, interest, fees, written_off))
         return cls(o, c, r, i, f, w, float(o.sum()), float(c.sum()), float(r.sum()), float(i.sum()), float(f.sum()),
                    float(w.sum()))
 

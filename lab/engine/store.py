@@ -138,7 +138,8 @@ class Store:
         target = min(max(target, 0.0), 1.0)
         self.staff_satisfaction += (target - self.staff_satisfaction) / 90.0
         # turnover: leavers are replaced at once by new hires with no experience
-        hazard = staff.turnover_per_year / 365.0 * math.exp(staff.turnover_satisfaction_effect * (staff.satisfaction - self.staff_satisfaction))
+        hazard = staff.turnover_per_year / 365.0 * math.exp(staff.turnover_satisfaction_effect
+                                                            * (staff.satisfaction - self.staff_satisfaction))
         leave = self.rng.random(staff.count) < -math.expm1(-hazard)
         n_quit = int(leave.sum())
         self.experience = np.where(leave, 0.0, self.experience + 1.0)
@@ -167,7 +168,8 @@ class Store:
             "acquired": book.acquired, "acquired_referral": book.acquired_referral, "lost": book.lost,
             "contacts": book.contacts, "complaints": book.complaints, "contacts_resolved": book.resolved,
             "credit_charged": book.credit_charged, "credit_repaid": book.credit_repaid,
-            "points_awarded": book.points_awarded, "points_redeemed": book.points_redeemed, "points_expired": book.points_expired,
+            "points_awarded": book.points_awarded, "points_redeemed": book.points_redeemed,
+            "points_expired": book.points_expired,
             # the flywheel's links
             "repeat_sales_share": sum(self.repeat_30) / rev30 if rev30 > 0 else 0.0,
             "market_share": rev30 / market_30,  # market.spend_per_year > 0

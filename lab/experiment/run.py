@@ -78,8 +78,9 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
 def write_run(result: RunResult, out: Path, extra: dict[str, object] | None = None) -> list[Path]:
     """Write a run's files under `out`: summary.json, timeseries.parquet, customers.parquet, transactions.parquet."""
     out = Path(out)
-    summary = {"scenario": result.scenario, "policy": result.policy, "seed": result.seed, "address": list(result.address),
-               "outcomes": result.summary, "rules": {r: {"fired": result.rule_fires[r], "cost": result.rule_cost[r]} for r in result.rule_fires}}
+    summary = {"scenario": result.scenario, "policy": result.policy, "seed": result.seed,
+               "address": list(result.address), "outcomes": result.summary,
+               "rules": {r: {"fired": result.rule_fires[r], "cost": result.rule_cost[r]} for r in result.rule_fires}}
     if result.launch_day is not None:  # outcomes are measured from the launch (docs/MODEL.md, "Launch day")
         summary["launch_day"] = result.launch_day
     if extra:

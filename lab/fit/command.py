@@ -30,16 +30,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("transactions", metavar="TRANSACTIONS",
                    help="a CSV or Parquet log, one row per purchase (customer id, date or number of days, amount)")
     p.add_argument("--customer", metavar="COL", help="the customer id column (default: guessed, e.g. customer_id)")
-    p.add_argument("--time", metavar="COL", help="the date column: ISO dates, YYYYMMDD, or numbers of days (default: guessed, e.g. date, time)")
+    p.add_argument("--time", metavar="COL",
+                   help="the date column: ISO dates, YYYYMMDD, or numbers of days (default: guessed, e.g. date, time)")
     p.add_argument("--amount", metavar="COL", help="the amount column (default: guessed, e.g. amount, sales)")
-    p.add_argument("--category", metavar="COL", help="a product category column: fits the category mix and mean prices (default: 'category' if present)")
-    p.add_argument("--segment", metavar="COL", help="a segment column: each segment is also fitted separately and becomes a segment of the scenario")
-    p.add_argument("--until", metavar="DATE", help="end of the calibration period, inclusive (default: the last date in the log)")
-    p.add_argument("--holdout-until", metavar="DATE", help="end of a holdout period after --until, to validate the fit against")
-    p.add_argument("--time-unit", choices=("days", "weeks"), default="weeks", help="time unit of the fitted rates (default: weeks)")
+    p.add_argument("--category", metavar="COL",
+                   help="a product category column: fits the category mix and mean prices "
+                        "(default: 'category' if present)")
+    p.add_argument("--segment", metavar="COL",
+                   help="a segment column: each segment is also fitted separately and becomes a segment "
+                        "of the scenario")
+    p.add_argument("--until", metavar="DATE",
+                   help="end of the calibration period, inclusive (default: the last date in the log)")
+    p.add_argument("--holdout-until", metavar="DATE",
+                   help="end of a holdout period after --until, to validate the fit against")
+    p.add_argument("--time-unit", choices=("days", "weeks"), default="weeks",
+                   help="time unit of the fitted rates (default: weeks)")
     p.add_argument("--model", choices=("bgnbd", "paretonbd", "auto"), default="auto",
                    help="purchase model; auto fits both and picks the lower BIC (default: auto)")
-    p.add_argument("--out", metavar="DIR", help="output folder (default: results/fit-NAME where NAME is the log's file name)")
+    p.add_argument("--out", metavar="DIR",
+                   help="output folder (default: results/fit-NAME where NAME is the log's file name)")
 
 
 def _name(path: Path) -> str:
@@ -73,14 +82,18 @@ def main(args: argparse.Namespace) -> int:
     scen = write_scenario(res, out, _name(path))
     report = write_report(res, out)
     g = res.base
-    print(f"{path.name}: {s.rows:,} rows, {len(s.customers):,} customers, {s.transactions:,} transactions in calibration "
-          f"({s.day_label(s.start_day)} to {s.day_label(s.calibration_end_day)}); several purchases by one customer on one "
+    print(f"{path.name}: {s.rows:,} rows, {len(s.customers):,} customers, {s.transactions:,} transactions in "
+          f"calibration ({s.day_label(s.start_day)} to {s.day_label(s.calibration_end_day)}); several purchases by "
+          f"one customer on one "
           f"day count as one transaction ({s.merged_rows:,} rows merged)")
     for m, f in g.models.items():
-        ps = ", ".join(f"{k} {v:.4g}" + (f" (se {f.se[k]:.2g})" if f.se[k] is not None else " (se unknown)") for k, v in f.params.items())
-        print(f"  {m}: {ps}; log-likelihood {f.log_likelihood:,.2f}, BIC {f.bic:,.1f}{'' if f.converged else ', NOT CONVERGED'}")
+        ps = ", ".join(f"{k} {v:.4g}" + (f" (se {f.se[k]:.2g})" if f.se[k] is not None else " (se unknown)")
+                       for k, v in f.params.items())
+        print(f"  {m}: {ps}; log-likelihood {f.log_likelihood:,.2f}, BIC {f.bic:,.1f}"
+              f"{'' if f.converged else ', NOT CONVERGED'}")
     sp = g.spend
-    ps = ", ".join(f"{k} {v:.4g}" + (f" (se {sp.se[k]:.2g})" if sp.se[k] is not None else " (se unknown)") for k, v in sp.params.items())
+    ps = ", ".join(f"{k} {v:.4g}" + (f" (se {sp.se[k]:.2g})" if sp.se[k] is not None else " (se unknown)")
+                   for k, v in sp.params.items())
     print(f"  spend (Gamma-Gamma, {g.spend_customers:,} customers): {ps}; log-likelihood {sp.log_likelihood:,.2f}")
     print(f"  chosen: {g.reason}")
     if g.holdout is not None:

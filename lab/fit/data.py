@@ -32,7 +32,8 @@ __all__ = ["COLUMN_GUESSES", "LogSummary", "read_log", "summarise", "file_sha256
 
 #: Column names tried, in order, when a column is not named on the command line.
 COLUMN_GUESSES: dict[str, tuple[str, ...]] = {
-    "customer": ("customer_id", "customer", "cust_id", "customerid", "client_id", "client", "user_id", "member_id", "id"),
+    "customer": ("customer_id", "customer", "cust_id", "customerid", "client_id", "client", "user_id", "member_id",
+                 "id"),
     "time": ("time", "date", "timestamp", "datetime", "order_date", "purchase_date", "transaction_date", "day"),
     "amount": ("amount", "spend", "sales", "revenue", "value", "total", "price", "monetary"),
     "category": ("category", "product_category", "department"),
@@ -105,7 +106,8 @@ def read_log(path: str | Path) -> pd.DataFrame:
             return pd.read_parquet(p)
         return pd.read_csv(p, skip_blank_lines=False, low_memory=False)
     except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise LabError.at(file, 1, 1, f"cannot read the transaction log: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise LabError.at(file, 1, 1, "cannot read the transaction log: "
+                          f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
 def _is_parquet(file: str) -> bool:
@@ -113,7 +115,8 @@ def _is_parquet(file: str) -> bool:
 
 
 def _line(file: str, row: int) -> int:
-    """The 1-based line of data row ``row`` (0-based): CSV rows start on line 2 after the header; Parquet rows count from 1."""
+    """The 1-based line of data row ``row`` (0-based): CSV rows start on line 2 after the header; Parquet rows count
+    from 1."""
     return row + 1 if _is_parquet(file) else row + 2
 
 
@@ -156,7 +159,8 @@ def parse_date(text: str, dates: bool, what: str) -> int:
         try:
             v = float(s)
         except ValueError:
-            raise LabError.at("<command line>", 1, 1, f"{what} must be a number of days here (the log's time column holds numbers), got '{s}'") from None
+            raise LabError.at("<command line>", 1, 1, f"{what} must be a number of days here (the log's time column "
+                              f"holds numbers), got '{s}'") from None
         if not np.isfinite(v):
             raise LabError.at("<command line>", 1, 1, f"{what} must be a finite number of days, got '{s}'")
         return int(np.floor(v))
@@ -164,7 +168,8 @@ def parse_date(text: str, dates: bool, what: str) -> int:
     try:
         ts = pd.to_datetime(s, format=fmt)
     except (ValueError, TypeError):
-        raise LabError.at("<command line>", 1, 1, f"{what} must be a date such as 2024-12-31 or 20241231, got '{s}'") from None
+        raise LabError.at("<command line>", 1, 1,
+                          f"{what} must be a date such as 2024-12-31 or 20241231, got '{s}'") from None
     return int(np.datetime64(ts.to_datetime64(), "D").astype(np.int64))
 
 
@@ -177,13 +182,17 @@ def _days(frame: pd.DataFrame, col: str, file: str, colno: int) -> tuple[np.ndar
         vals = s.to_numpy(dtype="datetime64[ns]")
         bad = np.flatnonzero(np.isnat(vals))
         if bad.size:
-            raise LabError.at(file, _line(file, bad[0]), colno, f"{bad.size:,} missing date{'s' if bad.size > 1 else ''} in column '{col}' ({_quote_rows(file, bad)}); fix or remove those rows")
+            raise LabError.at(file, _line(file, bad[0]), colno,
+                              f"{bad.size:,} missing date{'s' if bad.size > 1 else ''} in column '{col}' "
+                              f"({_quote_rows(file, bad)}); fix or remove those rows")
         return vals.astype("datetime64[D]").astype(np.int64), True
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         v = s.to_numpy(dtype=float, na_value=np.nan)
         bad = np.flatnonzero(~np.isfinite(v))
         if bad.size:
-            raise LabError.at(file, _line(file, bad[0]), colno, bad_msg.format(n=f"{bad.size:,} missing or non-finite", s="s" if bad.size > 1 else "", col=col, where=_quote_rows(file, bad), these="those"))
+            raise LabError.at(file, _line(file, bad[0]), colno,
+                              bad_msg.format(n=f"{bad.size:,} missing or non-finite", s="s" if bad.size > 1 else "",
+                                             col=col, where=_quote_rows(file, bad), these="those"))
         whole = np.all(v == np.floor(v))
         if whole and v.size and v.min() >= 19000101 and v.max() <= 21001231:
             return _parse_strings(pd.Series(v.astype(np.int64).astype(str)), "%Y%m%d", file, col, colno), True
@@ -204,8 +213,10 @@ def _parse_strings(text: pd.Series, fmt: str, file: str, col: str, colno: int) -
     if bad.size:
         shown = text.iloc[bad[0]]
         raise LabError.at(file, _line(file, bad[0]), colno,
-                          f"cannot read {'' if pd.isna(shown) else repr(str(shown)) + ' and '}{bad.size:,} value{'s' if bad.size > 1 else ''} in column "
-                          f"'{col}' ({_quote_rows(file, bad)}) as {'YYYYMMDD dates' if fmt == '%Y%m%d' else 'ISO dates such as 2024-03-31'}; "
+                          f"cannot read {'' if pd.isna(shown) else repr(str(shown)) + ' and '}{bad.size:,} "
+                          f"value{'s' if bad.size > 1 else ''} in column "
+                          f"'{col}' ({_quote_rows(file, bad)}) as "
+                          f"{'YYYYMMDD dates' if fmt == '%Y%m%d' else 'ISO dates such as 2024-03-31'}; "
                           "every row needs a date in one format: fix or remove those rows")
     return vals.astype("datetime64[D]").astype(np.int64)
 
@@ -215,19 +226,23 @@ def _amounts(frame: pd.DataFrame, col: str, file: str, colno: int) -> np.ndarray
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         v = s.to_numpy(dtype=float, na_value=np.nan)
     else:
-        v = pd.to_numeric(s.astype("string").str.strip().str.replace(r"^\$|,", "", regex=True), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        v = pd.to_numeric(s.astype("string").str.strip().str.replace(r"^\$|,", "", regex=True),
+                          errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = np.flatnonzero(~np.isfinite(v))
     if bad.size:
         shown = s.iloc[bad[0]]
         raise LabError.at(file, _line(file, bad[0]), colno,
-                          f"cannot read {'a missing value' if pd.isna(shown) else repr(str(shown))} in column '{col}' as an amount; "
-                          f"{bad.size:,} row{'s' if bad.size > 1 else ''} like it ({_quote_rows(file, bad)}): fix or remove them")
+                          f"cannot read {'a missing value' if pd.isna(shown) else repr(str(shown))} in column '{col}' "
+                          "as an amount; "
+                          f"{bad.size:,} row{'s' if bad.size > 1 else ''} like it ({_quote_rows(file, bad)}): "
+                          "fix or remove them")
     return v
 
 
 # --------------------------------------------------------------------------- summarising
 def summarise(path: str | Path, *, columns: dict[str, str | None] | None = None, until: str | None = None,
-              holdout_until: str | None = None, time_unit: str = "weeks", frame: pd.DataFrame | None = None) -> LogSummary:
+              holdout_until: str | None = None, time_unit: str = "weeks",
+              frame: pd.DataFrame | None = None) -> LogSummary:
     """Read ``path`` (or use ``frame`` read from it) and reduce it to one row per customer.
 
     The ``customers`` frame has, per customer with a transaction in the calibration period:
@@ -253,7 +268,8 @@ def summarise(path: str | Path, *, columns: dict[str, str | None] | None = None,
     missing = np.flatnonzero(cust.isna().to_numpy())
     if missing.size:
         raise LabError.at(file, _line(file, missing[0]), colno[cust_col],
-                          f"{missing.size:,} row{'s' if missing.size > 1 else ''} with no customer id in column '{cust_col}' "
+                          f"{missing.size:,} row{'s' if missing.size > 1 else ''} with no customer id in column "
+                          f"'{cust_col}' "
                           f"({_quote_rows(file, missing)}): fix or remove them")
     day, dates = _days(raw, time_col, file, colno[time_col])
     amount = _amounts(raw, amt_col, file, colno[amt_col])
@@ -264,14 +280,18 @@ def summarise(path: str | Path, *, columns: dict[str, str | None] | None = None,
     if dup.any():
         rows = np.flatnonzero(dup)
         warnings.append(Diagnostic(file, _line(file, rows[0]), 1,
-                                   f"warning: {rows.size:,} row{'s' if rows.size > 1 else ''} exactly repeat an earlier row in columns "
-                                   f"{', '.join(used_cols)} ({_quote_rows(file, rows)}); left out as duplicates (the first copy is kept)"))
+                                   f"warning: {rows.size:,} row{'s' if rows.size > 1 else ''} exactly repeat an "
+                                   "earlier row in columns "
+                                   f"{', '.join(used_cols)} ({_quote_rows(file, rows)}); left out as duplicates "
+                                   "(the first copy is kept)"))
     neg = (amount < 0) & keep
     if neg.any():
         rows = np.flatnonzero(neg)
         warnings.append(Diagnostic(file, _line(file, rows[0]), colno[amt_col],
-                                   f"warning: {rows.size:,} negative amount{'s' if rows.size > 1 else ''} in column '{amt_col}' "
-                                   f"({_quote_rows(file, rows)}) read as returns and left out: they count neither as transactions nor as spend"))
+                                   f"warning: {rows.size:,} negative amount{'s' if rows.size > 1 else ''} in column "
+                                   f"'{amt_col}' "
+                                   f"({_quote_rows(file, rows)}) read as returns and left out: they count neither as "
+                                   "transactions nor as spend"))
         keep &= ~neg
 
     first_day_all = int(day[keep].min()) if keep.any() else int(day.min())
@@ -279,14 +299,16 @@ def summarise(path: str | Path, *, columns: dict[str, str | None] | None = None,
     cal_end = parse_date(until, dates, "--until") if until is not None else last_day_all
     hold_end = parse_date(holdout_until, dates, "--holdout-until") if holdout_until is not None else None
     if hold_end is not None and hold_end <= cal_end:
-        raise LabError.at("<command line>", 1, 1, f"--holdout-until ({holdout_until}) must come after the end of calibration "
+        raise LabError.at("<command line>", 1, 1, f"--holdout-until ({holdout_until}) must come after the end of "
+                          "calibration "
                           f"({until if until is not None else 'the last date in the log'})")
     in_cal = keep & (day <= cal_end)
     if not in_cal.any():
         first_row = int(np.flatnonzero(keep)[np.argmin(day[keep])]) if keep.any() else 0
         raise LabError.at(file, _line(file, first_row), colno[time_col],
                           f"the calibration period is empty: no purchase on or before --until {until} "
-                          f"(the first purchase in column '{time_col}' is on {_label(first_day_all, dates)}); give a later --until")
+                          f"(the first purchase in column '{time_col}' is on {_label(first_day_all, dates)}); "
+                          "give a later --until")
     last_used = hold_end if hold_end is not None else cal_end
     late = keep & (day > last_used)
     if late.any():
@@ -294,7 +316,8 @@ def summarise(path: str | Path, *, columns: dict[str, str | None] | None = None,
         opt = "--holdout-until" if hold_end is not None else "--until"
         hint = "" if hold_end is not None else " (give --holdout-until to use them as a holdout)"
         warnings.append(Diagnostic(file, _line(file, rows[0]), colno[time_col],
-                                   f"warning: {rows.size:,} row{'s' if rows.size > 1 else ''} after {opt} {_label(last_used, dates)} "
+                                   f"warning: {rows.size:,} row{'s' if rows.size > 1 else ''} after {opt} "
+                                   f"{_label(last_used, dates)} "
                                    f"({_quote_rows(file, rows)}) left out{hint}"))
         keep &= ~late
 
@@ -308,9 +331,12 @@ def summarise(path: str | Path, *, columns: dict[str, str | None] | None = None,
     if only_after.any():
         rows = np.flatnonzero(keep & only_after[codes])
         warnings.append(Diagnostic(file, _line(file, rows[0]), colno[cust_col],
-                                   f"warning: {int(only_after.sum()):,} customer{'s' if only_after.sum() > 1 else ''} first bought after "
-                                   f"the calibration end {_label(cal_end, dates)} ({rows.size:,} rows, {_quote_rows(file, rows)}); "
-                                   "left out of the fit and of the holdout (the models describe customers already acquired)"))
+                                   f"warning: {int(only_after.sum()):,} customer{'s' if only_after.sum() > 1 else ''} "
+                                   "first bought after "
+                                   f"the calibration end {_label(cal_end, dates)} ({rows.size:,} rows, "
+                                   f"{_quote_rows(file, rows)}); "
+                                   "left out of the fit and of the holdout (the models describe customers already "
+                                   "acquired)"))
         keep &= ~only_after[codes]
 
     # one transaction per customer and day: sum the amounts
@@ -364,34 +390,41 @@ def summarise(path: str | Path, *, columns: dict[str, str | None] | None = None,
         if (cat_codes < 0).any():
             miss = rows_cal[cat_codes < 0]
             warnings.append(Diagnostic(file, _line(file, miss[0]), colno[cat_col],
-                                       f"warning: {miss.size:,} row{'s' if miss.size > 1 else ''} with no category in column '{cat_col}' "
-                                       f"({_quote_rows(file, miss)}): counted as transactions, left out of the category mix"))
+                                       f"warning: {miss.size:,} row{'s' if miss.size > 1 else ''} with no category "
+                                       f"in column '{cat_col}' "
+                                       f"({_quote_rows(file, miss)}): counted as transactions, left out of the "
+                                       "category mix"))
         ok = cat_codes >= 0
         k = len(cat_names)
         counts = np.bincount(cat_codes[ok], minlength=k)
         price_sum = np.bincount(cat_codes[ok], weights=amount[rows_cal][ok], minlength=k)
         categories = pd.DataFrame({"category": [str(c) for c in cat_names], "rows": counts,
-                                   "share": counts / max(counts.sum(), 1), "mean_price": price_sum / np.maximum(counts, 1)})
+                                   "share": counts / max(counts.sum(), 1),
+                                   "mean_price": price_sum / np.maximum(counts, 1)})
         per = np.bincount(pos_of[codes[rows_cal][ok]] * k + cat_codes[ok], minlength=ids.size * k).reshape(ids.size, k)
         for j, name in enumerate(categories["category"]):
             table[f"n_{name}"] = per[:, j]
     seg_col = cols.get("segment")
     if seg_col is not None:
         seg_vals = raw[seg_col].iloc[rows_cal]
-        seg_first = pd.Series(seg_vals.to_numpy(), index=pos_of[codes[rows_cal]]).groupby(level=0).agg(["first", "nunique"])
+        seg_first = (pd.Series(seg_vals.to_numpy(), index=pos_of[codes[rows_cal]])
+                     .groupby(level=0).agg(["first", "nunique"]))
         if seg_first["first"].isna().any():
             bad_pos = seg_first.index[seg_first["first"].isna()].to_numpy()
             bad_rows = rows_cal[np.isin(pos_of[codes[rows_cal]], bad_pos)]
             raise LabError.at(file, _line(file, bad_rows[0]), colno[seg_col],
-                              f"{bad_pos.size:,} customer{'s' if bad_pos.size > 1 else ''} with no segment in column '{seg_col}' "
+                              f"{bad_pos.size:,} customer{'s' if bad_pos.size > 1 else ''} with no segment in "
+                              f"column '{seg_col}' "
                               f"({_quote_rows(file, bad_rows)}): give every customer a segment or drop --segment")
         multi = seg_first["nunique"].to_numpy() > 1
         if multi.any():
             bad_pos = seg_first.index[multi].to_numpy()
             bad_rows = rows_cal[np.isin(pos_of[codes[rows_cal]], bad_pos)]
             warnings.append(Diagnostic(file, _line(file, bad_rows[0]), colno[seg_col],
-                                       f"warning: {bad_pos.size:,} customer{'s' if bad_pos.size > 1 else ''} appear in more than one segment "
-                                       f"in column '{seg_col}' ({_quote_rows(file, bad_rows)}); each is fitted in the segment of their first row"))
+                                       f"warning: {bad_pos.size:,} customer{'s' if bad_pos.size > 1 else ''} appear "
+                                       "in more than one segment "
+                                       f"in column '{seg_col}' ({_quote_rows(file, bad_rows)}); each is fitted in the "
+                                       "segment of their first row"))
         table["segment"] = seg_first["first"].reindex(np.arange(ids.size)).astype(str).to_numpy()
 
     start = int(first_day.min())

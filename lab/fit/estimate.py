@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy.optimize import minimize
@@ -29,7 +29,8 @@ __all__ = ["Fit", "fit_bgnbd", "fit_paretonbd", "fit_gamma_gamma", "fit_purchase
 LOG_BOUND = math.log(1e6)
 #: Relative step of the numerical Hessian (in log-parameters).
 HESSIAN_STEP = 1e-3
-#: A BFGS run that stops on lost precision counts as converged when no log-likelihood slope (per unit of log-parameter) exceeds this.
+#: A BFGS run that stops on lost precision counts as converged when no log-likelihood slope (per unit of
+#: log-parameter) exceeds this.
 GRAD_TOL = 1e-2
 
 
@@ -124,7 +125,8 @@ def _mle(model: str, names: tuple[str, ...], loglik: Callable[[np.ndarray], floa
         warnings.append(f"{model}: the optimiser did not converge ({best.message}); treat the estimates as unreliable")
     at_bound = [nm for nm, t in zip(names, theta) if abs(t) > LOG_BOUND - 0.05]
     for nm in at_bound:
-        warnings.append(f"{model}: parameter {nm} sits at the bound of the search ({math.exp(theta[names.index(nm)]):.3g} "
+        warnings.append(f"{model}: parameter {nm} sits at the bound of the search "
+                        f"({math.exp(theta[names.index(nm)]):.3g} "
                         "in fitting units); the model may not describe this data (try the other model)")
     params_scaled = np.exp(theta)
     H = _hessian(lambda th: -nll(th) if nll(th) < 1e300 else -np.inf, theta)
@@ -136,7 +138,8 @@ def _mle(model: str, names: tuple[str, ...], loglik: Callable[[np.ndarray], floa
             if np.all(diag > 0) and np.all(np.linalg.eigvalsh(-(H + H.T) / 2) > 0):
                 se = {nm: float(params_scaled[i] * scale[i] * math.sqrt(diag[i])) for i, nm in enumerate(names)}
             else:
-                warnings.append(f"{model}: the Hessian is not negative definite at the optimum; standard errors unknown")
+                warnings.append(f"{model}: the Hessian is not negative definite at the optimum; "
+                                "standard errors unknown")
         except np.linalg.LinAlgError:
             warnings.append(f"{model}: the Hessian is singular at the optimum; standard errors unknown")
     else:
@@ -167,7 +170,8 @@ def fit_paretonbd(x, t_x, T, start: dict[str, float] | None = None) -> Fit:
     a0 = _rate_start(x, T)
     mt = max(float(np.mean(T)), 1e-9)
     h = Histories(x, t_x, T)
-    starts = [np.array([1.0, a0, 1.0, mt]), np.array([0.3, a0 * 0.3, 0.5, mt * 0.5]), np.array([2.0, a0 * 2.0, 2.0, mt * 3.0])]
+    starts = [np.array([1.0, a0, 1.0, mt]), np.array([0.3, a0 * 0.3, 0.5, mt * 0.5]),
+              np.array([2.0, a0 * 2.0, 2.0, mt * 3.0])]
     if start is not None:
         starts.insert(0, np.array([start["r"], start["alpha"], 1.0, mt]))
     return _mle("paretonbd", MODELS["paretonbd"], lambda p: h.paretonbd(*p), starts,
@@ -208,6 +212,7 @@ def choose_model(fits: dict[str, Fit]) -> tuple[str, str]:
             return best, f"{best}: {', '.join(failed)} did not converge"
     o = others[0]
     d = fits[o].bic - fits[best].bic
-    return best, (f"{best}: lower BIC ({fits[best].bic:,.1f} against {fits[o].bic:,.1f} for {o}, a difference of {d:,.1f}; "
+    return best, (f"{best}: lower BIC ({fits[best].bic:,.1f} against {fits[o].bic:,.1f} for {o}, "
+                  f"a difference of {d:,.1f}; "
                   f"both have 4 parameters, so this is twice the log-likelihood difference"
                   + ("; a difference under 2 is weak evidence, either model will do" if d < 2 else "") + ")")

@@ -72,7 +72,8 @@ def tracking(summary: LogSummary, model: str, params: dict[str, float], customer
     ends = np.arange(step_days - 1, span, step_days)
     if ends.size == 0 or ends[-1] != span - 1:
         ends = np.r_[ends, span - 1]
-    out = pd.DataFrame({"day": start + ends, "actual_cumulative": actual_cum[ends], "model_cumulative": model_cum[ends]})
+    out = pd.DataFrame({"day": start + ends, "actual_cumulative": actual_cum[ends],
+                        "model_cumulative": model_cum[ends]})
     out["actual"] = np.diff(np.r_[0.0, out["actual_cumulative"].to_numpy()])
     out["model"] = np.diff(np.r_[0.0, out["model_cumulative"].to_numpy()])
     out["holdout"] = out["day"] > summary.calibration_end_day

@@ -69,11 +69,13 @@ def _fit_group(name: str, c: pd.DataFrame, summary: LogSummary, options: FitOpti
                warnings: list[Diagnostic]) -> BaseFit:
     where = f"segment '{name}'" if name != "all" else "the log"
     if len(c) < MIN_CUSTOMERS:
-        raise LabError.at(summary.file, 1, 1, f"{where} has {len(c)} customer{'s' if len(c) != 1 else ''} in the calibration "
+        raise LabError.at(summary.file, 1, 1, f"{where} has {len(c)} customer{'s' if len(c) != 1 else ''} in the "
+                          "calibration "
                           f"period; at least {MIN_CUSTOMERS} are needed to fit the four parameters of a purchase model")
     x, t_x, T = (c[k].to_numpy(dtype=float) for k in ("x", "t_x", "T"))
     if not np.any(x > 0):
-        raise LabError.at(summary.file, 1, 1, f"no customer in {where} made a repeat purchase in the calibration period, "
+        raise LabError.at(summary.file, 1, 1, f"no customer in {where} made a repeat purchase in the calibration "
+                          "period, "
                           "so purchase rates and dropout cannot be told apart; give a later --until")
     names = ("bgnbd", "paretonbd") if options.model == "auto" else (options.model,)
     models: dict[str, Fit] = {}
@@ -82,19 +84,24 @@ def _fit_group(name: str, c: pd.DataFrame, summary: LogSummary, options: FitOpti
     chosen, reason = choose_model(models)
     spenders = (x > 0) & (c["mean_repeat_spend"].to_numpy() > 0)
     if spenders.sum() < MIN_SPEND_CUSTOMERS:
-        raise LabError.at(summary.file, 1, 1, f"only {int(spenders.sum())} customers in {where} have repeat transactions with a "
+        raise LabError.at(summary.file, 1, 1, f"only {int(spenders.sum())} customers in {where} have repeat "
+                          "transactions with a "
                           f"positive amount; the spend model needs at least {MIN_SPEND_CUSTOMERS}")
     zero = int(((x > 0) & ~(c["mean_repeat_spend"].to_numpy() > 0)).sum())
     if zero:
-        warnings.append(Diagnostic(summary.file, 1, 1, f"warning: {zero:,} customer{'s' if zero > 1 else ''} in {where} spent nothing on "
-                                   "their repeat transactions; left out of the spend model (Gamma-Gamma needs positive amounts)"))
+        warnings.append(Diagnostic(summary.file, 1, 1, f"warning: {zero:,} customer{'s' if zero > 1 else ''} in "
+                                   f"{where} spent nothing on "
+                                   "their repeat transactions; left out of the spend model (Gamma-Gamma needs "
+                                   "positive amounts)"))
     spend = fit_gamma_gamma(x[spenders], c["mean_repeat_spend"].to_numpy()[spenders])
     for f in (*models.values(), spend):
         for w in f.warnings:
             warnings.append(Diagnostic(summary.file, 1, 1, f"warning: {where}: {w}"))
     if spend.params["q"] <= 1.0:
-        warnings.append(Diagnostic(summary.file, 1, 1, f"warning: {where}: the spend model's q = {spend.params['q']:.3g} <= 1, "
-                                   "so its mean spend is infinite (a few very large baskets?); scenario.yaml uses q = 1.01: review"))
+        warnings.append(Diagnostic(summary.file, 1, 1, f"warning: {where}: the spend model's q = "
+                                   f"{spend.params['q']:.3g} <= 1, "
+                                   "so its mean spend is infinite (a few very large baskets?); scenario.yaml uses "
+                                   "q = 1.01: review"))
     hold = holdout_check(summary, chosen, models[chosen].params, c)
     return BaseFit(name, c, models, chosen, reason, spend, int(spenders.sum()), hold)
 
@@ -135,9 +142,11 @@ def fit_json(res: FitResult) -> dict:
     """The fit.json document: the contract of docs/FIT.md (parameters in the stated time unit)."""
     s = res.summary
     out = {"data": {"sha256": s.sha256, "customers": int(len(s.customers)), "transactions": int(s.transactions),
-                    "calibration_end": s.day_label(s.calibration_end_day), "holdout_end": s.day_label(s.holdout_end_day),
+                    "calibration_end": s.day_label(s.calibration_end_day),
+                    "holdout_end": s.day_label(s.holdout_end_day),
                     "time_unit": s.time_unit}}
     out.update(_group_json(res.base))
     if res.segments:
-        out["segments"] = {name: {"customers": int(len(g.customers)), **_group_json(g)} for name, g in res.segments.items()}
+        out["segments"] = {name: {"customers": int(len(g.customers)), **_group_json(g)}
+                           for name, g in res.segments.items()}
     return out

@@ -75,7 +75,8 @@ def _params_table(g: BaseFit) -> str:
             rows.append(f"<tr><td>{label}</td><td>{k}</td><td>{f.params[k]:.4g}</td>"
                         f"<td>{'unknown' if se is None else f'{se:.3g}'}</td>"
                         f"<td>{'unknown' if iv is None else f'{iv[0]:.4g} to {iv[1]:.4g}'}</td>"
-                        f"<td>{f.log_likelihood:,.2f}</td><td>{f.bic:,.1f}</td><td>{'yes' if f.converged else 'NO'}</td></tr>")
+                        f"<td>{f.log_likelihood:,.2f}</td><td>{f.bic:,.1f}</td>"
+                        f"<td>{'yes' if f.converged else 'NO'}</td></tr>")
             label = ""
     return ("<table><tr><th>model</th><th>parameter</th><th>estimate</th><th>se</th><th>95% interval</th>"
             "<th>log-likelihood</th><th>BIC</th><th>converged</th></tr>" + "".join(rows) + "</table>")
@@ -91,7 +92,8 @@ def _figures(res: FitResult) -> list[tuple[str, str, str]]:
                                         ("actual", "model", "weekly repeat transactions")]):
         days = tr["day"].to_numpy() - s.start_day
         full = np.ones(days.size, dtype=bool) if a.endswith("cumulative") else np.diff(np.r_[-1, days]) == 7
-        ax.plot(days[full], tr[a][full], label="actual", color="black")  # a short last period is left off the weekly panel
+        # a short last period is left off the weekly panel
+        ax.plot(days[full], tr[a][full], label="actual", color="black")
         ax.plot(days[full], tr[m][full], label=f"{g.chosen} model", color="tab:blue", linestyle="--")
         ax.axvline(s.calibration_end_day - s.start_day, color="grey", linewidth=0.8)
         ax.set_xlabel(f"days since {s.day_label(s.start_day)} (line: end of calibration)")
@@ -107,7 +109,8 @@ def _figures(res: FitResult) -> list[tuple[str, str, str]]:
         ax.set_xlabel("repeat transactions in calibration")
         ax.set_ylabel("mean transactions in holdout")
         ax.legend()
-        out.append(("Conditional expectation", _png(fig), f"Holdout transactions ({g.holdout.length:.4g} {s.time_unit}) by "
+        out.append(("Conditional expectation", _png(fig),
+                    f"Holdout transactions ({g.holdout.length:.4g} {s.time_unit}) by "
                     "calibration frequency, actual mean against the model's conditional expectation."))
     c = g.customers
     pa = p_alive(g.chosen, g.purchase.params, c["x"].to_numpy(), c["t_x"].to_numpy(), c["T"].to_numpy())
@@ -134,7 +137,8 @@ def _figures(res: FitResult) -> list[tuple[str, str, str]]:
     ax.set_xlabel("share of customers (lowest revenue first)")
     ax.set_ylabel("share of calibration revenue")
     ax.legend()
-    out.append(("Revenue Lorenz curve", _png(fig), "Calibration revenue per customer (all transactions, first included), "
+    out.append(("Revenue Lorenz curve", _png(fig),
+                "Calibration revenue per customer (all transactions, first included), "
                 "the data against one draw of the fitted purchase and spend models for the same customers."))
     return out
 
@@ -148,10 +152,12 @@ def write_report(res: FitResult, out: Path) -> Path:
     if g.holdout is not None:
         hold = (f"<p>Holdout ({s.day_label(s.calibration_end_day)} to {s.day_label(s.holdout_end_day)}): "
                 f"{g.holdout.actual:,.0f} repeat transactions, predicted {g.holdout.predicted:,.1f} "
-                f"({(g.holdout.predicted / g.holdout.actual - 1) * 100 if g.holdout.actual else float('nan'):+.1f}%).</p>")
+                f"({(g.holdout.predicted / g.holdout.actual - 1) * 100 if g.holdout.actual else float('nan'):+.1f}%)"
+                ".</p>")
     segs = ""
     if res.segments:
-        segs = "<h2>Segments</h2>" + "".join(f"<h3>{html.escape(n)} ({len(sg.customers):,} customers)</h3><p>{html.escape(sg.reason)}</p>"
+        segs = "<h2>Segments</h2>" + "".join(f"<h3>{html.escape(n)} ({len(sg.customers):,} customers)</h3>"
+                                             f"<p>{html.escape(sg.reason)}</p>"
                                              + _params_table(sg) for n, sg in res.segments.items())
     figs = "".join(f"<h2>{html.escape(t)}</h2>{_img(b, t)}<p>{html.escape(cap)}</p>" for t, b, cap in _figures(res))
     page = f"""<!doctype html>
@@ -169,7 +175,7 @@ transaction ({s.merged_rows:,} of {s.rows:,} rows merged). Parameters are in {s.
 <h2>Warnings</h2><ul>{warn}</ul>
 {figs}{segs}
 </body></html>
-"""
+"""  # noqa: E501 (a line of the page: breaking it would change fit.html)
     path = out / "fit.html"
     path.write_text(page, encoding="utf-8")
     return path

@@ -38,7 +38,8 @@ _COMPARE_WORDS: dict[type, str] = {
 }
 _ARITH_WORDS: dict[type, str] = {ast.Add: "plus", ast.Sub: "minus", ast.Mult: "times", ast.Div: "divided by"}
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_PERIOD_WORDS = {"day": "per day", "week": "per week", "month": "per month (30 days)", "year": "per year (365 days)", "ever": "ever"}
+_PERIOD_WORDS = {"day": "per day", "week": "per week", "month": "per month (30 days)", "year": "per year (365 days)",
+                 "ever": "ever"}
 _STACK_WORDS = {
     "all": "every matching rule fires",
     "first": "only the first matching rule (in file order) fires for each customer",
@@ -130,8 +131,10 @@ def _credit_lines(name: str, c: m.CreditLine) -> list[str]:
         lines.append(f"  Credit line '{name}': every member is granted {_money(c.limit)} of credit on joining.")
     else:
         lines.append(f"  Credit line '{name}': no credit on joining; only rules that grant credit open the line.")
-    lines.append(f"    Purchases can be put on the line up to the limit; a statement comes every {_num(c.statement_days)} days.")
-    lines.append(f"    The minimum payment is {_percent(c.min_payment_percent)} of the balance or {_money(c.min_payment)}, "
+    lines.append(f"    Purchases can be put on the line up to the limit; a statement comes every "
+                 f"{_num(c.statement_days)} days.")
+    lines.append(f"    The minimum payment is {_percent(c.min_payment_percent)} of the balance or "
+                 f"{_money(c.min_payment)}, "
                  "whichever is more (or the whole balance when that is smaller).")
     if c.apr > 0:
         lines.append(f"    Balances carried past a statement pay {_percent(c.apr)} a year in interest "
@@ -140,16 +143,19 @@ def _credit_lines(name: str, c: m.CreditLine) -> list[str]:
         lines.append("    Carried balances pay no interest.")
     if c.late_fee > 0:
         lines.append(f"    A missed minimum payment costs a {_money(c.late_fee)} late fee.")
-    missed = "a missed minimum payment" if c.delinquent_after_missed == 1 else f"{_num(c.delinquent_after_missed)} missed minimum payments in a row"
+    missed = ("a missed minimum payment" if c.delinquent_after_missed == 1
+              else f"{_num(c.delinquent_after_missed)} missed minimum payments in a row")
     lines.append(f"    After {missed} the account is delinquent (no new spending until a minimum is paid); "
-                 f"after {_num(c.write_off_after_days)} days delinquent the balance is written off as bad debt and the line is closed.")
+                 f"after {_num(c.write_off_after_days)} days delinquent the balance is written off as bad debt and "
+                 "the line is closed.")
     return lines
 
 
 def _tier_lines(t: m.Tiers) -> list[str]:
     metric = {"spend": "dollars spent (after discounts)", "purchases": "purchases",
               "points": f"points earned in '{t.ledger}'"}[t.metric]
-    lines = [f"  Customers qualify on {metric} over the last {_num(t.window_days)} days; tiers are reviewed every {_num(t.review_days)} days."]
+    lines = [f"  Customers qualify on {metric} over the last {_num(t.window_days)} days; tiers are reviewed every "
+             f"{_num(t.review_days)} days."]
     for k, (name, lvl) in enumerate(t.levels.items()):
         if k == 0:
             bar = "where everyone starts"
@@ -174,7 +180,8 @@ def _tier_lines(t: m.Tiers) -> list[str]:
 # --------------------------------------------------------------------------- rules
 def _rule_lines(i: int, rule: m.Rule, policy: m.Policy) -> list[str]:
     head = f"  {i}. '{rule.id}'" + (f" -- {rule.description}" if rule.description else "")
-    lines = [head, f"     {_trigger(rule.on)}" + ("" if _always(rule.when) else f", when {_condition(rule.when)}") + ":"]
+    lines = [head,
+             f"     {_trigger(rule.on)}" + ("" if _always(rule.when) else f", when {_condition(rule.when)}") + ":"]
     for act in rule.do:
         lines.append(f"       - {_action(act, policy)}")
     if rule.group:
@@ -401,7 +408,8 @@ def _term(node: ast.AST) -> str | None:
             noun = _noun(name)
             return f"{noun} '{key.value}'" if noun else None
         return None
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS and not node.keywords:
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS
+            and not node.keywords):
         if node.func.id == "if_else" and len(node.args) == 3:
             cond, yes, no = _words(node.args[0]), _term(node.args[1]), _term(node.args[2])
             return f"{yes} if {cond}, else {no}" if cond and yes and no else None

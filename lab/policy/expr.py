@@ -975,7 +975,8 @@ class _Compiler:
             )
         self.fields.add("now")
         (t,) = fns
-        return _Typed("value", ExprType.NUMBER, lambda env: _bounded(np.subtract(_bounded(env["now"]), t(env))), offset, label)
+        return _Typed("value", ExprType.NUMBER, lambda env: _bounded(np.subtract(_bounded(env["now"]), t(env))),
+                      offset, label)
 
 
 # --------------------------------------------------------------------------- entry point

@@ -88,7 +88,8 @@ def policy_names(scenario: Path | None = None) -> list[str]:
 
 
 def find_scenario(ref: str) -> Path | None:
-    """The scenario (or batch spec) file a command-line reference names: a path as written, else a shipped one's name."""
+    """The scenario (or batch spec) file a command-line reference names: a path as written, else a shipped one's
+    name."""
     try:
         p = Path(ref)
         if p.is_file():

@@ -36,24 +36,37 @@ _B = f" (at most {MAX_PROGRAMME_DOLLARS:.0e}: more than the yearly revenue of th
 class PointsLedger:
     """A points currency: earned in lots, redeemed first-in first-out, expiring by lot."""
 
-    value: float = option(f"cash value of one point in dollars (prices the liability and the cost of rewards; at most {MAX_POINT_VALUE:g}: points are worth cents)", default=0.01, min=0, max=MAX_POINT_VALUE)
-    expiry_days: int | None = option("days after earning when a lot of points expires; omit for points that never expire", default=None, min=1, max=3650)
-    lot_days: int = option("points earned within the same lot_days window form one lot (the granularity of expiry)", default=30, min=1, max=365)
-    pending_days: int = option("days before earned points mature and can be redeemed (returns window)", default=0, min=0, max=365)
+    value: float = option(f"cash value of one point in dollars (prices the liability and the cost of rewards; "
+                          f"at most {MAX_POINT_VALUE:g}: points are worth cents)",
+                          default=0.01, min=0, max=MAX_POINT_VALUE)
+    expiry_days: int | None = option("days after earning when a lot of points expires; omit for points that never "
+                                     "expire", default=None, min=1, max=3650)
+    lot_days: int = option("points earned within the same lot_days window form one lot (the granularity of expiry)",
+                           default=30, min=1, max=365)
+    pending_days: int = option("days before earned points mature and can be redeemed (returns window)",
+                               default=0, min=0, max=365)
 
 
 @dataclass(frozen=True, kw_only=True)
 class CreditLine:
     """A store credit line: spend now, repay on a monthly statement, or fall delinquent and default."""
 
-    limit: float = option("credit limit granted at enrolment in dollars (0: only grant_credit actions open a line)" + _D, default=0.0, min=0, max=MAX_CUSTOMER_DOLLARS)
-    apr: float = option("annual interest rate on the balance carried past a statement (0.2 = 20%)", default=0.0, min=0, max=1)
+    limit: float = option("credit limit granted at enrolment in dollars (0: only grant_credit actions open a line)"
+                          + _D,
+                          default=0.0, min=0, max=MAX_CUSTOMER_DOLLARS)
+    apr: float = option("annual interest rate on the balance carried past a statement (0.2 = 20%)",
+                        default=0.0, min=0, max=1)
     statement_days: int = option("days between statements", default=30, min=7, max=365)
-    min_payment_percent: float = option("minimum repayment as a share of the statement balance", default=0.05, min=0, max=1)
-    min_payment: float = option("minimum repayment in dollars (or the whole balance when smaller)" + _D, default=10.0, min=0, max=MAX_CUSTOMER_DOLLARS)
-    late_fee: float = option("fee charged when a minimum payment is missed" + _D, default=0.0, min=0, max=MAX_CUSTOMER_DOLLARS)
-    delinquent_after_missed: int = option("missed minimum payments in a row after which the account is delinquent", default=1, min=1, max=24)
-    write_off_after_days: int = option("days delinquent after which the balance is written off as bad debt and the line closed", default=180, min=1, max=3650)
+    min_payment_percent: float = option("minimum repayment as a share of the statement balance",
+                                        default=0.05, min=0, max=1)
+    min_payment: float = option("minimum repayment in dollars (or the whole balance when smaller)" + _D,
+                                default=10.0, min=0, max=MAX_CUSTOMER_DOLLARS)
+    late_fee: float = option("fee charged when a minimum payment is missed" + _D,
+                             default=0.0, min=0, max=MAX_CUSTOMER_DOLLARS)
+    delinquent_after_missed: int = option("missed minimum payments in a row after which the account is delinquent",
+                                          default=1, min=1, max=24)
+    write_off_after_days: int = option("days delinquent after which the balance is written off as bad debt and the "
+                                       "line closed", default=180, min=1, max=3650)
 
 
 # --------------------------------------------------------------------------- triggers
@@ -84,7 +97,8 @@ class OnSchedule:
 
     tag: ClassVar[str] = "schedule"
     every: Literal["day", "week", "month", "year"] = option("how often", default="month")
-    day: int = option("which day of the week (1-7), month (1-28) or year (1-365) it fires on", default=1, min=1, max=365)
+    day: int = option("which day of the week (1-7), month (1-28) or year (1-365) it fires on",
+                      default=1, min=1, max=365)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,7 +205,8 @@ class FreeItem:
     """Give a free item from a category (the performance system: a free shirt for the shirt buyer)."""
 
     tag: ClassVar[str] = "free_item"
-    category: str = option("a category of the store, or 'favourite' for the customer's most bought category", default="favourite")
+    category: str = option("a category of the store, or 'favourite' for the customer's most bought category",
+                           default="favourite")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,9 +222,11 @@ class Offer:
     """Send a targeted offer: a cost per contact, a response probability, and an uplift while it lasts."""
 
     tag: ClassVar[str] = "offer"
-    cost_per_contact: float = option("dollars per customer contacted" + _D, default=0.5, min=0, max=MAX_CUSTOMER_DOLLARS)
+    cost_per_contact: float = option("dollars per customer contacted" + _D,
+                                     default=0.5, min=0, max=MAX_CUSTOMER_DOLLARS)
     response: float = option("probability a contacted customer responds", default=0.1, min=0, max=1)
-    frequency_uplift: float = option("relative rise in purchase rate for responders (0.3 = +30%)", default=0.3, min=0, max=10)
+    frequency_uplift: float = option("relative rise in purchase rate for responders (0.3 = +30%)",
+                                     default=0.3, min=0, max=10)
     basket_uplift: float = option("relative rise in basket size for responders", default=0.0, min=0, max=10)
     days: int = option("days the uplift lasts", default=30, min=1, max=365)
 
@@ -245,18 +262,25 @@ class ReferralReward:
 
 # Each action's meaning (check, value, how it applies, its words) is its handler's, in lab.policy.actions;
 # tests/test_actions.py checks that this union and the registered handlers name the same actions.
-Action = Award | Deduct | Redeem | Discount | Voucher | FreeItem | Trial | Offer | SetTier | GrantCredit | ReferralReward
+Action = (Award | Deduct | Redeem | Discount | Voucher | FreeItem | Trial | Offer | SetTier | GrantCredit
+          | ReferralReward)
 
 
 # --------------------------------------------------------------------------- rules
 @dataclass(frozen=True, kw_only=True)
 class Cap:
-    """A per-customer limit on how often a rule fires, how many points it awards or how many dollars it gives, per period."""
+    """A per-customer limit on how often a rule fires, how many points it awards or how many dollars it gives,
+    per period."""
 
     per: Period = option("the period the cap resets on", default="month")
-    times: int | None = option(f"times the rule may fire per customer per period (at most {MAX_TIMES:,})", default=None, min=1, max=MAX_TIMES)
-    points: float | None = option("points the rule may award per customer per period" + _P, default=None, min=0, max=MAX_POINTS)
-    dollars: float | None = option("dollars the rule may give each customer per period, valued as for budgets (discounts, vouchers at face value, points at their cash value, items at retail); a firing that would pass it does not happen" + _D, default=None, min=0, max=MAX_CUSTOMER_DOLLARS)
+    times: int | None = option(f"times the rule may fire per customer per period (at most {MAX_TIMES:,})",
+                               default=None, min=1, max=MAX_TIMES)
+    points: float | None = option("points the rule may award per customer per period" + _P,
+                                  default=None, min=0, max=MAX_POINTS)
+    dollars: float | None = option("dollars the rule may give each customer per period, valued as for budgets "
+                                   "(discounts, vouchers at face value, points at their cash value, items at retail); "
+                                   "a firing that would pass it does not happen" + _D,
+                                   default=None, min=0, max=MAX_CUSTOMER_DOLLARS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -269,7 +293,8 @@ class Rule:
     when: Expr = option("condition over customer, purchase and store fields", default=Expr("true"))
     group: str | None = option("rules of one group compete as the policy's stacking says", default=None)
     cap: Cap | None = option("per-customer cap", default=None)
-    budget: float | None = option("dollars this rule may cost in all; it stops firing when spent" + _B, default=None, min=0, max=MAX_PROGRAMME_DOLLARS)
+    budget: float | None = option("dollars this rule may cost in all; it stops firing when spent" + _B,
+                                  default=None, min=0, max=MAX_PROGRAMME_DOLLARS)
     description: str = option("what the rule is for, in words", default="")
 
 
@@ -277,7 +302,8 @@ class Rule:
 class TierLevel:
     """A tier and its benefits."""
 
-    qualify: float = option("the metric a customer needs over the window to reach this tier (dollars, purchases or points; at most 1e9)", default=0.0, min=0, max=MAX_POINTS)
+    qualify: float = option("the metric a customer needs over the window to reach this tier "
+                            "(dollars, purchases or points; at most 1e9)", default=0.0, min=0, max=MAX_POINTS)
     earn_multiplier: float = option("multiplies points awarded", default=1.0, min=0, max=100)
     discount_percent: float = option("percent off every purchase", default=0.0, min=0, max=100)
 
@@ -287,11 +313,15 @@ class Tiers:
     """Tiers, lowest first, with qualification over a rolling window and downgrade rules."""
 
     levels: dict[str, TierLevel] = option("tiers from lowest to highest; the first is where everyone starts")
-    metric: Literal["spend", "purchases", "points"] = option("what qualifies: dollars spent, purchases, or points earned", default="spend")
+    metric: Literal["spend", "purchases", "points"] = option("what qualifies: dollars spent, purchases, or points "
+                                                             "earned",
+                                                             default="spend")
     ledger: str | None = option("the points ledger when metric is points", default=None)
     window_days: int = option("the rolling window the metric is summed over", default=365, min=30, max=3650)
     review_days: int = option("days between tier reviews", default=30, min=1, max=365)
-    downgrade: Literal["never", "one_level", "to_qualified"] = option("what happens to a customer below their tier's bar", default="one_level")
+    downgrade: Literal["never", "one_level", "to_qualified"] = option("what happens to a customer below their "
+                                                                      "tier's bar",
+                                                                      default="one_level")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -309,12 +339,14 @@ class Policy:
     name: str = option("the policy's name, used in every result")
     description: str = option("what the policy is, in a sentence or two", default="")
     participation: float = option("share of customers who join the programme", default=1.0, min=0, max=1)
-    cost_per_member_per_year: float = option("running cost of the programme per member (cards, systems, staff time)" + _D, default=0.0, min=0, max=MAX_CUSTOMER_DOLLARS)
+    cost_per_member_per_year: float = option("running cost of the programme per member (cards, systems, staff time)"
+                                             + _D, default=0.0, min=0, max=MAX_CUSTOMER_DOLLARS)
     points: dict[str, PointsLedger] = option("points currencies by name", default_factory=dict)
     credit: dict[str, CreditLine] = option("store credit lines by name", default_factory=dict)
     tiers: Tiers | None = option("tiers", default=None)
     rules: tuple[Rule, ...] = option("the rules", default=())
-    stacking: dict[str, StackMode] = option("for each rule group: all matching rules fire, the first, or the best for the customer", default_factory=dict)
+    stacking: dict[str, StackMode] = option("for each rule group: all matching rules fire, the first, or the best for "
+                                            "the customer", default_factory=dict)
     budget: Budget | None = option("global budget on reward cost", default=None)
 
     @property

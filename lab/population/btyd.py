@@ -168,7 +168,8 @@ def bgnbd_expected_purchases(t: ArrayLike, r: float, alpha: float, a: float, b: 
     return _as_output((a + b - 1.0) / (a - 1.0) * bracket + 0.0)
 
 
-def _log_odds_dead(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, r: float, alpha: float, a: float, b: float) -> np.ndarray:
+def _log_odds_dead(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, r: float, alpha: float, a: float,
+                   b: float) -> np.ndarray:
     """log of [a/(b+x-1)] * ((alpha+T)/(alpha+t_x))**(r+x) for x > 0; -inf where x == 0.
 
     This is the posterior odds that the customer dropped out after the last purchase,
@@ -269,7 +270,8 @@ def bgnbd_sample(
     try:
         T_arr = np.broadcast_to(T_arr, (int(n),)).astype(float)
     except ValueError:
-        raise ValueError(f"T must be a scalar or have one entry per customer (n={n}), got shape {T_arr.shape}") from None
+        raise ValueError(f"T must be a scalar or have one entry per customer (n={n}), "
+                         f"got shape {T_arr.shape}") from None
 
     lam = rng.gamma(r, 1.0 / alpha, size=n)
     p = rng.beta(a, b, size=n)

@@ -113,7 +113,8 @@ class Customers:
     seg: Annotated[np.ndarray, Column(np.int64, "", "segment code (an index into the SegmentTable)")]
     lam: Annotated[np.ndarray, Column(np.float64, "per day", "base purchase rate, lambda ~ Gamma(r, alpha)")]
     p_drop: Annotated[np.ndarray, Column(np.float64, "probability",
-                                         "BG/NBD: dropout chance after a repeat purchase, p ~ Beta(a, b) (0: Pareto/NBD)")]
+                                         "BG/NBD: dropout chance after a repeat purchase, "
+                                         "p ~ Beta(a, b) (0: Pareto/NBD)")]
     mu: Annotated[np.ndarray, Column(np.float64, "per day",
                                      "Pareto/NBD: dropout rate, mu ~ Gamma(s, beta) (0 for BG/NBD)")]
     nu: Annotated[np.ndarray, Column(np.float64, "per dollar", "Gamma-Gamma spend scale: a basket is Gamma(p) / nu")]
@@ -235,7 +236,8 @@ class Customers:
         self.dropped_at[new] = np.nan
         death = np.full(count, np.inf)
         if par.size:
-            death[par] = np.broadcast_to(np.asarray(times, dtype=np.float64), (count,))[par] + streams.exponential("death", ids[par], 0) / np.maximum(mu[par], 1e-300)
+            death[par] = (np.broadcast_to(np.asarray(times, dtype=np.float64), (count,))[par]
+                          + streams.exponential("death", ids[par], 0) / np.maximum(mu[par], 1e-300))
         self.death_time[new] = death
         self.last_purchase[new] = times
         self.sat_ref[new] = st.satisfaction[seg]

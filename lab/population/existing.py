@@ -80,7 +80,8 @@ def read_history(folder: str | Path, scenario: Scenario) -> History:
     file, meta = folder / BASE_FILE, folder / "fit.json"
     for f in (file, meta):
         if not f.is_file():
-            raise LabError.at(str(f), 1, 1, f"population.from_fit: {f} does not exist; run `lab fit LOG --out {folder}` "
+            raise LabError.at(str(f), 1, 1, f"population.from_fit: {f} does not exist; "
+                              f"run `lab fit LOG --out {folder}` "
                               "(it writes fit.json and customers.parquet)")
     unit = TIME_UNIT_DAYS[json.loads(meta.read_text(encoding="utf-8"))["data"]["time_unit"]]
     frame = pd.read_parquet(file)
@@ -89,7 +90,8 @@ def read_history(folder: str | Path, scenario: Scenario) -> History:
         code = {n: i for i, n in enumerate(names)}
         unknown = sorted(set(frame["segment"].astype(str)) - set(code))
         if unknown:
-            raise LabError.at(str(file), 1, 1, f"population.from_fit: segment '{unknown[0]}' of {file} is not a segment of the "
+            raise LabError.at(str(file), 1, 1, f"population.from_fit: segment '{unknown[0]}' of {file} is not a "
+                              "segment of the "
                               f"scenario (it has {', '.join(names)}); name the scenario's segments as the fit did")
         seg = frame["segment"].astype(str).map(code).to_numpy(dtype=np.int64)
     elif len(names) == 1:
@@ -102,7 +104,8 @@ def read_history(folder: str | Path, scenario: Scenario) -> History:
     for j, c in enumerate(cats):
         if f"n_{c}" in frame.columns:
             counts[:, j] = frame[f"n_{c}"].to_numpy(dtype=float)
-    return History(segment=seg, x=frame["x"].to_numpy(dtype=float), recency_days=frame["t_x"].to_numpy(dtype=float) * unit,
+    return History(segment=seg, x=frame["x"].to_numpy(dtype=float),
+                   recency_days=frame["t_x"].to_numpy(dtype=float) * unit,
                    age_days=frame["T"].to_numpy(dtype=float) * unit, revenue=frame["revenue"].to_numpy(dtype=float),
                    mean_repeat_spend=frame["mean_repeat_spend"].to_numpy(dtype=float), category_counts=counts)
 
@@ -120,7 +123,8 @@ def posterior_traits(h: History, scenario: Scenario, streams: Streams) -> Existi
         pm = seg.purchases
         if not isinstance(pm, BGNBD):
             raise LabError.at("<scenario>", 1, 1, f"population.from_fit: segment '{names[k]}' "
-                              "follows Pareto/NBD; launching on a fitted base supports BG/NBD segments: refit with --model bgnbd")
+                              "follows Pareto/NBD; launching on a fitted base supports BG/NBD segments: "
+                              "refit with --model bgnbd")
         w = np.flatnonzero(h.segment == k)
         if not w.size:
             continue

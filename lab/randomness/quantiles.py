@@ -1,4 +1,5 @@
-"""Gamma and beta quantile functions from per-parameter tables, as accurate as scipy's inversion at a tenth of the cost."""
+"""Gamma and beta quantile functions from per-parameter tables, as accurate as scipy's inversion at a tenth of the
+cost."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ _tables: dict[tuple[str, float, float], np.ndarray | None] = {}
 
 
 def _table(kind: str, a: float, b: float) -> np.ndarray | None:
-    """Per interval of the logit grid: q and 1 - q at its start, and the quintic for y - y0; (N - 1, 8), None if unusable."""
+    """Per interval of the logit grid: q and 1 - q at its start, and the quintic for y - y0; (N - 1, 8), None if
+    unusable."""
     key = (kind, a, b)
     if key in _tables:
         return _tables[key]
@@ -64,7 +66,8 @@ def _table(kind: str, a: float, b: float) -> np.ndarray | None:
             d2 = d1 * ((v - u) - (a - (a + b) * q) * d1)  # since d(q(1-q) pdf(q))/ds = (a - (a+b) q) u (1 - u)
         if kind == "gamma":
             p = np.ones_like(q)  # unused
-    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(d1)) and np.all(np.isfinite(d2)) and np.all(q > 0) and np.all(p > 0)):
+    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(d1)) and np.all(np.isfinite(d2)) and np.all(q > 0)
+            and np.all(p > 0)):
         _tables[key] = None
         return None
     # on each interval, y(t) = y0 + m0 t + c0/2 t^2 + A t^3 + B t^4 + D t^5 for t in [0, 1], matching y, y', y'' at
@@ -201,6 +204,7 @@ def gamma_quantile(shape: np.ndarray | float, u: np.ndarray, code: np.ndarray | 
     return _quantiles("gamma", (shape,), u, code)
 
 
-def beta_quantile(a: np.ndarray | float, b: np.ndarray | float, u: np.ndarray, code: np.ndarray | None = None) -> np.ndarray:
+def beta_quantile(a: np.ndarray | float, b: np.ndarray | float, u: np.ndarray,
+                  code: np.ndarray | None = None) -> np.ndarray:
     """Quantiles of Beta(a, b) at u, to the accuracy of scipy's betaincinv (parameters as for gamma_quantile)."""
     return _quantiles("beta", (a, b), u, code)

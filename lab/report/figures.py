@@ -233,7 +233,8 @@ def _tame_opening(ax: Axes, x: np.ndarray, drawn: Sequence[np.ndarray], fmt: Cal
         return
     ax.set_ylim(lo - 0.1 * span, hi + 0.35 * span)
     off = top if top > hi + 3 * span else bottom
-    ax.annotate(f"first period off the scale: {fmt(off)}", xy=(x[0], hi + 0.33 * span if off > hi else lo - 0.08 * span),
+    ax.annotate(f"first period off the scale: {fmt(off)}",
+                xy=(x[0], hi + 0.33 * span if off > hi else lo - 0.08 * span),
                 xytext=(6, -2 if off > hi else 2), textcoords="offset points", fontsize=8, color="#444444",
                 va="top" if off > hi else "bottom", annotation_clip=False)
 
@@ -364,7 +365,8 @@ def fig_incremental_profit(comp: Comparison) -> Figure:
         ax.set_ylabel(f"cumulative net profit vs {comp.baseline} ($)")
         _format_axis(ax.yaxis, "$")
     fig.suptitle(f"Cumulative extra net profit compared with {comp.baseline} (paired replications)")
-    _legend(fig, comp, others, extra=[(Line2D([], [], color=BASELINE_COLOUR, lw=1, ls="--"), f"{comp.baseline} (zero)")])
+    _legend(fig, comp, others,
+            extra=[(Line2D([], [], color=BASELINE_COLOUR, lw=1, ls="--"), f"{comp.baseline} (zero)")])
     return fig
 
 
@@ -409,7 +411,8 @@ def fig_points(comp: Comparison) -> Figure:
         ax.text(i, iv.mean, f" {iv.mean:.0%}", ha="center", va="bottom", fontsize=9)
     rates = [comp.interval(p, "breakage_rate").mean for p in pols]
     if all(not math.isfinite(r) or r == 0 for r in rates):
-        ax.text(0.5, 0.5, "Breakage is 0% for every policy:\nno points expired during the run\n(expiry may lie beyond its end).",
+        ax.text(0.5, 0.5,
+                "Breakage is 0% for every policy:\nno points expired during the run\n(expiry may lie beyond its end).",
                 transform=ax.transAxes, ha="center", va="center", fontsize=9, color="#555555")
     ax.set_xticks(pos, pols, rotation=30 if len(pols) > 2 else 0, ha="right" if len(pols) > 2 else "center")
     ax.set_ylim(0, 1.05)
@@ -432,7 +435,8 @@ def fig_credit(comp: Comparison) -> Figure:
     if not pols:
         fig = _new_figure(8, 3.2)
         return _nothing(fig, "Store credit and bad debt",
-                        "No policy in this comparison lends store credit,\nso there is no balance and no bad debt to show.",
+                        "No policy in this comparison lends store credit,\n"
+                        "so there is no balance and no bad debt to show.",
                         "day of the run (days)", "credit outstanding ($)")
     ts = comp.timeseries
     colours = policy_colours(comp)
@@ -586,7 +590,8 @@ def fig_flywheel(comp: Comparison) -> Figure:
         ax.set_ylabel(ylabel, fontsize=9)
         _format_axis(ax.yaxis, unit)
     fig.suptitle("The flywheel, link by link: repeat sales → market share → lower unit cost → margin → "
-                 "profit sharing →\nstaff satisfaction → fewer quits → better service → customer satisfaction → repeat sales",
+                 "profit sharing →\nstaff satisfaction → fewer quits → better service → customer satisfaction → "
+                 "repeat sales",
                  fontsize=11, fontweight="bold")
     _legend(fig, comp, comp.policies)
     return fig
@@ -596,13 +601,15 @@ def fig_flywheel(comp: Comparison) -> Figure:
 # 9. flywheel share
 # --------------------------------------------------------------------------- #
 def fig_flywheel_share(comp: Comparison) -> Figure:
-    """Share of each policy's net-profit effect that travels round the loop, and the effect with the loop whole vs cut."""
+    """Share of each policy's net-profit effect that travels round the loop, and the effect with the loop whole vs
+    cut."""
     others = [p for p in comp.policies if p != comp.baseline]
     if not has_cut_runs(comp):
         fig = _new_figure(8, 3.2)
         return _nothing(fig, "The flywheel's share of each effect",
                         "This comparison did not run the policies with the flywheel cut\n"
-                        "(run it with the flywheel split on to see this).", "policy", "share of effect via the loop (%)")
+                        "(run it with the flywheel split on to see this).", "policy",
+                        "share of effect via the loop (%)")
     colours = policy_colours(comp)
     fig = _new_figure(12, 5.0)
     ax, bx = fig.subplots(1, 2, width_ratios=[1.0, 1.4])
@@ -653,7 +660,8 @@ def fig_flywheel_share(comp: Comparison) -> Figure:
     bx.set_title("Effect on net profit: loop whole (solid) vs loop cut (hatched)", fontsize=10)
     bx.grid(True, axis="y", alpha=0.3)
     fig.suptitle("How much of each effect travels round the flywheel", fontweight="bold")
-    fig.legend([Patch(color="#777777", alpha=0.9), Patch(facecolor="#777777", alpha=0.4, hatch="///", edgecolor="white")],
+    fig.legend([Patch(color="#777777", alpha=0.9),
+                Patch(facecolor="#777777", alpha=0.4, hatch="///", edgecolor="white")],
                ["flywheel whole", "flywheel cut (service quality frozen)"], loc="outside lower center", ncols=2,
                frameon=False, fontsize=9)
     return fig
@@ -663,7 +671,8 @@ def fig_flywheel_share(comp: Comparison) -> Figure:
 # 10. forest plot
 # --------------------------------------------------------------------------- #
 def fig_forest(comp: Comparison, outcomes: Sequence[str] = FOREST_OUTCOMES) -> Figure:
-    """Paired differences vs the baseline for the headline outcomes, with 95% intervals; filled where they exclude zero."""
+    """Paired differences vs the baseline for the headline outcomes, with 95% intervals; filled where they exclude
+    zero."""
     check_outcomes(outcomes)
     colours = policy_colours(comp)
     others = [p for p in comp.policies if p != comp.baseline]
@@ -735,7 +744,8 @@ FIGURES: tuple[FigureSpec, ...] = (
                "shows whether the extra visits outweigh the discounts."),
     FigureSpec("retention", "Retention curves", fig_retention,
                "A programme that keeps customers lifts its curve above the grey baseline's; judge each gap against "
-               "the width of the bands, which widen at long tenures because few customers have been observed that long."),
+               "the width of the bands, which widen at long tenures because few customers have been observed "
+               "that long."),
     FigureSpec("revolving_door", "The revolving door", fig_revolving_door,
                "The revolving door: marketing pours customers in while others quietly leave; a loyalty programme "
                "earns its keep by shrinking the downward bars, not by adding to the upward ones."),
@@ -751,7 +761,8 @@ FIGURES: tuple[FigureSpec, ...] = (
                "The credit trap: balances and interest look like revenue until customers stop paying; watch "
                "cumulative bad debt, which keeps rising after the balances level off.",
                applies=lambda c: bool(credit_policies(c)),
-               skipped="No policy in this comparison lends store credit, so there are no balances or bad debt to show."),
+               skipped="No policy in this comparison lends store credit, so there are no balances or bad debt "
+                       "to show."),
     FigureSpec("flywheel", "The flywheel, link by link", fig_flywheel,
                "The flywheel: follow an effect round the loop -- repeat sales raise volume, volume lowers unit cost, "
                "margin funds profit sharing, happier staff serve better, and better service brings customers back."),

@@ -204,7 +204,8 @@ def verdict_sentences(comp: Comparison) -> list[str]:
             if outcome == "retention_12m":
                 days = comp.options.days or comp.loaded.scenario.days
                 out.append(f"12-month retention cannot be measured in this run: it needs customers observed for "
-                           f"365 days, and the run lasts {days:,} days. Run at least a year (days: 365 or more) to see it.")
+                           f"365 days, and the run lasts {days:,} days. Run at least a year (days: 365 or more) "
+                           "to see it.")
             else:
                 out.append(f"{name.capitalize()} could not be measured in this run.")
             continue
@@ -219,9 +220,11 @@ def verdict_sentences(comp: Comparison) -> list[str]:
                     unit = outcome_unit(outcome)
                     bounds = fmt_bounds(gap, unit, difference=True)
                     if entry.get("clear_winner"):
-                        s += f"; it is also clearly ahead of the runner-up, {runner} ({LEVEL_WORDS} of the gap {bounds})"
+                        s += (f"; it is also clearly ahead of the runner-up, {runner} "
+                              f"({LEVEL_WORDS} of the gap {bounds})")
                     else:
-                        s += f"; but it is not clearly ahead of the runner-up, {runner} ({LEVEL_WORDS} of the gap {bounds})"
+                        s += (f"; but it is not clearly ahead of the runner-up, {runner} "
+                              f"({LEVEL_WORDS} of the gap {bounds})")
                 out.append(s + ".")
                 if outcome == "net_profit":
                     out.extend(_programme_notes(comp, best))
@@ -257,12 +260,14 @@ def _gap(comp: Comparison, outcome: str, a: str, b: str) -> Interval:
 
 
 def _programme_notes(comp: Comparison, policy: str) -> list[str]:
-    """What the winner's programme returns per dollar it costs, and how much of its effect travels round the flywheel."""
+    """What the winner's programme returns per dollar it costs, and how much of its effect travels round the
+    flywheel."""
     out = []
     roi = comp.programme_return(policy)
     if math.isfinite(roi.mean):
         bounds = f" ({LEVEL_WORDS} {fmt_bounds(roi, '$')})" if math.isfinite(roi.half_width) else ""
-        out.append(f"Return on the programme: net profit changes by {fmt_value(roi.mean, '$', signed=True, decimals=2)} "
+        out.append(f"Return on the programme: net profit changes by "
+                   f"{fmt_value(roi.mean, '$', signed=True, decimals=2)} "
                    f"for each $1 that {policy} costs in discounts, rewards, offers and running costs{bounds}.")
     verdict = comp.flywheel_share_verdict(policy)
     share = verdict.interval
