@@ -48,7 +48,8 @@ def test_absurd_purchase_rates_are_refused_where_they_are_written(tmp_path, caps
 
 
 def test_a_mean_spend_past_the_bound_is_refused_at_q(tmp_path):
-    text = CLASSROOM.replace("spend: {p: 6.25, q: 3.74, gamma: 15.44}", "spend: {p: 6.25, q: 1.0000001, gamma: 15.44}", 1)
+    text = CLASSROOM.replace("spend: {p: 6.25, q: 3.74, gamma: 15.44}",
+                             "spend: {p: 6.25, q: 1.0000001, gamma: 15.44}", 1)
     path = tmp_path / "spend.yaml"
     path.write_text(text)
     with pytest.raises(LabError) as err:
@@ -86,7 +87,8 @@ def test_the_fit_writer_writes_a_scenario_its_loader_accepts(fitted, tmp_path):
 
 
 def test_the_fit_writer_raises_absurd_fits_to_the_bounds(fitted, tmp_path):
-    # a degenerate fit (a tiny alpha; q just above 1 with a large gamma) is written at the bounds, with a note to review, and loads
+    # a degenerate fit (a tiny alpha; q just above 1 with a large gamma) is written at the bounds, with a note to
+    # review, and loads
     segments = {}
     for name, g in fitted.segments.items():
         purchase = {m: dataclasses.replace(f, params={**f.params, "alpha": 1e-9}) for m, f in g.models.items()}
