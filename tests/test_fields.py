@@ -119,3 +119,34 @@ def test_an_engine_serving_other_fields_than_declared_is_refused() -> None:
         fields.check_served(fields.ENGINE_SERVED[1:], "an engine")
     with pytest.raises(LookupError, match=r"undeclared \['customer.shoe_size'\]"):
         fields.check_served((*fields.ENGINE_SERVED, "customer.shoe_size"), "an engine")
+
+
+VISITS = """
+name: visits
+participation: 1.0
+points:
+  ones: {}
+  tri: {}
+rules:
+  - id: count
+    on: visit
+    do:
+      - award: {ledger: ones, amount: "1"}
+      - award: {ledger: tri, amount: "customer.visits_365d"}
+"""
+
+
+@pytest.mark.parametrize("engine", [Simulation, ReferenceSimulation])
+def test_both_engines_count_every_purchase_and_service_contact_as_a_visit(engine, classroom, policy_from_yaml) -> None:
+    # At a visit rule the visits field counts this visit too, so the k-th visit awards k: a member's `tri` points
+    # are 1 + 2 + ... + k for its k visits (`ones`) only if the engine counted every purchase and contact, in order.
+    cp = policy_from_yaml(VISITS, classroom.scenario)
+    opts = RunOptions(seed=7, customers=150, days=120)
+    run = (engine(classroom.scenario, cp, opts) if engine is Simulation
+           else engine(classroom.scenario, cp, opts, follow=())).run()
+    n = run.customers.n
+    ones, tri = run.runtime.points["ones"].earned[:n], run.runtime.points["tri"].earned[:n]
+    assert ones.sum() > 0
+    np.testing.assert_array_equal(tri, ones * (ones + 1) / 2)
+    bought = run.customers.purchases[:n]
+    assert (ones > bought).any()  # service contacts were counted, not only purchases

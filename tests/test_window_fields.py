@@ -1,4 +1,4 @@
-"""Rolling-window fields: spend and purchases over the last 30, 90 and 365 days (issue 13, item 7)."""
+"""Rolling-window fields: spend, purchases and visits over the last 30, 90 and 365 days (issue 13, item 7)."""
 
 from __future__ import annotations
 
@@ -64,9 +64,55 @@ def test_a_policy_that_reads_no_window_keeps_no_ring(tmp_path):
 
 def test_the_window_fields_are_declared_and_explained(tmp_path):
     names = {f.name for f in fields.FIELDS if f.window}
-    assert names == {f"customer.{m}_{n}d" for m in ("spend", "purchases") for n in (30, 90, 365)}
+    assert names == {f"customer.{m}_{n}d" for m in ("spend", "purchases", "visits") for n in (30, 90, 365)}
     doc = (ROOT / "docs" / "POLICIES.md").read_text()
     assert all(f"`{n}`" in doc for n in names)
     path = tmp_path / "w.yaml"
     path.write_text(POLICY)
     assert "dollars the customer has spent over the last 365 days" in explain(read_policy(path)[0])
+
+
+VISITS = """\
+name: visits
+points:
+  visits30: {}
+  buys30: {}
+rules:
+  - id: read
+    on: purchase
+    do:
+      - award: {ledger: visits30, amount: "customer.visits_30d"}
+      - award: {ledger: buys30, amount: "customer.purchases_30d"}
+"""
+
+
+def test_a_visit_is_a_purchase_or_a_service_contact(tmp_path):
+    path = tmp_path / "v.yaml"
+    path.write_text(VISITS)
+    rt = PolicyRuntime(load_policy(path, WORLD), 2)
+    idx = np.arange(2)
+    rt.enrol(idx)
+    seen = []
+    for day, what in [(0, "buy"), (3, "contact"), (3, "contact"), (10, "buy"), (31, "contact"), (32, "buy"),
+                      (34, "buy")]:
+        if what == "contact":
+            rt.contact(idx[:1], float(day))  # only customer 0 calls the store
+            continue
+        before = {k: b.earned.copy() for k, b in rt.points.items()}
+        rt.purchase(idx, np.full(2, float(day)), np.ones(2), np.zeros(2, dtype=np.int64), np.ones(2),
+                    np.zeros(2), float(day), _Shop())
+        seen.append({k: tuple(b.earned - before[k]) for k, b in rt.points.items()})
+    assert [s["visits30"] for s in seen] == [(0.0, 0.0), (3.0, 1.0), (4.0, 1.0), (3.0, 2.0)]
+    assert [s["buys30"] for s in seen] == [(0.0, 0.0), (1.0, 1.0), (1.0, 1.0), (2.0, 2.0)]
+    assert hasattr(rt, "win_visits") and hasattr(rt, "win_purchases") and not hasattr(rt, "win_spend")
+    text = explain(read_policy(path)[0])
+    assert "the customer's visits (purchases and service contacts) over the last 30 days" in text
+
+
+def test_contacts_are_not_kept_when_no_visit_field_is_read(tmp_path):
+    path = tmp_path / "w.yaml"
+    path.write_text(POLICY)
+    rt = PolicyRuntime(load_policy(path, WORLD), 2)
+    rt.enrol(np.arange(2))
+    rt.contact(np.arange(2), 5.0)
+    assert not hasattr(rt, "win_visits") and not np.isfinite(rt.win_last).any()

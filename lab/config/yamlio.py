@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, Iterator
 
 import yaml
@@ -133,8 +134,13 @@ class _Frame:
     height: int = 1
 
 
+#: A cap on the length of the list at one YAML path: (most items, what to say when the list is longer).
+Longest = Mapping[tuple[str | int, ...], tuple[int, str]]
+
+
 class _Composer:
-    def __init__(self, text: str, file: str, resolver: yaml.resolver.BaseResolver):
+    def __init__(self, text: str, file: str, resolver: yaml.resolver.BaseResolver, longest: Longest | None = None):
+        self.longest = dict(longest or {})
         self.text = text
         self.file = file
         self.resolver = resolver
@@ -151,10 +157,10 @@ class _Composer:
         """Record a problem that does not stop the reading (at the path of the value being composed by default)."""
         self.diags.add(line, col, code, message, self.path() if path is None else path)
 
-    def path(self) -> tuple[str | int, ...]:
+    def path(self, frames: list[_Frame] | None = None) -> tuple[str | int, ...]:
         """The YAML path of the value being composed now, e.g. ("rules", 2, "do")."""
         out: list[str | int] = []
-        for fr in self.stack:
+        for fr in self.stack if frames is None else frames:
             if fr.kind == "seq":
                 out.append(len(fr.items))
             elif len(fr.items) % 2:  # inside a value: its key is the last item
@@ -203,11 +209,23 @@ class _Composer:
     def add(self, node: Node, size: int, height: int) -> None:
         if self.stack:
             top = self.stack[-1]
+            if self.longest and top.kind == "seq":
+                self.check_length(top, node)
             top.items.append(node)
             top.size += size
             top.height = max(top.height, height + 1)
         else:
             self.root = node
+
+    def check_length(self, top: _Frame, node: Node) -> None:
+        """Stop reading at the first item past a list's cap (e.g. a policy's rules), before composing the rest."""
+        n = len(top.items)
+        if all(n != most for most, _ in self.longest.values()):
+            return
+        at = self.path(self.stack[:-1])
+        cap = self.longest.get(at)
+        if cap is not None and n == cap[0]:
+            raise _Fatal(node.line, node.col, cap[1], "yaml-limit", at + (n,))
 
     def register(self, anchor: str | None, node: Node, size: int, height: int) -> None:
         if anchor is not None:
@@ -450,11 +468,13 @@ def _listed(diags: Diagnostics) -> LabError:
                     + [d for d in items if d.code == "too-many"])
 
 
-def parse_yaml(text: str, file: str) -> Node:
+def parse_yaml(text: str, file: str, longest: Longest | None = None) -> Node:
     """Parse one YAML document into a positioned :class:`Node` tree.
 
     Raises :class:`LabError` (never anything else) for malformed YAML, duplicate or
     non-string keys, unsupported tags, alias bombs, excessive nesting or size, and empty input.
+    `longest` caps the length of lists at given paths (e.g. {("rules",): (64, "at most 64 rules ...")}): the
+    reading stops at the first item past the cap, so a file of thousands of items is refused without reading them.
     """
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise LabError.at(file, 1, 1, _too_large(len(text.encode("utf-8", "surrogatepass"))), "yaml-limit")
@@ -467,7 +487,7 @@ def parse_yaml(text: str, file: str) -> Node:
                           f"the character U+{ord(bad.group()):04X} is not allowed in YAML; "
                           "remove it", "file")
     loader: Any = _CEvents(text) if USE_LIBYAML else _PyEvents(text)
-    composer = _Composer(text, file, loader)
+    composer = _Composer(text, file, loader, longest)
 
     def events() -> Iterator[yaml.Event]:
         while loader.check_event():
@@ -484,6 +504,10 @@ def parse_yaml(text: str, file: str) -> Node:
             pass
         raise _listed(composer.diags) from None
     except yaml.MarkedYAMLError as e:
+        if "maximum nesting depth" in str(e.problem):  # libyaml's own cap (1,000 levels), met before ours is seen
+            line, col = _pos(e.problem_mark) if e.problem_mark is not None else (1, 1)
+            raise LabError.at(file, line, col, f"the data is nested more than {MAX_DEPTH} levels deep; "
+                              "flatten the structure", "yaml-limit") from None
         composer.diags.extend([_malformed(e, text, file)])
         raise _listed(composer.diags) from None
     except yaml.reader.ReaderError as e:
@@ -530,8 +554,9 @@ def _malformed(e: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic:
     return Diagnostic(file, line, col, message, "yaml-syntax")
 
 
-def read_yaml(path: str | os.PathLike[str]) -> Node:
-    """Read and parse a UTF-8 YAML file; diagnostics name the file exactly as ``path`` is given."""
+def read_yaml(path: str | os.PathLike[str], longest: Longest | None = None) -> Node:
+    """Read and parse a UTF-8 YAML file; diagnostics name the file exactly as ``path`` is given (`longest`: see
+    :func:`parse_yaml`)."""
     file = os.fspath(path)
     try:
         with open(file, "rb") as fh:
@@ -553,7 +578,7 @@ def read_yaml(path: str | os.PathLike[str]) -> Node:
         raise LabError.at(file, 1, 1,
                           f"the file is not UTF-8 text (byte 0x{data[e.start]:02x} on line {line} "
                           "cannot be decoded); save it as UTF-8", "file") from None
-    return parse_yaml(text, file)
+    return parse_yaml(text, file, longest)
 
 
 def _sibling_hint(file: str) -> str:

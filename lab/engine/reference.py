@@ -404,6 +404,7 @@ class ReferenceSimulation:
             if kind == "any" or (kind == "complaint") == complaint:
                 event = {"contact.complaint": np.array([complaint]), "contact.resolved": np.array([resolved])}
                 self._fire("service_contact", i, t, day, event=event, only=[r])
+        rt.contact(_one(i), float(day))  # a visit, for the rolling-window visit fields
         if rt.has_trigger("visit"):
             self._fire("visit", i, t, day)
 

@@ -608,6 +608,7 @@ class Simulation:
                 sel = np.ones(len(idx), dtype=bool) if kind == "any" else (complaint if kind == "complaint" else ~complaint)
                 ev = {"contact.complaint": complaint[sel], "contact.resolved": resolved[sel]}
                 self._apply_effects(self.runtime.fire("service_contact", idx[sel], self.now, self.source, ev, only=[r]), t[sel])
+        self.runtime.contact(idx, self.now)  # a visit, for the rolling-window visit fields
         if self.runtime.has_trigger("visit"):
             self._apply_effects(self.runtime.fire("visit", idx, self.now, self.source), t)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from lab.fit.pipeline import BaseFit, FitResult
 from lab.fit.predict import MODELS
 from lab.population.existing import BASE_FILE
+from lab.scenario.model import MAX_DROPOUT_PER_DAY, MAX_MEAN_SPEND, MAX_PURCHASES_PER_DAY, TIME_UNIT_DAYS
 
 __all__ = ["scenario_yaml", "write_scenario", "write_base", "REVIEW", "DEFAULT_MARGIN", "POLICIES"]
 
@@ -33,6 +34,27 @@ MIN_Q = 1.01
 
 def _g(v: float) -> str:
     return f"{v:.6g}"
+
+
+#: Written values raised to a bound keep this margin above it, so that the 6 digits written still load.
+_MARGIN = 1.001
+
+
+def _within_bounds(model: str, params: dict[str, float], unit: str) -> tuple[dict[str, float], list[str]]:
+    """The purchase parameters to write, raised where the fit breaks a bound of lab.scenario.model (the loader
+    would refuse them), with a note for each change."""
+    days = TIME_UNIT_DAYS[unit]
+    out, notes = dict(params), []
+    least = _MARGIN * max(out["r"], 1.0) / (MAX_PURCHASES_PER_DAY * days)  # r / alpha and 1 / alpha at most the bound
+    if out["alpha"] < least:
+        notes.append(f"fitted alpha = {_g(params['alpha'])} gives more than {MAX_PURCHASES_PER_DAY:g} purchases a day; "
+                     f"raised to the bound: {REVIEW}")
+        out["alpha"] = least
+    if model == "paretonbd" and out["beta"] < (least_b := _MARGIN * out["s"] / (MAX_DROPOUT_PER_DAY * days)):
+        notes.append(f"fitted beta = {_g(params['beta'])} gives more than {MAX_DROPOUT_PER_DAY:g} dropouts a day; "
+                     f"raised to the bound: {REVIEW}")
+        out["beta"] = least_b
+    return out, notes
 
 
 def _key(name: str) -> str:
@@ -59,15 +81,21 @@ def _segment_lines(name: str, g: BaseFit, share: float, unit: str, categories: l
     for m, f in g.models.items():
         if m != g.chosen:
             lines.append(f"      # not chosen: {m}: {_se_text(f, MODELS[m])}; log-likelihood {f.log_likelihood:,.2f}")
-    params = ", ".join(f"{k}: {_g(pf.params[k])}" for k in names)
+    written, notes = _within_bounds(g.chosen, {k: float(pf.params[k]) for k in names}, unit)
+    lines += [f"      # {n}" for n in notes]
+    params = ", ".join(f"{k}: {_g(written[k])}" for k in names)
     lines.append(f"      purchases: {{{g.chosen}: {{{params}, time_unit: {unit}}}}}")
     sp = g.spend
     lines.append(f"      # Gamma-Gamma spend per transaction ({g.spend_customers:,} customers with repeat transactions): "
                  f"{_se_text(sp, ('p', 'q', 'gamma'))}; log-likelihood {sp.log_likelihood:,.2f}")
     q = sp.params["q"]
     qv = q if q > MIN_Q else MIN_Q
-    lines.append(f"      spend: {{p: {_g(sp.params['p'])}, q: {_g(qv)}, gamma: {_g(sp.params['gamma'])}}}"
-                 + ("" if q > MIN_Q else f"   # fitted q = {_g(q)} is too close to or below 1 (infinite mean spend): {REVIEW}"))
+    least_q = 1.0 + _MARGIN * sp.params["p"] * sp.params["gamma"] / MAX_MEAN_SPEND  # mean spend at most the bound
+    note = "" if q > MIN_Q else f"   # fitted q = {_g(q)} is too close to or below 1 (infinite mean spend): {REVIEW}"
+    if qv < least_q:
+        qv = least_q
+        note = f"   # fitted q = {_g(q)} gives a mean spend above {MAX_MEAN_SPEND:g} dollars; raised to the bound: {REVIEW}"
+    lines.append(f"      spend: {{p: {_g(sp.params['p'])}, q: {_g(qv)}, gamma: {_g(sp.params['gamma'])}}}" + note)
     if categories:
         counts = [float(g.customers[f"n_{c}"].sum()) for c in categories]
         total = sum(counts) or 1.0

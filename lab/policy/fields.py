@@ -24,7 +24,7 @@ from typing import Literal
 
 from lab.policy.expr import ExprType
 
-__all__ = ["FieldSpec", "FIELDS", "ENGINE_SERVED", "expression_fields", "nouns", "check_served"]
+__all__ = ["FieldSpec", "FIELDS", "ENGINE_SERVED", "expression_fields", "nouns", "check_served", "window_kind"]
 
 Server = Literal["engine", "event", "runtime"]
 
@@ -120,10 +120,22 @@ FIELDS: tuple[FieldSpec, ...] = (
     *(FieldSpec(f"customer.purchases_{n}d", _N, "purchases",
                 f"purchases over the last {n} days (today included, this purchase not)",
                 f"the customer's purchases over the last {n} days", "runtime", window=n) for n in (30, 90, 365)),
+    *(FieldSpec(f"customer.visits_{n}d", _N, "visits",
+                f"visits (purchases and service contacts) over the last {n} days (today included, this event not)",
+                f"the customer's visits (purchases and service contacts) over the last {n} days", "runtime",
+                window=n) for n in (30, 90, 365)),
 )
 
 BY_NAME: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
 ENGINE_SERVED: tuple[str, ...] = tuple(f.name for f in FIELDS if f.served_by == "engine")
+
+
+def window_kind(name: str) -> str:
+    """What a rolling-window field counts: 'spend', 'purchases' or 'visits' (customer.visits_30d -> 'visits')."""
+    spec = BY_NAME[name]
+    if not spec.window:
+        raise KeyError(f"{name} is not a rolling-window field")
+    return name.split(".", 1)[1].rsplit("_", 1)[0]
 
 
 def expression_fields(*served_by: Server) -> dict[str, tuple[ExprType, str]]:

@@ -21,16 +21,30 @@ from lab.policy import model as m
 from lab.policy.fields import FIELDS
 from lab.policy.files import find_policy, is_path, looked_in, policy_names
 from lab.policy.actions import CheckContext, handler_for
-from lab.policy.runtime import CompiledPolicy, World, compile_policy
+from lab.policy.runtime import MAX_RULES, CompiledPolicy, World, compile_policy
 
 # "Did you mean" by meaning as well as spelling: an unknown field is matched with the fields of its kind.
 declare_meanings({f.name: f"{f.unit} {f.meaning}" for f in FIELDS if f.expression})
 
 
+def too_many_rules(count: str) -> str:
+    """Why a policy may not have more than MAX_RULES rules, and what to do instead."""
+    return (f"a policy may have at most {MAX_RULES} rules (each transaction records the rules that fired as one bit "
+            f"per rule), this one has {count}; merge rules that share a trigger, e.g. with if_else(...) in an amount, "
+            "or split the programme into several policies")
+
+
+#: The lists of a policy file whose length the reader caps (see lab.config.parse_yaml): its rules.
+LONGEST = {("rules",): (MAX_RULES, too_many_rules(f"{MAX_RULES + 1} or more (the reading stopped here)"))}
+
+
 def read_policy(path: str | Path) -> tuple[m.Policy, SourceMap]:
-    """Parse and shape-check a policy file (no cross-references yet)."""
+    """Parse and shape-check a policy file (no cross-references yet).
+
+    The reading stops at rule MAX_RULES + 1, before the rest is composed, built or compiled: a file of thousands
+    of rules is refused in milliseconds with one diagnostic, not after collecting a problem per rule."""
     file = str(path)
-    return build(read_yaml(path), m.Policy, file)
+    return build(read_yaml(path, LONGEST), m.Policy, file)
 
 
 def check_references(policy: m.Policy, where: SourceMap, file: str, world: World | None) -> list[Diagnostic]:

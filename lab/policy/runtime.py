@@ -82,6 +82,7 @@ def _expressions_of(rule: m.Rule) -> Iterable[str]:
 # (declared once, with units and meanings, in lab.policy.fields)
 ENGINE_FIELDS: dict[str, tuple[ExprType, str]] = fields.expression_fields("engine", "event")
 RUNTIME_FIELDS: dict[str, tuple[ExprType, str]] = fields.expression_fields("runtime")
+_RINGS = {"spend": "win_spend", "purchases": "win_purchases", "visits": "win_visits"}  # window kind -> its ring column
 
 
 def expression_schema(policy: m.Policy, world: World) -> dict[str, Field]:
@@ -263,6 +264,8 @@ class PolicyRuntime:
                "dollars", width="_window_days"),
         Column("win_purchases", np.float64, "purchases on each of the last days (the same ring)", "purchases",
                width="_window_days"),
+        Column("win_visits", np.float64, "visits (purchases and service contacts) on each of the last days (the same ring)",
+               "visits", width="_window_days"),
         Column("win_last", np.float64, "the last day written to the rings (-inf: never)", "day", fill=-np.inf),
     )
     tier: np.ndarray
@@ -277,6 +280,7 @@ class PolicyRuntime:
     qual: np.ndarray
     win_spend: np.ndarray
     win_purchases: np.ndarray
+    win_visits: np.ndarray
     win_last: np.ndarray
 
     def __init__(self, compiled: CompiledPolicy, capacity: int) -> None:
@@ -300,8 +304,10 @@ class PolicyRuntime:
                              for r in compiled.rules)) if compiled.rules else set()
         self._windows = {n: fields.BY_NAME[n].window for n in read if n in fields.BY_NAME and fields.BY_NAME[n].window}
         self._window_days = max(self._windows.values(), default=1)
+        self._rings = {n: _RINGS[fields.window_kind(n)] for n in self._windows}  # field -> the ring it sums
+        kept = set(self._rings.values()) | {"win_last"}
         self.columns = (self.COLUMNS + (self.TIER_COLUMNS if p.tiers else ())  # the columns this policy keeps
-                        + (self.WINDOW_COLUMNS if self._windows else ()))
+                        + (tuple(c for c in self.WINDOW_COLUMNS if c.name in kept) if self._windows else ()))
         allocate(self, self.columns, capacity)
         self._cap_period = [-1] * len(caps)
         self.rule_spent = np.zeros(len(compiled.rules))
@@ -351,8 +357,7 @@ class PolicyRuntime:
     # ------------------------------------------------------------------ fields
     def _runtime_field(self, name: str, idx: np.ndarray, day: float) -> np.ndarray:
         if name in self._windows:
-            ring = self.win_spend if name.startswith("customer.spend_") else self.win_purchases
-            return self._window_sum(ring, idx, day, self._windows[name])
+            return self._window_sum(getattr(self, self._rings[name]), idx, day, self._windows[name])
         if name == "customer.tier":
             return self.tier[idx].astype(np.int64)
         if name == "customer.tier_level":
@@ -420,17 +425,26 @@ class PolicyRuntime:
         d = math.floor(day)
         return np.where(held > d - days, ring[idx], 0.0).sum(axis=1)
 
-    def _window_add(self, idx: np.ndarray, day: float, spend: np.ndarray) -> None:
-        """Count one purchase of `spend` dollars today for each customer (each appears once in idx)."""
+    def _window_add(self, idx: np.ndarray, day: float, spend: np.ndarray | None) -> None:
+        """Count one visit today for each customer (each appears once in idx): a purchase of `spend` dollars, or a
+        service contact when `spend` is None. Only the rings the policy reads are kept and written."""
         d = math.floor(day)
         w = self._window_days
         stale = self._ring_days(idx) <= d - w  # columns now due to hold days of this window, still holding old ones
-        self.win_spend[idx] = np.where(stale, 0.0, self.win_spend[idx])
-        self.win_purchases[idx] = np.where(stale, 0.0, self.win_purchases[idx])
         col = d % w
-        self.win_spend[idx, col] += spend
-        self.win_purchases[idx, col] += 1.0
+        writes = {"win_visits": 1.0} if spend is None else {"win_spend": spend, "win_purchases": 1.0, "win_visits": 1.0}
+        for ring in sorted(set(self._rings.values())):
+            r = getattr(self, ring)
+            r[idx] = np.where(stale, 0.0, r[idx])
+            if ring in writes:
+                r[idx, col] += writes[ring]
         self.win_last[idx] = d
+
+    def contact(self, idx: np.ndarray, day: float) -> None:
+        """Service contacts today (after their service_contact rules, before the visit rules): counted as visits
+        for the rolling-window visit fields. Does nothing unless the policy reads one."""
+        if len(idx) and "win_visits" in self._rings.values():
+            self._window_add(idx, day, None)
 
     # ------------------------------------------------------------------ periods, caps, budgets
     @staticmethod

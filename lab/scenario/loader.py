@@ -29,7 +29,7 @@ from lab.policy.files import find_policy, find_scenario, is_path, looked_in, pol
 from lab.policy.loader import compile_checked, read_policy
 from lab.policy.model import Policy
 from lab.policy.runtime import CompiledPolicy, World
-from lab.scenario.model import Scenario
+from lab.scenario.model import Scenario, purchase_bounds, spend_bound
 from lab.scenario.ranges import check_uncertainty
 
 BASELINE = "none"
@@ -120,6 +120,12 @@ def check_scenario(sc: Scenario, where: SourceMap, file: str) -> list[Diagnostic
             if c not in cats:
                 out.append(diag_at(file, where, ("population", "segments", name, "categories", c),
                                    f"unknown category '{printable(c)}'" + suggest(c, cats), code="unknown-name"))
+    for name, seg in sc.population.segments.items():  # bounds across fields: absurd rates or spend
+        at = ("population", "segments", name)
+        for key, why in purchase_bounds(seg.purchases):
+            out.append(diag_at(file, where, at + ("purchases", seg.purchases.tag, key), why, code="range"))
+        if (why_spend := spend_bound(seg.spend)) is not None:
+            out.append(diag_at(file, where, at + ("spend", "q"), why_spend, code="range"))
     if sc.launch_day >= sc.days:
         out.append(diag_at(file, where, ("launch_day",), f"launch_day {sc.launch_day} must come before the end of the run "
                            f"(days: {sc.days}): the programme needs days to be measured on", code="range"))
