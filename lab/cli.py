@@ -152,11 +152,12 @@ class _Target:
     customers: int | None
     days: int | None
     address: tuple[int, ...]
+    point: int | None = None  # the batch design point, when the run is one (its address may not say it)
 
     def where(self) -> str:
-        """The address in words, for the run's first line."""
-        if len(self.address) == 2:
-            return f", design point {self.address[0]}, replication {self.address[1]}"
+        """The run's place in words, for the run's first line."""
+        if self.point is not None:
+            return f", design point {self.point}, replication {self.address[-1]}"
         return f", replication {self.address[0]}" if self.address else ""
 
 
@@ -164,7 +165,8 @@ def _target(args: argparse.Namespace) -> _Target:
     """The run that `lab run` / `lab trace` arguments name, in a scenario or at a batch spec's design point.
 
     A replication's address is the one `lab compare` gives it, (replication,); a design point's is the one
-    `lab batch` gives it, (point, replication); a lone run without either has the empty address."""
+    `lab batch` gives it (`Batch.address`: (replication,) with shared streams, (point, replication) with independent
+    ones); a lone run without either has the empty address."""
     if _kind_of(Path(args.scenario)) == "batch":
         return _batch_target(args)
     if args.point is not None:
@@ -202,7 +204,8 @@ def _batch_target(args: argparse.Namespace) -> _Target:
     cp = compile_checked(policies[src.name], src.where, str(src.path), world_of(sc))
     seed = args.seed if args.seed is not None else batch.seed
     replication = args.replication if args.replication is not None else 0
-    return _Target(sc, cp, src.name, seed, batch.customers, batch.days, (point, replication))
+    return _Target(sc, cp, src.name, seed, batch.customers, batch.days, batch.address(point, replication),
+                   point=point)
 
 
 def _sized(scenario: Scenario, customers: int | None, scale: bool) -> tuple[Scenario, int | None]:
@@ -395,9 +398,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_batch_report(args: argparse.Namespace) -> int:
-    """`lab batch-report STORE ...`: write the report and print a short table."""
-    from lab.scenario.loader import BASELINE
-
+    """`lab batch-report STORE ...`: write the report and print a short table and each policy's drivers."""
     api = _batch_layer()
     if args.bootstrap < 10:
         print("lab batch-report: --bootstrap needs at least 10 resamples, e.g. --bootstrap 1000", file=sys.stderr)
@@ -408,13 +409,8 @@ def cmd_batch_report(args: argparse.Namespace) -> int:
         print(f"lab batch-report: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(api.format_overview(report.overview))
-    sens = report.sensitivity
-    if not sens.empty:
-        for policy, g in sens.groupby("policy", sort=False):
-            top = g.reindex(g["prcc"].abs().sort_values(ascending=False).index).head(3)
-            text = ", ".join(f"{r.factor} (PRCC {r.prcc:+.2f} [{r.prcc_low:+.2f}, {r.prcc_high:+.2f}])"
-                             for r in top.itertuples())
-            print(f"{policy} vs {BASELINE}, net profit driven by: {text}")
+    for line in report.drivers():
+        print(line)
     for name, path in report.paths.items():
         print(f"{name}: {path}")
     return EXIT_OK

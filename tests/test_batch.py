@@ -58,6 +58,7 @@ GRID = """\
 policies: [none, points]
 replications: 2
 seed: 7
+streams: independent
 factors:
   sens:
     path: population.segments.bargain_hunters.reward_sensitivity

@@ -23,6 +23,7 @@ days: 45
 policies: [none, points]
 replications: 2
 seed: 7
+streams: independent
 factors:
   sens:
     path: population.segments.bargain_hunters.reward_sensitivity

@@ -1,15 +1,15 @@
 """Scenario batches at research scale: a design over scenario and policy parameters, many runs, one Parquet dataset.
 
 A batch spec (YAML) names a base scenario, the policies, the factors to vary
-(any scenario or policy parameter, by path), a design (grid, Latin hypercube
-or Sobol') and the replications per design point. One concept per module:
+(any scenario or policy parameter, by path), a design (grid, Latin hypercube, Sobol', Saltelli
+or Morris) and the replications per design point. One concept per module:
 
 ==================  ==========================================================
 ``spec``            the spec's declarations and the checked `Batch`
 ``load``            `load_spec`: the spec, its scenario and policies, the design
 ``factors``         one varied parameter, checked against what it allows
 ``overrides``       factor paths: resolve a parameter by name, set its value
-``design``          grid, Latin hypercube and Sobol' designs
+``design``          grid, Latin hypercube, Sobol', Saltelli and Morris designs
 ``tasks``           one task: every policy at one (design point, replication)
 ``dataset``         the Parquet tables, written in atomic chunks, read back
 ``identity``        what makes a batch this batch; the resume check

@@ -11,7 +11,15 @@ Three designs, declared in a batch spec under ``design:``:
   a low-discrepancy set that fills the factor space more evenly than random
   points; its balance holds for powers of two, so ``samples`` must be one.
 
-Both sampled designs come from ``scipy.stats.qmc`` with the design's seed, so
+* ``saltelli`` -- Saltelli's extension of a Sobol' sequence (Saltelli 2002;
+  Saltelli et al. 2010) from SALib: ``samples`` base points (a power of two)
+  give ``samples (k + 2)`` design points, in the order SALib's Sobol' index
+  estimator expects (first-order and total indices, no second order);
+* ``morris`` -- Morris (1991) elementary-effects trajectories from SALib:
+  ``trajectories`` one-at-a-time paths over a ``levels``-level grid,
+  ``trajectories (k + 1)`` design points.
+
+The sampled designs come from ``scipy.stats.qmc`` with the design's seed, so
 a design is a pure function of the spec. Unit-cube coordinates map onto each
 factor: ``low + u (high - low)`` for a number, ``low + floor(u (high - low + 1))``
 for a whole number, and the ``floor(u k)``-th of ``k`` levels otherwise.
@@ -38,6 +46,10 @@ class Grid:
 
     tag: ClassVar[str] = "grid"
 
+    def extra(self) -> dict[str, Any]:
+        """What the manifest records of the design beyond its type, samples and seed."""
+        return {}
+
 
 @dataclass(frozen=True, kw_only=True)
 class LatinHypercube:
@@ -46,6 +58,10 @@ class LatinHypercube:
     tag: ClassVar[str] = "lhs"
     samples: int = option("number of design points", min=1, max=MAX_POINTS)
     seed: int | None = option("seed of the design (default: the batch seed)", default=None, min=0)
+
+    def extra(self) -> dict[str, Any]:
+        """What the manifest records of the design beyond its type, samples and seed."""
+        return {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,8 +72,36 @@ class Sobol:
     samples: int = option("number of design points, a power of two", min=1, max=MAX_POINTS)
     seed: int | None = option("seed of the scrambling (default: the batch seed)", default=None, min=0)
 
+    def extra(self) -> dict[str, Any]:
+        """What the manifest records of the design beyond its type, samples and seed."""
+        return {}
 
-Design = Grid | LatinHypercube | Sobol
+
+@dataclass(frozen=True, kw_only=True)
+class Saltelli:
+    """Saltelli's sample for Sobol' indices: `samples` base points (a power of two), samples x (factors + 2) runs."""
+
+    tag: ClassVar[str] = "saltelli"
+    samples: int = option("base samples N, a power of two (design points: N x (factors + 2))", min=2, max=MAX_POINTS)
+    seed: int | None = option("seed of the scrambling (default: the batch seed)", default=None, min=0)
+
+    def extra(self) -> dict[str, Any]:
+        return {"second_order": False}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Morris:
+    """Morris elementary effects: `trajectories` one-at-a-time paths on a `levels`-level grid, r x (factors + 1) runs."""
+
+    tag: ClassVar[str] = "morris"
+    trajectories: int = option("number of trajectories r (design points: r x (factors + 1))", min=2, max=MAX_POINTS)
+    levels: int = option("grid levels p of each factor (even; 4 is usual)", default=4, min=2, max=1000)
+    seed: int | None = option("seed of the trajectories (default: the batch seed)", default=None, min=0)
+
+    def extra(self) -> dict[str, Any]:
+        return {"trajectories": self.trajectories, "levels": self.levels}
+
+Design = Grid | LatinHypercube | Sobol | Saltelli | Morris
 
 
 @dataclass(frozen=True)
@@ -107,10 +151,12 @@ def grid_size(axes: Sequence[Axis]) -> int:
     return math.prod(len(a.grid_levels()) for a in axes)
 
 
-def unit_points(design: LatinHypercube | Sobol, dims: int, seed: int) -> np.ndarray:
-    """A (samples x dims) array of design points in the unit cube, fixed by the seed."""
+def unit_points(design: LatinHypercube | Sobol | Saltelli | Morris, dims: int, seed: int) -> np.ndarray:
+    """A (points x dims) array of design points in the unit cube, fixed by the seed."""
     if dims < 1:
         raise ValueError(f"a {design.tag} design needs at least one factor")
+    if isinstance(design, (Saltelli, Morris)):
+        return salib_unit_points(design, dims, seed)
     if isinstance(design, LatinHypercube):
         return qmc.LatinHypercube(d=dims, rng=seed).random(design.samples)
     if design.samples & (design.samples - 1):
@@ -132,3 +178,28 @@ def design_points(axes: Sequence[Axis], design: Design, seed: int) -> list[dict[
     u = unit_points(design, len(axes), seed)
     columns = [a.from_unit(u[:, j]) for j, a in enumerate(axes)]
     return [{a.name: columns[j][i] for j, a in enumerate(axes)} for i in range(u.shape[0])]
+
+
+def unit_problem(dims: int) -> dict[str, Any]:
+    """SALib's problem over the unit cube (the design maps it onto the factors)."""
+    return {"num_vars": dims, "names": [f"x{j}" for j in range(dims)], "bounds": [[0.0, 1.0]] * dims}
+
+
+def salib_unit_points(design: Saltelli | Morris, dims: int, seed: int) -> np.ndarray:
+    """SALib's Saltelli or Morris sample over the unit cube (SALib 1.6: `SALib.sample.sobol`, `SALib.sample.morris`)."""
+    import warnings
+
+    problem = unit_problem(dims)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SALib's notices about sample sizes are checked by the spec loader instead
+        if isinstance(design, Saltelli):
+            from SALib.sample import sobol as sobol_sample
+
+            if design.samples & (design.samples - 1):
+                raise ValueError(f"a saltelli design needs a power of two base samples, got {design.samples}")
+            return np.asarray(sobol_sample.sample(problem, design.samples, calc_second_order=False, scramble=True,
+                                                  seed=seed), dtype=float)
+        from SALib.sample import morris as morris_sample
+
+        return np.asarray(morris_sample.sample(problem, design.trajectories, num_levels=design.levels, seed=seed),
+                          dtype=float)

@@ -23,8 +23,9 @@ from lab.metrics.outcomes import OUTCOMES
 
 __all__ = ["FORMAT", "check_same", "code_hash", "identity", "session"]
 
-#: The dataset format version (bumped when the tables change).
-FORMAT = 1
+#: The dataset format version (bumped when the tables or the runs' addressing change). 2: design points share
+#: their random streams by default (`streams: shared`, address (replication,)); format-1 stores used (point, replication).
+FORMAT = 2
 
 
 def identity(batch: Batch) -> dict[str, Any]:
@@ -37,10 +38,12 @@ def identity(batch: Batch) -> dict[str, Any]:
         "scenario": {"path": str(batch.scenario_path), "sha256": file_hash(batch.scenario_path)},
         "policies": {p.name: {"path": str(p.path), "sha256": file_hash(p.path)} for p in batch.policies},
         "seed": batch.seed,
+        "streams": batch.streams,
         "replications": batch.replications,
         "customers": batch.customers,
         "days": batch.days,
-        "design": {"type": d.tag, "samples": getattr(d, "samples", len(batch.points)), "seed": batch.design_seed},
+        "design": {"type": d.tag, "samples": getattr(d, "samples", len(batch.points)), "seed": batch.design_seed,
+                   **d.extra()},
         "factors": [f.describe() for f in batch.factors],
         "outcomes": list(OUTCOMES),
         "series_variables": list(SERIES),
@@ -59,12 +62,16 @@ def code_hash() -> str:
     return h.hexdigest()
 
 
-_COMPARED = ("format", "seed", "replications", "customers", "days", "design", "factors", "points")
+_COMPARED = ("format", "streams", "seed", "replications", "customers", "days", "design", "factors", "points")
 
 
 def check_same(old: dict[str, Any], new: dict[str, Any], out: Path, allow_code_change: bool) -> None:
     """Raise BatchError unless the stored identity `old` and the current `new` describe the same batch."""
     problems = []
+    if old.get("format") != new["format"]:
+        problems.append(f"the store was written in dataset format {old.get('format')} and this lab writes format "
+                        f"{new['format']} (format 2: design points share their customers' random streams unless the "
+                        "spec says 'streams: independent'), so resumed runs would not match the stored ones")
     if old.get("code_sha256") != new["code_sha256"] and not allow_code_change:
         problems.append("the lab's code changed since the batch started (code_sha256 differs), so resumed runs could "
                         "differ from the stored ones; if the change cannot affect results, add --allow-code-change")

@@ -10,9 +10,10 @@ collected with its code and spec path and reported together.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
-from lab.batch.design import Grid, Sobol, design_points, grid_size
+from lab.batch.design import Grid, Morris, Saltelli, Sobol, design_points, grid_size
 from lab.batch.factors import Factor, check_factor
 from lab.batch.spec import Batch, BatchSpec
 from lab.config import SourceMap, build, read_yaml
@@ -25,6 +26,11 @@ __all__ = ["load_spec"]
 
 #: The most design points a grid may have.
 MAX_GRID = 1_000_000
+
+
+def factors_of_choice(spec: BatchSpec) -> list[str]:
+    """The factors declared by levels rather than a numeric range."""
+    return [name for name, fs in spec.factors.items() if fs.levels is not None]
 
 
 def load_spec(path: str | Path, *, customers: int | None = None, days: int | None = None) -> Batch:
@@ -93,6 +99,22 @@ def load_spec(path: str | Path, *, customers: int | None = None, days: int | Non
             lo = 1 << (design.samples.bit_length() - 1)
             err.at(("design", tag, "samples"), "design", f"a Sobol' design keeps its balance only with a power of two "
                    f"samples; use samples: {lo} or {lo * 2}")
+        if isinstance(design, Saltelli) and design.samples & (design.samples - 1):
+            lo = 1 << (design.samples.bit_length() - 1)
+            err.at(("design", tag, "samples"), "design", f"a saltelli design's base samples must be a power of two "
+                   f"(its Sobol' sequence keeps its balance only then); use samples: {lo} or {lo * 2}")
+        if isinstance(design, Morris) and design.levels % 2:
+            err.at(("design", tag, "levels"), "design", f"a morris design needs an even number of levels (the "
+                   f"elementary effects' step is levels / (2 (levels - 1)) of the range); use levels: "
+                   f"{design.levels + 1}")
+        if isinstance(design, (Saltelli, Morris)):
+            if importlib.util.find_spec("SALib") is None:
+                err.at(("design", tag), "design", f"a {tag} design is drawn by SALib, which is not installed; "
+                       "install it with: pip install SALib")
+            for name in factors_of_choice(spec):
+                err.at(("factors", name), "design", f"factor '{name}' takes levels, but a {tag} design needs "
+                       "numeric ranges (low and high) for its indices; give it low and high, or use a grid or lhs "
+                       "design")
     err.raise_if_any()
     if isinstance(design, Grid):
         try:

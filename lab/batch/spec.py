@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lab.batch.design import Design, Grid
 from lab.batch.factors import Factor, FactorSpec
@@ -37,13 +37,16 @@ class BatchSpec:
                                               default=None)
     factors: dict[str, FactorSpec] = option("factors by short name (the name is their column in the dataset)",
                                             default_factory=dict)
-    design: Design = option("grid, lhs or sobol", default_factory=Grid, kind="design")
+    design: Design = option("grid, lhs, sobol, saltelli or morris", default_factory=Grid, kind="design")
     replications: int = option("replications per design point (common random numbers across policies)", default=3,
                                min=1, max=100_000)
     customers: int | None = option("customers at the start of every run (default: the scenario's)", default=None,
                                    min=1, max=50_000_000)
     days: int | None = option("days simulated in every run (default: the scenario's)", default=None, min=1, max=36500)
     seed: int | None = option("the batch seed (default: the scenario's)", default=None, min=0)
+    streams: Literal["shared", "independent"] = option(
+        "shared: every design point of replication k sees the same customers (common random numbers across the "
+        "design, as across a comparison's policies); independent: fresh customers per design point", default="shared")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,19 @@ class Batch:
     @property
     def total_runs(self) -> int:
         return len(self.points) * self.replications * len(self.policies)
+
+    @property
+    def streams(self) -> str:
+        return self.spec.streams
+
+    def address(self, point: int, replication: int) -> tuple[int, ...]:
+        """The random-stream address of a run at (point, replication).
+
+        Shared streams (the default): (replication,), so every design point of
+        replication k sees the same customers, and replication k of a batch is
+        replication k of `lab compare` with the same seed. Independent streams:
+        (point, replication), fresh customers per design point."""
+        return (replication,) if self.spec.streams == "shared" else (point, replication)
 
     def run_id(self, point: int, replication: int, policy: str) -> str:
         """The stable name of a run, e.g. 'p0003-r01-points'."""

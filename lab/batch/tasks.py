@@ -1,7 +1,9 @@
 """One task of a batch: every policy at one (design point, replication), run with the same random streams.
 
-A task's random streams come from the batch seed and its address (point,
-replication), never from the policy or the order tasks finish in, so the
+A task's random streams come from the batch seed and its address
+(`Batch.address`: (replication,) with the default shared streams, so every
+design point of a replication sees the same customers; (point, replication)
+with `streams: independent`), never from the policy or the order tasks finish in, so the
 policies share common random numbers and the dataset is the same whatever
 executes it. The factor values reach the scenario and policies through the
 scenario loader's override hook (`lab.scenario.loader.compile_sources`), so a
@@ -90,7 +92,7 @@ def _show(v: object) -> str:
 
 
 def run_task(batch: Batch, point: int, replication: int, values: Mapping[str, Any]) -> PointResult:
-    """Run every policy at one design point and replication, with streams from (point, replication).
+    """Run every policy at one design point and replication, with streams from `batch.address(point, replication)`.
 
     A combination the domain checks refuse, or a run that raises, becomes a
     recorded failure for the runs it concerns; the others still run."""
@@ -121,7 +123,7 @@ def run_task(batch: Batch, point: int, replication: int, values: Mapping[str, An
                                                      f"{loaded.rejected[src.name]}"))
             continue
         try:
-            res = run_policy(sc, loaded.policies[src.name], batch.seed, address=(point, replication),
+            res = run_policy(sc, loaded.policies[src.name], batch.seed, address=batch.address(point, replication),
                              customers=batch.customers, days=batch.days)
         except MemoryError:
             raise

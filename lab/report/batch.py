@@ -4,7 +4,11 @@ With two numeric factors the winner per design point becomes a map (a
 heatmap for a grid, a scatter otherwise) beside a map of each policy's
 paired difference from the baseline; with one, a line of the difference
 against the factor; for any numeric factor, each headline outcome against each
-factor with intervals; for sampled designs, a PRCC chart. The tables read like
+factor with intervals; for lhs and sobol designs a PRCC chart, for saltelli
+designs first-order and total Sobol' indices, for morris designs mu* against
+sigma, each for every outcome's policy differences, with intervals; every
+driver named carries its interval and whether it excludes zero
+(`driver_lines`). The tables read like
 the comparison report's: numbers in the outcome registry's units, formatted by
 lab.report.text (no scientific notation), a table per outcome with a row per
 design point and each mean and difference over its 95% interval. The numbers
@@ -30,12 +34,12 @@ import pandas as pd
 from lab.batch.dataset import BatchData, read_dataset
 from lab.metrics.batch_summary import TARGET, policy_overview, summary_table, winners
 from lab.metrics.outcomes import HEADLINE
-from lab.metrics.sensitivity import sensitivity
+from lab.metrics.sensitivity import INDEX, indices
 from lab.metrics.stats import Interval
 from lab.report.text import fmt_bounds, fmt_value, interval_decimals, outcome_name, outcome_unit, unit_label
 from lab.scenario.loader import BASELINE
 
-__all__ = ["BatchReport", "format_overview", "write_batch_report"]
+__all__ = ["BatchReport", "driver_lines", "format_overview", "write_batch_report"]
 
 MAX_HTML_POINTS = 200
 _PALETTE = ("#3a3a3a", "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#882255", "#999933")
@@ -175,6 +179,36 @@ def fig_sensitivity(sens: pd.DataFrame) -> Any:
     ax.set_xlim(-1.05, 1.05)
     ax.set_xlabel(f"PRCC with the net-profit difference vs {BASELINE} (95% bootstrap interval)")
     ax.legend(fontsize=8)
+    return fig
+
+
+def fig_indices(method: str, table: pd.DataFrame, outcome: str = TARGET) -> Any:
+    """Sobol' S1 and ST (saltelli stores) or Morris mu* and sigma (morris stores) of each factor for each policy's
+    difference vs the baseline in `outcome`, with their intervals."""
+    t = table[table["outcome"] == outcome]
+    policies = list(dict.fromkeys(t["policy"]))
+    factors = list(dict.fromkeys(t["factor"]))
+    colours = _colours([BASELINE, *policies])
+    pairs = (("s1", "first-order S1"), ("st", "total ST")) if method == "sobol" else \
+        (("mu_star", "mu* (mean |elementary effect|)"), ("sigma", "sigma (sd of the effects)"))
+    fig = _figure(9.0, 1.4 + 0.45 * max(len(factors), 1) * max(len(policies), 1))
+    axes = fig.subplots(1, 2, squeeze=False)[0]
+    h = 0.8 / max(len(policies), 1)
+    for ax, (col, label) in zip(axes, pairs):
+        for i, p in enumerate(policies):
+            s = t[t["policy"] == p].set_index("factor").reindex(factors)
+            y = np.arange(len(factors)) + i * h
+            v = s[col].to_numpy(dtype=float)
+            err = np.vstack([v - s[f"{col}_low"].to_numpy(dtype=float), s[f"{col}_high"].to_numpy(dtype=float) - v])
+            ax.barh(y, np.nan_to_num(v), height=h, color=colours[p], label=p, xerr=np.nan_to_num(np.abs(err)),
+                    capsize=3)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_yticks(np.arange(len(factors)) + 0.4 - h / 2, factors)
+        ax.set_title(label, fontsize=9)
+    axes[0].legend(fontsize=8)
+    what = "Sobol' indices (95% bootstrap intervals)" if method == "sobol" else \
+        "Morris elementary effects per unit of each factor's range (95% bootstrap intervals)"
+    fig.suptitle(f"{what} of the {outcome_name(outcome).lower()} difference vs {BASELINE}", fontsize=9)
     return fig
 
 
@@ -341,6 +375,36 @@ def _sensitivity_html(sens: pd.DataFrame) -> str:
     return table + "".join(f"<p class=note>SALib: {html.escape(n)}.</p>" for n in notes)
 
 
+def _indices_html(method: str, table: pd.DataFrame) -> str:
+    """Per outcome, a row per policy and factor: the indices with their 95% intervals below them; * marks an index
+    whose interval excludes zero."""
+    cols = (("s1", "S1"), ("st", "ST")) if method == "sobol" else (("mu_star", "mu*"), ("mu", "mu"), ("sigma", "sigma"))
+    parts = []
+    for outcome, t in table.groupby("outcome", sort=False):
+        unit = outcome_unit(str(outcome))
+        head = "<tr><th>policy</th><th>factor</th>" + "".join(f"<th>{html.escape(lbl)}</th>" for _, lbl in cols) + "</tr>"
+        rows = []
+        for r in t.itertuples(index=False):
+            cells = []
+            for col, _ in cols:
+                v = float(getattr(r, col))
+                lo = getattr(r, f"{col}_low", None)
+                hi = getattr(r, f"{col}_high", None)
+                fmt = (lambda x: f"{x:.2f}") if method == "sobol" else (lambda x: fmt_value(x, unit))
+                if math.isnan(v):
+                    cells.append("<td class=na>n/a</td>")
+                    continue
+                star = "*" if lo is not None and _excludes_zero(float(lo), float(hi)) else ""
+                sub = f"<small>[{html.escape(fmt(float(lo)))}, {html.escape(fmt(float(hi)))}]</small>" \
+                    if lo is not None and not math.isnan(float(lo)) else ""
+                cells.append(f"<td class=num>{html.escape(fmt(v))}{star}{sub}</td>")
+            rows.append(f"<tr><td>{html.escape(str(r.policy))}</td><td>{html.escape(str(r.factor))}</td>"
+                        + "".join(cells) + "</tr>")
+        parts.append(f"<h3>{html.escape(outcome_name(str(outcome)))}</h3><table><thead>{head}</thead><tbody>"
+                     + "".join(rows) + "</tbody></table>")
+    return "".join(parts)
+
+
 def _img(png: bytes, alt: str) -> str:
     return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>'
 
@@ -360,6 +424,46 @@ class BatchReport:
     paths: dict[str, Path]
     overview: pd.DataFrame
     sensitivity: pd.DataFrame
+    method: str = "prcc"  # what `sensitivity` holds: 'prcc' (SRC/PRCC), 'sobol' (S1/ST), 'morris' (mu*/sigma), ''
+
+    def drivers(self, outcome: str = TARGET, top: int = 3) -> list[str]:
+        """The printed driver lines (see `driver_lines`)."""
+        return driver_lines(self.method, self.sensitivity, outcome, top)
+
+
+def _excludes_zero(low: float, high: float) -> bool:
+    return bool(low > 0 or high < 0)
+
+
+def driver_lines(method: str, table: pd.DataFrame, outcome: str = TARGET, top: int = 3) -> list[str]:
+    """One line per policy: its `top` candidate drivers of the `outcome` difference vs the baseline, ranked by the
+    method's index (|PRCC|, ST, mu*), each with its 95% interval and whether that interval excludes zero. Only the
+    factors that can affect the policy are candidates (lab.metrics.sensitivity.applicable)."""
+    if not method or table.empty:
+        return []
+    label, col, lo, hi = INDEX[method]
+    t = table[table["outcome"].astype(str).str.startswith(outcome)] if method == "prcc" else \
+        table[table["outcome"] == outcome]
+    lines = []
+    for policy, g in t.groupby("policy", sort=False):
+        key = g[col].abs() if method == "prcc" else g[col]
+        g = g.reindex(key.fillna(-1).sort_values(ascending=False).index).head(top)
+        parts = []
+        for r in g.itertuples(index=False):
+            v, a, b = float(getattr(r, col)), float(getattr(r, lo)), float(getattr(r, hi))
+            if math.isnan(v):
+                parts.append(f"{r.factor} ({label} n/a)")
+                continue
+            num = (lambda x: f"{x:+.2f}") if method == "prcc" else (lambda x: f"{x:.2f}") if method == "sobol" \
+                else (lambda x: fmt_value(x, outcome_unit(outcome)))
+            verdict = "excludes 0" if _excludes_zero(a, b) else "includes 0: not shown to matter"
+            extra = ""
+            if method == "sobol":
+                extra = f"S1 {float(r.s1):.2f} [{float(r.s1_low):.2f}, {float(r.s1_high):.2f}], "
+            parts.append(f"{r.factor} ({extra}{label} {num(v)} [{num(a)}, {num(b)}], {verdict})")
+        what = outcome_name(outcome).lower()
+        lines.append(f"{policy} vs {BASELINE}, {what}: " + ("; ".join(parts) if parts else "no factor applies"))
+    return lines
 
 
 def write_batch_report(store: str | Path, out: str | Path | None = None, *, boot: int = 1000) -> BatchReport:
@@ -371,7 +475,7 @@ def write_batch_report(store: str | Path, out: str | Path | None = None, *, boot
     stem = html_path.with_suffix("")
     summary = summary_table(data)
     win = winners(data)
-    sens = sensitivity(data, summary, boot=boot)
+    method, sens = indices(data, summary, boot=boot)
     paths: dict[str, Path] = {"html": html_path, "summary": Path(f"{stem}-summary.csv")}
     summary.to_csv(paths["summary"], index=False)
     if not sens.empty:
@@ -388,18 +492,22 @@ def write_batch_report(store: str | Path, out: str | Path | None = None, *, boot
         figures.append(("difference by factor", _png(fig_difference_line(data, summary, num[0]))))
     if num and others and not summary.empty:
         figures.append(("each outcome against each factor", _png(fig_outcomes_by_factor(data, summary, num))))
-    if not sens.empty:
+    if not sens.empty and method == "prcc":
         figures.append(("sensitivity", _png(fig_sensitivity(sens))))
+    elif not sens.empty:
+        for outcome in [o for o in HEADLINE if o in set(sens["outcome"])]:
+            name = "Sobol' indices" if method == "sobol" else "Morris effects"
+            figures.append((f"{name}: {outcome_name(outcome).lower()}", _png(fig_indices(method, sens, outcome))))
     for i, (name, png) in enumerate(figures, 1):
         p = Path(f"{stem}-fig{i}.png")
         p.write_bytes(png)
         paths[f"figure {i}: {name}"] = p
-    html_path.write_text(_render(data, summary, win, sens, figures, paths))
-    return BatchReport(paths, policy_overview(data, summary, win), sens)
+    html_path.write_text(_render(data, summary, win, sens, figures, paths, method))
+    return BatchReport(paths, policy_overview(data, summary, win), sens, method)
 
 
 def _render(data: BatchData, summary: pd.DataFrame, win: pd.DataFrame, sens: pd.DataFrame,
-            figures: list[tuple[str, bytes]], paths: dict[str, Path]) -> str:
+            figures: list[tuple[str, bytes]], paths: dict[str, Path], method: str = "prcc") -> str:
     m = data.manifest
     e = html.escape
     factors = [f["name"] for f in m["factors"]]
@@ -424,9 +532,31 @@ def _render(data: BatchData, summary: pd.DataFrame, win: pd.DataFrame, sens: pd.
     for name, png in figures:
         parts.append(f"<h3>{e(name)}</h3>" + _img(png, name))
     parts.append("<h2>Sensitivity</h2>")
+    streams = m.get("streams", "independent")
+    parts.append(f"<p class=note>Random streams: {e(streams)} ("
+                 + ("every design point of a replication sees the same customers, so differences between points are "
+                    "the factors' effects, not fresh noise" if streams == "shared" else
+                    "each design point has fresh customers, so noise between points adds to the factors' effects")
+                 + "). A factor on one policy's parameters is not a candidate driver of another policy's outcomes.</p>")
+    drivers = driver_lines(method, sens)
+    if drivers:
+        parts.append("<p>Drivers of net profit (95% intervals):</p><ul>"
+                     + "".join(f"<li>{e(d)}</li>" for d in drivers) + "</ul>")
     if m["design"]["type"] == "grid":
-        parts.append("<p class=note>Sensitivity indices are computed for sampled designs (lhs, sobol); this batch is a grid: "
-                     "read the effects from the maps and the table.</p>")
+        parts.append("<p class=note>Sensitivity indices are computed for sampled designs (lhs, sobol, saltelli, morris); "
+                     "this batch is a grid: read the effects from the maps and the table.</p>")
+    elif method in ("sobol", "morris") and not sens.empty:
+        if method == "sobol":
+            note = ("First-order (S1: the share of the variance of the difference due to the factor alone) and total "
+                    "(ST: including its interactions) Sobol' indices from SALib's estimator on the Saltelli sample, "
+                    "with SALib's 95% bootstrap intervals")
+        else:
+            note = ("Morris elementary effects per unit of each factor's range: mu* (mean absolute effect: how much "
+                    "the factor matters), mu (mean effect: its direction) and sigma (their spread: interactions or "
+                    "non-linearity), with 95% percentile bootstrap intervals over trajectories")
+        parts.append(f"<p class=note>Response: each policy's mean paired difference vs {BASELINE} per design point, "
+                     f"for every outcome. Method: {note}. Every outcome is in "
+                     f"<code>{e(paths['sensitivity'].name)}</code>.</p>" + _indices_html(method, sens))
     elif sens.empty:
         parts.append("<p class=note>Not enough design points with numeric factors for sensitivity indices "
                      "(needs at least the number of factors + 3).</p>")
