@@ -261,6 +261,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _check_memory(ls.scenario, ls.policies.values(), opts.customers, opts.jobs)
     if args.robust is not None and args.robust < 2:
         raise _bad(f"--robust {args.robust}: a robust comparison needs at least 2 worlds (e.g. --robust 64)")
+    if args.sobol and (args.robust is None or args.robust & (args.robust - 1)):
+        raise _bad("--sobol needs --robust N with N a power of two (the Saltelli design's base, e.g. --robust 64)")
     if args.resume and not args.out:
         raise _bad("--resume continues the comparison written to --out DIR; give the same --out as the interrupted run")
     out = Path(args.out) if args.out else Path("results") / f"{ls.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -276,6 +278,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         from lab.experiment.robust import RobustOptions, robust_compare
 
         study = robust_compare(ls, RobustOptions(worlds=args.robust, replications=args.robust_replications,
+                                                 method="saltelli" if args.sobol else "lhs",
                                                  seed=args.seed, customers=opts.customers, days=args.days,
                                                  jobs=opts.jobs), progress=not args.quiet)
         comp.robustness = study.summary()
@@ -293,7 +296,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         from lab.report.robust import format_robust
 
         print("\n" + format_robust(comp.robustness))
-    print(f"\n{len(comp.results)} runs in {comp.seconds:.1f} s. Results in {out}/ ({', '.join(p.name for p in files.values())})")
+    runs = len(comp.results) + (0 if comp.robustness is None else
+                                len(ls.policies) * comp.robustness["worlds"] * comp.robustness["replications_per_world"])
+    print(f"\n{runs} runs in {comp.seconds:.1f} s. Results in {out}/ ({', '.join(p.name for p in files.values())})")
     print(f"Report: {out / 'report.html'}")
     return EXIT_OK
 
@@ -564,6 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--robust-replications", type=positive_int, default=2, metavar="R",
                    help="replications of each policy in each world (default 2; 2 or more separate the worlds' spread "
                         "from simulation noise)")
+    s.add_argument("--sobol", action="store_true",
+                   help="with --robust N (a power of two): a Saltelli design of N x (parameters + 2) worlds, and "
+                        "first-order and total Sobol indices of each policy's difference from the baseline")
     s.add_argument("--quiet", action="store_true", help="no progress output")
     _world_opts(s)
     s.set_defaults(fn=cmd_compare)

@@ -128,3 +128,31 @@ def test_cli_robust_needs_two_worlds(tmp_path, capsys):
     assert main(["compare", CLASSROOM, "--replications", "2", "--customers", "50", "--days", "30", "--robust", "1",
                  "--quiet", "--no-flywheel-split", "--jobs", "1", "--out", str(tmp_path / "x")]) == 2
     assert "at least 2 worlds" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- Sobol indices
+def test_sobol_indices_find_the_one_parameter_that_matters():
+    from SALib.sample import sobol as saltelli
+
+    from lab.metrics.robustness import sobol_indices
+
+    names = ["a", "b", "c"]
+    u = saltelli.sample({"num_vars": 3, "names": names, "bounds": [[0, 1]] * 3}, 1024, calc_second_order=False,
+                        seed=4)
+    y = np.where(u[:, 1] > 0.3, 1.0, -1.0)  # only b matters, through a threshold
+    rows = sobol_indices(y, names, seed=5)
+    assert rows[0]["parameter"] == "b"
+    assert abs(rows[0]["S1"] - 1) <= rows[0]["S1_conf"] + 0.05 and abs(rows[0]["ST"] - 1) <= rows[0]["ST_conf"] + 0.05
+    for r in rows[1:]:
+        assert abs(r["S1"]) <= r["S1_conf"] + 1e-9 and abs(r["ST"]) <= r["ST_conf"] + 1e-9
+
+
+def test_a_saltelli_study_runs_n_times_parameters_plus_two_worlds(tmp_path):
+    known = ROOT / "tests" / "data" / "robust_known.yaml"
+    study = robust_compare(load_scenario(known), RobustOptions(worlds=4, replications=1, method="saltelli",
+                                                               customers=60, days=60, seed=2), progress=False)
+    assert study.design.shape == (4 * (2 + 2), 2)
+    section = study.summary()
+    assert section["worlds"] == 16 and section["sobol_base"] == 4
+    rows = section["outcomes"]["net_profit"]["sobol"]["points"]
+    assert {r["parameter"] for r in rows} == set(study.parameters)

@@ -65,3 +65,16 @@ def test_regret_is_zero_for_the_winner_of_every_world(study):
     lead = means[1] - means[0]
     assert reg["points"]["mean"] == pytest.approx(np.mean(np.maximum(0, -lead)))
     assert reg["none"]["mean"] == pytest.approx(np.mean(np.maximum(0, lead)))
+
+
+def test_sobol_indices_put_the_response_first_and_the_credit_appetite_near_zero():
+    # a Saltelli design of base 16 over the two parameters: 64 worlds sharing their customers
+    study = robust_compare(load_scenario(KNOWN), RobustOptions(worlds=16, replications=1, method="saltelli",
+                                                               customers=200, days=365, jobs=2, seed=1),
+                           progress=False)
+    rows = study.summary()["outcomes"]["net_profit"]["sobol"]["points"]
+    first, other = rows
+    assert first["parameter"] == RESPONSE and first["ST"] - first["ST_conf"] > 0.5
+    assert first["S1"] - first["S1_conf"] > 0.3
+    assert other["parameter"] == IRRELEVANT
+    assert abs(other["S1"]) <= other["S1_conf"] and other["ST"] < 0.1

@@ -31,7 +31,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["ROBUST_SHARE", "noise_split", "outcome_robustness", "regret", "verdict", "win_probabilities"]
+__all__ = ["ROBUST_SHARE", "noise_split", "outcome_robustness", "regret", "sobol_indices", "verdict",
+           "win_probabilities"]
 
 #: A policy that is best in at least this share of the plausible worlds has a robust verdict.
 ROBUST_SHARE = 0.9
@@ -180,3 +181,21 @@ def verdict(entry: Mapping, outcome_label: str, labels: Mapping[str, str], basel
                      f"{name}'s lead over {labels.get(second, second)})")
     out["text"] = text
     return out
+
+
+def sobol_indices(y: np.ndarray, parameters: Sequence[str], seed: int, resamples: int = 200) -> list[dict]:
+    """First-order and total Sobol indices of ``y`` (one value per world of a Saltelli design, in SALib's order,
+    without second order) with 95% bootstrap intervals, ranked by total index (largest first).
+
+    Computed by SALib's ``sobol.analyze`` (Saltelli 2010, Jansen estimators); the intervals are its bootstrap
+    half-widths (``S1_conf``, ``ST_conf``) around the estimates. ``seed`` seeds the bootstrap."""
+    from SALib.analyze import sobol
+
+    y = np.asarray(y, dtype=float)
+    problem = {"num_vars": len(parameters), "names": list(parameters), "bounds": [[0.0, 1.0]] * len(parameters)}
+    if not np.all(np.isfinite(y)) or np.all(y == y[0]):
+        return []
+    got = sobol.analyze(problem, y, calc_second_order=False, num_resamples=resamples, conf_level=0.95, seed=seed)
+    rows = [{"parameter": name, "S1": _f(got["S1"][j]), "S1_conf": _f(got["S1_conf"][j]),
+             "ST": _f(got["ST"][j]), "ST_conf": _f(got["ST_conf"][j])} for j, name in enumerate(parameters)]
+    return sorted(rows, key=lambda r: -(r["ST"] if r["ST"] is not None else -math.inf))

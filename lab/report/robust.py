@@ -62,6 +62,11 @@ def format_robust(section: Mapping, outcomes: tuple[str, ...] = ("net_profit",))
                        f"{_pct(d.get('share_beats_baseline')):>7}"
             lines.append(f"  {'':<{len(REGISTRY[name].label)}}  {p:<14}{_pct(prob):>9}{diff}"
                          f"{rfmt(reg['mean']):>13}{rfmt(reg['mean_worst_5pct']):>10}")
+        for p, rows in entry.get("sobol", {}).items():
+            top = ", ".join(f"{r['parameter']} total {r['ST']:.2f} ± {r['ST_conf']:.2f} (first-order {r['S1']:.2f} "
+                            f"± {r['S1_conf']:.2f})" for r in rows[:3] if r["ST"] is not None)
+            if top:
+                lines.append(f"  what drives {p}'s difference (Sobol indices, 95% bootstrap): {top}")
         lines.append("  (5%..95%: the worlds' spread with the simulation noise taken out; noise: the share of the "
                      "spread of world means that is simulation noise)")
     return "\n".join(lines)
