@@ -265,6 +265,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
                           customers=customers, days=args.days, jobs=args.jobs or _cpus(),
                           flywheel_split=not args.no_flywheel_split, precision_of=args.precision_of)
     _check_memory(ls.scenario, ls.policies.values(), opts.customers, opts.jobs)
+    if args.robust is not None and args.robust < 2:
+        raise _bad(f"--robust {args.robust}: a robust comparison needs at least 2 worlds (e.g. --robust 64)")
+    if args.sobol and (args.robust is None or args.robust & (args.robust - 1)):
+        raise _bad("--sobol needs --robust N with N a power of two (the Saltelli design's base, e.g. --robust 64)")
     if args.resume and not args.out:
         raise _bad("--resume continues the comparison written to --out DIR; give the same --out as the interrupted run")
     out = Path(args.out) if args.out else Path("results") / f"{ls.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -276,6 +280,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if kept:
         print(f"lab compare: resuming: {kept} runs already done in {work.path}", file=sys.stderr)
     comp = compare(ls, opts, progress=not args.quiet, workspace=work)
+    if args.robust is not None:
+        from lab.experiment.robust import RobustOptions, robust_compare
+
+        study = robust_compare(ls, RobustOptions(worlds=args.robust, replications=args.robust_replications,
+                                                 method="saltelli" if args.sobol else "lhs",
+                                                 seed=args.seed, customers=opts.customers, days=args.days,
+                                                 jobs=opts.jobs), progress=not args.quiet)
+        comp.robustness = study.summary()
+        comp.seconds += study.seconds
     files: dict[str, Path] = {}
 
     def write(stage: Path) -> None:
@@ -285,7 +298,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     published(out, write)
     work.discard()
     print(format_table(comp, color=sys.stdout.isatty()))
-    print(f"\n{len(comp.results)} runs in {comp.seconds:.1f} s. Results in {out}/ ({', '.join(p.name for p in files.values())})")
+    if comp.robustness is not None:
+        from lab.report.robust import format_robust
+
+        print("\n" + format_robust(comp.robustness))
+    runs = len(comp.results) + (0 if comp.robustness is None else
+                                len(ls.policies) * comp.robustness["worlds"] * comp.robustness["replications_per_world"])
+    print(f"\n{runs} runs in {comp.seconds:.1f} s. Results in {out}/ ({', '.join(p.name for p in files.values())})")
     print(f"Report: {out / 'report.html'}")
     return EXIT_OK
 
@@ -542,6 +561,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue a comparison into --out that was interrupted: the runs it finished are kept")
     _jobs_opt(s)
     s.add_argument("--no-flywheel-split", action="store_true", help="skip the runs with the flywheel cut (halves the work; no flywheel share)")
+    s.add_argument("--robust", type=positive_int, default=None, metavar="N",
+                   help="also run every policy in N plausible worlds sampled from the plausible ranges (docs/MODEL.md) "
+                        "and say how sure the verdict is: probability of being best, differences across worlds, "
+                        "regret (summary.json's robustness section)")
+    s.add_argument("--robust-replications", type=positive_int, default=2, metavar="R",
+                   help="replications of each policy in each world (default 2; 2 or more separate the worlds' spread "
+                        "from simulation noise)")
+    s.add_argument("--sobol", action="store_true",
+                   help="with --robust N (a power of two): a Saltelli design of N x (parameters + 2) worlds, and "
+                        "first-order and total Sobol indices of each policy's difference from the baseline")
     s.add_argument("--quiet", action="store_true", help="no progress output")
     _world_opts(s)
     s.set_defaults(fn=cmd_compare)

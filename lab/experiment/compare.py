@@ -177,6 +177,7 @@ class Comparison:
     seed: int
     results: list[TaskResult] = field(default_factory=list)
     seconds: float = 0.0
+    robustness: dict | None = None  # the robust study's section of summary.json (lab.experiment.robust), if run
     _cache: dict = field(default_factory=dict, repr=False, compare=False)  # keyed by len(results): appends invalidate it
 
     @property
@@ -306,6 +307,8 @@ class Comparison:
                 entry["flywheel_share_note"] = share.reason
             out["policies"][p] = entry
         out["verdict"] = self.verdict()
+        if self.robustness is not None:
+            out["robustness"] = self.robustness
         return out
 
     def verdict(self) -> dict:

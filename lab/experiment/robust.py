@@ -1,0 +1,194 @@
+"""The robust comparison: every policy in many plausible worlds, with common random numbers.
+
+A world is one row of a design over the scenario's plausible ranges (lab.scenario.ranges:
+a scrambled Latin hypercube, or a Sobol sequence), seeded from the comparison's seed and
+the study's own tag, so the same seed gives the same worlds. World ``w``'s replication ``r``
+runs at address ``(w, r)`` under every policy: the same world and the same customers, so the
+policies' differences within a world are paired. In a Saltelli design (for Sobol indices) every
+world's replication ``r`` runs at ``(0, r)``: the worlds share their customers too (common random
+numbers across the design), so the indices measure the parameters, not the noise between worlds. Worlds' parameters are applied with
+:func:`lab.scenario.ranges.apply`; fixed ranges are dropped from the design.
+
+The runs go to local processes as `lab compare`'s do (spawn, the ``__main__`` guard check);
+their results are put in (policy, world, replication) order whatever the order they finish
+in, so the summary is bit-identical for any number of workers. The statistics are
+lab.metrics.robustness's.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from lab.experiment.compare import Progress
+from lab.experiment.processes import check_main_guarded
+from lab.experiment.run import run_policy
+from lab.metrics.outcomes import REGISTRY
+from lab.metrics.robustness import outcome_robustness, sobol_indices, verdict
+from lab.scenario.loader import BASELINE, LoadedScenario
+from lab.scenario.ranges import Range, apply, plausible_ranges, sample
+
+__all__ = ["RobustOptions", "RobustStudy", "VERDICT_OUTCOMES", "design_seed", "robust_compare", "world_design"]
+
+#: The outcomes the robust study words a verdict on, in the order the report shows them.
+VERDICT_OUTCOMES = ("net_profit", "retention_12m", "revenue")
+# mixed into the comparison's seed so the design's draws are not the engine's
+_DESIGN_TAG = 0x526F62757374  # "Robust"
+
+
+@dataclass(frozen=True)
+class RobustOptions:
+    """How a robust comparison is run: ``worlds`` plausible worlds, ``replications`` runs of each policy in each."""
+
+    worlds: int = 64
+    replications: int = 2
+    method: Literal["lhs", "sobol", "saltelli"] = "lhs"  # saltelli: worlds is the base N, N (D + 2) worlds run
+    seed: int | None = None
+    customers: int | None = None
+    days: int | None = None
+    jobs: int = 1
+
+    def __post_init__(self) -> None:
+        if self.worlds < 2:
+            raise ValueError(f"a robust comparison needs at least 2 worlds, not {self.worlds}")
+        if self.replications < 1:
+            raise ValueError(f"replications per world must be at least 1, not {self.replications}")
+        if self.method in ("sobol", "saltelli") and self.worlds & (self.worlds - 1):
+            raise ValueError(f"a Sobol design needs a power of two worlds, not {self.worlds}")
+
+
+def world_design(ranges: list[Range], options: RobustOptions, seed: int) -> np.ndarray:
+    """The worlds' parameter values, one row per world: :func:`lab.scenario.ranges.sample`'s design, or for
+    ``saltelli`` SALib's Saltelli (Sobol-sequence) design of base ``options.worlds`` without second order
+    (``worlds * (len(ranges) + 2)`` rows) mapped through each range's quantile function."""
+    if options.method != "saltelli":
+        return sample(ranges, options.worlds, seed, method=options.method)
+    from SALib.sample import sobol
+
+    problem = {"num_vars": len(ranges), "names": [r.path for r in ranges], "bounds": [[0.0, 1.0]] * len(ranges)}
+    u = sobol.sample(problem, options.worlds, calc_second_order=False, scramble=True, seed=seed % 2**32)
+    return np.column_stack([r.ppf(u[:, j]) for j, r in enumerate(ranges)])
+
+
+def design_seed(seed: int) -> int:
+    """The seed of the worlds' design, derived from the comparison's seed (not the engine's streams)."""
+    return int(np.random.SeedSequence([int(seed), _DESIGN_TAG]).generate_state(1, dtype=np.uint64)[0])
+
+
+@dataclass
+class RobustStudy:
+    """A robust comparison's worlds and outcomes: ``values[o]`` is a (policies, worlds, replications) array."""
+
+    loaded: LoadedScenario
+    options: RobustOptions
+    seed: int
+    ranges: list[Range]
+    design: np.ndarray  # (worlds, len(ranges)) parameter values
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def policies(self) -> list[str]:
+        return list(self.loaded.policies)
+
+    @property
+    def parameters(self) -> list[str]:
+        return [r.path for r in self.ranges]
+
+    def world_means(self, outcome: str) -> np.ndarray:
+        """(policies, worlds): each policy's mean over a world's replications."""
+        return self.values[outcome].mean(axis=2)
+
+    def summary(self) -> dict:
+        """The ``robustness`` section of summary.json (docs/OUTPUTS.md)."""
+        labels = {p: ("no programme" if p == BASELINE else p) for p in self.policies}
+        out: dict = {
+            "worlds": int(self.design.shape[0]), "replications_per_world": self.options.replications,
+            "method": self.options.method, "design_seed": design_seed(self.seed),
+            "parameters": [{"path": r.path, "low": r.low, "high": r.high, "shape": r.shape} for r in self.ranges],
+            "outcomes": {}, "verdict": {},
+        }
+        for name, o in REGISTRY.items():
+            out["outcomes"][name] = outcome_robustness(self.values[name], self.policies, BASELINE, o.higher_is_better)
+        if self.options.method == "saltelli":
+            out["sobol_base"] = self.options.worlds
+            for name in VERDICT_OUTCOMES:
+                means = self.world_means(name)
+                b = self.policies.index(BASELINE)
+                out["outcomes"][name]["sobol"] = {
+                    p: sobol_indices(means[i] - means[b], self.parameters, design_seed(self.seed) % 2**32)
+                    for i, p in enumerate(self.policies) if i != b}
+        for name in VERDICT_OUTCOMES:
+            out["verdict"][name] = verdict(out["outcomes"][name], REGISTRY[name].label.lower(), labels, BASELINE,
+                                           self.world_means(name), self.policies, self.design, self.parameters)
+        return out
+
+
+def _run_world(loaded: LoadedScenario, policy: str, world: int, rep: int, row: tuple[float, ...],
+               ranges: tuple[Range, ...], seed: int, customers: int | None, days: int | None,
+               shared: bool = False) -> tuple:
+    sc = apply(loaded.scenario, ranges, row)
+    address = (0, rep) if shared else (world, rep)
+    res = run_policy(sc, loaded.policies[policy], seed, address=address, customers=customers, days=days)
+    return policy, world, rep, res.summary
+
+
+def robust_compare(loaded: LoadedScenario, options: RobustOptions, progress: bool = True) -> RobustStudy:
+    """Run every policy in ``options.worlds`` plausible worlds, ``options.replications`` times each (CRN)."""
+    seed = options.seed if options.seed is not None else loaded.scenario.seed
+    ranges = [r for r in plausible_ranges(loaded.scenario) if not r.fixed]
+    design = world_design(ranges, options, design_seed(seed))
+    worlds = design.shape[0]
+    study = RobustStudy(loaded, options, seed, ranges, design)
+    t0 = time.perf_counter()
+    tasks = [(p, w, k) for p in study.policies for w in range(worlds) for k in range(options.replications)]
+    bar = Progress(len(tasks), f"robust {loaded.scenario.name}") if progress else None
+    got: dict[tuple[str, int, int], dict[str, float]] = {}
+    pool = None
+    if options.jobs > 1:
+        check_main_guarded(f"robust_compare(..., RobustOptions(jobs={options.jobs}))")
+        pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        for p, w, k, outcomes in _run(loaded, tasks, design, tuple(ranges), seed, options, pool):
+            got[(p, w, k)] = outcomes
+            if bar is not None:
+                bar.step()
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        if bar is not None:
+            bar.close()
+    shape = (len(study.policies), worlds, options.replications)
+    for name in REGISTRY:
+        arr = np.empty(shape)
+        for i, p in enumerate(study.policies):
+            for w in range(worlds):
+                for k in range(options.replications):
+                    v = got[(p, w, k)].get(name)
+                    arr[i, w, k] = np.nan if v is None else float(v)
+        study.values[name] = arr
+    study.seconds = time.perf_counter() - t0
+    return study
+
+
+def _run(loaded: LoadedScenario, tasks: list[tuple[str, int, int]], design: np.ndarray, ranges: tuple[Range, ...],
+         seed: int, options: RobustOptions, pool: ProcessPoolExecutor | None) -> Iterable[tuple]:
+    def row(w: int) -> tuple[float, ...]:
+        return tuple(float(v) for v in design[w])
+
+    shared = options.method == "saltelli"  # the design's worlds share their customers: Sobol sees no noise between
+
+    if pool is None:
+        for p, w, k in tasks:
+            yield _run_world(loaded, p, w, k, row(w), ranges, seed, options.customers, options.days, shared)
+        return
+    futures = [pool.submit(_run_world, loaded, p, w, k, row(w), ranges, seed, options.customers, options.days, shared)
+               for p, w, k in tasks]
+    for f in as_completed(futures):
+        yield f.result()

@@ -1,0 +1,201 @@
+"""How sure is a verdict: the statistics of a robust comparison over many plausible worlds.
+
+A robust study (lab.experiment.robust) runs every policy in W sampled worlds, R replications
+per world, with common random numbers (the same world and customers under every policy).
+For one outcome its values form an array ``x[p, w, r]``. From it, per outcome:
+
+* **probability of being best**: the share of worlds where the policy's world mean is the best
+  (ties share the world); with its binomial standard error ``sqrt(p (1 - p) / W)``;
+* **paired differences from the baseline**: ``d[p, w, r] = x[p, w, r] - x[baseline, w, r]``; their
+  world means ``D[p, w]`` have a median, 5th and 95th percentiles across worlds, and the share of
+  worlds where the policy beats the baseline;
+* **noise separated from the worlds** (one-way random-effects ANOVA, method of moments): the
+  within-world variance ``s2_within`` (mean over worlds of the variance over replications, needs
+  R >= 2) is simulation noise; the variance of the world means ``var(D)`` holds the worlds' spread
+  plus ``s2_within / R``; ``var_worlds = max(0, var(D) - s2_within / R)`` is the spread the
+  parameters cause. ``p5_worlds``/``p95_worlds`` are the percentiles of the world means shrunk
+  towards their mean by ``sqrt(var_worlds / var(D))`` (the empirical-Bayes estimate of the
+  noise-free worlds' spread);
+* **regret**: ``best[w] - x_mean[p, w]`` (the reverse for an outcome where lower is better), its
+  mean and its worst 5% (the 95th percentile, and the mean of the worst 5% of worlds);
+* a **verdict in words** (:func:`verdict`).
+
+Outcomes where neither direction is better (breakage, concentration) get differences but no
+best, regret or verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["ROBUST_SHARE", "noise_split", "outcome_robustness", "regret", "sobol_indices", "verdict",
+           "win_probabilities"]
+
+#: A policy that is best in at least this share of the plausible worlds has a robust verdict.
+ROBUST_SHARE = 0.9
+
+
+def _f(v: float) -> float | None:
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _best_index(means: np.ndarray, higher: bool) -> np.ndarray:
+    """(P, W) world means -> (P, W) weights: 1/k for each of the k policies tied best in a world."""
+    sign = means if higher else -means
+    top = np.nanmax(sign, axis=0)
+    is_best = sign == top[None, :]
+    return is_best / is_best.sum(axis=0, keepdims=True)
+
+
+def win_probabilities(means: np.ndarray, higher: bool) -> np.ndarray:
+    """The share of worlds (columns) in which each policy (row) has the best world mean."""
+    return _best_index(means, higher).mean(axis=1)
+
+
+def noise_split(d: np.ndarray) -> dict:
+    """Between-world spread vs within-world noise of one policy's paired differences ``d[w, r]``."""
+    w, r = d.shape
+    world = d.mean(axis=1)
+    var_means = float(np.var(world, ddof=1)) if w > 1 else math.nan
+    within = float(np.mean(np.var(d, axis=1, ddof=1))) if r > 1 else math.nan
+    if math.isfinite(within) and math.isfinite(var_means):
+        var_worlds = max(0.0, var_means - within / r)
+        noise_share = min(1.0, within / r / var_means) if var_means > 0 else (0.0 if within == 0 else 1.0)
+        shrink = math.sqrt(var_worlds / var_means) if var_means > 0 else 0.0
+        centre = float(np.mean(world))
+        shrunk = centre + shrink * (world - centre)
+        p5w, p95w = float(np.percentile(shrunk, 5)), float(np.percentile(shrunk, 95))
+    else:
+        var_worlds = noise_share = p5w = p95w = math.nan
+    return {"sd_between_world_means": _f(math.sqrt(var_means)) if math.isfinite(var_means) else None,
+            "sd_within_world": _f(math.sqrt(within)) if math.isfinite(within) else None,
+            "sd_worlds": _f(math.sqrt(var_worlds)) if math.isfinite(var_worlds) else None,
+            "noise_share": _f(noise_share), "p5_worlds": _f(p5w), "p95_worlds": _f(p95w)}
+
+
+def regret(means: np.ndarray, higher: bool) -> np.ndarray:
+    """(P, W) world means -> (P, W) regret: how much each policy loses against the best policy of each world."""
+    if higher:
+        return np.nanmax(means, axis=0)[None, :] - means
+    return means - np.nanmin(means, axis=0)[None, :]
+
+
+def _worst_share(x: np.ndarray, share: float = 0.05) -> float:
+    k = max(1, int(math.ceil(share * len(x))))
+    return float(np.mean(np.sort(x)[-k:]))
+
+
+def outcome_robustness(x: np.ndarray, policies: Sequence[str], baseline: str, higher: bool | None) -> dict:
+    """The robustness entry of one outcome from its values ``x[p, w, r]`` (policies in order, baseline among them)."""
+    x = np.asarray(x, dtype=float)
+    p_count, w, r = x.shape
+    b = list(policies).index(baseline)
+    means = x.mean(axis=2)
+    ok = np.all(np.isfinite(means), axis=0)  # worlds where every policy's outcome is a number
+    out: dict = {"worlds": int(ok.sum())}
+    if ok.sum() < 2:
+        out["note"] = "fewer than two worlds where every policy's outcome is a number"
+        return out
+    x, means = x[:, ok, :], means[:, ok]
+    out["differences"] = {}
+    for i, p in enumerate(policies):
+        if i == b:
+            continue
+        d = x[i] - x[b]
+        world = d.mean(axis=1)
+        entry = {"mean": _f(np.mean(world)), "median": _f(np.median(world)),
+                 "p5": _f(np.percentile(world, 5)), "p95": _f(np.percentile(world, 95)), **noise_split(d)}
+        if higher is not None:
+            entry["share_beats_baseline"] = _f(np.mean(world > 0) if higher else np.mean(world < 0))
+        out["differences"][p] = entry
+    if higher is None:
+        return out
+    probs = win_probabilities(means, higher)
+    n = means.shape[1]
+    out["p_best"] = {p: _f(probs[i]) for i, p in enumerate(policies)}
+    out["p_best_se"] = {p: _f(math.sqrt(probs[i] * (1 - probs[i]) / n)) for i, p in enumerate(policies)}
+    reg = regret(means, higher)
+    out["regret"] = {p: {"mean": _f(np.mean(reg[i])), "p95": _f(np.percentile(reg[i], 95)),
+                         "mean_worst_5pct": _f(_worst_share(reg[i]))} for i, p in enumerate(policies)}
+    return out
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.0f}%"
+
+
+def _driver(values: np.ndarray, names: Sequence[str], gap: np.ndarray) -> tuple[str, float] | None:
+    """The varying parameter whose rank correlation with ``gap`` (per world) is largest in size."""
+    from scipy.stats import spearmanr
+
+    best: tuple[str, float] | None = None
+    for j, name in enumerate(names):
+        col = values[:, j]
+        if np.all(col == col[0]) or np.all(gap == gap[0]):
+            continue
+        rho = float(spearmanr(col, gap).statistic)
+        if math.isfinite(rho) and (best is None or abs(rho) > abs(best[1])):
+            best = (name, rho)
+    return best
+
+
+def verdict(entry: Mapping, outcome_label: str, labels: Mapping[str, str], baseline: str,
+            world_means: np.ndarray | None = None, policies: Sequence[str] = (), values: np.ndarray | None = None,
+            parameters: Sequence[str] = ()) -> dict:
+    """The verdict on one outcome in words, with whether it is robust.
+
+    Robust when one policy is best in at least :data:`ROBUST_SHARE` of the worlds: "points beats no
+    programme on net profit in 94% of plausible worlds" (against the baseline, or "is best ... in"
+    when the baseline is not the runner-up). Otherwise "which programme wins depends on X", X the
+    parameter most rank-correlated (across worlds) with the gap between the two likeliest winners,
+    when ``world_means`` and the design ``values`` are given."""
+    probs = entry.get("p_best")
+    if not probs:
+        return {"robust": False, "text": f"no verdict on {outcome_label}: {entry.get('note', 'no direction')}"}
+    order = sorted(probs, key=lambda p: (-probs[p], list(probs).index(p)))
+    best, second = order[0], order[1] if len(order) > 1 else None
+    share = probs[best]
+    out: dict = {"best": best, "p_best": share, "robust": bool(share >= ROBUST_SHARE)}
+    name = labels.get(best, best)
+    if share >= ROBUST_SHARE:
+        if best != baseline:
+            beats = entry["differences"][best].get("share_beats_baseline")
+            text = (f"{name} beats {labels.get(baseline, baseline)} on {outcome_label} in {_pct(beats)} of "
+                    f"plausible worlds, and is the best policy in {_pct(share)}")
+        else:
+            text = f"{name} is the best policy on {outcome_label} in {_pct(share)} of plausible worlds"
+        out["text"] = text
+        return out
+    text = (f"which programme wins on {outcome_label} depends on the world: {name} is best in {_pct(share)} of "
+            f"plausible worlds, {labels.get(second, second)} in {_pct(probs[second])}")
+    if world_means is not None and values is not None and parameters and second is not None:
+        i, k = list(policies).index(best), list(policies).index(second)
+        found = _driver(values, parameters, world_means[i] - world_means[k])
+        if found is not None:
+            out["driver"] = {"parameter": found[0], "rank_correlation": found[1]}
+            text += (f"; it depends most on {found[0]} (rank correlation {found[1]:+.2f} with "
+                     f"{name}'s lead over {labels.get(second, second)})")
+    out["text"] = text
+    return out
+
+
+def sobol_indices(y: np.ndarray, parameters: Sequence[str], seed: int, resamples: int = 200) -> list[dict]:
+    """First-order and total Sobol indices of ``y`` (one value per world of a Saltelli design, in SALib's order,
+    without second order) with 95% bootstrap intervals, ranked by total index (largest first).
+
+    Computed by SALib's ``sobol.analyze`` (Saltelli 2010, Jansen estimators); the intervals are its bootstrap
+    half-widths (``S1_conf``, ``ST_conf``) around the estimates. ``seed`` seeds the bootstrap."""
+    from SALib.analyze import sobol
+
+    y = np.asarray(y, dtype=float)
+    problem = {"num_vars": len(parameters), "names": list(parameters), "bounds": [[0.0, 1.0]] * len(parameters)}
+    if not np.all(np.isfinite(y)) or np.all(y == y[0]):
+        return []
+    got = sobol.analyze(problem, y, calc_second_order=False, num_resamples=resamples, conf_level=0.95, seed=seed)
+    rows = [{"parameter": name, "S1": _f(got["S1"][j]), "S1_conf": _f(got["S1_conf"][j]),
+             "ST": _f(got["ST"][j]), "ST_conf": _f(got["ST_conf"][j])} for j, name in enumerate(parameters)]
+    return sorted(rows, key=lambda r: -(r["ST"] if r["ST"] is not None else -math.inf))
