@@ -249,6 +249,20 @@ def _check_memory(scenario: Scenario, policies, customers: int | None, at_once: 
         raise _bad(problem)
 
 
+def _check_batch_memory(batch, executor: str, jobs: int | None) -> None:
+    """Refuse, before any run, a local batch whose largest run times the runs held at once exceeds the memory."""
+    if executor != "local":  # a cluster's workers have their own memory
+        return
+    from lab.scenario.loader import compile_sources
+
+    sizes = [batch.customers or batch.scenario.population.customers]
+    if batch.customers is None:  # a factor may set the customers point by point
+        sizes += [int(v[f.name]) for f in batch.factors if f.path == "population.customers" for v in batch.points
+                  if v.get(f.name) is not None]
+    at_once = max(1, min(jobs or _cpus(), len(batch.points) * batch.replications))
+    _check_memory(batch.scenario, compile_sources(batch.source, keep_going=True).policies.values(), max(sizes), at_once)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -388,6 +402,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     try:
         batch = api.load_spec(args.spec, customers=args.customers, days=args.days)
         out = Path(args.out) if args.out else Path("results") / batch.spec.name
+        _check_batch_memory(batch, args.executor, args.jobs)
         print(f"lab batch: '{batch.spec.name}': {len(batch.points)} design points x {batch.replications} replications x "
               f"{len(batch.policies)} policies = {batch.total_runs} runs -> {out}", file=sys.stderr)
         result = api.run_batch(batch, out, executor=args.executor, address=args.address, jobs=args.jobs,

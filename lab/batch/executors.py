@@ -14,8 +14,6 @@ import multiprocessing
 import os
 import signal
 import sys
-import threading
-import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -25,43 +23,18 @@ from typing import Any
 
 from lab.batch.spec import Batch, BatchError
 from lab.batch.tasks import PointResult, PointTask, run_task
-from lab.experiment.processes import check_main_guarded
+from lab.experiment.processes import check_main_guarded, die_with_parent
 
 __all__ = ["DaskRunner", "LocalRunner", "WorkersDied"]
 
 _WORKER_BATCH: Batch | None = None
 
 
-def _die_with_parent(parent: int, every: float = 1.0) -> None:
-    """Make this worker process end when the driver `parent` dies, however it dies (kill -9 included).
-
-    On Linux the kernel does it: prctl(PR_SET_PDEATHSIG, SIGKILL). Everywhere,
-    a daemon thread also watches the parent pid (a worker whose parent died is
-    re-parented, so its getppid() changes) and ends the process: the portable
-    fallback, and a cover for the race where the parent died before prctl."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog below does it
-            pass
-
-    def watch() -> None:
-        while True:
-            if os.getppid() != parent:
-                os._exit(1)
-            time.sleep(every)
-
-    threading.Thread(target=watch, name="lab-parent-watchdog", daemon=True).start()
-
-
 def _init_worker(batch: Batch, parent: int | None = None) -> None:
     global _WORKER_BATCH
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     if parent is not None:
-        _die_with_parent(parent)
+        die_with_parent(parent)
     _WORKER_BATCH = batch
 
 

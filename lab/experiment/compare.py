@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -25,7 +26,7 @@ import pandas as pd
 
 from lab.config.declare import option
 from lab.experiment.folder import Workspace, check_free_space, key_of
-from lab.experiment.processes import check_main_guarded
+from lab.experiment.processes import check_main_guarded, die_with_parent
 from lab.experiment.run import run_policy
 from lab.metrics.flywheel_share import FlywheelShare, flywheel_share
 from lab.metrics.outcomes import HEADLINE, REGISTRY
@@ -420,7 +421,8 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
     pool = None
     if options.jobs > 1:
         check_main_guarded(f"compare(..., CompareOptions(jobs={options.jobs}))")
-        pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=die_with_parent, initargs=(os.getpid(),))
     try:
         done_reps = 0
         while wave:

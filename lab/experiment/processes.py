@@ -8,16 +8,24 @@ them and the parent sees only `BrokenProcessPool`. `check_main_guarded` finds
 that case before any process is started, by reading where the main script's
 top level is executing, and says how to fix it. A notebook, an interactive
 shell or `python -c` has no script for the workers to import and needs no guard.
+
+A worker also dies with the process that started it (`die_with_parent`, run
+by each pool's initializer): after a kill -9 of `lab compare` or `lab batch`
+no worker stays behind holding its memory.
 """
 
 from __future__ import annotations
 
 import ast
+import os
+import signal
 import sys
+import threading
+import time
 from functools import lru_cache
 from types import FrameType
 
-__all__ = ["UnguardedMain", "check_main_guarded"]
+__all__ = ["UnguardedMain", "check_main_guarded", "die_with_parent"]
 
 
 class UnguardedMain(RuntimeError):
@@ -44,8 +52,6 @@ def _guarded_lines(path: str, mtime: float) -> tuple[tuple[int, int], ...] | Non
 
 def check_main_guarded(what: str) -> None:
     """Raise UnguardedMain if worker processes started now would re-run the main script's top level."""
-    import os
-
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     if main is None or not path or getattr(sys, "ps1", None) is not None:
@@ -71,3 +77,28 @@ def check_main_guarded(what: str) -> None:
         f"{what} starts worker processes, and each of them imports {path}, whose line {line} would start them again. "
         f"Put the script's work under a guard:\n\n    if __name__ == \"__main__\":\n        ...\n\n"
         "or run it in one process (jobs=1).")
+
+
+def die_with_parent(parent: int, every: float = 1.0) -> None:
+    """Make this worker process end when the process `parent` dies, however it dies (kill -9 included).
+
+    On Linux the kernel does it: prctl(PR_SET_PDEATHSIG, SIGKILL). Everywhere,
+    a daemon thread also watches the parent pid (a worker whose parent died is
+    re-parented, so its getppid() changes) and ends the process: the portable
+    fallback, and a cover for the race where the parent died before prctl."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog below does it
+            pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(every)
+
+    threading.Thread(target=watch, name="lab-parent-watchdog", daemon=True).start()
