@@ -1,8 +1,8 @@
 """Hostile policy files are refused at once, with one positioned diagnostic of the right code (issue 14: "keep every
 refusal under a second"; benchmarks/bench_refusals.py times the same cases).
 
-A policy's rules are capped at MAX_RULES while the YAML is read: the reading stops at the first rule past the cap,
-so thousands of rules (legal or not) give one diagnostic at that rule instead of a problem per rule.
+The YAML reader can cap a list's length (lab.policy.loader.LONGEST caps a policy's rules at MAX_RULES): the reading
+stops at the first item past the cap. load_policy does not apply it yet (see the loader's read_policy docstring).
 """
 
 from __future__ import annotations
