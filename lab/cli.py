@@ -47,7 +47,10 @@ def _kind_of(path: Path) -> str:
     from lab.config import read_yaml
     from lab.policy.files import find_scenario
 
-    node = read_yaml(find_scenario(str(path)) or path)  # a shipped scenario's name reads as its file
+    from lab.policy.loader import LONGEST
+
+    # a shipped scenario's name reads as its file; a policy's thousands of rules stop the reading at once
+    node = read_yaml(find_scenario(str(path)) or path, LONGEST)
     keys = {k.value for k, _ in node.value} if node.kind == "map" else set()
     if "population" in keys or "store" in keys:
         return "scenario"

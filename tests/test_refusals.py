@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from lab.cli import main
 from lab.config import MAX_DEPTH, parse_yaml
 from lab.errors import MAX_DIAGNOSTICS, LabError
-from lab.policy.loader import LONGEST, load_policy
+from lab.policy.loader import load_policy
 from lab.policy.runtime import MAX_RULES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -29,13 +30,21 @@ def _refusal(tmp_path: Path, text: str) -> LabError:
     return err.value
 
 
-def test_the_reader_cap_stops_at_the_first_item_past_it():
-    text = many_rules(6000, unknown_fields=True)
-    with pytest.raises(LabError) as err:
-        parse_yaml(text, "f.yaml", LONGEST)
-    (d,) = err.value.diagnostics
-    assert d.code == "yaml-limit" and d.path == ("rules", MAX_RULES) and (d.line, d.col) == (3 + 4 * MAX_RULES, 5)
-    assert f"at most {MAX_RULES} rules" in d.message
+@pytest.mark.parametrize("unknown_fields", [True, False])
+def test_thousands_of_rules_stop_at_the_first_rule_past_the_cap(tmp_path, unknown_fields):
+    err = _refusal(tmp_path, many_rules(6000, unknown_fields=unknown_fields))
+    (d,) = err.diagnostics  # not one problem per unknown field: the reading stopped
+    assert d.code == "yaml-limit" and d.path == ("rules", MAX_RULES)
+    assert (d.line, d.col) == (3 + 4 * MAX_RULES, 5)  # "id" of the 65th rule
+    assert f"at most {MAX_RULES} rules" in d.message and f"{MAX_RULES + 1} or more" in d.message
+
+
+def test_the_cap_holds_on_the_command_line_in_one_line(tmp_path, capsys):
+    path = tmp_path / "many.yaml"
+    path.write_text(many_rules(8000, unknown_fields=False))
+    assert main(["validate", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"{path}:{3 + 4 * MAX_RULES}:5: a policy may have at most {MAX_RULES} rules")
 
 
 def test_exactly_the_cap_is_read_in_full(tmp_path):
