@@ -23,7 +23,7 @@ def _message(tmp_path, condition: str) -> str:
 @pytest.mark.parametrize("written, meant", [
     ("customer.spent_last_year", "customer.spend"),
     ("customer.money_spent", "customer.spend"),
-    ("customer.visits", "customer.purchases"),
+    ("customer.visits", "customer.visits_90d"),  # a visit window: the visit-like fields (closest spelling among them)
     ("customer.happiness", "customer.satisfaction"),
     ("customer.coupon", "customer.voucher"),
 ])
