@@ -149,12 +149,12 @@ class Behaviour:
                                              default=1.0, min=0, max=10)
     satisfaction_churn_effect: float = option("log dropout change per unit satisfaction below the reference",
                                               default=2.0, min=0, max=10)
-    satisfaction_memory_days: float = option("days over which satisfaction drifts back to what service quality "
-                                             "supports", default=60.0, gt=0)
+    satisfaction_memory_days: float = option("days over which satisfaction drifts back to what "
+                                             "service quality supports", default=60.0, gt=0)
     service_quality_weight: float = option("satisfaction target change per unit of service quality above its start",
                                            default=0.5, min=0, max=5)
-    service_recovery: float = option("satisfaction gained by a well-handled contact (lost, doubled, by a badly handled "
-                                     "complaint)", default=0.03, min=0, max=1)
+    service_recovery: float = option("satisfaction gained by a well-handled contact (lost, doubled, by a "
+                                     "badly handled complaint)", default=0.03, min=0, max=1)
     trial_uplift: float = option("purchase-rate rise per new category a customer adopts", default=0.15, min=0, max=5)
     free_item_delight: float = option("extra satisfaction from a free item in a category the customer buys "
                                       "(performance rewards)", default=0.05, min=0, max=1)
@@ -206,8 +206,8 @@ class ProfitSharing:
 class Marketing:
     """Acquisition by paid marketing: the front of the revolving door."""
 
-    budget_per_year: float = option("marketing spend per year (at most 1e10: more than the largest retailer spends on "
-                                    "marketing)", default=0.0, min=0, max=1e10)
+    budget_per_year: float = option("marketing spend per year (at most 1e10: more than the largest retailer "
+                                    "spends on marketing)", default=0.0, min=0, max=1e10)
     cost_per_acquisition: float = option("marketing dollars per new customer (1 cent to 1e6: no customer is won for "
                                          "less than a cent)", default=50.0, min=0.01, max=1e6)
 
@@ -224,8 +224,8 @@ class Store:
     marketing: Marketing = option("marketing", default_factory=Marketing)
     learning_rate: float = option("unit cost multiplier per doubling of cumulative volume (experience curve; 1 = none)",
                                   default=0.95, min=0.5, max=1)
-    prior_volume_days: float = option("days of the store's past volume at the starting cost (anchors the experience "
-                                      "curve)", default=365.0, gt=0)
+    prior_volume_days: float = option("days of the store's past volume at the starting cost (anchors "
+                                      "the experience curve)", default=365.0, gt=0)
     service_quality: float = option("starting service quality, 0-1", default=0.7, min=0, max=1)
     seasonality: float = option("amplitude of yearly seasonality in purchase rates (0.2 = +-20%)",
                                 default=0.0, min=0, max=0.95)
@@ -247,8 +247,8 @@ class Population:
     """Who the customers are."""
 
     customers: int = option("customers at the start", min=1, max=50_000_000)
-    arrival_days: int = option("the starting customers arrive evenly over this many days (0: all on day 0, a BG/NBD "
-                               "cohort)", default=0, min=0, max=3650)
+    arrival_days: int = option("the starting customers arrive evenly over this many days (0: all on day 0, "
+                               "a BG/NBD cohort)", default=0, min=0, max=3650)
     segments: dict[str, Segment] = option("segments by name")
     from_fit: str | None = option("a `lab fit` output folder: start from its customers (one simulated customer "
                                   "per real one, traits drawn from each one's posterior given their history) "
@@ -270,8 +270,8 @@ class UncertainRange:
     high: float | None = option("highest plausible value (default: the table's)", default=None)
     shape: Shape | None = option("distribution over [low, high] (default: the table's)", default=None)
     mode: float | None = option("most likely value, for a triangular shape (default: the table's)", default=None)
-    fixed: float | None = option("hold the parameter at this value in every plausible world (no low, high, shape or "
-                                 "mode)", default=None)
+    fixed: float | None = option("hold the parameter at this value in every plausible world (no low, high, "
+                                 "shape or mode)", default=None)
 
 
 @dataclass(frozen=True, kw_only=True)
