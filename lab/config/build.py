@@ -258,8 +258,8 @@ class _Builder:
             return None
         first = seen.get(k.value)
         if first is not None:
-            self.err(k, "duplicate-key", path + (k.value,), f"duplicate key '{printable(k.value)}' (first defined at line "
-                        f"{first.line})")
+            self.err(k, "duplicate-key", path + (k.value,),
+                     f"duplicate key '{printable(k.value)}' (first defined at line {first.line})")
             return None
         seen[k.value] = k
         return k.value
@@ -318,7 +318,8 @@ class _Builder:
         cls = shape.lookup(tag)
         if cls is None:
             hint = suggest(tag, tags)
-            return self.err(tag_node, "unknown-variant", path + (tag,), f"unknown {kind} '{printable(tag)}'{at_text(path)}{hint}")
+            return self.err(tag_node, "unknown-variant", path + (tag,),
+                            f"unknown {kind} '{printable(tag)}'{at_text(path)}{hint}")
         tpath = path + (tag,)
         if body is None or (body.kind == "scalar" and body.value is None):
             self.pos[tpath] = (tag_node.line, tag_node.col) if body is None \

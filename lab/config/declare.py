@@ -14,7 +14,8 @@ import re
 import types
 import typing
 from dataclasses import MISSING, dataclass
-from typing import Any, Iterable, Literal, Mapping, Union
+from typing import Any, Literal, Union
+from collections.abc import Iterable, Mapping
 
 from lab.config.messages import number_text
 from lab.config.yamlio import Node
@@ -184,7 +185,7 @@ class _Union:
         return None
 
 
-Shape = Union[_Prim, _Lit, _Opt, _Seq, _Fixed, _Dict, _Obj, _Union]
+Shape = _Prim | _Lit | _Opt | _Seq | _Fixed | _Dict | _Obj | _Union
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """JSON Schema (Draft 2020-12) for configuration dataclasses, for editors and external checks.
 
-Generated from the very declarations that :func:`lab.config.build.build` enforces (read through :mod:`lab.config.declare`), so an
-editor's completion and validation agree with the lab's own loader.  (The loader remains
-the authority: it also reports positions, suggestions and checks a schema cannot express.)
+Generated from the very declarations that :func:`lab.config.build.build` enforces (read through
+:mod:`lab.config.declare`), so an editor's completion and validation agree with the lab's own loader.
+(The loader remains the authority: it also reports positions, suggestions and checks a schema cannot express.)
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ at the YAML node of any field, e.g. ``("rules", 0, "do", 0, "award", "ledger")``
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from lab.config.declare import yaml_name
 from lab.errors import Diagnostic

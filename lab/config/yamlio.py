@@ -24,7 +24,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from collections.abc import Mapping
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import yaml
 import yaml.constructor
@@ -100,7 +101,7 @@ class _PyEvents(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _R
 
 if USE_LIBYAML:
 
-    class _CEvents(yaml.cyaml.CParser, _Resolver):  # type: ignore[misc, name-defined]
+    class _CEvents(yaml.cyaml.CParser, _Resolver):
         def __init__(self, text: str):
             yaml.cyaml.CParser.__init__(self, text)
             _Resolver.__init__(self)

@@ -35,7 +35,8 @@ def too_many_rules(count: str) -> str:
 
 
 #: The lists of a policy file whose length the reader caps (see lab.config.parse_yaml): its rules.
-LONGEST = {("rules",): (MAX_RULES, too_many_rules(f"{MAX_RULES + 1} or more (the reading stopped here)"))}
+LONGEST: dict[tuple[str | int, ...], tuple[int, str]] = {
+    ("rules",): (MAX_RULES, too_many_rules(f"{MAX_RULES + 1} or more (the reading stopped here)"))}
 
 
 def read_policy(path: str | Path) -> tuple[m.Policy, SourceMap]:
@@ -73,7 +74,8 @@ def check_references(policy: m.Policy, where: SourceMap, file: str, world: World
 
     points, lines = tuple(policy.points), tuple(policy.credit)
     for name in set(points) & set(lines):
-        err(("credit", name), f"ledger name '{printable(name)}' is used for both points and credit; give them different names")
+        err(("credit", name),
+            f"ledger name '{printable(name)}' is used for both points and credit; give them different names")
     tiers = tuple(policy.tiers.levels) if policy.tiers else ()
     if policy.tiers is not None:
         t = policy.tiers
@@ -99,7 +101,8 @@ def check_references(policy: m.Policy, where: SourceMap, file: str, world: World
     for i, rule in enumerate(policy.rules):
         if rule.id in ids:
             err(("rules", i, "id"),
-                f"rule id '{printable(rule.id)}' is used twice (first by rule {ids[rule.id] + 1}); rule ids must be unique")
+                f"rule id '{printable(rule.id)}' is used twice (first by rule {ids[rule.id] + 1}); "
+                "rule ids must be unique")
         ids.setdefault(rule.id, i)
         if rule.group:
             groups.add(rule.group)

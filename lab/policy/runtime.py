@@ -39,12 +39,12 @@ from lab.policy.effects import COSTS, Effects
 from lab.policy.expr import Compiled, ExprType, Field, compile_expression
 from lab.policy.ledgers import CreditBook, PointsBook
 
-__all__ = ["ACTIONS", "MAX_ACTIONS", "MAX_RULES", "TRIGGERS", "Accounts", "CompiledPolicy", "CompiledRule", "Effects", "FieldSource",
-           "PolicyRuntime", "World", "compile_policy", "expression_schema"]
+__all__ = ["ACTIONS", "MAX_ACTIONS", "MAX_RULES", "TRIGGERS", "Accounts", "CompiledPolicy", "CompiledRule", "Effects",
+           "FieldSource", "PolicyRuntime", "World", "compile_policy", "expression_schema"]
 
 MAX_RULES = 64  # the `rules` bit mask of each transaction (uint64) has one bit per rule; also bounds a run's cost
 MAX_ACTIONS = 32  # actions in one rule: with MAX_RULES and expr.MAX_NODES, bounds the work of one event
-TRIGGERS: tuple[str, ...] = tuple(t.tag for t in m.Trigger.__args__)  # type: ignore[attr-defined]
+TRIGGERS: tuple[str, ...] = tuple(t.tag for t in m.Trigger.__args__)
 ACTIONS: tuple[str, ...] = tuple(handlers())
 
 
@@ -169,7 +169,8 @@ def compile_policy(policy: m.Policy, world: World) -> tuple[CompiledPolicy, list
         trig = rule.on.tag
         allowed = {k: v for k, v in schema.items() if not _foreign_event_field(k, trig)}
 
-        def comp(text: str, path: tuple[str | int, ...], expect: ExprType) -> Compiled:
+        def comp(text: str, path: tuple[str | int, ...], expect: ExprType,
+                 allowed: dict[str, Field] = allowed, trig: str = trig) -> Compiled:
             try:
                 return compile_expression(str(text), allowed, expect=expect)
             except ExpressionError as exc:
@@ -264,8 +265,9 @@ class PolicyRuntime:
                "dollars", width="_window_days"),
         Column("win_purchases", np.float64, "purchases on each of the last days (the same ring)", "purchases",
                width="_window_days"),
-        Column("win_visits", np.float64, "visits (purchases and service contacts) on each of the last days (the same ring)",
-               "visits", width="_window_days"),
+        Column("win_visits", np.float64,
+               "visits (purchases and service contacts) on each of the last days (the same ring)", "visits",
+               width="_window_days"),
         Column("win_last", np.float64, "the last day written to the rings (-inf: never)", "day", fill=-np.inf),
     )
     tier: np.ndarray

@@ -127,11 +127,13 @@ def check_scenario(sc: Scenario, where: SourceMap, file: str) -> list[Diagnostic
         if (why_spend := spend_bound(seg.spend)) is not None:
             out.append(diag_at(file, where, at + ("spend", "q"), why_spend, code="range"))
     if sc.launch_day >= sc.days:
-        out.append(diag_at(file, where, ("launch_day",), f"launch_day {sc.launch_day} must come before the end of the run "
+        out.append(diag_at(file, where, ("launch_day",),
+                           f"launch_day {sc.launch_day} must come before the end of the run "
                            f"(days: {sc.days}): the programme needs days to be measured on", code="range"))
     fit = sc.population.from_fit
     if fit is not None and not (Path(fit) / "customers.parquet").is_file():
-        out.append(diag_at(file, where, ("population", "from_fit"), f"{fit} holds no customers.parquet: give the folder "
+        out.append(diag_at(file, where, ("population", "from_fit"),
+                           f"{fit} holds no customers.parquet: give the folder "
                            "`lab fit LOG --out DIR` wrote", code="file"))
     out.extend(check_uncertainty(sc, where, file))
     return out

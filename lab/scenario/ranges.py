@@ -31,7 +31,7 @@ import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -83,7 +83,7 @@ class Range:
             return lo + u * (hi - lo)
         if self.shape == "log-uniform":
             return np.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
-        m = float(self.mode)  # triangular
+        m = float(cast(float, self.mode))  # triangular: validated to carry a mode
         c = (m - lo) / (hi - lo)
         left = lo + np.sqrt(u * (hi - lo) * (m - lo))
         right = hi - np.sqrt((1 - u) * (hi - lo) * (hi - m))
@@ -92,7 +92,7 @@ class Range:
     def shape_text(self) -> str:
         """The shape in words, as docs/MODEL.md writes it: ``triangular (mode 0.31)``."""
         if self.shape == "triangular":
-            return f"triangular (mode {number_text(float(self.mode))})"
+            return f"triangular (mode {number_text(float(cast(float, self.mode)))})"
         return self.shape
 
 
