@@ -159,11 +159,11 @@ class ReferenceSimulation:
     # ------------------------------------------------------------------ draws
     def u(self, purpose: str, i: int, k: int) -> float:
         """Customer i's k-th uniform for a purpose (the same number the vectorised engine draws)."""
-        return float(self.streams.uniform(purpose, i, k))
+        return float(self.streams.uniform(purpose, np.asarray(i), k))
 
     def exp1(self, purpose: str, i: int, k: int) -> float:
         """Customer i's k-th unit exponential for a purpose."""
-        return float(self.streams.exponential(purpose, i, k))
+        return float(self.streams.exponential(purpose, np.asarray(i), k))
 
     # ------------------------------------------------------------------ the behavioural model, for one customer
     def _credit_use(self, i: int) -> tuple[float, float]:
@@ -255,7 +255,8 @@ class ReferenceSimulation:
 
     # ------------------------------------------------------------------ a customer's life
     def _life(self, i: int, present: bool = False) -> Generator[simpy.Event, None, None]:
-        """Customer i's process: arrive, then purchase candidates, contacts and (Pareto/NBD) the end of life, in time order.
+        """Customer i's process: arrive, then purchase candidates, contacts and (Pareto/NBD) the end of life, in time
+        order.
 
         `present`: a customer of an existing base, already in the store at time 0 (their clocks are running)."""
         env, c = self.env, self.c
@@ -301,7 +302,8 @@ class ReferenceSimulation:
         self._purchase(i, t, day, repeat=False)
 
     def _candidate(self, i: int, t: float, day: int) -> None:
-        """A purchase candidate (thinning): kept with probability m(t)/M; a kept one is a purchase, maybe followed by dropout."""
+        """A purchase candidate (thinning): kept with probability m(t)/M; a kept one is a purchase, maybe followed by
+        dropout."""
         m = 1.0
         keep = True
         if self.m_bound > 1.0:
@@ -493,7 +495,8 @@ class ReferenceSimulation:
                 self._note(i, float(day), "expiry", pts, ledger=name)
 
     def _statement(self, line_name: str, day: int) -> None:
-        """A credit statement: each customer who owes pays (or misses), interest and fees accrue, bad debts are written off."""
+        """A credit statement: each customer who owes pays (or misses), interest and fees accrue, bad debts are written
+        off."""
         c, st = self.c, self.seg
         line = self.runtime.credit[line_name]
         owing, minimums = line.due()
@@ -504,7 +507,8 @@ class ReferenceSimulation:
                 miss = True  # a customer who has left the store stops paying
             owed = float(line.owed[i])
             paid = 0.0 if miss else minimum + float(st.repay_share[seg]) * (owed - minimum)
-            repaid0, interest0, fees0 = float(line.repaid[i]), float(line.collected_interest[i]), float(line.collected_fees[i])
+            repaid0, interest0, fees0 = (float(line.repaid[i]), float(line.collected_interest[i]),
+                                         float(line.collected_fees[i]))
             out, amounts = line.settle(_one(i), np.array([paid]), np.array([minimum]), float(day))
             paid_now = float(line.repaid[i]) - repaid0
             interest, fee = float(line.collected_interest[i]) - interest0, float(line.collected_fees[i]) - fees0
@@ -530,8 +534,8 @@ class ReferenceSimulation:
             self._note(int(i), float(day), "tier", 0.0, tier=rt.tier_names[int(rt.tier[i])],
                        was=rt.tier_names[int(tiers_before[i])])
         if rt.has_trigger("tier_review"):
-            for i in self._members_alive():
-                self._fire("tier_review", i, float(day), day)
+            for m in self._members_alive():
+                self._fire("tier_review", m, float(day), day)
 
     def _personal_dates(self, day: int) -> None:
         """Birthdays, enrolment anniversaries and inactivity spells that fall today."""
@@ -652,7 +656,8 @@ class ReferenceSimulation:
         rec["customers"] = n
         rec["members"] = members
         rec["points_outstanding"] = float(sum(b.lots[:n].sum() for b in rt.points.values()))
-        rec["points_liability"] = float(sum(b.lots[:n].sum() * rt.policy.points[name].value for name, b in rt.points.items()))
+        rec["points_liability"] = float(sum(b.lots[:n].sum() * rt.policy.points[name].value
+                                            for name, b in rt.points.items()))
         rec["credit_outstanding"] = float(sum(b.owed[:n].sum() for b in rt.credit.values()))
         if day % self.sc.period_days == 0 or day == self.days - 1:
             alive = np.flatnonzero(c.alive[:n])
@@ -702,7 +707,7 @@ class ReferenceSimulation:
             self._note(i, float(self.days), "end", float(self.c.revenue[i]), alive=bool(self.c.alive[i]),
                        purchases=int(self.c.purchases[i]))
         daily = {k: np.array([r[k] for r in self.daily]) for k in self.daily[0]}
-        tx = None
+        tx: dict[str, np.ndarray] | None = None
         if self.tx is not None:
             cols = list(zip(*self.tx)) if self.tx else [()] * 7
             tx = {
@@ -728,7 +733,8 @@ class ReferenceSimulation:
             raise RuntimeError("trace() tells the story of a finished run: call run() first")
         n = self.c.n
         if not 0 <= int(customer_id) < n:
-            raise LabError.at("<command line>", 1, 1, f"no customer {customer_id} in this run: customers are numbered 0 to {n - 1}"
+            raise LabError.at("<command line>", 1, 1, f"no customer {customer_id} in this run: "
+                              f"customers are numbered 0 to {n - 1}"
                               f" (the starting {self.n0} are 0 to {self.n0 - 1}); pick one in that range")
         cid = int(customer_id)
         if cid not in self.stories:
@@ -745,14 +751,17 @@ class ReferenceSimulation:
             return None
         rt = self.runtime
         return {
-            "points": {k: (float(b.earned[i]), float(b.redeemed[i]), float(b.deducted[i])) for k, b in rt.points.items()},
+            "points": {k: (float(b.earned[i]), float(b.redeemed[i]), float(b.deducted[i]))
+                       for k, b in rt.points.items()},
             "voucher": (float(rt.voucher[i]), float(rt.voucher_until[i])),
             "tier": int(rt.tier[i]),
             "limit": {k: float(b.limit[i]) for k, b in rt.credit.items()},
         }
 
-    def _note_ledgers(self, i: int, t: float, before: dict[str, Any] | None, reason: str, eff: Effects | None = None) -> None:
-        """Story events for what a rule firing changed for customer i: points, rewards, discounts, vouchers, tiers, credit."""
+    def _note_ledgers(self, i: int, t: float, before: dict[str, Any] | None, reason: str,
+                      eff: Effects | None = None) -> None:
+        """Story events for what a rule firing changed for customer i: points, rewards, discounts, vouchers, tiers,
+        credit."""
         if before is None:
             return
         rt = self.runtime

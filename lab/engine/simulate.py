@@ -160,7 +160,8 @@ class Simulation:
         self.seg = SegmentTable.from_scenario(scenario)
         self.cats = tuple(scenario.store.categories)
         self.price = np.array([scenario.store.categories[c].price for c in self.cats])
-        self.cost0 = np.array([scenario.store.categories[c].price * (1 - scenario.store.categories[c].margin) for c in self.cats])
+        self.cost0 = np.array([scenario.store.categories[c].price * (1 - scenario.store.categories[c].margin)
+                               for c in self.cats])
         self.unit_margin = np.array([scenario.store.categories[c].margin for c in self.cats])
         self.beh = scenario.behaviour
         self.on = scenario.behaviour.enabled
@@ -176,7 +177,8 @@ class Simulation:
         mean_lam = float(np.sum(self.seg.share * self.seg.r / self.seg.alpha_days))
         mean_spend = float(np.sum(self.seg.share * self.seg.spend_p * self.seg.spend_gamma / (self.seg.spend_q - 1)))
         self.mean_basket = np.maximum(self.seg.spend_p * self.seg.spend_gamma / (self.seg.spend_q - 1), 1e-9)
-        self.store = Store(scenario, expected_daily_sales=self.n0 * mean_lam * mean_spend, rng=self.streams.generator("staff"))
+        self.store = Store(scenario, expected_daily_sales=self.n0 * mean_lam * mean_spend,
+                           rng=self.streams.generator("staff"))
         self.q0 = scenario.store.service_quality
         self.m_bound = behaviour.rate_bound(self.beh, scenario.store.seasonality, self.seg)
         self.now = 0.0
@@ -184,7 +186,8 @@ class Simulation:
         self.daily: list[dict[str, float]] = []
         self.referral_queue: list[np.ndarray] = []
         self.tx: dict[str, list[np.ndarray]] | None = (
-            {k: [] for k in ("customer_id", "time", "amount", "category", "discount", "credit", "rules")} if opts.transactions else None)
+            {k: [] for k in ("customer_id", "time", "amount", "category", "discount", "credit", "rules")}
+            if opts.transactions else None)
         self.acq_rng = self.streams.generator("acquisition")
         self._points_seen = {"earned": 0.0, "redeemed": 0.0}
         self.alive = 0  # running counts, so the daily record costs nothing per customer
@@ -329,7 +332,8 @@ class Simulation:
             return
         self._welcome(self.c.add(count, times, self.streams, referred_by), times, referred_by)
 
-    def _acquire_both(self, n_paid: int, paid_times: np.ndarray, referrers: np.ndarray, referred_times: np.ndarray) -> None:
+    def _acquire_both(self, n_paid: int, paid_times: np.ndarray, referrers: np.ndarray,
+                      referred_times: np.ndarray) -> None:
         """acquire() for the day's paid arrivals, then its referred ones: the same ids and draws, one call to add."""
         if n_paid == 0 or referrers.size == 0:
             self.acquire(n_paid, paid_times, None)
@@ -365,7 +369,8 @@ class Simulation:
                 # a batch must not repeat a customer: one referral per referrer per pass
                 while referrers.size:
                     _, first = np.unique(referrers, return_index=True)
-                    self._apply_effects(self.runtime.fire("referral", referrers[first], self.now, self.source, partner=refd[first]), when[first])
+                    self._apply_effects(self.runtime.fire("referral", referrers[first], self.now, self.source,
+                                                          partner=refd[first]), when[first])
                     rest = np.ones(referrers.size, dtype=bool)
                     rest[first] = False
                     referrers, refd, when = referrers[rest], refd[rest], when[rest]
@@ -373,7 +378,8 @@ class Simulation:
 
     # ------------------------------------------------------------------ purchases
     def _purchase(self, idx: np.ndarray, t: np.ndarray, repeat: bool) -> np.ndarray | None:
-        """A batch of purchases (no customer twice); returns the buyers' satisfaction afterwards (None with behaviour off)."""
+        """A batch of purchases (no customer twice); returns the buyers' satisfaction afterwards (None with behaviour
+        off)."""
         c, st = self.c, self.seg
         if len(idx) == 0:
             return None
@@ -385,7 +391,8 @@ class Simulation:
             live_offer = c.offer_until[idx] > t
             amount = amount * (1 + np.where(live_offer, c.offer_basket[idx], 0.0))
         cum = c.cat_cum[idx]
-        cat = (cum[:, 0] < u_cat).astype(np.int64)  # categories whose cumulative share is below u, counted column by column
+        # categories whose cumulative share is below u, counted column by column
+        cat = (cum[:, 0] < u_cat).astype(np.int64)
         for j in range(1, cum.shape[1]):
             cat += cum[:, j] < u_cat
         np.minimum(cat, len(self.cats) - 1, out=cat)
@@ -464,11 +471,13 @@ class Simulation:
             if self.on:
                 fav = c.favourite(who) == codes
                 worn = wear[j] if wear is not None else 1.0
-                self.bump_satisfaction(who, t_arr[j], behaviour.free_item_gain(self.beh, fav, self.seg.reward_sensitivity[c.seg[who]], worn))
+                self.bump_satisfaction(who, t_arr[j], behaviour.free_item_gain(
+                    self.beh, fav, self.seg.reward_sensitivity[c.seg[who]], worn))
         for n_trial, (who, codes) in enumerate(eff.trials):
             if self.on:
                 new = c.cat_n[who, codes] == 0
-                adopt = behaviour.adopts_trial(new, self.streams.uniform("trial", who, self._event_key(n_trial)), self.seg.variety_seeking[c.seg[who]])
+                adopt = behaviour.adopts_trial(new, self.streams.uniform("trial", who, self._event_key(n_trial)),
+                                               self.seg.variety_seeking[c.seg[who]])
                 w_idx, w_codes = who[adopt], codes[adopt]
                 if w_idx.size:
                     c.cat_cum[w_idx] = behaviour.tastes_after_trial(c.preferences(w_idx), w_codes, len(self.cats))
@@ -483,7 +492,8 @@ class Simulation:
                 c.offer_freq[r] = offer.frequency_uplift
                 c.offer_basket[r] = offer.basket_uplift
         if self.on and delight.any():
-            gain = behaviour.reward_gain(self.beh, delight, self.mean_basket[c.seg[idx]], self.seg.reward_sensitivity[c.seg[idx]], wear)
+            gain = behaviour.reward_gain(self.beh, delight, self.mean_basket[c.seg[idx]],
+                                         self.seg.reward_sensitivity[c.seg[idx]], wear)
             hit = gain > 0
             self.bump_satisfaction(idx[hit], t_arr[hit], gain[hit])
             c.heat[idx[hit]] += 1.0  # this reward will dull the next ones
@@ -498,7 +508,8 @@ class Simulation:
         return behaviour.wear(c.heat[idx], self.beh.habituation)
 
     def _event_key(self, j: int) -> int:
-        """Counter for a customer's j-th programme event of a kind today (offers, trials): never reused on another day."""
+        """Counter for a customer's j-th programme event of a kind today (offers, trials): never reused on another
+        day."""
         return int(self.now) * 64 + j
 
     @staticmethod
@@ -561,8 +572,10 @@ class Simulation:
             self._drop(dying, c.death_time[dying])
         self._service_contacts(end)
 
-    def _dropout_after(self, idx: np.ndarray, t: np.ndarray, rate_mult: np.ndarray, s: np.ndarray | None = None) -> None:
-        """BG/NBD: after each repeat purchase a customer drops out with probability p, moved by satisfaction and competitors.
+    def _dropout_after(self, idx: np.ndarray, t: np.ndarray, rate_mult: np.ndarray,
+                       s: np.ndarray | None = None) -> None:
+        """BG/NBD: after each repeat purchase a customer drops out with probability p, moved by satisfaction and
+        competitors.
 
         A customer the programme makes buy m times faster gets m times the dropout
         opportunities, so p is spread over them: p' = 1 - (1 - p)^(d / m), keeping the
@@ -604,10 +617,13 @@ class Simulation:
         self.bump_satisfaction(idx, t, behaviour.contact_shift(self.beh, resolved, complaint))
         if self.runtime.has_trigger("service_contact"):
             for r in self.runtime.triggers("service_contact"):
+                assert isinstance(r.rule.on, pm.OnServiceContact)  # triggers("service_contact") yields only these
                 kind = r.rule.on.kind
-                sel = np.ones(len(idx), dtype=bool) if kind == "any" else (complaint if kind == "complaint" else ~complaint)
+                sel = (np.ones(len(idx), dtype=bool) if kind == "any"
+                       else (complaint if kind == "complaint" else ~complaint))
                 ev = {"contact.complaint": complaint[sel], "contact.resolved": resolved[sel]}
-                self._apply_effects(self.runtime.fire("service_contact", idx[sel], self.now, self.source, ev, only=[r]), t[sel])
+                self._apply_effects(self.runtime.fire("service_contact", idx[sel], self.now, self.source, ev, only=[r]),
+                                    t[sel])
         self.runtime.contact(idx, self.now)  # a visit, for the rolling-window visit fields
         if self.runtime.has_trigger("visit"):
             self._apply_effects(self.runtime.fire("visit", idx, self.now, self.source), t)
@@ -637,7 +653,8 @@ class Simulation:
 
     def scheduled(self, rule, day: int) -> None:
         """A scheduled campaign fires for every member."""
-        self._apply_effects(self.runtime.fire("schedule", self._members_alive(), day, self.source, only=[rule]), float(day))
+        self._apply_effects(self.runtime.fire("schedule", self._members_alive(), day, self.source, only=[rule]),
+                            float(day))
 
     def personal_dates(self, day: int) -> None:
         """Birthdays, enrolment anniversaries and inactivity spells that fall today."""
@@ -778,7 +795,8 @@ class Simulation:
         if rt.points:
             every(1, CALENDAR, self.expiry_sweep, start=L)
         for line in rt.credit.values():
-            every(line.spec.statement_days, CALENDAR, lambda d, line=line: self._statement(line, d), start=L + line.spec.statement_days)
+            every(line.spec.statement_days, CALENDAR, lambda d, line=line: self._statement(line, d),
+                  start=L + line.spec.statement_days)
         if rt.policy.tiers is not None:
             every(rt.policy.tiers.review_days, CALENDAR, self.tier_review, start=L + rt.policy.tiers.review_days)
         for r in rt.triggers("schedule"):
@@ -795,7 +813,8 @@ class Simulation:
         tx = None
         if self.tx is not None:
             tx = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in self.tx.items()}
-        return record_run(self.sc, self.cp.policy.name, self.days, daily, self.c, self.runtime, tx, self.cp.rule_ids, n0,
+        return record_run(self.sc, self.cp.policy.name, self.days, daily, self.c, self.runtime, tx, self.cp.rule_ids,
+                          n0,
                           launch_day=self.launch_day if self.launched else None)
 
 

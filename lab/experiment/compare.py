@@ -162,7 +162,8 @@ class Progress:
             el = now - self.t0
             rate = self.done / el if el > 0 else 0.0
             eta = (self.total - self.done) / rate if rate > 0 else float("nan")
-            print(f"{self.label}: {self.done}/{self.total} runs, {rate:.2f} runs/s, ETA {eta:.0f} s", file=self.stream, flush=True)
+            print(f"{self.label}: {self.done}/{self.total} runs, {rate:.2f} runs/s, ETA {eta:.0f} s", file=self.stream,
+                  flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -179,7 +180,8 @@ class Comparison:
     results: list[TaskResult] = field(default_factory=list)
     seconds: float = 0.0
     robustness: dict | None = None  # the robust study's section of summary.json (lab.experiment.robust), if run
-    _cache: dict = field(default_factory=dict, repr=False, compare=False)  # keyed by len(results): appends invalidate it
+    # keyed by len(results): appends invalidate it
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def policies(self) -> list[str]:
@@ -196,7 +198,8 @@ class Comparison:
         return self._cache[key]
 
     def _build_frame(self, cut: bool) -> pd.DataFrame:
-        rows = [(r.task.policy, r.task.replication, k, v) for r in self.results if r.task.cut == cut for k, v in r.outcomes.items()]
+        rows = [(r.task.policy, r.task.replication, k, v) for r in self.results if r.task.cut == cut
+                for k, v in r.outcomes.items()]
         return pd.DataFrame(rows, columns=["policy", "replication", "outcome", "value"]).sort_values(
             ["policy", "replication", "outcome"], kind="stable").reset_index(drop=True)
 
@@ -220,7 +223,8 @@ class Comparison:
             frames.append(f)
         if not frames:
             return pd.DataFrame()
-        return pd.concat(frames, ignore_index=True).sort_values(["policy", "flywheel", "replication"], kind="stable").reset_index(drop=True)
+        return (pd.concat(frames, ignore_index=True).sort_values(["policy", "flywheel", "replication"], kind="stable")
+                .reset_index(drop=True))
 
     @property
     def timeseries(self) -> pd.DataFrame:
@@ -245,7 +249,8 @@ class Comparison:
     def _build_matrix(self, outcome: str, cut: bool) -> pd.DataFrame:
         f = self._frame(cut)
         f = f[f["outcome"] == outcome]
-        return f.pivot(index="replication", columns="policy", values="value")[[p for p in self.policies if p in set(f["policy"])]]
+        return f.pivot(index="replication", columns="policy", values="value")[
+            [p for p in self.policies if p in set(f["policy"])]]
 
     def interval(self, policy: str, outcome: str, cut: bool = False) -> Interval:
         return mean_ci(_finite(self.matrix(outcome, cut)[policy].to_numpy()))
@@ -301,7 +306,9 @@ class Comparison:
         for p in self.policies:
             entry: dict = {"outcomes": {o: self.interval(p, o).to_dict() for o in REGISTRY}}
             if p != self.baseline:
-                entry["vs_baseline"] = {o: {**self.difference(p, o).to_dict(), "excludes_zero": bool(self.difference(p, o).excludes_zero)} for o in REGISTRY}
+                entry["vs_baseline"] = {o: {**self.difference(p, o).to_dict(),
+                                            "excludes_zero": bool(self.difference(p, o).excludes_zero)}
+                                        for o in REGISTRY}
                 entry["programme_return"] = self.programme_return(p).to_dict()
                 share = self.flywheel_share_verdict(p)
                 entry["flywheel_share_net_profit"] = share.interval.to_dict() if share.interval is not None else None
@@ -444,8 +451,8 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
                 comp.results.append(r)
                 if workspace is not None:
                     size = workspace.keep(key_of(r.task.policy, r.task.replication, r.task.cut), r.outcomes,
-                                          r.rule_fires, r.seconds, {"timeseries": r.timeseries, "retention": r.retention,
-                                                                    "lorenz": r.lorenz})
+                                          r.rule_fires, r.seconds,
+                                          {"timeseries": r.timeseries, "retention": r.retention, "lorenz": r.lorenz})
                     if not measured:
                         measured.append(size)
                         # the runs left keep their files here, and the published folder holds them all once more
@@ -500,12 +507,14 @@ def write_comparison(comp: Comparison, out: Path, argv: list[str] | None = None)
         "manifest": out / "manifest.json",
     }
     write_json(files["summary"], comp.summary())
-    reps = pd.concat([comp.replications.assign(flywheel=True), comp.replications_cut.assign(flywheel=False)], ignore_index=True)
+    reps = pd.concat([comp.replications.assign(flywheel=True), comp.replications_cut.assign(flywheel=False)],
+                     ignore_index=True)
     write_parquet(files["replications"], reps)
     write_parquet(files["timeseries"], comp.timeseries)
     write_parquet(files["retention"], comp.retention)
     write_parquet(files["lorenz"], comp.lorenz)
-    inputs: dict[str, str | Path] = {"scenario": comp.loaded.path, **{f"policy:{k}": v for k, v in comp.loaded.policy_files.items()}}
+    inputs: dict[str, str | Path] = {"scenario": comp.loaded.path,
+                                     **{f"policy:{k}": v for k, v in comp.loaded.policy_files.items()}}
     opts = comp.options
     write_json(files["manifest"], manifest(inputs, comp.seed, argv, options={
         "replications": opts.replications, "precision": opts.precision, "max_replications": opts.max_replications,

@@ -6,8 +6,8 @@ the study's own tag, so the same seed gives the same worlds. World ``w``'s repli
 runs at address ``(w, r)`` under every policy: the same world and the same customers, so the
 policies' differences within a world are paired. In a Saltelli design (for Sobol indices) every
 world's replication ``r`` runs at ``(0, r)``: the worlds share their customers too (common random
-numbers across the design), so the indices measure the parameters, not the noise between worlds. Worlds' parameters are applied with
-:func:`lab.scenario.ranges.apply`; fixed ranges are dropped from the design.
+numbers across the design), so the indices measure the parameters, not the noise between worlds. Worlds' parameters
+are applied with :func:`lab.scenario.ranges.apply`; fixed ranges are dropped from the design.
 
 The runs go to local processes as `lab compare`'s do (spawn, the ``__main__`` guard check);
 their results are put in (policy, world, replication) order whatever the order they finish

@@ -59,7 +59,8 @@ def _within_bounds(model: str, params: dict[str, float], unit: str) -> tuple[dic
 
 def _key(name: str) -> str:
     """A YAML mapping key: plain when safe, else a JSON (hence YAML) quoted string."""
-    ok = name and name.replace("_", "a").isalnum() and name[0].isalpha() and name.lower() not in ("yes", "no", "true", "false", "null", "on", "off")
+    ok = (name and name.replace("_", "a").isalnum() and name[0].isalpha()
+          and name.lower() not in ("yes", "no", "true", "false", "null", "on", "off"))
     return name if ok else json.dumps(name)
 
 
@@ -86,7 +87,8 @@ def _segment_lines(name: str, g: BaseFit, share: float, unit: str, categories: l
     params = ", ".join(f"{k}: {_g(written[k])}" for k in names)
     lines.append(f"      purchases: {{{g.chosen}: {{{params}, time_unit: {unit}}}}}")
     sp = g.spend
-    lines.append(f"      # Gamma-Gamma spend per transaction ({g.spend_customers:,} customers with repeat transactions): "
+    lines.append(f"      # Gamma-Gamma spend per transaction ({g.spend_customers:,} customers with repeat "
+                 "transactions): "
                  f"{_se_text(sp, ('p', 'q', 'gamma'))}; log-likelihood {sp.log_likelihood:,.2f}")
     q = sp.params["q"]
     qv = q if q > MIN_Q else MIN_Q
@@ -94,7 +96,8 @@ def _segment_lines(name: str, g: BaseFit, share: float, unit: str, categories: l
     note = "" if q > MIN_Q else f"   # fitted q = {_g(q)} is too close to or below 1 (infinite mean spend): {REVIEW}"
     if qv < least_q:
         qv = least_q
-        note = f"   # fitted q = {_g(q)} gives a mean spend above {MAX_MEAN_SPEND:g} dollars; raised to the bound: {REVIEW}"
+        note = (f"   # fitted q = {_g(q)} gives a mean spend above {MAX_MEAN_SPEND:g} dollars; "
+                f"raised to the bound: {REVIEW}")
     lines.append(f"      spend: {{p: {_g(sp.params['p'])}, q: {_g(qv)}, gamma: {_g(sp.params['gamma'])}}}" + note)
     if categories:
         counts = [float(g.customers[f"n_{c}"].sum()) for c in categories]
@@ -144,7 +147,8 @@ def scenario_yaml(res: FitResult, name: str) -> str:
     if cats:
         for _, row in s.categories.iterrows():
             price = max(float(row["mean_price"]), 0.01)
-            lines.append(f"    {_key(str(row['category']))}: {{price: {_g(price)}, margin: {DEFAULT_MARGIN}, share: {_g(max(float(row['share']), 1e-6))}}}"
+            lines.append(f"    {_key(str(row['category']))}: {{price: {_g(price)}, margin: {DEFAULT_MARGIN}, "
+                         f"share: {_g(max(float(row['share']), 1e-6))}}}"
                          f"   # margin {REVIEW}")
     else:
         sp = res.base.spend.params
@@ -153,15 +157,19 @@ def scenario_yaml(res: FitResult, name: str) -> str:
                      f"# no category column: one category at the fitted mean spend; margin {REVIEW}")
     staff = max(1, math.ceil(n / 365.0 / 20.0))
     lines += [
-        f"  staff: {{count: {staff}, wage_per_year: 30000, contacts_per_day: 20}}   # {REVIEW} (enough for one contact per customer a year)",
+        f"  staff: {{count: {staff}, wage_per_year: 30000, contacts_per_day: 20}}   # {REVIEW} "
+        "(enough for one contact per customer a year)",
         f"  fixed_cost_per_year: 0          # {REVIEW}",
         f"  marketing: {{budget_per_year: 0}}   # {REVIEW} (0: no new customers, like the fitted cohort)",
         "market:",
-        f"  spend_per_year: {_g(max(revenue_per_year * 20.0, 1.0))}   # {REVIEW}: 20 x the log's revenue per year (a 5% share)",
+        f"  spend_per_year: {_g(max(revenue_per_year * 20.0, 1.0))}   # {REVIEW}: "
+        "20 x the log's revenue per year (a 5% share)",
         "population:",
         f"  customers: {n}                   # fitted: the customers in the calibration period",
-        "  # from_fit: .                   # uncomment to launch on these very customers at the calibration end, each drawn",
-        "                                  # from their own posterior given their history (docs/FIT.md, 'Launch on your customers')",
+        "  # from_fit: .                   # uncomment to launch on these very customers at the calibration end, "
+        "each drawn",
+        "                                  # from their own posterior given their history "
+        "(docs/FIT.md, 'Launch on your customers')",
         "  segments:",
     ]
     groups = res.segments or {"fitted": res.base}

@@ -71,7 +71,8 @@ def _wide(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_table(data: BatchTables, level: float = LEVEL) -> pd.DataFrame:
-    """Per design point, policy and outcome: n, mean and interval over replications, and the paired difference vs 'none'."""
+    """Per design point, policy and outcome: n, mean and interval over replications, and the paired difference vs
+    'none'."""
     runs = data.runs[np.isfinite(data.runs["value"].to_numpy(dtype=float))]
     factors = [f["name"] for f in data.manifest["factors"]]
     base = _stats(runs, ["point", "policy", "outcome"], "value", level)
@@ -90,7 +91,8 @@ def summary_table(data: BatchTables, level: float = LEVEL) -> pd.DataFrame:
                 s = _stats(d, ["point", "outcome"], "diff", level)
                 s.insert(1, "policy", p)
                 diffs.append(s)
-        d = pd.concat(diffs) if diffs else pd.DataFrame(columns=["point", "policy", "outcome", "n", "mean", "ci_low", "ci_high"])
+        d = (pd.concat(diffs) if diffs
+             else pd.DataFrame(columns=["point", "policy", "outcome", "n", "mean", "ci_low", "ci_high"]))
         d = d.rename(columns={"n": "diff_n", "mean": "diff_mean", "ci_low": "diff_low", "ci_high": "diff_high"})
         table = base.merge(d, on=["point", "policy", "outcome"], how="left")
     design = pd.DataFrame(data.manifest["points"])
@@ -121,7 +123,8 @@ def winners(data: BatchTables, outcome: str = TARGET, level: float = LEVEL) -> p
     arr = full.to_numpy(dtype=float).reshape(len(points), len(reps), len(policies))
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a point where a policy failed in every replication
-        means = np.nanmean(np.where(np.isfinite(arr), arr, np.nan), axis=1) if arr.size else np.empty((0, len(policies)))
+        means = (np.nanmean(np.where(np.isfinite(arr), arr, np.nan), axis=1) if arr.size
+                 else np.empty((0, len(policies))))
     ranked = np.argsort(-np.where(np.isnan(means), -np.inf, means), axis=1, kind="stable")
     best = ranked[:, 0]
     second = ranked[:, 1] if len(policies) > 1 else ranked[:, 0]
@@ -142,7 +145,8 @@ def winners(data: BatchTables, outcome: str = TARGET, level: float = LEVEL) -> p
 
 
 def policy_overview(data: BatchTables, summary: pd.DataFrame, win: pd.DataFrame) -> pd.DataFrame:
-    """Per policy: mean net profit over points, its mean difference vs 'none', and in how many points it wins or loses clearly."""
+    """Per policy: mean net profit over points, its mean difference vs 'none', and in how many points it wins or loses
+    clearly."""
     s = summary[summary["outcome"] == TARGET]
     rows = []
     for p in data.manifest["policies"]:

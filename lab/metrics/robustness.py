@@ -170,6 +170,7 @@ def verdict(entry: Mapping, outcome_label: str, labels: Mapping[str, str], basel
             text = f"{name} is the best policy on {outcome_label} in {_pct(share)} of plausible worlds"
         out["text"] = text
         return out
+    assert second is not None  # a lone policy has share 1 >= ROBUST_SHARE and returned above
     text = (f"which programme wins on {outcome_label} depends on the world: {name} is best in {_pct(share)} of "
             f"plausible worlds, {labels.get(second, second)} in {_pct(probs[second])}")
     if world_means is not None and values is not None and parameters and second is not None:
