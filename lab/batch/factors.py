@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from lab.batch.design import Axis, Design, Grid
 from lab.batch.overrides import Leaf, PathError, Target, resolve
@@ -173,8 +173,7 @@ def check_factor(name: str, fs: FactorSpec, node: Node | None, scenario: Scenari
             err.at(base + ("levels",), "required", f"factor '{name}' needs at least one level")
             return None
         for i, ln in enumerate(level_nodes):
-            v = _level_value(name, ln.value, kind, leaf, fs, base + ("levels", i), err)
-            values.append(v)
+            values.append(_level_value(name, ln.value, kind, leaf, fs, base + ("levels", i), err))
         if len(err) == n0:
             dup = [v for i, v in enumerate(values) if values.index(v) != i]
             if dup:
@@ -190,7 +189,7 @@ def check_factor(name: str, fs: FactorSpec, node: Node | None, scenario: Scenari
         err.at(base, "required", f"factor '{name}': a grid design needs steps (e.g. steps: 5) for a range, or levels")
     if len(err) > n0:
         return None
-    axis = Axis(name, kind, fs.low, fs.high, fs.steps, levels)
+    axis = Axis(name, cast('Literal["float", "int", "choice"]', kind), fs.low, fs.high, fs.steps, levels)
     positions = tuple((ln.line, ln.col) for ln in level_nodes)
     at = ("template",) if fs.template is not None else ("path",)
     return Factor(name, fs.path, target, axis, _dtype(kind, leaf, levels), fs.template, file,
@@ -235,6 +234,7 @@ def _level_value(name: str, v: object, kind: str, leaf: Leaf, fs: FactorSpec, at
         if not numeric:
             err.at(at, "type", bad if leaf.kind != "expr" else f"factor '{name}': level {printable(repr(v))} is not a number")
             return v
+        assert isinstance(v, (int, float))  # numeric, checked above
         if (kind == "int" or leaf.kind == "int") and not float(v).is_integer():
             err.at(at, "type", f"factor '{name}': level {printable(repr(v))} is not a whole number as '{printable(fs.path)}' needs")
             return v
