@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from lab.cliargs import count, fraction, positive_float, positive_int, scenario_bounded
 from lab.cliargs import seed as seed_arg
@@ -45,12 +45,14 @@ class _Parser(argparse.ArgumentParser):
 def _kind_of(path: Path) -> str:
     """Whether a YAML file is a scenario, a batch spec or a policy, from its top-level keys."""
     from lab.config import read_yaml
+    from lab.config.yamlio import Longest
     from lab.policy.files import find_scenario
 
     from lab.policy.loader import LONGEST
 
     # a shipped scenario's name reads as its file; a policy's thousands of rules stop the reading at once
-    node = read_yaml(find_scenario(str(path)) or path, LONGEST)
+    # LONGEST is inferred as dict[tuple[str], ...] in lab.policy.loader; it is a valid Longest
+    node = read_yaml(find_scenario(str(path)) or path, cast(Longest, LONGEST))
     keys = {k.value for k, _ in node.value} if node.kind == "map" else set()
     if "population" in keys or "store" in keys:
         return "scenario"
