@@ -92,8 +92,8 @@ class Saltelli:
 
 @dataclass(frozen=True, kw_only=True)
 class Morris:
-    """Morris elementary effects: `trajectories` one-at-a-time paths on a `levels`-level grid,
-    r x (factors + 1) runs."""
+    ("""Morris elementary effects: `trajectories` one-at-a-time paths on a `levels`-level grid, """
+     """r x (factors + 1) runs.""")
 
     tag: ClassVar[str] = "morris"
     trajectories: int = option("number of trajectories r (design points: r x (factors + 1))", min=2, max=MAX_POINTS)
