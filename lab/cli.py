@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from lab.cliargs import count, fraction, positive_float, positive_int, scenario_bounded
 from lab.cliargs import seed as seed_arg
@@ -45,12 +45,14 @@ class _Parser(argparse.ArgumentParser):
 def _kind_of(path: Path) -> str:
     """Whether a YAML file is a scenario, a batch spec or a policy, from its top-level keys."""
     from lab.config import read_yaml
+    from lab.config.yamlio import Longest
     from lab.policy.files import find_scenario
 
     from lab.policy.loader import LONGEST
 
     # a shipped scenario's name reads as its file; a policy's thousands of rules stop the reading at once
-    node = read_yaml(find_scenario(str(path)) or path, LONGEST)
+    # LONGEST is inferred as dict[tuple[str], ...] in lab.policy.loader; it is a valid Longest
+    node = read_yaml(find_scenario(str(path)) or path, cast(Longest, LONGEST))
     keys = {k.value for k, _ in node.value} if node.kind == "map" else set()
     if "population" in keys or "store" in keys:
         return "scenario"
@@ -274,7 +276,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     ls = _load(args.scenario, policies)
     scenario, customers = _sized(ls.scenario, args.customers, args.scale_store)
     ls = dataclasses.replace(ls, scenario=scenario)
-    opts = CompareOptions(replications=args.replications if args.replications is not None else (5 if args.precision else 10),
+    opts = CompareOptions(replications=args.replications if args.replications is not None
+                          else (5 if args.precision else 10),
                           precision=args.precision, max_replications=args.max_replications, seed=args.seed,
                           customers=customers, days=args.days, jobs=args.jobs or _cpus(),
                           flywheel_split=not args.no_flywheel_split, precision_of=args.precision_of)
@@ -317,7 +320,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         print("\n" + format_robust(comp.robustness))
     runs = len(comp.results) + (0 if comp.robustness is None else
-                                len(ls.policies) * comp.robustness["worlds"] * comp.robustness["replications_per_world"])
+                                len(ls.policies) * comp.robustness["worlds"]
+                                * comp.robustness["replications_per_world"])
     print(f"\n{runs} runs in {comp.seconds:.1f} s. Results in {out}/ ({', '.join(p.name for p in files.values())})")
     print(f"Report: {out / 'report.html'}")
     return EXIT_OK
@@ -403,7 +407,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         batch = api.load_spec(args.spec, customers=args.customers, days=args.days)
         out = Path(args.out) if args.out else Path("results") / batch.spec.name
         _check_batch_memory(batch, args.executor, args.jobs)
-        print(f"lab batch: '{batch.spec.name}': {len(batch.points)} design points x {batch.replications} replications x "
+        print(f"lab batch: '{batch.spec.name}': {len(batch.points)} design points x "
+              f"{batch.replications} replications x "
               f"{len(batch.policies)} policies = {batch.total_runs} runs -> {out}", file=sys.stderr)
         result = api.run_batch(batch, out, executor=args.executor, address=args.address, jobs=args.jobs,
                                resume=args.resume, flush_runs=args.flush_runs, flush_seconds=args.flush_seconds,
@@ -424,7 +429,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if result.failed:
         print(f"lab batch: failures are in {result.out / 'failures'} (run_id, error)", file=sys.stderr)
     if result.unfinished:
-        print(f"lab batch: {result.unfinished} runs were not done; rerun the same command with --resume", file=sys.stderr)
+        print(f"lab batch: {result.unfinished} runs were not done; rerun the same command with --resume",
+              file=sys.stderr)
         return EXIT_FAILED
     print(f"lab batch: open with pandas.read_parquet('{result.out / 'runs'}'), or: lab batch-report {result.out}",
           file=sys.stderr)
@@ -465,7 +471,8 @@ DAYS_FIX = "pass a horizon within them"
 def _world_opts(s: argparse.ArgumentParser) -> None:
     s.add_argument("--seed", type=seed_arg, default=None, help="random seed (default: the scenario's)")
     s.add_argument("--customers", type=scenario_bounded("population.customers", CUSTOMERS_FIX), default=None,
-                   metavar="N", help="customers at the start (default: the scenario's; same bounds as the scenario file)")
+                   metavar="N",
+                   help="customers at the start (default: the scenario's; same bounds as the scenario file)")
     s.add_argument("--days", type=scenario_bounded("days", DAYS_FIX), default=None, metavar="D",
                    help="days to simulate (default: the scenario's; same bounds as the scenario file)")
     s.add_argument("--scale-store", action="store_true",
@@ -514,7 +521,8 @@ def _compare_bounded(name: str) -> Callable[[str], int]:
 
 def build_parser() -> argparse.ArgumentParser:
     from lab.fit import command as fit_command  # its options only; the fit's own imports wait for the command
-    p = _Parser(prog="lab", description="Loyalty Lab: simulate customers under loyalty policies written in YAML and compare the policies.")
+    p = _Parser(prog="lab", description="Loyalty Lab: simulate customers under loyalty policies written in YAML "
+                                        "and compare the policies.")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -544,7 +552,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "of a comparison or a batch.")
     s.add_argument("scenario", metavar="SCENARIO", help=RUN_SCENARIO_HELP)
     s.add_argument("--policy", required=True, metavar="P",
-                   help="policy name (a file in policies/ or beside the scenario) or path; with a batch spec, one of its policies")
+                   help="policy name (a file in policies/ or beside the scenario) or path; "
+                        "with a batch spec, one of its policies")
     s.add_argument("--out", required=True, metavar="DIR", help="output folder")
     s.add_argument("--transactions", action="store_true", help="also write transactions.parquet (one row per purchase)")
     _world_opts(s)
@@ -557,7 +566,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "Replication K of a comparison is 'lab run SCENARIO --policy P --seed S --replication K'.")
     s.add_argument("scenario", metavar="SCENARIO", help=SCENARIO_HELP)
     s.add_argument("--policies", metavar="P,P",
-                   help="comma-separated policy names or paths (default: the scenario's); the baseline 'none' is always included")
+                   help="comma-separated policy names or paths (default: the scenario's); "
+                        "the baseline 'none' is always included")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--replications", type=_compare_bounded("replications"), default=None, metavar="N",
                    help="replications per policy (default 10)")
@@ -575,7 +585,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", action="store_true",
                    help="continue a comparison into --out that was interrupted: the runs it finished are kept")
     _jobs_opt(s)
-    s.add_argument("--no-flywheel-split", action="store_true", help="skip the runs with the flywheel cut (halves the work; no flywheel share)")
+    s.add_argument("--no-flywheel-split", action="store_true",
+                   help="skip the runs with the flywheel cut (halves the work; no flywheel share)")
     s.add_argument("--robust", type=positive_int, default=None, metavar="N",
                    help="also run every policy in N plausible worlds sampled from the plausible ranges (docs/MODEL.md) "
                         "and say how sure the verdict is: probability of being best, differences across worlds, "
@@ -617,18 +628,24 @@ def build_parser() -> argparse.ArgumentParser:
                 "130 interrupted.")
     s.add_argument("spec", metavar="SPEC", help="the batch spec (YAML)")
     s.add_argument("--out", metavar="DIR", help="the store folder (default: results/<batch name>)")
-    s.add_argument("--executor", choices=("local", "dask"), default="local", help="local processes (default) or a Dask cluster")
+    s.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="local processes (default) or a Dask cluster")
     s.add_argument("--address", help="tcp://HOST:PORT of a running Dask scheduler (with --executor dask)")
     _jobs_opt(s)
-    s.add_argument("--resume", action="store_true", help="continue an interrupted batch in --out, skipping completed runs")
+    s.add_argument("--resume", action="store_true",
+                   help="continue an interrupted batch in --out, skipping completed runs")
     s.add_argument("--customers", type=scenario_bounded("population.customers", CUSTOMERS_FIX), metavar="N",
                    help="customers at the start of every run (overrides the spec)")
     s.add_argument("--days", type=scenario_bounded("days", DAYS_FIX), metavar="D",
                    help="days simulated in every run (overrides the spec)")
-    s.add_argument("--flush-runs", type=positive_int, default=500, metavar="N", help="write a chunk every this many runs (default 500)")
-    s.add_argument("--flush-seconds", type=positive_float, default=60.0, metavar="S", help="... or every this many seconds (default 60)")
-    s.add_argument("--retries", type=count, default=3, metavar="N", help="times to restart dead workers / retry a task (default 3)")
-    s.add_argument("--allow-code-change", action="store_true", help="resume although the lab's code changed since the batch started")
+    s.add_argument("--flush-runs", type=positive_int, default=500, metavar="N",
+                   help="write a chunk every this many runs (default 500)")
+    s.add_argument("--flush-seconds", type=positive_float, default=60.0, metavar="S",
+                   help="... or every this many seconds (default 60)")
+    s.add_argument("--retries", type=count, default=3, metavar="N",
+                   help="times to restart dead workers / retry a task (default 3)")
+    s.add_argument("--allow-code-change", action="store_true",
+                   help="resume although the lab's code changed since the batch started")
     s.set_defaults(fn=cmd_batch)
 
     s = command("batch-report", "analyse a batch store: intervals, win maps, sensitivity",

@@ -88,10 +88,16 @@ def recover(out: Path) -> tuple[set[str], int]:
                 p.unlink()
     done: set[str] = set()
     for part in ("runs", "failures"):
-        for n, p in chunk_files(out / part).items():
+        for p in chunk_files(out / part).values():
             done.update(pq.read_table(p, columns=["run_id"]).column("run_id").to_pylist())
     return done, (max(chunks) + 1 if chunks else 0)
 
+
+
+def _set(a: np.ndarray | None) -> np.ndarray:
+    """One of a run's arrays, which are set whenever the run has no error."""
+    assert a is not None
+    return a
 
 class DatasetWriter:
     """Buffers task results and writes them as atomic chunks (series and failures first, runs last)."""
@@ -145,7 +151,8 @@ class DatasetWriter:
             return {
                 "run_id": pa.array(np.repeat(np.array(ids, dtype=object), reps), pa.string()),
                 "point": pa.array(np.repeat(np.array([res.point for res, _ in pairs], dtype=np.int32), reps)),
-                "replication": pa.array(np.repeat(np.array([res.replication for res, _ in pairs], dtype=np.int32), reps)),
+                "replication": pa.array(np.repeat(np.array([res.replication for res, _ in pairs], dtype=np.int32),
+                                                  reps)),
                 "policy": pa.array(np.repeat(np.array([r.policy for _, r in pairs], dtype=object), reps), pa.string()),
             }
 
@@ -160,16 +167,17 @@ class DatasetWriter:
         runs = ident(ok, n_out) | factor_cols(ok, n_out)
         runs["outcome"] = pa.array(np.tile(np.array(list(OUTCOMES), dtype=object), len(ok)), pa.string())
         runs["value"] = pa.array(np.concatenate([r.outcomes for _, r in ok]) if ok else np.empty(0))
-        lengths = np.array([r.series.size for _, r in ok], dtype=np.int64)
+        lengths = np.array([_set(r.series).size for _, r in ok], dtype=np.int64)
         series = ident(ok, lengths)
         n_var = len(SERIES)
-        series["period"] = pa.array(np.concatenate([np.repeat(r.period, n_var) for _, r in ok]) if ok
+        series["period"] = pa.array(np.concatenate([np.repeat(_set(r.period), n_var) for _, r in ok]) if ok
                                     else np.empty(0, np.int32))
-        series["day_end"] = pa.array(np.concatenate([np.repeat(r.day_end, n_var) for _, r in ok]) if ok
+        series["day_end"] = pa.array(np.concatenate([np.repeat(_set(r.day_end), n_var) for _, r in ok]) if ok
                                      else np.empty(0, np.int32))
-        series["variable"] = pa.array(np.concatenate([np.tile(np.array(SERIES, dtype=object), len(r.period)) for _, r in ok])
+        series["variable"] = pa.array(np.concatenate([np.tile(np.array(SERIES, dtype=object), len(_set(r.period)))
+                                                     for _, r in ok])
                                       if ok else np.empty(0, dtype=object), pa.string())
-        series["value"] = pa.array(np.concatenate([r.series.ravel() for _, r in ok]) if ok else np.empty(0))
+        series["value"] = pa.array(np.concatenate([_set(r.series).ravel() for _, r in ok]) if ok else np.empty(0))
         failures = ident(bad, 1) | factor_cols(bad, 1)
         failures["error"] = pa.array([r.error for _, r in bad], pa.string())
         return {k: pa.Table.from_pydict(v, schema=self.schemas[k]) for k, v in

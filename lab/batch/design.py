@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from scipy.stats import qmc
@@ -91,7 +92,8 @@ class Saltelli:
 
 @dataclass(frozen=True, kw_only=True)
 class Morris:
-    """Morris elementary effects: `trajectories` one-at-a-time paths on a `levels`-level grid, r x (factors + 1) runs."""
+    ("""Morris elementary effects: `trajectories` one-at-a-time paths on a `levels`-level grid, """
+     """r x (factors + 1) runs.""")
 
     tag: ClassVar[str] = "morris"
     trajectories: int = option("number of trajectories r (design points: r x (factors + 1))", min=2, max=MAX_POINTS)

@@ -123,8 +123,8 @@ class LocalRunner:
                         self.unfinished = sorted(queue)
                         raise WorkersDied(f"worker processes died {self.restarts} times (out of memory? try fewer "
                                           f"--jobs or --customers); {len(queue)} tasks were not run")
-                    print(f"lab batch: a worker process died; restarting the pool ({self.restarts}/{self.max_restarts}) "
-                          "and rerunning its tasks", file=sys.stderr)
+                    print(f"lab batch: a worker process died; restarting the pool "
+                          f"({self.restarts}/{self.max_restarts}) and rerunning its tasks", file=sys.stderr)
                     self._pool = self._new_pool()
         finally:
             self.close()

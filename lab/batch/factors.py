@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from lab.batch.design import Axis, Design, Grid
 from lab.batch.overrides import Leaf, PathError, Target, resolve
@@ -44,7 +44,8 @@ class FactorSpec:
     type_: Literal["float", "int", "choice"] | None = option(
         "float, int or choice (default: from the parameter: whole numbers are int, text and true/false are choice)",
         default=None)
-    template: str | None = option("for an expression parameter: the expression, with {value} where the factor's value goes, "
+    template: str | None = option("for an expression parameter: the expression, with {value} "
+                                  "where the factor's value goes, "
                                   "e.g. 'floor(purchase.amount * {value})'", default=None)
     description: str = option("what the factor is", default="")
 
@@ -106,9 +107,11 @@ def check_factor(name: str, fs: FactorSpec, node: Node | None, scenario: Scenari
     base = ("factors", name)
     n0 = len(err)
     if not _NAME.match(name):
-        err.at(base, "invalid", f"factor name '{name}' becomes a column name: use letters, digits and _ (not starting with a digit)")
+        err.at(base, "invalid", f"factor name '{name}' becomes a column name: use letters, digits and _ "
+                                f"(not starting with a digit)")
     elif name in RESERVED:
-        err.at(base, "conflict", f"factor name '{name}' is also a column of the dataset; rename it, e.g. '{name}_factor'")
+        err.at(base, "conflict",
+               f"factor name '{name}' is also a column of the dataset; rename it, e.g. '{name}_factor'")
     try:
         target = resolve(fs.path, scenario, {k: v.policy for k, v in sources.items()})
     except PathError as e:
@@ -118,10 +121,12 @@ def check_factor(name: str, fs: FactorSpec, node: Node | None, scenario: Scenari
     steps = target.steps
     fields = [s.name for s in steps if s.how == "field"]
     if target.policy is None and customers is not None and fields == ["population", "customers"]:
-        err.at(base + ("path",), "conflict", f"factor '{name}' varies population.customers, but the batch sets customers: {customers} "
+        err.at(base + ("path",), "conflict", f"factor '{name}' varies population.customers, but the batch sets "
+                                             f"customers: {customers} "
                               "for every run; remove one of them")
     if target.policy is None and days is not None and fields == ["days"]:
-        err.at(base + ("path",), "conflict", f"factor '{name}' varies days, but the batch sets days: {days} for every run; "
+        err.at(base + ("path",), "conflict",
+               f"factor '{name}' varies days, but the batch sets days: {days} for every run; "
                               "remove one of them")
     has_range = fs.low is not None or fs.high is not None
     kind = _factor_kind(name, fs, leaf, base, err)
@@ -139,7 +144,8 @@ def check_factor(name: str, fs: FactorSpec, node: Node | None, scenario: Scenari
         err.at(base + ("levels",), "conflict", f"factor '{name}' has both a range (low/high) and levels; keep one")
         return None
     if not has_range and fs.levels is None:
-        hint = "levels: [true, false]" if leaf.kind == "bool" else "levels: [...]" if kind == "choice" else "low: ..., high: ..."
+        hint = "levels: [true, false]" if leaf.kind == "bool" \
+            else "levels: [...]" if kind == "choice" else "low: ..., high: ..."
         err.at(base, "required", f"factor '{name}' needs a range or levels, e.g. {hint}")
         return None
     if fs.template is not None:
@@ -147,7 +153,8 @@ def check_factor(name: str, fs: FactorSpec, node: Node | None, scenario: Scenari
             err.at(base + ("template",), "invalid", f"factor '{name}': template only applies to expression parameters; "
                                       f"'{printable(fs.path)}' is {leaf.describe()}")
         elif "{value}" not in fs.template:
-            err.at(base + ("template",), "invalid", f"factor '{name}': the template needs {{value}} where the value goes, "
+            err.at(base + ("template",), "invalid", f"factor '{name}': the template needs {{value}} "
+                                      f"where the value goes, "
                                       f"e.g. 'floor(purchase.amount * {{value}})'")
     levels: tuple[Any, ...] | None = None
     if has_range:
@@ -165,7 +172,8 @@ def check_factor(name: str, fs: FactorSpec, node: Node | None, scenario: Scenari
                 err.at(base + (key,), "type", f"factor '{name}' takes whole numbers{whole}; {key} is {v:g}")
             _check_bounds(name, v, leaf, fs.path, base + (key,), err)
         if fs.low is not None and fs.high is not None and not fs.low < fs.high:
-            err.at(base + ("high",), "range", f"factor '{name}': high ({fs.high:g}) must be above low ({fs.low:g}); to fix a value, "
+            err.at(base + ("high",), "range", f"factor '{name}': high ({fs.high:g}) must be above low ({fs.low:g}); "
+                                  "to fix a value, "
                                   "set it in the scenario or policy file instead")
     else:
         values = []
@@ -173,8 +181,7 @@ def check_factor(name: str, fs: FactorSpec, node: Node | None, scenario: Scenari
             err.at(base + ("levels",), "required", f"factor '{name}' needs at least one level")
             return None
         for i, ln in enumerate(level_nodes):
-            v = _level_value(name, ln.value, kind, leaf, fs, base + ("levels", i), err)
-            values.append(v)
+            values.append(_level_value(name, ln.value, kind, leaf, fs, base + ("levels", i), err))
         if len(err) == n0:
             dup = [v for i, v in enumerate(values) if values.index(v) != i]
             if dup:
@@ -182,15 +189,17 @@ def check_factor(name: str, fs: FactorSpec, node: Node | None, scenario: Scenari
         levels = tuple(values)
     if fs.steps is not None:
         if not isinstance(design, Grid):
-            err.at(base + ("steps",), "conflict", f"factor '{name}': steps only applies to grid designs (an {design.tag} design "
+            err.at(base + ("steps",), "conflict", f"factor '{name}': steps only applies to grid designs "
+                                   f"(an {design.tag} design "
                                    "draws 'samples' values over low..high); remove it")
         elif levels is not None:
-            err.at(base + ("steps",), "conflict", f"factor '{name}': steps cuts a range into levels; with levels, remove it")
+            err.at(base + ("steps",), "conflict",
+                   f"factor '{name}': steps cuts a range into levels; with levels, remove it")
     elif isinstance(design, Grid) and levels is None and has_range:
         err.at(base, "required", f"factor '{name}': a grid design needs steps (e.g. steps: 5) for a range, or levels")
     if len(err) > n0:
         return None
-    axis = Axis(name, kind, fs.low, fs.high, fs.steps, levels)
+    axis = Axis(name, cast('Literal["float", "int", "choice"]', kind), fs.low, fs.high, fs.steps, levels)
     positions = tuple((ln.line, ln.col) for ln in level_nodes)
     at = ("template",) if fs.template is not None else ("path",)
     return Factor(name, fs.path, target, axis, _dtype(kind, leaf, levels), fs.template, file,
@@ -202,7 +211,8 @@ def _factor_kind(name: str, fs: FactorSpec, leaf: Leaf, base: tuple, err: Diagno
     if leaf.kind in ("float", "int"):
         natural = leaf.kind
         if want == "float" and natural == "int":
-            err.at(base + ("type",), "type", f"factor '{name}': '{printable(fs.path)}' takes whole numbers; use type: int (or leave type out)")
+            err.at(base + ("type",), "type", f"factor '{name}': '{printable(fs.path)}' takes whole numbers; "
+                                  "use type: int (or leave type out)")
             return None
         return want or natural
     if leaf.kind == "expr":
@@ -212,7 +222,8 @@ def _factor_kind(name: str, fs: FactorSpec, leaf: Leaf, base: tuple, err: Diagno
             return want or "float"
         return want or "choice"
     if want in ("float", "int"):
-        err.at(base + ("type",), "type", f"factor '{name}': '{printable(fs.path)}' is {leaf.describe()}, so the factor is a choice; "
+        err.at(base + ("type",), "type", f"factor '{name}': '{printable(fs.path)}' is {leaf.describe()}, "
+                              "so the factor is a choice; "
                               "give levels and remove type")
         return None
     return "choice"
@@ -233,10 +244,13 @@ def _level_value(name: str, v: object, kind: str, leaf: Leaf, fs: FactorSpec, at
     numeric = isinstance(v, (int, float)) and not isinstance(v, bool)
     if leaf.kind in ("float", "int") or (leaf.kind == "expr" and kind in ("float", "int")):
         if not numeric:
-            err.at(at, "type", bad if leaf.kind != "expr" else f"factor '{name}': level {printable(repr(v))} is not a number")
+            err.at(at, "type", bad if leaf.kind != "expr"
+                   else f"factor '{name}': level {printable(repr(v))} is not a number")
             return v
+        assert isinstance(v, (int, float))  # numeric, checked above
         if (kind == "int" or leaf.kind == "int") and not float(v).is_integer():
-            err.at(at, "type", f"factor '{name}': level {printable(repr(v))} is not a whole number as '{printable(fs.path)}' needs")
+            err.at(at, "type", f"factor '{name}': level {printable(repr(v))} is not a whole number "
+                               f"as '{printable(fs.path)}' needs")
             return v
         _check_bounds(name, float(v), leaf, fs.path, at, err)
         return int(v) if (kind == "int" or leaf.kind == "int") else float(v)
@@ -246,7 +260,8 @@ def _level_value(name: str, v: object, kind: str, leaf: Leaf, fs: FactorSpec, at
         return v
     if leaf.kind == "literal":
         if v not in leaf.choices:
-            err.at(at, "choice", f"factor '{name}': {printable(repr(v))} is not one of " + ", ".join(map(repr, leaf.choices))
+            err.at(at, "choice", f"factor '{name}': {printable(repr(v))} is not one of "
+                   + ", ".join(map(repr, leaf.choices))
                 + (suggest(v, leaf.choices) if isinstance(v, str) else ""))
         return v
     if leaf.kind == "str":
@@ -267,7 +282,8 @@ def _dtype(kind: str, leaf: Leaf, levels: tuple[Any, ...] | None) -> Literal["fl
         return "float64" if leaf.kind == "float" else "int64"
     if leaf.kind == "bool":
         return "bool"
-    if levels is not None and all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in levels):
+    if levels is not None and all(
+            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in levels):
         return "float64"
     return "string"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ from lab.metrics.outcomes import OUTCOMES
 __all__ = ["FORMAT", "check_same", "code_hash", "identity", "session"]
 
 #: The dataset format version (bumped when the tables or the runs' addressing change). 2: design points share
-#: their random streams by default (`streams: shared`, address (replication,)); format-1 stores used (point, replication).
+#: their random streams by default (`streams: shared`, address (replication,)); format-1 stores used
+#: (point, replication).
 FORMAT = 2
 
 
@@ -87,10 +88,12 @@ def check_same(old: dict[str, Any], new: dict[str, Any], out: Path, allow_code_c
                 problems.append(f"the policy file {v['path']} changed since the batch started (sha256 differs)")
     for key in _COMPARED:
         if old.get(key) != new[key]:
-            problems.append(f"'{key}' differs from the stored batch ({_brief(old.get(key))} then, {_brief(new[key])} now)")
+            problems.append(f"'{key}' differs from the stored batch "
+                            f"({_brief(old.get(key))} then, {_brief(new[key])} now)")
     if problems:
         raise BatchError(f"cannot resume {out}: " + "; ".join(problems)
-                         + ". Resuming must rerun the same batch: restore the files and use the same options, or start afresh "
+                         + ". Resuming must rerun the same batch: restore the files and use the same options, "
+                         "or start afresh "
                          "with another --out")
 
 
@@ -101,7 +104,7 @@ def _brief(v: object) -> str:
 
 def session(command: Sequence[str], executor: str, jobs: int | None, resumed: bool) -> dict[str, Any]:
     """The manifest's record of one session (a start or a resume) of a batch."""
-    return {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": list(command),
+    return {"started": datetime.now(UTC).isoformat(timespec="seconds"), "command": list(command),
             "cwd": os.getcwd(), "executor": executor, "jobs": jobs, "resumed": resumed, "versions": _versions(executor)}
 
 

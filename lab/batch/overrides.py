@@ -97,11 +97,18 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
         args = typing.get_args(tp)
         rest = tuple(a for a in args if a is not type(None))
         if len(rest) < len(args):
-            return (rest[0] if len(rest) == 1 else Union[rest]), True
+            # Union[...] of a runtime tuple of types has no `X | Y` spelling
+            return (rest[0] if len(rest) == 1 else Union[rest]), True  # noqa: UP007
     return tp, False
 
 
-def _union_members(tp: Any) -> tuple[type, ...] | None:
+def _is_dataclass(tp: Any) -> bool:
+    """dataclasses.is_dataclass as a plain bool, so mypy keeps an annotation's type ``Any`` (it is a class here)."""
+    return dataclasses.is_dataclass(tp)
+
+
+def _union_members(tp: Any) -> tuple[Any, ...] | None:
+    """The members of a tagged union (dataclasses with a ``tag`` attribute), else None."""
     if typing.get_origin(tp) in (Union, types.UnionType):
         members = typing.get_args(tp)
         if all(dataclasses.is_dataclass(m) and isinstance(getattr(m, "tag", None), str) for m in members):
@@ -124,10 +131,11 @@ def _leaf(tp: Any, meta: FieldMeta | None, label: str) -> Leaf | None:
 
 def _what(tp: Any) -> str:
     inner, _ = _strip_optional(tp)
-    if dataclasses.is_dataclass(inner):
+    if _is_dataclass(inner):
         return ("an " if inner.__name__[0] in "AEIOU" else "a ") + inner.__name__
-    if _union_members(inner):
-        return "a choice of " + " or ".join(m.tag for m in _union_members(inner))
+    members = _union_members(inner)
+    if members:
+        return "a choice of " + " or ".join(m.tag for m in members)
     origin = typing.get_origin(inner)
     if origin is dict:
         return "a mapping"
@@ -187,7 +195,7 @@ def _walk(root: object, parts: list[str], prefix: str) -> tuple[tuple[Step, ...]
                 raise PathError(f"'{done}' is '{obj.tag}' in the base files: continue the path with '{obj.tag}'")
             steps.append(Step("tag", part))
             tp = type(obj)
-        elif dataclasses.is_dataclass(tp):
+        elif _is_dataclass(tp):
             fields = {yaml_name(f.name): f for f in dataclasses.fields(tp) if f.init}
             f = fields.get(part)
             if f is None:
@@ -205,7 +213,8 @@ def _walk(root: object, parts: list[str], prefix: str) -> tuple[tuple[Step, ...]
             ids = [getattr(x, "id", None) for x in obj]
             if obj and all(isinstance(x, str) for x in ids):
                 if part not in ids:
-                    raise PathError(f"no rule with id '{part}' in '{done}'{suggest(part, ids)} "
+                    raise PathError(f"no rule with id '{part}' in '{done}'"
+                                    f"{suggest(part, typing.cast('list[str]', ids))} "
                                     "(rules are addressed by id)")
                 idx = ids.index(part)
             else:
@@ -236,9 +245,9 @@ def _walk(root: object, parts: list[str], prefix: str) -> tuple[tuple[Step, ...]
         inner = tp_inner
         if obj is None:
             raise PathError(f"'{done}' is not set in the base files; set it there first, then vary one of its values")
-        if dataclasses.is_dataclass(inner) and not _field_names(inner):
+        if _is_dataclass(inner) and not _field_names(inner):
             raise PathError(f"'{done}' is {_what(tp)}, which has no values a factor can set")
-        if dataclasses.is_dataclass(inner):
+        if _is_dataclass(inner):
             raise PathError(f"'{done}' is {_what(tp)}, not a single value; continue the path with one of: "
                             + ", ".join(_field_names(inner)))
         if typing.get_origin(inner) is dict and obj:
@@ -246,7 +255,7 @@ def _walk(root: object, parts: list[str], prefix: str) -> tuple[tuple[Step, ...]
                             + ", ".join(obj))
         if typing.get_origin(inner) is tuple and obj:
             ids = [getattr(x, "id", None) for x in obj]
-            what = "a rule id: " + ", ".join(ids) if all(isinstance(x, str) for x in ids) \
+            what = "a rule id: " + ", ".join(typing.cast("list[str]", ids)) if all(isinstance(x, str) for x in ids) \
                 else f"a position, 0..{len(obj) - 1}"
             raise PathError(f"'{done}' is a list, not a single value; continue the path with {what}")
         raise PathError(f"'{done}' is {_what(tp)}, not a single value a factor can set")

@@ -33,7 +33,8 @@ class BatchSpec:
     name: str = option("the batch's name")
     description: str = option("what the batch is for", default="")
     scenario: str = option("the base scenario file, relative to this file")
-    policies: tuple[str, ...] | None = option("policies to compare (default: the scenario's); the baseline 'none' is always run",
+    policies: tuple[str, ...] | None = option("policies to compare (default: the scenario's); "
+                                              "the baseline 'none' is always run",
                                               default=None)
     factors: dict[str, FactorSpec] = option("factors by short name (the name is their column in the dataset)",
                                             default_factory=dict)

@@ -6,7 +6,8 @@ redeem action, in stamps, and a ledger that only ever receives whole points neve
 factor over such a parameter sampled as 7.05 would silently mean 8 (the balance first reaches it at 8).
 This module says, for a factor's target, why its values must be whole (or None when they need not be):
 
-- the ``cost`` of a redeem action on a ledger whose points are whole (every award to it, and every referral reward, is a whole number, and no tier multiplies
+- the ``cost`` of a redeem action on a ledger whose points are whole \
+(every award to it, and every referral reward, is a whole number, and no tier multiplies
   points by a fraction);
 - an expression template that compares a count with ``{value}``: a field whose unit counts things
   (purchases, categories, customers, rewards; lab.policy.fields), or a whole ledger's points.
@@ -62,7 +63,8 @@ def _is_whole(v: float | None) -> bool:
 
 def whole_ledgers(policy: m.Policy) -> frozenset[str]:
     """The points ledgers of `policy` that only ever hold whole points."""
-    if policy.tiers is not None and not all(float(t.earn_multiplier).is_integer() for t in policy.tiers.levels.values()):
+    if policy.tiers is not None and not all(float(t.earn_multiplier).is_integer()
+                                            for t in policy.tiers.levels.values()):
         return frozenset()
     whole = set(policy.points)
     for rule in policy.rules:
