@@ -16,6 +16,10 @@ exceptions that remove classic foot-guns:
   "Norway problem");
 * base-60 numbers (``1:30``) stay text;
 * timestamps (``2024-01-31``) stay text.
+
+The module runs past 500 lines because reading untrusted YAML safely is one job:
+the size, depth, alias and node limits, the positions every later message needs,
+and the duplicate-key and tag checks all act in one pass of the parser.
 """
 
 from __future__ import annotations

@@ -34,6 +34,10 @@ neither matters and the two engines give the same history to every customer.
 With `follow` the engine also keeps each followed customer's story -- every
 acquisition, purchase, points movement, reward, discount, expiry, statement,
 service contact and dropout -- for `lab trace` (see `lab.report.story`).
+
+The module runs past 500 lines for the reason the vectorised engine does: one
+customer's life is one process read top to bottom, with the trace that `lab trace`
+tells beside the events it records; its formulas come from lab.engine.behaviour.
 """
 
 from __future__ import annotations

@@ -17,6 +17,11 @@ every candidate is a purchase, so a BG/NBD segment is exactly BG/NBD.
 The behavioural formulas (m(t), dropout, satisfaction, rewards, ...) are
 `lab.engine.behaviour`'s, shared with the reference engine; this module is
 the batching and the calendar around them.
+
+The module runs past 500 lines because one day of the store is one story told in
+order -- the calendar, arrivals, purchases by thinning, dropouts, service
+contacts, the close -- and the event order is what makes results reproducible;
+the formulas themselves live in lab.engine.behaviour.
 """
 
 from __future__ import annotations
