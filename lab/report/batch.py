@@ -20,10 +20,11 @@ names the methods it used. `lab batch-report` (lab.cli) calls
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -391,7 +392,8 @@ def _indices_html(method: str, table: pd.DataFrame) -> str:
                 v = float(getattr(r, col))
                 lo = getattr(r, f"{col}_low", None)
                 hi: Any = getattr(r, f"{col}_high", None)  # present whenever lo is: the columns come in pairs
-                fmt = (lambda x: f"{x:.2f}") if method == "sobol" else (lambda x, unit=unit: fmt_value(x, unit))
+                fmt: Callable[[float], str] = ((lambda x: f"{x:.2f}") if method == "sobol"
+                                               else functools.partial(fmt_value, unit=unit))
                 if math.isnan(v):
                     cells.append("<td class=na>n/a</td>")
                     continue
