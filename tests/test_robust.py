@@ -67,7 +67,8 @@ def test_outcome_entry_and_verdict_on_a_world_where_points_always_wins():
     assert entry["regret"]["credit"]["mean"] == pytest.approx(np.mean(x[1] - x[2]))
     v = verdict(entry, "net profit", {"none": "no programme"}, "none")
     assert v["robust"] and v["best"] == "points"
-    assert v["text"] == "points beats no programme on net profit in 100% of plausible worlds, and is the best policy in 100%"
+    assert v["text"] == ("points beats no programme on net profit in 100% of plausible worlds, "
+                         "and is the best policy in 100%")
 
 
 def test_a_split_verdict_names_the_parameter_that_decides():

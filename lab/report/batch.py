@@ -20,10 +20,11 @@ names the methods it used. `lab batch-report` (lab.cli) calls
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -382,15 +383,17 @@ def _indices_html(method: str, table: pd.DataFrame) -> str:
     parts = []
     for outcome, t in table.groupby("outcome", sort=False):
         unit = outcome_unit(str(outcome))
-        head = "<tr><th>policy</th><th>factor</th>" + "".join(f"<th>{html.escape(lbl)}</th>" for _, lbl in cols) + "</tr>"
+        head = ("<tr><th>policy</th><th>factor</th>" + "".join(f"<th>{html.escape(lbl)}</th>" for _, lbl in cols)
+                + "</tr>")
         rows = []
         for r in t.itertuples(index=False):
             cells = []
             for col, _ in cols:
                 v = float(getattr(r, col))
                 lo = getattr(r, f"{col}_low", None)
-                hi = getattr(r, f"{col}_high", None)
-                fmt = (lambda x: f"{x:.2f}") if method == "sobol" else (lambda x: fmt_value(x, unit))
+                hi: Any = getattr(r, f"{col}_high", None)  # present whenever lo is: the columns come in pairs
+                fmt: Callable[[float], str] = ((lambda x: f"{x:.2f}") if method == "sobol"
+                                               else functools.partial(fmt_value, unit=unit))
                 if math.isnan(v):
                     cells.append("<td class=na>n/a</td>")
                     continue
@@ -406,7 +409,8 @@ def _indices_html(method: str, table: pd.DataFrame) -> str:
 
 
 def _img(png: bytes, alt: str) -> str:
-    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>'
+    return (f'<figure><img alt="{html.escape(alt)}" '
+            f'src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>')
 
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222}
@@ -543,7 +547,8 @@ def _render(data: BatchData, summary: pd.DataFrame, win: pd.DataFrame, sens: pd.
         parts.append("<p>Drivers of net profit (95% intervals):</p><ul>"
                      + "".join(f"<li>{e(d)}</li>" for d in drivers) + "</ul>")
     if m["design"]["type"] == "grid":
-        parts.append("<p class=note>Sensitivity indices are computed for sampled designs (lhs, sobol, saltelli, morris); "
+        parts.append("<p class=note>Sensitivity indices are computed for sampled designs "
+                     "(lhs, sobol, saltelli, morris); "
                      "this batch is a grid: read the effects from the maps and the table.</p>")
     elif method in ("sobol", "morris") and not sens.empty:
         if method == "sobol":

@@ -200,7 +200,8 @@ def _tables(comp: Comparison) -> str:
         rows.append(f"<tr>{_outcome_label(o)}{''.join(cells)}</tr>")
     econ = _economics(comp, others)
     t2 = (f'<h3 id="differences">Differences vs {escape(base)}, paired by replication</h3>'
-          f'<p class="note">Each cell: mean paired difference (policy − {escape(base)}) and below it its {LEVEL_WORDS}. '
+          f'<p class="note">Each cell: mean paired difference (policy − {escape(base)}) '
+          f'and below it its {LEVEL_WORDS}. '
           "<b>Bold with *</b>: the interval excludes zero (a clear difference); "
           '<span style="color:var(--good)">green</span> = better for the retailer, '
           '<span style="color:var(--bad)">red</span> = worse, bold black = a clear change in an outcome with no good '
@@ -234,7 +235,8 @@ def _economics(comp: Comparison, others: list[str]) -> str:
             "it is shown only when the effect itself is clearly different from zero. "
             f"Below each value: its {LEVEL_WORDS}.</p>"
             f'<div class="wide"><table>{_outcome_head(comp, others)}'
-            f'<tr><td class="name"><b>return on the programme</b> ($ net profit per $1 cost)</td>{"".join(roi_cells)}</tr>'
+            '<tr><td class="name"><b>return on the programme</b> ($ net profit per $1 cost)</td>'
+            f'{"".join(roi_cells)}</tr>'
             f'<tr><td class="name"><b>flywheel share</b> of the net-profit effect</td>{"".join(share_cells)}</tr>'
             "</table></div>"
             + ("".join(f'<p class="note">Flywheel share not meaningful for {escape(r)}.</p>' for r in reasons)))
@@ -260,7 +262,8 @@ def _figure(comp: Comparison, spec: FigureSpec, out_dir: Path, number: int) -> s
     (out_dir / f"fig_{spec.name}.png").write_bytes(data)
     b64 = base64.b64encode(data).decode("ascii")
     return (f'<figure id="fig-{escape(spec.name)}"><img alt="{escape(spec.title)}" '
-            f'style="max-width:{width_px}px" src="data:image/png;base64,{b64}"><figcaption><b>Figure {number}. {escape(spec.title)}.</b> '
+            f'style="max-width:{width_px}px" src="data:image/png;base64,{b64}">'
+            f'<figcaption><b>Figure {number}. {escape(spec.title)}.</b> '
             f"{escape(spec.caption)}</figcaption></figure>")
 
 
@@ -279,7 +282,8 @@ def _method(comp: Comparison) -> str:
         "and get a paired-t interval, which needs no equal-variance assumption and is narrower than comparing two "
         "separate intervals (A. M. Law and W. D. Kelton, <i>Simulation Modeling and Analysis</i>, 3rd ed., 2000, "
         "sec. 4.5, 9.4 and 10.2.1). A difference is called clear when its interval excludes zero; with several "
-        "policies and outcomes, some intervals will exclude zero by chance, so weigh a single marginal one lightly.</li>",
+        "policies and outcomes, some intervals will exclude zero by chance, so weigh a single marginal one "
+        "lightly.</li>",
         seq,
         "<li><b>Bands in the figures</b> are the same 95% intervals computed period by period (pointwise, not "
         "simultaneous). The cumulative extra net profit is differenced within each replication before averaging.</li>",

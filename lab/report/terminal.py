@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from lab.metrics.outcomes import HEADLINE
 from lab.metrics.stats import Interval
-from lab.report.text import check_outcomes, fmt_mean_hw, is_good, outcome_name, outcome_unit, replication_count, unit_label
+from lab.report.text import (check_outcomes, fmt_mean_hw, is_good, outcome_name, outcome_unit, replication_count,
+                             unit_label)
 
 if TYPE_CHECKING:
     from lab.experiment.compare import Comparison
@@ -133,7 +134,8 @@ def format_table(comp: Comparison, color: bool = False, width: int = 120,
                 row += _GAP + means[r].rjust(mw) + _SUB + cell
             lines.append(row.rstrip())
         lines.append("")
-    legend = (f"mean ± 95%: mean over {n} replication{'s' if n != 1 else ''} ± the half-width of its 95% confidence interval (Student t). "
+    legend = (f"mean ± 95%: mean over {n} replication{'s' if n != 1 else ''} "
+              "± the half-width of its 95% confidence interval (Student t). "
               f"vs {base}: paired difference from the baseline (common random numbers) ± its 95% half-width; "
               f"{MARK} = the interval excludes zero (a clear difference); pp = percentage points."
               + (" Green: better for the retailer, red: worse." if color else ""))
