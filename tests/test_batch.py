@@ -234,7 +234,8 @@ def test_lhs_of_a_whole_number_range_uses_each_value_once():
 
 
 def test_grid_is_the_full_factorial_in_order():
-    axes = [Axis("a", "float", 0.0, 1.0, steps=3), Axis("b", "choice", levels=("u", "v")), Axis("c", "int", 1, 3, steps=3)]
+    axes = [Axis("a", "float", 0.0, 1.0, steps=3), Axis("b", "choice", levels=("u", "v")),
+            Axis("c", "int", 1, 3, steps=3)]
     pts = design_points(axes, Grid(), 0)
     assert len(pts) == 3 * 2 * 3
     assert len({tuple(p.values()) for p in pts}) == len(pts)
@@ -280,8 +281,8 @@ def test_policy_paths_address_rules_by_id_and_actions_through_their_tag(base):
 
 
 WORDS = ["population", "segments", "regulars", "bargain_hunters", "purchases", "bgnbd", "paretonbd", "r", "store",
-         "marketing", "categories", "shirts", "price", "policies", "points", "none", "rules", "earn", "redeem", "do", "0",
-         "1", "redeem", "award", "amount", "on", "purchase", "when", "tiers", "levels", "flywheel", "x", "", "9"]
+         "marketing", "categories", "shirts", "price", "policies", "points", "none", "rules", "earn", "redeem", "do",
+         "0", "1", "redeem", "award", "amount", "on", "purchase", "when", "tiers", "levels", "flywheel", "x", "", "9"]
 
 
 @settings(max_examples=300, deadline=None)
@@ -354,7 +355,8 @@ def test_one_worker_and_two_workers_give_the_same_dataset(grid_spec, reference, 
 
 def test_an_in_process_dask_cluster_gives_the_same_dataset(grid_spec, reference, tmp_path):
     distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as cluster, \
+    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
+                                  dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         res = run_batch(grid_spec, tmp_path / "dask", executor="dask", client=client, flush_runs=100,
                         stream=open(os.devnull, "w"))
@@ -529,16 +531,18 @@ def test_summary_matches_mean_ci_and_paired_diff_ci(reference):
     table = summary_table(data)
     runs = data.runs
     for point in (0, 3):
-        def sel(policy: str) -> np.ndarray:
+        def sel(policy: str, point: int = point) -> np.ndarray:
             rows = runs[(runs["point"] == point) & (runs["policy"] == policy) & (runs["outcome"] == "net_profit")]
             return rows.sort_values("replication")["value"].to_numpy()
 
-        row = table[(table["point"] == point) & (table["policy"] == "points") & (table["outcome"] == "net_profit")].iloc[0]
+        row = table[(table["point"] == point) & (table["policy"] == "points")
+                    & (table["outcome"] == "net_profit")].iloc[0]
         iv = mean_ci(sel("points"))
         dv = paired_diff_ci(sel("points"), sel("none"))
         assert row["n"] == iv.n == 2
         assert row["mean"] == pytest.approx(iv.mean, rel=1e-12)
-        assert row["ci_low"] == pytest.approx(iv.ci_low, rel=1e-9) and row["ci_high"] == pytest.approx(iv.ci_high, rel=1e-9)
+        assert row["ci_low"] == pytest.approx(iv.ci_low, rel=1e-9)
+        assert row["ci_high"] == pytest.approx(iv.ci_high, rel=1e-9)
         assert row["diff_mean"] == pytest.approx(dv.mean, rel=1e-9, abs=1e-9)
         assert row["diff_low"] == pytest.approx(dv.ci_low, rel=1e-9, abs=1e-9)
     win = winners(data)
