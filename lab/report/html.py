@@ -50,7 +50,8 @@ h1 { font-size: 28px; margin: 0 0 4px; }
 h2 { font-size: 21px; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--rule); }
 h3 { font-size: 16px; margin: 22px 0 8px; }
 p.lede { font-size: 17px; color: var(--muted); margin: 0 0 14px; }
-ul.facts { list-style: none; padding: 0; margin: 0; display: flex; flex-wrap: wrap; gap: 6px 22px; color: var(--muted); }
+ul.facts { list-style: none; padding: 0; margin: 0; display: flex; flex-wrap: wrap; gap: 6px 22px;
+           color: var(--muted); }
 ul.facts b { color: var(--ink); }
 section.verdict { background: #f4f8fc; border-left: 5px solid var(--accent); padding: 6px 20px 10px; margin-top: 22px; }
 section.verdict h2 { border: 0; margin-top: 10px; }
@@ -59,13 +60,15 @@ table { border-collapse: collapse; margin: 8px 0 6px; font-size: 13.5px; font-va
 th, td { border-bottom: 1px solid var(--rule); padding: 5px 10px; text-align: right; vertical-align: top; }
 th { background: #f6f6f8; font-weight: 600; }
 th.name, td.name { text-align: left; }
-td.name small, td small { color: var(--muted); display: block; font-size: 11.5px; max-width: 330px; white-space: normal; }
+td.name small, td small { color: var(--muted); display: block; font-size: 11.5px; max-width: 330px;
+                         white-space: normal; }
 td:not(.name) { white-space: nowrap; }
 td.sig { font-weight: 700; }
 td.good { background: var(--good-bg); color: var(--good); }
 td.bad { background: var(--bad-bg); color: var(--bad); }
 td.na { color: var(--muted); }
-.swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
+.swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 6px;
+          vertical-align: -1px; }
 .wide { overflow-x: auto; }
 p.note { color: var(--muted); font-size: 13px; margin: 4px 0 14px; }
 figure { margin: 26px 0; page-break-inside: avoid; break-inside: avoid; }
@@ -76,7 +79,8 @@ code { font: 12.5px/1.4 ui-monospace, Menlo, Consolas, monospace; background: #f
 td code { word-break: break-all; }
 .method li { margin: 6px 0; }
 @media print { main { padding: 0; max-width: none; } section.verdict { background: none; }
-               h2 { page-break-after: avoid; } td.good, td.bad { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
+               h2 { page-break-after: avoid; }
+               td.good, td.bad { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
 """
 
 
