@@ -15,6 +15,9 @@ design point and each mean and difference over its 95% interval. The numbers
 come from lab.metrics.batch_summary and lab.metrics.sensitivity; the report
 names the methods it used. `lab batch-report` (lab.cli) calls
 `write_batch_report`.
+
+The module runs past 500 lines because it is the whole batch report -- its figures, tables and page --
+sharing one set of formatters and colours, as lab.report.figures does for comparisons.
 """
 
 from __future__ import annotations
