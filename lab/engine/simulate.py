@@ -40,9 +40,9 @@ from lab.policy.fields import check_served
 from lab.policy.runtime import CompiledPolicy, Effects, PolicyRuntime
 from lab.population.arrivals import arriving_on, starting_arrivals
 from lab.population.customers import Customers, SegmentTable
+from lab.engine.launch import plan_launch
 from lab.engine.options import RunOptions
 from lab.engine.record import RawRun, record_run
-from lab.errors import LabError
 from lab.scenario.model import Scenario
 
 CALENDAR, CUSTOMERS, CLOSE = 0.0, 0.25, 0.75  # phases within a day on SimPy's clock
@@ -150,18 +150,9 @@ class Simulation:
         self.opts = opts
         self.days = opts.days or scenario.days
         self.streams = Streams(opts.seed, opts.address)
-        # a launch: the policy starts on launch_day for everyone then present (docs/MODEL.md, "Launch day");
-        # until then the store runs under no programme, the same under every policy
-        self.launch_day = scenario.launch_day
-        self.base = None
-        if scenario.population.from_fit is not None:
-            from lab.population.existing import existing_base
-            self.base = existing_base(scenario, self.streams, opts.customers)
-        self.launched = self.launch_day > 0 or self.base is not None
-        if self.launch_day >= self.days:
-            raise LabError.at("<scenario>", 1, 1, f"launch_day {self.launch_day} is not before the end of the run "
-                              f"(day {self.days}); give a launch_day below days")
-        self.n0 = self.base.history.n if self.base is not None else (opts.customers or scenario.population.customers)
+        # a launch (lab.engine.launch): the policy starts on launch_day for everyone then present
+        launch = plan_launch(scenario, self.streams, opts, self.days)
+        self.launch_day, self.base, self.launched, self.n0 = launch.day, launch.base, launch.launched, launch.customers
         self.seg = SegmentTable.from_scenario(scenario)
         self.cats = tuple(scenario.store.categories)
         self.price = np.array([scenario.store.categories[c].price for c in self.cats])
