@@ -90,12 +90,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 if kind == "scenario":
                     ls = load_scenario(f)
                     print(f"ok: {f} (scenario '{ls.scenario.name}', policies: {', '.join(ls.policies)})")
+                    for w in (w for cp in ls.policies.values() for w in cp.warnings):
+                        print(f"warning: {w}")  # stdout: the file is accepted
                 elif kind == "batch":
                     _batch_layer().load_spec(f)
                     print(f"ok: {f} (batch spec)")
                 else:
                     cp = load_policy(f)
                     print(f"ok: {f} (policy '{cp.policy.name}', {len(cp.rules)} rules)")
+                    for w in cp.warnings:  # not refused, but worth knowing (code unseen-reward)
+                        print(f"warning: {w}")  # stdout: the file is accepted
             except LabError as exc:
                 problems.extend(exc.diagnostics)
     for line in shown(problems):

@@ -70,6 +70,7 @@ CODES: dict[str, str] = {
     "design": "a design that cannot be drawn as asked (size, samples)",
     "name": "a name that is empty, too long, or holds characters a name cannot (line breaks, control characters)",
     "too-many": "the file has more problems than are worth listing; the reading stopped",
+    "unseen-reward": "a warning, not a refusal: points are earned towards no reward the behaviour model can read",
 }
 
 

@@ -20,7 +20,7 @@ import ast
 import math
 import warnings
 
-from lab.policy import fields
+from lab.policy import fields, goals
 from lab.policy import model as m
 from lab.policy.actions import Phrases, handler_for
 from lab.policy.expr import FUNCTIONS, MAX_DEPTH, MAX_NODES, MAX_TEXT_LENGTH
@@ -67,6 +67,8 @@ def explain(policy: m.Policy) -> str:
         out += ["", "Points"]
         for name, led in policy.points.items():
             out += _points_lines(name, led)
+        out += ["", "What customers work towards (the goal gradient and points hope respond to it)"]
+        out += _goal_lines(policy)
     if policy.credit:
         out += ["", "Store credit"]
         for name, line in policy.credit.items():
@@ -122,6 +124,25 @@ def _points_lines(name: str, led: m.PointsLedger) -> list[str]:
                      f"(between {_num(p)} and {_num(p + w)} days after earning) before they can be redeemed.")
     else:
         lines.append("    Points can be redeemed as soon as they are earned.")
+    return lines
+
+
+def _goal_lines(policy: m.Policy) -> list[str]:
+    """The reward customers see in each ledger (lab.policy.goals), or the warning that they see none."""
+    found = goals.goals(policy)
+    costs = goals.goal_costs(policy)
+    lines = []
+    for name in policy.points:
+        mine = [g for g in found if g.ledger == name]
+        if mine:
+            how = "; ".join(f"rule '{g.rule}' ({'redeem' if g.how == 'redeem' else 'deduct and reward'}, "
+                            f"{_num(g.cost)} points)" for g in mine)
+            lines.append(f"  Ledger '{name}': the nearest reward is {_num(costs[name])} points away from an empty "
+                         f"balance; progress towards it is the balance over {_num(costs[name])} ({how}).")
+        elif name in goals.earned_ledgers(policy):
+            lines.append(f"  Warning (unseen-reward): {goals.unseen_message(name)}.")
+        else:
+            lines.append(f"  Ledger '{name}': no rule gives its points and none turns them into a reward.")
     return lines
 
 

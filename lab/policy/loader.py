@@ -12,6 +12,7 @@ the handler's problems in the file.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from lab.config import SourceMap, build, diag_at, read_yaml
 from lab.errors import Diagnostic, LabError, declare_meanings, name_problem, name_problems, printable, suggest
 from lab.policy import model as m
 from lab.policy.fields import FIELDS
+from lab.policy.goals import unseen_message, unseen_rewards
 from lab.policy.files import find_policy, is_path, looked_in, policy_names
 from lab.policy.actions import CheckContext, handler_for
 from lab.policy.runtime import MAX_RULES, CompiledPolicy, World, compile_policy
@@ -141,7 +143,15 @@ def compile_checked(policy: m.Policy, where: SourceMap, file: str, world: World 
             diags.append(diag_at(file, where, p.path, p.message))
     if diags:
         raise LabError(sorted(diags, key=lambda d: (d.file, d.line, d.col)))
-    return compiled
+    return dataclasses.replace(compiled, warnings=tuple(policy_warnings(policy, where, file)))
+
+
+def policy_warnings(policy: m.Policy, where: SourceMap, file: str) -> list[Diagnostic]:
+    """What a valid policy does that the model cannot respond to: points earned towards no reward the lab can
+    read (lab.policy.goals), which the goal gradient and points hope would otherwise ignore in silence."""
+    return [diag_at(file, where, ("rules", i, "do", j, policy.rules[i].do[j].tag, "ledger"), unseen_message(name),
+                    code="unseen-reward")
+            for name, (i, j) in unseen_rewards(policy)]
 
 
 def _expr_at(policy: m.Policy, path: tuple[str | int, ...]) -> object | None:

@@ -30,6 +30,7 @@ from typing import Protocol
 
 import numpy as np
 
+from lab.errors import Diagnostic
 from lab.policy import fields
 from lab.policy import model as m
 from lab.policy.actions import Firing, Valuation, handler_for, handlers
@@ -38,6 +39,7 @@ from lab.policy.columns import Column, allocate, grow
 from lab.policy.effects import COSTS, Effects
 from lab.policy.expr import Compiled, ExprType, Field, compile_expression
 from lab.policy.ledgers import CreditBook, PointsBook
+from lab.policy.goals import goal_costs
 
 __all__ = ["ACTIONS", "MAX_ACTIONS", "MAX_RULES", "TRIGGERS", "Accounts", "CompiledPolicy", "CompiledRule", "Effects",
            "FieldSource", "PolicyRuntime", "World", "compile_policy", "expression_schema"]
@@ -136,6 +138,8 @@ class CompiledPolicy:
     policy: m.Policy
     world: World
     rules: tuple[CompiledRule, ...]
+    # what the checks found worth saying but not refusing (lab.policy.loader: a reward customers cannot see)
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
@@ -324,9 +328,8 @@ class PolicyRuntime:
         self._by_trigger: dict[str, list[CompiledRule]] = {}
         for r in compiled.rules:
             self._by_trigger.setdefault(r.rule.on.tag, []).append(r)
-        goals = [g for r in p.rules for a in r.do if (g := handler_for(a).goal(a)) is not None]
-        self._redeem_costs = {name: min((cost for ledger, cost in goals if ledger == name), default=0.0)
-                              for name in p.points}
+        # the rewards customers can see, whatever actions deliver them (lab.policy.goals)
+        self._goal_costs = goal_costs(p)
         self.capacity = capacity
         self._using: np.ndarray | None = None  # during a purchase: the customers whose held voucher it uses
 
@@ -701,10 +704,13 @@ class PolicyRuntime:
         return eff
 
     def goal_progress(self, idx: np.ndarray, day: float) -> np.ndarray:
-        """How close each customer is to their next points reward, 0 to 1 (for the goal gradient)."""
+        """How close each customer is to their next points reward, 0 to 1 (for the goal gradient and points hope).
+
+        A reward is one customers can see (lab.policy.goals): a `redeem`, or a threshold a rule spends with
+        `deduct` while giving a voucher, discount or free item; a ledger with neither gives 0."""
         out = np.zeros(len(idx))
         for name, book in self.points.items():
-            cost = self._redeem_costs.get(name, 0.0)
+            cost = self._goal_costs.get(name, 0.0)
             if cost > 0:
                 out = np.maximum(out, np.minimum(book.balance(idx, day) / cost, 1.0))
         return out * self.member[idx]
