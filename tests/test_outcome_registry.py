@@ -52,7 +52,8 @@ def test_direction_gives_higher_is_better() -> None:
 
 
 def test_the_registry_holds_every_outcome_once_with_its_metadata() -> None:
-    assert len(REGISTRY) == 21  # 19 + the lapsed liability and the stranded breakage (issue 13, item 3)
+    assert len(REGISTRY) == 24  # 19 + the lapsed liability and the stranded breakage (issue 13, item 3) + the
+    # launch customers' revenue, their member share and the naive member gap (self-selection, issue 11)
     for o in REGISTRY.values():
         assert o.unit in UNITS and o.label and o.description and callable(o.formula)
     assert HEADLINE == ("net_profit", "revenue", "retention_12m", "active_customers")

@@ -223,3 +223,81 @@ def contact_shift(b: "Behaviour", resolved: Num, complaint: Num) -> Num:
 def refers(u: Num, propensity: Num, s: Num) -> Num:
     """Whether a purchase makes customers refer someone: with probability propensity x satisfaction."""
     return u < propensity * s
+
+
+# --------------------------------------------------------------------------- who joins (self-selection)
+ENROL_GRID = 64  # quantile points per trait when averaging the joining chance over a segment's customers
+_LOGIT_SPAN = 60.0  # the intercept is searched within +-(|logit participation| + this); beyond, sigma is 0 or 1
+
+
+def _sigmoid(x: Num) -> Num:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=float)))
+
+
+def enrol_score(b: "Behaviour", lam: Num, basket: Num) -> Num:
+    """How much more a customer leans towards joining: enrol_rate_tilt x log(purchase rate) + enrol_spend_tilt x
+    log(mean basket), in log-odds (only differences between customers matter; the intercept absorbs the rest)."""
+    return b.enrol_rate_tilt * np.log(np.maximum(lam, 1e-300)) + b.enrol_spend_tilt * np.log(np.maximum(basket, 1e-300))
+
+
+def self_selects(b: "Behaviour", participation: float) -> bool:
+    """Whether joining depends on the customer: behaviour on, a tilt, and a participation strictly between 0 and 1."""
+    return b.enabled and (b.enrol_rate_tilt > 0 or b.enrol_spend_tilt > 0) and 0.0 < participation < 1.0
+
+
+def enrol_intercept(participation: float, scores: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """c such that the (weighted) mean of sigma(c + score) is `participation`: the tilt moves who joins, not how
+    many. Bisection to the last bit (deterministic, whatever the order of the customers' batches)."""
+    scores = np.asarray(scores, dtype=float)
+    if scores.size == 0:
+        return 0.0
+    w = (np.full(scores.size, 1.0 / scores.size) if weights is None
+         else np.asarray(weights, dtype=float) / np.sum(weights))
+    centre = float(np.sum(w * scores))
+    logit = math.log(participation / (1.0 - participation))
+    lo, hi = logit - centre - _LOGIT_SPAN, logit - centre + _LOGIT_SPAN
+    lo -= float(np.max(scores) - np.min(scores))
+    hi += float(np.max(scores) - np.min(scores))
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        if float(np.sum(w * _sigmoid(mid + scores))) < participation:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def population_enrol_intercept(b: "Behaviour", participation: float, segments: "SegmentTable") -> float:
+    """The intercept for customers who arrive: the joining chance averages `participation` over the scenario's
+    customers, each segment's purchase rate lambda ~ Gamma(r, alpha) and mean basket p / nu, nu ~ Gamma(q, gamma),
+    averaged on a grid of ENROL_GRID quantiles of each (independent within a segment), weighted by share."""
+    from scipy import stats
+
+    u = (np.arange(ENROL_GRID) + 0.5) / ENROL_GRID
+    scores, weights = [], []
+    share = segments.share / np.sum(segments.share)
+    for k in range(len(share)):
+        lam = stats.gamma.ppf(u, segments.r[k], scale=1.0 / segments.alpha_days[k])
+        basket = segments.spend_p[k] / stats.gamma.ppf(u, segments.spend_q[k], scale=1.0 / segments.spend_gamma[k])
+        z = enrol_score(b, lam[:, None], basket[None, :]).ravel()
+        scores.append(z)
+        weights.append(np.full(z.size, share[k] / z.size))
+    return enrol_intercept(participation, np.concatenate(scores), np.concatenate(weights))
+
+
+def enrol_probability(b: "Behaviour", participation: float, lam: Num, basket: Num, intercept: float) -> Num:
+    """The chance a customer joins when the programme is offered to them: sigma(intercept + score) when joining
+    self-selects (heavier, bigger-spending customers more likely: Meyer-Waarden & Benavent 2009, Leenheer et al.
+    2007), else the policy's participation for everyone."""
+    if not self_selects(b, participation):
+        return np.full(np.shape(lam), participation) if np.ndim(lam) else participation
+    return _sigmoid(intercept + enrol_score(b, lam, basket))
+
+
+def launch_enrol_probability(b: "Behaviour", participation: float, lam: np.ndarray, basket: np.ndarray) -> np.ndarray:
+    """The chance each customer present at a launch joins: tilted as enrol_probability, its intercept set so that
+    the mean over exactly these customers is the policy's participation."""
+    c = enrol_intercept(participation, enrol_score(b, lam, basket)) if self_selects(b, participation) else 0.0
+    return np.asarray(enrol_probability(b, participation, lam, basket, c), dtype=float)

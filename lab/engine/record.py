@@ -159,6 +159,9 @@ class RunRecord:
     # `population.from_fit` at day 0), from which outcomes are measured; None: no launch, the policy ran
     # from day 0 on a day-0 cohort
     launch_day: int | None = None
+    # each customer's revenue when the programme launched (NaN: not present then); None without a launch (the
+    # starting customers are then the launch's customers, from nothing)
+    launch_revenue: np.ndarray | None = None
 
     @property
     def measured_from(self) -> int:
@@ -190,7 +193,8 @@ class RawRun:
 
 def record_run(scenario: Scenario, policy_name: str, days: int, daily: dict[str, np.ndarray], customers: Customers,
                runtime: PolicyRuntime, transactions: dict[str, np.ndarray] | None, rule_ids: tuple[str, ...],
-               initial_customers: int, launch_day: int | None = None) -> RawRun:
+               initial_customers: int, launch_day: int | None = None,
+               launch_revenue: np.ndarray | None = None) -> RawRun:
     """The record of a finished run, from the engine's live objects (called once, at the end of `run()`)."""
     c, rt = customers, runtime
     n = c.n
@@ -225,5 +229,7 @@ def record_run(scenario: Scenario, policy_name: str, days: int, daily: dict[str,
         tiers=tuple(rt.tier_names) if rt.policy.tiers is not None else None, rule_ids=tuple(rule_ids),
         rule_fires=dict(rt.accounts.rule_fires), rule_cost=dict(rt.accounts.rule_cost),
         transactions={k: _frozen(v) for k, v in transactions.items()} if transactions is not None else None,
-        launch_day=launch_day)
+        launch_day=launch_day,
+        launch_revenue=None if launch_revenue is None else _frozen(
+            np.concatenate([launch_revenue, np.full(max(n - launch_revenue.size, 0), np.nan)])[:n]))
     return RawRun(record, customers, runtime)

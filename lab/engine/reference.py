@@ -124,6 +124,7 @@ class ReferenceSimulation:
         self.c = Customers(self.seg, len(self.cats), capacity)
         self.runtime = PolicyRuntime(policy, capacity)
         self.programme: tuple[CompiledPolicy, PolicyRuntime] | None = None  # held aside during a warm-up
+        self.launch_revenue: np.ndarray | None = None  # revenue of each customer present at the launch
         if self.launch_day > 0:
             self.programme = (self.cp, self.runtime)
             self.cp = CompiledPolicy(pm.Policy(name=policy.policy.name), policy.world, ())
@@ -137,6 +138,8 @@ class ReferenceSimulation:
                            rng=self.streams.generator("staff"))
         self.q0 = scenario.store.service_quality
         self.m_bound = behaviour.rate_bound(self.beh, scenario.store.seasonality, self.seg)
+        self.enrol_c = (behaviour.population_enrol_intercept(self.beh, policy.policy.participation, self.seg)
+                        if behaviour.self_selects(self.beh, policy.policy.participation) else 0.0)
         self.acq_rng = self.streams.generator("acquisition")
         self.book = DayBook()
         self.daily: list[dict[str, float]] = []
@@ -279,6 +282,10 @@ class ReferenceSimulation:
             else:
                 self._contact(i, t, day)
 
+    def _basket(self, i: int) -> float:
+        """Customer i's mean basket, p / nu (Gamma-Gamma), in dollars."""
+        return float(self.seg.spend_p[int(self.c.seg[i])] / self.c.nu[i])
+
     def _arrive(self, i: int, t: float) -> None:
         """A new customer: their clocks start, they may join the programme, and they make a trial purchase."""
         c, rt = self.c, self.runtime
@@ -288,7 +295,8 @@ class ReferenceSimulation:
         referrer = int(c.referred_by[i]) if c.referred[i] else None
         joined = False
         if not self.pol.is_baseline:
-            joined = self.u("enrol", i, 0) < self.pol.participation
+            joined = self.u("enrol", i, 0) < float(behaviour.enrol_probability(
+                self.beh, self.pol.participation, float(c.lam[i]), self._basket(i), self.enrol_c))
         self._note(i, t, "acquired", 0.0, segment=self.seg.names[int(c.seg[i])], referred_by=referrer, member=joined)
         if joined:
             rt.enrol(_one(i))
@@ -555,6 +563,8 @@ class ReferenceSimulation:
 
     def _launch(self, day: int) -> None:
         """The programme starts: its runtime replaces the warm-up's, and everyone present may join."""
+        n = self.c.n  # who is present, and what they had spent: the naive member comparison's customers
+        self.launch_revenue = np.where(self.c.alive[:n], self.c.revenue[:n], np.nan)
         if self.programme is not None:
             self.cp, self.runtime = self.programme
             self.pol = self.cp.policy
@@ -564,8 +574,11 @@ class ReferenceSimulation:
         if self.pol.is_baseline:
             return
         rt = self.runtime
-        for i in (int(k) for k in np.flatnonzero(self.c.alive[: self.c.n])):
-            if self.u("enrol", i, 0) < self.pol.participation:
+        present = np.flatnonzero(self.c.alive[: self.c.n])
+        chance = behaviour.launch_enrol_probability(self.beh, self.pol.participation, self.c.lam[present],
+                                                    np.array([self._basket(int(i)) for i in present]))
+        for i, p in zip((int(k) for k in present), chance):
+            if self.u("enrol", i, 0) < p:
                 rt.enrol(_one(i))
                 if rt.has_trigger("enrolment"):
                     self._fire("enrolment", i, float(day), day)
@@ -717,7 +730,8 @@ class ReferenceSimulation:
                 "rules": np.array(cols[6], dtype=np.uint64),
             }
         return record_run(self.sc, self.pol.name, self.days, daily, self.c, self.runtime, tx, self.cp.rule_ids, self.n0,
-                          launch_day=self.launch_day if self.launched else None)
+                          launch_day=self.launch_day if self.launched else None,
+                          launch_revenue=self.launch_revenue if self.launched else None)
 
     # ------------------------------------------------------------------ stories
     def trace(self, customer_id: int) -> list[dict[str, Any]]:

@@ -165,6 +165,7 @@ class Simulation:
         self.c = Customers(self.seg, len(self.cats), capacity)
         self.runtime = PolicyRuntime(policy, capacity)
         self.programme: tuple[CompiledPolicy, PolicyRuntime] | None = None  # held aside during a warm-up
+        self.launch_revenue: np.ndarray | None = None  # revenue of each customer present at the launch
         if self.launch_day > 0:
             self.programme = (self.cp, self.runtime)
             self.cp = CompiledPolicy(pm.Policy(name=policy.policy.name), policy.world, ())
@@ -177,6 +178,8 @@ class Simulation:
                            rng=self.streams.generator("staff"))
         self.q0 = scenario.store.service_quality
         self.m_bound = behaviour.rate_bound(self.beh, scenario.store.seasonality, self.seg)
+        self.enrol_c = (behaviour.population_enrol_intercept(self.beh, policy.policy.participation, self.seg)
+                        if behaviour.self_selects(self.beh, policy.policy.participation) else 0.0)
         self.now = 0.0
         self.book = DayBook()
         self.daily: list[dict[str, float]] = []
@@ -340,6 +343,10 @@ class Simulation:
         self._welcome(ids[:n_paid], paid_times, None)
         self._welcome(ids[n_paid:], referred_times, referrers)
 
+    def _basket(self, ids: np.ndarray) -> np.ndarray:
+        """Each customer's mean basket, p / nu (Gamma-Gamma), in dollars."""
+        return self.seg.spend_p[self.c.seg[ids]] / self.c.nu[ids]
+
     def _welcome(self, ids: np.ndarray, times: np.ndarray, referred_by: np.ndarray | None) -> None:
         count = ids.size
         if self.any_pareto:
@@ -353,7 +360,8 @@ class Simulation:
         self._next_candidate(ids, times)
         self._next_contact(ids, times)
         if not self.cp.policy.is_baseline:
-            joins = self.streams.uniform("enrol", ids, 0) < self.cp.policy.participation
+            joins = self.streams.uniform("enrol", ids, 0) < behaviour.enrol_probability(
+                self.beh, self.cp.policy.participation, self.c.lam[ids], self._basket(ids), self.enrol_c)
             members = ids[joins]
             self.runtime.enrol(members)
             self.members += int(members.size)
@@ -729,6 +737,8 @@ class Simulation:
     # ------------------------------------------------------------------ launch
     def launch(self, day: int) -> None:
         """The programme starts: its runtime replaces the warm-up's, and everyone present may join."""
+        n = self.c.n  # who is present, and what they had spent: the naive member comparison's customers
+        self.launch_revenue = np.where(self.c.alive[:n], self.c.revenue[:n], np.nan)
         if self.programme is not None:
             self.cp, self.runtime = self.programme
             self.programme = None
@@ -738,7 +748,8 @@ class Simulation:
             return
         n = self.c.n
         present = np.flatnonzero(self.c.alive[:n])
-        joins = self.streams.uniform("enrol", present, 0) < self.cp.policy.participation
+        joins = self.streams.uniform("enrol", present, 0) < behaviour.launch_enrol_probability(
+            self.beh, self.cp.policy.participation, self.c.lam[present], self._basket(present))
         members = present[joins]
         self.runtime.enrol(members)
         self.members += int(members.size)
@@ -811,7 +822,8 @@ class Simulation:
             tx = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in self.tx.items()}
         return record_run(self.sc, self.cp.policy.name, self.days, daily, self.c, self.runtime, tx, self.cp.rule_ids,
                           n0,
-                          launch_day=self.launch_day if self.launched else None)
+                          launch_day=self.launch_day if self.launched else None,
+                          launch_revenue=self.launch_revenue if self.launched else None)
 
 
 # --------------------------------------------------------------------------- the fields this engine serves

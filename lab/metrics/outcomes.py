@@ -136,6 +136,41 @@ def service_quality(r: RunRecord) -> float:
     return float(r.daily["service_quality"][r.measured_from:].mean())
 
 
+def launch_customers(r: RunRecord) -> tuple[np.ndarray, np.ndarray]:
+    """(customer ids present when the programme launched, their revenue since), for the member comparison.
+
+    With a launch: everyone alive at it, their revenue from it to the end. Without one: the starting customers
+    (ids below `initial_customers`), their revenue over the whole run."""
+    c = r.customers
+    if r.launch_revenue is None:
+        ids = np.arange(min(r.initial_customers, c.n))
+        return ids, np.asarray(c.revenue[ids], dtype=float)
+    ids = np.flatnonzero(~np.isnan(r.launch_revenue))
+    return ids, np.asarray(c.revenue[ids] - r.launch_revenue[ids], dtype=float)
+
+
+def _measured_years(r: RunRecord) -> float:
+    return (r.days - r.measured_from) / 365.0
+
+
+def launch_customer_revenue(r: RunRecord) -> float:
+    ids, rev = launch_customers(r)
+    return float(rev.mean()) / _measured_years(r) if ids.size else NAN
+
+
+def launch_member_share(r: RunRecord) -> float:
+    ids, _ = launch_customers(r)
+    return float(r.customers.member[ids].mean()) if ids.size else NAN
+
+
+def naive_member_gap(r: RunRecord) -> float:
+    ids, rev = launch_customers(r)
+    member = r.customers.member[ids]
+    if member.all() or not member.any():
+        return NAN
+    return float(rev[member].mean() - rev[~member].mean()) / _measured_years(r)
+
+
 REGISTRY = Registry([
     Outcome("revenue", "revenue", "$", HIGHER,
             "money taken from customers: gross sales less every discount", Total("revenue")),
@@ -183,6 +218,16 @@ REGISTRY = Registry([
     Outcome("service_quality", "service quality", "0-1", HIGHER, "mean service quality over the run",
             service_quality),
     Outcome("purchases", "purchases", "purchases", HIGHER, "purchases during the run", Total("purchases")),
+    Outcome("launch_customer_revenue", "revenue per launch customer-year", "$", HIGHER,
+            "revenue since the launch per customer present at it, per year (without a launch: the starting "
+            "customers over the run); its paired difference against the baseline is the programme's causal effect "
+            "per launch customer", launch_customer_revenue),
+    Outcome("launch_member_share", "members among launch customers", "share", NEITHER,
+            "share of the customers present at the launch who joined the programme then", launch_member_share),
+    Outcome("naive_member_gap", "naive member gap", "$", NEITHER,
+            "members' minus non-members' revenue per launch customer-year within this run: the estimate a "
+            "retailer makes from its own data, self-selection included (empty when everyone or no one joined)",
+            naive_member_gap),
 ])
 
 HEADLINE = REGISTRY.selection(("net_profit", "revenue", "retention_12m", "active_customers"))

@@ -158,6 +158,11 @@ class Behaviour:
     trial_uplift: float = option("purchase-rate rise per new category a customer adopts", default=0.15, min=0, max=5)
     free_item_delight: float = option("extra satisfaction from a free item in a category the customer buys "
                                       "(performance rewards)", default=0.05, min=0, max=1)
+    enrol_rate_tilt: float = option("self-selection: log-odds of joining per unit log purchase rate (heavier buyers "
+                                    "join more; Meyer-Waarden & Benavent 2009); the mean joining chance stays the "
+                                    "policy's participation; 0 = everyone alike", default=0.0, min=0, max=5)
+    enrol_spend_tilt: float = option("self-selection: log-odds of joining per unit log mean basket (bigger spenders "
+                                     "join more); 0 = everyone alike", default=0.0, min=0, max=5)
 
 
 # --------------------------------------------------------------------------- the store

@@ -148,6 +148,13 @@ TABLE: tuple[Range, ...] = (
        "default"),
     _r("behaviour.free_item_delight", 0.0, 0.1,
        "choice: none published; from none to twice the default, like reward_delight"),
+    _r("behaviour.enrol_rate_tilt", 0.0, 1.5,
+       "choice: heavier buyers enrol earlier (Meyer-Waarden & Benavent 2009), no size published; from none to a "
+       "tilt that, with the spend tilt, makes the naive member gap well above seven times the causal effect "
+       "(Leenheer et al. 2007) in the apparel store"),
+    _r("behaviour.enrol_spend_tilt", 0.0, 1.0,
+       "choice: bigger spenders join more (Leenheer et al. 2007, Meyer-Waarden & Benavent 2009), no size "
+       "published; from none to two-thirds of the rate tilt's upper bound"),
     # ---------------------------------------------------------------- flywheel and store
     _r("store.staff.bonus_effect", 0.0, 0.3,
        "choice: no size published for a profit-sharing bonus; from none to twice the default"),
