@@ -132,3 +132,25 @@ def test_the_causal_effect_per_member_is_the_paired_difference_over_the_member_s
     assert est.naive.mean == 75.0
     assert est.ratio.value == pytest.approx(75.0 / 22.0)
     assert est.ratio.n == 2
+
+
+def test_the_report_fragments_say_naive_causal_and_the_ratio() -> None:
+    from lab.experiment.compare import CompareOptions, compare
+    from lab.report.selection import selection_html, selection_lines
+
+    ls = load_scenario(ROOT / "scenarios" / "apparel.yaml", ["points"])
+    sc = dataclasses.replace(ls.scenario, launch_day=60, behaviour=dataclasses.replace(
+        ls.scenario.behaviour, enrol_rate_tilt=1.0, enrol_spend_tilt=0.5))
+    cp = ls.policies["points"]
+    pols = {**ls.policies, "points": dataclasses.replace(cp, policy=dataclasses.replace(cp.policy, participation=0.5))}
+    loaded = dataclasses.replace(ls, scenario=sc, policies=pols)
+    comp = compare(loaded, CompareOptions(replications=2, customers=400, days=150, flywheel_split=False),
+                   progress=False)
+    lines = selection_lines(comp)
+    assert lines and "points: members out-spend non-members by $" in lines[1] and "x [" in lines[1]
+    html = selection_html(comp)
+    assert html.startswith("<section") and "naive" in html
+    everyone = dataclasses.replace(loaded, policies=ls.policies)  # participation 1: nobody to compare with
+    comp1 = compare(everyone, CompareOptions(replications=1, customers=300, days=90, flywheel_split=False),
+                    progress=False)
+    assert "no member comparison" in selection_lines(comp1)[1]
