@@ -112,7 +112,7 @@ def reversal_box(world_means: np.ndarray, policies: Sequence[str], leader: str, 
     box.select(pick)
     lims = box.limits
     lo_data, hi_data = frame.min(), frame.max()
-    restricted = []
+    restricted: list[dict] = []
     for param in parameters:  # in the design's order, so the words do not depend on PRIM's sort
         if param not in lims.index:
             continue
@@ -138,7 +138,7 @@ def reversal_box(world_means: np.ndarray, policies: Sequence[str], leader: str, 
     entry = {"restricted": restricted, "coverage": _f(coverage), "density": _f(density), "mass": _f(mass),
              "rival": rival}
     if restricted and rival is not None:
-        where = " and ".join(r["words"] for r in restricted)
+        where = " and ".join(str(r["words"]) for r in restricted)
         entry["text"] = (f"{labels.get(rival, rival)} beats {name} on {outcome_label} when {where}: "
                          f"{_pct(mass)} of the worlds, {_pct(coverage)} of the reversals "
                          f"(the verdict reverses in {_pct(density)} of the worlds in that box)")
