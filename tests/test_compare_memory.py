@@ -9,7 +9,6 @@ import tracemalloc
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from lab.experiment.compare import FRAMES, CompareOptions, compare, write_comparison
 from lab.experiment.folder import Workspace
