@@ -78,3 +78,40 @@ def test_sobol_indices_put_the_response_first_and_the_credit_appetite_near_zero(
     assert first["S1"] - first["S1_conf"] > 0.3
     assert other["parameter"] == IRRELEVANT
     assert abs(other["S1"]) <= other["S1_conf"] and other["ST"] < 0.1
+
+
+def test_the_prim_box_of_the_reversals_lies_around_the_known_threshold(study):
+    # the reversals are the worlds where no programme beats points, the worlds below the threshold m*; the box
+    # must restrict only the response, from above, at m*. Its edge lies between design points (a Latin hypercube
+    # puts one world in every 1/W of the response), and worlds within the threshold's noise blur (the residual sd
+    # of the lead around its straight line, over the slope) fall either side by chance: the tolerance is three of
+    # each.
+    summary = study.summary()
+    found = summary["discovery"]["net_profit"]
+    means = study.world_means("net_profit")
+    lead = means[1] - means[0]
+    response = study.design[:, 0]
+    slope, intercept = np.polyfit(response, lead, 1)
+    threshold = -intercept / slope
+    blur = float(np.sqrt(np.mean((lead - (slope * response + intercept)) ** 2))) / slope
+    assert found["leader"] == "points" and found["reversals"] == int(np.sum(lead < 0))
+    box = found["box"]
+    assert [r["parameter"] for r in box["restricted"]] == [RESPONSE]
+    (only,) = box["restricted"]
+    assert only["low"] is None
+    assert abs(only["high"] - threshold) <= 3 / WORLDS + 3 * blur
+    assert box["rival"] == "none" and box["coverage"] >= 0.8 and box["density"] >= 0.6
+    # coverage, density and mass are the box's own counts
+    inside = response <= only["high"]
+    rev = lead < 0
+    assert box["coverage"] == pytest.approx((inside & rev).sum() / rev.sum())
+    assert box["density"] == pytest.approx((inside & rev).sum() / inside.sum())
+    assert box["mass"] == pytest.approx(inside.mean())
+    assert box["text"].startswith("no programme beats points on net profit when reward sensitivity")
+    assert f"{100 * box['mass']:.0f}% of the worlds, {100 * box['coverage']:.0f}% of the reversals" in box["text"]
+
+
+def test_the_tornado_ranks_the_response_first(study):
+    drivers = study.summary()["outcomes"]["net_profit"]["drivers"]
+    assert drivers[0]["parameter"] == RESPONSE and drivers[0]["rank_correlation"] > 0.7
+    assert abs(drivers[1]["rank_correlation"]) < 3 / math.sqrt(WORLDS - 1)  # the null sd of a rank correlation

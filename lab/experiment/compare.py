@@ -18,11 +18,13 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -71,15 +73,20 @@ class Task:
 
 @dataclass
 class TaskResult:
-    """The compact part of a run a comparison keeps."""
+    """The compact part of a run a comparison keeps. With a workspace the frames are on its disk, not here (None):
+    a comparison holds one number per outcome per run, whatever its replications."""
 
     task: Task
     outcomes: dict[str, float]
-    timeseries: pd.DataFrame
-    retention: pd.DataFrame
-    lorenz: pd.DataFrame
+    timeseries: pd.DataFrame | None
+    retention: pd.DataFrame | None
+    lorenz: pd.DataFrame | None
     rule_fires: dict[str, int]
     seconds: float
+
+
+#: The per-run frames of a comparison, in the order they are written.
+FRAMES = ("timeseries", "retention", "lorenz")
 
 
 def retention_curve(customers: pd.DataFrame, days: int, step: int) -> pd.DataFrame:
@@ -184,6 +191,8 @@ class Comparison:
     results: list[TaskResult] = field(default_factory=list)
     seconds: float = 0.0
     robustness: dict | None = None  # the robust study's section of summary.json (lab.experiment.robust), if run
+    # where the runs' frames are when they are not held in memory (compare(..., workspace=...)); read while it exists
+    store: Workspace | None = None
     # keyed by len(results): appends invalidate it
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -217,7 +226,17 @@ class Comparison:
         """The same with the flywheel cut."""
         return self._frame(True)
 
+    def _order(self) -> list[TaskResult]:
+        """The runs in the frames' order: policy name, the flywheel cut before whole, replication."""
+        return sorted(self.results, key=lambda r: (r.task.policy, not r.task.cut, r.task.replication))
+
     def _stack(self, attr: str) -> pd.DataFrame:
+        key = ("stack", attr, len(self.results))
+        if key not in self._cache:
+            self._cache[key] = self._build_stack(attr)
+        return self._cache[key]
+
+    def _build_stack(self, attr: str) -> pd.DataFrame:
         frames = []
         for r in self.results:
             f = getattr(r, attr).copy()
@@ -230,18 +249,57 @@ class Comparison:
         return (pd.concat(frames, ignore_index=True).sort_values(["policy", "flywheel", "replication"], kind="stable")
                 .reset_index(drop=True))
 
+    def frame_file(self, name: str) -> Path:
+        """With a workspace: the file of every run's frames of kind ``name`` (``timeseries``, ``retention``,
+        ``lorenz``), stacked in the published files' order; written once (streamed run by run) and reused."""
+        assert self.store is not None
+        key = ("file", name, len(self.results))
+        if key not in self._cache:
+            from lab.experiment.folder import key_of
+
+            runs = [(key_of(r.task.policy, r.task.replication, r.task.cut),
+                     {"policy": r.task.policy, "replication": r.task.replication, "flywheel": not r.task.cut})
+                    for r in self._order()]
+            self._cache[key] = self.store.stack(name, runs)
+        return self._cache[key]
+
+    def frames(self, name: str, policy: str, flywheel: bool = True, columns: list[str] | None = None) -> pd.DataFrame:
+        """One policy's rows of the stacked frames ``name`` (every replication, sorted by replication), with the
+        flywheel whole (or cut): what a figure draws. With a workspace it is read from disk, only these rows and
+        ``columns`` (and the leading policy, replication and flywheel), so a figure holds one series' values, not
+        every run's frames."""
+        if self.store is None:
+            f = self._stack(name)
+            f = f[(f["policy"] == policy) & (f["flywheel"] == flywheel)]
+            if columns is not None:
+                f = f[["policy", "replication", "flywheel", *[c for c in columns if c in f.columns]]]
+            return f.reset_index(drop=True)
+        import pyarrow.parquet as pq
+
+        path = self.frame_file(name)
+        cols = None if columns is None else ["policy", "replication", "flywheel",
+                                             *[c for c in columns if c in pq.read_schema(path).names]]
+        table = pq.read_table(path, columns=cols, filters=[("policy", "==", policy), ("flywheel", "==", flywheel)])
+        return table.to_pandas().reset_index(drop=True)
+
+    def _frames_all(self, name: str) -> pd.DataFrame:
+        if self.store is None:
+            return self._stack(name)
+        return pd.read_parquet(self.frame_file(name))
+
     @property
     def timeseries(self) -> pd.DataFrame:
-        """Per policy x replication x period: the store and flywheel series."""
-        return self._stack("timeseries")
+        """Per policy x replication x period: the store and flywheel series (every run's: for a few replications;
+        a figure reads one policy's with :meth:`frames`)."""
+        return self._frames_all("timeseries")
 
     @property
     def retention(self) -> pd.DataFrame:
-        return self._stack("retention")
+        return self._frames_all("retention")
 
     @property
     def lorenz(self) -> pd.DataFrame:
-        return self._stack("lorenz")
+        return self._frames_all("lorenz")
 
     def matrix(self, outcome: str, cut: bool = False) -> pd.DataFrame:
         """Replications x policies for one outcome."""
@@ -420,11 +478,13 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
     seed = options.seed if options.seed is not None else loaded.scenario.seed
     comp = Comparison(loaded, options, seed)
     t0 = time.perf_counter()
+    comp.store = workspace
     kept: dict[str, TaskResult] = {}
     if workspace is not None:
-        for key, data, frames in workspace.kept():
-            kept[key] = TaskResult(Task("", 0), data["outcomes"], frames["timeseries"], frames["retention"],
-                                   frames["lorenz"], data["rule_fires"], data["seconds"])
+        for key, data in workspace.kept():
+            if key.startswith("r"):  # a comparison's run (a robust study's are "w...": lab.experiment.robust)
+                kept[key] = TaskResult(Task("", 0), data["outcomes"], None, None, None, data["rule_fires"],
+                                       data["seconds"])
     measured: list[int] = []  # bytes of the first run written (to check the disk), once known
     first = max(2, options.replications) if options.precision is not None else max(1, options.replications)
     wave = list(range(first))
@@ -452,8 +512,10 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
                     bar.step()
             first_new = True
             for r in _run_tasks(loaded, todo, seed, options, pool):
-                comp.results.append(r)
+                comp.results.append(r if workspace is None else replace(r, timeseries=None, retention=None,
+                                                                         lorenz=None))
                 if workspace is not None:
+                    assert r.timeseries is not None and r.retention is not None and r.lorenz is not None
                     size = workspace.keep(key_of(r.task.policy, r.task.replication, r.task.cut), r.outcomes,
                                           r.rule_fires, r.seconds,
                                           {"timeseries": r.timeseries, "retention": r.retention, "lorenz": r.lorenz})
@@ -498,7 +560,7 @@ def _run_tasks(loaded: LoadedScenario, tasks: list[Task], seed: int, options: Co
 def write_comparison(comp: Comparison, out: Path, argv: list[str] | None = None) -> dict[str, Path]:
     """Write a comparison's files under `out` (the report is written by lab.report)."""
     from lab.experiment.manifest import manifest
-    from lab.experiment.run import write_json, write_parquet
+    from lab.experiment.run import write_atomic, write_json, write_parquet
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -514,9 +576,12 @@ def write_comparison(comp: Comparison, out: Path, argv: list[str] | None = None)
     reps = pd.concat([comp.replications.assign(flywheel=True), comp.replications_cut.assign(flywheel=False)],
                      ignore_index=True)
     write_parquet(files["replications"], reps)
-    write_parquet(files["timeseries"], comp.timeseries)
-    write_parquet(files["retention"], comp.retention)
-    write_parquet(files["lorenz"], comp.lorenz)
+    for name in FRAMES:
+        if comp.store is None:
+            write_parquet(files[name], getattr(comp, name))
+        else:  # stacked on disk run by run: the frames are never all in memory
+            stacked = comp.frame_file(name)
+            write_atomic(files[name], partial(shutil.copyfile, stacked))
     inputs: dict[str, str | Path] = {"scenario": comp.loaded.path,
                                      **{f"policy:{k}": v for k, v in comp.loaded.policy_files.items()}}
     opts = comp.options

@@ -31,7 +31,7 @@ import pandas as pd
 
 from lab.errors import Diagnostic, LabError
 
-__all__ = ["OutputError", "Workspace", "check_free_space", "published"]
+__all__ = ["OutputError", "Workspace", "check_free_space", "key_of", "published", "world_key"]
 
 _FRAMES = ("timeseries", "retention", "lorenz")
 
@@ -113,11 +113,14 @@ class Workspace:
     def _keys(self) -> list[Path]:
         return sorted((self.path / "runs").glob("*.json"))
 
-    def keep(self, key: str, outcomes: dict, rule_fires: dict, seconds: float, frames: dict[str, pd.DataFrame]) -> int:
-        """Write one finished run (frames first, the JSON that commits it last); returns the bytes it took."""
+    def keep(self, key: str, outcomes: dict, rule_fires: dict, seconds: float,
+             frames: dict[str, pd.DataFrame] | None = None) -> int:
+        """Write one finished run (frames first, the JSON that commits it last); returns the bytes it took.
+
+        A robust study's runs keep their outcomes only (``frames`` None)."""
         size = 0
         try:
-            for name in _FRAMES:
+            for name in _FRAMES if frames is not None else ():
                 p = self.path / "runs" / f"{key}.{name}.parquet"
                 _write_via_temp(p, partial(_to_parquet, frames[name]))
                 size += p.stat().st_size
@@ -128,12 +131,42 @@ class Workspace:
             raise explain(e, self.path) from None
         return size
 
-    def kept(self) -> Iterator[tuple[str, dict, dict[str, pd.DataFrame]]]:
-        """The committed runs: (key, the JSON's content, the frames)."""
+    def kept(self) -> Iterator[tuple[str, dict]]:
+        """The committed runs: (key, the JSON's content); their frames stay on disk (:meth:`stack` reads them)."""
         for p in self._keys():
-            key = p.name[:-len(".json")]
-            frames = {n: pd.read_parquet(self.path / "runs" / f"{key}.{n}.parquet") for n in _FRAMES}
-            yield key, json.loads(p.read_text()), frames
+            yield p.name[:-len(".json")], json.loads(p.read_text())
+
+    def stack(self, name: str, runs: list[tuple[str, dict[str, object]]]) -> Path:
+        """Write ``NAME.parquet`` in the workspace: the kept frames of kind ``name`` of ``runs`` (key, leading
+        columns) in that order, each run's rows preceded by its leading columns; returns its path.
+
+        The runs are read and written one at a time (a row group each), so the memory it takes is one run's
+        frame however many runs there are; the column types are the runs' own, unified (Arrow's promotion)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        files = [self.path / "runs" / f"{key}.{name}.parquet" for key, _ in runs]
+        target = self.path / f"{name}.parquet"
+        try:
+            if not runs:
+                pd.DataFrame().to_parquet(target, index=False)
+                return target
+            lead = pa.Table.from_pandas(pd.DataFrame({k: [v] for k, v in runs[0][1].items()}),
+                                        preserve_index=False).schema.remove_metadata()
+            body = pa.unify_schemas([pq.read_schema(f).remove_metadata() for f in files],
+                                    promote_options="permissive")
+            schema = pa.schema([*lead, *body])
+            tmp = target.with_name(target.name + ".tmp")
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for f, (_, cols) in zip(files, runs, strict=True):
+                    table = pq.read_table(f)
+                    for i, (k, v) in enumerate(cols.items()):
+                        table = table.add_column(i, k, pa.array([v] * table.num_rows, type=lead.field(k).type))
+                    writer.write_table(table.select(schema.names).cast(schema))
+            os.replace(tmp, target)
+        except OSError as e:
+            raise explain(e, self.path) from None
+        return target
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -212,6 +245,12 @@ def _write_text(path: Path, text: str) -> None:
 
 def _canonical(identity: dict) -> str:
     return json.dumps(identity, sort_keys=True, indent=1, default=str)
+
+
+def world_key(policy: str, world: int, replication: int) -> str:
+    """The file name of a robust study's run in the workspace (world ``world``, replication ``replication``)."""
+    digest = hashlib.sha256(policy.encode()).hexdigest()[:8]
+    return f"w{world:06d}-r{replication:06d}-{digest}"
 
 
 def key_of(policy: str, replication: int, cut: bool) -> str:

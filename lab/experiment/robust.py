@@ -30,7 +30,8 @@ from lab.experiment.compare import Progress
 from lab.experiment.processes import check_main_guarded
 from lab.experiment.run import run_policy
 from lab.metrics.outcomes import REGISTRY
-from lab.metrics.robustness import outcome_robustness, sobol_indices, verdict
+from lab.metrics.discovery import reversal_box
+from lab.metrics.robustness import outcome_robustness, rank_drivers, sobol_indices, verdict
 from lab.scenario.loader import BASELINE, LoadedScenario
 from lab.scenario.ranges import Range, apply, plausible_ranges, sample
 
@@ -124,9 +125,18 @@ class RobustStudy:
                 out["outcomes"][name]["sobol"] = {
                     p: sobol_indices(means[i] - means[b], self.parameters, design_seed(self.seed) % 2**32)
                     for i, p in enumerate(self.policies) if i != b}
+        out["discovery"] = {}
         for name in VERDICT_OUTCOMES:
-            out["verdict"][name] = verdict(out["outcomes"][name], REGISTRY[name].label.lower(), labels, BASELINE,
-                                           self.world_means(name), self.policies, self.design, self.parameters)
+            label = REGISTRY[name].label.lower()
+            v = verdict(out["outcomes"][name], label, labels, BASELINE, self.world_means(name), self.policies,
+                        self.design, self.parameters)
+            out["verdict"][name] = v
+            if "best" in v:
+                higher = bool(REGISTRY[name].higher_is_better)
+                out["outcomes"][name]["drivers"] = rank_drivers(self.world_means(name), self.policies, v["best"],
+                                                                higher, self.design, self.parameters)
+                out["discovery"][name] = reversal_box(self.world_means(name), self.policies, v["best"], higher,
+                                                      self.design, self.parameters, label, labels)
         return out
 
 

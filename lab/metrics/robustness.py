@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["ROBUST_SHARE", "noise_split", "outcome_robustness", "regret", "sobol_indices", "verdict",
+__all__ = ["ROBUST_SHARE", "noise_split", "outcome_robustness", "rank_drivers", "regret", "sobol_indices", "verdict",
            "win_probabilities"]
 
 #: A policy that is best in at least this share of the plausible worlds has a robust verdict.
@@ -141,6 +141,33 @@ def _driver(values: np.ndarray, names: Sequence[str], gap: np.ndarray) -> tuple[
         if math.isfinite(rho) and (best is None or abs(rho) > abs(best[1])):
             best = (name, rho)
     return best
+
+
+def rank_drivers(world_means: np.ndarray, policies: Sequence[str], leader: str, higher: bool, values: np.ndarray,
+                 parameters: Sequence[str]) -> list[dict]:
+    """Every varying parameter's Spearman rank correlation, across worlds, with the leader's margin over the best
+    other policy of each world (negative where the leader loses), largest in size first: the tornado chart's bars.
+
+    The margin is ``m[leader, w] - max over other policies of m[p, w]`` (reversed when lower is better). A
+    parameter constant over the worlds, or a margin constant over them, has no correlation and is left out."""
+    from scipy.stats import spearmanr
+
+    means = np.asarray(world_means, dtype=float)
+    ok = np.all(np.isfinite(means), axis=0)
+    sign = (means if higher else -means)[:, ok]
+    i = list(policies).index(leader)
+    if sign.shape[0] < 2 or ok.sum() < 3:
+        return []
+    margin = sign[i] - np.max(np.delete(sign, i, axis=0), axis=0)
+    rows = []
+    for j, name in enumerate(parameters):
+        col = np.asarray(values, dtype=float)[ok, j]
+        if np.all(col == col[0]) or np.all(margin == margin[0]):
+            continue
+        rho = float(spearmanr(col, margin).statistic)
+        if math.isfinite(rho):
+            rows.append({"parameter": name, "rank_correlation": rho})
+    return sorted(rows, key=lambda r: -abs(r["rank_correlation"]))
 
 
 def verdict(entry: Mapping, outcome_label: str, labels: Mapping[str, str], baseline: str,

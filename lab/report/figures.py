@@ -267,14 +267,14 @@ def _nothing(fig: Figure, title: str, message: str, xlabel: str, ylabel: str) ->
     return fig
 
 
-def _series(ts: pd.DataFrame, policy: str, column: str, complete: bool = False,
+def _series(comp: Comparison, policy: str, column: str, complete: bool = False,
             period_days: int | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """Day at each period's end and a replications x periods matrix of one column (flywheel whole).
 
     With `complete`, a trailing period shorter than the others is left out, since a flow summed over
     a partial period would look like a collapse.
     """
-    f = ts[(ts["policy"] == policy) & ts["flywheel"]]
+    f = comp.frames("timeseries", policy, columns=["period", "day_start", "day_end", column])
     if complete and period_days is not None:
         f = f[(f["day_end"] - f["day_start"]) >= period_days]
     mat = f.pivot_table(index="replication", columns="period", values=column, aggfunc="first", dropna=False)
@@ -300,13 +300,12 @@ def _time_axis(ax: Axes) -> None:
 # --------------------------------------------------------------------------- #
 def fig_retention(comp: Comparison) -> Figure:
     """Share of customers still active by tenure, per policy, with 95% bands (censored at the run's end)."""
-    ret = comp.retention
     colours = policy_colours(comp)
     many = len(comp.policies) > MAX_OVERLAY
     fig = _new_figure(11 if many else 8, 6.2 if many else 4.8)
     for ax, pols in _policy_panels(fig, comp, comp.policies, comp.baseline):
         for p in pols:
-            f = ret[(ret["policy"] == p) & ret["flywheel"]]
+            f = comp.frames("retention", p)
             mat = f.pivot_table(index="replication", columns="tenure_days", values="retained", aggfunc="first")
             _draw(ax, mat.columns.to_numpy(dtype=float), mat.to_numpy(dtype=float), colours[p], p)
         ax.set_xlabel("tenure since acquisition (days)")
@@ -323,7 +322,6 @@ def fig_retention(comp: Comparison) -> Figure:
 # --------------------------------------------------------------------------- #
 def fig_customers_revenue(comp: Comparison) -> Figure:
     """Active customers and revenue per period over time, per policy, with 95% bands."""
-    ts = comp.timeseries
     colours = policy_colours(comp)
     many = len(comp.policies) > MAX_OVERLAY
     pd_ = comp.loaded.scenario.period_days
@@ -335,7 +333,7 @@ def fig_customers_revenue(comp: Comparison) -> Figure:
         for ax, pols in _policy_panels(sub, comp, comp.policies, comp.baseline):
             drawn = []
             for p in pols:
-                x, mat = _series(ts, p, col, complete=complete, period_days=pd_)
+                x, mat = _series(comp, p, col, complete=complete, period_days=pd_)
                 drawn.append(_draw(ax, x, mat.to_numpy(dtype=float), colours[p], p))
             if unit == "$":
                 _tame_opening(ax, x, drawn, lambda v: fmt_value(v, "$"))
@@ -353,15 +351,14 @@ def fig_customers_revenue(comp: Comparison) -> Figure:
 # --------------------------------------------------------------------------- #
 def fig_incremental_profit(comp: Comparison) -> Figure:
     """Cumulative net profit of each policy minus the baseline's, paired by replication, with 95% bands."""
-    ts = comp.timeseries
     colours = policy_colours(comp)
     others = [p for p in comp.policies if p != comp.baseline]
     many = len(others) > MAX_OVERLAY
     fig = _new_figure(11 if many else 8, 6.4 if many else 4.8)
-    x, base = _series(ts, comp.baseline, "net_profit")
+    x, base = _series(comp, comp.baseline, "net_profit")
     for ax, pols in _policy_panels(fig, comp, others, None):
         for p in pols:
-            _, mat = _series(ts, p, "net_profit")
+            _, mat = _series(comp, p, "net_profit")
             diff = np.cumsum(np.nan_to_num(_paired(mat, base)), axis=1)
             _draw(ax, x[: diff.shape[1]], diff, colours[p], p)
         ax.axhline(0.0, color=BASELINE_COLOUR, lw=1.0, ls="--")
@@ -385,14 +382,13 @@ def fig_points(comp: Comparison) -> Figure:
         return _nothing(fig, "Points liability and breakage",
                         "No policy in this comparison keeps points,\nso there is no liability and no breakage to show.",
                         "day of the run (days)", "points liability ($)")
-    ts = comp.timeseries
     colours = policy_colours(comp)
     many = len(pols) > MAX_OVERLAY
     fig = _new_figure(12, 6.4 if many else 4.6)
     left, right = fig.subfigures(1, 2, width_ratios=[2.0, 1.0], squeeze=False).ravel()
     for ax, drawn in _policy_panels(left, comp, pols, None):
         for p in drawn:
-            x, mat = _series(ts, p, "points_liability")
+            x, mat = _series(comp, p, "points_liability")
             _draw(ax, x, mat.to_numpy(dtype=float), colours[p], p)
             if all(led.value == 0 for led in comp.loaded.policies[p].policy.points.values()):
                 ax.text(0.02, 0.96 - 0.07 * drawn.index(p), f"{p}: points valued at $0 (no liability)",
@@ -442,7 +438,6 @@ def fig_credit(comp: Comparison) -> Figure:
                         "No policy in this comparison lends store credit,\n"
                         "so there is no balance and no bad debt to show.",
                         "day of the run (days)", "credit outstanding ($)")
-    ts = comp.timeseries
     colours = policy_colours(comp)
     many = len(pols) > MAX_OVERLAY
     fig = _new_figure(12, 9.5 if many else 4.6)
@@ -452,7 +447,7 @@ def fig_credit(comp: Comparison) -> Figure:
     for sub, (col, cumulative, ylabel, title) in zip(subs, specs):
         for ax, drawn in _policy_panels(sub, comp, pols, None):
             for p in drawn:
-                x, mat = _series(ts, p, col)
+                x, mat = _series(comp, p, col)
                 m = mat.to_numpy(dtype=float)
                 if cumulative:
                     m = np.cumsum(np.nan_to_num(m), axis=1)
@@ -471,13 +466,12 @@ def fig_credit(comp: Comparison) -> Figure:
 # --------------------------------------------------------------------------- #
 def fig_lorenz(comp: Comparison) -> Figure:
     """Lorenz curves of revenue across customers per policy, and the top 20%'s share of revenue with its interval."""
-    lor = comp.lorenz
     colours = policy_colours(comp)
     fig = _new_figure(12, 5.2)
     ax, bx = fig.subplots(1, 2, width_ratios=[1.25, 1.0])
     ax.plot([0, 1], [0, 1], color="#888888", ls="--", lw=1, label="perfect equality")
     for p in comp.policies:
-        f = lor[(lor["policy"] == p) & lor["flywheel"]]
+        f = comp.frames("lorenz", p)
         mat = f.pivot_table(index="replication", columns="customer_share", values="revenue_share", aggfunc="first")
         _draw(ax, mat.columns.to_numpy(dtype=float), mat.to_numpy(dtype=float), colours[p], p,
               lw=2.4 if p == comp.baseline else 1.5)
@@ -525,7 +519,6 @@ def fig_lorenz(comp: Comparison) -> Figure:
 # --------------------------------------------------------------------------- #
 def fig_revolving_door(comp: Comparison) -> Figure:
     """Customers acquired (up) and lost (down) per period, and the net change, one panel per policy."""
-    ts = comp.timeseries
     colours = policy_colours(comp)
     pd_ = comp.loaded.scenario.period_days
     k = len(comp.policies)
@@ -533,8 +526,8 @@ def fig_revolving_door(comp: Comparison) -> Figure:
     fig = _new_figure(min(max(4.2 * ncols, 10.0), 15), 3.4 * math.ceil(k / ncols) + 1.1)
     axes = _grid(fig, k)
     for ax, p in zip(axes, comp.policies):
-        x, acq = _series(ts, p, "acquired", complete=True, period_days=pd_)
-        _, lost = _series(ts, p, "lost", complete=True, period_days=pd_)
+        x, acq = _series(comp, p, "acquired", complete=True, period_days=pd_)
+        _, lost = _series(comp, p, "lost", complete=True, period_days=pd_)
         a = ci_band(acq.to_numpy(dtype=float))[0]
         lo = ci_band(lost.to_numpy(dtype=float))[0]
         width = pd_ * 0.85
@@ -577,14 +570,13 @@ _LINKS = (  # column, panel title, axis label, tick unit, cumulative
 
 def fig_flywheel(comp: Comparison) -> Figure:
     """The flywheel, link by link: one panel per link of the loop, one line per policy."""
-    ts = comp.timeseries
     colours = policy_colours(comp)
     band = len(comp.policies) <= MAX_OVERLAY
     fig = _new_figure(13, 10.5)
     axes = _grid(fig, len(_LINKS), sharey=False, ncols=3)
     for ax, (col, title, ylabel, unit, cumulative) in zip(axes, _LINKS):
         for p in comp.policies:
-            x, mat = _series(ts, p, col)
+            x, mat = _series(comp, p, col)
             m = mat.to_numpy(dtype=float)
             if cumulative:
                 m = np.cumsum(np.nan_to_num(m), axis=1)
