@@ -106,3 +106,19 @@ def test_a_stack_refuses_runs_that_cannot_share(small_scenario) -> None:
     assert stack_key(sc, cp, one) != stack_key(sc, cp, other)
     with pytest.raises(ValueError):
         StackedSimulation(sc, cp, [one, other])
+
+
+def test_run_stacked_gives_run_policy_in_order(small_scenario) -> None:
+    """The Python API: runs of two policies, grouped into stacks, come back in order, each as run alone."""
+    from lab.experiment.run import run_policy, run_stacked
+
+    sc = small_scenario(population__customers=80, days=70)
+    runs = [(sc, load_policy(ROOT / "policies" / f"{p}.yaml", world_of(sc)), RunOptions(seed=5, address=(k,)))
+            for p in ("none", "points") for k in range(3)]
+    got = list(run_stacked(runs, stack_size=2))
+    assert len(got) == len(runs)
+    for (s, cp, o), r in zip(runs, got, strict=True):
+        want = run_policy(s, cp, o.seed, address=o.address)
+        assert r.policy == want.policy and r.address == want.address
+        assert_same(r.summary, want.summary, "summary")
+        assert r.customers.equals(want.customers) and r.timeseries.equals(want.timeseries)
