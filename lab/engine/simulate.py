@@ -205,8 +205,21 @@ class Simulation:
         `ref`: the customers' reference satisfaction, when the caller already has it."""
         if ref is None:
             ref = self.c.sat_ref[idx]
-        used = self.runtime.credit_use(idx)[1] if self.runtime.credit else None
-        return behaviour.satisfaction_target(self.beh, ref, self.store.service_quality, self.q0, used)
+        used = self._credit_use(idx)[1] if self.runtime.credit else None
+        return behaviour.satisfaction_target(self.beh, ref, self._quality(idx), self.q0, used)  # type: ignore[arg-type]  # per row in a stack (elementwise)
+
+    # the programme's and the store's state for a batch of customers (a stack of worlds asks each world's own)
+    def _quality(self, idx: np.ndarray) -> float | np.ndarray:
+        """The store's service quality as these customers meet it."""
+        return self.store.service_quality
+
+    def _goal_progress(self, idx: np.ndarray) -> np.ndarray:
+        """Each customer's progress to their next points reward."""
+        return self.runtime.goal_progress(idx, self.now)
+
+    def _credit_use(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each customer's available credit and the share of their line in use."""
+        return self.runtime.credit_use(idx)
 
     def satisfaction(self, idx: np.ndarray, t: np.ndarray | float, ref: np.ndarray | None = None) -> np.ndarray:
         """Each customer's satisfaction at time t (`ref`: their reference satisfaction, if already at hand)."""
@@ -260,7 +273,7 @@ class Simulation:
         s = self.satisfaction(idx, t, ref)
         goal = None
         if b.goal_gradient > 0 and self.runtime.points:
-            goal = (self.seg.reward_sensitivity[seg], self.runtime.goal_progress(idx, self.now))
+            goal = (self.seg.reward_sensitivity[seg], self._goal_progress(idx))
         offer = None
         if self.offers_made:
             live = c.offer_until[idx] > t
@@ -268,7 +281,7 @@ class Simulation:
                 offer = np.where(live, c.offer_freq[idx], 0.0)
         credit = None
         if self.runtime.credit and b.credit_spend_ahead > 0:
-            avail, used = self.runtime.credit_use(idx)
+            avail, used = self._credit_use(idx)
             credit = (self.seg.credit_appetite[seg], avail > 0, used)
         return behaviour.rate_multiplier(b, c.lam_mult[idx], t, s, ref,  # (fancy indexing copies: multiplied in place)
                                          seasonality=self.sc.store.seasonality, peak_day=self.sc.store.peak_day,
@@ -283,8 +296,7 @@ class Simulation:
         if self.beh.points_hope > 0 and self.runtime.points:
             # customers part-way to a reward stay for it (and leave when it is redeemed or expires)
             sens = self.seg.reward_sensitivity[self.c.seg[idx]]
-            return behaviour.dropout_multiplier(self.beh, s, self.c.sat_ref[idx], sens,
-                                                self.runtime.goal_progress(idx, self.now))
+            return behaviour.dropout_multiplier(self.beh, s, self.c.sat_ref[idx], sens, self._goal_progress(idx))
         return behaviour.dropout_multiplier(self.beh, s, self.c.sat_ref[idx])
 
     # ------------------------------------------------------------------ helpers
@@ -525,8 +537,11 @@ class Simulation:
 
     def customers_day(self, day: int) -> None:
         """Everything customers do in [day, day + 1): arrivals, purchases, dropouts, service contacts."""
-        c = self.c
-        end = day + 1.0
+        self._arrivals(day)
+        self._customer_events(day)
+
+    def _arrivals(self, day: int) -> None:
+        """The day's arrivals: the starting customers due today, paid marketing, then yesterday's referrals."""
         # arrivals: paid marketing, then yesterday's referrals
         mk = self.sc.store.marketing
         referrers = np.concatenate(self.referral_queue) if self.referral_queue else None
@@ -545,6 +560,11 @@ class Simulation:
             self.acquire(n_new, paid_times, None)
         else:
             self._acquire_both(n_new, paid_times, referrers, day + np.sort(self.acq_rng.random(len(referrers))))
+
+    def _customer_events(self, day: int) -> None:
+        """The day's purchases (by thinning), dropouts and service contacts."""
+        c = self.c
+        end = day + 1.0
         # purchases, by thinning; each micro-step handles every customer's next candidate of the day
         self.day_end = end
         idx = self.cand_agenda.due(day)
@@ -771,6 +791,13 @@ class Simulation:
     def run(self) -> RawRun:
         """Run the whole horizon and return the raw results."""
         env = simpy.Environment()
+        self._start()
+        self._schedule(env)
+        env.run(until=self.days)
+        return self._record()
+
+    def _start(self) -> None:
+        """The starting population, before the first day."""
         n0 = self.n0
         # the starting population: a cohort at time 0 (the BG/NBD set-up), or spread over the first days
         self.start_times = starting_arrivals(0 if self.base is not None else n0, self.sc.population.arrival_days)
@@ -780,6 +807,8 @@ class Simulation:
             self.acquire(n0, self.start_times, None)
             self.book.acquired = 0  # the starting customers are not counted as acquisition
 
+    def _schedule(self, env: simpy.Environment) -> None:
+        """Every calendar event of the run, as SimPy processes."""
         def every(period: int, phase: float, fn, start: int = 0) -> None:
             def proc():
                 yield env.timeout(start + phase)
@@ -815,13 +844,15 @@ class Simulation:
         # the day's customer events, then the store closes its books
         every(1, CUSTOMERS, self.customers_day)
         every(1, CLOSE, self.close_day)
-        env.run(until=self.days)
+
+    def _record(self) -> RawRun:
+        """The run's record, at the end of the horizon."""
         daily = {k: np.array([r[k] for r in self.daily]) for k in self.daily[0]}
         tx = None
         if self.tx is not None:
             tx = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in self.tx.items()}
         return record_run(self.sc, self.cp.policy.name, self.days, daily, self.c, self.runtime, tx, self.cp.rule_ids,
-                          n0,
+                          self.n0,
                           launch_day=self.launch_day if self.launched else None,
                           launch_revenue=self.launch_revenue if self.launched else None)
 

@@ -6,12 +6,14 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
 
 from lab.engine.options import RunOptions
 from lab.engine.simulate import Simulation
+from lab.engine.stack import StackedSimulation, stack_key
 from lab.metrics.result import RunResult, summarise
 from lab.policy.runtime import CompiledPolicy
 from lab.scenario.model import Scenario
@@ -27,6 +29,36 @@ def run_policy(scenario: Scenario, policy: CompiledPolicy, seed: int, *, address
     opts = RunOptions(seed=seed, address=address, customers=customers, days=days, transactions=transactions)
     raw = Simulation(scenario, policy, opts).run()
     return summarise(raw.record, seed, address)
+
+
+def run_stacked(runs: Iterable[tuple[Scenario, CompiledPolicy, RunOptions]], *,
+                stack_size: int = 64) -> Iterator[RunResult]:
+    """Every run's RunResult, in the order given, the runs simulated in stacks (lab.engine.stack).
+
+    Consecutive runs that share a stack (the same scenario and compiled policy objects, the same days,
+    customers and transactions flag: `stack_key`) go in one stack of at most `stack_size` worlds; each
+    result is bit-identical to `run_policy` of that run alone."""
+    pending: list[tuple[Scenario, CompiledPolicy, RunOptions]] = []
+
+    def flush() -> Iterator[RunResult]:
+        if not pending:
+            return
+        sc, cp = pending[0][0], pending[0][1]
+        worlds = [o for _, _, o in pending]
+        raws = (StackedSimulation(sc, cp, worlds).runs() if sc.population.from_fit is None
+                else [Simulation(sc, cp, worlds[0]).run()])
+        for raw, o in zip(raws, worlds, strict=True):
+            yield summarise(raw.record, o.seed, o.address)
+        pending.clear()
+
+    key = None
+    for sc, cp, opts in runs:
+        k = stack_key(sc, cp, opts)
+        if pending and (k != key or len(pending) >= stack_size or sc.population.from_fit is not None):
+            yield from flush()
+        key = k
+        pending.append((sc, cp, opts))
+    yield from flush()
 
 
 def json_safe(obj: object) -> object:

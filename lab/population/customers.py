@@ -186,17 +186,23 @@ class Customers:
             setattr(self, name, b)
         self.capacity = capacity
 
-    def add(self, count: int, times: np.ndarray, streams: Streams, referred_by: np.ndarray | None = None) -> np.ndarray:
+    def add(self, count: int, times: np.ndarray, streams: Streams, referred_by: np.ndarray | None = None,
+            first: int | None = None) -> np.ndarray:
         """Acquire `count` customers at `times`; returns their ids (consecutive).
 
-        `referred_by`: who referred each of them (-1 for no one), or None when no one did."""
+        `referred_by`: who referred each of them (-1 for no one), or None when no one did. `first`: the row
+        the new customers start at, when the caller keeps the rows (a stack of worlds, lab.engine.stack: it
+        has made room, and `streams` there keys each row by its world and its id within it); by default they
+        follow the last customer."""
         if count == 0:
             return np.zeros(0, dtype=np.int64)
-        if self.n + count > self.capacity:
-            self._reserve(max(self.n + count, int(self.capacity * 1.5) + 1024))
-        ids = np.arange(self.n, self.n + count, dtype=np.int64)
-        new = slice(self.n, self.n + count)  # the same rows as ids: writing through a slice is cheaper
-        self.n += count
+        if first is None:
+            if self.n + count > self.capacity:
+                self._reserve(max(self.n + count, int(self.capacity * 1.5) + 1024))
+            first = self.n
+            self.n += count
+        ids = np.arange(first, first + count, dtype=np.int64)
+        new = slice(first, first + count)  # the same rows as ids: writing through a slice is cheaper
         st = self.segments
         S, C = len(st.share), self.n_categories
         u = streams.uniforms(("segment", "lambda", "nu", "birthday", *(f"taste{c}" for c in range(C))), ids,

@@ -6,7 +6,7 @@
 """
 
 from lab.randomness.quantiles import beta_quantile, gamma_quantile
-from lab.randomness.streams import Streams
+from lab.randomness.streams import Streams, WorldStreams
 from lab.randomness.threads import in_parallel
 
-__all__ = ["Streams", "beta_quantile", "gamma_quantile", "in_parallel"]
+__all__ = ["Streams", "WorldStreams", "beta_quantile", "gamma_quantile", "in_parallel"]

@@ -127,3 +127,55 @@ class Streams:
     def exponential(self, purpose: str, customer: np.ndarray, counter: np.ndarray | int) -> np.ndarray:
         """Unit-rate exponential variates, counter-based like `uniform`."""
         return -np.log1p(-self.uniform(purpose, customer, counter))
+
+
+def keyed_uniforms(keys: np.ndarray, cid: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Uniforms for uint64 arrays of per-draw keys, customer ids and counters: the function `Streams.uniform`
+    computes, mix(mix(id x G ^ key) + (k + 1) x G), elementwise (arrays wrap around silently)."""
+    z = _mix(_mix(cid * _GOLDEN ^ keys) + (k + _U64(1)) * _GOLDEN)
+    z >>= _U64(11)
+    out = z.astype(np.float64)
+    out *= _TO_UNIT
+    return out
+
+
+class WorldStreams(Streams):
+    """The counter-based streams of a stack of worlds (lab.engine.stack), addressed by row.
+
+    Each row belongs to world `world[row]` and is customer `row - base[world]` there; its draws are
+    the draws that customer gets from that world's own Streams, bit for bit, since every draw is a
+    function of (key of world and purpose, customer id, counter) alone. The owner keeps `world` and
+    `base` up to date as its rows move. Sequential generators are per world: ask the worlds' Streams."""
+
+    def __init__(self, worlds: Sequence[Streams]) -> None:
+        self.worlds = tuple(worlds)
+        self.world = np.zeros(0, dtype=np.int64)  # world of each row (set by the owner)
+        self.base = np.zeros(len(worlds), dtype=np.int64)  # first row of each world (set by the owner)
+        self._world_keys: dict[str, np.ndarray] = {}
+
+    def _keys_of(self, purpose: str) -> np.ndarray:
+        keys = self._world_keys.get(purpose)
+        if keys is None:
+            keys = np.array([s._key(purpose) for s in self.worlds], dtype=np.uint64)
+            self._world_keys[purpose] = keys
+        return keys
+
+    def generator(self, purpose: str) -> np.random.Generator:
+        raise TypeError("a stack's sequential draws are per world: use that world's Streams.generator")
+
+    def uniform(self, purpose: str, customer: np.ndarray, counter: np.ndarray | int) -> np.ndarray:
+        rows = np.asarray(customer, dtype=np.int64)
+        w = self.world[rows]
+        cid = (rows - self.base[w]).astype(np.uint64)
+        k = np.broadcast_to(np.asarray(counter, dtype=np.uint64), cid.shape)
+        return keyed_uniforms(self._keys_of(purpose)[w], cid, k)
+
+    def uniforms(self, purposes: Sequence[str], customer: np.ndarray, counter: np.ndarray) -> np.ndarray:
+        rows = np.asarray(customer, dtype=np.int64)
+        w = self.world[rows]
+        cid = (rows - self.base[w]).astype(np.uint64)
+        k = np.broadcast_to(np.asarray(counter, dtype=np.uint64), cid.shape)
+        out = np.empty((len(purposes), cid.size))
+        for j, p in enumerate(purposes):
+            out[j] = keyed_uniforms(self._keys_of(p)[w], cid, k)
+        return out

@@ -1,0 +1,606 @@
+"""A stack: many runs of one policy in one scenario simulated at once, each world bit-identical to its run alone.
+
+A run of a few hundred customers pays the engine's fixed cost per simulated day (hundreds of small numpy
+calls per day) for little work. A stack holds K worlds -- runs that share the scenario, the policy (the
+same compiled rules), the horizon and the launch day, and differ in seed and address -- in one set of
+customer columns, so that each micro-step of the day (purchase candidates, thinning, spend, dropout,
+service contacts) is one batch over every world's customers.
+
+Layout. World w owns the rows [base[w], base[w] + capacity[w]); its customer i (its id in the run alone)
+is row base[w] + i, and its capacity grows as it would alone (when it fills up, the worlds' blocks are
+laid out afresh). Each world keeps everything that is not a customer column: its own Streams keys, its
+store and staff (with their sequential generators), its day book, its acquisition generator, its
+programme runtime (ledgers, caps, budgets, accounts) indexed by the customer's own id, and its daily
+records. Nothing couples two worlds: referrals stay within a world, budgets and caps are per world.
+
+Why it gives the same bits. Every customer draw is counter-based (lab.randomness.WorldStreams keys a row
+by its world and its own id); every per-customer formula is elementwise; each world's customers are in
+each batch exactly when they would be alone (by induction over the day's micro-steps), in the same order
+(rows of a world are ascending like its ids); and every sum into a world's books is taken over that
+world's slice of the batch -- the same elements in the same order as alone (the slices are contiguous
+because a batch's rows are sorted). What is not elementwise -- the programme runtime, the calendar,
+acquisition, the store's close -- is run world by world, with the same calls the run alone makes.
+
+The stack reuses `Simulation`'s methods wherever they are elementwise over customers, overriding those
+that touch a world's own state (books, runtime, store) to run them per world.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import simpy
+
+from lab.engine import behaviour
+from lab.engine.options import RunOptions
+from lab.engine.record import RawRun, record_run
+from lab.engine.simulate import Simulation, _Agenda, _Source
+from lab.engine.store import DayBook
+from lab.policy import model as pm
+from lab.policy.effects import Effects
+from lab.policy.runtime import CompiledPolicy, PolicyRuntime
+from lab.population.customers import Customers
+from lab.randomness import WorldStreams, gamma_quantile
+from lab.scenario.model import Scenario
+
+# a world's state that the shared methods of Simulation read and assign as attributes of the engine
+_CONTEXT = ("book", "referral_queue", "_points_seen", "alive", "members", "acq_rng", "store", "cp", "programme")
+
+
+class _Members:
+    """A world's membership flags, indexed by row (the runtime indexes them by the customer's own id)."""
+
+    def __init__(self, view: "_WorldRuntime") -> None:
+        self.view = view
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        return self.view.rt.member[rows - self.view.base]
+
+
+class _WorldSource:
+    """The customer facts of one world, for its runtime: the runtime's ids are the world's own."""
+
+    def __init__(self, sim: "StackedSimulation", w: int) -> None:
+        self.sim, self.w = sim, w
+
+    def get(self, name: str, idx: np.ndarray) -> np.ndarray | float:
+        return self.sim.source.get(name, idx + self.sim.bases[self.w])
+
+
+class _WorldRuntime:
+    """One world's programme runtime as the engine sees it: rows in, rows out (the runtime itself works on
+    the world's own customer ids). Everything else is the runtime's own."""
+
+    def __init__(self, sim: "StackedSimulation", w: int) -> None:
+        self.sim, self.w = sim, w
+        self.member = _Members(self)
+        self._source = _WorldSource(sim, w)
+
+    @property
+    def rt(self) -> PolicyRuntime:
+        return self.sim.worlds[self.w].runtime
+
+    @property
+    def base(self) -> int:
+        return int(self.sim.bases[self.w])
+
+    def __getattr__(self, name: str):
+        return getattr(self.rt, name)
+
+    def _rows(self, eff: Effects) -> Effects:
+        b = self.base
+        given = {k: [dataclasses.replace(g, who=g.who + b) for g in v] for k, v in eff.given.items()}
+        return dataclasses.replace(eff, idx=eff.idx + b, given=given)
+
+    def goal_progress(self, idx: np.ndarray, day: float) -> np.ndarray:
+        return self.rt.goal_progress(idx - self.base, day)
+
+    def credit_use(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.rt.credit_use(idx - self.base)
+
+    def enrol(self, idx: np.ndarray) -> None:
+        self.rt.enrol(idx - self.base)
+
+    def contact(self, idx: np.ndarray, day: float) -> None:
+        self.rt.contact(idx - self.base, day)
+
+    def purchase(self, idx, times, amount, category, number, appetite, day, source) -> Effects:
+        return self._rows(self.rt.purchase(idx - self.base, times, amount, category, number, appetite, day,
+                                           self._source))
+
+    def fire(self, tag, idx, day, source, event=None, partner=None, only=None) -> Effects:
+        b = self.base
+        return self._rows(self.rt.fire(tag, idx - b, day, self._source, event,
+                                       partner=None if partner is None else partner - b, only=only))
+
+
+class _WorldRows:
+    """One world's customer columns (its own rows, in its own order), for record_run."""
+
+    def __init__(self, c: Customers, base: int, n: int) -> None:
+        self._c, self._base, self.n = c, base, n
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        return getattr(self._c, name)[self._base:self._base + self.n]
+
+
+def stack_key(scenario: Scenario, policy: CompiledPolicy, opts: RunOptions) -> tuple:
+    """What runs must share to go in one stack: the scenario (the same object: every parameter), the compiled
+    policy (the same object: its rules compile once), the horizon, the size and whether transactions are kept.
+    Runs on an existing customer base (`population.from_fit`) are not stacked."""
+    if scenario.population.from_fit is not None:
+        return ("alone", id(opts))
+    return (id(scenario), id(policy), opts.days, opts.customers, opts.transactions)
+
+
+class StackedSimulation(Simulation):
+    """K runs of one policy in one scenario (differing in seed and address), simulated as one."""
+
+    def __init__(self, scenario: Scenario, policy: CompiledPolicy, worlds: Sequence[RunOptions]) -> None:
+        if not worlds:
+            raise ValueError("a stack needs at least one world")
+        keys = {stack_key(scenario, policy, o) for o in worlds}
+        if len(keys) != 1 or scenario.population.from_fit is not None:
+            raise ValueError("these runs cannot share a stack (see stack_key)")
+        alone = [Simulation(scenario, policy, o) for o in worlds]  # each world's own state, as it starts alone
+        self.__dict__.update(alone[0].__dict__)  # what every world shares (scenario, segments, prices, bound, ...)
+        self.worlds = alone
+        self.K = len(alone)
+        self.caps = [ws.c.capacity for ws in alone]
+        self.ns = [0] * self.K
+        for ws in alone:
+            ws.c = None  # type: ignore[assignment]  # the stack holds the customers
+        self.rows = WorldStreams([ws.streams for ws in alone])  # the draws, keyed by world and own id
+        self.streams = self.rows
+        self.c = Customers(self.seg, len(self.cats), sum(self.caps))
+        self._layout()
+        self.source = _Source(self)
+        self.views = [_WorldRuntime(self, w) for w in range(self.K)]
+        self.cand_agenda = _Agenda(self.c, "next_cand")
+        self.contact_agenda = _Agenda(self.c, "next_contact")
+        self.death_agenda = _Agenda(self.c, "death_time", may_repeat=True)
+        self.offers_made = False
+        self._q: float | np.ndarray | None = None
+        self.cur = -1
+        self._enter(0)
+
+    # ------------------------------------------------------------------ layout and worlds
+    def _layout(self) -> None:
+        """Rows of each world from its base; spare rows are not alive, so every scan passes them by."""
+        caps = np.array(self.caps, dtype=np.int64)
+        self.bases = np.concatenate([[0], np.cumsum(caps)[:-1]]).astype(np.int64)
+        self.rows.world = np.repeat(np.arange(self.K, dtype=np.int64), caps)
+        self.rows.base = self.bases
+        self.c.n = self.c.capacity = int(caps.sum())
+
+    def _grow(self, w: int, capacity: int) -> None:
+        """World w needs `capacity` rows: every world's block moves to its new place."""
+        old, c = self.bases.copy(), self.c
+        self.caps[w] = capacity
+        total = sum(self.caps)
+        new = np.concatenate([[0], np.cumsum(self.caps)[:-1]])
+        for name in Customers.COLUMNS:
+            a = getattr(c, name)
+            b = np.zeros((total,) + a.shape[1:], dtype=a.dtype)
+            for k in range(self.K):
+                b[new[k]:new[k] + self.ns[k]] = a[old[k]:old[k] + self.ns[k]]
+            setattr(c, name, b)
+        self._layout()
+        for ag in (self.cand_agenda, self.contact_agenda, self.death_agenda):
+            ag.stop, ag.buckets, ag.noted = -1, [], []  # the next call scans afresh (rows have moved)
+
+    def _enter(self, w: int) -> None:
+        """Make world w's own state the engine's (the shared methods read it as attributes)."""
+        if w == self.cur:
+            return
+        if self.cur >= 0:
+            ws = self.worlds[self.cur]
+            for a in _CONTEXT:
+                setattr(ws, a, getattr(self, a))
+        ws = self.worlds[w]
+        for a in _CONTEXT:
+            setattr(self, a, getattr(ws, a))
+        self.runtime = self.views[w]  # type: ignore[assignment]
+        self.cur = w
+
+    def _leave(self) -> None:
+        """Write the current world's state back to it (at the end of the run)."""
+        if self.cur >= 0:
+            ws = self.worlds[self.cur]
+            for a in _CONTEXT:
+                setattr(ws, a, getattr(self, a))
+        self.cur = -1
+
+    def _parts(self, idx: np.ndarray) -> list[tuple[int, int, int]]:
+        """(world, lo, hi) of each world's rows in a batch (its rows are sorted, so each world's are a slice)."""
+        if self.K == 1:
+            return [(0, 0, len(idx))] if len(idx) else []
+        w = self.rows.world[idx]
+        if w.size > 1 and bool((w[1:] < w[:-1]).any()):
+            raise AssertionError("a stacked batch must hold each world's rows together")
+        bounds = np.searchsorted(w, np.arange(self.K + 1)).tolist()
+        return [(k, bounds[k], bounds[k + 1]) for k in range(self.K) if bounds[k + 1] > bounds[k]]
+
+    # ------------------------------------------------------------------ the world's state for a batch
+    def _quality(self, idx: np.ndarray) -> float | np.ndarray:
+        if self._q is None:
+            q = np.array([ws.store.service_quality for ws in self.worlds])
+            self._q = float(q[0]) if bool((q == q[0]).all()) else q
+        return self._q if isinstance(self._q, float) else self._q[self.rows.world[idx]]
+
+    def _goal_progress(self, idx: np.ndarray) -> np.ndarray:
+        parts = [self.views[w].goal_progress(idx[lo:hi], self.now) for w, lo, hi in self._parts(idx)]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def _credit_use(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        parts = [self.views[w].credit_use(idx[lo:hi]) for w, lo, hi in self._parts(idx)]
+        if not parts:
+            return np.zeros(0), np.zeros(0)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _drop(self, idx: np.ndarray, t: np.ndarray | float) -> None:
+        if len(idx) == 0:
+            return
+        self.c.alive[idx] = False
+        self.c.dropped_at[idx] = t
+        counts = np.bincount(self.rows.world[idx], minlength=self.K).tolist()
+        for w, k in enumerate(counts):
+            if k:
+                self._world(w).book.lost += k
+                self._world(w).alive -= k
+
+    def _world(self, w: int):
+        """World w's state holder (the engine itself while w is the current world)."""
+        return self if w == self.cur else self.worlds[w]
+
+    def _members_alive(self) -> np.ndarray:
+        w = self.cur
+        b, n = int(self.bases[w]), self.ns[w]
+        return b + np.flatnonzero(self.c.alive[b:b + n] & self.worlds[w].runtime.member[:n])
+
+    # ------------------------------------------------------------------ acquisition (world by world)
+    def _add(self, count: int, times: np.ndarray, referred_by: np.ndarray | None) -> np.ndarray:
+        w = self.cur
+        if self.ns[w] + count > self.caps[w]:  # as Customers grows alone
+            self._grow(w, max(self.ns[w] + count, int(self.caps[w] * 1.5) + 1024))
+        first = int(self.bases[w]) + self.ns[w]
+        self.ns[w] += count
+        return self.c.add(count, times, self.streams, referred_by, first=first)
+
+    def acquire(self, count: int, times: np.ndarray, referred_by: np.ndarray | None) -> None:
+        if count == 0:
+            return
+        self._welcome(self._add(count, times, referred_by), times, referred_by)
+
+    def _acquire_both(self, n_paid: int, paid_times: np.ndarray, referrers: np.ndarray,
+                      referred_times: np.ndarray) -> None:
+        if n_paid == 0 or referrers.size == 0:
+            self.acquire(n_paid, paid_times, None)
+            self.acquire(referrers.size, referred_times, referrers)
+            return
+        ids = self._add(n_paid + referrers.size, np.concatenate([paid_times, referred_times]),
+                        np.concatenate([np.full(n_paid, -1, dtype=np.int64), referrers]))
+        self._welcome(ids[:n_paid], paid_times, None)
+        self._welcome(ids[n_paid:], referred_times, referrers)
+
+    def _welcome(self, ids: np.ndarray, times: np.ndarray, referred_by: np.ndarray | None) -> None:
+        """Simulation._welcome for the current world (`referred_by`: the referrers' own ids in that world)."""
+        w, count = self.cur, ids.size
+        if self.any_pareto:
+            self.death_agenda.note(ids, self.c.death_time[ids])
+        rt = self.worlds[w].runtime
+        if self.caps[w] > rt.capacity:
+            rt.grow(self.caps[w])
+        self.book.acquired += count
+        self.alive += count
+        if referred_by is not None:
+            self.book.acquired_referral += count
+        self._next_candidate(ids, times)
+        self._next_contact(ids, times)
+        if not self.cp.policy.is_baseline:
+            joins = self.streams.uniform("enrol", ids, 0) < behaviour.enrol_probability(
+                self.beh, self.cp.policy.participation, self.c.lam[ids], self._basket(ids), self.enrol_c)
+            members = ids[joins]
+            self.runtime.enrol(members)
+            self.members += int(members.size)
+            if self.runtime.has_trigger("enrolment"):
+                self._apply_effects(self.runtime.fire("enrolment", members, self.now, self.source), times[joins])
+            if referred_by is not None and self.runtime.has_trigger("referral"):
+                by = np.asarray(referred_by) + self.bases[w]
+                ok = self.runtime.member[by[joins]]
+                referrers, refd, when = by[joins][ok], members[ok], times[joins][ok]
+                while referrers.size:
+                    _, first = np.unique(referrers, return_index=True)
+                    self._apply_effects(self.runtime.fire("referral", referrers[first], self.now, self.source,
+                                                          partner=refd[first]), when[first])
+                    rest = np.ones(referrers.size, dtype=bool)
+                    rest[first] = False
+                    referrers, refd, when = referrers[rest], refd[rest], when[rest]
+        self._purchase(ids, times, repeat=False)
+
+    # ------------------------------------------------------------------ purchases (every world at once)
+    def _purchase(self, idx: np.ndarray, t: np.ndarray, repeat: bool) -> np.ndarray | None:
+        """Simulation._purchase over the rows of many worlds: the draws and columns at once, the programme,
+        the books and the effects world by world (each world's slice of the batch)."""
+        c, st = self.c, self.seg
+        if len(idx) == 0:
+            return None
+        home = self.cur
+        parts = self._parts(idx)
+        seg = c.seg[idx]
+        k = c.purchases[idx]
+        u_spend, u_cat, u_refer = self.streams.uniforms(("spend", "category", "referral"), idx, k)
+        amount = gamma_quantile(st.spend_p, u_spend, code=seg) / c.nu[idx]
+        if self.offers_made:
+            live_offer = c.offer_until[idx] > t
+            amount = amount * (1 + np.where(live_offer, c.offer_basket[idx], 0.0))
+        cum = c.cat_cum[idx]
+        cat = (cum[:, 0] < u_cat).astype(np.int64)
+        for j in range(1, cum.shape[1]):
+            cat += cum[:, j] < u_cat
+        np.minimum(cat, len(self.cats) - 1, out=cat)
+        number = (k + 1).astype(np.float64)
+        baseline = self.cp.policy.is_baseline
+        effs: list[Effects] = []
+        if baseline:
+            discount = np.zeros(len(idx))
+            credit = np.zeros(len(idx))
+            rules = np.zeros(len(idx), dtype=np.uint64)
+        else:
+            appetite = st.credit_appetite[seg]
+            for w, lo, hi in parts:
+                self._enter(w)
+                effs.append(self.runtime.purchase(idx[lo:hi], t[lo:hi], amount[lo:hi], cat[lo:hi], number[lo:hi],
+                                                  appetite[lo:hi], self.now, self.source))
+            discount = np.concatenate([e.discount for e in effs])
+            credit = np.concatenate([e.credit for e in effs])
+            rules = np.concatenate([e.rules for e in effs])
+        revenue = amount - discount
+        ucf = np.array([ws.store.unit_cost_factor for ws in self.worlds]) if self.K > 1 else None
+        unit = self.store.unit_cost_factor if ucf is None else ucf[self.rows.world[idx]]
+        cogs = amount * (1 - self.unit_margin[cat]) * unit
+        c.purchases[idx] = k + 1
+        c.revenue[idx] += revenue
+        c.gross[idx] += amount
+        c.discounts[idx] += discount
+        c.last_purchase[idx] = t
+        from lab.engine.simulate import _add_to_cells
+        _add_to_cells(c.cat_n, idx, cat, 1.0)
+        _add_to_cells(c.cat_spend, idx, cat, revenue)
+        margin = revenue - cogs
+        goods_parts = []
+        for j, (w, lo, hi) in enumerate(parts):
+            self._enter(w)
+            b = self.book
+            b.gross_sales += float(amount[lo:hi].sum())
+            b.discounts += float(discount[lo:hi].sum())
+            b.revenue += float(revenue[lo:hi].sum())
+            b.cogs += float(cogs[lo:hi].sum())
+            b.purchases += hi - lo
+            b.credit_charged += float(credit[lo:hi].sum())
+            if repeat:
+                b.repeat_revenue += float(revenue[lo:hi].sum())
+                b.repeat_purchases += hi - lo
+            goods_parts.append(np.zeros(hi - lo) if baseline else self._apply_effects(effs[j], t[lo:hi]))
+        goods = np.concatenate(goods_parts)
+        disc = (1 + self.sc.discount_rate) ** (-(t - c.acquired_at[idx]) / 365.0)
+        c.clv[idx] += (margin - goods) * disc
+        for w, lo, hi in parts:
+            tx = self.worlds[w].tx
+            if tx is not None:
+                tx["customer_id"].append(idx[lo:hi] - self.bases[w])
+                tx["time"].append(np.asarray(t[lo:hi], dtype=np.float64).copy())
+                tx["amount"].append(amount[lo:hi].copy())
+                tx["category"].append(cat[lo:hi].astype(np.int16))
+                tx["discount"].append(discount[lo:hi].copy())
+                tx["credit"].append(credit[lo:hi].copy())
+                tx["rules"].append(rules[lo:hi].copy())
+        if self.runtime.has_trigger("visit"):
+            for w, lo, hi in parts:
+                self._enter(w)
+                self._apply_effects(self.runtime.fire("visit", idx[lo:hi], self.now, self.source), t[lo:hi])
+        if not self.on:
+            self._enter(home)
+            return None
+        s = self.satisfaction(idx, t)
+        refer = behaviour.refers(u_refer, st.referral_propensity[seg], s)
+        if refer.any():
+            for w, lo, hi in parts:
+                who = idx[lo:hi][refer[lo:hi]]
+                if who.size:
+                    c.referrals[who] += 1
+                    self._enter(w)
+                    self.referral_queue.append(who - self.bases[w])
+        self._enter(home)
+        return s
+
+    def _service_contacts(self, end: float) -> None:
+        c = self.c
+        idx = self.contact_agenda.due(int(end) - 1)
+        if idx.size == 0:
+            return
+        t = c.next_contact[idx]
+        self._next_contact(idx, t)
+        seg = c.seg[idx]
+        k = c.contact_n[idx]
+        complaint = self.streams.uniform("complaint", idx, k) < self.seg.complaint_share[seg]
+        qs = np.array([behaviour.handling_quality(ws.store.service_quality, ws.store.load) for ws in self.worlds])
+        q = float(qs[0]) if bool((qs == qs[0]).all()) else qs[self.rows.world[idx]]
+        resolved = self.streams.uniform("resolved", idx, k) < q
+        parts = self._parts(idx)
+        for w, lo, hi in parts:
+            self._enter(w)
+            self.book.contacts += hi - lo
+            self.book.complaints += int(complaint[lo:hi].sum())
+            self.book.resolved += int(resolved[lo:hi].sum())
+        self.bump_satisfaction(idx, t, behaviour.contact_shift(self.beh, resolved, complaint))
+        for w, lo, hi in parts:
+            self._enter(w)
+            ix, tt, comp, res = idx[lo:hi], t[lo:hi], complaint[lo:hi], resolved[lo:hi]
+            if self.runtime.has_trigger("service_contact"):
+                for r in self.runtime.triggers("service_contact"):
+                    assert isinstance(r.rule.on, pm.OnServiceContact)
+                    kind = r.rule.on.kind
+                    sel = (np.ones(len(ix), dtype=bool) if kind == "any" else (comp if kind == "complaint" else ~comp))
+                    ev = {"contact.complaint": comp[sel], "contact.resolved": res[sel]}
+                    self._apply_effects(self.runtime.fire("service_contact", ix[sel], self.now, self.source, ev,
+                                                          only=[r]), tt[sel])
+            self.runtime.contact(ix, self.now)
+            if self.runtime.has_trigger("visit"):
+                self._apply_effects(self.runtime.fire("visit", ix, self.now, self.source), tt)
+
+    # ------------------------------------------------------------------ the day
+    def customers_day(self, day: int) -> None:
+        for w in range(self.K):
+            self._enter(w)
+            self._arrivals(day)
+        self._customer_events(day)
+
+    def close_day(self, day: int) -> None:
+        for w in range(self.K):
+            self._enter(w)
+            ws = self.worlds[w]
+            rt = ws.runtime
+            running = self.members * self.cp.policy.cost_per_member_per_year / 365.0
+            flows = {k: sum(b.flows[k] for b in rt.points.values()) for k in ("earned", "redeemed")}
+            self.book.points_awarded = flows["earned"] - self._points_seen["earned"]
+            self.book.points_redeemed = flows["redeemed"] - self._points_seen["redeemed"]
+            self._points_seen = flows
+            rec = self.store.end_of_day(self.book, running, self.sc.flywheel)
+            n, b = self.ns[w], int(self.bases[w])
+            rec["day"] = day
+            rec["alive"] = self.alive
+            rec["customers"] = n
+            rec["members"] = self.members
+            rec["points_outstanding"] = float(sum(pb.outstanding for pb in rt.points.values()))
+            rec["points_liability"] = rt.liability()
+            rec["credit_outstanding"] = float(sum(cb.owed_total for cb in rt.credit.values()))
+            if day % self.sc.period_days == 0 or day == self.days - 1:
+                alive = b + np.flatnonzero(self.c.alive[b:b + n])
+                self._q = None  # this world's service quality has just moved
+                # satisfaction() gives _everyone_satisfaction's bits (tests/test_behaviour.py holds them equal)
+                rec["customer_satisfaction"] = (float(self.satisfaction(alive, day + 1.0).mean()) if alive.size
+                                                else float("nan"))
+            else:
+                rec["customer_satisfaction"] = float("nan")
+            ws.daily.append(rec)
+            self.book = DayBook()
+        self._q = None  # service quality moved
+
+    # ------------------------------------------------------------------ the calendar (world by world)
+    def expiry_sweep(self, day: int) -> None:
+        c = self.c
+        for w in range(self.K):
+            self._enter(w)
+            rt = self.worlds[w].runtime
+            for name, book in rt.points.items():
+                who, lost = book.advance(day)
+                if who.size:
+                    self.book.points_expired += float(lost.sum())
+                    value = lost * rt.policy.points[name].value
+                    rows = who + self.bases[w]
+                    keep = c.alive[rows]
+                    frus = behaviour.expiry_frustration(self.beh, value, self.mean_basket[c.seg[rows]])
+                    self.bump_satisfaction(rows[keep], float(day), frus[keep])
+
+    def tier_review(self, day: int) -> None:
+        for w in range(self.K):
+            self._enter(w)
+            super().tier_review(day)
+
+    def scheduled(self, rule, day: int) -> None:
+        for w in range(self.K):
+            self._enter(w)
+            super().scheduled(rule, day)
+
+    def personal_dates(self, day: int) -> None:
+        for w in range(self.K):
+            self._enter(w)
+            super().personal_dates(day)
+
+    def _statement(self, line, day: int) -> None:
+        c = self.c
+        name = next(k for k, v in self._calendar_runtime.credit.items() if v is line)
+        for w in range(self.K):
+            self._enter(w)
+            wl = self.worlds[w].runtime.credit[name]
+            own, minimum = wl.due()
+            if own.size == 0:
+                continue
+            idx = own + self.bases[w]
+            seg = c.seg[idx]
+            k = np.full(len(idx), day, dtype=np.int64)
+            miss = self.streams.uniform("credit_miss", idx, k) < self.seg.default_risk[seg]
+            miss |= ~c.alive[idx]
+            owed = wl.owed[own]
+            paid = np.where(miss, 0.0, minimum + self.seg.repay_share[seg] * (owed - minimum))
+            before_interest, before_fees = wl.collected_interest.sum(), wl.collected_fees.sum()
+            repaid_before = wl.repaid.sum()
+            out, amounts = wl.settle(own, paid, minimum, float(day))
+            self.book.credit_repaid += float(wl.repaid.sum() - repaid_before)
+            self.book.interest += float(wl.collected_interest.sum() - before_interest)
+            self.book.fees += float(wl.collected_fees.sum() - before_fees)
+            self.book.bad_debt += float(amounts.sum())
+            missed = idx[miss & c.alive[idx]]
+            self.bump_satisfaction(missed, float(day), np.full(len(missed), behaviour.missed_payment_hit(self.beh)))
+            gone = out + self.bases[w]
+            self._drop(gone[c.alive[gone]], float(day))
+
+    def launch(self, day: int) -> None:
+        for w in range(self.K):
+            self._enter(w)
+            ws = self.worlds[w]
+            b, n = int(self.bases[w]), self.ns[w]
+            ws.launch_revenue = np.where(self.c.alive[b:b + n], self.c.revenue[b:b + n], np.nan)
+            if self.programme is not None:
+                self.cp, ws.runtime = self.programme[0], self.programme[1]
+                self.programme = None
+                if self.caps[w] > ws.runtime.capacity:
+                    ws.runtime.grow(self.caps[w])
+            if self.cp.policy.is_baseline:
+                continue
+            present = b + np.flatnonzero(self.c.alive[b:b + n])
+            joins = self.streams.uniform("enrol", present, 0) < behaviour.launch_enrol_probability(
+                self.beh, self.cp.policy.participation, self.c.lam[present], self._basket(present))
+            members = present[joins]
+            self.runtime.enrol(members)
+            self.members += int(members.size)
+            if self.runtime.has_trigger("enrolment"):
+                self._apply_effects(self.runtime.fire("enrolment", members, self.now, self.source), float(day))
+
+    # ------------------------------------------------------------------ run
+    def _start(self) -> None:
+        for w in range(self.K):
+            self._enter(w)
+            super()._start()
+
+    def runs(self) -> list[RawRun]:
+        """Run the whole horizon; each world's raw results, in the order the worlds were given."""
+        env = simpy.Environment()
+        self._start()
+        self._enter(0)
+        ws0 = self.worlds[0]
+        self._calendar_runtime = ws0.programme[1] if ws0.programme is not None else ws0.runtime
+        self._schedule(env)
+        env.run(until=self.days)
+        self._leave()
+        out = []
+        for w, ws in enumerate(self.worlds):
+            daily = {k: np.array([r[k] for r in ws.daily]) for k in ws.daily[0]}
+            tx = None
+            if ws.tx is not None:
+                tx = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in ws.tx.items()}
+            cp = ws.cp
+            out.append(record_run(self.sc, cp.policy.name, self.days, daily,
+                                  _WorldRows(self.c, int(self.bases[w]), self.ns[w]),  # type: ignore[arg-type]
+                                  ws.runtime, tx, cp.rule_ids, self.n0,
+                                  launch_day=self.launch_day if self.launched else None,
+                                  launch_revenue=ws.launch_revenue if self.launched else None))
+        return out
+
+    def run(self) -> RawRun:
+        if self.K != 1:
+            raise TypeError("a stack of several worlds gives several runs: call runs()")
+        return self.runs()[0]
