@@ -33,7 +33,9 @@ import pandas as pd
 from lab.config.declare import option
 from lab.experiment.folder import Workspace, check_free_space, key_of
 from lab.experiment.processes import check_main_guarded, die_with_parent
-from lab.experiment.run import run_policy
+from lab.engine.options import RunOptions
+from lab.experiment.memory import bytes_per_customer, machine_memory
+from lab.experiment.run import run_stacked
 from lab.metrics.flywheel_share import FlywheelShare, flywheel_share
 from lab.metrics.outcomes import HEADLINE, REGISTRY
 from lab.metrics.result import RunResult
@@ -113,14 +115,41 @@ def lorenz_points(revenue: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"customer_share": grid, "revenue_share": np.interp(grid, x, y)})
 
 
-def _execute(loaded: LoadedScenario, task: Task, seed: int, customers: int | None, days: int | None) -> TaskResult:
+STACK_WORLDS = 32  # at most this many replications of one policy simulated at once (lab.engine.stack)
+STACK_MEMORY_SHARE = 0.25  # and at most this share of the machine's memory held by the stacks at once
+
+
+def _execute(loaded: LoadedScenario, tasks: list[Task], seed: int, customers: int | None,
+             days: int | None) -> list[TaskResult]:
+    """Runs of one policy (and one flywheel setting) as one stack: each result bit-identical to the run alone.
+
+    A run's `seconds` is its share of the stack's time."""
     t0 = time.perf_counter()
-    sc = loaded.scenario if not task.cut else replace(loaded.scenario, flywheel=False)
-    res: RunResult = run_policy(sc, loaded.policies[task.policy], seed, address=(task.replication,),
-                                customers=customers, days=days)
+    sc = loaded.scenario if not tasks[0].cut else replace(loaded.scenario, flywheel=False)
+    cp = loaded.policies[tasks[0].policy]
+    runs = [(sc, cp, RunOptions(seed=seed, address=(t.replication,), customers=customers, days=days))
+            for t in tasks]
+    results: list[RunResult] = list(run_stacked(runs, stack_size=len(tasks)))
+    seconds = (time.perf_counter() - t0) / len(tasks)
     horizon = days or sc.days
-    return TaskResult(task, res.summary, res.timeseries, retention_curve(res.customers, horizon, sc.period_days),
-                      lorenz_points(res.customers["revenue"].to_numpy()), res.rule_fires, time.perf_counter() - t0)
+    return [TaskResult(t, res.summary, res.timeseries, retention_curve(res.customers, horizon, sc.period_days),
+                       lorenz_points(res.customers["revenue"].to_numpy()), res.rule_fires, seconds)
+            for t, res in zip(tasks, results, strict=True)]
+
+
+def stacks_of(loaded: LoadedScenario, tasks: list[Task], options: CompareOptions) -> list[list[Task]]:
+    """The tasks grouped into stacks: one policy and flywheel setting each, at most STACK_WORLDS worlds, small
+    enough that `options.jobs` stacks at once fit in STACK_MEMORY_SHARE of the machine's memory, and enough
+    stacks (two per process where there are tasks for it) to keep every process busy."""
+    customers = options.customers or loaded.scenario.population.customers
+    per_world = customers * max(bytes_per_customer(loaded.scenario, p) for p in loaded.policies.values())
+    memory = machine_memory()
+    fits = STACK_WORLDS if memory is None else int(memory * STACK_MEMORY_SHARE // max(1, per_world * options.jobs))
+    size = max(1, min(STACK_WORLDS, fits, math.ceil(len(tasks) / (2 * options.jobs))))
+    groups: dict[tuple[str, bool], list[Task]] = {}
+    for t in tasks:
+        groups.setdefault((t.policy, t.cut), []).append(t)
+    return [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
 
 
 def _duration(seconds: float) -> str:
@@ -548,13 +577,14 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
 
 def _run_tasks(loaded: LoadedScenario, tasks: list[Task], seed: int, options: CompareOptions,
                pool: ProcessPoolExecutor | None) -> Iterable[TaskResult]:
+    stacks = stacks_of(loaded, tasks, options)
     if pool is None:
-        for t in tasks:
-            yield _execute(loaded, t, seed, options.customers, options.days)
+        for group in stacks:
+            yield from _execute(loaded, group, seed, options.customers, options.days)
         return
-    futures = [pool.submit(_execute, loaded, t, seed, options.customers, options.days) for t in tasks]
+    futures = [pool.submit(_execute, loaded, group, seed, options.customers, options.days) for group in stacks]
     for f in as_completed(futures):
-        yield f.result()
+        yield from f.result()
 
 
 def write_comparison(comp: Comparison, out: Path, argv: list[str] | None = None) -> dict[str, Path]:
