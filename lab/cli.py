@@ -324,6 +324,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if comp.robustness is not None:
         from lab.report.robust import format_robust
 
+        print("(*: clear in the scenario as written; whether it holds across plausible worlds is said below)")
         print("\n" + format_robust(comp.robustness))
     runs = len(comp.results) + (0 if comp.robustness is None else
                                 len(ls.policies) * comp.robustness["worlds"]
