@@ -300,7 +300,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from lab.batch.identity import code_hash
 
     # the code too: a resumed comparison must be run by the engine that ran its first runs
-    work = Workspace(out, {**identity(ls, opts), "code_sha256": code_hash()}, resume=args.resume)
+    robust = (None if args.robust is None else
+              {"worlds": args.robust, "replications": args.robust_replications, "sobol": bool(args.sobol)})
+    work = Workspace(out, {**identity(ls, opts), "robust": robust, "code_sha256": code_hash()}, resume=args.resume)
     kept = work.open()  # the output folder is checked before any run
     if kept:
         print(f"lab compare: resuming: {kept} runs already done in {work.path}", file=sys.stderr)
@@ -311,7 +313,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         study = robust_compare(ls, RobustOptions(worlds=args.robust, replications=args.robust_replications,
                                                  method="saltelli" if args.sobol else "lhs",
                                                  seed=args.seed, customers=opts.customers, days=args.days,
-                                                 jobs=opts.jobs), progress=not args.quiet)
+                                                 jobs=opts.jobs), progress=not args.quiet, workspace=work)
         comp.robustness = study.summary()
         comp.seconds += study.seconds
     files: dict[str, Path] = {}
@@ -326,6 +328,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if comp.robustness is not None:
         from lab.report.robust import format_robust
 
+        print("(*: clear in the scenario as written; whether it holds across plausible worlds is said below)")
         print("\n" + format_robust(comp.robustness))
     runs = len(comp.results) + (0 if comp.robustness is None else
                                 len(ls.policies) * comp.robustness["worlds"]

@@ -432,6 +432,13 @@ class Comparison:
                 entry["runner_up"] = runner
                 entry["vs_runner_up"] = gap.to_dict()
                 entry["clear_winner"] = bool(gap.excludes_zero)
+            robust = (self.robustness or {}).get("verdict", {}).get(outcome)
+            if robust is not None and "best" in robust:
+                # the robust study's verdict: a lead in this one world is no clear winner when it is fragile
+                entry["holds_across_worlds"] = bool(robust["robust"] and robust["best"] == best)
+                if "clear_winner" in entry:
+                    entry["clear_in_this_world"] = entry["clear_winner"]
+                    entry["clear_winner"] = entry["clear_winner"] and entry["holds_across_worlds"]
             res[outcome] = entry
         return res
 

@@ -33,7 +33,6 @@ from lab.errors import Diagnostic, LabError
 
 __all__ = ["OutputError", "Workspace", "check_free_space", "key_of", "published", "world_key"]
 
-_FRAMES = ("timeseries", "retention", "lorenz")
 
 
 class OutputError(LabError):
@@ -120,9 +119,9 @@ class Workspace:
         A robust study's runs keep their outcomes only (``frames`` None)."""
         size = 0
         try:
-            for name in _FRAMES if frames is not None else ():
+            for name, frame in (frames or {}).items():
                 p = self.path / "runs" / f"{key}.{name}.parquet"
-                _write_via_temp(p, partial(_to_parquet, frames[name]))
+                _write_via_temp(p, partial(_to_parquet, frame))
                 size += p.stat().st_size
             p = self.path / "runs" / f"{key}.json"
             _write_text(p, json.dumps({"outcomes": outcomes, "rule_fires": rule_fires, "seconds": seconds}))

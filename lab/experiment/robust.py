@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 
 from lab.experiment.compare import Progress
+from lab.experiment.folder import Workspace, world_key
 from lab.experiment.processes import check_main_guarded
 from lab.experiment.run import run_policy
 from lab.metrics.outcomes import REGISTRY
@@ -149,8 +150,13 @@ def _run_world(loaded: LoadedScenario, policy: str, world: int, rep: int, row: t
     return policy, world, rep, res.summary
 
 
-def robust_compare(loaded: LoadedScenario, options: RobustOptions, progress: bool = True) -> RobustStudy:
-    """Run every policy in ``options.worlds`` plausible worlds, ``options.replications`` times each (CRN)."""
+def robust_compare(loaded: LoadedScenario, options: RobustOptions, progress: bool = True,
+                   workspace: Workspace | None = None) -> RobustStudy:
+    """Run every policy in ``options.worlds`` plausible worlds, ``options.replications`` times each (CRN).
+
+    With a ``workspace`` (lab.experiment.folder, the comparison's own), each finished run's outcomes are kept
+    there as they come and runs already kept are not run again: a killed robust comparison resumed gives the
+    uninterrupted result (the workspace's identity must hold the robust options)."""
     seed = options.seed if options.seed is not None else loaded.scenario.seed
     ranges = [r for r in plausible_ranges(loaded.scenario) if not r.fixed]
     design = world_design(ranges, options, design_seed(seed))
@@ -160,13 +166,24 @@ def robust_compare(loaded: LoadedScenario, options: RobustOptions, progress: boo
     tasks = [(p, w, k) for p in study.policies for w in range(worlds) for k in range(options.replications)]
     bar = Progress(len(tasks), f"robust {loaded.scenario.name}") if progress else None
     got: dict[tuple[str, int, int], dict[str, float]] = {}
+    if workspace is not None:
+        stored = dict(workspace.kept())
+        for t in tasks:
+            data = stored.get(world_key(*t))
+            if data is not None:
+                got[t] = data["outcomes"]
+                if bar is not None:
+                    bar.step()
+    todo = [t for t in tasks if t not in got]
     pool = None
     if options.jobs > 1:
         check_main_guarded(f"robust_compare(..., RobustOptions(jobs={options.jobs}))")
         pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn"))
     try:
-        for p, w, k, outcomes in _run(loaded, tasks, design, tuple(ranges), seed, options, pool):
+        for p, w, k, outcomes in _run(loaded, todo, design, tuple(ranges), seed, options, pool):
             got[(p, w, k)] = outcomes
+            if workspace is not None:
+                workspace.keep(world_key(p, w, k), outcomes, {}, 0.0)
             if bar is not None:
                 bar.step()
     finally:

@@ -129,6 +129,27 @@ def _verdict(comp: Comparison) -> str:
     return f'<section class="verdict" id="verdict"><h2>Verdict</h2><ul>{items}</ul>{note}</section>'
 
 
+def _how_sure(comp: Comparison) -> str:
+    """The robust study's section (summary.json's ``robustness``): each verdict across plausible worlds, where it
+    reverses (the PRIM box), and the numbers behind them as the terminal prints them."""
+    section = comp.robustness
+    if section is None:
+        return ""
+    from lab.report.robust import format_robust
+
+    items = []
+    for name, v in section["verdict"].items():
+        mark = "robust" if v.get("robust") else "fragile"
+        found = section.get("discovery", {}).get(name)
+        where = (f"<br><small>Where it reverses: {escape(found['text'])}.</small>"
+                 if found is not None and found.get("reversals") else "")
+        items.append(f"<li><b>{escape(outcome_name(name).capitalize())} ({mark}).</b> {escape(v['text'])}.{where}"
+                     "</li>")
+    return (f'<section class="verdict" id="how-sure"><h2>How sure?</h2><ul>{"".join(items)}</ul>'
+            f'<pre class="note">{escape(format_robust(section, ("net_profit", "retention_12m", "revenue")))}</pre>'
+            "</section>")
+
+
 def _policies(comp: Comparison) -> str:
     colours = policy_colours(comp)
     rows = []
@@ -334,7 +355,8 @@ def _manifest(comp: Comparison) -> str:
 def render_html(comp: Comparison, out_dir: Path) -> str:
     """The report page as a string; figure PNGs are written into out_dir as a side effect."""
     sc = comp.loaded.scenario
-    body = "\n".join([_head(comp), _verdict(comp), _policies(comp), _tables(comp), _figures(comp, out_dir),
+    body = "\n".join([_head(comp), _verdict(comp), _how_sure(comp), _policies(comp), _tables(comp),
+                      _figures(comp, out_dir),
                       _method(comp), _manifest(comp)])
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

@@ -40,6 +40,9 @@ def format_robust(section: Mapping, outcomes: tuple[str, ...] = ("net_profit",))
     for name, v in section["verdict"].items():
         mark = "robust" if v.get("robust") else "fragile"
         lines.append(f"  {REGISTRY[name].label} [{mark}]: {v['text']}")
+        found = section.get("discovery", {}).get(name)
+        if found is not None and found.get("reversals"):
+            lines.append(f"    where it reverses (PRIM): {found['text']}")
     for name in outcomes:
         entry = section["outcomes"][name]
         if "p_best" not in entry:
@@ -62,6 +65,10 @@ def format_robust(section: Mapping, outcomes: tuple[str, ...] = ("net_profit",))
                        f"{_pct(d.get('share_beats_baseline')):>7}"
             lines.append(f"  {'':<{len(REGISTRY[name].label)}}  {p:<14}{_pct(prob):>9}{diff}"
                          f"{rfmt(reg['mean']):>13}{rfmt(reg['mean_worst_5pct']):>10}")
+        drivers = entry.get("drivers", [])
+        if drivers:
+            lines.append("  what moves the leader's margin (rank correlation across worlds): "
+                         + ", ".join(f"{d['parameter']} {d['rank_correlation']:+.2f}" for d in drivers[:4]))
         for p, rows in entry.get("sobol", {}).items():
             top = ", ".join(f"{r['parameter']} total {r['ST']:.2f} ± {r['ST_conf']:.2f} (first-order {r['S1']:.2f} "
                             f"± {r['S1_conf']:.2f})" for r in rows[:3] if r["ST"] is not None)

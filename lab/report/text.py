@@ -210,6 +210,9 @@ def verdict_sentences(comp: Comparison) -> list[str]:
                 out.append(f"{name.capitalize()} could not be measured in this run.")
             continue
         best = entry["best"]
+        if entry.get("holds_across_worlds") is False:
+            out.append(_fragile_sentence(comp, outcome, best))
+            continue
         if best != base:
             d = comp.difference(best, outcome)
             if d.excludes_zero:
@@ -250,6 +253,16 @@ def verdict_sentences(comp: Comparison) -> list[str]:
         parts = [f"{p} ({fmt_value(comp.difference(p, 'net_profit').mean, '$', signed=True)})" for p in losers]
         out.append(f"Clearly worse than {baseline_words(comp)} on net profit: {', '.join(parts)}.")
     return out
+
+
+def _fragile_sentence(comp: Comparison, outcome: str, best: str) -> str:
+    """The single-world verdict when the robust study found it fragile: one line, no longer a winner."""
+    name = outcome_name(outcome)
+    robust = (comp.robustness or {})["verdict"][outcome]
+    lead = ("leads" if best != comp.baseline else "is not beaten")
+    effect = f": {_effect(comp.difference(best, outcome), outcome, comp)}" if best != comp.baseline else ""
+    return (f"On {name}, in the scenario as written {best} {lead}{effect}; but across plausible worlds the verdict "
+            f"is fragile: {robust['text']}.")
 
 
 def _gap(comp: Comparison, outcome: str, a: str, b: str) -> Interval:
