@@ -78,36 +78,56 @@ def credit_factor(b: "Behaviour", appetite: Num, has_credit: Num, used: Num) -> 
     return 1 + b.credit_spend_ahead * appetite * has_credit * (1 - used)
 
 
+def headroom(b: "Behaviour", segments: "SegmentTable", lam: np.ndarray, idx: Any) -> Num | None:
+    """h: the share of the reward-driven response a customer has room for, 1 / (1 + response_headroom x
+    lam / lam_ref), lam_ref the population's mean base rate (segments weighted by share); None when off.
+
+    A heavy buyer already near their category needs cannot buy much more, a light buyer can (Liu 2007: heavy
+    buyers claimed most rewards but did not change behaviour; light and moderate buyers bought more). `lam`:
+    every customer's base purchase rate, `idx` the customers wanted (an array, or one int): indexed only when on."""
+    if b.response_headroom <= 0:
+        return None
+    share = segments.share / np.sum(segments.share)
+    lam_ref = float(np.sum(share * segments.r / segments.alpha_days))
+    return 1.0 / (1.0 + b.response_headroom * (lam[idx] / lam_ref))
+
+
 def rate_multiplier(b: "Behaviour", base: Num, t: Num, s: Num, ref: Num, *, seasonality: float, peak_day: int,
                     bound: float, goal: tuple[Num, Num] | None = None, offer_uplift: Num | None = None,
-                    credit: tuple[Num, Num, Num] | None = None) -> Num:
+                    credit: tuple[Num, Num, Num] | None = None, headroom: Num | None = None) -> Num:
     """m(t): how much faster than their base rate customers buy right now, capped at the bound M.
 
     `base`: the customers' own multiplier (trials adopted), multiplied in place when it is an array;
     `s`, `ref`: satisfaction now and its reference; `goal`: (reward sensitivity, progress to the next
     reward), None without points; `offer_uplift`: each customer's live offer's frequency uplift (0 when
-    none), None when no offer is live; `credit`: (appetite, has credit, share used), None without credit."""
+    none), None when no offer is live; `credit`: (appetite, has credit, share used), None without credit;
+    `headroom`: h (see `headroom`), which scales the reward-driven parts only (goal gradient and offer
+    uplift, m_reward - 1 becomes h x (m_reward - 1)), None when off."""
     mult = base
     if seasonality > 0:
         mult *= seasonal_factor(t, seasonality, peak_day)
     mult *= satisfaction_rate_factor(b, s, ref)
     if goal is not None:
-        mult *= goal_gradient_factor(b, goal[0], goal[1])
+        mult *= goal_gradient_factor(b, goal[0] if headroom is None else goal[0] * headroom, goal[1])
     if offer_uplift is not None:
-        mult *= 1 + offer_uplift
+        mult *= 1 + (offer_uplift if headroom is None else headroom * offer_uplift)
     if credit is not None:
         mult *= credit_factor(b, *credit)
     return np.minimum(mult, bound)
 
 
 # --------------------------------------------------------------------------- dropout
-def dropout_multiplier(b: "Behaviour", s: Num, ref: Num, sensitivity: Num = None, progress: Num = None) -> Num:
+def dropout_multiplier(b: "Behaviour", s: Num, ref: Num, sensitivity: Num = None, progress: Num = None,
+                       headroom: Num | None = None) -> Num:
     """d: how much more likely than at the reference satisfaction customers are to drop out.
 
     exp(-satisfaction_churn_effect x (s - ref)), divided by 1 + points_hope x sensitivity x progress
-    when `progress` (to the next reward) is given: customers part-way to a reward stay for it."""
+    when `progress` (to the next reward) is given: customers part-way to a reward stay for it. With
+    `headroom` h, the hope term is h x points_hope x sensitivity x progress."""
     dm = np.exp(-b.satisfaction_churn_effect * (s - ref))
     if progress is not None:
+        if headroom is not None:
+            sensitivity = sensitivity * headroom
         dm = dm / (1.0 + b.points_hope * sensitivity * progress)
     return dm
 

@@ -285,7 +285,8 @@ class Simulation:
             credit = (self.seg.credit_appetite[seg], avail > 0, used)
         return behaviour.rate_multiplier(b, c.lam_mult[idx], t, s, ref,  # (fancy indexing copies: multiplied in place)
                                          seasonality=self.sc.store.seasonality, peak_day=self.sc.store.peak_day,
-                                         bound=self.m_bound, goal=goal, offer_uplift=offer, credit=credit)
+                                         bound=self.m_bound, goal=goal, offer_uplift=offer, credit=credit,
+                                         headroom=behaviour.headroom(b, self.seg, c.lam, idx))
 
     def dropout_multiplier(self, idx: np.ndarray, t: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
         """How much more likely than usual each customer is to drop out now (`s`: their satisfaction, if known)."""
@@ -296,7 +297,8 @@ class Simulation:
         if self.beh.points_hope > 0 and self.runtime.points:
             # customers part-way to a reward stay for it (and leave when it is redeemed or expires)
             sens = self.seg.reward_sensitivity[self.c.seg[idx]]
-            return behaviour.dropout_multiplier(self.beh, s, self.c.sat_ref[idx], sens, self._goal_progress(idx))
+            return behaviour.dropout_multiplier(self.beh, s, self.c.sat_ref[idx], sens, self._goal_progress(idx),
+                                                behaviour.headroom(self.beh, self.seg, self.c.lam, idx))
         return behaviour.dropout_multiplier(self.beh, s, self.c.sat_ref[idx])
 
     # ------------------------------------------------------------------ helpers

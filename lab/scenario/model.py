@@ -163,6 +163,11 @@ class Behaviour:
                                     "policy's participation; 0 = everyone alike", default=0.0, min=0, max=5)
     enrol_spend_tilt: float = option("self-selection: log-odds of joining per unit log mean basket (bigger spenders "
                                      "join more); 0 = everyone alike", default=0.0, min=0, max=5)
+    response_headroom: float = option("heterogeneous response: the reward-driven uplift (goal gradient, points "
+                                      "hope, offer uplift) is scaled by h = 1 / (1 + response_headroom x base "
+                                      "purchase rate / the population's mean rate), so heavy buyers mostly collect "
+                                      "rewards and light buyers change (Liu 2007); 0 = everyone responds alike",
+                                      default=0.0, min=0, max=20)
 
 
 # --------------------------------------------------------------------------- the store

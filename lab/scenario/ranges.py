@@ -155,6 +155,10 @@ TABLE: tuple[Range, ...] = (
     _r("behaviour.enrol_spend_tilt", 0.0, 1.0,
        "choice: bigger spenders join more (Leenheer et al. 2007, Meyer-Waarden & Benavent 2009), no size "
        "published; from none to two-thirds of the rate tilt's upper bound"),
+    _r("behaviour.response_headroom", 0.0, 3.0,
+       "choice: heavy buyers claimed most rewards but did not change behaviour, light and moderate buyers bought "
+       "more (Liu 2007), no size published; from everyone alike (0) to an average buyer keeping a quarter of the "
+       "response, a buyer at a tenth of the mean rate 77% and one at three times it a tenth (3)"),
     # ---------------------------------------------------------------- flywheel and store
     _r("store.staff.bonus_effect", 0.0, 0.3,
        "choice: no size published for a profit-sharing bonus; from none to twice the default"),
