@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from lab.experiment.manifest import file_hash, versions
 from lab.metrics.outcomes import REGISTRY
+from lab.report.selection import selection_html
 from lab.report.figures import FIGURES, FigureSpec, policy_colours
 from lab.scenario.scale import size_note
 from lab.report.text import (
@@ -355,7 +356,7 @@ def _manifest(comp: Comparison) -> str:
 def render_html(comp: Comparison, out_dir: Path) -> str:
     """The report page as a string; figure PNGs are written into out_dir as a side effect."""
     sc = comp.loaded.scenario
-    body = "\n".join([_head(comp), _verdict(comp), _how_sure(comp), _policies(comp), _tables(comp),
+    body = "\n".join([_head(comp), _verdict(comp), _how_sure(comp), selection_html(comp), _policies(comp), _tables(comp),
                       _figures(comp, out_dir),
                       _method(comp), _manifest(comp)])
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -58,7 +58,7 @@ def _sentence(p: str, est: SelectionEstimate | None) -> str:
 def selection_lines(comp: "Comparison") -> list[str]:
     """Terminal lines: one heading and one line per policy."""
     ests = selection_estimates(comp)
-    if not ests:
+    if not any(e is not None for e in ests.values()):  # every policy enrols everyone (or no one): nothing to compare
         return []
     return (["Members against non-members (what a dashboard shows) and the causal effect (against the baseline, "
              "same customers), revenue per customer-year since the launch:"]
@@ -68,7 +68,7 @@ def selection_lines(comp: "Comparison") -> list[str]:
 def selection_html(comp: "Comparison") -> str:
     """An HTML fragment (a section with a heading and a list); empty when there is no policy to show."""
     ests = selection_estimates(comp)
-    if not ests:
+    if not any(e is not None for e in ests.values()):
         return ""
     items = "".join(f"<li>{escape(_sentence(p, e))}</li>" for p, e in ests.items())
     return ("<section class=\"selection\"><h2>Why the dashboard flatters the programme</h2>"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from lab.metrics.outcomes import HEADLINE
 from lab.metrics.stats import Interval
+from lab.report.selection import selection_lines
 from lab.report.text import (check_outcomes, fmt_mean_hw, is_good, outcome_name, outcome_unit, replication_count,
                              unit_label)
 
@@ -143,6 +144,7 @@ def format_table(comp: Comparison, color: bool = False, width: int = 120,
         legend += (f" Not measurable in this run: {', '.join(outcome_name(o) for o in unmeasured)}"
                    + (" (it needs a run of at least 365 days)." if "retention_12m" in unmeasured else "."))
     lines += textwrap.wrap(legend, width=width)
+    lines += selection_lines(comp)
     if n < 2:
         lines.append("With a single replication there is no interval; run at least 2 (e.g. --replications 10).")
     return "\n".join(lines)
