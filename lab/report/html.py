@@ -356,8 +356,8 @@ def _manifest(comp: Comparison) -> str:
 def render_html(comp: Comparison, out_dir: Path) -> str:
     """The report page as a string; figure PNGs are written into out_dir as a side effect."""
     sc = comp.loaded.scenario
-    body = "\n".join([_head(comp), _verdict(comp), _how_sure(comp), selection_html(comp), _policies(comp), _tables(comp),
-                      _figures(comp, out_dir),
+    body = "\n".join([_head(comp), _verdict(comp), _how_sure(comp), selection_html(comp), _policies(comp),
+                      _tables(comp), _figures(comp, out_dir),
                       _method(comp), _manifest(comp)])
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
