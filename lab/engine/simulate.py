@@ -361,12 +361,20 @@ class Simulation:
         """Each customer's mean basket, p / nu (Gamma-Gamma), in dollars."""
         return self.seg.spend_p[self.c.seg[ids]] / self.c.nu[ids]
 
+    def _grow_runtime(self) -> None:
+        """Give the programme's books room for every customer row (a stack grows its current world's)."""
+        if self.c.capacity > self.runtime.capacity:
+            self.runtime.grow(self.c.capacity)
+
+    def _referrer_rows(self, referred_by: np.ndarray) -> np.ndarray:
+        """The rows of the referrers named by their customer ids: the ids themselves in a run alone."""
+        return referred_by
+
     def _welcome(self, ids: np.ndarray, times: np.ndarray, referred_by: np.ndarray | None) -> None:
         count = ids.size
         if self.any_pareto:
             self.death_agenda.note(ids, self.c.death_time[ids])
-        if self.c.capacity > self.runtime.capacity:
-            self.runtime.grow(self.c.capacity)
+        self._grow_runtime()
         self.book.acquired += count
         self.alive += count
         if referred_by is not None:
@@ -382,8 +390,9 @@ class Simulation:
             if self.runtime.has_trigger("enrolment"):
                 self._apply_effects(self.runtime.fire("enrolment", members, self.now, self.source), times[joins])
             if referred_by is not None and self.runtime.has_trigger("referral"):
-                ok = self.runtime.member[referred_by[joins]]
-                referrers, refd, when = referred_by[joins][ok], members[ok], times[joins][ok]
+                by = self._referrer_rows(referred_by)
+                ok = self.runtime.member[by[joins]]
+                referrers, refd, when = by[joins][ok], members[ok], times[joins][ok]
                 # a batch must not repeat a customer: one referral per referrer per pass
                 while referrers.size:
                     _, first = np.unique(referrers, return_index=True)

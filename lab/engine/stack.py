@@ -285,40 +285,15 @@ class StackedSimulation(Simulation):
         self._welcome(ids[:n_paid], paid_times, None)
         self._welcome(ids[n_paid:], referred_times, referrers)
 
-    def _welcome(self, ids: np.ndarray, times: np.ndarray, referred_by: np.ndarray | None) -> None:
-        """Simulation._welcome for the current world (`referred_by`: the referrers' own ids in that world)."""
-        w, count = self.cur, ids.size
-        if self.any_pareto:
-            self.death_agenda.note(ids, self.c.death_time[ids])
-        rt = self.worlds[w].runtime
-        if self.caps[w] > rt.capacity:
-            rt.grow(self.caps[w])
-        self.book.acquired += count
-        self.alive += count
-        if referred_by is not None:
-            self.book.acquired_referral += count
-        self._next_candidate(ids, times)
-        self._next_contact(ids, times)
-        if not self.cp.policy.is_baseline:
-            joins = self.streams.uniform("enrol", ids, 0) < behaviour.enrol_probability(
-                self.beh, self.cp.policy.participation, self.c.lam[ids], self._basket(ids), self.enrol_c)
-            members = ids[joins]
-            self.runtime.enrol(members)
-            self.members += int(members.size)
-            if self.runtime.has_trigger("enrolment"):
-                self._apply_effects(self.runtime.fire("enrolment", members, self.now, self.source), times[joins])
-            if referred_by is not None and self.runtime.has_trigger("referral"):
-                by = np.asarray(referred_by) + self.bases[w]
-                ok = self.runtime.member[by[joins]]
-                referrers, refd, when = by[joins][ok], members[ok], times[joins][ok]
-                while referrers.size:
-                    _, first = np.unique(referrers, return_index=True)
-                    self._apply_effects(self.runtime.fire("referral", referrers[first], self.now, self.source,
-                                                          partner=refd[first]), when[first])
-                    rest = np.ones(referrers.size, dtype=bool)
-                    rest[first] = False
-                    referrers, refd, when = referrers[rest], refd[rest], when[rest]
-        self._purchase(ids, times, repeat=False)
+    def _grow_runtime(self) -> None:
+        """The current world's programme books get room for its own block of rows."""
+        rt = self.worlds[self.cur].runtime
+        if self.caps[self.cur] > rt.capacity:
+            rt.grow(self.caps[self.cur])
+
+    def _referrer_rows(self, referred_by: np.ndarray) -> np.ndarray:
+        """The referrers' own ids in the current world, as rows of the stack."""
+        return np.asarray(referred_by) + self.bases[self.cur]
 
     # ------------------------------------------------------------------ purchases (every world at once)
     def _purchase(self, idx: np.ndarray, t: np.ndarray, repeat: bool) -> np.ndarray | None:
