@@ -25,7 +25,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, cast
 
-from lab.cliargs import count, fraction, positive_float, positive_int, scenario_bounded
+from lab.cliargs import count, fraction, memory_size, positive_float, positive_int, scenario_bounded
 from lab.cliargs import seed as seed_arg
 from lab.errors import Diagnostic, LabError, printable, shown
 
@@ -265,12 +265,9 @@ def _check_batch_memory(batch, executor: str, jobs: int | None) -> None:
         return
     from lab.scenario.loader import compile_sources
 
-    sizes = [batch.customers or batch.scenario.population.customers]
-    if batch.customers is None:  # a factor may set the customers point by point
-        sizes += [int(v[f.name]) for f in batch.factors if f.path == "population.customers" for v in batch.points
-                  if v.get(f.name) is not None]
     at_once = max(1, min(jobs or _cpus(), len(batch.points) * batch.replications))
-    _check_memory(batch.scenario, compile_sources(batch.source, keep_going=True).policies.values(), max(sizes), at_once)
+    _check_memory(batch.scenario, compile_sources(batch.source, keep_going=True).policies.values(),
+                  batch.largest_customers, at_once)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -288,7 +285,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                           else (5 if args.precision else 10),
                           precision=args.precision, max_replications=args.max_replications, seed=args.seed,
                           customers=customers, days=args.days, jobs=args.jobs or _cpus(),
-                          flywheel_split=not args.no_flywheel_split, precision_of=args.precision_of)
+                          flywheel_split=not args.no_flywheel_split, precision_of=args.precision_of,
+                          memory=args.memory)
     _check_memory(ls.scenario, ls.policies.values(), opts.customers, opts.jobs)
     if args.robust is not None and args.robust < 2:
         raise _bad(f"--robust {args.robust}: a robust comparison needs at least 2 worlds (e.g. --robust 64)")
@@ -424,7 +422,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         result = api.run_batch(batch, out, executor=args.executor, address=args.address, jobs=args.jobs,
                                resume=args.resume, flush_runs=args.flush_runs, flush_seconds=args.flush_seconds,
                                max_restarts=args.retries, command=["lab", "batch", *args.argv],
-                               allow_code_change=args.allow_code_change)
+                               allow_code_change=args.allow_code_change, memory=args.memory)
     except api.BatchError as e:
         print(f"lab batch: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -504,6 +502,13 @@ def _address_opts(s: argparse.ArgumentParser) -> None:
 def _jobs_opt(s: argparse.ArgumentParser) -> None:
     s.add_argument("--jobs", type=positive_int, default=None, metavar="J",
                    help=f"local worker processes (default: the number of CPUs, {_cpus()} here)")
+
+
+def _memory_opt(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--memory", type=memory_size, default=None, metavar="SIZE",
+                   help="memory the stacks running at once may hold, e.g. 4G or 50%% (default: 25%% of this "
+                        "machine's memory). Runs of one policy are simulated together in stacks of up to 32 worlds; "
+                        "a smaller budget means smaller stacks. It changes the speed, never the results")
 
 
 def _compare_bounded(name: str) -> Callable[[str], int]:
@@ -596,6 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", action="store_true",
                    help="continue a comparison into --out that was interrupted: the runs it finished are kept")
     _jobs_opt(s)
+    _memory_opt(s)
     s.add_argument("--no-flywheel-split", action="store_true",
                    help="skip the runs with the flywheel cut (halves the work; no flywheel share)")
     s.add_argument("--robust", type=positive_int, default=None, metavar="N",
@@ -643,6 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local processes (default) or a Dask cluster")
     s.add_argument("--address", help="tcp://HOST:PORT of a running Dask scheduler (with --executor dask)")
     _jobs_opt(s)
+    _memory_opt(s)
     s.add_argument("--resume", action="store_true",
                    help="continue an interrupted batch in --out, skipping completed runs")
     s.add_argument("--customers", type=scenario_bounded("population.customers", CUSTOMERS_FIX), metavar="N",

@@ -101,3 +101,39 @@ def declared(path: str) -> FieldMeta:
             return meta
         cls = typing.get_type_hints(cls)[part]
     raise KeyError(path)
+
+
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def memory_size(text: str) -> int:
+    """A memory budget in bytes: '4G', '512M', '1.5GB', '2GiB', or a share of this machine's memory, '25%'."""
+    t = text.strip().upper().replace(" ", "")
+    example = "expected a size like 4G, 512M or 25% (of this machine's memory)"
+    if t.endswith("%"):
+        try:
+            share = float(t[:-1])
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{example}, got '{text}'") from None
+        if not (math.isfinite(share) and 0 < share <= 100):
+            raise argparse.ArgumentTypeError(f"expected a share between 0% and 100%, got '{text}'")
+        from lab.experiment.memory import machine_memory
+
+        total = machine_memory()
+        if total is None:
+            raise argparse.ArgumentTypeError(f"this machine does not say how much memory it has, so '{text}' cannot "
+                                             "be worked out; give a size such as 4G")
+        return max(1, int(total * share / 100))
+    for suffix in ("IB", "B"):
+        if t.endswith(suffix) and len(t) > len(suffix) and t[-len(suffix) - 1] in "KMGT":
+            t = t[:-len(suffix)]
+            break
+    unit = t[-1] if t and t[-1] in _UNITS else ""
+    try:
+        v = float(t[:-1] if unit else t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{example}, got '{text}'") from None
+    size = v * _UNITS[unit]
+    if not (math.isfinite(size) and size >= 2**20):
+        raise argparse.ArgumentTypeError(f"expected at least 1M of memory, got '{text}'")
+    return int(size)

@@ -28,7 +28,7 @@ from lab.batch.load import load_spec
 from lab.batch.lock import LOCK, StoreLock
 from lab.batch.progress import BatchProgress
 from lab.batch.spec import Batch, BatchError
-from lab.batch.tasks import PointTask
+from lab.batch.tasks import PointTask, stacks_of
 from lab.errors import suggest
 from lab.experiment.run import write_json
 
@@ -54,13 +54,16 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
               customers: int | None = None, days: int | None = None, flush_runs: int = 500,
               flush_seconds: float = 60.0, max_restarts: int = 3, client: Any = None,
               command: Sequence[str] | None = None, stream: TextIO | None = None,
-              progress_interval: float = 10.0, allow_code_change: bool = False) -> BatchRun:
+              progress_interval: float = 10.0, allow_code_change: bool = False,
+              memory: int | None = None) -> BatchRun:
     """Run (or resume) a batch into the store `out`; see the module docstring for the guarantees.
 
     Raises LabError for a bad spec and BatchError for a refused store (not
     empty without `resume`, or written by a different batch). `client` is an
     existing dask.distributed Client (used with executor="dask"). `allow_code_change` lets a resume go on
-    although the lab's sources changed since the batch started (the sessions record both hashes)."""
+    although the lab's sources changed since the batch started (the sessions record both hashes). `memory` is
+    the bytes the stacks running at once may hold (default: a share of the machine's memory); it changes how
+    fast the batch runs, never its results."""
     stream = stream if stream is not None else sys.stderr
     batch = spec if isinstance(spec, Batch) else load_spec(spec, customers=customers, days=days)
     out = Path(out)
@@ -104,11 +107,12 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
             manifest["versions"] = manifest["sessions"][0]["versions"]
             manifest["command"] = command
         write_json(mpath, manifest)
-        return _run(batch, out, runner, flush_runs, flush_seconds, stream, progress_interval)
+        return _run(batch, out, runner, flush_runs, flush_seconds, stream, progress_interval, jobs or 1,
+                    memory)
 
 
 def _run(batch: Batch, out: Path, runner: LocalRunner | DaskRunner, flush_runs: int, flush_seconds: float,
-         stream: TextIO, progress_interval: float) -> BatchRun:
+         stream: TextIO, progress_interval: float, jobs: int, memory: int | None) -> BatchRun:
     """The body of run_batch, with the store locked."""
     done, first = recover(out)
     tasks: list[PointTask] = []
@@ -126,7 +130,7 @@ def _run(batch: Batch, out: Path, runner: LocalRunner | DaskRunner, flush_runs: 
     last_flush = t0
     messages: list[str] = []
     completed = failed = 0
-    gen = runner.results(tasks) if tasks else iter(())
+    gen = runner.results(stacks_of(batch, tasks, jobs, memory)) if tasks else iter(())
     try:
         for res in gen:
             if res is not None:

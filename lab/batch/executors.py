@@ -1,7 +1,9 @@
 """Executors: where a batch's tasks run (local processes, or a Dask cluster), and surviving the death of a worker.
 
-Both runners take the tasks still to do and yield their results as they
-complete, in whatever order; the driver writes them. A worker holds the
+Both runners take the tasks still to do, grouped into stacks (the
+replications of one design point simulated at once: `lab.batch.tasks.run_stack`),
+and yield each task's result as its stack completes, in whatever order; the
+driver writes them. A worker holds the
 batch without its design table (each task carries its own point's values).
 `LocalRunner` restarts its process pool when a worker dies (out of memory,
 killed) and reruns the tasks that were in flight; `DaskRunner` leaves retries
@@ -22,7 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from lab.batch.spec import Batch, BatchError
-from lab.batch.tasks import PointResult, PointTask, run_task
+from lab.batch.tasks import PointResult, PointTask, Stack, run_stack
 from lab.experiment.processes import check_main_guarded, die_with_parent
 
 __all__ = ["DaskRunner", "LocalRunner", "WorkersDied"]
@@ -38,13 +40,17 @@ def _init_worker(batch: Batch, parent: int | None = None) -> None:
     _WORKER_BATCH = batch
 
 
-def _local_task(point: int, replication: int, values: dict[str, Any]) -> PointResult:
+def _local_task(stack: Stack, values: dict[str, Any]) -> list[PointResult]:
     assert _WORKER_BATCH is not None, "worker not initialised"
-    return run_task(_WORKER_BATCH, point, replication, values)
+    return run_stack(_WORKER_BATCH, stack[0], stack[1], values)
 
 
-def _dask_task(batch: Batch, point: int, replication: int, values: dict[str, Any]) -> PointResult:
-    return run_task(batch, point, replication, values)
+def _dask_task(batch: Batch, stack: Stack, values: dict[str, Any]) -> list[PointResult]:
+    return run_stack(batch, stack[0], stack[1], values)
+
+
+def _tasks(stacks: Sequence[Stack]) -> list[PointTask]:
+    return sorted((point, r) for point, reps in stacks for r in reps)
 
 
 def _worker_copy(batch: Batch) -> Batch:
@@ -78,10 +84,10 @@ class LocalRunner:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    def results(self, tasks: Sequence[PointTask]) -> Iterator[PointResult | None]:
-        """Yield results as tasks complete (None every `tick` seconds with nothing new)."""
-        queue = deque(tasks)
-        inflight: dict[Any, PointTask] = {}
+    def results(self, stacks: Sequence[Stack]) -> Iterator[PointResult | None]:
+        """Yield each task's result as its stack completes (None every `tick` seconds with nothing new)."""
+        queue = deque(stacks)
+        inflight: dict[Any, Stack] = {}
         window = max(2 * self.jobs, 2)
         self._pool = self._new_pool()
         try:
@@ -90,7 +96,7 @@ class LocalRunner:
                 while queue and len(inflight) < window and not broken:
                     t = queue[0]
                     try:
-                        fut = self._pool.submit(_local_task, t[0], t[1], self.batch.points[t[0]])
+                        fut = self._pool.submit(_local_task, t, self.batch.points[t[0]])
                     except BrokenProcessPool:
                         broken = True
                         break
@@ -109,20 +115,21 @@ class LocalRunner:
                             broken = True
                             queue.appendleft(t)
                             continue
-                        yield res
+                        yield from res
                 if broken:
                     for fut, t in list(inflight.items()):
                         if fut.done() and fut.exception() is None:
-                            yield fut.result()
+                            yield from fut.result()
                         else:
                             queue.appendleft(t)
                     inflight.clear()
                     self._pool.shutdown(wait=False, cancel_futures=True)
                     self.restarts += 1
                     if self.restarts > self.max_restarts:
-                        self.unfinished = sorted(queue)
+                        self.unfinished = _tasks(queue)
                         raise WorkersDied(f"worker processes died {self.restarts} times (out of memory? try fewer "
-                                          f"--jobs or --customers); {len(queue)} tasks were not run")
+                                          f"--jobs, a smaller --memory or fewer --customers); "
+                                          f"{len(self.unfinished)} tasks were not run")
                     print(f"lab batch: a worker process died; restarting the pool "
                           f"({self.restarts}/{self.max_restarts}) and rerunning its tasks", file=sys.stderr)
                     self._pool = self._new_pool()
@@ -176,20 +183,20 @@ class DaskRunner:
             thing.close()
         self._own = []
 
-    def results(self, tasks: Sequence[PointTask]) -> Iterator[PointResult | None]:
-        """Yield results as tasks complete (None every `tick` seconds with nothing new)."""
+    def results(self, stacks: Sequence[Stack]) -> Iterator[PointResult | None]:
+        """Yield each task's result as its stack completes (None every `tick` seconds with nothing new)."""
         from dask.distributed import wait as dwait
 
         client = self._connect()
         try:
             ctx = client.scatter(_worker_copy(self.batch), broadcast=True, hash=False)
-            queue = deque(tasks)
-            inflight: dict[Any, PointTask] = {}
+            queue = deque(stacks)
+            inflight: dict[Any, Stack] = {}
             window = max(2 * sum(client.nthreads().values()), 4)
             while queue or inflight:
                 while queue and len(inflight) < window:
                     t = queue.popleft()
-                    fut = client.submit(_dask_task, ctx, t[0], t[1], self.batch.points[t[0]], retries=self.retries,
+                    fut = client.submit(_dask_task, ctx, t, self.batch.points[t[0]], retries=self.retries,
                                         pure=False)
                     inflight[fut] = t
                 try:
@@ -200,9 +207,9 @@ class DaskRunner:
                 for fut in done:
                     t = inflight.pop(fut)
                     if fut.status == "finished":
-                        yield fut.result()
+                        yield from fut.result()
                     else:
-                        self.unfinished.append(t)
+                        self.unfinished += _tasks([t])
                         try:
                             fut.result()
                         except Exception as e:  # KilledWorker and the like: not a result, so not recorded

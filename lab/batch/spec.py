@@ -88,6 +88,15 @@ class Batch:
     def streams(self) -> str:
         return self.spec.streams
 
+    @property
+    def largest_customers(self) -> int:
+        """The starting customers of the batch's largest run (a factor may set them point by point)."""
+        sizes = [self.customers or self.scenario.population.customers]
+        if self.customers is None:
+            sizes += [int(v[f.name]) for f in self.factors if f.path == "population.customers" for v in self.points
+                      if v.get(f.name) is not None]
+        return max(sizes)
+
     def address(self, point: int, replication: int) -> tuple[int, ...]:
         """The random-stream address of a run at (point, replication).
 

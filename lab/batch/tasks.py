@@ -18,7 +18,7 @@ policy.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -27,13 +27,18 @@ from lab.batch.factors import Factor
 from lab.batch.overrides import apply
 from lab.batch.spec import Batch
 from lab.errors import LabError
-from lab.experiment.run import run_policy
+from lab.engine.options import RunOptions
+from lab.experiment.memory import bytes_per_customer, stack_budget, stack_size
+from lab.experiment.run import run_stacked
+from lab.metrics.result import RunResult
 from lab.metrics.outcomes import OUTCOMES
 from lab.policy.model import Policy
+from lab.policy.runtime import CompiledPolicy
 from lab.scenario.loader import compile_sources
 from lab.scenario.model import Scenario
 
-__all__ = ["SERIES", "PointResult", "PointTask", "RunOutput", "apply_factors", "apply_point", "run_task"]
+__all__ = ["PointResult", "PointTask", "RunOutput", "SERIES", "Stack", "apply_factors", "apply_point",
+           "run_stack", "run_task", "stacks_of"]
 
 #: The time series every run keeps in the dataset, one column of its period table each.
 SERIES = ("revenue", "net_profit", "alive", "service_quality", "customer_satisfaction", "points_liability",
@@ -41,6 +46,9 @@ SERIES = ("revenue", "net_profit", "alive", "service_quality", "customer_satisfa
 
 #: The address of a task: (design point, replication).
 PointTask = tuple[int, int]
+
+#: Tasks run as one stack: a design point and some of its replications.
+Stack = tuple[int, tuple[int, ...]]
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,19 @@ def apply_point(batch: Batch, values: Mapping[str, Any]) -> tuple[Scenario, dict
     return apply_factors(batch.factors, values, batch.scenario, {p.name: p.policy for p in batch.policies})
 
 
+def stacks_of(batch: Batch, tasks: Sequence[PointTask], jobs: int, memory: int | None = None) -> list[Stack]:
+    """The tasks grouped into stacks: the replications of one design point (worlds of a stack share their
+    scenario and compiled policies), as many per stack as `lab.experiment.memory.stack_size` allows for the
+    budget `memory` (bytes the stacks running at once may hold; None: a share of the machine's memory)."""
+    policies = compile_sources(batch.source, keep_going=True).policies.values()
+    per_world = batch.largest_customers * max((bytes_per_customer(batch.scenario, p) for p in policies), default=0)
+    size = stack_size(per_world, jobs, len(tasks), stack_budget(memory))
+    by_point: dict[int, list[int]] = {}
+    for point, rep in tasks:
+        by_point.setdefault(point, []).append(rep)
+    return [(point, tuple(reps[i:i + size])) for point, reps in by_point.items() for i in range(0, len(reps), size)]
+
+
 class _Refused(Exception):
     """The values of a design point do not fit the parameters (raised by the override hook)."""
 
@@ -92,16 +113,32 @@ def _show(v: object) -> str:
 
 
 def run_task(batch: Batch, point: int, replication: int, values: Mapping[str, Any]) -> PointResult:
-    """Run every policy at one design point and replication, with streams from `batch.address(point, replication)`.
+    """Run every policy at one design point and replication, with streams from `batch.address(point, replication)`."""
+    return run_stack(batch, point, (replication,), values)[0]
+
+
+def _output(policy: str, res: RunResult) -> RunOutput:
+    ts = res.timeseries
+    return RunOutput(policy, outcomes=np.array([res.summary[k] for k in OUTCOMES], dtype=np.float64),
+                     period=ts["period"].to_numpy(np.int32), day_end=ts["day_end"].to_numpy(np.int32),
+                     series=ts[list(SERIES)].to_numpy(np.float64))
+
+
+def run_stack(batch: Batch, point: int, replications: Sequence[int], values: Mapping[str, Any]) -> list[PointResult]:
+    """Run every policy at one design point for each of `replications`, each policy's replications as one stack
+    (`lab.experiment.run.run_stacked`): every result is bit-identical to `run_task` of its replication alone.
 
     A combination the domain checks refuse, or a run that raises, becomes a
-    recorded failure for the runs it concerns; the others still run."""
+    recorded failure for the runs it concerns; the others still run. A stack
+    that raises is rerun world by world, so that a failure is charged to the
+    run it belongs to and never to the runs that happened to share its stack."""
     label = ", ".join(f"{k}={_show(v)}" for k, v in values.items())
     where = f"design point {point}" + (f" ({label})" if label else "")
     names = batch.policy_names
+    reps = list(replications)
 
-    def failed_all(msg: str) -> PointResult:
-        return PointResult(point, replication, tuple(RunOutput(n, error=msg) for n in names))
+    def failed_all(msg: str) -> list[PointResult]:
+        return [PointResult(point, r, tuple(RunOutput(n, error=msg) for n in names)) for r in reps]
 
     def override(sc: Scenario, pols: Mapping[str, Policy]) -> tuple[Scenario, dict[str, Policy]]:
         try:
@@ -116,27 +153,31 @@ def run_task(batch: Batch, point: int, replication: int, values: Mapping[str, An
     except LabError as e:
         return failed_all(f"{where}: the scenario is invalid here:\n{e}")
     sc = loaded.scenario
-    records = []
+    by_policy: list[list[RunOutput]] = []
     for src in batch.policies:
         if src.name in loaded.rejected:
-            records.append(RunOutput(src.name, error=f"{where}: policy '{src.name}' is invalid here:\n"
-                                                     f"{loaded.rejected[src.name]}"))
+            msg = f"{where}: policy '{src.name}' is invalid here:\n{loaded.rejected[src.name]}"
+            by_policy.append([RunOutput(src.name, error=msg) for _ in reps])
             continue
+        cp = loaded.policies[src.name]
+
+        def runs(of: list[int], cp: CompiledPolicy = cp) -> list[tuple[Scenario, CompiledPolicy, RunOptions]]:
+            return [(sc, cp, RunOptions(seed=batch.seed, address=batch.address(point, r), customers=batch.customers,
+                                        days=batch.days)) for r in of]
+
         try:
-            res = run_policy(sc, loaded.policies[src.name], batch.seed, address=batch.address(point, replication),
-                             customers=batch.customers, days=batch.days)
+            by_policy.append([_output(src.name, res) for res in run_stacked(runs(reps), stack_size=len(reps))])
+            continue
         except MemoryError:
             raise
         except Exception as e:  # an extreme combination the engine refuses: recorded, the batch goes on
-            records.append(RunOutput(src.name, error=f"{where}: the run of '{src.name}' failed: "
-                                                     f"{type(e).__name__}: {e}"))
-            continue
-        ts = res.timeseries
-        records.append(RunOutput(
-            src.name,
-            outcomes=np.array([res.summary[k] for k in OUTCOMES], dtype=np.float64),
-            period=ts["period"].to_numpy(np.int32),
-            day_end=ts["day_end"].to_numpy(np.int32),
-            series=ts[list(SERIES)].to_numpy(np.float64),
-        ))
-    return PointResult(point, replication, tuple(records))
+            if len(reps) == 1:
+                by_policy.append([RunOutput(src.name, error=f"{where}: the run of '{src.name}' failed: "
+                                                            f"{type(e).__name__}: {e}")])
+                continue
+        outputs = []
+        for r in reps:  # the stack failed: each world alone, so each failure is its own run's
+            one = run_stack(replace(batch, policies=(src,)), point, (r,), values)[0].records[0]
+            outputs.append(one)
+        by_policy.append(outputs)
+    return [PointResult(point, r, tuple(outs[i] for outs in by_policy)) for i, r in enumerate(reps)]

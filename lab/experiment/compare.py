@@ -34,7 +34,7 @@ from lab.config.declare import option
 from lab.experiment.folder import Workspace, check_free_space, key_of
 from lab.experiment.processes import check_main_guarded, die_with_parent
 from lab.engine.options import RunOptions
-from lab.experiment.memory import bytes_per_customer, machine_memory
+from lab.experiment.memory import bytes_per_customer, stack_budget, stack_size
 from lab.experiment.run import run_stacked
 from lab.metrics.flywheel_share import FlywheelShare, flywheel_share
 from lab.metrics.outcomes import HEADLINE, REGISTRY
@@ -62,6 +62,7 @@ class CompareOptions:
     jobs: int = 1
     flywheel_split: bool = True
     precision_of: str = "difference"  # what --precision aims at: "difference" (vs the baseline) or "level"
+    memory: int | None = None  # bytes the stacks running at once may hold (None: a share of the machine's memory)
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,6 @@ def lorenz_points(revenue: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"customer_share": grid, "revenue_share": np.interp(grid, x, y)})
 
 
-STACK_WORLDS = 32  # at most this many replications of one policy simulated at once (lab.engine.stack)
-STACK_MEMORY_SHARE = 0.25  # and at most this share of the machine's memory held by the stacks at once
 
 
 def _execute(loaded: LoadedScenario, tasks: list[Task], seed: int, customers: int | None,
@@ -138,14 +137,11 @@ def _execute(loaded: LoadedScenario, tasks: list[Task], seed: int, customers: in
 
 
 def stacks_of(loaded: LoadedScenario, tasks: list[Task], options: CompareOptions) -> list[list[Task]]:
-    """The tasks grouped into stacks: one policy and flywheel setting each, at most STACK_WORLDS worlds, small
-    enough that `options.jobs` stacks at once fit in STACK_MEMORY_SHARE of the machine's memory, and enough
-    stacks (two per process where there are tasks for it) to keep every process busy."""
+    """The tasks grouped into stacks: one policy and flywheel setting each, sized by
+    `lab.experiment.memory.stack_size` to the memory budget (`options.memory`, or a share of the machine's)."""
     customers = options.customers or loaded.scenario.population.customers
     per_world = customers * max(bytes_per_customer(loaded.scenario, p) for p in loaded.policies.values())
-    memory = machine_memory()
-    fits = STACK_WORLDS if memory is None else int(memory * STACK_MEMORY_SHARE // max(1, per_world * options.jobs))
-    size = max(1, min(STACK_WORLDS, fits, math.ceil(len(tasks) / (2 * options.jobs))))
+    size = stack_size(per_world, options.jobs, len(tasks), stack_budget(options.memory))
     groups: dict[tuple[str, bool], list[Task]] = {}
     for t in tasks:
         groups.setdefault((t.policy, t.cut), []).append(t)

@@ -15,6 +15,7 @@ so it is refused before it starts rather than killed by the kernel hours in.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 
@@ -24,7 +25,11 @@ from lab.policy.runtime import CompiledPolicy, PolicyRuntime
 from lab.population.customers import Customers, SegmentTable
 from lab.scenario.model import Scenario
 
-__all__ = ["bytes_per_customer", "check_memory", "machine_memory"]
+__all__ = ["STACK_MEMORY_SHARE", "STACK_WORLDS", "bytes_per_customer", "check_memory", "machine_memory",
+           "stack_budget", "stack_size"]
+
+STACK_WORLDS = 32  # at most this many runs simulated at once in one stack (lab.engine.stack)
+STACK_MEMORY_SHARE = 0.25  # by default, the stacks running at once hold at most this share of the machine's memory
 
 _SMALL, _LARGE = 1024, 2048
 
@@ -84,3 +89,21 @@ def check_memory(scenario: Scenario, policies: Iterable[CompiledPolicy], custome
             f"declared columns{runs}), and this machine has {_gb(memory)}; use at most about {fewer:,} customers"
             + (" or fewer --jobs" if at_once > 1 else "")
             + ", or split the study into a batch of smaller runs ('lab batch', on a cluster with --executor dask)")
+
+
+def stack_budget(memory: int | None = None) -> int | None:
+    """The bytes the stacks running at once may hold: `memory` if given (a user's --memory), else
+    STACK_MEMORY_SHARE of the machine's memory (None where the machine cannot say: no limit but STACK_WORLDS)."""
+    if memory is not None:
+        return memory
+    total = machine_memory()
+    return None if total is None else int(total * STACK_MEMORY_SHARE)
+
+
+def stack_size(per_world: int, jobs: int, runs: int, budget: int | None) -> int:
+    """How many worlds go in one stack: at most STACK_WORLDS; few enough that `jobs` stacks at once fit in
+    `budget` bytes (a world needs `per_world`: its customers times the bytes per customer); and enough stacks,
+    two per process where there are `runs` for it, to keep every process busy to the end. At least 1: a
+    single run that does not fit is `check_memory`'s to refuse, not this function's."""
+    fits = STACK_WORLDS if budget is None else int(budget // max(1, per_world * jobs))
+    return max(1, min(STACK_WORLDS, fits, math.ceil(runs / (2 * max(1, jobs)))))
