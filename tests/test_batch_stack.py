@@ -11,13 +11,13 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from lab.batch import load_spec, read_dataset, run_batch
 from lab.batch.tasks import stacks_of
 from lab.cliargs import memory_size
 from lab.experiment.memory import machine_memory
+from tests.test_batch import assert_same_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,14 +51,6 @@ def alone(spec: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     res = run_batch(spec, out, jobs=1, memory=1, stream=open(os.devnull, "w"))
     assert res.completed == res.total == 2 * 8 * 2 and res.failed == 0
     return out
-
-
-def assert_same_dataset(a: Path, b: Path) -> None:
-    da, db = read_dataset(a), read_dataset(b)
-    assert len(da.runs) > 0
-    pd.testing.assert_frame_equal(da.runs, db.runs)
-    pd.testing.assert_frame_equal(da.series, db.series)
-    pd.testing.assert_frame_equal(da.failures, db.failures)
 
 
 def test_the_replications_of_a_design_point_share_stacks_sized_to_the_budget(spec: Path) -> None:
