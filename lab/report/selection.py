@@ -9,6 +9,7 @@ joins, or no one, has no non-members to compare with, and says so.
 from __future__ import annotations
 
 import math
+import textwrap
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -55,14 +56,21 @@ def _sentence(p: str, est: SelectionEstimate | None) -> str:
             f"{_ci(r.ci_low, r.ci_high, money=False)} the causal one ({est.member_share:.0%} joined)")
 
 
+WIDTH = 120  # the terminal table's width (lab.report.terminal)
+
+
 def selection_lines(comp: "Comparison") -> list[str]:
-    """Terminal lines: one heading and one line per policy."""
+    """Terminal lines, at most WIDTH columns: a heading, then each policy's sentence (continued indented)."""
     ests = selection_estimates(comp)
     if not any(e is not None for e in ests.values()):  # every policy enrols everyone (or no one): nothing to compare
         return []
-    return (["Members against non-members (what a dashboard shows) and the causal effect (against the baseline, "
-             "same customers), revenue per customer-year since the launch:"]
-            + [f"  {_sentence(p, e)}" for p, e in ests.items()])
+    heading = ("Members against non-members (what a dashboard shows) and the causal effect (against the baseline, "
+               "same customers), revenue per customer-year since the launch:")
+    lines = textwrap.wrap(heading, WIDTH)
+    for p, e in ests.items():
+        lines += textwrap.wrap(_sentence(p, e), WIDTH, initial_indent="  ", subsequent_indent="    ",
+                               break_on_hyphens=False)
+    return lines
 
 
 def selection_html(comp: "Comparison") -> str:
