@@ -160,3 +160,44 @@ def test_a_saltelli_study_runs_n_times_parameters_plus_two_worlds(tmp_path):
     assert section["worlds"] == 16 and section["sobol_base"] == 4
     rows = section["outcomes"]["net_profit"]["sobol"]["points"]
     assert {r["parameter"] for r in rows} == set(study.parameters)
+
+
+@pytest.mark.parametrize("method, worlds", [("saltelli", 2), ("morris", 2)])
+def test_sensitivity_designs_are_bit_identical_across_worker_counts(method, worlds):
+    # the known world's two parameters: a Saltelli base of 2 is 2 x (2 + 2) = 8 worlds, 2 Morris trajectories
+    # 2 x (2 + 1) = 6 worlds; a year, so the policies' differences (and the indices) are not all zero
+    known = load_scenario(ROOT / "tests" / "data" / "robust_known.yaml")
+    opts = dict(worlds=worlds, replications=1, method=method, customers=100, days=365, seed=4)
+    one = robust_compare(known, RobustOptions(jobs=1, **opts), progress=False)
+    two = robust_compare(known, RobustOptions(jobs=2, **opts), progress=False)
+    assert one.design.shape[0] == worlds * (4 if method == "saltelli" else 3)
+    a, b = one.summary(), two.summary()
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    rows = a["outcomes"]["net_profit"]["sobol" if method == "saltelli" else "morris"]["points"]
+    assert {r["parameter"] for r in rows} == set(one.parameters)
+    assert any(r["ST" if method == "saltelli" else "mu_star"] for r in rows)  # a real response, not all zeros
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--robust", "12", "--robust-design", "saltelli"], "use --robust 8 or --robust 16"),
+    (["--robust-design", "morris"], "--robust-design morris needs --robust N"),
+])
+def test_cli_refuses_a_robust_design_the_worlds_cannot_make(args, words, tmp_path, capsys):
+    assert main(["compare", CLASSROOM, "--replications", "2", "--customers", "50", "--days", "30", *args,
+                 "--quiet", "--no-flywheel-split", "--jobs", "1", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()  # refused before any run
+
+
+def test_cli_robust_design_morris_prints_the_effects(tmp_path, capsys):
+    known = str(ROOT / "tests" / "data" / "robust_known.yaml")
+    out = tmp_path / "cmp"
+    assert main(["compare", known, "--replications", "2", "--customers", "100", "--days", "365", "--robust", "2",
+                 "--robust-design", "morris", "--robust-replications", "1", "--no-flywheel-split", "--jobs", "1",
+                 "--quiet", "--out", str(out)]) == 0
+    section = json.loads((out / "summary.json").read_text())["robustness"]
+    assert section["method"] == "morris" and section["worlds"] == 6 and section["morris_trajectories"] == 2
+    printed = capsys.readouterr().out
+    assert "Morris effects per plausible range" in printed and "(note: the worlds of a Morris design" in printed
+    assert (out / "fig_robust_drivers.png").exists()
