@@ -30,6 +30,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import MaxNLocator
 from scipy.stats import norm
 
 from lab.metrics.discovery import parameter_words
@@ -161,6 +162,7 @@ def fig_robust_differences(comp: Comparison) -> Figure:
         ax.set_xlabel(f"difference vs {comp.baseline} ({unit_label(unit, difference=True)})")
         ax.set_ylabel("policy")
         format_axis(ax.xaxis, unit)
+        ax.xaxis.set_major_locator(MaxNLocator(6))
         ax.grid(True, axis="x", alpha=0.3)
     axes[0].set_yticks(pos, others)
     axes[0].set_ylim(len(others) - 0.4, -0.6)
@@ -220,8 +222,8 @@ def _index_panels(comp: Comparison, section: Mapping, kind: str) -> Figure:
                                              "#D55E00"),
                                             ("sigma", "sigma_low", "sigma_high", "sigma (interactions)", "#E69F00")])
             ax.set_xlabel(f"elementary effect per plausible range ({unit_label(unit, difference=True)})")
-            if unit == "$":
-                format_axis(ax.xaxis, "$")
+            format_axis(ax.xaxis, unit)
+            ax.xaxis.set_major_locator(MaxNLocator(6))
         ax.set_ylabel("parameter")
         ax.set_title(f"{p} - {comp.baseline}: {outcome_name(_FOCUS)}", fontsize=10)
     handles, labels = axes[0].get_legend_handles_labels()
