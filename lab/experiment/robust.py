@@ -166,6 +166,10 @@ class RobustStudy:
         boot_seed = design_seed(self.seed) % 2**32
         if self.options.method == "saltelli":
             out["sobol_base"] = self.options.worlds
+            out["design_note"] = (f"the worlds of a Saltelli design share their customers ({self.options.replications} "
+                                  "replication(s) in every world), so its shares of worlds carry those customers' "
+                                  "luck in every world at once: for the probabilities, regret and where the verdict "
+                                  "reverses, use the lhs design")
             for name in VERDICT_OUTCOMES:
                 means = self.world_means(name)
                 out["outcomes"][name]["sobol"] = {p: sobol_rows(means[i] - means[b], self.parameters, boot_seed)
@@ -173,9 +177,9 @@ class RobustStudy:
         if self.options.method == "morris":
             out["morris_trajectories"], out["morris_levels"] = self.options.worlds, self.options.levels
             out["design_note"] = (f"the worlds of a Morris design lie on a {self.options.levels}-level grid that "
-                                  "includes each range's ends, so its shares of worlds are not the plausible "
-                                  "ranges' own: for the probabilities, regret and where the verdict reverses, use "
-                                  "the lhs design")
+                                  "includes each range's ends and share their customers, so its shares of worlds "
+                                  "are not the plausible ranges' own: for the probabilities, regret and where the "
+                                  "verdict reverses, use the lhs design")
             spans = [r.high - r.low for r in self.ranges]
             for name in VERDICT_OUTCOMES:
                 means = self.world_means(name)
