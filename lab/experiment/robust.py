@@ -49,7 +49,7 @@ from lab.scenario.loader import BASELINE, LoadedScenario
 from lab.scenario.ranges import Range, apply, plausible_ranges, sample
 
 __all__ = ["DESIGNS", "RobustOptions", "RobustStudy", "VERDICT_OUTCOMES", "design_seed", "robust_compare",
-           "world_count", "world_design"]
+           "world_design"]
 
 #: The outcomes the robust study words a verdict on, in the order the report shows them.
 VERDICT_OUTCOMES = ("net_profit", "retention_12m", "revenue")
@@ -86,16 +86,6 @@ class RobustOptions:
             raise ValueError(f"a Sobol design needs a power of two worlds, not {self.worlds}")
         if self.method == "morris" and (self.levels < 2 or self.levels % 2):
             raise ValueError(f"a Morris design needs an even number of levels (4 is usual), not {self.levels}")
-
-
-def world_count(options: RobustOptions, parameters: int) -> int:
-    """How many worlds a design runs over ``parameters`` varying parameters: ``worlds``, or N (D + 2) for a Saltelli
-    design of base N, r (D + 1) for r Morris trajectories."""
-    if options.method == "saltelli":
-        return options.worlds * (parameters + 2)
-    if options.method == "morris":
-        return options.worlds * (parameters + 1)
-    return options.worlds
 
 
 def world_design(ranges: list[Range], options: RobustOptions, seed: int) -> np.ndarray:
