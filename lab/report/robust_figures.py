@@ -313,8 +313,8 @@ def fig_robust_prim(comp: Comparison) -> Figure:
     rival = str(box["rival"]) if box else None
     ax.scatter(x[~rev], y[~rev], s=22, color=colours.get(leader, "#555555"), alpha=0.55, marker="o", lw=0,
                label=f"{leader} best ({int((~rev).sum())} worlds)")
-    ax.scatter(x[rev], y[rev], s=34, color=colours.get(rival or "", "#D55E00") if rival else "#D55E00", marker="X",
-               lw=0.4, edgecolor="white", label=f"verdict reversed ({int(rev.sum())} worlds)")
+    ax.scatter(x[rev], y[rev], s=34, color="#222222", marker="X", lw=0.4, edgecolor="white",
+               label=f"verdict reversed: another policy best ({int(rev.sum())} worlds)")
     if box:
         limits = {str(r["parameter"]): r for r in box["restricted"]}
 
