@@ -220,7 +220,8 @@ def _index_panels(comp: Comparison, section: Mapping, kind: str) -> Figure:
         else:
             _bars_with_intervals(ax, rows, [("mu_star", "mu_star_low", "mu_star_high", "mu* (mean |effect|)",
                                              "#D55E00"),
-                                            ("sigma", "sigma_low", "sigma_high", "sigma (interactions)", "#E69F00")])
+                                            ("sigma", "sigma_low", "sigma_high", "sigma (interactions, noise)",
+                                             "#E69F00")])
             ax.set_xlabel(f"elementary effect per plausible range ({unit_label(unit, difference=True)})")
             format_axis(ax.xaxis, unit)
             ax.xaxis.set_major_locator(MaxNLocator(6))
@@ -281,7 +282,8 @@ def _drivers_detail(comp: Comparison) -> str:
                 "reaches zero does not matter.")
     if any(entry.get("morris", {}).values()):
         return ("Morris effects: mu* is how much the difference moves, on average, when a parameter crosses its "
-                "plausible range; a sigma as large as mu* means the effect depends on the other parameters.")
+                "plausible range; a sigma as large as mu* means the effect depends on the other parameters (or is "
+                "noise).")
     return ("The rank correlation of each parameter with the leader's margin over the best other policy of each "
             "world; a bar inside the grey band could be chance.")
 
