@@ -28,6 +28,11 @@ def _plain(v: float | None) -> str:
     return f"${v / 1000:.1f}k" if abs(v) >= 1000 else f"${v:.0f}"
 
 
+def _index(v: float | None) -> str:
+    """A sensitivity index to two decimals, or n/a."""
+    return "n/a" if v is None else f"{v:.2f}"
+
+
 def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.0f}%"
 
@@ -72,8 +77,8 @@ def format_robust(section: Mapping, outcomes: tuple[str, ...] = ("net_profit",))
             lines.append("  what moves the leader's margin (rank correlation across worlds): "
                          + ", ".join(f"{d['parameter']} {d['rank_correlation']:+.2f}" for d in drivers[:4]))
         for p, rows in entry.get("sobol", {}).items():
-            top = ", ".join(f"{r['parameter']} total {r['ST']:.2f} [{r['ST_low']:.2f}, {r['ST_high']:.2f}] "
-                            f"(first-order {r['S1']:.2f} [{r['S1_low']:.2f}, {r['S1_high']:.2f}])"
+            top = ", ".join(f"{r['parameter']} total {_index(r['ST'])} [{_index(r['ST_low'])}, {_index(r['ST_high'])}] "
+                            f"(first-order {_index(r['S1'])} [{_index(r['S1_low'])}, {_index(r['S1_high'])}])"
                             for r in rows[:3] if r["ST"] is not None)
             if top:
                 lines.append(f"  what drives {p}'s difference (Sobol indices, 95% bootstrap): {top}")
