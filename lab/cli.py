@@ -270,6 +270,18 @@ def _check_batch_memory(batch, executor: str, jobs: int | None) -> None:
                   batch.largest_customers, at_once)
 
 
+def _check_robust_design(args: argparse.Namespace) -> None:
+    """Refuse, before any run, a robust design the worlds cannot make: a Saltelli base that is not a power of two
+    (naming the powers of two either side), a design without --robust."""
+    design, n = args.robust_design, args.robust
+    if design != "lhs" and n is None:
+        raise _bad(f"--robust-design {design} needs --robust N (e.g. --robust 16 --robust-design {design})")
+    if design == "saltelli" and n is not None and n & (n - 1):
+        below = 1 << (n.bit_length() - 1)
+        raise _bad(f"--robust {n} --robust-design saltelli: the Saltelli design's base N must be a power of two "
+                   f"(it runs N x (parameters + 2) worlds); use --robust {below} or --robust {2 * below}")
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -290,8 +302,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _check_memory(ls.scenario, ls.policies.values(), opts.customers, opts.jobs)
     if args.robust is not None and args.robust < 2:
         raise _bad(f"--robust {args.robust}: a robust comparison needs at least 2 worlds (e.g. --robust 64)")
-    if args.sobol and (args.robust is None or args.robust & (args.robust - 1)):
-        raise _bad("--sobol needs --robust N with N a power of two (the Saltelli design's base, e.g. --robust 64)")
+    _check_robust_design(args)
     if args.resume and not args.out:
         raise _bad("--resume continues the comparison written to --out DIR; give the same --out as the interrupted run")
     out = Path(args.out) if args.out else Path("results") / f"{ls.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -299,7 +310,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     # the code too: a resumed comparison must be run by the engine that ran its first runs
     robust = (None if args.robust is None else
-              {"worlds": args.robust, "replications": args.robust_replications, "sobol": bool(args.sobol)})
+              {"worlds": args.robust, "replications": args.robust_replications, "design": args.robust_design})
     work = Workspace(out, {**identity(ls, opts), "robust": robust, "code_sha256": code_hash()}, resume=args.resume)
     kept = work.open()  # the output folder is checked before any run
     if kept:
@@ -309,7 +320,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         from lab.experiment.robust import RobustOptions, robust_compare
 
         study = robust_compare(ls, RobustOptions(worlds=args.robust, replications=args.robust_replications,
-                                                 method="saltelli" if args.sobol else "lhs",
+                                                 method=args.robust_design,
                                                  seed=args.seed, customers=opts.customers, days=args.days,
                                                  jobs=opts.jobs), progress=not args.quiet, workspace=work)
         comp.robustness = study.summary()
@@ -611,9 +622,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--robust-replications", type=positive_int, default=2, metavar="R",
                    help="replications of each policy in each world (default 2; 2 or more separate the worlds' spread "
                         "from simulation noise)")
-    s.add_argument("--sobol", action="store_true",
-                   help="with --robust N (a power of two): a Saltelli design of N x (parameters + 2) worlds, and "
-                        "first-order and total Sobol indices of each policy's difference from the baseline")
+    s.add_argument("--robust-design", choices=("lhs", "saltelli", "morris"), default="lhs",
+                   help="the design of the worlds: 'lhs' (default) a Latin hypercube of N worlds, for the probability "
+                        "of being best, regret, where the verdict reverses and the rank-correlation drivers; "
+                        "'saltelli' N (a power of two) x (parameters + 2) worlds, for first-order and total Sobol "
+                        "indices with bootstrap intervals; 'morris' N trajectories, N x (parameters + 1) worlds, for "
+                        "Morris elementary effects (mu*, sigma), the cheap screening")
     s.add_argument("--quiet", action="store_true", help="no progress output")
     _world_opts(s)
     s.set_defaults(fn=cmd_compare)

@@ -1,13 +1,25 @@
 """The robust comparison: every policy in many plausible worlds, with common random numbers.
 
-A world is one row of a design over the scenario's plausible ranges (lab.scenario.ranges:
-a scrambled Latin hypercube, or a Sobol sequence), seeded from the comparison's seed and
-the study's own tag, so the same seed gives the same worlds. World ``w``'s replication ``r``
-runs at address ``(w, r)`` under every policy: the same world and the same customers, so the
-policies' differences within a world are paired. In a Saltelli design (for Sobol indices) every
-world's replication ``r`` runs at ``(0, r)``: the worlds share their customers too (common random
-numbers across the design), so the indices measure the parameters, not the noise between worlds. Worlds' parameters
-are applied with :func:`lab.scenario.ranges.apply`; fixed ranges are dropped from the design.
+A world is one row of a design over the scenario's plausible ranges (lab.scenario.ranges),
+seeded from the comparison's seed and the study's own tag, so the same seed gives the same
+worlds. Three designs (``RobustOptions.method``):
+
+* ``lhs`` (the default): a scrambled Latin hypercube of ``worlds`` worlds, for the probability of
+  being best, the differences across worlds, regret, the PRIM box and the rank-correlation drivers
+  (``sobol``, a scrambled Sobol sequence, serves the same ends);
+* ``saltelli``: SALib's Saltelli design of base ``worlds`` (a power of two) without second order,
+  ``worlds (D + 2)`` worlds over D varying parameters, for first-order and total Sobol indices
+  with bootstrap intervals;
+* ``morris``: ``worlds`` Morris trajectories on a ``levels``-level grid, ``worlds (D + 1)`` worlds,
+  for elementary effects (mu*, sigma): the cheap screening design.
+
+In an ``lhs`` or ``sobol`` design, world ``w``'s replication ``r`` runs at address ``(w, r)`` under
+every policy: the same world and the same customers, so the policies' differences within a world
+are paired. In a Saltelli or Morris design every world's replication ``r`` runs at ``(0, r)``: the
+worlds share their customers too (common random numbers across the design), so the indices
+measure the parameters, not the noise between worlds. Worlds' parameters are applied with
+:func:`lab.scenario.ranges.apply`; fixed ranges are dropped from the design. The indices are
+lab.metrics.sensitivity's, the batch's own (through lab.metrics.robustness).
 
 The runs go to local processes as `lab compare`'s do (spawn, the ``__main__`` guard check);
 their results are put in (policy, world, replication) order whatever the order they finish
@@ -22,7 +34,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 
@@ -32,16 +44,21 @@ from lab.experiment.processes import check_main_guarded
 from lab.experiment.run import run_policy
 from lab.metrics.outcomes import REGISTRY
 from lab.metrics.discovery import reversal_box
-from lab.metrics.robustness import outcome_robustness, rank_drivers, sobol_indices, verdict
+from lab.metrics.robustness import morris_rows, outcome_robustness, rank_drivers, sobol_rows, verdict
 from lab.scenario.loader import BASELINE, LoadedScenario
 from lab.scenario.ranges import Range, apply, plausible_ranges, sample
 
-__all__ = ["RobustOptions", "RobustStudy", "VERDICT_OUTCOMES", "design_seed", "robust_compare", "world_design"]
+__all__ = ["DESIGNS", "RobustOptions", "RobustStudy", "VERDICT_OUTCOMES", "design_seed", "robust_compare",
+           "world_design"]
 
 #: The outcomes the robust study words a verdict on, in the order the report shows them.
 VERDICT_OUTCOMES = ("net_profit", "retention_12m", "revenue")
 # mixed into the comparison's seed so the design's draws are not the engine's
 _DESIGN_TAG = 0x526F62757374  # "Robust"
+#: The designs a robust comparison can run (``RobustOptions.method``; `lab compare --robust-design`).
+DESIGNS = ("lhs", "sobol", "saltelli", "morris")
+# the designs whose worlds share their customers (and whose statistics are sensitivity indices)
+_SHARED = ("saltelli", "morris")
 
 
 @dataclass(frozen=True)
@@ -50,7 +67,9 @@ class RobustOptions:
 
     worlds: int = 64
     replications: int = 2
-    method: Literal["lhs", "sobol", "saltelli"] = "lhs"  # saltelli: worlds is the base N, N (D + 2) worlds run
+    # saltelli: worlds is the base N, N (D + 2) worlds run; morris: worlds is the trajectories r, r (D + 1) worlds
+    method: Literal["lhs", "sobol", "saltelli", "morris"] = "lhs"
+    levels: int = 4  # morris: the grid's levels p (even)
     seed: int | None = None
     customers: int | None = None
     days: int | None = None
@@ -61,21 +80,36 @@ class RobustOptions:
             raise ValueError(f"a robust comparison needs at least 2 worlds, not {self.worlds}")
         if self.replications < 1:
             raise ValueError(f"replications per world must be at least 1, not {self.replications}")
+        if self.method not in DESIGNS:
+            raise ValueError(f"unknown design '{self.method}'; expected one of {', '.join(DESIGNS)}")
         if self.method in ("sobol", "saltelli") and self.worlds & (self.worlds - 1):
             raise ValueError(f"a Sobol design needs a power of two worlds, not {self.worlds}")
+        if self.method == "morris" and (self.levels < 2 or self.levels % 2):
+            raise ValueError(f"a Morris design needs an even number of levels (4 is usual), not {self.levels}")
 
 
 def world_design(ranges: list[Range], options: RobustOptions, seed: int) -> np.ndarray:
-    """The worlds' parameter values, one row per world: :func:`lab.scenario.ranges.sample`'s design, or for
-    ``saltelli`` SALib's Saltelli (Sobol-sequence) design of base ``options.worlds`` without second order
-    (``worlds * (len(ranges) + 2)`` rows) mapped through each range's quantile function."""
-    if options.method != "saltelli":
-        return sample(ranges, options.worlds, seed, method=options.method)
-    from SALib.sample import sobol
+    """The worlds' parameter values, one row per world: :func:`lab.scenario.ranges.sample`'s design (lhs, sobol);
+    for ``saltelli`` SALib's Saltelli (Sobol-sequence) design of base ``options.worlds`` without second order
+    (``worlds * (len(ranges) + 2)`` rows), for ``morris`` SALib's ``worlds`` Morris trajectories on an
+    ``options.levels``-level grid (``worlds * (len(ranges) + 1)`` rows), over the unit cube and mapped through each
+    range's quantile function."""
+    if options.method not in _SHARED:
+        return sample(ranges, options.worlds, seed, method=cast(Literal["lhs", "sobol"], options.method))
+    import warnings
 
     problem = {"num_vars": len(ranges), "names": [r.path for r in ranges], "bounds": [[0.0, 1.0]] * len(ranges)}
-    u = sobol.sample(problem, options.worlds, calc_second_order=False, scramble=True, seed=seed % 2**32)
-    return np.column_stack([r.ppf(u[:, j]) for j, r in enumerate(ranges)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SALib's notices about sample sizes; the options are checked above
+        if options.method == "saltelli":
+            from SALib.sample import sobol
+
+            u = sobol.sample(problem, options.worlds, calc_second_order=False, scramble=True, seed=seed % 2**32)
+        else:
+            from SALib.sample import morris
+
+            u = morris.sample(problem, options.worlds, num_levels=options.levels, seed=seed % 2**32)
+    return np.column_stack([r.ppf(np.asarray(u, dtype=float)[:, j]) for j, r in enumerate(ranges)])
 
 
 def design_seed(seed: int) -> int:
@@ -118,13 +152,29 @@ class RobustStudy:
         }
         for name, o in REGISTRY.items():
             out["outcomes"][name] = outcome_robustness(self.values[name], self.policies, BASELINE, o.higher_is_better)
+        b = self.policies.index(BASELINE)
+        boot_seed = design_seed(self.seed) % 2**32
         if self.options.method == "saltelli":
             out["sobol_base"] = self.options.worlds
+            out["design_note"] = (f"the worlds of a Saltelli design share their customers ({self.options.replications} "
+                                  "replication(s) in every world), so its shares of worlds carry those customers' "
+                                  "luck in every world at once: for the probabilities, regret and where the verdict "
+                                  "reverses, use the lhs design")
             for name in VERDICT_OUTCOMES:
                 means = self.world_means(name)
-                b = self.policies.index(BASELINE)
-                out["outcomes"][name]["sobol"] = {
-                    p: sobol_indices(means[i] - means[b], self.parameters, design_seed(self.seed) % 2**32)
+                out["outcomes"][name]["sobol"] = {p: sobol_rows(means[i] - means[b], self.parameters, boot_seed)
+                                                  for i, p in enumerate(self.policies) if i != b}
+        if self.options.method == "morris":
+            out["morris_trajectories"], out["morris_levels"] = self.options.worlds, self.options.levels
+            out["design_note"] = (f"the worlds of a Morris design lie on a {self.options.levels}-level grid that "
+                                  "includes each range's ends and share their customers, so its shares of worlds "
+                                  "are not the plausible ranges' own: for the probabilities, regret and where the "
+                                  "verdict reverses, use the lhs design")
+            spans = [r.high - r.low for r in self.ranges]
+            for name in VERDICT_OUTCOMES:
+                means = self.world_means(name)
+                out["outcomes"][name]["morris"] = {
+                    p: morris_rows(self.design, means[i] - means[b], self.parameters, spans, boot_seed)
                     for i, p in enumerate(self.policies) if i != b}
         out["discovery"] = {}
         for name in VERDICT_OUTCOMES:
@@ -134,10 +184,12 @@ class RobustStudy:
             out["verdict"][name] = v
             if "best" in v:
                 higher = bool(REGISTRY[name].higher_is_better)
-                out["outcomes"][name]["drivers"] = rank_drivers(self.world_means(name), self.policies, v["best"],
-                                                                higher, self.design, self.parameters)
+                drivers = rank_drivers(self.world_means(name), self.policies, v["best"], higher, self.design,
+                                       self.parameters)
+                out["outcomes"][name]["drivers"] = drivers
                 out["discovery"][name] = reversal_box(self.world_means(name), self.policies, v["best"], higher,
-                                                      self.design, self.parameters, label, labels)
+                                                      self.design, self.parameters, label, labels,
+                                                      order=[d["parameter"] for d in drivers])
         return out
 
 
@@ -209,7 +261,7 @@ def _run(loaded: LoadedScenario, tasks: list[tuple[str, int, int]], design: np.n
     def row(w: int) -> tuple[float, ...]:
         return tuple(float(v) for v in design[w])
 
-    shared = options.method == "saltelli"  # the design's worlds share their customers: Sobol sees no noise between
+    shared = options.method in _SHARED  # the design's worlds share their customers: the indices see no noise between
 
     if pool is None:
         for p, w, k in tasks:

@@ -71,15 +71,31 @@ def _condition(name: str, lo: float, hi: float, restrict_lo: bool, restrict_hi: 
     return f"{name} is above {_num(lo)}"
 
 
+def _axes(restricted: Sequence[Mapping], order: Sequence[str], parameters: Sequence[str]) -> list[str]:
+    """The two parameters the box is drawn on: its restrictions, most significant (lowest quasi-p-value) first,
+    then the parameters of ``order`` (the drivers, largest first), then the design's order."""
+    ranked = [str(r["parameter"]) for r in sorted(restricted, key=lambda r: (r["quasi_p"], list(parameters)
+                                                                             .index(r["parameter"])))]
+    for name in [*order, *parameters]:
+        if len(ranked) >= 2:
+            break
+        if name not in ranked and name in parameters:
+            ranked.append(name)
+    return ranked[:2]
+
+
 def reversal_box(world_means: np.ndarray, policies: Sequence[str], leader: str, higher: bool,
                  values: np.ndarray, parameters: Sequence[str], outcome_label: str,
-                 labels: Mapping[str, str] | None = None) -> dict:
+                 labels: Mapping[str, str] | None = None, order: Sequence[str] = ()) -> dict:
     """The PRIM box of the worlds where ``leader`` is not the best policy on one outcome.
 
     ``world_means`` is (policies, worlds), ``values`` the design (worlds, parameters). Returns the
     number of worlds and reversals and, when PRIM can look (at least two reversals and one world
     that is not one), ``box``: its restricted parameters with their limits, coverage, density and
-    mass, the policy best in most of the box's reversals, and ``text``, the box in words."""
+    mass, the policy best in most of the box's reversals, and ``text``, the box in words.
+
+    For the figure of the box, ``axes`` names the two parameters it is drawn on (:func:`_axes`; ``order``
+    is the drivers' ranking) and ``points`` holds every world's values on them and whether it is a reversal."""
     labels = labels or {}
     means = np.asarray(world_means, dtype=float)
     x = np.asarray(values, dtype=float)
@@ -91,13 +107,22 @@ def reversal_box(world_means: np.ndarray, policies: Sequence[str], leader: str, 
     n, k = int(reversed_.size), int(reversed_.sum())
     out: dict = {"leader": leader, "worlds": n, "reversals": k, "box": None}
     name = labels.get(leader, leader)
+
+    def drawn(restricted: Sequence[Mapping]) -> dict:
+        axes = _axes(restricted, order, parameters)
+        cols = [list(parameters).index(a) for a in axes]
+        out["axes"] = axes
+        out["points"] = {"values": [[float(v) for v in x[:, j]] for j in cols],
+                         "reversed": [bool(v) for v in reversed_]}
+        return out
+
     if k == 0:
         out["text"] = f"{name} is best on {outcome_label} in every plausible world sampled: no reversal to describe"
-        return out
+        return drawn([])
     if k < 2 or k == n or not parameters:
         out["text"] = (f"{k} of {n} worlds reverse the verdict on {outcome_label}: too few (or too many) for "
                        "scenario discovery to describe where")
-        return out
+        return drawn([])
     import pandas as pd
     from prim import Prim
 
@@ -147,4 +172,4 @@ def reversal_box(world_means: np.ndarray, policies: Sequence[str], leader: str, 
                          f"the {k} reversals of {n} worlds are spread across the plausible ranges")
     out["box"] = entry if restricted else None
     out["text"] = entry["text"]
-    return out
+    return drawn(restricted)

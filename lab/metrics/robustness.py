@@ -18,7 +18,10 @@ For one outcome its values form an array ``x[p, w, r]``. From it, per outcome:
   noise-free worlds' spread);
 * **regret**: ``best[w] - x_mean[p, w]`` (the reverse for an outcome where lower is better), its
   mean and its worst 5% (the 95th percentile, and the mean of the worst 5% of worlds);
-* a **verdict in words** (:func:`verdict`).
+* a **verdict in words** (:func:`verdict`);
+* on a Saltelli or Morris design, **sensitivity indices** of each policy's world-mean difference:
+  first-order and total Sobol indices (:func:`sobol_rows`) or Morris elementary effects
+  (:func:`morris_rows`), computed by lab.metrics.sensitivity (the batch's own definitions).
 
 Outcomes where neither direction is better (breakage, concentration) get differences but no
 best, regret or verdict.
@@ -31,8 +34,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["ROBUST_SHARE", "noise_split", "outcome_robustness", "rank_drivers", "regret", "sobol_indices", "verdict",
-           "win_probabilities"]
+__all__ = ["ROBUST_SHARE", "morris_rows", "noise_split", "outcome_robustness", "rank_drivers", "regret", "sobol_rows",
+           "verdict", "win_probabilities"]
 
 #: A policy that is best in at least this share of the plausible worlds has a robust verdict.
 ROBUST_SHARE = 0.9
@@ -211,19 +214,38 @@ def verdict(entry: Mapping, outcome_label: str, labels: Mapping[str, str], basel
     return out
 
 
-def sobol_indices(y: np.ndarray, parameters: Sequence[str], seed: int, resamples: int = 200) -> list[dict]:
+def sobol_rows(y: np.ndarray, parameters: Sequence[str], seed: int) -> list[dict]:
     """First-order and total Sobol indices of ``y`` (one value per world of a Saltelli design, in SALib's order,
-    without second order) with 95% bootstrap intervals, ranked by total index (largest first).
+    without second order) with their 95% bootstrap intervals, ranked by total index (largest first).
 
-    Computed by SALib's ``sobol.analyze`` (Saltelli 2010, Jansen estimators); the intervals are its bootstrap
-    half-widths (``S1_conf``, ``ST_conf``) around the estimates. ``seed`` seeds the bootstrap."""
-    from SALib.analyze import sobol
+    The indices are lab.metrics.sensitivity's :func:`~lab.metrics.sensitivity.sobol_table` (SALib's
+    ``sobol.analyze``, Jansen estimators, the batch's own); ``seed`` seeds the bootstrap. A ``y`` with a missing
+    value gives no rows (Sobol indices need every world of the sample)."""
+    from lab.metrics.sensitivity import sobol_table
 
     y = np.asarray(y, dtype=float)
-    problem = {"num_vars": len(parameters), "names": list(parameters), "bounds": [[0.0, 1.0]] * len(parameters)}
-    if not np.all(np.isfinite(y)) or np.all(y == y[0]):
+    if not np.all(np.isfinite(y)):
         return []
-    got = sobol.analyze(problem, y, calc_second_order=False, num_resamples=resamples, conf_level=0.95, seed=seed)
-    rows = [{"parameter": name, "S1": _f(got["S1"][j]), "S1_conf": _f(got["S1_conf"][j]),
-             "ST": _f(got["ST"][j]), "ST_conf": _f(got["ST_conf"][j])} for j, name in enumerate(parameters)]
+    t = sobol_table(y, parameters, seed=seed)
+    rows = [{"parameter": str(r.factor), "S1": _f(r.s1), "S1_low": _f(r.s1_low), "S1_high": _f(r.s1_high),
+             "ST": _f(r.st), "ST_low": _f(r.st_low), "ST_high": _f(r.st_high), **({"note": r.note} if r.note else {})}
+            for r in t.itertuples()]
     return sorted(rows, key=lambda r: -(r["ST"] if r["ST"] is not None else -math.inf))
+
+
+def morris_rows(values: np.ndarray, y: np.ndarray, parameters: Sequence[str], spans: Sequence[float],
+                seed: int) -> list[dict]:
+    """Morris elementary effects of ``y`` (one value per world of a Morris design, trajectory by trajectory):
+    per parameter mu* (mean absolute effect), mu and sigma, each effect per whole plausible range of the parameter
+    (``spans``: high - low), with 95% percentile bootstrap intervals over the trajectories; ranked by mu*.
+
+    The effects and their table are lab.metrics.sensitivity's :func:`~lab.metrics.sensitivity.morris_effects`
+    and :func:`~lab.metrics.sensitivity.morris_table` (the batch's own)."""
+    from lab.metrics.sensitivity import morris_effects, morris_table
+
+    t = morris_table(morris_effects(values, y, spans), parameters, seed=seed)
+    rows = [{"parameter": str(r.factor), "trajectories": int(r.r), "mu_star": _f(r.mu_star),
+             "mu_star_low": _f(r.mu_star_low), "mu_star_high": _f(r.mu_star_high), "mu": _f(r.mu),
+             "sigma": _f(r.sigma), "sigma_low": _f(r.sigma_low), "sigma_high": _f(r.sigma_high)}
+            for r in t.itertuples()]
+    return sorted(rows, key=lambda r: -(r["mu_star"] if r["mu_star"] is not None else -math.inf))

@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from lab.experiment.compare import Comparison
 
 __all__ = [
-    "BASELINE_COLOUR", "FIGURES", "FOREST_OUTCOMES", "FigureSpec", "ci_band", "credit_policies", "has_cut_runs",
-    "points_policies", "policy_colours",
+    "BASELINE_COLOUR", "FIGURES", "FOREST_OUTCOMES", "FigureSpec", "ci_band", "credit_policies", "format_axis",
+    "has_cut_runs", "new_figure", "nothing_panel", "points_policies", "policy_colours",
     "fig_retention", "fig_customers_revenue", "fig_incremental_profit", "fig_points", "fig_credit", "fig_lorenz",
     "fig_revolving_door", "fig_flywheel", "fig_flywheel_share", "fig_forest",
 ]
@@ -102,7 +102,7 @@ def has_cut_runs(comp: Comparison) -> bool:
     return any(r.task.cut for r in comp.results)
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained", dpi=100)
     FigureCanvasAgg(fig)
     return fig
@@ -156,7 +156,7 @@ class _CountFormatter(Formatter):
         return f"{v:,.{self.decimals}f}"
 
 
-def _format_axis(axis: Axis, unit: str) -> None:
+def format_axis(axis: Axis, unit: str) -> None:
     """Tick labels in the unit: dollars with separators, shares as percent, counts with separators."""
     if unit == "$":
         axis.set_major_formatter(_MoneyFormatter())
@@ -254,7 +254,7 @@ def _legend(fig: Figure, comp: Comparison, policies: Sequence[str], extra: Seque
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 8), frameon=False, fontsize=9)
 
 
-def _nothing(fig: Figure, title: str, message: str, xlabel: str, ylabel: str) -> Figure:
+def nothing_panel(fig: Figure, title: str, message: str, xlabel: str, ylabel: str) -> Figure:
     """An honest empty panel: what would be here, and why it is not."""
     ax = fig.subplots()
     ax.set_title(title)
@@ -302,7 +302,7 @@ def fig_retention(comp: Comparison) -> Figure:
     """Share of customers still active by tenure, per policy, with 95% bands (censored at the run's end)."""
     colours = policy_colours(comp)
     many = len(comp.policies) > MAX_OVERLAY
-    fig = _new_figure(11 if many else 8, 6.2 if many else 4.8)
+    fig = new_figure(11 if many else 8, 6.2 if many else 4.8)
     for ax, pols in _policy_panels(fig, comp, comp.policies, comp.baseline):
         for p in pols:
             f = comp.frames("retention", p)
@@ -310,7 +310,7 @@ def fig_retention(comp: Comparison) -> Figure:
             _draw(ax, mat.columns.to_numpy(dtype=float), mat.to_numpy(dtype=float), colours[p], p)
         ax.set_xlabel("tenure since acquisition (days)")
         ax.set_ylabel("customers still active (%)")
-        _format_axis(ax.yaxis, "%")
+        format_axis(ax.yaxis, "%")
         ax.grid(True, alpha=0.3)
     fig.suptitle("Retention: share of customers still buying, by how long they have been customers")
     _legend(fig, comp, comp.policies)
@@ -325,7 +325,7 @@ def fig_customers_revenue(comp: Comparison) -> Figure:
     colours = policy_colours(comp)
     many = len(comp.policies) > MAX_OVERLAY
     pd_ = comp.loaded.scenario.period_days
-    fig = _new_figure(12 if many else 11, 9.5 if many else 4.6)
+    fig = new_figure(12 if many else 11, 9.5 if many else 4.6)
     subs = fig.subfigures(2, 1, squeeze=False).ravel() if many else fig.subfigures(1, 2, squeeze=False).ravel()
     panels = (("alive", "active customers", "count", False, "Active customers (at each period's end)"),
               ("revenue", "revenue per period ($)", "$", True, f"Revenue {_period_words(comp)}"))
@@ -339,7 +339,7 @@ def fig_customers_revenue(comp: Comparison) -> Figure:
                 _tame_opening(ax, x, drawn, lambda v: fmt_value(v, "$"))
             _time_axis(ax)
             ax.set_ylabel(ylabel)
-            _format_axis(ax.yaxis, unit)
+            format_axis(ax.yaxis, unit)
         sub.suptitle(title, fontsize=11)
     fig.suptitle("Customers and revenue over time", fontweight="bold")
     _legend(fig, comp, comp.policies)
@@ -354,7 +354,7 @@ def fig_incremental_profit(comp: Comparison) -> Figure:
     colours = policy_colours(comp)
     others = [p for p in comp.policies if p != comp.baseline]
     many = len(others) > MAX_OVERLAY
-    fig = _new_figure(11 if many else 8, 6.4 if many else 4.8)
+    fig = new_figure(11 if many else 8, 6.4 if many else 4.8)
     x, base = _series(comp, comp.baseline, "net_profit")
     for ax, pols in _policy_panels(fig, comp, others, None):
         for p in pols:
@@ -364,7 +364,7 @@ def fig_incremental_profit(comp: Comparison) -> Figure:
         ax.axhline(0.0, color=BASELINE_COLOUR, lw=1.0, ls="--")
         _time_axis(ax)
         ax.set_ylabel(f"cumulative net profit vs {comp.baseline} ($)")
-        _format_axis(ax.yaxis, "$")
+        format_axis(ax.yaxis, "$")
     fig.suptitle(f"Cumulative extra net profit compared with {comp.baseline} (paired replications)")
     _legend(fig, comp, others,
             extra=[(Line2D([], [], color=BASELINE_COLOUR, lw=1, ls="--"), f"{comp.baseline} (zero)")])
@@ -378,13 +378,13 @@ def fig_points(comp: Comparison) -> Figure:
     """Points liability over time per points policy, and each one's breakage rate with its 95% interval."""
     pols = points_policies(comp)
     if not pols:
-        fig = _new_figure(8, 3.2)
-        return _nothing(fig, "Points liability and breakage",
+        fig = new_figure(8, 3.2)
+        return nothing_panel(fig, "Points liability and breakage",
                         "No policy in this comparison keeps points,\nso there is no liability and no breakage to show.",
                         "day of the run (days)", "points liability ($)")
     colours = policy_colours(comp)
     many = len(pols) > MAX_OVERLAY
-    fig = _new_figure(12, 6.4 if many else 4.6)
+    fig = new_figure(12, 6.4 if many else 4.6)
     left, right = fig.subfigures(1, 2, width_ratios=[2.0, 1.0], squeeze=False).ravel()
     for ax, drawn in _policy_panels(left, comp, pols, None):
         for p in drawn:
@@ -395,7 +395,7 @@ def fig_points(comp: Comparison) -> Figure:
                         transform=ax.transAxes, fontsize=8, va="top", color=colours[p])
         _time_axis(ax)
         ax.set_ylabel("points liability ($)")
-        _format_axis(ax.yaxis, "$")
+        format_axis(ax.yaxis, "$")
     left.suptitle("Liability: the value of points earned but not yet spent", fontsize=11)
     ax = right.subplots()
     pos = np.arange(len(pols))
@@ -416,7 +416,7 @@ def fig_points(comp: Comparison) -> Figure:
                 transform=ax.transAxes, ha="center", va="center", fontsize=9, color="#555555")
     ax.set_xticks(pos, pols, rotation=30 if len(pols) > 2 else 0, ha="right" if len(pols) > 2 else "center")
     ax.set_ylim(0, 1.05)
-    _format_axis(ax.yaxis, "%")
+    format_axis(ax.yaxis, "%")
     ax.set_xlabel("policy")
     ax.set_ylabel("breakage: expired / (expired + redeemed) (%)")
     ax.grid(True, axis="y", alpha=0.3)
@@ -433,14 +433,14 @@ def fig_credit(comp: Comparison) -> Figure:
     """Credit outstanding and cumulative bad debt over time per credit policy, with 95% bands."""
     pols = credit_policies(comp)
     if not pols:
-        fig = _new_figure(8, 3.2)
-        return _nothing(fig, "Store credit and bad debt",
+        fig = new_figure(8, 3.2)
+        return nothing_panel(fig, "Store credit and bad debt",
                         "No policy in this comparison lends store credit,\n"
                         "so there is no balance and no bad debt to show.",
                         "day of the run (days)", "credit outstanding ($)")
     colours = policy_colours(comp)
     many = len(pols) > MAX_OVERLAY
-    fig = _new_figure(12, 9.5 if many else 4.6)
+    fig = new_figure(12, 9.5 if many else 4.6)
     subs = fig.subfigures(2, 1, squeeze=False).ravel() if many else fig.subfigures(1, 2, squeeze=False).ravel()
     specs = (("credit_outstanding", False, "credit owed by customers ($)", "Credit outstanding"),
              ("bad_debt", True, "bad debt written off, cumulative ($)", "Cumulative bad debt"))
@@ -454,7 +454,7 @@ def fig_credit(comp: Comparison) -> Figure:
                 _draw(ax, x, m, colours[p], p)
             _time_axis(ax)
             ax.set_ylabel(ylabel)
-            _format_axis(ax.yaxis, "$")
+            format_axis(ax.yaxis, "$")
         sub.suptitle(title, fontsize=11)
     fig.suptitle("Store credit: balances grow, and some never come back", fontweight="bold")
     _legend(fig, comp, pols)
@@ -467,7 +467,7 @@ def fig_credit(comp: Comparison) -> Figure:
 def fig_lorenz(comp: Comparison) -> Figure:
     """Lorenz curves of revenue across customers per policy, and the top 20%'s share of revenue with its interval."""
     colours = policy_colours(comp)
-    fig = _new_figure(12, 5.2)
+    fig = new_figure(12, 5.2)
     ax, bx = fig.subplots(1, 2, width_ratios=[1.25, 1.0])
     ax.plot([0, 1], [0, 1], color="#888888", ls="--", lw=1, label="perfect equality")
     for p in comp.policies:
@@ -484,8 +484,8 @@ def fig_lorenz(comp: Comparison) -> Figure:
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")
-    _format_axis(ax.xaxis, "%")
-    _format_axis(ax.yaxis, "%")
+    format_axis(ax.xaxis, "%")
+    format_axis(ax.yaxis, "%")
     ax.set_xlabel("customers, from lowest to highest spend (cumulative %)")
     ax.set_ylabel("revenue (cumulative %)")
     ax.set_title("Lorenz curve of revenue")
@@ -504,7 +504,7 @@ def fig_lorenz(comp: Comparison) -> Figure:
     bx.set_yticks(pos, comp.policies)
     bx.invert_yaxis()
     bx.set_xlim(0, 1.08)
-    _format_axis(bx.xaxis, "%")
+    format_axis(bx.xaxis, "%")
     bx.set_xlabel("share of revenue from the top 20% of customers (%)")
     bx.set_ylabel("policy")
     bx.set_title("Top 20%'s share of revenue (95% CI)")
@@ -523,7 +523,7 @@ def fig_revolving_door(comp: Comparison) -> Figure:
     pd_ = comp.loaded.scenario.period_days
     k = len(comp.policies)
     ncols = _columns(k)
-    fig = _new_figure(min(max(4.2 * ncols, 10.0), 15), 3.4 * math.ceil(k / ncols) + 1.1)
+    fig = new_figure(min(max(4.2 * ncols, 10.0), 15), 3.4 * math.ceil(k / ncols) + 1.1)
     axes = _grid(fig, k)
     for ax, p in zip(axes, comp.policies):
         x, acq = _series(comp, p, "acquired", complete=True, period_days=pd_)
@@ -572,7 +572,7 @@ def fig_flywheel(comp: Comparison) -> Figure:
     """The flywheel, link by link: one panel per link of the loop, one line per policy."""
     colours = policy_colours(comp)
     band = len(comp.policies) <= MAX_OVERLAY
-    fig = _new_figure(13, 10.5)
+    fig = new_figure(13, 10.5)
     axes = _grid(fig, len(_LINKS), sharey=False, ncols=3)
     for ax, (col, title, ylabel, unit, cumulative) in zip(axes, _LINKS):
         for p in comp.policies:
@@ -584,7 +584,7 @@ def fig_flywheel(comp: Comparison) -> Figure:
         ax.set_title(title, fontsize=10)
         _time_axis(ax)
         ax.set_ylabel(ylabel, fontsize=9)
-        _format_axis(ax.yaxis, unit)
+        format_axis(ax.yaxis, unit)
     fig.suptitle("The flywheel, link by link: repeat sales → market share → lower unit cost → margin → "
                  "profit sharing →\nstaff satisfaction → fewer quits → better service → customer satisfaction → "
                  "repeat sales",
@@ -601,13 +601,13 @@ def fig_flywheel_share(comp: Comparison) -> Figure:
     cut."""
     others = [p for p in comp.policies if p != comp.baseline]
     if not has_cut_runs(comp):
-        fig = _new_figure(8, 3.2)
-        return _nothing(fig, "The flywheel's share of each effect",
+        fig = new_figure(8, 3.2)
+        return nothing_panel(fig, "The flywheel's share of each effect",
                         "This comparison did not run the policies with the flywheel cut\n"
                         "(run it with the flywheel split on to see this).", "policy",
                         "share of effect via the loop (%)")
     colours = policy_colours(comp)
-    fig = _new_figure(12, 5.0)
+    fig = new_figure(12, 5.0)
     ax, bx = fig.subplots(1, 2, width_ratios=[1.0, 1.4])
     pos = np.arange(len(others))
     lim_lo, lim_hi = -0.5, 1.0
@@ -632,7 +632,7 @@ def fig_flywheel_share(comp: Comparison) -> Figure:
                 "   different from $0 (the report's economics table says why)",
                 transform=ax.transAxes, fontsize=8, color="#555555", va="bottom")
     ax.set_xticks(pos, others, rotation=30 if len(others) > 3 else 0, ha="right" if len(others) > 3 else "center")
-    _format_axis(ax.yaxis, "%")
+    format_axis(ax.yaxis, "%")
     ax.set_xlabel("policy")
     ax.set_ylabel("share of net-profit effect via the loop (%)")
     ax.set_title("Share travelling round the flywheel (95% CI)", fontsize=10)
@@ -650,7 +650,7 @@ def fig_flywheel_share(comp: Comparison) -> Figure:
                    ecolor="#222222")
     bx.axhline(0, color="#111111", lw=0.8)
     bx.set_xticks(pos, others, rotation=30 if len(others) > 3 else 0, ha="right" if len(others) > 3 else "center")
-    _format_axis(bx.yaxis, "$")
+    format_axis(bx.yaxis, "$")
     bx.set_xlabel("policy")
     bx.set_ylabel(f"net profit vs {comp.baseline} ($)")
     bx.set_title("Effect on net profit: loop whole (solid) vs loop cut (hatched)", fontsize=10)
@@ -675,7 +675,7 @@ def fig_forest(comp: Comparison, outcomes: Sequence[str] = FOREST_OUTCOMES) -> F
     k = len(outcomes)
     ncols = 3 if k > 4 else min(k, 2)
     nrows = math.ceil(k / ncols)
-    fig = _new_figure(13, nrows * (0.42 * len(others) + 1.7) + 0.8)
+    fig = new_figure(13, nrows * (0.42 * len(others) + 1.7) + 0.8)
     axes = _grid(fig, k, sharey=True, sharex=False, ncols=ncols)
     pos = np.arange(len(others))
     for ax, o in zip(axes, outcomes):
@@ -698,7 +698,7 @@ def fig_forest(comp: Comparison, outcomes: Sequence[str] = FOREST_OUTCOMES) -> F
         ax.set_xlabel(f"difference vs {comp.baseline} ({unit_label(unit, difference=True)})")
         ax.set_ylabel("policy")
         if unit == "$":
-            _format_axis(ax.xaxis, "$")
+            format_axis(ax.xaxis, "$")
         ax.grid(True, axis="x", alpha=0.3)
         if not any_finite:
             ax.text(0.5, 0.5, "not measurable in this run", transform=ax.transAxes, ha="center", va="center",
@@ -718,7 +718,8 @@ def fig_forest(comp: Comparison, outcomes: Sequence[str] = FOREST_OUTCOMES) -> F
 # --------------------------------------------------------------------------- #
 @dataclass(frozen=True)
 class FigureSpec:
-    """One figure of the report: its file stem, its title, how to draw it, what to look for, when it applies."""
+    """One figure of the report: its file stem, its title, how to draw it, what to look for, when it applies, and
+    (``detail``) what this comparison's figure shows, in numbers, appended to the caption."""
 
     name: str
     title: str
@@ -726,6 +727,7 @@ class FigureSpec:
     caption: str
     applies: Callable[[Comparison], bool] | None = None
     skipped: str = ""
+    detail: Callable[[Comparison], str] | None = None
 
 
 FIGURES: tuple[FigureSpec, ...] = (

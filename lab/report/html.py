@@ -130,13 +130,15 @@ def _verdict(comp: Comparison) -> str:
     return f'<section class="verdict" id="verdict"><h2>Verdict</h2><ul>{items}</ul>{note}</section>'
 
 
-def _how_sure(comp: Comparison) -> str:
+def _how_sure(comp: Comparison, out_dir: Path) -> str:
     """The robust study's section (summary.json's ``robustness``): each verdict across plausible worlds, where it
-    reverses (the PRIM box), and the numbers behind them as the terminal prints them."""
+    reverses (the PRIM box), the numbers behind them as the terminal prints them, and its figures
+    (lab.report.robust_figures, numbered first)."""
     section = comp.robustness
     if section is None:
         return ""
     from lab.report.robust import format_robust
+    from lab.report.robust_figures import ROBUST_FIGURES
 
     items = []
     for name, v in section["verdict"].items():
@@ -146,9 +148,23 @@ def _how_sure(comp: Comparison) -> str:
                  if found is not None and found.get("reversals") else "")
         items.append(f"<li><b>{escape(outcome_name(name).capitalize())} ({mark}).</b> {escape(v['text'])}.{where}"
                      "</li>")
+    figures, number = [], 0
+    for spec in ROBUST_FIGURES:
+        figures.append(_figure(comp, spec, out_dir, number + 1))
+        if not spec.applies or spec.applies(comp):
+            number += 1
     return (f'<section class="verdict" id="how-sure"><h2>How sure?</h2><ul>{"".join(items)}</ul>'
             f'<pre class="note">{escape(format_robust(section, ("net_profit", "retention_12m", "revenue")))}</pre>'
-            "</section>")
+            + "\n".join(figures) + "</section>")
+
+
+def _robust_figure_count(comp: Comparison) -> int:
+    """How many figures the How sure? section numbers (the report's other figures are numbered after them)."""
+    if comp.robustness is None:
+        return 0
+    from lab.report.robust_figures import ROBUST_FIGURES
+
+    return sum(1 for spec in ROBUST_FIGURES if not spec.applies or spec.applies(comp))
 
 
 def _policies(comp: Comparison) -> str:
@@ -271,7 +287,7 @@ def _economics(comp: Comparison, others: list[str]) -> str:
 def _figures(comp: Comparison, out_dir: Path) -> str:
     parts = ['<h2 id="figures">Figures</h2><p class="note">Lines are means over replications; shaded bands are '
              f"pointwise {LEVEL_WORDS}s. Each policy keeps its colour throughout; the baseline is dark grey.</p>"]
-    number = 0
+    number = _robust_figure_count(comp)
     for spec in FIGURES:
         parts.append(_figure(comp, spec, out_dir, number + 1))
         if not spec.applies or spec.applies(comp):
@@ -283,6 +299,7 @@ def _figure(comp: Comparison, spec: FigureSpec, out_dir: Path, number: int) -> s
     if spec.applies is not None and not spec.applies(comp):
         return f'<p class="skipped">{escape(spec.title)}: {escape(spec.skipped)}</p>'
     fig = spec.draw(comp)
+    detail = "" if spec.detail is None else " " + escape(spec.detail(comp))
     width_px = int(fig.get_figwidth() * 100)  # natural size on screen; never wider than the page
     data = _png(fig)
     (out_dir / f"fig_{spec.name}.png").write_bytes(data)
@@ -290,7 +307,7 @@ def _figure(comp: Comparison, spec: FigureSpec, out_dir: Path, number: int) -> s
     return (f'<figure id="fig-{escape(spec.name)}"><img alt="{escape(spec.title)}" '
             f'style="max-width:{width_px}px" src="data:image/png;base64,{b64}">'
             f'<figcaption><b>Figure {number}. {escape(spec.title)}.</b> '
-            f"{escape(spec.caption)}</figcaption></figure>")
+            f"{escape(spec.caption)}{detail}</figcaption></figure>")
 
 
 def _method(comp: Comparison) -> str:
@@ -356,7 +373,7 @@ def _manifest(comp: Comparison) -> str:
 def render_html(comp: Comparison, out_dir: Path) -> str:
     """The report page as a string; figure PNGs are written into out_dir as a side effect."""
     sc = comp.loaded.scenario
-    body = "\n".join([_head(comp), _verdict(comp), _how_sure(comp), selection_html(comp), _policies(comp),
+    body = "\n".join([_head(comp), _verdict(comp), _how_sure(comp, out_dir), selection_html(comp), _policies(comp),
                       _tables(comp), _figures(comp, out_dir),
                       _method(comp), _manifest(comp)])
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -28,6 +28,11 @@ def _plain(v: float | None) -> str:
     return f"${v / 1000:.1f}k" if abs(v) >= 1000 else f"${v:.0f}"
 
 
+def _index(v: float | None) -> str:
+    """A sensitivity index to two decimals, or n/a."""
+    return "n/a" if v is None else f"{v:.2f}"
+
+
 def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.0f}%"
 
@@ -37,6 +42,8 @@ def format_robust(section: Mapping, outcomes: tuple[str, ...] = ("net_profit",))
     lines = [f"How sure? {section['worlds']} plausible worlds x {section['replications_per_world']} replications "
              f"({section['method']} design over {len(section['parameters'])} parameters), every policy in every world "
              "with the same customers"]
+    if section.get("design_note"):
+        lines.append(f"  (note: {section['design_note']})")
     for name, v in section["verdict"].items():
         mark = "robust" if v.get("robust") else "fragile"
         lines.append(f"  {REGISTRY[name].label} [{mark}]: {v['text']}")
@@ -70,10 +77,18 @@ def format_robust(section: Mapping, outcomes: tuple[str, ...] = ("net_profit",))
             lines.append("  what moves the leader's margin (rank correlation across worlds): "
                          + ", ".join(f"{d['parameter']} {d['rank_correlation']:+.2f}" for d in drivers[:4]))
         for p, rows in entry.get("sobol", {}).items():
-            top = ", ".join(f"{r['parameter']} total {r['ST']:.2f} ± {r['ST_conf']:.2f} (first-order {r['S1']:.2f} "
-                            f"± {r['S1_conf']:.2f})" for r in rows[:3] if r["ST"] is not None)
+            top = ", ".join(f"{r['parameter']} total {_index(r['ST'])} [{_index(r['ST_low'])}, {_index(r['ST_high'])}] "
+                            f"(first-order {_index(r['S1'])} [{_index(r['S1_low'])}, {_index(r['S1_high'])}])"
+                            for r in rows[:3] if r["ST"] is not None)
             if top:
                 lines.append(f"  what drives {p}'s difference (Sobol indices, 95% bootstrap): {top}")
+        for p, rows in entry.get("morris", {}).items():
+            top = ", ".join(f"{r['parameter']} mu* {fmt(r['mu_star']).lstrip('+')} [{fmt(r['mu_star_low']).lstrip('+')}"
+                            f", {fmt(r['mu_star_high']).lstrip('+')}] (sigma {fmt(r['sigma']).lstrip('+')})"
+                            for r in rows[:3] if r["mu_star"] is not None)
+            if top:
+                lines.append(f"  what drives {p}'s difference (Morris effects per plausible range, 95% bootstrap): "
+                             f"{top}")
         lines.append("  (5%..95%: the worlds' spread with the simulation noise taken out; noise: the share of the "
                      "spread of world means that is simulation noise)")
     return "\n".join(lines)
