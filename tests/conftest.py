@@ -8,6 +8,7 @@ The fixtures are session-scoped so that hypothesis tests can use them.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,25 @@ from lab.scenario.model import Scenario
 ROOT = Path(__file__).resolve().parents[1]
 CLASSROOM = ROOT / "scenarios" / "classroom.yaml"
 POLICIES = ROOT / "policies"
+
+
+def traced_work(fn: Callable[[], Any]) -> tuple[Any, int]:
+    """fn's result and the work it took, counted as Python trace events (calls and lines): a deterministic
+    measure, whatever the machine's load, for tests that hostile input is refused with bounded work."""
+    events = 0
+
+    def count(frame: object, event: str, arg: object) -> Any:
+        nonlocal events
+        events += 1
+        return count
+
+    before = sys.gettrace()
+    sys.settrace(count)
+    try:
+        result = fn()
+    finally:
+        sys.settrace(before)
+    return result, events
 
 
 def with_changes(obj: Any, **changes: Any) -> Any:

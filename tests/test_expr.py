@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 import pickle
-import sys
 import warnings
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.conftest import traced_work
 
 from lab.policy.expr import (
     MAX_TEXT_LENGTH,
@@ -346,21 +346,9 @@ def test_offsets_are_characters_in_the_whole_text() -> None:
     ],
 )
 def test_bombs_are_rejected_with_bounded_work(text: str) -> None:
-    """The work is counted, not timed: Python's trace events (calls and lines) while the expression is
-    refused, deterministic whatever the machine's load. The largest of these cases takes about 33,000."""
-    events = 0
-
-    def count(frame: object, event: str, arg: object) -> object:
-        nonlocal events
-        events += 1
-        return count
-
-    before = sys.gettrace()
-    sys.settrace(count)
-    try:
-        err = error_of(text)
-    finally:
-        sys.settrace(before)
+    """The work is counted, not timed (tests.conftest.traced_work); the largest of these cases takes about
+    33,000 trace events."""
+    err, events = traced_work(lambda: error_of(text))
     assert events < 100_000
     assert 0 <= err.offset <= len(text)
     assert any(w in err.message for w in ("too long", "too deeply", "too large", "too complex"))
