@@ -37,6 +37,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from lab.config import option
+from lab.randomness.designs import morris_unit, saltelli_unit
 
 MAX_POINTS = 1_000_000
 
@@ -182,26 +183,8 @@ def design_points(axes: Sequence[Axis], design: Design, seed: int) -> list[dict[
     return [{a.name: columns[j][i] for j, a in enumerate(axes)} for i in range(u.shape[0])]
 
 
-def unit_problem(dims: int) -> dict[str, Any]:
-    """SALib's problem over the unit cube (the design maps it onto the factors)."""
-    return {"num_vars": dims, "names": [f"x{j}" for j in range(dims)], "bounds": [[0.0, 1.0]] * dims}
-
-
 def salib_unit_points(design: Saltelli | Morris, dims: int, seed: int) -> np.ndarray:
-    """SALib's Saltelli or Morris sample over the unit cube (SALib 1.6: `SALib.sample.sobol`, `SALib.sample.morris`)."""
-    import warnings
-
-    problem = unit_problem(dims)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SALib's notices about sample sizes are checked by the spec loader instead
-        if isinstance(design, Saltelli):
-            from SALib.sample import sobol as sobol_sample
-
-            if design.samples & (design.samples - 1):
-                raise ValueError(f"a saltelli design needs a power of two base samples, got {design.samples}")
-            return np.asarray(sobol_sample.sample(problem, design.samples, calc_second_order=False, scramble=True,
-                                                  seed=seed), dtype=float)
-        from SALib.sample import morris as morris_sample
-
-        return np.asarray(morris_sample.sample(problem, design.trajectories, num_levels=design.levels, seed=seed),
-                          dtype=float)
+    """SALib's Saltelli or Morris sample over the unit cube (`lab.randomness.designs`)."""
+    if isinstance(design, Saltelli):
+        return saltelli_unit(dims, design.samples, seed)
+    return morris_unit(dims, design.trajectories, design.levels, seed)

@@ -44,6 +44,7 @@ from lab.experiment.processes import check_main_guarded
 from lab.experiment.run import run_policy
 from lab.metrics.outcomes import REGISTRY
 from lab.metrics.discovery import reversal_box
+from lab.randomness.designs import morris_unit, saltelli_unit
 from lab.metrics.robustness import morris_rows, outcome_robustness, rank_drivers, sobol_rows, verdict
 from lab.scenario.loader import BASELINE, LoadedScenario
 from lab.scenario.ranges import Range, apply, plausible_ranges, sample
@@ -96,20 +97,9 @@ def world_design(ranges: list[Range], options: RobustOptions, seed: int) -> np.n
     range's quantile function."""
     if options.method not in _SHARED:
         return sample(ranges, options.worlds, seed, method=cast(Literal["lhs", "sobol"], options.method))
-    import warnings
-
-    problem = {"num_vars": len(ranges), "names": [r.path for r in ranges], "bounds": [[0.0, 1.0]] * len(ranges)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SALib's notices about sample sizes; the options are checked above
-        if options.method == "saltelli":
-            from SALib.sample import sobol
-
-            u = sobol.sample(problem, options.worlds, calc_second_order=False, scramble=True, seed=seed % 2**32)
-        else:
-            from SALib.sample import morris
-
-            u = morris.sample(problem, options.worlds, num_levels=options.levels, seed=seed % 2**32)
-    return np.column_stack([r.ppf(np.asarray(u, dtype=float)[:, j]) for j, r in enumerate(ranges)])
+    u = (saltelli_unit(len(ranges), options.worlds, seed) if options.method == "saltelli"
+         else morris_unit(len(ranges), options.worlds, options.levels, seed))
+    return np.column_stack([r.ppf(u[:, j]) for j, r in enumerate(ranges)])
 
 
 def design_seed(seed: int) -> int:

@@ -1,8 +1,9 @@
-"""Randomness, below population and engine: counter-based streams, quantile tables and the thread pool.
+"""Randomness, below population and engine: counter-based streams, quantile tables, the thread pool, designs.
 
 - `streams`: `Streams`, the run's random streams with common random numbers down to the customer.
 - `quantiles`: `gamma_quantile`, `beta_quantile`, table-based inverse distribution functions.
 - `threads`: `in_parallel`, element-wise work over the cores.
+- `designs`: SALib's Saltelli and Morris designs over the unit cube (for batches and robust studies).
 """
 
 from lab.randomness.quantiles import beta_quantile, gamma_quantile
