@@ -371,19 +371,34 @@ class Simulation:
         return referred_by
 
     def _welcome(self, ids: np.ndarray, times: np.ndarray, referred_by: np.ndarray | None) -> None:
-        count = ids.size
+        joins = self._welcome_clocks(ids, times)
+        self._welcome_books(ids, times, referred_by, joins)
+        self._purchase(ids, times, repeat=False)
+
+    def _welcome_clocks(self, ids: np.ndarray, times: np.ndarray) -> np.ndarray | None:
+        """What a welcome does to the new customers' own columns alone (elementwise): their clocks start and
+        each decides whether to join; returns who joins (None with no programme)."""
         if self.any_pareto:
             self.death_agenda.note(ids, self.c.death_time[ids])
+        self._next_candidate(ids, times)
+        self._next_contact(ids, times)
+        if self.cp.policy.is_baseline:
+            return None
+        return self.streams.uniform("enrol", ids, 0) < behaviour.enrol_probability(
+            self.beh, self.cp.policy.participation, self.c.lam[ids], self._basket(ids), self.enrol_c)
+
+    def _welcome_books(self, ids: np.ndarray, times: np.ndarray, referred_by: np.ndarray | None,
+                       joins: np.ndarray | None, *, starting: bool = False) -> None:
+        """What a welcome does to the run's own state: its counts, the programme's books and the enrolment and
+        referral rules (`starting`: the starting customers, not counted as acquisition)."""
+        count = ids.size
         self._grow_runtime()
-        self.book.acquired += count
+        if not starting:
+            self.book.acquired += count
         self.alive += count
         if referred_by is not None:
             self.book.acquired_referral += count
-        self._next_candidate(ids, times)
-        self._next_contact(ids, times)
-        if not self.cp.policy.is_baseline:
-            joins = self.streams.uniform("enrol", ids, 0) < behaviour.enrol_probability(
-                self.beh, self.cp.policy.participation, self.c.lam[ids], self._basket(ids), self.enrol_c)
+        if joins is not None:
             members = ids[joins]
             self.runtime.enrol(members)
             self.members += int(members.size)
@@ -401,7 +416,6 @@ class Simulation:
                     rest = np.ones(referrers.size, dtype=bool)
                     rest[first] = False
                     referrers, refd, when = referrers[rest], refd[rest], when[rest]
-        self._purchase(ids, times, repeat=False)
 
     # ------------------------------------------------------------------ purchases
     def _purchase(self, idx: np.ndarray, t: np.ndarray, repeat: bool) -> np.ndarray | None:

@@ -41,6 +41,7 @@ from lab.engine.store import DayBook
 from lab.policy import model as pm
 from lab.policy.effects import Effects
 from lab.policy.runtime import CompiledPolicy, PolicyRuntime
+from lab.population.arrivals import arriving_on, starting_arrivals
 from lab.population.customers import Customers
 from lab.randomness import WorldStreams, gamma_quantile
 from lab.scenario.model import Scenario
@@ -116,6 +117,16 @@ class _WorldRuntime:
                                        partner=None if partner is None else partner - b, only=only))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Arrival:
+    """Customers a world welcomes in one call of Simulation._welcome: their arrival times, who referred each
+    (None: no one), and whether they are the starting customers (not counted as acquisition)."""
+
+    times: np.ndarray
+    referred_by: np.ndarray | None
+    starting: bool = False
+
+
 class _WorldRows:
     """One world's customer columns (its own rows, in its own order), for record_run."""
 
@@ -177,8 +188,13 @@ class StackedSimulation(Simulation):
 
     def _grow(self, w: int, capacity: int) -> None:
         """World w needs `capacity` rows: every world's block moves to its new place."""
+        self._regrow({w: capacity})
+
+    def _regrow(self, capacities: dict[int, int]) -> None:
+        """Worlds need more rows (world -> its new capacity): every world's block moves to its new place."""
         old, c = self.bases.copy(), self.c
-        self.caps[w] = capacity
+        for w, capacity in capacities.items():
+            self.caps[w] = capacity
         total = sum(self.caps)
         new = np.concatenate([[0], np.cumsum(self.caps)[:-1]])
         for name in Customers.COLUMNS:
@@ -296,14 +312,17 @@ class StackedSimulation(Simulation):
         return np.asarray(referred_by) + self.bases[self.cur]
 
     # ------------------------------------------------------------------ purchases (every world at once)
-    def _purchase(self, idx: np.ndarray, t: np.ndarray, repeat: bool) -> np.ndarray | None:
+    def _purchase(self, idx: np.ndarray, t: np.ndarray, repeat: bool,
+                  parts: list[tuple[int, int, int]] | None = None) -> np.ndarray | None:
         """Simulation._purchase over the rows of many worlds: the draws and columns at once, the programme,
-        the books and the effects world by world (each world's slice of the batch)."""
+        the books and the effects world by world (each world's slice of the batch; `parts`: the slices,
+        (world, lo, hi), when a world's purchases are several of its run alone's batches, in its order)."""
         c, st = self.c, self.seg
         if len(idx) == 0:
             return None
         home = self.cur
-        parts = self._parts(idx)
+        if parts is None:
+            parts = self._parts(idx)
         seg = c.seg[idx]
         k = c.purchases[idx]
         u_spend, u_cat, u_refer = self.streams.uniforms(("spend", "category", "referral"), idx, k)
@@ -426,11 +445,94 @@ class StackedSimulation(Simulation):
             if self.runtime.has_trigger("visit"):
                 self._apply_effects(self.runtime.fire("visit", ix, self.now, self.source), tt)
 
+    # ------------------------------------------------------------------ arrivals (every world at once)
+    def _arrive(self, adds: list[list[list[_Arrival]]]) -> None:
+        """Every world's new customers of one moment, in one batch.
+
+        `adds[w]` is world w's calls of Customers.add in the order its run alone makes them, each a list of
+        the welcomes it is split into (one, or the paid arrivals and then the referred ones). Each world's
+        block grows call by call as its run alone grows; the new customers' columns, clocks and joining
+        draws are elementwise, so they are drawn in one batch; each world's counts, enrolments and rules then
+        run welcome by welcome in its own order, and the trial purchases are one stacked batch (world by
+        world, welcome by welcome, inside it) unless a rule on enrolment, referral or visit makes a welcome's
+        rules depend on the previous welcome's purchase (then each welcome buys before the next is booked)."""
+        grown: dict[int, int] = {}
+        for w in range(self.K):
+            cap, n = self.caps[w], self.ns[w]
+            for add in adds[w]:
+                count = sum(len(a.times) for a in add)
+                if n + count > cap:  # as Customers.add grows the run alone
+                    cap = max(n + count, int(cap * 1.5) + 1024)
+                n += count
+            if cap != self.caps[w]:
+                grown[w] = cap
+        if grown:
+            self._regrow(grown)
+        welcomes: list[tuple[int, int, int, _Arrival]] = []  # (world, lo, hi, arrival) in the batch
+        rows, times, by = [], [], []
+        pos = 0
+        for w in range(self.K):
+            first = int(self.bases[w]) + self.ns[w]
+            for add in adds[w]:
+                for a in add:
+                    k = len(a.times)
+                    rows.append(np.arange(first, first + k, dtype=np.int64))
+                    times.append(a.times)
+                    by.append(np.full(k, -1, dtype=np.int64) if a.referred_by is None else a.referred_by)
+                    welcomes.append((w, pos, pos + k, a))
+                    first += k
+                    pos += k
+            self.ns[w] = first - int(self.bases[w])
+        if pos == 0:
+            return
+        idx = np.concatenate(rows) if len(rows) > 1 else rows[0]
+        t = np.concatenate(times) if len(times) > 1 else np.asarray(times[0], dtype=np.float64)
+        self.c.add(pos, t, self.streams, np.concatenate(by) if len(by) > 1 else by[0], rows=idx)
+        joins = self._welcome_clocks(idx, t)
+        home = self.cur
+        rt = self.worlds[0].runtime  # the programme running now (the warm-up's before a launch): every world's
+        in_order = any(rt.has_trigger(g) for g in ("enrolment", "referral", "visit"))
+        for w, lo, hi, a in welcomes:
+            self._enter(w)
+            self._welcome_books(idx[lo:hi], t[lo:hi], a.referred_by, None if joins is None else joins[lo:hi],
+                                starting=a.starting)
+            if in_order:
+                self._purchase(idx[lo:hi], t[lo:hi], repeat=False, parts=[(w, 0, hi - lo)])
+        if not in_order:
+            self._purchase(idx, t, repeat=False, parts=[(w, lo, hi) for w, lo, hi, _ in welcomes])
+        self._enter(home)
+
     # ------------------------------------------------------------------ the day
     def customers_day(self, day: int) -> None:
+        """Each world's arrivals of the day drawn from its own generator as alone, then all created at once."""
+        mk = self.sc.store.marketing
+        spread = self.sc.population.arrival_days > 0
+        today = arriving_on(self.start_times, day) if spread else slice(0, 0)
+        adds: list[list[list[_Arrival]]] = []
         for w in range(self.K):
-            self._enter(w)
-            self._arrivals(day)
+            h = self._world(w)
+            queue = h.referral_queue
+            referrers = (np.concatenate(queue) if len(queue) > 1 else queue[0]) if queue else None
+            h.referral_queue = []  # today's referrals arrive tomorrow, whoever makes them
+            calls: list[list[_Arrival]] = []
+            if today.stop > today.start:
+                calls.append([_Arrival(self.start_times[today], None, True)])
+            n_new, paid = 0, np.zeros(0)
+            if mk.budget_per_year > 0:
+                n_new = int(h.acq_rng.poisson(mk.budget_per_year / 365.0 / mk.cost_per_acquisition))
+                paid = day + np.sort(h.acq_rng.random(n_new))
+            if referrers is None:
+                if n_new:
+                    calls.append([_Arrival(paid, None)])
+            else:
+                referred = _Arrival(day + np.sort(h.acq_rng.random(len(referrers))), referrers)
+                if n_new == 0 or referrers.size == 0:  # Simulation._acquire_both: two calls to add
+                    calls += [[_Arrival(paid, None)]] if n_new else []
+                    calls += [[referred]] if referrers.size else []
+                else:
+                    calls.append([_Arrival(paid, None), referred])
+            adds.append(calls)
+        self._arrive(adds)
         self._customer_events(day)
 
     def close_day(self, day: int) -> None:
@@ -547,9 +649,10 @@ class StackedSimulation(Simulation):
 
     # ------------------------------------------------------------------ run
     def _start(self) -> None:
-        for w in range(self.K):
-            self._enter(w)
-            super()._start()
+        """Simulation._start for every world at once (a stack never starts from an existing base)."""
+        self.start_times = starting_arrivals(self.n0, self.sc.population.arrival_days)
+        if self.sc.population.arrival_days == 0 and self.n0 > 0:
+            self._arrive([[[_Arrival(self.start_times, None, True)]] for _ in range(self.K)])
 
     def runs(self) -> list[RawRun]:
         """Run the whole horizon; each world's raw results, in the order the worlds were given."""
