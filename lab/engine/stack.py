@@ -39,7 +39,7 @@ from lab.engine.record import RawRun, record_run
 from lab.engine.simulate import Simulation, _Agenda, _Source
 from lab.engine.store import DayBook
 from lab.policy import model as pm
-from lab.policy.effects import Effects
+from lab.policy.effects import Effects, Given
 from lab.policy.runtime import CompiledPolicy, PolicyRuntime
 from lab.population.arrivals import arriving_on, starting_arrivals
 from lab.population.customers import Customers
@@ -127,6 +127,38 @@ class _Arrival:
     starting: bool = False
 
 
+class _StackSource(_Source):
+    """The customer facts of every world's rows at once, for the stacked runtime: membership from its rows, the
+    store's service quality each row's world's."""
+
+    sim: "StackedSimulation"
+
+    def get(self, name: str, idx: np.ndarray) -> np.ndarray | float:
+        if name == "customer.member":
+            assert self.sim.srt is not None
+            return self.sim.srt.member[idx]
+        if name == "store.service_quality":
+            return self.sim._quality(idx)
+        return super().get(name, idx)
+
+
+def _part_of(eff: Effects, lo: int, hi: int) -> Effects:
+    """The effects on the customers eff.idx[lo:hi] (one world's, ascending rows), as that world's own call gives
+    them: its entries of every record, records it has none of left out."""
+    rows = eff.idx[lo:hi]
+    given: dict[str, list[Given]] = {}
+    if eff.given and hi > lo:
+        first, last = int(rows[0]), int(rows[-1])
+        for kind, records in eff.given.items():
+            for g in records:
+                a, b = np.searchsorted(g.who, [first, last + 1]).tolist()
+                if b > a:
+                    given.setdefault(kind, []).append(dataclasses.replace(
+                        g, who=g.who[a:b], codes=None if g.codes is None else g.codes[a:b]))
+    return Effects(rows, eff.discount[lo:hi], eff.points_discount[lo:hi], eff.delight[lo:hi], eff.rules[lo:hi],
+                   eff.credit[lo:hi], given)
+
+
 class _WorldRows:
     """One world's customer columns (its own rows, in its own order), for record_run."""
 
@@ -166,8 +198,18 @@ class StackedSimulation(Simulation):
         self.rows = WorldStreams([ws.streams for ws in alone])  # the draws, keyed by world and own id
         self.streams = self.rows
         self.c = Customers(self.seg, len(self.cats), sum(self.caps))
+        self.bounds = np.zeros(self.K + 1, dtype=np.int64)  # world w's rows: bounds[w] to bounds[w + 1]
         self._layout()
         self.source = _Source(self)
+        # the programme over every world's rows at once, when its purchases can be (PolicyRuntime.stacks_purchases):
+        # each world's runtime keeps its own totals, its columns views of this one's rows
+        self.programmes = [ws.runtime if ws.programme is None else ws.programme[1] for ws in alone]
+        self.srt: PolicyRuntime | None = None
+        if not policy.policy.is_baseline and self.programmes[0].stacks_purchases:
+            self.srt = PolicyRuntime(policy, 0)
+            self.srt.share_rows(self.programmes, self.bounds)
+        self.srt_live = self.srt is not None and self.launch_day == 0  # (else from the launch)
+        self.stack_source = _StackSource(self)
         self.views = [_WorldRuntime(self, w) for w in range(self.K)]
         self.cand_agenda = _Agenda(self.c, "next_cand")
         self.contact_agenda = _Agenda(self.c, "next_contact")
@@ -184,6 +226,8 @@ class StackedSimulation(Simulation):
         self.bases = np.concatenate([[0], np.cumsum(caps)[:-1]]).astype(np.int64)
         self.rows.world = np.repeat(np.arange(self.K, dtype=np.int64), caps)
         self.rows.base = self.bases
+        self.bounds[:-1] = self.bases
+        self.bounds[-1] = int(caps.sum())
         self.c.n = self.c.capacity = int(caps.sum())
 
     def _grow(self, w: int, capacity: int) -> None:
@@ -204,6 +248,8 @@ class StackedSimulation(Simulation):
                 b[new[k]:new[k] + self.ns[k]] = a[old[k]:old[k] + self.ns[k]]
             setattr(c, name, b)
         self._layout()
+        if self.srt is not None:
+            self.srt.share_rows(self.programmes, self.bounds)
         for ag in (self.cand_agenda, self.contact_agenda, self.death_agenda):
             ag.stop, ag.buckets, ag.noted = -1, [], []  # the next call scans afresh (rows have moved)
 
@@ -247,10 +293,16 @@ class StackedSimulation(Simulation):
         return self._q if isinstance(self._q, float) else self._q[self.rows.world[idx]]
 
     def _goal_progress(self, idx: np.ndarray) -> np.ndarray:
+        if self.srt_live:
+            assert self.srt is not None
+            return self.srt.goal_progress(idx, self.now)
         parts = [self.views[w].goal_progress(idx[lo:hi], self.now) for w, lo, hi in self._parts(idx)]
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def _credit_use(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.srt_live:
+            assert self.srt is not None
+            return self.srt.credit_use(idx)
         parts = [self.views[w].credit_use(idx[lo:hi]) for w, lo, hi in self._parts(idx)]
         if not parts:
             return np.zeros(0), np.zeros(0)
@@ -342,6 +394,9 @@ class StackedSimulation(Simulation):
             discount = np.zeros(len(idx))
             credit = np.zeros(len(idx))
             rules = np.zeros(len(idx), dtype=np.uint64)
+        elif self.srt_live:
+            discount, credit, rules, effs = self._programme_purchase(idx, t, amount, cat, number,
+                                                                     st.credit_appetite[seg], parts)
         else:
             appetite = st.credit_appetite[seg]
             for w, lo, hi in parts:
@@ -409,6 +464,40 @@ class StackedSimulation(Simulation):
                     self.referral_queue.append(who - self.bases[w])
         self._enter(home)
         return s
+
+    def _programme_purchase(self, idx: np.ndarray, t: np.ndarray, amount: np.ndarray, cat: np.ndarray,
+                            number: np.ndarray, appetite: np.ndarray, parts: list[tuple[int, int, int]]
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Effects]]:
+        """The programme's answer to a batch of purchases over every world at once (the stacked runtime), and each
+        part's effects as the world's own call would give them. A world with several parts (several batches of
+        its run alone) has them in successive calls, its first part in the first, and so on, so each of its sums
+        is over the batch it is over alone."""
+        assert self.srt is not None
+        layers: list[list[int]] = []
+        seen: dict[int, int] = {}
+        for j, (w, _, _) in enumerate(parts):
+            k = seen.get(w, 0)
+            seen[w] = k + 1
+            if k == len(layers):
+                layers.append([])
+            layers[k].append(j)
+        n = len(idx)
+        discount, credit, rules = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.uint64)
+        effs: list[Effects | None] = [None] * len(parts)
+        for layer in layers:
+            if len(layers) == 1:
+                pos: np.ndarray | slice = slice(0, n)
+            else:
+                pos = np.concatenate([np.arange(parts[j][1], parts[j][2]) for j in layer])
+            eff = self.srt.purchase(idx[pos], t[pos], amount[pos], cat[pos], number[pos], appetite[pos], self.now,
+                                    self.stack_source)
+            discount[pos], credit[pos], rules[pos] = eff.discount, eff.credit, eff.rules
+            at = 0
+            for j in layer:
+                w, lo, hi = parts[j]
+                effs[j] = _part_of(eff, at, at + hi - lo)
+                at += hi - lo
+        return discount, credit, rules, effs  # type: ignore[return-value]
 
     def _service_contacts(self, end: float) -> None:
         c = self.c
@@ -626,6 +715,10 @@ class StackedSimulation(Simulation):
             self._drop(gone[c.alive[gone]], float(day))
 
     def launch(self, day: int) -> None:
+        self._launch(day)
+        self.srt_live = self.srt is not None  # every world runs its programme now
+
+    def _launch(self, day: int) -> None:
         for w in range(self.K):
             self._enter(w)
             ws = self.worlds[w]

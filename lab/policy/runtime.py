@@ -35,7 +35,7 @@ from lab.policy import fields
 from lab.policy import model as m
 from lab.policy.actions import Firing, Valuation, handler_for, handlers
 from lab.policy.actions.base import not_finite
-from lab.policy.columns import Column, allocate, grow
+from lab.policy.columns import Column, WorldRows, allocate, grow, share
 from lab.policy.effects import COSTS, Effects
 from lab.policy.expr import Compiled, ExprType, Field, compile_expression
 from lab.policy.ledgers import CreditBook, PointsBook
@@ -332,6 +332,42 @@ class PolicyRuntime:
         self._goal_costs = goal_costs(p)
         self.capacity = capacity
         self._using: np.ndarray | None = None  # during a purchase: the customers whose held voucher it uses
+        # over a stack of worlds (share_rows): each world's own runtime, whose columns are views of these rows
+        self.stack: WorldRows | None = None
+
+    @property
+    def stacks_purchases(self) -> bool:
+        """Whether this policy's purchases can be run over many worlds' rows at once (share_rows), every world
+        getting the bits it gets alone: no tiers, no budget shared between rules, no vouchers (their discounts are
+        summed per purchase batch), and only actions whose handlers work over a stack on the purchase rules."""
+        p = self.policy
+        if p.tiers is not None or p.budget is not None:
+            return False
+        for r in self.cp.rules:
+            if any(a.tag == "voucher" for a in r.rule.do):
+                return False
+            if r.rule.on.tag == "purchase" and (r.rule.budget is not None
+                                               or not all(handler_for(a).stacks for a in r.rule.do)):
+                return False
+        return True
+
+    def share_rows(self, worlds: list["PolicyRuntime"], bounds: np.ndarray) -> None:
+        """Make this runtime the stacked book of many worlds' runtimes (of this policy): world w's customer i is
+        row bounds[w] + i here, and every per-customer column of world w (its ledgers' too) becomes a view of
+        its block of rows, so the world's own calls and calls over the stack see the same arrays. What is not
+        per customer (accounts, budgets, caps' periods, ledger totals and flags) stays each world's own.
+        Called again with new bounds when the worlds' blocks move."""
+        share(self, worlds, self.columns, bounds)
+        for name, book in self.points.items():
+            share(book, [rt.points[name] for rt in worlds], PointsBook.COLUMNS, bounds)
+            book.stack = WorldRows(bounds, [rt.points[name] for rt in worlds])
+        for name, line in self.credit.items():
+            share(line, [rt.credit[name] for rt in worlds], CreditBook.COLUMNS, bounds)
+            line.stack = WorldRows(bounds, [rt.credit[name] for rt in worlds])
+        for w, rt in enumerate(worlds):
+            rt.capacity = int(bounds[w + 1] - bounds[w])
+        self.capacity = int(bounds[-1])
+        self.stack = WorldRows(bounds, worlds)
 
     def voucher_kept(self, who: np.ndarray, day: float) -> np.ndarray:
         """The live voucher each customer keeps on top of a new one: none when the current purchase uses it."""
@@ -463,17 +499,24 @@ class PolicyRuntime:
             return np.ones(len(idx), dtype=bool)
         row = self.cap_row[r.index]
         period = self._period_index(cap.per, day)
-        if period != self._cap_period[row]:
-            self.cap_times[row] = 0
-            self.cap_points[row] = 0.0
-            self.cap_dollars[row] = 0.0
-            self._cap_period[row] = period
+        if self.stack is None:
+            self._cap_reset(row, period)
+        else:  # each world's caps start their period when that world next meets the rule, as alone
+            for w, _, _ in self.stack.parts(idx):
+                self.stack.worlds[w]._cap_reset(row, period)
         ok = np.ones(len(idx), dtype=bool)
         if cap.times is not None:
             ok &= self.cap_times[row, idx] < cap.times
         if cap.points is not None:
             ok &= self.cap_points[row, idx] < cap.points
         return ok
+
+    def _cap_reset(self, row: int, period: int) -> None:
+        if period != self._cap_period[row]:
+            self.cap_times[row] = 0
+            self.cap_points[row] = 0.0
+            self.cap_dollars[row] = 0.0
+            self._cap_period[row] = period
 
     def _budget_left(self, r: CompiledRule, day: float) -> float:
         left = math.inf
@@ -577,12 +620,20 @@ class PolicyRuntime:
             if mode == "first":
                 group_done[group] |= fires
             sub = np.flatnonzero(fires)
-            cost = self._apply(r, idx, sub, env, day, amount, eff, partner)
-            self.rule_spent[r.index] += cost
-            self.budget_spent += cost
+            f = self._apply(r, idx, sub, env, day, amount, eff, partner)
             rid = r.rule.id
-            self.accounts.rule_fires[rid] += int(sub.size)
-            self.accounts.rule_cost[rid] += cost
+            if self.stack is None:
+                self.rule_spent[r.index] += f.cost
+                self.budget_spent += f.cost
+                self.accounts.rule_fires[rid] += int(sub.size)
+                self.accounts.rule_cost[rid] += f.cost
+            else:  # each firing world's books, as its run alone keeps them
+                for (w, lo, hi), cost in zip(f.firing_parts, f.costs, strict=True):
+                    rt = self.stack.worlds[w]
+                    rt.rule_spent[r.index] += cost
+                    rt.budget_spent += cost
+                    rt.accounts.rule_fires[rid] += hi - lo
+                    rt.accounts.rule_cost[rid] += cost
             eff.rules[sub] |= np.uint64(1) << np.uint64(r.index)  # r.index < MAX_RULES: compile_policy refuses more
             if r.rule.cap is not None:
                 row = self.cap_row[r.index]
@@ -612,18 +663,20 @@ class PolicyRuntime:
         return best
 
     def _apply(self, r: CompiledRule, idx: np.ndarray, sub: np.ndarray, env: Mapping[str, object], day: float,
-               amount: np.ndarray, eff: Effects, partner: np.ndarray | None) -> float:
-        """Apply a rule's actions, in order, to the customers idx[sub]; returns the rule's cost in dollars."""
+               amount: np.ndarray, eff: Effects, partner: np.ndarray | None) -> Firing:
+        """Apply a rule's actions, in order, to the customers idx[sub]; returns the firing, with the rule's cost in
+        dollars (`cost`; each firing world's in `costs` over a stack)."""
         n = len(idx)
         sub_env = {k: (v[sub] if isinstance(v, np.ndarray) and v.shape[:1] == (n,) else v) for k, v in env.items()}
         f = Firing(self, r, idx, sub, env, sub_env, day, amount, eff, partner)
         for act, exprs in zip(r.rule.do, r.amounts):
             f.exprs, f.act = exprs, act
             handler_for(act).apply(act, f)
-        if not math.isfinite(f.cost) or not np.isfinite(eff.discount[sub]).all():
-            bad = eff.discount[sub] if math.isfinite(f.cost) else np.full(len(sub), f.cost)
+        cost = f.cost if self.stack is None else (0.0 if all(math.isfinite(c) for c in f.costs) else math.nan)
+        if not math.isfinite(cost) or not np.isfinite(eff.discount[sub]).all():
+            bad = eff.discount[sub] if math.isfinite(cost) else np.full(len(sub), cost)
             raise not_finite(r, None, None, bad, f.who, day, "its actions")
-        return f.cost
+        return f
 
     # ------------------------------------------------------------------ tiers
     def qualify(self, idx: np.ndarray, amount: np.ndarray, metric: str, ledger: str | None = None) -> None:

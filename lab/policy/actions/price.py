@@ -21,6 +21,7 @@ def discount_wanted(amount: np.ndarray, percent: np.ndarray, fixed: np.ndarray) 
 
 class DiscountHandler(ActionHandler):
     model = m.Discount
+    stacks = True
     expressions = ("percent", "fixed")
     only_on = "purchase"
     only_on_reason = ("'{tag}' changes the price of a purchase, so it only works on 'purchase' rules, not '{trigger}'; "
@@ -38,8 +39,8 @@ class DiscountHandler(ActionHandler):
         d = np.minimum(f.room(), discount_wanted(amount, f.number("percent"), f.number("fixed")))
         eff.discount[sub] += d
         eff.delight[sub] += d
-        f.rt.accounts.discounts += float(d.sum())
-        f.spend("rule_discounts", float(d.sum()))
+        f.count("discounts", d)
+        f.spend("rule_discounts", d)
 
     def words(self, act: m.Discount, policy: m.Policy, say: Phrases) -> str:
         parts = []

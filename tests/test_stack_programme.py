@@ -1,0 +1,138 @@
+"""The programme over a stack's rows at once (PolicyRuntime.share_rows) gives every world its run alone, bit for bit.
+
+tests/test_stack.py draws scenarios and shipped policies at random; these cases aim at what the stacked
+runtime keeps per world while it evaluates the rules once over every world's buyers: ledger totals and the
+whole-points flag (fractional points, points that mature late), caps and their periods (times, points,
+dollars), groups ('best' and 'first'), rules' costs and fire counts, free items, trials and discounts split
+back into each world's records, credit lines, rolling windows, blocks that move as worlds grow, a launch
+after a warm-up, and the arrivals' rules on enrolment and referral (their welcomes in order).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.engine.options import RunOptions
+from lab.engine.stack import StackedSimulation
+from lab.policy.loader import load_policy
+from lab.scenario.loader import world_of
+from tests.test_stack import alone_and_stacked
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BUSY = """
+name: busy
+participation: 0.7
+points:
+  pts: {value: 0.01, lot_days: 30, expiry_days: 120, pending_days: %(pending)d}
+credit:
+  card: {limit: 150, apr: 0.2, statement_days: 30}
+rules:
+  - id: earn
+    on: purchase
+    do:
+      - award: {ledger: pts, amount: "purchase.amount * %(rate)s"}
+    cap: {per: month, points: 400}
+  - id: cash_in
+    on: purchase
+    when: "customer.points['pts'] >= 100"
+    do:
+      - redeem: {ledger: pts, cost: 100, discount: 2, max_times: 3}
+  - id: gift
+    group: thanks
+    on: purchase
+    when: "purchase.amount >= 40 and purchase.category == customer.favourite_category"
+    do:
+      - free_item: {category: favourite}
+    cap: {per: month, times: 1}
+  - id: off
+    group: thanks
+    on: purchase
+    when: "purchase.amount >= 30"
+    do:
+      - discount: {percent: 10, fixed: 1}
+    cap: {per: week, dollars: 12}
+  - id: first_a
+    group: once
+    on: purchase
+    when: "customer.spend_30d > 50"
+    do:
+      - deduct: {ledger: pts, amount: 3}
+  - id: first_b
+    group: once
+    on: purchase
+    when: "customer.purchases >= 2"
+    do:
+      - trial: {category: new}
+    cap: {per: year, times: 1}
+stacking:
+  thanks: best
+  once: first
+"""
+
+WELCOME = """
+name: welcome
+points:
+  pts: {value: 0.01}
+rules:
+  - id: join
+    on: enrolment
+    do:
+      - award: {ledger: pts, amount: 50}
+  - id: thanks
+    on: referral
+    do:
+      - referral_reward: {ledger: pts, referrer: 20, referred: 10}
+  - id: earn
+    on: purchase
+    do:
+      - award: {ledger: pts, amount: "floor(purchase.amount)"}
+  - id: cash_in
+    on: purchase
+    when: "customer.points['pts'] >= 200"
+    do:
+      - redeem: {ledger: pts, cost: 200, discount: 4}
+"""
+
+
+@pytest.mark.parametrize("name, stacks", [("points", True), ("credit", True), ("performance", True),
+                                          ("tiered_points", False), ("hybrid", False), ("none", False)])
+def test_which_shipped_policies_stack_their_purchases(small_scenario, name: str, stacks: bool) -> None:
+    sc = small_scenario(population__customers=40, days=20)
+    cp = load_policy(ROOT / "policies" / f"{name}.yaml", world_of(sc))
+    sim = StackedSimulation(sc, cp, [RunOptions(seed=1, address=(i,)) for i in range(2)])
+    assert (sim.srt is not None) is stacks
+
+
+@pytest.mark.parametrize("pending, rate", [(0, "1"), (0, "0.5"), (20, "1")])
+def test_a_busy_programme_over_a_stack(small_scenario, policy_from_yaml, pending: int, rate: str) -> None:
+    """Caps of every kind, groups, fractional or late-maturing points, credit and windows: each world as alone,
+    with marketing that makes the worlds outgrow their rows."""
+    sc = small_scenario(population__customers=80, days=130, store__marketing__budget_per_year=40000.0,
+                        store__marketing__cost_per_acquisition=10.0)
+    cp = policy_from_yaml(BUSY % {"pending": pending, "rate": rate}, sc)
+    sim = StackedSimulation(sc, cp, [RunOptions(seed=2, address=(0,))])
+    assert sim.srt is not None  # the case is about the stacked runtime
+    alone_and_stacked(sc, cp, [RunOptions(seed=s, address=(i,), transactions=True)
+                               for i, s in enumerate((2, 3, 2, 9))])
+
+
+@pytest.mark.parametrize("launch_day", [0, 35])
+def test_welcomes_in_order_and_a_launch(small_scenario, policy_from_yaml, launch_day: int) -> None:
+    """Enrolment and referral rules make each welcome's rules depend on the one before: arrivals keep each world's
+    welcomes in order; a programme launched after a warm-up runs over the stack from its launch."""
+    sc = small_scenario(population__customers=90, days=110, launch_day=launch_day,
+                        store__marketing__budget_per_year=20000.0, store__marketing__cost_per_acquisition=10.0)
+    cp = policy_from_yaml(WELCOME, sc)
+    alone_and_stacked(sc, cp, [RunOptions(seed=4, address=(i,), transactions=True) for i in range(3)])
+
+
+@pytest.mark.parametrize("name", ["points", "credit", "performance"])
+def test_shipped_policies_with_spread_arrivals(small_scenario, name: str) -> None:
+    """Starting customers who arrive over the first days, paid and referred arrivals on the same days."""
+    sc = small_scenario(population__customers=150, days=90, population__arrival_days=20,
+                        store__marketing__budget_per_year=15000.0, store__marketing__cost_per_acquisition=20.0)
+    cp = load_policy(ROOT / "policies" / f"{name}.yaml", world_of(sc))
+    alone_and_stacked(sc, cp, [RunOptions(seed=7, address=(i,), transactions=True) for i in range(3)])
