@@ -3,9 +3,10 @@
 tests/test_stack.py draws scenarios and shipped policies at random; these cases aim at what the stacked
 runtime keeps per world while it evaluates the rules once over every world's buyers: ledger totals and the
 whole-points flag (fractional points, points that mature late), caps and their periods (times, points,
-dollars), groups ('best' and 'first'), rules' costs and fire counts, free items, trials and discounts split
-back into each world's records, credit lines, rolling windows, blocks that move as worlds grow, a launch
-after a warm-up, and the arrivals' rules on enrolment and referral (their welcomes in order).
+dollars), groups ('best' and 'first'), rules' costs and fire counts, free items, trials (counted per world)
+and discounts split back into each world's records, credit lines, rolling windows, blocks that move as
+worlds grow, a launch after a warm-up, and the arrivals' rules on enrolment and referral (their welcomes
+in order).
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ rules:
     do:
       - trial: {category: new}
     cap: {per: year, times: 1}
+  - id: sampler
+    on: purchase
+    when: "purchase.amount >= 45"
+    do:
+      - trial: {category: shoes}
 stacking:
   thanks: best
   once: first

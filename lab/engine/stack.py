@@ -39,7 +39,7 @@ from lab.engine.record import RawRun, record_run
 from lab.engine.simulate import Simulation, _Agenda, _Source
 from lab.engine.store import DayBook
 from lab.policy import model as pm
-from lab.policy.effects import Effects, Given
+from lab.policy.effects import GIVEN, Effects, Given, book_given
 from lab.policy.runtime import CompiledPolicy, PolicyRuntime
 from lab.population.arrivals import arriving_on, starting_arrivals
 from lab.population.customers import Customers
@@ -390,13 +390,14 @@ class StackedSimulation(Simulation):
         number = (k + 1).astype(np.float64)
         baseline = self.cp.policy.is_baseline
         effs: list[Effects] = []
+        whole: Effects | None = None  # the stacked runtime's effects on the whole batch, when it gave one
         if baseline:
             discount = np.zeros(len(idx))
             credit = np.zeros(len(idx))
             rules = np.zeros(len(idx), dtype=np.uint64)
         elif self.srt_live:
-            discount, credit, rules, effs = self._programme_purchase(idx, t, amount, cat, number,
-                                                                     st.credit_appetite[seg], parts)
+            discount, credit, rules, effs, whole = self._programme_purchase(idx, t, amount, cat, number,
+                                                                            st.credit_appetite[seg], parts)
         else:
             appetite = st.credit_appetite[seg]
             for w, lo, hi in parts:
@@ -421,8 +422,7 @@ class StackedSimulation(Simulation):
         margin = revenue - cogs
         goods_parts = []
         for j, (w, lo, hi) in enumerate(parts):
-            self._enter(w)
-            b = self.book
+            b = self._world(w).book
             b.gross_sales += float(amount[lo:hi].sum())
             b.discounts += float(discount[lo:hi].sum())
             b.revenue += float(revenue[lo:hi].sum())
@@ -432,8 +432,10 @@ class StackedSimulation(Simulation):
             if repeat:
                 b.repeat_revenue += float(revenue[lo:hi].sum())
                 b.repeat_purchases += hi - lo
-            goods_parts.append(np.zeros(hi - lo) if baseline else self._apply_effects(effs[j], t[lo:hi]))
-        goods = np.concatenate(goods_parts)
+            if whole is None:
+                self._enter(w)
+                goods_parts.append(np.zeros(hi - lo) if baseline else self._apply_effects(effs[j], t[lo:hi]))
+        goods = np.concatenate(goods_parts) if whole is None else self._apply_parts(whole, effs, parts, t)
         disc = (1 + self.sc.discount_rate) ** (-(t - c.acquired_at[idx]) / 365.0)
         c.clv[idx] += (margin - goods) * disc
         for w, lo, hi in parts:
@@ -460,18 +462,17 @@ class StackedSimulation(Simulation):
                 who = idx[lo:hi][refer[lo:hi]]
                 if who.size:
                     c.referrals[who] += 1
-                    self._enter(w)
-                    self.referral_queue.append(who - self.bases[w])
+                    self._world(w).referral_queue.append(who - self.bases[w])
         self._enter(home)
         return s
 
     def _programme_purchase(self, idx: np.ndarray, t: np.ndarray, amount: np.ndarray, cat: np.ndarray,
                             number: np.ndarray, appetite: np.ndarray, parts: list[tuple[int, int, int]]
-                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Effects]]:
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Effects], Effects | None]:
         """The programme's answer to a batch of purchases over every world at once (the stacked runtime), and each
         part's effects as the world's own call would give them. A world with several parts (several batches of
         its run alone) has them in successive calls, its first part in the first, and so on, so each of its sums
-        is over the batch it is over alone."""
+        is over the batch it is over alone. Last: the effects on the whole batch, when one call gave them."""
         assert self.srt is not None
         layers: list[list[int]] = []
         seen: dict[int, int] = {}
@@ -497,7 +498,47 @@ class StackedSimulation(Simulation):
                 w, lo, hi = parts[j]
                 effs[j] = _part_of(eff, at, at + hi - lo)
                 at += hi - lo
-        return discount, credit, rules, effs  # type: ignore[return-value]
+        return discount, credit, rules, effs, eff if len(layers) == 1 else None  # type: ignore[return-value]
+
+    def _apply_parts(self, eff: Effects, effs: list[Effects], parts: list[tuple[int, int, int]],
+                     t: np.ndarray) -> np.ndarray:
+        """Simulation._apply_effects over a batch of many worlds (`eff`; `effs`: each part's own, `parts`): each
+        world's records booked to its own book at its own store's costs, in its order; the customers respond in
+        one pass, each world's rewards weighed when that world has any (as alone). Returns goods cost per row."""
+        idx = eff.idx
+        goods = np.zeros(len(idx))
+        if len(idx) == 0:
+            return goods
+        for (w, lo, hi), e in zip(parts, effs, strict=True):
+            if not e.given:
+                continue
+            h = self._world(w)
+            unit_cost = self.cost0 * h.store.unit_cost_factor
+            mine = goods[lo:hi]
+            for g in e.records():
+                book_given(h.book, g, g.total(unit_cost))
+                if GIVEN[g.kind].goods:
+                    np.add.at(mine, self._positions(idx[lo:hi], g.who, None), g.unit_costs(unit_cost))
+        if self.on:
+            delighted: slice | np.ndarray | None = None
+            some = [(lo, hi) for w, lo, hi in parts if eff.delight[lo:hi].any()]
+            if len(some) == len(parts):
+                delighted = slice(None)
+            elif some:
+                delighted = np.concatenate([np.arange(lo, hi) for lo, hi in some])
+            self._respond(eff, t, None, delighted)
+        return goods
+
+    def _event_keys(self):
+        """Simulation._event_keys with each world's records counted apart (a batch may hold many worlds)."""
+        seen = np.zeros(self.K, dtype=np.int64)
+
+        def key(who: np.ndarray) -> np.ndarray:
+            w = self.rows.world[who]
+            k = int(self.now) * 64 + seen[w]
+            seen[np.unique(w)] += 1  # (a record is never empty: it holds the customers an action fired for)
+            return k
+        return key
 
     def _service_contacts(self, end: float) -> None:
         c = self.c
