@@ -555,11 +555,15 @@ class StackedSimulation(Simulation):
         resolved = self.streams.uniform("resolved", idx, k) < q
         parts = self._parts(idx)
         for w, lo, hi in parts:
-            self._enter(w)
-            self.book.contacts += hi - lo
-            self.book.complaints += int(complaint[lo:hi].sum())
-            self.book.resolved += int(resolved[lo:hi].sum())
+            book = self._world(w).book
+            book.contacts += hi - lo
+            book.complaints += int(complaint[lo:hi].sum())
+            book.resolved += int(resolved[lo:hi].sum())
         self.bump_satisfaction(idx, t, behaviour.contact_shift(self.beh, resolved, complaint))
+        if self.srt_live and not any(self.runtime.has_trigger(g) for g in ("service_contact", "visit")):
+            assert self.srt is not None
+            self.srt.contact(idx, self.now)  # (a visit for the rolling windows: per customer)
+            return
         for w, lo, hi in parts:
             self._enter(w)
             ix, tt, comp, res = idx[lo:hi], t[lo:hi], complaint[lo:hi], resolved[lo:hi]
@@ -622,12 +626,26 @@ class StackedSimulation(Simulation):
         home = self.cur
         rt = self.worlds[0].runtime  # the programme running now (the warm-up's before a launch): every world's
         in_order = any(rt.has_trigger(g) for g in ("enrolment", "referral", "visit"))
-        for w, lo, hi, a in welcomes:
-            self._enter(w)
-            self._welcome_books(idx[lo:hi], t[lo:hi], a.referred_by, None if joins is None else joins[lo:hi],
-                                starting=a.starting)
-            if in_order:
-                self._purchase(idx[lo:hi], t[lo:hi], repeat=False, parts=[(w, 0, hi - lo)])
+        if not in_order and self.srt_live:  # Simulation._welcome_books for every welcome, its enrolments at once
+            assert self.srt is not None
+            for w, lo, hi, a in welcomes:
+                h = self._world(w)
+                if not a.starting:
+                    h.book.acquired += hi - lo
+                h.alive += hi - lo
+                if a.referred_by is not None:
+                    h.book.acquired_referral += hi - lo
+                if joins is not None:
+                    h.members += int(np.count_nonzero(joins[lo:hi]))
+            if joins is not None:
+                self.srt.enrol(idx[joins])
+        else:
+            for w, lo, hi, a in welcomes:
+                self._enter(w)
+                self._welcome_books(idx[lo:hi], t[lo:hi], a.referred_by, None if joins is None else joins[lo:hi],
+                                    starting=a.starting)
+                if in_order:
+                    self._purchase(idx[lo:hi], t[lo:hi], repeat=False, parts=[(w, 0, hi - lo)])
         if not in_order:
             self._purchase(idx, t, repeat=False, parts=[(w, lo, hi) for w, lo, hi, _ in welcomes])
         self._enter(home)
@@ -666,46 +684,52 @@ class StackedSimulation(Simulation):
         self._customer_events(day)
 
     def close_day(self, day: int) -> None:
+        """Each world's store closes its own books; on a reporting day, every world's satisfaction in one pass
+        (each world's after its own close, which moves only its service quality)."""
+        recs = []
         for w in range(self.K):
-            self._enter(w)
-            ws = self.worlds[w]
-            rt = ws.runtime
-            running = self.members * self.cp.policy.cost_per_member_per_year / 365.0
+            h = self._world(w)
+            rt = self.worlds[w].runtime
+            running = h.members * h.cp.policy.cost_per_member_per_year / 365.0
             flows = {k: sum(b.flows[k] for b in rt.points.values()) for k in ("earned", "redeemed")}
-            self.book.points_awarded = flows["earned"] - self._points_seen["earned"]
-            self.book.points_redeemed = flows["redeemed"] - self._points_seen["redeemed"]
-            self._points_seen = flows
-            rec = self.store.end_of_day(self.book, running, self.sc.flywheel)
-            n, b = self.ns[w], int(self.bases[w])
+            h.book.points_awarded = flows["earned"] - h._points_seen["earned"]
+            h.book.points_redeemed = flows["redeemed"] - h._points_seen["redeemed"]
+            h._points_seen = flows
+            rec = h.store.end_of_day(h.book, running, self.sc.flywheel)
             rec["day"] = day
-            rec["alive"] = self.alive
-            rec["customers"] = n
-            rec["members"] = self.members
+            rec["alive"] = h.alive
+            rec["customers"] = self.ns[w]
+            rec["members"] = h.members
             rec["points_outstanding"] = float(sum(pb.outstanding for pb in rt.points.values()))
             rec["points_liability"] = rt.liability()
             rec["credit_outstanding"] = float(sum(cb.owed_total for cb in rt.credit.values()))
-            if day % self.sc.period_days == 0 or day == self.days - 1:
-                alive = b + np.flatnonzero(self.c.alive[b:b + n])
-                self._q = None  # this world's service quality has just moved
-                # satisfaction() gives _everyone_satisfaction's bits (tests/test_behaviour.py holds them equal)
-                rec["customer_satisfaction"] = (float(self.satisfaction(alive, day + 1.0).mean()) if alive.size
-                                                else float("nan"))
-            else:
-                rec["customer_satisfaction"] = float("nan")
-            ws.daily.append(rec)
-            self.book = DayBook()
+            rec["customer_satisfaction"] = float("nan")
+            recs.append(rec)
+            h.book = DayBook()
         self._q = None  # service quality moved
+        if day % self.sc.period_days == 0 or day == self.days - 1:
+            alive = [int(self.bases[w]) + np.flatnonzero(self.c.alive[self.bases[w]:self.bases[w] + self.ns[w]])
+                     for w in range(self.K)]
+            # satisfaction() gives _everyone_satisfaction's bits (tests/test_behaviour.py holds them equal)
+            s = self.satisfaction(np.concatenate(alive), day + 1.0)
+            at = 0
+            for rec, a in zip(recs, alive, strict=True):
+                if a.size:
+                    rec["customer_satisfaction"] = float(s[at:at + a.size].mean())
+                at += a.size
+        for ws, rec in zip(self.worlds, recs, strict=True):
+            ws.daily.append(rec)
 
     # ------------------------------------------------------------------ the calendar (world by world)
     def expiry_sweep(self, day: int) -> None:
         c = self.c
         for w in range(self.K):
-            self._enter(w)
+            h = self._world(w)
             rt = self.worlds[w].runtime
             for name, book in rt.points.items():
                 who, lost = book.advance(day)
                 if who.size:
-                    self.book.points_expired += float(lost.sum())
+                    h.book.points_expired += float(lost.sum())
                     value = lost * rt.policy.points[name].value
                     rows = who + self.bases[w]
                     keep = c.alive[rows]
