@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lab.engine.options import RunOptions
+from lab.engine.simulate import Simulation
 from lab.engine.stack import StackedSimulation
 from lab.policy.loader import load_policy
 from lab.scenario.loader import world_of
@@ -78,6 +80,45 @@ stacking:
   once: first
 """
 
+TIGHT = """
+name: tight
+points:
+  pts: {value: 0.01, lot_days: 30, expiry_days: 90}
+tiers:
+  metric: spend
+  window_days: 90
+  review_days: 15
+  downgrade: one_level
+  levels:
+    member: {}
+    silver: {qualify: 60, earn_multiplier: 1.5, discount_percent: 3}
+    gold: {qualify: 150, earn_multiplier: 2, discount_percent: 6}
+rules:
+  - id: earn
+    on: purchase
+    do:
+      - award: {ledger: pts, amount: "floor(purchase.amount)"}
+  - id: cash_in
+    on: purchase
+    when: "customer.points['pts'] >= 80"
+    do:
+      - redeem: {ledger: pts, cost: 80, discount: 2}
+  - id: next_time
+    on: purchase
+    when: "purchase.amount >= 35"
+    do:
+      - voucher: {value: 3, valid_days: 10}
+    budget: 150
+  - id: big_basket
+    on: purchase
+    when: "purchase.amount >= 25"
+    do:
+      - discount: {percent: 5}
+budget:
+  amount: 120
+  per: month
+"""
+
 WELCOME = """
 name: welcome
 points:
@@ -104,7 +145,7 @@ rules:
 
 
 @pytest.mark.parametrize("name, stacks", [("points", True), ("credit", True), ("performance", True),
-                                          ("tiered_points", False), ("hybrid", False), ("none", False)])
+                                          ("tiered_points", True), ("hybrid", True), ("none", False)])
 def test_which_shipped_policies_stack_their_purchases(small_scenario, name: str, stacks: bool) -> None:
     sc = small_scenario(population__customers=40, days=20)
     cp = load_policy(ROOT / "policies" / f"{name}.yaml", world_of(sc))
@@ -125,6 +166,26 @@ def test_a_busy_programme_over_a_stack(small_scenario, policy_from_yaml, pending
                                for i, s in enumerate((2, 3, 2, 9))])
 
 
+def test_tiers_vouchers_and_budgets_that_bind(small_scenario, policy_from_yaml) -> None:
+    """Tier discounts and vouchers are summed per world; budgets (a rule's, and one shared by every rule, per
+    month) are rationed over each world's own buyers in the order of their purchases."""
+    sc = small_scenario(population__customers=120, days=120)
+    cp = policy_from_yaml(TIGHT, sc)
+    worlds = [RunOptions(seed=s, address=(i,), transactions=True) for i, s in enumerate((5, 6, 5))]
+    assert StackedSimulation(sc, cp, worlds[:1]).srt is not None
+    rec = Simulation(sc, cp, worlds[0]).run().record
+    tx = rec.transactions
+    assert tx is not None
+    bit = {rid: np.uint64(1) << np.uint64(k) for k, rid in enumerate(rec.rule_ids)}
+    fired = {rid: (tx["rules"] & b) != 0 for rid, b in bit.items()}
+    # the case is about budgets that bind: the voucher rule stops within its $150 while big baskets go on
+    assert rec.rule_cost["next_time"] <= 150 + 1e-9 and rec.rule_fires["next_time"] > 0
+    late = tx["time"] > tx["time"][fired["next_time"]].max()
+    assert ((tx["amount"] >= 35) & late & fired["earn"]).any()
+    assert (tx["discount"] > 0).any() and rec.rule_fires["cash_in"] > 0
+    alone_and_stacked(sc, cp, worlds)
+
+
 @pytest.mark.parametrize("launch_day", [0, 35])
 def test_welcomes_in_order_and_a_launch(small_scenario, policy_from_yaml, launch_day: int) -> None:
     """Enrolment and referral rules make each welcome's rules depend on the one before: arrivals keep each world's
@@ -135,7 +196,7 @@ def test_welcomes_in_order_and_a_launch(small_scenario, policy_from_yaml, launch
     alone_and_stacked(sc, cp, [RunOptions(seed=4, address=(i,), transactions=True) for i in range(3)])
 
 
-@pytest.mark.parametrize("name", ["points", "credit", "performance"])
+@pytest.mark.parametrize("name", ["points", "credit", "performance", "tiered_points", "hybrid"])
 def test_shipped_policies_with_spread_arrivals(small_scenario, name: str) -> None:
     """Starting customers who arrive over the first days, paid and referred arrivals on the same days."""
     sc = small_scenario(population__customers=150, days=90, population__arrival_days=20,

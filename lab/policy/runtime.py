@@ -338,18 +338,9 @@ class PolicyRuntime:
     @property
     def stacks_purchases(self) -> bool:
         """Whether this policy's purchases can be run over many worlds' rows at once (share_rows), every world
-        getting the bits it gets alone: no tiers, no budget shared between rules, no vouchers (their discounts are
-        summed per purchase batch), and only actions whose handlers work over a stack on the purchase rules."""
-        p = self.policy
-        if p.tiers is not None or p.budget is not None:
-            return False
-        for r in self.cp.rules:
-            if any(a.tag == "voucher" for a in r.rule.do):
-                return False
-            if r.rule.on.tag == "purchase" and (r.rule.budget is not None
-                                               or not all(handler_for(a).stacks for a in r.rule.do)):
-                return False
-        return True
+        getting the bits it gets alone: when every action of its purchase rules has a handler that works over a
+        stack (ActionHandler.stacks)."""
+        return all(handler_for(a).stacks for r in self.cp.rules if r.rule.on.tag == "purchase" for a in r.rule.do)
 
     def share_rows(self, worlds: list["PolicyRuntime"], bounds: np.ndarray) -> None:
         """Make this runtime the stacked book of many worlds' runtimes (of this policy): world w's customer i is
@@ -518,6 +509,15 @@ class PolicyRuntime:
             self.cap_dollars[row] = 0.0
             self._cap_period[row] = period
 
+    def _budgets_left(self, r: CompiledRule, day: float, idx: np.ndarray,
+                      fires: np.ndarray) -> list[tuple[int, int, float]]:
+        """(lo, hi, dollars left) of the budgets over the batch idx: one, or each world's (with customers firing)
+        over a stack, each rationed over its own customers in the order of their purchases as alone."""
+        if self.stack is None:
+            return [(0, len(idx), self._budget_left(r, day))]
+        return [(lo, hi, self.stack.worlds[w]._budget_left(r, day)) for w, lo, hi in self.stack.parts(idx)
+                if fires[lo:hi].any()]
+
     def _budget_left(self, r: CompiledRule, day: float) -> float:
         left = math.inf
         if r.rule.budget is not None:
@@ -608,13 +608,16 @@ class PolicyRuntime:
                 fires &= best_choice[group] == r.index
             if not fires.any():
                 continue
-            left = self._budget_left(r, day)
-            if math.isfinite(left):  # values are only needed to ration a budget
+            if r.rule.budget is not None or self.policy.budget is not None:  # values are only needed to ration
                 values = np.where(fires, self._action_values(r, idx, env, day, event), 0.0)
-                order = np.argsort(np.asarray(event.get("__time__", np.zeros(len(idx)))), kind="stable")
-                within = np.empty(len(idx), dtype=bool)
-                within[order] = np.cumsum(values[order]) <= left + 1e-9
-                fires &= within
+                times = np.asarray(event.get("__time__", np.zeros(len(idx))))
+                for lo, hi, left in self._budgets_left(r, day, idx, fires):
+                    if not math.isfinite(left):
+                        continue
+                    order = np.argsort(times[lo:hi], kind="stable")
+                    within = np.empty(hi - lo, dtype=bool)
+                    within[order] = np.cumsum(values[lo:hi][order]) <= left + 1e-9
+                    fires[lo:hi] &= within
                 if not fires.any():
                     continue
             if mode == "first":
@@ -684,6 +687,8 @@ class PolicyRuntime:
         t = self.policy.tiers
         if t is None or t.metric != metric or (metric == "points" and t.ledger != ledger):
             return
+        if self.stack is not None:  # the review calendar is every world's: theirs move it
+            self._qual_col = self.stack.worlds[0]._qual_col
         np.add.at(self.qual[:, self._qual_col], idx, amount)
 
     def tier_review(self, day: float) -> np.ndarray:
@@ -733,14 +738,16 @@ class PolicyRuntime:
             d = np.minimum(np.maximum(amount - eff.discount, 0.0), amount * pct)
             eff.discount += d
             eff.delight += d
-            self.accounts.discounts += float(d.sum())
-            self.accounts.spent["tier_discounts"] += float(d.sum())
+            for acc, a in self._accounts_of(idx, d):
+                acc.discounts += float(a.sum())
+                acc.spent["tier_discounts"] += float(a.sum())
         if live.any():
             d = np.where(live, np.minimum(held, np.maximum(amount - eff.discount, 0.0)), 0.0)
             eff.discount += d
             eff.delight += d
-            self.accounts.discounts += float(d.sum())
-            self.accounts.spent["voucher_discounts"] += float(d.sum())
+            for acc, a in self._accounts_of(idx, d, live):
+                acc.discounts += float(a.sum())
+                acc.spent["voucher_discounts"] += float(a.sum())
             issued = self.voucher_until[idx] != until  # a voucher action always sets a new end date
             self.voucher[idx[live & ~issued]] = 0.0
         net = amount - eff.discount
@@ -755,6 +762,15 @@ class PolicyRuntime:
             eff.credit += got
             remaining = remaining - got
         return eff
+
+    def _accounts_of(self, idx: np.ndarray, values: np.ndarray,
+                     some: np.ndarray | None = None) -> list[tuple[Accounts, np.ndarray]]:
+        """(accounts, their entries of `values`) for a batch idx: these accounts and all of it alone; over a stack
+        each world's accounts and its part (only the worlds with an entry of `some` set, when given)."""
+        if self.stack is None:
+            return [(self.accounts, values)]
+        return [(self.stack.worlds[w].accounts, values[lo:hi]) for w, lo, hi in self.stack.parts(idx)
+                if some is None or some[lo:hi].any()]
 
     def goal_progress(self, idx: np.ndarray, day: float) -> np.ndarray:
         """How close each customer is to their next points reward, 0 to 1 (for the goal gradient and points hope).

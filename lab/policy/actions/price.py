@@ -55,6 +55,7 @@ class DiscountHandler(ActionHandler):
 
 class VoucherHandler(ActionHandler):
     model = m.Voucher
+    stacks = True
     expressions = ("value",)
     story_events = ("voucher",)
 
@@ -66,8 +67,8 @@ class VoucherHandler(ActionHandler):
         v = np.maximum(f.number("value"), 0.0)
         rt.voucher[who] = np.maximum(rt.voucher_kept(who, day), v)
         rt.voucher_until[who] = day + act.valid_days
-        rt.accounts.vouchers_issued += float(v.sum())
-        f.spend("vouchers", float(v.sum()))  # at face value when issued, as value() prices it for budgets
+        f.count("vouchers_issued", v)
+        f.spend("vouchers", v)  # at face value when issued, as value() prices it for budgets
 
     def words(self, act: m.Voucher, policy: m.Policy, say: Phrases) -> str:
         return (f"send a voucher for {say.amount(act.value, 'dollars', money=True)} off the next purchase, "
