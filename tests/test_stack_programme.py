@@ -203,3 +203,61 @@ def test_shipped_policies_with_spread_arrivals(small_scenario, name: str) -> Non
                         store__marketing__budget_per_year=15000.0, store__marketing__cost_per_acquisition=20.0)
     cp = load_policy(ROOT / "policies" / f"{name}.yaml", world_of(sc))
     alone_and_stacked(sc, cp, [RunOptions(seed=7, address=(i,), transactions=True) for i in range(3)])
+
+
+OFFERS = """
+name: offers
+points:
+  pts: {value: 0.01}
+rules:
+  - id: earn
+    on: purchase
+    do:
+      - award: {ledger: pts, amount: "floor(purchase.amount)"}
+  - id: come_back
+    on: purchase
+    when: "purchase.amount >= 30"
+    do:
+      - offer: {cost_per_contact: 0.5, response: 0.3, frequency_uplift: 0.4, days: 20}
+    cap: {per: month, times: 1}
+"""
+
+
+def test_a_policy_whose_purchases_stay_world_by_world(small_scenario, policy_from_yaml) -> None:
+    """An action whose handler does not work over a stack (an offer on a purchase rule): the policy's purchases go
+    world by world through each world's own runtime, still each world as alone."""
+    sc = small_scenario(population__customers=100, days=100)
+    cp = policy_from_yaml(OFFERS, sc)
+    assert StackedSimulation(sc, cp, [RunOptions(seed=1)]).srt is None
+    alone_and_stacked(sc, cp, [RunOptions(seed=8, address=(i,), transactions=True) for i in range(3)])
+
+
+class _NanAtRow:
+    """Customer facts with one non-finite spend, at row 8 of a stack (customer 3 of its second world)."""
+
+    def get(self, name: str, idx: np.ndarray) -> np.ndarray:
+        if name == "customer.spend":
+            return np.where(idx == 8, np.nan, 10.0)
+        raise KeyError(name)
+
+
+def test_a_non_finite_number_over_a_stack_names_the_customer_in_its_own_run(tmp_path) -> None:
+    """The run stops with the place in the policy, and the customer as its own run numbers it, not its row."""
+    from lab.errors import LabError
+    from lab.policy.runtime import PolicyRuntime, World
+
+    path = tmp_path / "guarded.yaml"
+    path.write_text("name: guarded\npoints:\n  points: {}\nrules:\n  - id: earn\n    on: purchase\n    do:\n"
+                    "      - award: {ledger: points, amount: \"customer.spend * 2\"}\n")
+    cp = load_policy(path, World(("shirts",), (30.0,), (15.0,), ("all",)))
+    worlds = [PolicyRuntime(cp, 5), PolicyRuntime(cp, 5)]
+    stacked = PolicyRuntime(cp, 0)
+    stacked.share_rows(worlds, np.array([0, 5, 10]))
+    idx = np.arange(10)
+    stacked.enrol(idx)
+    assert worlds[1].member.all()  # the worlds' columns are views of the stacked rows
+    with pytest.raises(LabError) as info:
+        stacked.purchase(idx, np.zeros(10), np.full(10, 20.0), np.zeros(10, dtype=np.int64), np.ones(10),
+                         np.zeros(10), 17.0, _NanAtRow())
+    (d,) = info.value.diagnostics
+    assert "customer 3" in d.message and "day 17" in d.message and (d.file, d.line) == (str(path), 8)

@@ -360,6 +360,14 @@ class PolicyRuntime:
         self.capacity = int(bounds[-1])
         self.stack = WorldRows(bounds, worlds)
 
+    def own_ids(self, rows: np.ndarray) -> np.ndarray:
+        """The customers' ids in their own run (for messages): the rows themselves, or over a stack each row less
+        its world's first row."""
+        if self.stack is None:
+            return rows
+        b = self.stack.bounds
+        return rows - b[np.searchsorted(b, rows, side="right") - 1]
+
     def voucher_kept(self, who: np.ndarray, day: float) -> np.ndarray:
         """The live voucher each customer keeps on top of a new one: none when the current purchase uses it."""
         keep = self.voucher_until[who] >= day
@@ -678,7 +686,7 @@ class PolicyRuntime:
         cost = f.cost if self.stack is None else (0.0 if all(math.isfinite(c) for c in f.costs) else math.nan)
         if not math.isfinite(cost) or not np.isfinite(eff.discount[sub]).all():
             bad = eff.discount[sub] if math.isfinite(cost) else np.full(len(sub), cost)
-            raise not_finite(r, None, None, bad, f.who, day, "its actions")
+            raise not_finite(r, None, None, bad, self.own_ids(f.who), day, "its actions")
         return f
 
     # ------------------------------------------------------------------ tiers

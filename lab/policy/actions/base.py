@@ -88,7 +88,7 @@ class Valuation:
         """An expression field of the action, evaluated for every customer of the batch (always finite)."""
         out = self.exprs[name].evaluate(self.env, len(self.idx))
         if self.rule is not None and not np.isfinite(out).all():
-            raise not_finite(self.rule, self.act, name, out, self.idx, self.day)
+            raise not_finite(self.rule, self.act, name, out, self.rt.own_ids(self.idx), self.day)
         return out
 
     @property
@@ -164,7 +164,7 @@ class Firing:
         """An expression field of the action, evaluated for the firing customers (always finite: else the run stops)."""
         out = self.exprs[name].evaluate(self.sub_env, len(self.sub))
         if not np.isfinite(out).all():
-            raise not_finite(self.rule, self.act, name, out, self.who, self.day)
+            raise not_finite(self.rule, self.act, name, out, self.rt.own_ids(self.who), self.day)
         return out
 
     def room(self) -> np.ndarray:
