@@ -11,6 +11,15 @@ starting population but not importing the package or reading the YAML.
 Targets (from the issue, on a 2-core machine): 1M customers x 730 days under
 the points policy in at most 10 s and 1.5 GB peak memory; at least 20x the
 reference engine's purchases per second; time growing linearly with purchases.
+
+    python benchmarks/bench_engine.py --stack 20 [--stack-sizes 500,2000] [--policy points] [--days 365]
+
+measures a stack of worlds instead (lab.engine.stack): at each size, K runs of the
+policy (seed 1, addresses 0..K-1) made one after another in one process, against
+the same K runs simulated as one stack; the timed part is constructing and running
+the simulations (K of them, or the one stack). Every world of the stack is
+bit-identical to its run alone (tests/test_stack.py), so both sides simulate the same
+purchases; the script checks that they agree.
 """
 
 from __future__ import annotations
@@ -48,8 +57,11 @@ def _peak_rss_mb() -> float:
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
-def child(engine: str, scenario: str, policy: str, customers: int, days: int, seed: int) -> dict[str, object]:
-    """Run one simulation and return what was measured (printed as one JSON line by --child)."""
+def child(engine: str, scenario: str, policy: str, customers: int, days: int, seed: int,
+          worlds: int = 0) -> dict[str, object]:
+    """Run one simulation and return what was measured (printed as one JSON line by --child).
+
+    engine "alone" or "stacked": `worlds` runs (addresses 0..worlds-1) one after another, or as one stack."""
     from lab.engine.options import RunOptions
     from lab.engine.simulate import Simulation
     from lab.scenario.loader import load_scenario
@@ -57,6 +69,19 @@ def child(engine: str, scenario: str, policy: str, customers: int, days: int, se
     loaded = load_scenario(ROOT / scenario, [policy])
     compiled = loaded.policies[policy]
     opts = RunOptions(seed=seed, customers=customers, days=days)
+    if engine in ("alone", "stacked"):
+        from lab.engine.stack import StackedSimulation
+
+        many = [RunOptions(seed=seed, address=(k,), customers=customers, days=days) for k in range(worlds)]
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        if engine == "stacked":
+            raws = StackedSimulation(loaded.scenario, compiled, many).runs()
+        else:
+            raws = [Simulation(loaded.scenario, compiled, o).run() for o in many]
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+        return {"engine": engine, "customers": customers, "days": days, "seconds": wall, "cpu_seconds": cpu,
+                "purchases": sum(int(r.daily["purchases"].sum()) for r in raws), "peak_mb": _peak_rss_mb()}
     kwargs: dict[str, object] = {}
     if engine == "reference":
         from lab.engine.reference import ReferenceSimulation as Engine  # type: ignore[attr-defined]
@@ -99,7 +124,8 @@ class Measure:
 def run_child(engine: str, args: argparse.Namespace, customers: int, timeout: float | None) -> dict[str, object] | str:
     """One measurement in a fresh process: its JSON result, or a note saying why there is none."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", engine, "--scenario", args.scenario,
-           "--policy", args.policy, "--days", str(args.days), "--seed", str(args.seed), "--sizes", str(customers)]
+           "--policy", args.policy, "--days", str(args.days), "--seed", str(args.seed), "--sizes", str(customers),
+           "--stack", str(args.stack)]
     try:
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -168,6 +194,51 @@ def linearity(rows: list[Measure]) -> list[str]:
     return out
 
 
+def stacks(args: argparse.Namespace) -> int:
+    """K runs alone against one stack of K worlds, at each of --stack-sizes, alternating the two."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        sizes = [int(s) for s in args.stack_sizes.split(",") if s.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) <= 0 or args.stack < 1:
+        print("--stack and --stack-sizes take positive whole numbers, e.g. --stack 20 --stack-sizes 500,2000",
+              file=sys.stderr)
+        return 2
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"# {args.stack} runs of the {args.policy} policy, {args.scenario}, {args.days} days, seed {args.seed}: "
+          f"alone (one after another) and as one stack; median of {args.repeats} fresh-process runs, {cores} cores, "
+          f"load average {os.getloadavg()[0]:.1f} at start")
+    print(f"# command: python benchmarks/bench_engine.py --stack {args.stack} --stack-sizes {args.stack_sizes} "
+          f"--repeats {args.repeats} --days {args.days} --policy {args.policy}")
+    rows: list[Measure] = []
+    for n in sizes:
+        alone: list[dict[str, object]] = []
+        stacked: list[dict[str, object]] = []
+        for _ in range(args.repeats):  # alternating, so a change in the machine's load falls on both
+            for engine, into in (("alone", alone), ("stacked", stacked)):
+                r = run_child(engine, args, n, None)
+                if isinstance(r, str):
+                    print(f"{engine} at {n:,} customers: {r}")
+                    return 1
+                into.append(r)
+                print(f"  {engine:8s} {n:>9,d} customers x {args.stack}: {r['seconds']:8.2f} s, "
+                      f"{r['purchases']:>10,d} purchases", file=sys.stderr, flush=True)
+        for engine, got in (("alone", alone), ("stacked", stacked)):
+            rows.append(Measure(f"{engine} x{args.stack}", n, statistics.median(float(r["seconds"]) for r in got),
+                                statistics.median(float(r["cpu_seconds"]) for r in got), int(got[0]["purchases"]),
+                                max(float(r["peak_mb"]) for r in got), len(got)))
+        if alone[0]["purchases"] != stacked[0]["purchases"]:
+            print(f"at {n:,} customers the stack simulated other purchases than the runs alone: a bug")
+    print()
+    print("\n".join(table(rows)))
+    print()
+    for a, b in zip(rows[::2], rows[1::2]):
+        print(f"{a.customers:,} customers: the stack of {args.stack} takes {b.seconds:.2f} s against {a.seconds:.2f} s "
+              f"alone, {a.seconds / b.seconds:.1f}x (cpu {a.cpu_seconds / b.cpu_seconds:.1f}x)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="10000,100000,1000000", help="customer counts for the vectorised engine")
@@ -182,7 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reference-repeats", type=int, default=None,
                    help="runs per size for the reference engine (default: --repeats)")
     p.add_argument("--reference-cap", type=float, default=600.0, help="seconds after which a reference run is stopped")
-    p.add_argument("--child", choices=("vectorised", "reference"), help=argparse.SUPPRESS)
+    p.add_argument("--stack", type=int, default=0,
+                   help="measure K runs alone against one stack of K worlds instead (0: off)")
+    p.add_argument("--stack-sizes", default="500,2000", help="customer counts for --stack")
+    p.add_argument("--child", choices=("vectorised", "reference", "alone", "stacked"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -195,8 +269,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.child:
         sys.path.insert(0, str(ROOT))
-        print(json.dumps(child(args.child, args.scenario, args.policy, sizes[0], args.days, args.seed)))
+        print(json.dumps(child(args.child, args.scenario, args.policy, sizes[0], args.days, args.seed, args.stack)))
         return 0
+    if args.stack:
+        return stacks(args)
 
     sys.path.insert(0, str(ROOT))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

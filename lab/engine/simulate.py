@@ -371,19 +371,34 @@ class Simulation:
         return referred_by
 
     def _welcome(self, ids: np.ndarray, times: np.ndarray, referred_by: np.ndarray | None) -> None:
-        count = ids.size
+        joins = self._welcome_clocks(ids, times)
+        self._welcome_books(ids, times, referred_by, joins)
+        self._purchase(ids, times, repeat=False)
+
+    def _welcome_clocks(self, ids: np.ndarray, times: np.ndarray) -> np.ndarray | None:
+        """What a welcome does to the new customers' own columns alone (elementwise): their clocks start and
+        each decides whether to join; returns who joins (None with no programme)."""
         if self.any_pareto:
             self.death_agenda.note(ids, self.c.death_time[ids])
+        self._next_candidate(ids, times)
+        self._next_contact(ids, times)
+        if self.cp.policy.is_baseline:
+            return None
+        return self.streams.uniform("enrol", ids, 0) < behaviour.enrol_probability(
+            self.beh, self.cp.policy.participation, self.c.lam[ids], self._basket(ids), self.enrol_c)
+
+    def _welcome_books(self, ids: np.ndarray, times: np.ndarray, referred_by: np.ndarray | None,
+                       joins: np.ndarray | None, *, starting: bool = False) -> None:
+        """What a welcome does to the run's own state: its counts, the programme's books and the enrolment and
+        referral rules (`starting`: the starting customers, not counted as acquisition)."""
+        count = ids.size
         self._grow_runtime()
-        self.book.acquired += count
+        if not starting:
+            self.book.acquired += count
         self.alive += count
         if referred_by is not None:
             self.book.acquired_referral += count
-        self._next_candidate(ids, times)
-        self._next_contact(ids, times)
-        if not self.cp.policy.is_baseline:
-            joins = self.streams.uniform("enrol", ids, 0) < behaviour.enrol_probability(
-                self.beh, self.cp.policy.participation, self.c.lam[ids], self._basket(ids), self.enrol_c)
+        if joins is not None:
             members = ids[joins]
             self.runtime.enrol(members)
             self.members += int(members.size)
@@ -401,7 +416,6 @@ class Simulation:
                     rest = np.ones(referrers.size, dtype=bool)
                     rest[first] = False
                     referrers, refd, when = referrers[rest], refd[rest], when[rest]
-        self._purchase(ids, times, repeat=False)
 
     # ------------------------------------------------------------------ purchases
     def _purchase(self, idx: np.ndarray, t: np.ndarray, repeat: bool) -> np.ndarray | None:
@@ -477,54 +491,79 @@ class Simulation:
 
     def _apply_effects(self, eff: Effects, t: np.ndarray | float) -> np.ndarray:
         """Act on what the programme did: goods given, trials, offers, satisfaction. Returns goods cost per customer."""
-        c = self.c
         idx = eff.idx
         goods = np.zeros(len(idx))
         if len(idx) == 0:
             return goods
         pos = {int(i): j for j, i in enumerate(idx)} if (eff.free_items or eff.trials) and len(idx) < 64 else None
-        t_arr = np.broadcast_to(np.asarray(t, dtype=float), (len(idx),))
         unit_cost = self.cost0 * self.store.unit_cost_factor
         for g in eff.records():  # the programme's money: each record to the book its kind declares
             book_given(self.book, g, g.total(unit_cost))
             if GIVEN[g.kind].goods:
                 np.add.at(goods, self._positions(idx, g.who, pos), g.unit_costs(unit_cost))
-        if not self.on:
-            return goods
-        delight = eff.delight.copy()
-        wear = self._wear(idx, t_arr) if self.on and delight.any() else None
+        if self.on:
+            self._respond(eff, t, pos, slice(None) if eff.delight.any() else None)
+        return goods
+
+    def _respond(self, eff: Effects, t: np.ndarray | float, pos: dict[int, int] | None,
+                 delighted: slice | np.ndarray | None) -> None:
+        """How customers respond to what the programme did: free items and rewards delight them (worn by recent
+        ones), trials may win them over, offers may be taken up. `delighted`: the customers (positions in
+        eff.idx) whose rewards are weighed -- all of them when any has reward value, else none (a stack of
+        worlds weighs each world's as its run alone does)."""
+        c = self.c
+        idx = eff.idx
+        t_arr = np.broadcast_to(np.asarray(t, dtype=float), (len(idx),))
+        wear: np.ndarray | None = None
+        if delighted is not None:
+            sel = idx[delighted]
+            if sel.size:
+                wear = np.ones(len(idx))
+                wear[delighted] = self._wear(sel, t_arr[delighted])
         for who, codes in eff.free_items:
             j = self._positions(idx, who, pos)
-            if self.on:
-                fav = c.favourite(who) == codes
-                worn = wear[j] if wear is not None else 1.0
-                self.bump_satisfaction(who, t_arr[j], behaviour.free_item_gain(
-                    self.beh, fav, self.seg.reward_sensitivity[c.seg[who]], worn))
-        for n_trial, (who, codes) in enumerate(eff.trials):
-            if self.on:
-                new = c.cat_n[who, codes] == 0
-                adopt = behaviour.adopts_trial(new, self.streams.uniform("trial", who, self._event_key(n_trial)),
-                                               self.seg.variety_seeking[c.seg[who]])
-                w_idx, w_codes = who[adopt], codes[adopt]
-                if w_idx.size:
-                    c.cat_cum[w_idx] = behaviour.tastes_after_trial(c.preferences(w_idx), w_codes, len(self.cats))
-                    c.lam_mult[w_idx] *= behaviour.trial_rate_factor(self.beh)
-        for n_offer, (who, offer) in enumerate(eff.offers):
-            if self.on and len(who):
+            fav = c.favourite(who) == codes
+            worn = wear[j] if wear is not None else 1.0
+            self.bump_satisfaction(who, t_arr[j], behaviour.free_item_gain(
+                self.beh, fav, self.seg.reward_sensitivity[c.seg[who]], worn))
+        trial_keys = self._event_keys()
+        for who, codes in eff.trials:
+            new = c.cat_n[who, codes] == 0
+            adopt = behaviour.adopts_trial(new, self.streams.uniform("trial", who, trial_keys(who)),
+                                           self.seg.variety_seeking[c.seg[who]])
+            w_idx, w_codes = who[adopt], codes[adopt]
+            if w_idx.size:
+                c.cat_cum[w_idx] = behaviour.tastes_after_trial(c.preferences(w_idx), w_codes, len(self.cats))
+                c.lam_mult[w_idx] *= behaviour.trial_rate_factor(self.beh)
+        offer_keys = self._event_keys()
+        for who, offer in eff.offers:
+            key = offer_keys(who)
+            if len(who):
                 p = behaviour.offer_take_up(offer.response, self.seg.reward_sensitivity[c.seg[who]])
-                resp = self.streams.uniform("offer", who, self._event_key(n_offer)) < p
+                resp = self.streams.uniform("offer", who, key) < p
                 r = who[resp]
                 self.offers_made = self.offers_made or bool(r.size)
                 c.offer_until[r] = self.now + offer.days
                 c.offer_freq[r] = offer.frequency_uplift
                 c.offer_basket[r] = offer.basket_uplift
-        if self.on and delight.any():
-            gain = behaviour.reward_gain(self.beh, delight, self.mean_basket[c.seg[idx]],
-                                         self.seg.reward_sensitivity[c.seg[idx]], wear)
+        if wear is not None and delighted is not None:
+            sel, d, worn = idx[delighted], eff.delight[delighted], wear[delighted]
+            gain = behaviour.reward_gain(self.beh, d, self.mean_basket[c.seg[sel]],
+                                         self.seg.reward_sensitivity[c.seg[sel]], worn)
             hit = gain > 0
-            self.bump_satisfaction(idx[hit], t_arr[hit], gain[hit])
-            c.heat[idx[hit]] += 1.0  # this reward will dull the next ones
-        return goods
+            self.bump_satisfaction(sel[hit], t_arr[delighted][hit], gain[hit])
+            c.heat[sel[hit]] += 1.0  # this reward will dull the next ones
+
+    def _event_keys(self) -> Callable[[np.ndarray], np.ndarray | int]:
+        """The counters of one kind of programme event (trials, offers) for its records of a batch, in order: the
+        j-th record's customers get _event_key(j) (in a stack, j counts the records of each customer's world)."""
+        j = -1
+
+        def key(who: np.ndarray) -> np.ndarray | int:
+            nonlocal j
+            j += 1
+            return self._event_key(j)
+        return key
 
     def _wear(self, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
         """How much a reward still delights: 1 / (1 + habituation x recent rewards), recent rewards decaying with

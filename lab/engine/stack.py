@@ -39,8 +39,9 @@ from lab.engine.record import RawRun, record_run
 from lab.engine.simulate import Simulation, _Agenda, _Source
 from lab.engine.store import DayBook
 from lab.policy import model as pm
-from lab.policy.effects import Effects
+from lab.policy.effects import GIVEN, Effects, Given, book_given
 from lab.policy.runtime import CompiledPolicy, PolicyRuntime
+from lab.population.arrivals import arriving_on, starting_arrivals
 from lab.population.customers import Customers
 from lab.randomness import WorldStreams, gamma_quantile
 from lab.scenario.model import Scenario
@@ -116,6 +117,48 @@ class _WorldRuntime:
                                        partner=None if partner is None else partner - b, only=only))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Arrival:
+    """Customers a world welcomes in one call of Simulation._welcome: their arrival times, who referred each
+    (None: no one), and whether they are the starting customers (not counted as acquisition)."""
+
+    times: np.ndarray
+    referred_by: np.ndarray | None
+    starting: bool = False
+
+
+class _StackSource(_Source):
+    """The customer facts of every world's rows at once, for the stacked runtime: membership from its rows, the
+    store's service quality each row's world's."""
+
+    sim: "StackedSimulation"
+
+    def get(self, name: str, idx: np.ndarray) -> np.ndarray | float:
+        if name == "customer.member":
+            assert self.sim.srt is not None
+            return self.sim.srt.member[idx]
+        if name == "store.service_quality":
+            return self.sim._quality(idx)
+        return super().get(name, idx)
+
+
+def _part_of(eff: Effects, lo: int, hi: int) -> Effects:
+    """The effects on the customers eff.idx[lo:hi] (one world's, ascending rows), as that world's own call gives
+    them: its entries of every record, records it has none of left out."""
+    rows = eff.idx[lo:hi]
+    given: dict[str, list[Given]] = {}
+    if eff.given and hi > lo:
+        first, last = int(rows[0]), int(rows[-1])
+        for kind, records in eff.given.items():
+            for g in records:
+                a, b = np.searchsorted(g.who, [first, last + 1]).tolist()
+                if b > a:
+                    given.setdefault(kind, []).append(dataclasses.replace(
+                        g, who=g.who[a:b], codes=None if g.codes is None else g.codes[a:b]))
+    return Effects(rows, eff.discount[lo:hi], eff.points_discount[lo:hi], eff.delight[lo:hi], eff.rules[lo:hi],
+                   eff.credit[lo:hi], given)
+
+
 class _WorldRows:
     """One world's customer columns (its own rows, in its own order), for record_run."""
 
@@ -155,8 +198,18 @@ class StackedSimulation(Simulation):
         self.rows = WorldStreams([ws.streams for ws in alone])  # the draws, keyed by world and own id
         self.streams = self.rows
         self.c = Customers(self.seg, len(self.cats), sum(self.caps))
+        self.bounds = np.zeros(self.K + 1, dtype=np.int64)  # world w's rows: bounds[w] to bounds[w + 1]
         self._layout()
         self.source = _Source(self)
+        # the programme over every world's rows at once, when its purchases can be (PolicyRuntime.stacks_purchases):
+        # each world's runtime keeps its own totals, its columns views of this one's rows
+        self.programmes = [ws.runtime if ws.programme is None else ws.programme[1] for ws in alone]
+        self.srt: PolicyRuntime | None = None
+        if not policy.policy.is_baseline and self.programmes[0].stacks_purchases:
+            self.srt = PolicyRuntime(policy, 0)
+            self.srt.share_rows(self.programmes, self.bounds)
+        self.srt_live = self.srt is not None and self.launch_day == 0  # (else from the launch)
+        self.stack_source = _StackSource(self)
         self.views = [_WorldRuntime(self, w) for w in range(self.K)]
         self.cand_agenda = _Agenda(self.c, "next_cand")
         self.contact_agenda = _Agenda(self.c, "next_contact")
@@ -173,12 +226,19 @@ class StackedSimulation(Simulation):
         self.bases = np.concatenate([[0], np.cumsum(caps)[:-1]]).astype(np.int64)
         self.rows.world = np.repeat(np.arange(self.K, dtype=np.int64), caps)
         self.rows.base = self.bases
+        self.bounds[:-1] = self.bases
+        self.bounds[-1] = int(caps.sum())
         self.c.n = self.c.capacity = int(caps.sum())
 
     def _grow(self, w: int, capacity: int) -> None:
         """World w needs `capacity` rows: every world's block moves to its new place."""
+        self._regrow({w: capacity})
+
+    def _regrow(self, capacities: dict[int, int]) -> None:
+        """Worlds need more rows (world -> its new capacity): every world's block moves to its new place."""
         old, c = self.bases.copy(), self.c
-        self.caps[w] = capacity
+        for w, capacity in capacities.items():
+            self.caps[w] = capacity
         total = sum(self.caps)
         new = np.concatenate([[0], np.cumsum(self.caps)[:-1]])
         for name in Customers.COLUMNS:
@@ -188,6 +248,8 @@ class StackedSimulation(Simulation):
                 b[new[k]:new[k] + self.ns[k]] = a[old[k]:old[k] + self.ns[k]]
             setattr(c, name, b)
         self._layout()
+        if self.srt is not None:
+            self.srt.share_rows(self.programmes, self.bounds)
         for ag in (self.cand_agenda, self.contact_agenda, self.death_agenda):
             ag.stop, ag.buckets, ag.noted = -1, [], []  # the next call scans afresh (rows have moved)
 
@@ -231,10 +293,16 @@ class StackedSimulation(Simulation):
         return self._q if isinstance(self._q, float) else self._q[self.rows.world[idx]]
 
     def _goal_progress(self, idx: np.ndarray) -> np.ndarray:
+        if self.srt_live:
+            assert self.srt is not None
+            return self.srt.goal_progress(idx, self.now)
         parts = [self.views[w].goal_progress(idx[lo:hi], self.now) for w, lo, hi in self._parts(idx)]
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def _credit_use(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.srt_live:
+            assert self.srt is not None
+            return self.srt.credit_use(idx)
         parts = [self.views[w].credit_use(idx[lo:hi]) for w, lo, hi in self._parts(idx)]
         if not parts:
             return np.zeros(0), np.zeros(0)
@@ -296,14 +364,17 @@ class StackedSimulation(Simulation):
         return np.asarray(referred_by) + self.bases[self.cur]
 
     # ------------------------------------------------------------------ purchases (every world at once)
-    def _purchase(self, idx: np.ndarray, t: np.ndarray, repeat: bool) -> np.ndarray | None:
+    def _purchase(self, idx: np.ndarray, t: np.ndarray, repeat: bool,
+                  parts: list[tuple[int, int, int]] | None = None) -> np.ndarray | None:
         """Simulation._purchase over the rows of many worlds: the draws and columns at once, the programme,
-        the books and the effects world by world (each world's slice of the batch)."""
+        the books and the effects world by world (each world's slice of the batch; `parts`: the slices,
+        (world, lo, hi), when a world's purchases are several of its run alone's batches, in its order)."""
         c, st = self.c, self.seg
         if len(idx) == 0:
             return None
         home = self.cur
-        parts = self._parts(idx)
+        if parts is None:
+            parts = self._parts(idx)
         seg = c.seg[idx]
         k = c.purchases[idx]
         u_spend, u_cat, u_refer = self.streams.uniforms(("spend", "category", "referral"), idx, k)
@@ -319,10 +390,14 @@ class StackedSimulation(Simulation):
         number = (k + 1).astype(np.float64)
         baseline = self.cp.policy.is_baseline
         effs: list[Effects] = []
+        whole: Effects | None = None  # the stacked runtime's effects on the whole batch, when it gave one
         if baseline:
             discount = np.zeros(len(idx))
             credit = np.zeros(len(idx))
             rules = np.zeros(len(idx), dtype=np.uint64)
+        elif self.srt_live:
+            discount, credit, rules, effs, whole = self._programme_purchase(idx, t, amount, cat, number,
+                                                                            st.credit_appetite[seg], parts)
         else:
             appetite = st.credit_appetite[seg]
             for w, lo, hi in parts:
@@ -347,8 +422,7 @@ class StackedSimulation(Simulation):
         margin = revenue - cogs
         goods_parts = []
         for j, (w, lo, hi) in enumerate(parts):
-            self._enter(w)
-            b = self.book
+            b = self._world(w).book
             b.gross_sales += float(amount[lo:hi].sum())
             b.discounts += float(discount[lo:hi].sum())
             b.revenue += float(revenue[lo:hi].sum())
@@ -358,8 +432,10 @@ class StackedSimulation(Simulation):
             if repeat:
                 b.repeat_revenue += float(revenue[lo:hi].sum())
                 b.repeat_purchases += hi - lo
-            goods_parts.append(np.zeros(hi - lo) if baseline else self._apply_effects(effs[j], t[lo:hi]))
-        goods = np.concatenate(goods_parts)
+            if whole is None:
+                self._enter(w)
+                goods_parts.append(np.zeros(hi - lo) if baseline else self._apply_effects(effs[j], t[lo:hi]))
+        goods = np.concatenate(goods_parts) if whole is None else self._apply_parts(whole, effs, parts, t)
         disc = (1 + self.sc.discount_rate) ** (-(t - c.acquired_at[idx]) / 365.0)
         c.clv[idx] += (margin - goods) * disc
         for w, lo, hi in parts:
@@ -386,10 +462,83 @@ class StackedSimulation(Simulation):
                 who = idx[lo:hi][refer[lo:hi]]
                 if who.size:
                     c.referrals[who] += 1
-                    self._enter(w)
-                    self.referral_queue.append(who - self.bases[w])
+                    self._world(w).referral_queue.append(who - self.bases[w])
         self._enter(home)
         return s
+
+    def _programme_purchase(self, idx: np.ndarray, t: np.ndarray, amount: np.ndarray, cat: np.ndarray,
+                            number: np.ndarray, appetite: np.ndarray, parts: list[tuple[int, int, int]]
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Effects], Effects | None]:
+        """The programme's answer to a batch of purchases over every world at once (the stacked runtime), and each
+        part's effects as the world's own call would give them. A world with several parts (several batches of
+        its run alone) has them in successive calls, its first part in the first, and so on, so each of its sums
+        is over the batch it is over alone. Last: the effects on the whole batch, when one call gave them."""
+        assert self.srt is not None
+        layers: list[list[int]] = []
+        seen: dict[int, int] = {}
+        for j, (w, _, _) in enumerate(parts):
+            k = seen.get(w, 0)
+            seen[w] = k + 1
+            if k == len(layers):
+                layers.append([])
+            layers[k].append(j)
+        n = len(idx)
+        discount, credit, rules = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.uint64)
+        effs: list[Effects | None] = [None] * len(parts)
+        for layer in layers:
+            if len(layers) == 1:
+                pos: np.ndarray | slice = slice(0, n)
+            else:
+                pos = np.concatenate([np.arange(parts[j][1], parts[j][2]) for j in layer])
+            eff = self.srt.purchase(idx[pos], t[pos], amount[pos], cat[pos], number[pos], appetite[pos], self.now,
+                                    self.stack_source)
+            discount[pos], credit[pos], rules[pos] = eff.discount, eff.credit, eff.rules
+            at = 0
+            for j in layer:
+                w, lo, hi = parts[j]
+                effs[j] = _part_of(eff, at, at + hi - lo)
+                at += hi - lo
+        return discount, credit, rules, effs, eff if len(layers) == 1 else None  # type: ignore[return-value]
+
+    def _apply_parts(self, eff: Effects, effs: list[Effects], parts: list[tuple[int, int, int]],
+                     t: np.ndarray) -> np.ndarray:
+        """Simulation._apply_effects over a batch of many worlds (`eff`; `effs`: each part's own, `parts`): each
+        world's records booked to its own book at its own store's costs, in its order; the customers respond in
+        one pass, each world's rewards weighed when that world has any (as alone). Returns goods cost per row."""
+        idx = eff.idx
+        goods = np.zeros(len(idx))
+        if len(idx) == 0:
+            return goods
+        for (w, lo, hi), e in zip(parts, effs, strict=True):
+            if not e.given:
+                continue
+            h = self._world(w)
+            unit_cost = self.cost0 * h.store.unit_cost_factor
+            mine = goods[lo:hi]
+            for g in e.records():
+                book_given(h.book, g, g.total(unit_cost))
+                if GIVEN[g.kind].goods:
+                    np.add.at(mine, self._positions(idx[lo:hi], g.who, None), g.unit_costs(unit_cost))
+        if self.on:
+            delighted: slice | np.ndarray | None = None
+            some = [(lo, hi) for w, lo, hi in parts if eff.delight[lo:hi].any()]
+            if len(some) == len(parts):
+                delighted = slice(None)
+            elif some:
+                delighted = np.concatenate([np.arange(lo, hi) for lo, hi in some])
+            self._respond(eff, t, None, delighted)
+        return goods
+
+    def _event_keys(self):
+        """Simulation._event_keys with each world's records counted apart (a batch may hold many worlds)."""
+        seen = np.zeros(self.K, dtype=np.int64)
+
+        def key(who: np.ndarray) -> np.ndarray:
+            w = self.rows.world[who]
+            k = int(self.now) * 64 + seen[w]
+            seen[np.unique(w)] += 1  # (a record is never empty: it holds the customers an action fired for)
+            return k
+        return key
 
     def _service_contacts(self, end: float) -> None:
         c = self.c
@@ -406,11 +555,15 @@ class StackedSimulation(Simulation):
         resolved = self.streams.uniform("resolved", idx, k) < q
         parts = self._parts(idx)
         for w, lo, hi in parts:
-            self._enter(w)
-            self.book.contacts += hi - lo
-            self.book.complaints += int(complaint[lo:hi].sum())
-            self.book.resolved += int(resolved[lo:hi].sum())
+            book = self._world(w).book
+            book.contacts += hi - lo
+            book.complaints += int(complaint[lo:hi].sum())
+            book.resolved += int(resolved[lo:hi].sum())
         self.bump_satisfaction(idx, t, behaviour.contact_shift(self.beh, resolved, complaint))
+        if self.srt_live and not any(self.runtime.has_trigger(g) for g in ("service_contact", "visit")):
+            assert self.srt is not None
+            self.srt.contact(idx, self.now)  # (a visit for the rolling windows: per customer)
+            return
         for w, lo, hi in parts:
             self._enter(w)
             ix, tt, comp, res = idx[lo:hi], t[lo:hi], complaint[lo:hi], resolved[lo:hi]
@@ -426,54 +579,157 @@ class StackedSimulation(Simulation):
             if self.runtime.has_trigger("visit"):
                 self._apply_effects(self.runtime.fire("visit", ix, self.now, self.source), tt)
 
+    # ------------------------------------------------------------------ arrivals (every world at once)
+    def _arrive(self, adds: list[list[list[_Arrival]]]) -> None:
+        """Every world's new customers of one moment, in one batch.
+
+        `adds[w]` is world w's calls of Customers.add in the order its run alone makes them, each a list of
+        the welcomes it is split into (one, or the paid arrivals and then the referred ones). Each world's
+        block grows call by call as its run alone grows; the new customers' columns, clocks and joining
+        draws are elementwise, so they are drawn in one batch; each world's counts, enrolments and rules then
+        run welcome by welcome in its own order, and the trial purchases are one stacked batch (world by
+        world, welcome by welcome, inside it) unless a rule on enrolment, referral or visit makes a welcome's
+        rules depend on the previous welcome's purchase (then each welcome buys before the next is booked)."""
+        grown: dict[int, int] = {}
+        for w in range(self.K):
+            cap, n = self.caps[w], self.ns[w]
+            for add in adds[w]:
+                count = sum(len(a.times) for a in add)
+                if n + count > cap:  # as Customers.add grows the run alone
+                    cap = max(n + count, int(cap * 1.5) + 1024)
+                n += count
+            if cap != self.caps[w]:
+                grown[w] = cap
+        if grown:
+            self._regrow(grown)
+        welcomes: list[tuple[int, int, int, _Arrival]] = []  # (world, lo, hi, arrival) in the batch
+        rows, times, by = [], [], []
+        pos = 0
+        for w in range(self.K):
+            first = int(self.bases[w]) + self.ns[w]
+            for add in adds[w]:
+                for a in add:
+                    k = len(a.times)
+                    rows.append(np.arange(first, first + k, dtype=np.int64))
+                    times.append(a.times)
+                    by.append(np.full(k, -1, dtype=np.int64) if a.referred_by is None else a.referred_by)
+                    welcomes.append((w, pos, pos + k, a))
+                    first += k
+                    pos += k
+            self.ns[w] = first - int(self.bases[w])
+        if pos == 0:
+            return
+        idx = np.concatenate(rows) if len(rows) > 1 else rows[0]
+        t = np.concatenate(times) if len(times) > 1 else np.asarray(times[0], dtype=np.float64)
+        self.c.add(pos, t, self.streams, np.concatenate(by) if len(by) > 1 else by[0], rows=idx)
+        joins = self._welcome_clocks(idx, t)
+        home = self.cur
+        rt = self.worlds[0].runtime  # the programme running now (the warm-up's before a launch): every world's
+        in_order = any(rt.has_trigger(g) for g in ("enrolment", "referral", "visit"))
+        if not in_order and self.srt_live:  # Simulation._welcome_books for every welcome, its enrolments at once
+            assert self.srt is not None
+            for w, lo, hi, a in welcomes:
+                h = self._world(w)
+                if not a.starting:
+                    h.book.acquired += hi - lo
+                h.alive += hi - lo
+                if a.referred_by is not None:
+                    h.book.acquired_referral += hi - lo
+                if joins is not None:
+                    h.members += int(np.count_nonzero(joins[lo:hi]))
+            if joins is not None:
+                self.srt.enrol(idx[joins])
+        else:
+            for w, lo, hi, a in welcomes:
+                self._enter(w)
+                self._welcome_books(idx[lo:hi], t[lo:hi], a.referred_by, None if joins is None else joins[lo:hi],
+                                    starting=a.starting)
+                if in_order:
+                    self._purchase(idx[lo:hi], t[lo:hi], repeat=False, parts=[(w, 0, hi - lo)])
+        if not in_order:
+            self._purchase(idx, t, repeat=False, parts=[(w, lo, hi) for w, lo, hi, _ in welcomes])
+        self._enter(home)
+
     # ------------------------------------------------------------------ the day
     def customers_day(self, day: int) -> None:
+        """Each world's arrivals of the day drawn from its own generator as alone, then all created at once."""
+        mk = self.sc.store.marketing
+        spread = self.sc.population.arrival_days > 0
+        today = arriving_on(self.start_times, day) if spread else slice(0, 0)
+        adds: list[list[list[_Arrival]]] = []
         for w in range(self.K):
-            self._enter(w)
-            self._arrivals(day)
+            h = self._world(w)
+            queue = h.referral_queue
+            referrers = (np.concatenate(queue) if len(queue) > 1 else queue[0]) if queue else None
+            h.referral_queue = []  # today's referrals arrive tomorrow, whoever makes them
+            calls: list[list[_Arrival]] = []
+            if today.stop > today.start:
+                calls.append([_Arrival(self.start_times[today], None, True)])
+            n_new, paid = 0, np.zeros(0)
+            if mk.budget_per_year > 0:
+                n_new = int(h.acq_rng.poisson(mk.budget_per_year / 365.0 / mk.cost_per_acquisition))
+                paid = day + np.sort(h.acq_rng.random(n_new))
+            if referrers is None:
+                if n_new:
+                    calls.append([_Arrival(paid, None)])
+            else:
+                referred = _Arrival(day + np.sort(h.acq_rng.random(len(referrers))), referrers)
+                if n_new == 0 or referrers.size == 0:  # Simulation._acquire_both: two calls to add
+                    calls += [[_Arrival(paid, None)]] if n_new else []
+                    calls += [[referred]] if referrers.size else []
+                else:
+                    calls.append([_Arrival(paid, None), referred])
+            adds.append(calls)
+        self._arrive(adds)
         self._customer_events(day)
 
     def close_day(self, day: int) -> None:
+        """Each world's store closes its own books; on a reporting day, every world's satisfaction in one pass
+        (each world's after its own close, which moves only its service quality)."""
+        recs = []
         for w in range(self.K):
-            self._enter(w)
-            ws = self.worlds[w]
-            rt = ws.runtime
-            running = self.members * self.cp.policy.cost_per_member_per_year / 365.0
+            h = self._world(w)
+            rt = self.worlds[w].runtime
+            running = h.members * h.cp.policy.cost_per_member_per_year / 365.0
             flows = {k: sum(b.flows[k] for b in rt.points.values()) for k in ("earned", "redeemed")}
-            self.book.points_awarded = flows["earned"] - self._points_seen["earned"]
-            self.book.points_redeemed = flows["redeemed"] - self._points_seen["redeemed"]
-            self._points_seen = flows
-            rec = self.store.end_of_day(self.book, running, self.sc.flywheel)
-            n, b = self.ns[w], int(self.bases[w])
+            h.book.points_awarded = flows["earned"] - h._points_seen["earned"]
+            h.book.points_redeemed = flows["redeemed"] - h._points_seen["redeemed"]
+            h._points_seen = flows
+            rec = h.store.end_of_day(h.book, running, self.sc.flywheel)
             rec["day"] = day
-            rec["alive"] = self.alive
-            rec["customers"] = n
-            rec["members"] = self.members
+            rec["alive"] = h.alive
+            rec["customers"] = self.ns[w]
+            rec["members"] = h.members
             rec["points_outstanding"] = float(sum(pb.outstanding for pb in rt.points.values()))
             rec["points_liability"] = rt.liability()
             rec["credit_outstanding"] = float(sum(cb.owed_total for cb in rt.credit.values()))
-            if day % self.sc.period_days == 0 or day == self.days - 1:
-                alive = b + np.flatnonzero(self.c.alive[b:b + n])
-                self._q = None  # this world's service quality has just moved
-                # satisfaction() gives _everyone_satisfaction's bits (tests/test_behaviour.py holds them equal)
-                rec["customer_satisfaction"] = (float(self.satisfaction(alive, day + 1.0).mean()) if alive.size
-                                                else float("nan"))
-            else:
-                rec["customer_satisfaction"] = float("nan")
-            ws.daily.append(rec)
-            self.book = DayBook()
+            rec["customer_satisfaction"] = float("nan")
+            recs.append(rec)
+            h.book = DayBook()
         self._q = None  # service quality moved
+        if day % self.sc.period_days == 0 or day == self.days - 1:
+            alive = [int(self.bases[w]) + np.flatnonzero(self.c.alive[self.bases[w]:self.bases[w] + self.ns[w]])
+                     for w in range(self.K)]
+            # satisfaction() gives _everyone_satisfaction's bits (tests/test_behaviour.py holds them equal)
+            s = self.satisfaction(np.concatenate(alive), day + 1.0)
+            at = 0
+            for rec, a in zip(recs, alive, strict=True):
+                if a.size:
+                    rec["customer_satisfaction"] = float(s[at:at + a.size].mean())
+                at += a.size
+        for ws, rec in zip(self.worlds, recs, strict=True):
+            ws.daily.append(rec)
 
     # ------------------------------------------------------------------ the calendar (world by world)
     def expiry_sweep(self, day: int) -> None:
         c = self.c
         for w in range(self.K):
-            self._enter(w)
+            h = self._world(w)
             rt = self.worlds[w].runtime
             for name, book in rt.points.items():
                 who, lost = book.advance(day)
                 if who.size:
-                    self.book.points_expired += float(lost.sum())
+                    h.book.points_expired += float(lost.sum())
                     value = lost * rt.policy.points[name].value
                     rows = who + self.bases[w]
                     keep = c.alive[rows]
@@ -524,6 +780,10 @@ class StackedSimulation(Simulation):
             self._drop(gone[c.alive[gone]], float(day))
 
     def launch(self, day: int) -> None:
+        self._launch(day)
+        self.srt_live = self.srt is not None  # every world runs its programme now
+
+    def _launch(self, day: int) -> None:
         for w in range(self.K):
             self._enter(w)
             ws = self.worlds[w]
@@ -547,9 +807,10 @@ class StackedSimulation(Simulation):
 
     # ------------------------------------------------------------------ run
     def _start(self) -> None:
-        for w in range(self.K):
-            self._enter(w)
-            super()._start()
+        """Simulation._start for every world at once (a stack never starts from an existing base)."""
+        self.start_times = starting_arrivals(self.n0, self.sc.population.arrival_days)
+        if self.sc.population.arrival_days == 0 and self.n0 > 0:
+            self._arrive([[[_Arrival(self.start_times, None, True)]] for _ in range(self.K)])
 
     def runs(self) -> list[RawRun]:
         """Run the whole horizon; each world's raw results, in the order the worlds were given."""

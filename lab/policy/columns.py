@@ -87,3 +87,50 @@ def identity(owner: object, columns: Iterable[Column]) -> tuple[np.ndarray, np.n
             left = a if left is None else left + a
     assert entered is not None and left is not None
     return entered, left
+
+
+class WorldRows:
+    """The rows of a stack of worlds (lab.engine.stack) as a book over all of them sees them.
+
+    World w owns the rows [bounds[w], bounds[w + 1]) -- its customer i is row bounds[w] + i -- and `worlds[w]`
+    is its own counterpart of the book (holding what is not per customer: totals, flags, accounts), whose
+    columns are views of the stacked book's rows (:func:`share`). `bounds` is updated in place when the
+    worlds' blocks move."""
+
+    def __init__(self, bounds: np.ndarray, worlds: list) -> None:
+        self.bounds = bounds
+        self.worlds = worlds
+
+    def parts(self, rows: np.ndarray, worlds: list[int] | None = None) -> list[tuple[int, int, int]]:
+        """(world, lo, hi): each world's entries rows[lo:hi] of ascending `rows`; of the worlds that have some,
+        or of exactly `worlds` (empty parts included) when given."""
+        cut = np.searchsorted(rows, self.bounds).tolist()
+        if worlds is None:
+            return [(w, cut[w], cut[w + 1]) for w in range(len(self.worlds)) if cut[w + 1] > cut[w]]
+        return [(w, cut[w], cut[w + 1]) for w in worlds]
+
+
+def share(stacked: object, worlds: Iterable[object], columns: Iterable[Column], bounds: np.ndarray) -> None:
+    """Lay the worlds' columns out as blocks of the stacked owner's columns, and make each world's columns
+    views of its block (so both see one array): world w's block is rows bounds[w] to bounds[w + 1], its
+    current values copied in and new rows at the column's fill."""
+    cols = list(columns)
+    total = int(bounds[-1])
+    worlds = list(worlds)
+    for col in cols:
+        first = getattr(worlds[0], col.name)
+        shape = list(first.shape)
+        shape[col.axis] = total
+        big = np.full(tuple(shape), col.fill, dtype=first.dtype)
+        for w, owner in enumerate(worlds):
+            old = getattr(owner, col.name)
+            lo, hi = int(bounds[w]), int(bounds[w + 1])
+            have = min(old.shape[col.axis], hi - lo)
+            if col.axis == 0:
+                big[lo:lo + have] = old[:have]
+            else:
+                big[:, lo:lo + have] = old[:, :have]
+        setattr(stacked, col.name, big)
+        for w, owner in enumerate(worlds):
+            lo, hi = int(bounds[w]), int(bounds[w + 1])
+            setattr(owner, col.name, big[lo:hi] if col.axis == 0 else big[:, lo:hi])

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from lab.policy.columns import Column, allocate, grow
+from lab.policy.columns import Column, WorldRows, allocate, grow
 from lab.policy.model import CreditLine, PointsLedger
 
 
@@ -70,6 +70,8 @@ class PointsBook:
         # summing the row -- without reading the row. Any other use switches this off for good.
         self._whole = spec.pending_days == 0
         self._touched = np.zeros(self.k, dtype=bool)  # columns that may hold points (so an empty one is never scanned)
+        # over a stack of worlds: each world's own book (its totals and flags; its columns are views of these)
+        self.stack: WorldRows | None = None
 
     def grow(self, capacity: int) -> None:
         """Make room for more customers (new ones start with nothing)."""
@@ -85,6 +87,8 @@ class PointsBook:
 
     def _mature_columns(self, day: float) -> np.ndarray:
         """Columns (oldest first) whose points may be redeemed on `day` (asked several times per batch: remembered)."""
+        if self.stack is not None:  # the calendar is every world's: theirs move it
+            self.current_lot = self.stack.worlds[0].current_lot
         key = (self.current_lot, float(day) if self.spec.pending_days else 0.0)
         if self._mature_memo is not None and self._mature_memo[0] == key:
             return self._mature_memo[1]
@@ -159,8 +163,9 @@ class PointsBook:
     # -- balances
     def balance(self, idx: np.ndarray, day: float) -> np.ndarray:
         """Points that can be redeemed now."""
-        if self._whole:
+        if self._whole if self.stack is None else all(self.stack.worlds[w]._whole for w, _, _ in self.stack.parts(idx)):
             return np.array(self.held[idx], dtype=np.float64)
+        # (a world whose points are all whole gets the same bits from its lots: whole numbers add exactly)
         cols = self._mature_columns(day)
         if cols.size == 0:
             return np.zeros(len(idx))
@@ -179,10 +184,12 @@ class PointsBook:
         """Add points to the current lot (idx may repeat)."""
         amount = np.maximum(amount, 0.0)
         col = self._lot_of(day) % self.k
-        self._touched[col] = True
         amount = np.broadcast_to(amount, np.shape(idx))
-        if self._whole and (self._lot_of(day) != self.current_lot or not _whole_numbers(amount)):
-            self._whole = False
+        parts = None if self.stack is None else self.stack.parts(idx)
+        for book, a in self._books(parts, amount):
+            book._touched[col] = True
+            if book._whole and (self._lot_of(day) != book.current_lot or not _whole_numbers(a)):
+                book._whole = False
         if _strictly_increasing(idx):  # no customer twice: a plain update is exact and much cheaper than add.at
             lot = self.lots[:, col]  # a column view: indexing it is far cheaper than lots[idx, col]
             lot[idx] += amount
@@ -192,7 +199,16 @@ class PointsBook:
             np.add.at(self.lots[:, col], idx, amount)
             np.add.at(self.earned, idx, amount)
             np.add.at(self.held, idx, amount)
-        self.flows["earned"] += float(amount.sum())
+        for book, a in self._books(parts, amount):
+            book.flows["earned"] += float(a.sum())
+
+    def _books(self, parts: list[tuple[int, int, int]] | None, values: np.ndarray):
+        """(book, its entries of `values`): this book and all of them alone; over a stack, each world's own book
+        and its part (`parts` of the rows the values belong to)."""
+        if parts is None:
+            return [(self, values)]
+        assert self.stack is not None
+        return [(self.stack.worlds[w], values[lo:hi]) for w, lo, hi in parts]
 
     def take(self, idx: np.ndarray, amount: np.ndarray, day: float, *, how: str) -> np.ndarray:
         """Remove up to `amount` mature points, oldest lots first; returns what was taken.
@@ -209,12 +225,15 @@ class PointsBook:
         rows[:, cols] = sub - taken
         self.lots[idx] = rows
         got = taken.sum(axis=1)
-        if self._whole and not _whole_numbers(taken):
-            self._whole = False
+        parts = None if self.stack is None else self.stack.parts(idx)
+        for book, t in self._books(parts, taken):
+            if book._whole and not _whole_numbers(t):
+                book._whole = False
         self.held[idx] -= got
         counter = self.redeemed if how == "redeemed" else self.deducted
         counter[idx] += got
-        self.flows[how] += float(got.sum())
+        for book, g in self._books(parts, got):
+            book.flows[how] += float(g.sum())
         return got
 
 
@@ -264,6 +283,7 @@ class CreditBook:
         self.spec = spec
         allocate(self, self.COLUMNS, capacity)
         self.owed_total = 0.0
+        self.stack: WorldRows | None = None  # over a stack of worlds: each world's own book (see PointsBook.stack)
 
     def grow(self, capacity: int) -> None:
         """Make room for more customers."""
@@ -284,7 +304,11 @@ class CreditBook:
         got = np.minimum(np.maximum(amount, 0.0), self.available(idx))
         self.owed[idx] += got
         self.charged[idx] += got
-        self.owed_total += float(got.sum())
+        if self.stack is None:
+            self.owed_total += float(got.sum())
+        else:
+            for w, lo, hi in self.stack.parts(idx):
+                self.stack.worlds[w].owed_total += float(got[lo:hi].sum())
         return got
 
     def raise_limit(self, idx: np.ndarray, new_limit: np.ndarray, raise_by: np.ndarray) -> None:

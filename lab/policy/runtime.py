@@ -35,7 +35,7 @@ from lab.policy import fields
 from lab.policy import model as m
 from lab.policy.actions import Firing, Valuation, handler_for, handlers
 from lab.policy.actions.base import not_finite
-from lab.policy.columns import Column, allocate, grow
+from lab.policy.columns import Column, WorldRows, allocate, grow, share
 from lab.policy.effects import COSTS, Effects
 from lab.policy.expr import Compiled, ExprType, Field, compile_expression
 from lab.policy.ledgers import CreditBook, PointsBook
@@ -332,6 +332,41 @@ class PolicyRuntime:
         self._goal_costs = goal_costs(p)
         self.capacity = capacity
         self._using: np.ndarray | None = None  # during a purchase: the customers whose held voucher it uses
+        # over a stack of worlds (share_rows): each world's own runtime, whose columns are views of these rows
+        self.stack: WorldRows | None = None
+
+    @property
+    def stacks_purchases(self) -> bool:
+        """Whether this policy's purchases can be run over many worlds' rows at once (share_rows), every world
+        getting the bits it gets alone: when every action of its purchase rules has a handler that works over a
+        stack (ActionHandler.stacks)."""
+        return all(handler_for(a).stacks for r in self.cp.rules if r.rule.on.tag == "purchase" for a in r.rule.do)
+
+    def share_rows(self, worlds: list["PolicyRuntime"], bounds: np.ndarray) -> None:
+        """Make this runtime the stacked book of many worlds' runtimes (of this policy): world w's customer i is
+        row bounds[w] + i here, and every per-customer column of world w (its ledgers' too) becomes a view of
+        its block of rows, so the world's own calls and calls over the stack see the same arrays. What is not
+        per customer (accounts, budgets, caps' periods, ledger totals and flags) stays each world's own.
+        Called again with new bounds when the worlds' blocks move."""
+        share(self, worlds, self.columns, bounds)
+        for name, book in self.points.items():
+            share(book, [rt.points[name] for rt in worlds], PointsBook.COLUMNS, bounds)
+            book.stack = WorldRows(bounds, [rt.points[name] for rt in worlds])
+        for name, line in self.credit.items():
+            share(line, [rt.credit[name] for rt in worlds], CreditBook.COLUMNS, bounds)
+            line.stack = WorldRows(bounds, [rt.credit[name] for rt in worlds])
+        for w, rt in enumerate(worlds):
+            rt.capacity = int(bounds[w + 1] - bounds[w])
+        self.capacity = int(bounds[-1])
+        self.stack = WorldRows(bounds, worlds)
+
+    def own_ids(self, rows: np.ndarray) -> np.ndarray:
+        """The customers' ids in their own run (for messages): the rows themselves, or over a stack each row less
+        its world's first row."""
+        if self.stack is None:
+            return rows
+        b = self.stack.bounds
+        return rows - b[np.searchsorted(b, rows, side="right") - 1]
 
     def voucher_kept(self, who: np.ndarray, day: float) -> np.ndarray:
         """The live voucher each customer keeps on top of a new one: none when the current purchase uses it."""
@@ -463,17 +498,33 @@ class PolicyRuntime:
             return np.ones(len(idx), dtype=bool)
         row = self.cap_row[r.index]
         period = self._period_index(cap.per, day)
-        if period != self._cap_period[row]:
-            self.cap_times[row] = 0
-            self.cap_points[row] = 0.0
-            self.cap_dollars[row] = 0.0
-            self._cap_period[row] = period
+        if self.stack is None:
+            self._cap_reset(row, period)
+        else:  # each world's caps start their period when that world next meets the rule, as alone
+            for w, _, _ in self.stack.parts(idx):
+                self.stack.worlds[w]._cap_reset(row, period)
         ok = np.ones(len(idx), dtype=bool)
         if cap.times is not None:
             ok &= self.cap_times[row, idx] < cap.times
         if cap.points is not None:
             ok &= self.cap_points[row, idx] < cap.points
         return ok
+
+    def _cap_reset(self, row: int, period: int) -> None:
+        if period != self._cap_period[row]:
+            self.cap_times[row] = 0
+            self.cap_points[row] = 0.0
+            self.cap_dollars[row] = 0.0
+            self._cap_period[row] = period
+
+    def _budgets_left(self, r: CompiledRule, day: float, idx: np.ndarray,
+                      fires: np.ndarray) -> list[tuple[int, int, float]]:
+        """(lo, hi, dollars left) of the budgets over the batch idx: one, or each world's (with customers firing)
+        over a stack, each rationed over its own customers in the order of their purchases as alone."""
+        if self.stack is None:
+            return [(0, len(idx), self._budget_left(r, day))]
+        return [(lo, hi, self.stack.worlds[w]._budget_left(r, day)) for w, lo, hi in self.stack.parts(idx)
+                if fires[lo:hi].any()]
 
     def _budget_left(self, r: CompiledRule, day: float) -> float:
         left = math.inf
@@ -565,24 +616,35 @@ class PolicyRuntime:
                 fires &= best_choice[group] == r.index
             if not fires.any():
                 continue
-            left = self._budget_left(r, day)
-            if math.isfinite(left):  # values are only needed to ration a budget
+            if r.rule.budget is not None or self.policy.budget is not None:  # values are only needed to ration
                 values = np.where(fires, self._action_values(r, idx, env, day, event), 0.0)
-                order = np.argsort(np.asarray(event.get("__time__", np.zeros(len(idx)))), kind="stable")
-                within = np.empty(len(idx), dtype=bool)
-                within[order] = np.cumsum(values[order]) <= left + 1e-9
-                fires &= within
+                times = np.asarray(event.get("__time__", np.zeros(len(idx))))
+                for lo, hi, left in self._budgets_left(r, day, idx, fires):
+                    if not math.isfinite(left):
+                        continue
+                    order = np.argsort(times[lo:hi], kind="stable")
+                    within = np.empty(hi - lo, dtype=bool)
+                    within[order] = np.cumsum(values[lo:hi][order]) <= left + 1e-9
+                    fires[lo:hi] &= within
                 if not fires.any():
                     continue
             if mode == "first":
                 group_done[group] |= fires
             sub = np.flatnonzero(fires)
-            cost = self._apply(r, idx, sub, env, day, amount, eff, partner)
-            self.rule_spent[r.index] += cost
-            self.budget_spent += cost
+            f = self._apply(r, idx, sub, env, day, amount, eff, partner)
             rid = r.rule.id
-            self.accounts.rule_fires[rid] += int(sub.size)
-            self.accounts.rule_cost[rid] += cost
+            if self.stack is None:
+                self.rule_spent[r.index] += f.cost
+                self.budget_spent += f.cost
+                self.accounts.rule_fires[rid] += int(sub.size)
+                self.accounts.rule_cost[rid] += f.cost
+            else:  # each firing world's books, as its run alone keeps them
+                for (w, lo, hi), cost in zip(f.firing_parts, f.costs, strict=True):
+                    rt = self.stack.worlds[w]
+                    rt.rule_spent[r.index] += cost
+                    rt.budget_spent += cost
+                    rt.accounts.rule_fires[rid] += hi - lo
+                    rt.accounts.rule_cost[rid] += cost
             eff.rules[sub] |= np.uint64(1) << np.uint64(r.index)  # r.index < MAX_RULES: compile_policy refuses more
             if r.rule.cap is not None:
                 row = self.cap_row[r.index]
@@ -612,18 +674,20 @@ class PolicyRuntime:
         return best
 
     def _apply(self, r: CompiledRule, idx: np.ndarray, sub: np.ndarray, env: Mapping[str, object], day: float,
-               amount: np.ndarray, eff: Effects, partner: np.ndarray | None) -> float:
-        """Apply a rule's actions, in order, to the customers idx[sub]; returns the rule's cost in dollars."""
+               amount: np.ndarray, eff: Effects, partner: np.ndarray | None) -> Firing:
+        """Apply a rule's actions, in order, to the customers idx[sub]; returns the firing, with the rule's cost in
+        dollars (`cost`; each firing world's in `costs` over a stack)."""
         n = len(idx)
         sub_env = {k: (v[sub] if isinstance(v, np.ndarray) and v.shape[:1] == (n,) else v) for k, v in env.items()}
         f = Firing(self, r, idx, sub, env, sub_env, day, amount, eff, partner)
         for act, exprs in zip(r.rule.do, r.amounts):
             f.exprs, f.act = exprs, act
             handler_for(act).apply(act, f)
-        if not math.isfinite(f.cost) or not np.isfinite(eff.discount[sub]).all():
-            bad = eff.discount[sub] if math.isfinite(f.cost) else np.full(len(sub), f.cost)
-            raise not_finite(r, None, None, bad, f.who, day, "its actions")
-        return f.cost
+        cost = f.cost if self.stack is None else (0.0 if all(math.isfinite(c) for c in f.costs) else math.nan)
+        if not math.isfinite(cost) or not np.isfinite(eff.discount[sub]).all():
+            bad = eff.discount[sub] if math.isfinite(cost) else np.full(len(sub), cost)
+            raise not_finite(r, None, None, bad, self.own_ids(f.who), day, "its actions")
+        return f
 
     # ------------------------------------------------------------------ tiers
     def qualify(self, idx: np.ndarray, amount: np.ndarray, metric: str, ledger: str | None = None) -> None:
@@ -631,6 +695,8 @@ class PolicyRuntime:
         t = self.policy.tiers
         if t is None or t.metric != metric or (metric == "points" and t.ledger != ledger):
             return
+        if self.stack is not None:  # the review calendar is every world's: theirs move it
+            self._qual_col = self.stack.worlds[0]._qual_col
         np.add.at(self.qual[:, self._qual_col], idx, amount)
 
     def tier_review(self, day: float) -> np.ndarray:
@@ -680,14 +746,16 @@ class PolicyRuntime:
             d = np.minimum(np.maximum(amount - eff.discount, 0.0), amount * pct)
             eff.discount += d
             eff.delight += d
-            self.accounts.discounts += float(d.sum())
-            self.accounts.spent["tier_discounts"] += float(d.sum())
+            for acc, a in self._accounts_of(idx, d):
+                acc.discounts += float(a.sum())
+                acc.spent["tier_discounts"] += float(a.sum())
         if live.any():
             d = np.where(live, np.minimum(held, np.maximum(amount - eff.discount, 0.0)), 0.0)
             eff.discount += d
             eff.delight += d
-            self.accounts.discounts += float(d.sum())
-            self.accounts.spent["voucher_discounts"] += float(d.sum())
+            for acc, a in self._accounts_of(idx, d, live):
+                acc.discounts += float(a.sum())
+                acc.spent["voucher_discounts"] += float(a.sum())
             issued = self.voucher_until[idx] != until  # a voucher action always sets a new end date
             self.voucher[idx[live & ~issued]] = 0.0
         net = amount - eff.discount
@@ -702,6 +770,15 @@ class PolicyRuntime:
             eff.credit += got
             remaining = remaining - got
         return eff
+
+    def _accounts_of(self, idx: np.ndarray, values: np.ndarray,
+                     some: np.ndarray | None = None) -> list[tuple[Accounts, np.ndarray]]:
+        """(accounts, their entries of `values`) for a batch idx: these accounts and all of it alone; over a stack
+        each world's accounts and its part (only the worlds with an entry of `some` set, when given)."""
+        if self.stack is None:
+            return [(self.accounts, values)]
+        return [(self.stack.worlds[w].accounts, values[lo:hi]) for w, lo, hi in self.stack.parts(idx)
+                if some is None or some[lo:hi].any()]
 
     def goal_progress(self, idx: np.ndarray, day: float) -> np.ndarray:
         """How close each customer is to their next points reward, 0 to 1 (for the goal gradient and points hope).

@@ -187,22 +187,27 @@ class Customers:
         self.capacity = capacity
 
     def add(self, count: int, times: np.ndarray, streams: Streams, referred_by: np.ndarray | None = None,
-            first: int | None = None) -> np.ndarray:
+            first: int | None = None, rows: np.ndarray | None = None) -> np.ndarray:
         """Acquire `count` customers at `times`; returns their ids (consecutive).
 
-        `referred_by`: who referred each of them (-1 for no one), or None when no one did. `first`: the row
-        the new customers start at, when the caller keeps the rows (a stack of worlds, lab.engine.stack: it
-        has made room, and `streams` there keys each row by its world and its id within it); by default they
-        follow the last customer."""
+        `referred_by`: who referred each of them (-1 for no one), or None when no one did. `first` or `rows`:
+        the row the new customers start at, or the rows they take, when the caller keeps the rows (a stack of
+        worlds, lab.engine.stack: it has made room, and `streams` there keys each row by its world and its id
+        within it); by default they follow the last customer. Every column of a new customer is a function
+        of its own draws, so customers added together get what they would get added one call at a time."""
         if count == 0:
             return np.zeros(0, dtype=np.int64)
-        if first is None:
-            if self.n + count > self.capacity:
-                self._reserve(max(self.n + count, int(self.capacity * 1.5) + 1024))
-            first = self.n
-            self.n += count
-        ids = np.arange(first, first + count, dtype=np.int64)
-        new = slice(first, first + count)  # the same rows as ids: writing through a slice is cheaper
+        new: slice | np.ndarray
+        if rows is not None:
+            ids = new = np.asarray(rows, dtype=np.int64)
+        else:
+            if first is None:
+                if self.n + count > self.capacity:
+                    self._reserve(max(self.n + count, int(self.capacity * 1.5) + 1024))
+                first = self.n
+                self.n += count
+            ids = np.arange(first, first + count, dtype=np.int64)
+            new = slice(first, first + count)  # the same rows as ids: writing through a slice is cheaper
         st = self.segments
         S, C = len(st.share), self.n_categories
         u = streams.uniforms(("segment", "lambda", "nu", "birthday", *(f"taste{c}" for c in range(C))), ids,

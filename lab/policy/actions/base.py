@@ -88,7 +88,7 @@ class Valuation:
         """An expression field of the action, evaluated for every customer of the batch (always finite)."""
         out = self.exprs[name].evaluate(self.env, len(self.idx))
         if self.rule is not None and not np.isfinite(out).all():
-            raise not_finite(self.rule, self.act, name, out, self.idx, self.day)
+            raise not_finite(self.rule, self.act, name, out, self.rt.own_ids(self.idx), self.day)
         return out
 
     @property
@@ -119,20 +119,52 @@ class Firing:
     act: Any = None  # the action being applied (for the message when a number is not finite)
     cost: float = 0.0
     who: np.ndarray = field(init=False)  # the firing customers, idx[sub]
+    # over a stack of worlds (lab.policy.runtime.WorldRows): each firing world's cost, in the order of `firing`
+    costs: list[float] = field(init=False)
+    firing: list[int] = field(init=False)  # the worlds with firing customers
+    firing_parts: list[tuple[int, int, int]] = field(init=False)  # (world, lo, hi) of `who`
 
     def __post_init__(self) -> None:
         self.who = self.idx[self.sub]
+        stack = self.rt.stack
+        self.firing_parts = [] if stack is None else stack.parts(self.who)
+        self.firing = [w for w, _, _ in self.firing_parts]
+        self.costs = [0.0] * len(self.firing)
 
-    def spend(self, kind: str, dollars: float) -> None:
-        """Charge the rule `dollars` of one declared kind of cost (a key of lab.policy.effects.COSTS)."""
-        self.cost += dollars
-        self.rt.accounts.spent[kind] += dollars
+    def spend(self, kind: str, dollars: float | np.ndarray, rows: np.ndarray | None = None,
+              scale: float = 1.0) -> None:
+        """Charge the rule dollars of one declared kind of cost (a key of lab.policy.effects.COSTS): a number,
+        or the float sum of an array (times `scale`) whose entries belong to `rows` (the firing customers by
+        default) -- summed world by world over a stack of worlds, each world's entries in its own order."""
+        stack = self.rt.stack
+        if stack is None:
+            d = float(dollars.sum()) * scale if isinstance(dollars, np.ndarray) else dollars
+            self.cost += d
+            self.rt.accounts.spent[kind] += d
+            return
+        if not isinstance(dollars, np.ndarray):
+            raise TypeError("over a stack of worlds a cost is charged as an array over customers (see `stacks`)")
+        for j, (w, lo, hi) in enumerate(stack.parts(self.who if rows is None else rows, self.firing)):
+            d = float(dollars[lo:hi].sum()) * scale
+            self.costs[j] += d
+            stack.worlds[w].accounts.spent[kind] += d
+
+    def count(self, name: str, values: np.ndarray, rows: np.ndarray | None = None) -> None:
+        """Add the float sum of `values` (entries of `rows`, the firing customers by default) to one of the
+        programme's Accounts, world by world over a stack."""
+        stack = self.rt.stack
+        if stack is None:
+            setattr(self.rt.accounts, name, getattr(self.rt.accounts, name) + float(values.sum()))
+            return
+        for w, lo, hi in stack.parts(self.who if rows is None else rows, self.firing):
+            acc = stack.worlds[w].accounts
+            setattr(acc, name, getattr(acc, name) + float(values[lo:hi].sum()))
 
     def number(self, name: str) -> np.ndarray:
         """An expression field of the action, evaluated for the firing customers (always finite: else the run stops)."""
         out = self.exprs[name].evaluate(self.sub_env, len(self.sub))
         if not np.isfinite(out).all():
-            raise not_finite(self.rule, self.act, name, out, self.who, self.day)
+            raise not_finite(self.rule, self.act, name, out, self.rt.own_ids(self.who), self.day)
         return out
 
     def room(self) -> np.ndarray:
@@ -163,6 +195,9 @@ class ActionHandler:
     only_on: ClassVar[str | None] = None  # the one trigger the action works on, if it is restricted
     only_on_reason: ClassVar[str] = ""
     discount_source: ClassVar[bool] = False  # its dollars off are told as a discount by rule in a trace
+    # whether `apply` works over a stack of worlds' rows at once (lab.policy.runtime.WorldRows): it charges only
+    # through Firing.spend and Firing.count and keeps state only in per-customer columns and the ledgers
+    stacks: ClassVar[bool] = False
     story_events: ClassVar[tuple[str, ...]] = ()  # the 'reward' events of a trace whose words this handler gives
 
     @property

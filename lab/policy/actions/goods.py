@@ -18,6 +18,7 @@ from lab.policy.actions.points import check_category
 
 class FreeItemHandler(ActionHandler):
     model = m.FreeItem
+    stacks = True
     category_fields = ("category",)
     story_events = ("free_item",)
 
@@ -33,8 +34,8 @@ class FreeItemHandler(ActionHandler):
         f.eff.give("free_item", f.who, codes)
         retail = np.asarray(rt.world.prices)[codes]
         f.eff.delight[f.sub] += retail
-        rt.accounts.free_item_retail += float(retail.sum())
-        f.spend("reward_goods", float(np.asarray(rt.world.unit_costs)[codes].sum()))
+        f.count("free_item_retail", retail)
+        f.spend("reward_goods", np.asarray(rt.world.unit_costs)[codes])
 
     def words(self, act: m.FreeItem, policy: m.Policy, say: Phrases) -> str:
         return f"give a free item from {say.category(act.category)}"
@@ -45,6 +46,7 @@ class FreeItemHandler(ActionHandler):
 
 class TrialHandler(ActionHandler):
     model = m.Trial
+    stacks = True
     category_fields = ("category",)
     story_events = ("trial",)
 
@@ -57,7 +59,7 @@ class TrialHandler(ActionHandler):
     def apply(self, act: m.Trial, f: Firing) -> None:
         codes = f.rt.category_codes(act.category, f.idx, f.env)[f.sub]
         f.eff.give("trial", f.who, codes)
-        f.spend("reward_goods", float(np.asarray(f.rt.world.unit_costs)[codes].sum()))
+        f.spend("reward_goods", np.asarray(f.rt.world.unit_costs)[codes])
 
     def words(self, act: m.Trial, policy: m.Policy, say: Phrases) -> str:
         return f"bundle a free trial of {say.category(act.category)}"

@@ -46,6 +46,7 @@ def affordable_rewards(balance: np.ndarray, act: m.Redeem) -> np.ndarray:
 
 class AwardHandler(ActionHandler):
     model = m.Award
+    stacks = True
     expressions = ("amount",)
 
     def check(self, act: m.Award, ctx: CheckContext) -> list[Problem]:
@@ -66,7 +67,7 @@ class AwardHandler(ActionHandler):
             rt.cap_points[row, who] += pts
         rt.points[act.ledger].award(who, pts, f.day)
         rt.qualify(who, pts, "points", act.ledger)
-        f.spend("points_awarded", float(pts.sum()) * rt.policy.points[act.ledger].value)
+        f.spend("points_awarded", pts, scale=rt.policy.points[act.ledger].value)
 
     def words(self, act: m.Award, policy: m.Policy, say: Phrases) -> str:
         multiplied = " (tier earn multipliers apply)" if policy.tiers and any(
@@ -76,6 +77,7 @@ class AwardHandler(ActionHandler):
 
 class DeductHandler(ActionHandler):
     model = m.Deduct
+    stacks = True
     expressions = ("amount",)
 
     def check(self, act: m.Deduct, ctx: CheckContext) -> list[Problem]:
@@ -90,6 +92,7 @@ class DeductHandler(ActionHandler):
 
 class RedeemHandler(ActionHandler):
     model = m.Redeem
+    stacks = True
     category_fields = ("free_item",)
     only_on = "purchase"
     only_on_reason = ("'{tag}' changes the price of a purchase, so it only works on 'purchase' rules, not '{trigger}'; "
@@ -122,14 +125,14 @@ class RedeemHandler(ActionHandler):
         got = book.take(who, times * act.cost, f.day, how="redeemed")
         times = np.floor(got / act.cost + 1e-9)
         value_pts = got * rt.policy.points[act.ledger].value
-        rt.accounts.points_redeemed_value += float(value_pts.sum())
+        f.count("points_redeemed_value", value_pts)
         rt.rewards[who] += times
         if act.discount > 0:
             d = np.minimum(times * act.discount, f.room())
             eff.discount[sub] += d
             eff.points_discount[sub] += d
             eff.delight[sub] += d
-            f.spend("points_discounts", float(d.sum()))
+            f.spend("points_discounts", d)
         if act.free_item:
             has = times > 0
             codes = rt.category_codes(act.free_item, f.idx, f.env)[sub][has]
@@ -137,8 +140,8 @@ class RedeemHandler(ActionHandler):
             eff.give("free_item", np.repeat(who[has], reps), np.repeat(codes, reps))
             retail = np.asarray(rt.world.prices)[codes] * reps
             eff.delight[sub[has]] += retail
-            rt.accounts.free_item_retail += float(retail.sum())
-            f.spend("reward_goods", float((np.asarray(rt.world.unit_costs)[codes] * reps).sum()))
+            f.count("free_item_retail", retail, rows=who[has])
+            f.spend("reward_goods", np.asarray(rt.world.unit_costs)[codes] * reps, rows=who[has])
 
     def words(self, act: m.Redeem, policy: m.Policy, say: Phrases) -> str:
         reward = []

@@ -21,6 +21,7 @@ def discount_wanted(amount: np.ndarray, percent: np.ndarray, fixed: np.ndarray) 
 
 class DiscountHandler(ActionHandler):
     model = m.Discount
+    stacks = True
     expressions = ("percent", "fixed")
     only_on = "purchase"
     only_on_reason = ("'{tag}' changes the price of a purchase, so it only works on 'purchase' rules, not '{trigger}'; "
@@ -38,8 +39,8 @@ class DiscountHandler(ActionHandler):
         d = np.minimum(f.room(), discount_wanted(amount, f.number("percent"), f.number("fixed")))
         eff.discount[sub] += d
         eff.delight[sub] += d
-        f.rt.accounts.discounts += float(d.sum())
-        f.spend("rule_discounts", float(d.sum()))
+        f.count("discounts", d)
+        f.spend("rule_discounts", d)
 
     def words(self, act: m.Discount, policy: m.Policy, say: Phrases) -> str:
         parts = []
@@ -54,6 +55,7 @@ class DiscountHandler(ActionHandler):
 
 class VoucherHandler(ActionHandler):
     model = m.Voucher
+    stacks = True
     expressions = ("value",)
     story_events = ("voucher",)
 
@@ -65,8 +67,8 @@ class VoucherHandler(ActionHandler):
         v = np.maximum(f.number("value"), 0.0)
         rt.voucher[who] = np.maximum(rt.voucher_kept(who, day), v)
         rt.voucher_until[who] = day + act.valid_days
-        rt.accounts.vouchers_issued += float(v.sum())
-        f.spend("vouchers", float(v.sum()))  # at face value when issued, as value() prices it for budgets
+        f.count("vouchers_issued", v)
+        f.spend("vouchers", v)  # at face value when issued, as value() prices it for budgets
 
     def words(self, act: m.Voucher, policy: m.Policy, say: Phrases) -> str:
         return (f"send a voucher for {say.amount(act.value, 'dollars', money=True)} off the next purchase, "

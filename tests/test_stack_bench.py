@@ -1,0 +1,24 @@
+"""benchmarks/bench_engine.py --stack runs end to end on a tiny problem: K runs alone against one stack of K."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_stack_benchmark_compares_runs_alone_with_one_stack() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_engine.py"), "--stack", "3",
+                           "--stack-sizes", "200", "--days", "20", "--repeats", "1"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    rows = dict(re.findall(r"^\| (alone x3|stacked x3) \| 200 \| [\d.]+ \| [\d.]+ \| ([\d,]+) \|", out, re.M))
+    assert set(rows) == {"alone x3", "stacked x3"}
+    assert rows["alone x3"] == rows["stacked x3"]  # the same purchases: each world is its run alone
+    assert int(rows["alone x3"].replace(",", "")) > 3 * 200  # every customer buys at least once
+    assert re.search(r"200 customers: the stack of 3 takes [\d.]+ s against [\d.]+ s alone, [\d.]+x", out)
+    assert "a bug" not in out
