@@ -47,10 +47,13 @@ def classroom() -> LoadedScenario:
 
 @pytest.fixture(scope="session")
 def small_scenario(classroom: LoadedScenario) -> Callable[..., Scenario]:
-    """A factory of classroom variants: 300 customers over 180 days unless the overrides say otherwise."""
+    """A factory of classroom variants: 300 customers over 180 days, all arriving on day 0 with the policy from day 0
+    and the behaviour without the shipped wear-out and enrol tilts (the mechanics tests need the day-0 cohort and the
+    plain responses), unless the overrides say otherwise."""
 
     def make(**overrides: Any) -> Scenario:
-        base = {"population__customers": 300, "days": 180}
+        base = {"population__customers": 300, "days": 180, "launch_day": 0, "population__arrival_days": 0,
+                "behaviour__wear_out_days": 0.0, "behaviour__enrol_rate_tilt": 0.0, "behaviour__enrol_spend_tilt": 0.0}
         base.update(overrides)
         return with_changes(classroom.scenario, **base)
 
