@@ -39,6 +39,17 @@ def with_changes(obj: Any, **changes: Any) -> Any:
     return dataclasses.replace(obj, **direct)
 
 
+def day0(sc: Scenario) -> Scenario:
+    """A shipped store as a day-0 cohort: every starting customer arrives on day 0 and the policy runs from day 0
+    (no warm-up, no launch), the world of the BG/NBD checks and of the tests of mechanics."""
+    return dataclasses.replace(sc, launch_day=0, population=dataclasses.replace(sc.population, arrival_days=0))
+
+
+def everyone_joins(cp: CompiledPolicy) -> CompiledPolicy:
+    """The policy with participation 1 (the shipped points policy signs up half the customers)."""
+    return dataclasses.replace(cp, policy=dataclasses.replace(cp.policy, participation=1.0))
+
+
 @pytest.fixture(scope="session")
 def classroom() -> LoadedScenario:
     """scenarios/classroom.yaml with its policies compiled."""
@@ -47,13 +58,10 @@ def classroom() -> LoadedScenario:
 
 @pytest.fixture(scope="session")
 def small_scenario(classroom: LoadedScenario) -> Callable[..., Scenario]:
-    """A factory of classroom variants: 300 customers over 180 days, all arriving on day 0 with the policy from day 0
-    and the behaviour without the shipped wear-out and enrol tilts (the mechanics tests need the day-0 cohort and the
-    plain responses), unless the overrides say otherwise."""
+    """A factory of classroom variants: 300 customers over 180 days unless the overrides say otherwise."""
 
     def make(**overrides: Any) -> Scenario:
-        base = {"population__customers": 300, "days": 180, "launch_day": 0, "population__arrival_days": 0,
-                "behaviour__wear_out_days": 0.0, "behaviour__enrol_rate_tilt": 0.0, "behaviour__enrol_spend_tilt": 0.0}
+        base = {"population__customers": 300, "days": 180}
         base.update(overrides)
         return with_changes(classroom.scenario, **base)
 

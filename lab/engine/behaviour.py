@@ -94,14 +94,14 @@ def headroom(b: "Behaviour", segments: "SegmentTable", lam: np.ndarray, idx: Any
 
 def wear_out(b: "Behaviour", since: Num, t: Num) -> Num | None:
     """w: how much of the reward-driven response a member still shows after t - since days in the programme,
-    exp(-(t - since) / wear_out_days); None when off (wear_out_days 0).
+    exp(-wear_out x (t - since) / 365); None when off (wear_out 0).
 
     Meyer-Waarden & Benavent (2009): buying changes only slightly after joining, and the small changes erode six
     to nine months after joining. Habituation (section 7 of docs/MODEL.md) dulls the delight of each reward; this
     erodes the response to the programme itself."""
-    if b.wear_out_days <= 0:
+    if b.wear_out <= 0:
         return None
-    return np.exp(-np.maximum(np.asarray(t, dtype=float) - since, 0.0) / b.wear_out_days)
+    return np.exp(-b.wear_out * np.maximum(np.asarray(t, dtype=float) - since, 0.0) / 365.0)
 
 
 def response_share(b: "Behaviour", segments: "SegmentTable", lam: np.ndarray, acquired_at: np.ndarray, idx: Any,
@@ -111,7 +111,7 @@ def response_share(b: "Behaviour", segments: "SegmentTable", lam: np.ndarray, ac
     members join: there are no enrolment delays); None when both are off. Both engines pass it as `headroom` to
     rate_multiplier and dropout_multiplier."""
     h = headroom(b, segments, lam, idx)
-    if b.wear_out_days <= 0:
+    if b.wear_out <= 0:
         return h
     w = wear_out(b, np.maximum(acquired_at[idx], float(launch_day)), t)
     return w if h is None else h * w
