@@ -76,13 +76,15 @@ def test_wear_out_makes_the_members_uplift_fade() -> None:
 
 
 def test_enrol_tilts_make_the_naive_gap_overstate_the_causal_effect() -> None:
-    """The apparel store at 2,000 customers, tiered_points (half sign up), replications 0-2: the naive member gap
-    with the shipped tilts against no tilt. Without a tilt members are a random half, so the gap is the causal
-    effect plus noise; with the tilts it must exceed the untilted gap by more than 4 standard errors."""
-    loaded = load_scenario(ROOT / "scenarios" / "apparel.yaml", ["none", "tiered_points"])
-    tilted = [validation.pair(loaded, "tiered_points", k, customers=2000) for k in range(3)]
+    """The apparel store at 2,000 customers, points with half the customers signing up (as the table's row),
+    replications 0-2: the naive member gap with the shipped tilts against no tilt. Without a tilt members are a
+    random half, so the gap is the causal effect plus noise; with the tilts it must exceed the untilted gap by more
+    than 4 standard errors."""
+    loaded = _with(load_scenario(ROOT / "scenarios" / "apparel.yaml", ["none", "points"]), "points",
+                   validation.HALF)
+    tilted = [validation.pair(loaded, "points", k, customers=2000) for k in range(3)]
     flat_world = _with(loaded, enrol_rate_tilt=0.0, enrol_spend_tilt=0.0)
-    flat = [validation.pair(flat_world, "tiered_points", k, customers=2000) for k in range(3)]
+    flat = [validation.pair(flat_world, "points", k, customers=2000) for k in range(3)]
     assert all(abs(p.member_share - 0.5) < 0.05 for p in tilted + flat)  # 0.5 of ~1,500 present: sd 0.013
     more, se = _mean_se([t.naive - f.naive for t, f in zip(tilted, flat, strict=True)])
     assert more > 4 * se and more > 0, (more, se)
