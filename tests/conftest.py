@@ -59,6 +59,17 @@ def with_changes(obj: Any, **changes: Any) -> Any:
     return dataclasses.replace(obj, **direct)
 
 
+def day0(sc: Scenario) -> Scenario:
+    """A shipped store as a day-0 cohort: every starting customer arrives on day 0 and the policy runs from day 0
+    (no warm-up, no launch), the world of the BG/NBD checks and of the tests of mechanics."""
+    return dataclasses.replace(sc, launch_day=0, population=dataclasses.replace(sc.population, arrival_days=0))
+
+
+def everyone_joins(cp: CompiledPolicy) -> CompiledPolicy:
+    """The policy with participation 1 (the shipped points policy signs up half the customers)."""
+    return dataclasses.replace(cp, policy=dataclasses.replace(cp.policy, participation=1.0))
+
+
 @pytest.fixture(scope="session")
 def classroom() -> LoadedScenario:
     """scenarios/classroom.yaml with its policies compiled."""

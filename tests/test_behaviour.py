@@ -32,6 +32,7 @@ from lab.engine.simulate import Simulation
 from lab.population.customers import Customers
 from lab.scenario.loader import load_scenario
 from lab.scenario.model import Behaviour
+from tests.conftest import day0, everyone_joins
 
 ROOT = Path(__file__).resolve().parents[1]
 B = Behaviour()  # the documented defaults: goal_gradient 0.4, habituation 1, reward_delight 0.05, ...
@@ -98,6 +99,27 @@ def test_headroom_scales_only_the_reward_driven_part_of_the_response() -> None:
     assert bh.rate_multiplier(on, 2.0, 10.0, 0.6, 0.6, bound=6.0, headroom=1 / 9, **flat) == pytest.approx(expected)
     # hope: 1 + 0.5 x 1 x 0.5 = 1.25 -> 1 + 0.25 / 3; the satisfaction part exp(0.2) is not scaled
     assert bh.dropout_multiplier(on, 0.5, 0.6, 1.0, 0.5, 1 / 3) == pytest.approx(math.exp(0.2) / (1 + 0.25 / 3))
+
+
+def test_wear_out_erodes_the_reward_driven_response_with_days_in_the_programme() -> None:
+    seg = SimpleNamespace(share=np.array([1.0]), r=np.array([1.0]), alpha_days=np.array([10.0]))
+    lam = np.array([0.05, 0.1, 0.4])
+    acquired = np.array([-30.0, 50.0, 250.0])
+    assert bh.wear_out(B, 0.0, 10.0) is None  # off by default
+    assert bh.response_share(B, seg, lam, acquired, np.arange(3), 100, 300.0) is None
+    on = dataclasses.replace(B, wear_out=3.0)
+    # joined at the later of acquisition and the launch (day 100): 100, 100, 250; at day 100 + 365 / 3, e^-1
+    t = 100 + 365 / 3
+    w = bh.response_share(on, seg, lam, acquired, np.arange(3), 100, t)
+    assert w == pytest.approx([math.exp(-1), math.exp(-1), 1.0])  # customer 2 joins later than t: no wear yet
+    assert bh.wear_out(on, 100.0, 100.0) == 1.0
+    both = dataclasses.replace(on, response_headroom=2.0)  # lam_ref 0.1: h = 1 / (1 + 2 lam / 0.1)
+    hw = bh.response_share(both, seg, lam, acquired, 1, 100, t)
+    assert hw == pytest.approx(math.exp(-1) / 3)
+    # it scales the goal gradient as the headroom does: 1 + w g rho progress^k
+    flat = {"seasonality": 0.0, "peak_day": 1}
+    m = bh.rate_multiplier(on, 1.0, t, 0.6, 0.6, bound=6.0, goal=(1.0, 1.0), headroom=math.exp(-1), **flat)
+    assert m == pytest.approx(1 + math.exp(-1) * on.goal_gradient)
 
 
 def test_dropout_is_spread_over_the_pace_of_buying() -> None:
@@ -210,8 +232,9 @@ DAYS = 75  # long enough for offers (day 10 and 40), expiries, two statements an
 @pytest.fixture(scope="module")
 def grocer():
     """scenarios/grocer.yaml (seasonality, a Pareto/NBD segment) at 400 customers, with rewards delightful enough
-    to reach the cap on one reward's delight."""
-    sc = load_scenario(ROOT / "scenarios" / "grocer.yaml").scenario
+    to reach the cap on one reward's delight; a day-0 cohort, so the state at DAYS has members of every age in
+    the programme only through arrivals, and the shipped wear-out acts on all of them."""
+    sc = day0(load_scenario(ROOT / "scenarios" / "grocer.yaml").scenario)  # with the grocer's wear-out
     return dataclasses.replace(sc, days=DAYS, population=dataclasses.replace(sc.population, customers=400),
                                behaviour=dataclasses.replace(sc.behaviour, reward_delight=1.0))
 
@@ -319,6 +342,26 @@ def test_both_engines_scale_the_response_by_the_same_headroom(stopped) -> None:
     assert (m < off.rate_multiplier(idx, t) - 1e-9).sum() > 20  # the headroom really bites
 
 
+def test_both_engines_wear_the_response_out_alike(stopped) -> None:
+    """The grocer wears the response out (wear_out 3 a year); both engines read each member's days in the
+    programme from the same columns and launch day, and the wear really lowers the multipliers."""
+    vec, ref = _twins(stopped)
+    assert vec.beh.wear_out > 0
+    day = DAYS
+    idx = _alive(vec)
+    t = _times(idx, day)
+    vec.now = float(day)
+    m = vec.rate_multiplier(idx, t)
+    d = vec.dropout_multiplier(idx, t)
+    np.testing.assert_allclose(m, [ref.rate_multiplier(int(i), float(x), day) for i, x in zip(idx, t)], rtol=1e-12)
+    np.testing.assert_allclose(d, [ref.dropout_multiplier(int(i), float(x)) for i, x in zip(idx, t)], rtol=1e-12)
+    unworn = copy.deepcopy(stopped)
+    unworn.beh = dataclasses.replace(unworn.beh, wear_out=0.0)
+    unworn.now = float(day)
+    assert (m < unworn.rate_multiplier(idx, t) - 1e-9).sum() > 20  # the wear-out really bites
+    assert (d > unworn.dropout_multiplier(idx, t) + 1e-9).sum() > 20  # and the hope fades with it
+
+
 def test_a_purchase_and_the_dropout_after_it_do_the_same_in_both_engines(stopped) -> None:
     vec, ref = _twins(stopped)
     day = DAYS
@@ -408,11 +451,12 @@ def test_with_headroom_heavy_buyers_uplift_under_points_shrinks_towards_light_bu
     opts = RunOptions(seed=7, customers=2000, days=365)
     contrast, heavy = {}, {}
     for h in (0.0, 2.0):
-        sc = dataclasses.replace(ls.scenario, behaviour=dataclasses.replace(ls.scenario.behaviour,
-                                                                          response_headroom=h))
+        # the day-0 cohort, everyone a member and no wear-out: the headroom alone
+        sc = dataclasses.replace(day0(ls.scenario), behaviour=dataclasses.replace(
+            ls.scenario.behaviour, response_headroom=h, wear_out=0.0))
         runs = []
         for name in ("none", "points"):
-            sim = Simulation(sc, ls.policies[name], opts)
+            sim = Simulation(sc, everyone_joins(ls.policies[name]), opts)
             purchases = sim.run().record.customers.purchases[:2000].astype(float)
             runs.append((purchases, sim.c.lam[:2000].copy()))
         lam = runs[0][1]

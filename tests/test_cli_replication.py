@@ -98,11 +98,11 @@ def test_trace_follows_the_replication_asked_for(batch, capsys):
 
 def test_trace_says_when_it_follows_a_smaller_run_than_the_scenario(capsys):
     apparel = str(ROOT / "scenarios" / "apparel.yaml")
-    assert main(["trace", apparel, "--policy", "points", "--customer", "1", "--days", "3"]) == 0
+    assert main(["trace", apparel, "--policy", "points", "--customer", "1", "--days", "368"]) == 0  # launch + 3
     err = capsys.readouterr().err
     assert "following a run of 2000 of the scenario's" in err and "pass --customers" in err
-    assert main(["trace", apparel, "--policy", "points", "--customer", "1", "--days", "3", "--customers", "50"]) == 0
-    assert capsys.readouterr().err == ""
+    assert main(["trace", apparel, "--policy", "points", "--customer", "1", "--days", "368", "--customers", "50"]) == 0
+    assert "following a run of" not in capsys.readouterr().err  # (a long trace may report its progress)
 
 
 @pytest.mark.parametrize(("argv", "message"), [

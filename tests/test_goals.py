@@ -8,6 +8,7 @@ got no response at all), and a ledger whose reward the model cannot read is repo
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from lab.policy import model as m
 from lab.policy.explain import explain
 from lab.policy.loader import load_policy
 from lab.scenario.loader import load_scenario
+from tests.conftest import day0, everyone_joins
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -87,7 +89,9 @@ def test_an_economically_identical_deduct_and_voucher_scheme_gets_the_redeem_sch
     A tolerance of 15% of the redeem scheme's lift leaves room for the delivery difference and fails the old
     behaviour by a factor of six."""
     ls = load_scenario(ROOT / "scenarios" / "apparel.yaml", ["none", "points", str(DATA / "voucher_points.yaml")])
-    rev = {name: run_policy(ls.scenario, cp, ls.scenario.seed, address=(0,), customers=2000, days=365)
+    # the day-0 cohort, everyone a member, without the store's wear-out: the response itself, at full size
+    sc = dataclasses.replace(day0(ls.scenario), behaviour=dataclasses.replace(ls.scenario.behaviour, wear_out=0.0))
+    rev = {name: run_policy(sc, everyone_joins(cp), sc.seed, address=(0,), customers=2000, days=365)
            .summary["revenue"] for name, cp in ls.policies.items()}
     lift_redeem = rev["points"] / rev["none"] - 1
     lift_voucher = rev["voucher_points"] / rev["none"] - 1

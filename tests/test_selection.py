@@ -21,6 +21,7 @@ from lab.metrics.selection import fieller, naive_vs_causal
 from lab.population.customers import SegmentTable
 from lab.scenario.loader import load_scenario
 from lab.scenario.model import Behaviour
+from tests.conftest import day0
 from tests.test_outcomes import DAILY as _DAILY
 from tests.test_outcomes import customers, record
 
@@ -66,7 +67,7 @@ def test_arrivals_join_with_the_participation_on_average() -> None:
     (the grid's own error is far smaller)."""
     ls = load_scenario(ROOT / "scenarios" / "apparel.yaml", ["none"])
     seg = SegmentTable.from_scenario(ls.scenario)
-    sim = Simulation(ls.scenario, ls.policies["none"], RunOptions(seed=5, customers=40_000, days=1))
+    sim = Simulation(day0(ls.scenario), ls.policies["none"], RunOptions(seed=5, customers=40_000, days=1))
     sim.run()
     n = sim.c.n
     lam, basket = sim.c.lam[:n], seg.spend_p[sim.c.seg[:n]] / sim.c.nu[:n]
@@ -78,8 +79,8 @@ def test_both_engines_enrol_the_same_customers() -> None:
     """Joining depends on traits and the customer's enrol draw only, so a cohort run of the vectorised and the
     reference engine, tilted, must make exactly the same customers members."""
     ls = load_scenario(ROOT / "scenarios" / "apparel.yaml", ["points"])
-    sc = dataclasses.replace(ls.scenario, behaviour=dataclasses.replace(ls.scenario.behaviour, enrol_rate_tilt=1.0,
-                                                                      enrol_spend_tilt=0.5))
+    sc = dataclasses.replace(day0(ls.scenario), behaviour=dataclasses.replace(ls.scenario.behaviour,
+                                                                            enrol_rate_tilt=1.0, enrol_spend_tilt=0.5))
     cp = ls.policies["points"]
     cp = dataclasses.replace(cp, policy=dataclasses.replace(cp.policy, participation=0.3))
     opts = RunOptions(seed=3, customers=400, days=3)
@@ -139,7 +140,7 @@ def test_the_report_fragments_say_naive_causal_and_the_ratio() -> None:
     from lab.report.selection import selection_html, selection_lines
 
     ls = load_scenario(ROOT / "scenarios" / "apparel.yaml", ["points"])
-    sc = dataclasses.replace(ls.scenario, launch_day=60, behaviour=dataclasses.replace(
+    sc = dataclasses.replace(day0(ls.scenario), launch_day=60, behaviour=dataclasses.replace(
         ls.scenario.behaviour, enrol_rate_tilt=1.0, enrol_spend_tilt=0.5))
     cp = ls.policies["points"]
     pols = {**ls.policies, "points": dataclasses.replace(cp, policy=dataclasses.replace(cp.policy, participation=0.5))}

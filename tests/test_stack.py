@@ -70,7 +70,10 @@ def alone_and_stacked(sc: Scenario, cp: CompiledPolicy, worlds: list[RunOptions]
 @st.composite
 def stacks(draw: st.DrawFn) -> tuple[Scenario, CompiledPolicy, list[RunOptions]]:
     base = shipped(draw(st.sampled_from(SCENARIOS)))
-    changes: dict[str, Any] = {"population__customers": draw(st.integers(50, 250)), "days": draw(st.integers(60, 160))}
+    changes: dict[str, Any] = {"population__customers": draw(st.integers(50, 250)), "days": draw(st.integers(60, 160)),
+                               # the shipped stores' warm-up shortened to fit (with their wear-out): or a day-0 cohort
+                               "launch_day": draw(st.sampled_from([0, 40])),
+                               "population__arrival_days": draw(st.sampled_from([0, 40]))}
     if draw(st.booleans()):
         changes["behaviour__enabled"] = draw(st.booleans())
         changes["store__seasonality"] = draw(st.sampled_from([0.0, 0.2]))

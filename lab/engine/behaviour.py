@@ -92,6 +92,31 @@ def headroom(b: "Behaviour", segments: "SegmentTable", lam: np.ndarray, idx: Any
     return 1.0 / (1.0 + b.response_headroom * (lam[idx] / lam_ref))
 
 
+def wear_out(b: "Behaviour", since: Num, t: Num) -> Num | None:
+    """w: how much of the reward-driven response a member still shows after t - since days in the programme,
+    exp(-wear_out x (t - since) / 365); None when off (wear_out 0).
+
+    Meyer-Waarden & Benavent (2009): buying changes only slightly after joining, and the small changes erode six
+    to nine months after joining. Habituation (section 7 of docs/MODEL.md) dulls the delight of each reward; this
+    erodes the response to the programme itself."""
+    if b.wear_out <= 0:
+        return None
+    return np.exp(-b.wear_out * np.maximum(np.asarray(t, dtype=float) - since, 0.0) / 365.0)
+
+
+def response_share(b: "Behaviour", segments: "SegmentTable", lam: np.ndarray, acquired_at: np.ndarray, idx: Any,
+                   launch_day: int, t: Num) -> Num | None:
+    """The share of the reward-driven response customers `idx` show at time t: headroom h (their base rate) times
+    wear-out w (their days in the programme, counted from the later of their acquisition and the launch day, when
+    members join: there are no enrolment delays); None when both are off. Both engines pass it as `headroom` to
+    rate_multiplier and dropout_multiplier."""
+    h = headroom(b, segments, lam, idx)
+    if b.wear_out <= 0:
+        return h
+    w = wear_out(b, np.maximum(acquired_at[idx], float(launch_day)), t)
+    return w if h is None else h * w
+
+
 def rate_multiplier(b: "Behaviour", base: Num, t: Num, s: Num, ref: Num, *, seasonality: float, peak_day: int,
                     bound: float, goal: tuple[Num, Num] | None = None, offer_uplift: Num | None = None,
                     credit: tuple[Num, Num, Num] | None = None, headroom: Num | None = None) -> Num:

@@ -209,7 +209,8 @@ class ReferenceSimulation:
         return float(behaviour.rate_multiplier(b, float(c.lam_mult[i]), t, self.satisfaction(i, t), float(c.sat_ref[i]),
                                                seasonality=sc.store.seasonality, peak_day=sc.store.peak_day,
                                                bound=self.m_bound, goal=goal, offer_uplift=offer, credit=credit,
-                                               headroom=behaviour.headroom(b, self.seg, c.lam, i)))
+                                               headroom=behaviour.response_share(b, self.seg, c.lam, c.acquired_at, i,
+                                                                                 self.launch_day, t)))
 
     def dropout_multiplier(self, i: int, t: float) -> float:
         """How much more likely than at the reference satisfaction customer i is to drop out."""
@@ -220,7 +221,9 @@ class ReferenceSimulation:
             progress = float(self.runtime.goal_progress(_one(i), float(int(t)))[0])
             sens = float(self.seg.reward_sensitivity[int(self.c.seg[i])])
             return float(behaviour.dropout_multiplier(self.beh, s, ref, sens, progress,
-                                                      behaviour.headroom(self.beh, self.seg, self.c.lam, i)))
+                                                      behaviour.response_share(
+                                                          self.beh, self.seg, self.c.lam, self.c.acquired_at, i,
+                                                          self.launch_day, t)))
         return float(behaviour.dropout_multiplier(self.beh, s, ref))
 
     def preferences(self, i: int) -> np.ndarray:

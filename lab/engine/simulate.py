@@ -286,7 +286,8 @@ class Simulation:
         return behaviour.rate_multiplier(b, c.lam_mult[idx], t, s, ref,  # (fancy indexing copies: multiplied in place)
                                          seasonality=self.sc.store.seasonality, peak_day=self.sc.store.peak_day,
                                          bound=self.m_bound, goal=goal, offer_uplift=offer, credit=credit,
-                                         headroom=behaviour.headroom(b, self.seg, c.lam, idx))
+                                         headroom=behaviour.response_share(b, self.seg, c.lam, c.acquired_at, idx,
+                                                                           self.launch_day, t))
 
     def dropout_multiplier(self, idx: np.ndarray, t: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
         """How much more likely than usual each customer is to drop out now (`s`: their satisfaction, if known)."""
@@ -298,7 +299,8 @@ class Simulation:
             # customers part-way to a reward stay for it (and leave when it is redeemed or expires)
             sens = self.seg.reward_sensitivity[self.c.seg[idx]]
             return behaviour.dropout_multiplier(self.beh, s, self.c.sat_ref[idx], sens, self._goal_progress(idx),
-                                                behaviour.headroom(self.beh, self.seg, self.c.lam, idx))
+                                                behaviour.response_share(self.beh, self.seg, self.c.lam,
+                                                                         self.c.acquired_at, idx, self.launch_day, t))
         return behaviour.dropout_multiplier(self.beh, s, self.c.sat_ref[idx])
 
     # ------------------------------------------------------------------ helpers

@@ -168,6 +168,11 @@ class Behaviour:
                                       "purchase rate / the population's mean rate), so heavy buyers mostly collect "
                                       "rewards and light buyers change (Liu 2007); 0 = everyone responds alike",
                                       default=0.0, min=0, max=20)
+    wear_out: float = option("wear-out over tenure in the programme, per year of membership: the reward-driven "
+                             "response (goal gradient, points hope, offer uplift) is multiplied by exp(-wear_out x "
+                             "years since joining), so a member's change in behaviour erodes (Meyer-Waarden & "
+                             "Benavent 2009: within 6-9 months of joining); 0 = no wear-out", default=0.0, min=0,
+                             max=100)
 
 
 # --------------------------------------------------------------------------- the store

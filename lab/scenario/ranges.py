@@ -159,6 +159,11 @@ TABLE: tuple[Range, ...] = (
        "choice: heavy buyers claimed most rewards but did not change behaviour, light and moderate buyers bought "
        "more (Liu 2007), no size published; from everyone alike (0) to an average buyer keeping a quarter of the "
        "response, a buyer at a tenth of the mean rate 77% and one at three times it a tenth (3)"),
+    _r("behaviour.wear_out", 0.0, 6.0,
+       "choice: the small change after joining erodes 6-9 months after joining in grocery (Meyer-Waarden & "
+       "Benavent 2009), yet light and moderate buyers' gains lasted two years in a convenience store (Liu 2007); "
+       "no rate published: from no wear-out (0, Liu) to a fifth of the response left after three months (6); "
+       "at 3 a fifth is left after six months and a tenth after nine (Meyer-Waarden & Benavent)"),
     # ---------------------------------------------------------------- flywheel and store
     _r("store.staff.bonus_effect", 0.0, 0.3,
        "choice: no size published for a profit-sharing bonus; from none to twice the default"),
