@@ -326,9 +326,8 @@ def test_both_engines_read_the_same_satisfaction_rate_and_dropout_multipliers(st
     assert len(np.unique(np.round(m, 6))) > 20 and m.max() > 1.5  # the multipliers really vary
 
 
-def test_both_engines_scale_the_response_by_the_same_headroom(stopped) -> None:
-    vec, ref = _twins(stopped)
-    vec.beh = ref.beh = dataclasses.replace(vec.beh, response_headroom=2.0)
+def _multipliers_agree(vec, ref) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The alive customers at day DAYS, their candidate times, and both multipliers, held equal in both engines."""
     day = DAYS
     idx = _alive(vec)
     t = _times(idx, day)
@@ -337,6 +336,14 @@ def test_both_engines_scale_the_response_by_the_same_headroom(stopped) -> None:
     d = vec.dropout_multiplier(idx, t)
     np.testing.assert_allclose(m, [ref.rate_multiplier(int(i), float(x), day) for i, x in zip(idx, t)], rtol=1e-12)
     np.testing.assert_allclose(d, [ref.dropout_multiplier(int(i), float(x)) for i, x in zip(idx, t)], rtol=1e-12)
+    return idx, t, m, d
+
+
+def test_both_engines_scale_the_response_by_the_same_headroom(stopped) -> None:
+    vec, ref = _twins(stopped)
+    vec.beh = ref.beh = dataclasses.replace(vec.beh, response_headroom=2.0)
+    idx, t, m, d = _multipliers_agree(vec, ref)
+    day = DAYS
     off = copy.deepcopy(stopped)
     off.now = float(day)
     assert (m < off.rate_multiplier(idx, t) - 1e-9).sum() > 20  # the headroom really bites
@@ -347,14 +354,8 @@ def test_both_engines_wear_the_response_out_alike(stopped) -> None:
     programme from the same columns and launch day, and the wear really lowers the multipliers."""
     vec, ref = _twins(stopped)
     assert vec.beh.wear_out > 0
+    idx, t, m, d = _multipliers_agree(vec, ref)
     day = DAYS
-    idx = _alive(vec)
-    t = _times(idx, day)
-    vec.now = float(day)
-    m = vec.rate_multiplier(idx, t)
-    d = vec.dropout_multiplier(idx, t)
-    np.testing.assert_allclose(m, [ref.rate_multiplier(int(i), float(x), day) for i, x in zip(idx, t)], rtol=1e-12)
-    np.testing.assert_allclose(d, [ref.dropout_multiplier(int(i), float(x)) for i, x in zip(idx, t)], rtol=1e-12)
     unworn = copy.deepcopy(stopped)
     unworn.beh = dataclasses.replace(unworn.beh, wear_out=0.0)
     unworn.now = float(day)
