@@ -518,7 +518,7 @@ def _jobs_opt(s: argparse.ArgumentParser) -> None:
 def _memory_opt(s: argparse.ArgumentParser) -> None:
     s.add_argument("--memory", type=memory_size, default=None, metavar="SIZE",
                    help="memory the stacks running at once may hold, e.g. 4G or 50%% (default: 25%% of this "
-                        "machine's memory). Runs of one policy are simulated together in stacks of up to 32 worlds; "
+                        "machine's memory). Runs of one policy are simulated together in stacks of up to 64 worlds; "
                         "a smaller budget means smaller stacks. It changes the speed, never the results")
 
 

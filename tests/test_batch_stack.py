@@ -57,8 +57,8 @@ def test_the_replications_of_a_design_point_share_stacks_sized_to_the_budget(spe
     batch = load_spec(spec)
     tasks = [(p, r) for p in range(2) for r in range(8)]
     assert stacks_of(batch, tasks, jobs=1) == [(0, (0, 1, 2, 3, 4, 5, 6, 7)), (1, (0, 1, 2, 3, 4, 5, 6, 7))]
-    # two processes: two stacks each, so no process idles while the other finishes a long stack
-    assert stacks_of(batch, tasks, jobs=2) == [(p, reps) for p in range(2) for reps in ((0, 1, 2, 3), (4, 5, 6, 7))]
+    # three processes: stacks of at most ceil(16 / 3) = 6 worlds, enough for one per process
+    assert stacks_of(batch, tasks, jobs=3) == [(p, reps) for p in range(2) for reps in ((0, 1, 2, 3, 4, 5), (6, 7))]
     assert stacks_of(batch, tasks, jobs=1, memory=1) == [(p, (r,)) for p in range(2) for r in range(8)]
     assert stacks_of(batch, [(1, 5), (1, 7), (0, 2)], jobs=1) == [(1, (5, 7)), (0, (2,))]
 
