@@ -18,11 +18,16 @@ by its world and its own id); every per-customer formula is elementwise; each wo
 each batch exactly when they would be alone (by induction over the day's micro-steps), in the same order
 (rows of a world are ascending like its ids); and every sum into a world's books is taken over that
 world's slice of the batch -- the same elements in the same order as alone (the slices are contiguous
-because a batch's rows are sorted). What is not elementwise -- the programme runtime, the calendar,
-acquisition, the store's close -- is run world by world, with the same calls the run alone makes.
+because a batch's rows are sorted). Arrivals and the purchase rules run across worlds too: each world
+draws its arrivals from its own generator, then all new customers are made in one batch; one runtime over
+every world's rows (`PolicyRuntime.share_rows`) evaluates the purchase rules once, and what is not per
+customer (accounts, budgets, caps, ledger totals) is kept and summed world by world. What stays world by
+world -- the calendar, service-contact and visit rules, the store's close, and the purchases of a policy
+whose actions do not stack -- makes the same calls the run alone makes (docs/MODEL.md §12b).
 
 The stack reuses `Simulation`'s methods wherever they are elementwise over customers, overriding those
-that touch a world's own state (books, runtime, store) to run them per world.
+that touch a world's own state (books, runtime, store). The module runs past 500 lines because each of
+those overrides is the stacked form of one step of the day, and the steps read best side by side.
 """
 
 from __future__ import annotations
