@@ -33,7 +33,6 @@ from lab.experiment.run import run_stacked
 from lab.metrics.result import RunResult
 from lab.metrics.outcomes import OUTCOMES
 from lab.policy.model import Policy
-from lab.policy.runtime import CompiledPolicy
 from lab.scenario.loader import compile_sources
 from lab.scenario.model import Scenario
 
@@ -160,13 +159,10 @@ def run_stack(batch: Batch, point: int, replications: Sequence[int], values: Map
             by_policy.append([RunOutput(src.name, error=msg) for _ in reps])
             continue
         cp = loaded.policies[src.name]
-
-        def runs(of: list[int], cp: CompiledPolicy = cp) -> list[tuple[Scenario, CompiledPolicy, RunOptions]]:
-            return [(sc, cp, RunOptions(seed=batch.seed, address=batch.address(point, r), customers=batch.customers,
-                                        days=batch.days)) for r in of]
-
+        runs = [(sc, cp, RunOptions(seed=batch.seed, address=batch.address(point, r), customers=batch.customers,
+                                    days=batch.days)) for r in reps]
         try:
-            by_policy.append([_output(src.name, res) for res in run_stacked(runs(reps), stack_size=len(reps))])
+            by_policy.append([_output(src.name, res) for res in run_stacked(runs, stack_size=len(reps))])
             continue
         except MemoryError:
             raise
@@ -175,9 +171,6 @@ def run_stack(batch: Batch, point: int, replications: Sequence[int], values: Map
                 by_policy.append([RunOutput(src.name, error=f"{where}: the run of '{src.name}' failed: "
                                                             f"{type(e).__name__}: {e}")])
                 continue
-        outputs = []
-        for r in reps:  # the stack failed: each world alone, so each failure is its own run's
-            one = run_stack(replace(batch, policies=(src,)), point, (r,), values)[0].records[0]
-            outputs.append(one)
-        by_policy.append(outputs)
+        alone = replace(batch, policies=(src,))  # the stack failed: each world alone, so each failure is its own
+        by_policy.append([run_stack(alone, point, (r,), values)[0].records[0] for r in reps])
     return [PointResult(point, r, tuple(outs[i] for outs in by_policy)) for i, r in enumerate(reps)]
