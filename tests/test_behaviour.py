@@ -113,6 +113,9 @@ def test_wear_out_erodes_the_reward_driven_response_with_days_in_the_programme()
     w = bh.response_share(on, seg, lam, acquired, np.arange(3), 100, t)
     assert w == pytest.approx([math.exp(-1), math.exp(-1), 1.0])  # customer 2 joins later than t: no wear yet
     assert bh.wear_out(on, 100.0, 100.0) == 1.0
+    slow = dataclasses.replace(B, wear_out=0.5)  # a slow wear-out, inside the plausible range 0-6, still wears
+    assert bh.wear_out(slow, 0.0, 730.0) == pytest.approx(math.exp(-1.0))
+    assert bh.response_share(slow, seg, lam, acquired, 0, 100, 830.0) == pytest.approx(math.exp(-1.0))
     both = dataclasses.replace(on, response_headroom=2.0)  # lam_ref 0.1: h = 1 / (1 + 2 lam / 0.1)
     hw = bh.response_share(both, seg, lam, acquired, 1, 100, t)
     assert hw == pytest.approx(math.exp(-1) / 3)
