@@ -12,10 +12,11 @@ ratios below compare measurements taken side by side.
 
 The cases are the ones the many-worlds issue sets targets on: a batch of 200 small
 classroom runs against one large classroom run of the same work, the README's
-comparison, the million-customer apparel run against a hand-written per-customer
+comparison and its robust form over 256 plausible worlds (2,048 more runs), the
+million-customer apparel run against a hand-written per-customer
 SimPy loop, the start-up of the command line, and one run of every shipped scenario
 at its own size under the points policy. `--quick` divides the large sizes by ten
-(for trying the script, not for quoting).
+(the robust worlds by eight; for trying the script, not for quoting).
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ def cases(out: Path, quick: bool) -> list[Case]:
         Case("compare_classroom", _lab("compare", str(ROOT / "scenarios/classroom.yaml"), "--jobs", "2", "--out",
                                        str(out / "compare")),
              "the README's first command: 4 policies x 10 replications x whole and cut loop"),
+        Case("robust_classroom", _lab("compare", str(ROOT / "scenarios/classroom.yaml"), "--robust",
+                                      str(256 // (8 if quick else 1)), "--jobs", "2", "--out", str(out / "robust")),
+             "the robust comparison: the README's comparison plus 256 plausible worlds x 4 policies x 2 replications"),
         Case("run_apparel_1m", _lab("run", str(ROOT / "scenarios/apparel.yaml"), "--policy", "points",
                                     "--customers", str(1_000_000 // big), "--days", "730", "--seed", "1",
                                     "--out", str(out / "run_1m")),
