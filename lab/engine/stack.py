@@ -48,7 +48,7 @@ from lab.policy import model as pm
 from lab.policy.effects import GIVEN, Effects, Given, book_given
 from lab.policy.runtime import CompiledPolicy, PolicyRuntime
 from lab.population.arrivals import arriving_on, starting_arrivals
-from lab.population.customers import Customers
+from lab.population.customers import Customers, SegmentTable
 from lab.randomness import WorldStreams, gamma_quantile
 from lab.scenario.model import Behaviour, Scenario, Staff
 
@@ -304,6 +304,21 @@ class _RowBehaviour:
         return _PerRow(v[self._world], v)
 
 
+class _Unshared:
+    """What a stack's engine holds as `beh` or `seg` when some of its values differ by world: the shared values,
+    and for a per-world one, read without naming the rows it is for, an error (read it through Simulation._b or
+    _seg_at, which give each row its world's value) rather than world 0's value for every world."""
+
+    def __init__(self, real: object, varying: dict[str, np.ndarray], what: str) -> None:
+        self._real, self._varying, self._what = real, varying, what
+
+    def __getattr__(self, name: str):
+        if name in self._varying:
+            raise AssertionError(f"{self._what}.{name} differs between the worlds of this stack: read it per row "
+                                 "(Simulation._b, _seg_at)")
+        return getattr(self._real, name)
+
+
 def _differing(values: Sequence[float] | Sequence[np.ndarray]) -> np.ndarray | None:
     """The worlds' values of one parameter as an array (world first), or None when every world has the same."""
     a = np.array(values, dtype=np.float64)
@@ -336,6 +351,11 @@ class StackedSimulation(Simulation):
         self._pulls = _differing([ws.sc.market.competitor_pull for ws in alone])
         if len({ws.m_bound > 1.0 for ws in alone}) != 1:
             raise ValueError("these runs cannot share a stack: some thin their purchases and some do not")
+        self._beh0, segments = self.beh, self.seg
+        if self._vary_b:
+            self.beh = cast(Behaviour, _Unshared(self.beh, self._vary_b, "behaviour"))
+        if self._vary_seg:
+            self.seg = cast(SegmentTable, _Unshared(self.seg, self._vary_seg, "segment table"))
         self.worlds = alone
         self.K = len(alone)
         self.caps = [ws.c.capacity for ws in alone]
@@ -344,7 +364,7 @@ class StackedSimulation(Simulation):
             ws.c = None  # type: ignore[assignment]  # the stack holds the customers
         self.rows = WorldStreams([ws.streams for ws in alone])  # the draws, keyed by world and own id
         self.streams = self.rows
-        self.c = Customers(self.seg, len(self.cats), sum(self.caps))
+        self.c = Customers(segments, len(self.cats), sum(self.caps))
         self.bounds = np.zeros(self.K + 1, dtype=np.int64)  # world w's rows: bounds[w] to bounds[w + 1]
         self._layout()
         self.source = _Source(self)
@@ -436,7 +456,7 @@ class StackedSimulation(Simulation):
     def _b(self, idx: np.ndarray) -> Behaviour:
         if not self._vary_b:
             return self.beh
-        return cast(Behaviour, _RowBehaviour(self.beh, self._vary_b, self.rows.world[idx]))
+        return cast(Behaviour, _RowBehaviour(self._beh0, self._vary_b, self.rows.world[idx]))
 
     def _seg_at(self, name: str, idx: np.ndarray, seg: np.ndarray | None = None) -> np.ndarray:
         table = self._vary_seg.get(name)
