@@ -201,7 +201,9 @@ def _run_stack(loaded: LoadedScenario, policy: str, runs: list[tuple[int, int, t
     worlds: dict[int, Scenario] = {}
     todo = []
     for w, k, row in runs:
-        sc = worlds.setdefault(w, apply(loaded.scenario, ranges, row))
+        if w not in worlds:  # (a world's replications share its scenario)
+            worlds[w] = apply(loaded.scenario, ranges, row)
+        sc = worlds[w]
         todo.append((sc, cp, RunOptions(seed=seed, address=(0, k) if shared else (w, k), customers=customers,
                                         days=days)))
     results = run_stacked(todo, stack_size=len(todo))
