@@ -322,7 +322,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         study = robust_compare(ls, RobustOptions(worlds=args.robust, replications=args.robust_replications,
                                                  method=args.robust_design,
                                                  seed=args.seed, customers=opts.customers, days=args.days,
-                                                 jobs=opts.jobs), progress=not args.quiet, workspace=work)
+                                                 jobs=opts.jobs, memory=opts.memory),
+                               progress=not args.quiet, workspace=work)
         comp.robustness = study.summary()
         comp.seconds += study.seconds
     files: dict[str, Path] = {}

@@ -43,7 +43,7 @@ from lab.population.customers import Customers, SegmentTable
 from lab.engine.launch import plan_launch
 from lab.engine.options import RunOptions
 from lab.engine.record import RawRun, record_run
-from lab.scenario.model import Scenario
+from lab.scenario.model import Behaviour, Scenario
 
 CALENDAR, CUSTOMERS, CLOSE = 0.0, 0.25, 0.75  # phases within a day on SimPy's clock
 AGENDA_BLOCK_DAYS = 32  # how often the agendas scan the whole population (see _Agenda)
@@ -206,7 +206,29 @@ class Simulation:
         if ref is None:
             ref = self.c.sat_ref[idx]
         used = self._credit_use(idx)[1] if self.runtime.credit else None
-        return behaviour.satisfaction_target(self.beh, ref, self._quality(idx), self.q0, used)  # type: ignore[arg-type]  # per row in a stack (elementwise)
+        return behaviour.satisfaction_target(self._b(idx), ref, self._quality(idx), self.q0, used)  # type: ignore[arg-type]  # per row in a stack (elementwise)
+
+    # the scenario's values for a batch of customers: the run's own; a stack of worlds whose scenarios differ in
+    # parameter values gives each row its world's (lab.engine.stack), so every formula stays elementwise
+    def _b(self, idx: np.ndarray) -> Behaviour:
+        """The behaviour parameters these customers live under."""
+        return self.beh
+
+    def _seg_at(self, name: str, idx: np.ndarray, seg: np.ndarray | None = None) -> np.ndarray:
+        """A segment parameter (a SegmentTable column) of each customer (`seg`: their segments, if at hand)."""
+        return getattr(self.seg, name)[self.c.seg[idx] if seg is None else seg]
+
+    def _bound(self, idx: np.ndarray) -> float | np.ndarray:
+        """The thinning bound M these customers' candidates are drawn at."""
+        return self.m_bound
+
+    def _enrol_at(self, idx: np.ndarray) -> float | np.ndarray:
+        """The joining chance's intercept for these arriving customers."""
+        return self.enrol_c
+
+    def _pull(self, idx: np.ndarray) -> float:
+        """The competitors' pull on these customers after a purchase (market.competitor_pull)."""
+        return self.sc.market.competitor_pull
 
     # the programme's and the store's state for a batch of customers (a stack of worlds asks each world's own)
     def _quality(self, idx: np.ndarray) -> float | np.ndarray:
@@ -227,7 +249,7 @@ class Simulation:
             return self.c.sat_ref[idx]
         c = self.c
         return behaviour.satisfaction_at(c.sat_at[idx], c.t_sat[idx], t, self.sat_target(idx, ref),
-                                         self.beh.satisfaction_memory_days)
+                                         self._b(idx).satisfaction_memory_days)
 
     def _everyone_satisfaction(self, n: int, t: float) -> np.ndarray:
         """satisfaction(customers 0..n-1, t) with no credit lines: the arithmetic of behaviour.satisfaction_target
@@ -267,13 +289,13 @@ class Simulation:
         """m(t): how much faster than its base rate each customer buys right now."""
         if not self.on:
             return np.ones(len(idx))
-        c, b = self.c, self.beh
+        c, b = self.c, self._b(idx)
         seg = c.seg[idx]
         ref = c.sat_ref[idx]
         s = self.satisfaction(idx, t, ref)
         goal = None
         if b.goal_gradient > 0 and self.runtime.points:
-            goal = (self.seg.reward_sensitivity[seg], self._goal_progress(idx))
+            goal = (self._seg_at("reward_sensitivity", idx, seg), self._goal_progress(idx))
         offer = None
         if self.offers_made:
             live = c.offer_until[idx] > t
@@ -282,10 +304,11 @@ class Simulation:
         credit = None
         if self.runtime.credit and b.credit_spend_ahead > 0:
             avail, used = self._credit_use(idx)
-            credit = (self.seg.credit_appetite[seg], avail > 0, used)
+            credit = (self._seg_at("credit_appetite", idx, seg), avail > 0, used)
         return behaviour.rate_multiplier(b, c.lam_mult[idx], t, s, ref,  # (fancy indexing copies: multiplied in place)
                                          seasonality=self.sc.store.seasonality, peak_day=self.sc.store.peak_day,
-                                         bound=self.m_bound, goal=goal, offer_uplift=offer, credit=credit,
+                                         bound=self._bound(idx),  # type: ignore[arg-type]  # (per row in a stack)
+                                         goal=goal, offer_uplift=offer, credit=credit,
                                          headroom=behaviour.response_share(b, self.seg, c.lam, c.acquired_at, idx,
                                                                            self.launch_day, t))
 
@@ -295,13 +318,14 @@ class Simulation:
             return np.ones(len(idx))
         if s is None:
             s = self.satisfaction(idx, t)
-        if self.beh.points_hope > 0 and self.runtime.points:
+        b = self._b(idx)
+        if b.points_hope > 0 and self.runtime.points:
             # customers part-way to a reward stay for it (and leave when it is redeemed or expires)
-            sens = self.seg.reward_sensitivity[self.c.seg[idx]]
-            return behaviour.dropout_multiplier(self.beh, s, self.c.sat_ref[idx], sens, self._goal_progress(idx),
-                                                behaviour.response_share(self.beh, self.seg, self.c.lam,
+            sens = self._seg_at("reward_sensitivity", idx)
+            return behaviour.dropout_multiplier(b, s, self.c.sat_ref[idx], sens, self._goal_progress(idx),
+                                                behaviour.response_share(b, self.seg, self.c.lam,
                                                                          self.c.acquired_at, idx, self.launch_day, t))
-        return behaviour.dropout_multiplier(self.beh, s, self.c.sat_ref[idx])
+        return behaviour.dropout_multiplier(b, s, self.c.sat_ref[idx])
 
     # ------------------------------------------------------------------ helpers
     def _next_candidate(self, idx: np.ndarray, t: np.ndarray, after: float = -math.inf,
@@ -315,7 +339,7 @@ class Simulation:
             n = c.cand_n[idx]
         if u is None:
             u = self.streams.uniform("gap", idx, n)
-        gap = -np.log1p(-u) / (c.lam[idx] * self.m_bound)  # a unit exponential, as Streams.exponential draws it
+        gap = -np.log1p(-u) / (c.lam[idx] * self._bound(idx))  # a unit exponential, as Streams.exponential draws it
         new = t + gap
         c.next_cand[idx] = new
         c.cand_n[idx] = n + 1
@@ -387,7 +411,8 @@ class Simulation:
         if self.cp.policy.is_baseline:
             return None
         return self.streams.uniform("enrol", ids, 0) < behaviour.enrol_probability(
-            self.beh, self.cp.policy.participation, self.c.lam[ids], self._basket(ids), self.enrol_c)
+            self._b(ids), self.cp.policy.participation, self.c.lam[ids], self._basket(ids),
+            self._enrol_at(ids))  # type: ignore[arg-type]  # per row in a stack (elementwise)
 
     def _welcome_books(self, ids: np.ndarray, times: np.ndarray, referred_by: np.ndarray | None,
                        joins: np.ndarray | None, *, starting: bool = False) -> None:
@@ -443,7 +468,7 @@ class Simulation:
         if self.cp.policy.is_baseline:
             eff = Effects.empty(idx)
         else:
-            appetite = st.credit_appetite[seg]
+            appetite = self._seg_at("credit_appetite", idx, seg)
             eff = self.runtime.purchase(idx, t, amount, cat, number, appetite, self.now, self.source)
         revenue = amount - eff.discount
         ucf = self.store.unit_cost_factor
@@ -484,7 +509,7 @@ class Simulation:
             return None
         # word of mouth: satisfied customers refer others, who arrive the next day
         s = self.satisfaction(idx, t)
-        refer = behaviour.refers(u_refer, st.referral_propensity[seg], s)
+        refer = behaviour.refers(u_refer, self._seg_at("referral_propensity", idx, seg), s)
         if refer.any():
             who = idx[refer]
             c.referrals[who] += 1
@@ -527,21 +552,21 @@ class Simulation:
             fav = c.favourite(who) == codes
             worn = wear[j] if wear is not None else 1.0
             self.bump_satisfaction(who, t_arr[j], behaviour.free_item_gain(
-                self.beh, fav, self.seg.reward_sensitivity[c.seg[who]], worn))
+                self._b(who), fav, self._seg_at("reward_sensitivity", who), worn))
         trial_keys = self._event_keys()
         for who, codes in eff.trials:
             new = c.cat_n[who, codes] == 0
             adopt = behaviour.adopts_trial(new, self.streams.uniform("trial", who, trial_keys(who)),
-                                           self.seg.variety_seeking[c.seg[who]])
+                                           self._seg_at("variety_seeking", who))
             w_idx, w_codes = who[adopt], codes[adopt]
             if w_idx.size:
                 c.cat_cum[w_idx] = behaviour.tastes_after_trial(c.preferences(w_idx), w_codes, len(self.cats))
-                c.lam_mult[w_idx] *= behaviour.trial_rate_factor(self.beh)
+                c.lam_mult[w_idx] *= behaviour.trial_rate_factor(self._b(w_idx))
         offer_keys = self._event_keys()
         for who, offer in eff.offers:
             key = offer_keys(who)
             if len(who):
-                p = behaviour.offer_take_up(offer.response, self.seg.reward_sensitivity[c.seg[who]])
+                p = behaviour.offer_take_up(offer.response, self._seg_at("reward_sensitivity", who))
                 resp = self.streams.uniform("offer", who, key) < p
                 r = who[resp]
                 self.offers_made = self.offers_made or bool(r.size)
@@ -550,8 +575,8 @@ class Simulation:
                 c.offer_basket[r] = offer.basket_uplift
         if wear is not None and delighted is not None:
             sel, d, worn = idx[delighted], eff.delight[delighted], wear[delighted]
-            gain = behaviour.reward_gain(self.beh, d, self.mean_basket[c.seg[sel]],
-                                         self.seg.reward_sensitivity[c.seg[sel]], worn)
+            gain = behaviour.reward_gain(self._b(sel), d, self.mean_basket[c.seg[sel]],
+                                         self._seg_at("reward_sensitivity", sel), worn)
             hit = gain > 0
             self.bump_satisfaction(sel[hit], t_arr[delighted][hit], gain[hit])
             c.heat[sel[hit]] += 1.0  # this reward will dull the next ones
@@ -571,9 +596,10 @@ class Simulation:
         """How much a reward still delights: 1 / (1 + habituation x recent rewards), recent rewards decaying with
         the satisfaction memory. Brings each customer's reward count up to time t."""
         c = self.c
-        c.heat[idx] = behaviour.decayed_heat(c.heat[idx], c.t_heat[idx], t, self.beh.satisfaction_memory_days)
+        b = self._b(idx)
+        c.heat[idx] = behaviour.decayed_heat(c.heat[idx], c.t_heat[idx], t, b.satisfaction_memory_days)
         c.t_heat[idx] = t
-        return behaviour.wear(c.heat[idx], self.beh.habituation)
+        return behaviour.wear(c.heat[idx], b.habituation)
 
     def _event_key(self, j: int) -> int:
         """Counter for a customer's j-th programme event of a kind today (offers, trials): never reused on another
@@ -631,7 +657,7 @@ class Simulation:
             if self.m_bound > 1.0:
                 m = self.rate_multiplier(idx, t)
                 u_accept, u_gap = self.streams.uniforms(("accept", "gap"), idx, n_cand)
-                keep = u_accept * self.m_bound < m
+                keep = u_accept * self._bound(idx) < m
             else:
                 m = np.ones(len(idx))
                 keep = np.ones(len(idx), dtype=bool)
@@ -658,7 +684,7 @@ class Simulation:
         dropout hazard per day what satisfaction `d` says, not what the pace of buying says."""
         c = self.c
         dm = self.dropout_multiplier(idx, t, s)
-        pull = self.sc.market.competitor_pull
+        pull = self._pull(idx)
         bg = ~c.pareto[idx]
         p_eff = behaviour.dropout_probability(c.p_drop[idx], dm, rate_mult, pull)
         u = self.streams.uniform("dropout", idx, c.purchases[idx])
@@ -690,7 +716,7 @@ class Simulation:
         self.book.contacts += int(idx.size)
         self.book.complaints += int(complaint.sum())
         self.book.resolved += int(resolved.sum())
-        self.bump_satisfaction(idx, t, behaviour.contact_shift(self.beh, resolved, complaint))
+        self.bump_satisfaction(idx, t, behaviour.contact_shift(self._b(idx), resolved, complaint))
         if self.runtime.has_trigger("service_contact"):
             for r in self.runtime.triggers("service_contact"):
                 assert isinstance(r.rule.on, pm.OnServiceContact)  # triggers("service_contact") yields only these
@@ -718,7 +744,7 @@ class Simulation:
                 self.book.points_expired += float(lost.sum())
                 value = lost * rt.policy.points[name].value
                 keep = c.alive[who]
-                frus = behaviour.expiry_frustration(self.beh, value, self.mean_basket[c.seg[who]])
+                frus = behaviour.expiry_frustration(self._b(who), value, self.mean_basket[c.seg[who]])
                 self.bump_satisfaction(who[keep], float(day), frus[keep])
 
     def tier_review(self, day: int) -> None:
@@ -758,10 +784,10 @@ class Simulation:
             return
         seg = c.seg[idx]
         k = np.full(len(idx), day, dtype=np.int64)
-        miss = self.streams.uniform("credit_miss", idx, k) < self.seg.default_risk[seg]
+        miss = self.streams.uniform("credit_miss", idx, k) < self._seg_at("default_risk", idx, seg)
         miss |= ~c.alive[idx]  # a customer who has left the store stops paying: the debt goes bad
         owed = line.owed[idx]
-        paid = np.where(miss, 0.0, minimum + self.seg.repay_share[seg] * (owed - minimum))
+        paid = np.where(miss, 0.0, minimum + self._seg_at("repay_share", idx, seg) * (owed - minimum))
         before_interest, before_fees = line.collected_interest.sum(), line.collected_fees.sum()
         repaid_before = line.repaid.sum()
         out, amounts = line.settle(idx, paid, minimum, float(day))
@@ -770,7 +796,7 @@ class Simulation:
         self.book.fees += float(line.collected_fees.sum() - before_fees)
         self.book.bad_debt += float(amounts.sum())
         missed = idx[miss & c.alive[idx]]
-        self.bump_satisfaction(missed, float(day), np.full(len(missed), behaviour.missed_payment_hit(self.beh)))
+        self.bump_satisfaction(missed, float(day), np.full(len(missed), behaviour.missed_payment_hit(self._b(missed))))
         # a written-off customer is lost to the store: both sides lose
         gone = out[c.alive[out]]
         self._drop(gone, float(day))
@@ -821,7 +847,7 @@ class Simulation:
         n = self.c.n
         present = np.flatnonzero(self.c.alive[:n])
         joins = self.streams.uniform("enrol", present, 0) < behaviour.launch_enrol_probability(
-            self.beh, self.cp.policy.participation, self.c.lam[present], self._basket(present))
+            self._b(present), self.cp.policy.participation, self.c.lam[present], self._basket(present))
         members = present[joins]
         self.runtime.enrol(members)
         self.members += int(members.size)

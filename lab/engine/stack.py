@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import simpy
@@ -47,9 +48,9 @@ from lab.policy import model as pm
 from lab.policy.effects import GIVEN, Effects, Given, book_given
 from lab.policy.runtime import CompiledPolicy, PolicyRuntime
 from lab.population.arrivals import arriving_on, starting_arrivals
-from lab.population.customers import Customers
+from lab.population.customers import Customers, SegmentTable
 from lab.randomness import WorldStreams, gamma_quantile
-from lab.scenario.model import Scenario
+from lab.scenario.model import Behaviour, Scenario, Staff
 
 # a world's state that the shared methods of Simulation read and assign as attributes of the engine
 _CONTEXT = ("book", "referral_queue", "_points_seen", "alive", "members", "acq_rng", "store", "cp", "programme")
@@ -174,26 +175,187 @@ class _WorldRows:
         return getattr(self._c, name)[self._base:self._base + self.n]
 
 
+#: The scenario parameters each world of a stack may hold at its own value, by the part of the scenario they sit
+#: in (every path of lab.scenario.ranges.TABLE is here). Each is read either by an elementwise formula, which a
+#: stack gives each row's world's value (`Simulation._b`, `_seg_at`, `_bound`, `_enrol_at`, `_pull`), or only by
+#: a world's own state (its Store, its rate bound, its enrolment intercept). Everything else is structure.
+PER_WORLD: dict[str, tuple[str, ...]] = {
+    "behaviour": tuple(f.name for f in dataclasses.fields(Behaviour) if f.name != "enabled"),
+    "store.staff": tuple(f.name for f in dataclasses.fields(Staff) if f.name != "count"),
+    "store": ("fixed_cost_per_year", "learning_rate", "prior_volume_days"),
+    "store.profit_sharing": ("share",),
+    "market": ("spend_per_year", "competitor_pull"),
+    "population.segments.*": ("reward_sensitivity", "referral_propensity", "variety_seeking", "credit_appetite",
+                              "default_risk", "repay_share"),
+}
+# numpy computes x ** p with p one of these scalars by a shortcut (square, sqrt, reciprocal) whose last bit may
+# differ from the general power an array of exponents takes: worlds with such an exponent keep it as structure
+_SCALAR_POWERS = (-1.0, 0.0, 0.5, 1.0, 2.0)
+_EXPONENTS = ("goal_gradient_power",)
+
+
+def _canonical(name: str, value: object) -> object:
+    """What of a per-world value is structure: its sign (the formulas branch only on whether a parameter is
+    positive, zero or negative: `if b.wear_out <= 0`), and an exponent numpy treats apart."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return value  # (None: an unset initial_experience_days, structure)
+    if name in _EXPONENTS and float(value) in _SCALAR_POWERS:
+        return ("power", float(value))
+    return float(np.sign(value))
+
+
+def stack_structure(scenario: Scenario) -> str:
+    """The scenario's structure: everything but the values of the PER_WORLD parameters (kept only as their
+    signs, and an exponent numpy computes apart). Runs whose scenarios have the same structure may share a stack
+    whatever those values; a run's record does not depend on the other worlds (tests/test_stack_worlds.py)."""
+    d = dataclasses.asdict(scenario)
+    for part, names in PER_WORLD.items():
+        holders = (list(d["population"]["segments"].values()) if part == "population.segments.*"
+                   else [_dig(d, part)])
+        for h in holders:
+            for n in names:
+                h[n] = _canonical(n, h[n])
+    return repr(d)
+
+
+def _dig(d: dict, path: str) -> dict:
+    for k in path.split("."):
+        d = d[k]
+    return d
+
+
 def stack_key(scenario: Scenario, policy: CompiledPolicy, opts: RunOptions) -> tuple:
-    """What runs must share to go in one stack: the scenario (the same object: every parameter), the compiled
-    policy (the same object: its rules compile once), the horizon, the size and whether transactions are kept.
-    Runs on an existing customer base (`population.from_fit`) are not stacked."""
+    """What runs must share to go in one stack: the scenario's structure (`stack_structure`: every parameter but
+    the per-world ones' values), the compiled policy (the same object: its rules compile once), the horizon, the
+    size and whether transactions are kept. Runs on an existing customer base (`population.from_fit`) are not
+    stacked."""
     if scenario.population.from_fit is not None:
         return ("alone", id(opts))
-    return (id(scenario), id(policy), opts.days, opts.customers, opts.transactions)
+    return (stack_structure(scenario), id(policy), opts.days, opts.customers, opts.transactions)
+
+
+class _PerRow(np.ndarray):
+    """One parameter's value for each row of a batch (its world's), with every world's value at hand.
+
+    Arithmetic gives plain arrays, each element the operation its world's run alone computes on the scalar
+    (IEEE arithmetic is elementwise, so scalar and array operands give the same bits). A comparison with a
+    number is a formula's branch (`if b.wear_out <= 0`): it gives the stack's one answer, which stack_key makes
+    every world's (the sign of a per-world value is structure); worlds that disagree are an error, not a guess."""
+
+    worlds: np.ndarray
+
+    def __new__(cls, rows: np.ndarray, worlds: np.ndarray) -> "_PerRow":
+        obj = np.asarray(rows, dtype=np.float64).view(cls)
+        obj.worlds = worlds
+        return obj
+
+    def __array_finalize__(self, obj: object) -> None:
+        self.worlds = getattr(obj, "worlds", np.zeros(0))
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        plain = tuple(x.view(np.ndarray) if isinstance(x, _PerRow) else x for x in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(x.view(np.ndarray) if isinstance(x, _PerRow) else x for x in kwargs["out"])
+        return getattr(ufunc, method)(*plain, **kwargs)
+
+    def _branch(self, op, other):
+        if isinstance(other, (int, float)):
+            r = op(self.worlds, other)
+            if bool(r.all()):
+                return True
+            if not bool(r.any()):
+                return False
+            raise AssertionError("the worlds of a stack disagree on a branch of a formula (stack_key must keep "
+                                 "them apart)")
+        return op(self.view(np.ndarray), other)
+
+    def __gt__(self, other):
+        return self._branch(np.greater, other)
+
+    def __ge__(self, other):
+        return self._branch(np.greater_equal, other)
+
+    def __lt__(self, other):
+        return self._branch(np.less, other)
+
+    def __le__(self, other):
+        return self._branch(np.less_equal, other)
+
+    def __eq__(self, other):
+        return self._branch(np.equal, other)
+
+    def __ne__(self, other):
+        return self._branch(np.not_equal, other)
+
+    __hash__ = None
+
+
+class _RowBehaviour:
+    """The behaviour parameters of a batch's rows: a parameter the worlds hold at different values is each row's
+    world's (a _PerRow), the others the one value they share."""
+
+    def __init__(self, shared: Behaviour, varying: dict[str, np.ndarray], world: np.ndarray) -> None:
+        self._shared, self._varying, self._world = shared, varying, world
+
+    def __getattr__(self, name: str):
+        v = self._varying.get(name)
+        if v is None:
+            return getattr(self._shared, name)
+        return _PerRow(v[self._world], v)
+
+
+class _Unshared:
+    """What a stack's engine holds as `beh` or `seg` when some of its values differ by world: the shared values,
+    and for a per-world one, read without naming the rows it is for, an error (read it through Simulation._b or
+    _seg_at, which give each row its world's value) rather than world 0's value for every world."""
+
+    def __init__(self, real: object, varying: dict[str, np.ndarray], what: str) -> None:
+        self._real, self._varying, self._what = real, varying, what
+
+    def __getattr__(self, name: str):
+        if name in self._varying:
+            raise AssertionError(f"{self._what}.{name} differs between the worlds of this stack: read it per row "
+                                 "(Simulation._b, _seg_at)")
+        return getattr(self._real, name)
+
+
+def _differing(values: Sequence[float] | Sequence[np.ndarray]) -> np.ndarray | None:
+    """The worlds' values of one parameter as an array (world first), or None when every world has the same."""
+    a = np.array(values, dtype=np.float64)
+    return None if bool((a == a[0]).all()) else a
 
 
 class StackedSimulation(Simulation):
-    """K runs of one policy in one scenario (differing in seed and address), simulated as one."""
+    """K runs of one policy (differing in seed and address, and in the values of the PER_WORLD parameters of
+    their scenarios: one scenario, or one per world), simulated as one."""
 
-    def __init__(self, scenario: Scenario, policy: CompiledPolicy, worlds: Sequence[RunOptions]) -> None:
+    def __init__(self, scenario: Scenario | Sequence[Scenario], policy: CompiledPolicy,
+                 worlds: Sequence[RunOptions]) -> None:
         if not worlds:
             raise ValueError("a stack needs at least one world")
-        keys = {stack_key(scenario, policy, o) for o in worlds}
-        if len(keys) != 1 or scenario.population.from_fit is not None:
+        scenarios = [scenario] * len(worlds) if isinstance(scenario, Scenario) else list(scenario)
+        if len(scenarios) != len(worlds):
+            raise ValueError(f"{len(scenarios)} scenarios for {len(worlds)} worlds")
+        keys = {stack_key(sc, policy, o) for sc, o in zip(scenarios, worlds)}
+        if len(keys) != 1 or scenarios[0].population.from_fit is not None:
             raise ValueError("these runs cannot share a stack (see stack_key)")
-        alone = [Simulation(scenario, policy, o) for o in worlds]  # each world's own state, as it starts alone
-        self.__dict__.update(alone[0].__dict__)  # what every world shares (scenario, segments, prices, bound, ...)
+        alone = [Simulation(sc, policy, o) for sc, o in zip(scenarios, worlds)]  # each world's state, as alone
+        self.__dict__.update(alone[0].__dict__)  # what every world shares (structure, segments, prices, ...)
+        # the per-world values the shared formulas read, world first (None: every world has the same)
+        self._vary_b = {n: v for n in PER_WORLD["behaviour"]
+                        if (v := _differing([getattr(ws.beh, n) for ws in alone])) is not None}
+        self._vary_seg = {n: v for n in PER_WORLD["population.segments.*"]
+                          if (v := _differing([getattr(ws.seg, n) for ws in alone])) is not None}
+        self._m = _differing([ws.m_bound for ws in alone])
+        self._ec = _differing([ws.enrol_c for ws in alone])
+        self._pulls = _differing([ws.sc.market.competitor_pull for ws in alone])
+        if len({ws.m_bound > 1.0 for ws in alone}) != 1:
+            raise ValueError("these runs cannot share a stack: some thin their purchases and some do not")
+        self._beh0, segments = self.beh, self.seg
+        if self._vary_b:
+            self.beh = cast(Behaviour, _Unshared(self.beh, self._vary_b, "behaviour"))
+        if self._vary_seg:
+            self.seg = cast(SegmentTable, _Unshared(self.seg, self._vary_seg, "segment table"))
         self.worlds = alone
         self.K = len(alone)
         self.caps = [ws.c.capacity for ws in alone]
@@ -202,7 +364,7 @@ class StackedSimulation(Simulation):
             ws.c = None  # type: ignore[assignment]  # the stack holds the customers
         self.rows = WorldStreams([ws.streams for ws in alone])  # the draws, keyed by world and own id
         self.streams = self.rows
-        self.c = Customers(self.seg, len(self.cats), sum(self.caps))
+        self.c = Customers(segments, len(self.cats), sum(self.caps))
         self.bounds = np.zeros(self.K + 1, dtype=np.int64)  # world w's rows: bounds[w] to bounds[w + 1]
         self._layout()
         self.source = _Source(self)
@@ -289,6 +451,29 @@ class StackedSimulation(Simulation):
             raise AssertionError("a stacked batch must hold each world's rows together")
         bounds = np.searchsorted(w, np.arange(self.K + 1)).tolist()
         return [(k, bounds[k], bounds[k + 1]) for k in range(self.K) if bounds[k + 1] > bounds[k]]
+
+    # ------------------------------------------------------------------ the worlds' values for a batch
+    def _b(self, idx: np.ndarray) -> Behaviour:
+        if not self._vary_b:
+            return self.beh
+        return cast(Behaviour, _RowBehaviour(self._beh0, self._vary_b, self.rows.world[idx]))
+
+    def _seg_at(self, name: str, idx: np.ndarray, seg: np.ndarray | None = None) -> np.ndarray:
+        table = self._vary_seg.get(name)
+        if table is None:
+            return super()._seg_at(name, idx, seg)
+        return table[self.rows.world[idx], self.c.seg[idx] if seg is None else seg]
+
+    def _bound(self, idx: np.ndarray) -> float | np.ndarray:
+        return self.m_bound if self._m is None else self._m[self.rows.world[idx]]
+
+    def _enrol_at(self, idx: np.ndarray) -> float | np.ndarray:
+        return self.enrol_c if self._ec is None else self._ec[self.rows.world[idx]]
+
+    def _pull(self, idx: np.ndarray) -> float:
+        if self._pulls is None:
+            return self.sc.market.competitor_pull
+        return cast(float, _PerRow(self._pulls[self.rows.world[idx]], self._pulls))  # (branched on: `if pull > 0`)
 
     # ------------------------------------------------------------------ the world's state for a batch
     def _quality(self, idx: np.ndarray) -> float | np.ndarray:
@@ -402,9 +587,10 @@ class StackedSimulation(Simulation):
             rules = np.zeros(len(idx), dtype=np.uint64)
         elif self.srt_live:
             discount, credit, rules, effs, whole = self._programme_purchase(idx, t, amount, cat, number,
-                                                                            st.credit_appetite[seg], parts)
+                                                                            self._seg_at("credit_appetite", idx,
+                                                                                         seg), parts)
         else:
-            appetite = st.credit_appetite[seg]
+            appetite = self._seg_at("credit_appetite", idx, seg)
             for w, lo, hi in parts:
                 self._enter(w)
                 effs.append(self.runtime.purchase(idx[lo:hi], t[lo:hi], amount[lo:hi], cat[lo:hi], number[lo:hi],
@@ -461,7 +647,7 @@ class StackedSimulation(Simulation):
             self._enter(home)
             return None
         s = self.satisfaction(idx, t)
-        refer = behaviour.refers(u_refer, st.referral_propensity[seg], s)
+        refer = behaviour.refers(u_refer, self._seg_at("referral_propensity", idx, seg), s)
         if refer.any():
             for w, lo, hi in parts:
                 who = idx[lo:hi][refer[lo:hi]]
@@ -564,7 +750,7 @@ class StackedSimulation(Simulation):
             book.contacts += hi - lo
             book.complaints += int(complaint[lo:hi].sum())
             book.resolved += int(resolved[lo:hi].sum())
-        self.bump_satisfaction(idx, t, behaviour.contact_shift(self.beh, resolved, complaint))
+        self.bump_satisfaction(idx, t, behaviour.contact_shift(self._b(idx), resolved, complaint))
         if self.srt_live and not any(self.runtime.has_trigger(g) for g in ("service_contact", "visit")):
             assert self.srt is not None
             self.srt.contact(idx, self.now)  # (a visit for the rolling windows: per customer)
@@ -738,7 +924,7 @@ class StackedSimulation(Simulation):
                     value = lost * rt.policy.points[name].value
                     rows = who + self.bases[w]
                     keep = c.alive[rows]
-                    frus = behaviour.expiry_frustration(self.beh, value, self.mean_basket[c.seg[rows]])
+                    frus = behaviour.expiry_frustration(self._b(rows), value, self.mean_basket[c.seg[rows]])
                     self.bump_satisfaction(rows[keep], float(day), frus[keep])
 
     def tier_review(self, day: int) -> None:
@@ -768,10 +954,10 @@ class StackedSimulation(Simulation):
             idx = own + self.bases[w]
             seg = c.seg[idx]
             k = np.full(len(idx), day, dtype=np.int64)
-            miss = self.streams.uniform("credit_miss", idx, k) < self.seg.default_risk[seg]
+            miss = self.streams.uniform("credit_miss", idx, k) < self._seg_at("default_risk", idx, seg)
             miss |= ~c.alive[idx]
             owed = wl.owed[own]
-            paid = np.where(miss, 0.0, minimum + self.seg.repay_share[seg] * (owed - minimum))
+            paid = np.where(miss, 0.0, minimum + self._seg_at("repay_share", idx, seg) * (owed - minimum))
             before_interest, before_fees = wl.collected_interest.sum(), wl.collected_fees.sum()
             repaid_before = wl.repaid.sum()
             out, amounts = wl.settle(own, paid, minimum, float(day))
@@ -780,7 +966,8 @@ class StackedSimulation(Simulation):
             self.book.fees += float(wl.collected_fees.sum() - before_fees)
             self.book.bad_debt += float(amounts.sum())
             missed = idx[miss & c.alive[idx]]
-            self.bump_satisfaction(missed, float(day), np.full(len(missed), behaviour.missed_payment_hit(self.beh)))
+            self.bump_satisfaction(missed, float(day), np.full(len(missed),
+                                                               behaviour.missed_payment_hit(self._b(missed))))
             gone = out + self.bases[w]
             self._drop(gone[c.alive[gone]], float(day))
 
@@ -803,7 +990,7 @@ class StackedSimulation(Simulation):
                 continue
             present = b + np.flatnonzero(self.c.alive[b:b + n])
             joins = self.streams.uniform("enrol", present, 0) < behaviour.launch_enrol_probability(
-                self.beh, self.cp.policy.participation, self.c.lam[present], self._basket(present))
+                self._b(present), self.cp.policy.participation, self.c.lam[present], self._basket(present))
             members = present[joins]
             self.runtime.enrol(members)
             self.members += int(members.size)
@@ -834,7 +1021,7 @@ class StackedSimulation(Simulation):
             if ws.tx is not None:
                 tx = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in ws.tx.items()}
             cp = ws.cp
-            out.append(record_run(self.sc, cp.policy.name, self.days, daily,
+            out.append(record_run(ws.sc, cp.policy.name, self.days, daily,
                                   _WorldRows(self.c, int(self.bases[w]), self.ns[w]),  # type: ignore[arg-type]
                                   ws.runtime, tx, cp.rule_ids, self.n0,
                                   launch_day=self.launch_day if self.launched else None,

@@ -21,10 +21,14 @@ measure the parameters, not the noise between worlds. Worlds' parameters are app
 :func:`lab.scenario.ranges.apply`; fixed ranges are dropped from the design. The indices are
 lab.metrics.sensitivity's, the batch's own (through lab.metrics.robustness).
 
-The runs go to local processes as `lab compare`'s do (spawn, the ``__main__`` guard check);
-their results are put in (policy, world, replication) order whatever the order they finish
-in, so the summary is bit-identical for any number of workers. The statistics are
-lab.metrics.robustness's.
+The runs of one policy go in stacks (lab.engine.stack): the worlds differ only in the values of
+parameters a stack holds per world (`lab.engine.stack.PER_WORLD` holds every path of the ranges'
+table), so each world's run is bit-identical to its run alone while the engine's fixed cost per day
+is paid once per stack. The stacks are sized to the memory as `lab compare`'s are
+(lab.experiment.memory, ``RobustOptions.memory``) and go to local processes as its stacks do (spawn,
+the ``__main__`` guard check); the results are put in (policy, world, replication) order whatever
+the order they finish in, so the summary is bit-identical for any number of workers. The
+statistics are lab.metrics.robustness's.
 """
 
 from __future__ import annotations
@@ -41,12 +45,16 @@ import numpy as np
 from lab.experiment.compare import Progress
 from lab.experiment.folder import Workspace, world_key
 from lab.experiment.processes import check_main_guarded
-from lab.experiment.run import run_policy
+from lab.engine.options import RunOptions
+from lab.engine.stack import stack_structure
+from lab.experiment.memory import bytes_per_customer, stack_budget, stack_size
+from lab.experiment.run import run_stacked
 from lab.metrics.outcomes import REGISTRY
 from lab.metrics.discovery import reversal_box
 from lab.randomness.designs import morris_unit, saltelli_unit
 from lab.metrics.robustness import morris_rows, outcome_robustness, rank_drivers, sobol_rows, verdict
 from lab.scenario.loader import BASELINE, LoadedScenario
+from lab.scenario.model import Scenario
 from lab.scenario.ranges import Range, apply, plausible_ranges, sample
 
 __all__ = ["DESIGNS", "RobustOptions", "RobustStudy", "VERDICT_OUTCOMES", "design_seed", "robust_compare",
@@ -75,6 +83,7 @@ class RobustOptions:
     customers: int | None = None
     days: int | None = None
     jobs: int = 1
+    memory: int | None = None  # bytes the stacks running at once may hold (None: a share of the machine's)
 
     def __post_init__(self) -> None:
         if self.worlds < 2:
@@ -183,13 +192,38 @@ class RobustStudy:
         return out
 
 
-def _run_world(loaded: LoadedScenario, policy: str, world: int, rep: int, row: tuple[float, ...],
+def _run_stack(loaded: LoadedScenario, policy: str, runs: list[tuple[int, int, tuple[float, ...]]],
                ranges: tuple[Range, ...], seed: int, customers: int | None, days: int | None,
-               shared: bool = False) -> tuple:
-    sc = apply(loaded.scenario, ranges, row)
-    address = (0, rep) if shared else (world, rep)
-    res = run_policy(sc, loaded.policies[policy], seed, address=address, customers=customers, days=days)
-    return policy, world, rep, res.summary
+               shared: bool = False) -> list[tuple]:
+    """One policy's runs (world, replication, the world's values) as stacks: (policy, world, replication,
+    outcomes) of each, in the order given, each bit-identical to `run_policy` of its world alone."""
+    cp = loaded.policies[policy]
+    worlds: dict[int, Scenario] = {}
+    todo = []
+    for w, k, row in runs:
+        if w not in worlds:  # (a world's replications share its scenario)
+            worlds[w] = apply(loaded.scenario, ranges, row)
+        sc = worlds[w]
+        todo.append((sc, cp, RunOptions(seed=seed, address=(0, k) if shared else (w, k), customers=customers,
+                                        days=days)))
+    results = run_stacked(todo, stack_size=len(todo))
+    return [(policy, w, k, res.summary) for (w, k, _), res in zip(runs, results, strict=True)]
+
+
+def _stacks(loaded: LoadedScenario, tasks: list[tuple[str, int, int]], design: np.ndarray,
+            ranges: tuple[Range, ...], options: RobustOptions) -> list[tuple[str, list[tuple[int, int, tuple]]]]:
+    """The tasks as stacks: one policy each, worlds of one structure together (a world whose value of a
+    parameter is 0 where the others' are not, as at a Morris grid's end, has a structure of its own:
+    lab.engine.stack.stack_structure), at most `stack_size` runs for the memory and the processes."""
+    customers = options.customers or loaded.scenario.population.customers
+    per_world = customers * max(bytes_per_customer(loaded.scenario, p) for p in loaded.policies.values())
+    size = stack_size(per_world, options.jobs, len(tasks), stack_budget(options.memory))
+    rows = {w: tuple(float(v) for v in design[w]) for w in {w for _, w, _ in tasks}}
+    structure = {w: stack_structure(apply(loaded.scenario, ranges, rows[w])) for w in rows}
+    groups: dict[tuple[str, str], list[tuple[int, int, tuple]]] = {}
+    for p, w, k in tasks:
+        groups.setdefault((p, structure[w]), []).append((w, k, rows[w]))
+    return [(p, g[i:i + size]) for (p, _), g in groups.items() for i in range(0, len(g), size)]
 
 
 def robust_compare(loaded: LoadedScenario, options: RobustOptions, progress: bool = True,
@@ -248,16 +282,13 @@ def robust_compare(loaded: LoadedScenario, options: RobustOptions, progress: boo
 
 def _run(loaded: LoadedScenario, tasks: list[tuple[str, int, int]], design: np.ndarray, ranges: tuple[Range, ...],
          seed: int, options: RobustOptions, pool: ProcessPoolExecutor | None) -> Iterable[tuple]:
-    def row(w: int) -> tuple[float, ...]:
-        return tuple(float(v) for v in design[w])
-
     shared = options.method in _SHARED  # the design's worlds share their customers: the indices see no noise between
-
+    stacks = _stacks(loaded, tasks, design, ranges, options) if tasks else []
     if pool is None:
-        for p, w, k in tasks:
-            yield _run_world(loaded, p, w, k, row(w), ranges, seed, options.customers, options.days, shared)
+        for p, runs in stacks:
+            yield from _run_stack(loaded, p, runs, ranges, seed, options.customers, options.days, shared)
         return
-    futures = [pool.submit(_run_world, loaded, p, w, k, row(w), ranges, seed, options.customers, options.days, shared)
-               for p, w, k in tasks]
+    futures = [pool.submit(_run_stack, loaded, p, runs, ranges, seed, options.customers, options.days, shared)
+               for p, runs in stacks]
     for f in as_completed(futures):
-        yield f.result()
+        yield from f.result()

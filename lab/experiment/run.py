@@ -35,9 +35,10 @@ def run_stacked(runs: Iterable[tuple[Scenario, CompiledPolicy, RunOptions]], *,
                 stack_size: int = 64) -> Iterator[RunResult]:
     """Every run's RunResult, in the order given, the runs simulated in stacks (lab.engine.stack).
 
-    Consecutive runs that share a stack (the same scenario and compiled policy objects, the same days,
-    customers and transactions flag: `stack_key`) go in one stack of at most `stack_size` worlds; each
-    result is bit-identical to `run_policy` of that run alone."""
+    Consecutive runs that share a stack (scenarios of one structure, whatever the values of the parameters a
+    stack holds per world; the same compiled policy object; the same days, customers and transactions flag:
+    `stack_key`) go in one stack of at most `stack_size` worlds, each with its own scenario; each result is
+    bit-identical to `run_policy` of that run alone."""
     pending: list[tuple[Scenario, CompiledPolicy, RunOptions]] = []
 
     def flush() -> Iterator[RunResult]:
@@ -45,7 +46,7 @@ def run_stacked(runs: Iterable[tuple[Scenario, CompiledPolicy, RunOptions]], *,
             return
         sc, cp = pending[0][0], pending[0][1]
         worlds = [o for _, _, o in pending]
-        raws = (StackedSimulation(sc, cp, worlds).runs() if sc.population.from_fit is None
+        raws = (StackedSimulation([s for s, _, _ in pending], cp, worlds).runs() if sc.population.from_fit is None
                 else [Simulation(sc, cp, worlds[0]).run()])
         for raw, o in zip(raws, worlds, strict=True):
             yield summarise(raw.record, o.seed, o.address)
