@@ -23,6 +23,7 @@ N = 4000
 
 def _within(fit, truth: dict[str, float]) -> None:
     assert fit.converged, fit.warnings
+    assert not fit.warnings, fit.warnings  # a store the model generated is well identified: nothing to warn about
     for k, v in truth.items():
         se = fit.se[k]
         assert se is not None and se > 0
@@ -112,4 +113,15 @@ def test_at_bound_and_unconverged_fits_are_flagged() -> None:
     x = rng.poisson(0.2 * T)
     t_x = np.where(x > 0, T * rng.random(3000) ** (1 / np.maximum(x, 1)), 0.0)
     fit = fit_paretonbd(x, t_x, T)
-    assert any("bound" in w or "converge" in w or "Hessian" in w for w in fit.warnings)
+    assert any("bound" in w or "converge" in w or "Hessian" in w or "pin parameter" in w for w in fit.warnings)
+
+
+def test_a_parameter_the_data_cannot_pin_down_is_flagged() -> None:
+    rng = np.random.default_rng(11)
+    T = np.full(3000, 52.0)
+    x = rng.poisson(0.2 * T)  # no dropout: Pareto/NBD's s/beta -> 0, the scale of s and beta is free
+    t_x = np.where(x > 0, T * rng.random(3000) ** (1 / np.maximum(x, 1)), 0.0)
+    fit = fit_paretonbd(x, t_x, T)
+    weak = [nm for nm, e in fit.se.items() if e is not None and e > fit.params[nm]]
+    flagged = [nm for nm in fit.params if any(f"pin parameter {nm} " in w for w in fit.warnings)]
+    assert weak and flagged == weak

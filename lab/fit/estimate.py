@@ -8,8 +8,11 @@ numerical gradients otherwise)
 standard errors come from the observed information: a central-difference Hessian of the
 log-likelihood in log-parameters at the optimum, inverted and mapped to the natural parameters
 by the delta method (se(theta) = theta * se(log theta)). BIC = k ln(n) - 2 LL with n customers.
-A fit warns when the optimiser reports no convergence, a parameter sits at a bound, or the
-Hessian is not negative definite (then the standard errors are unknown, None).
+A fit warns when the optimiser reports no convergence, a parameter sits at a bound, the
+Hessian is not negative definite (then the standard errors are unknown, None), or a standard
+error exceeds its estimate (the data do not pin the parameter down: with no dropout in the data,
+Pareto/NBD's s and beta can grow together without bound, and where the optimiser stops depends on
+its version, not on the data).
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from lab.fit.predict import MODELS
 __all__ = ["Fit", "fit_bgnbd", "fit_paretonbd", "fit_gamma_gamma", "fit_purchases", "choose_model"]
 
 LOG_BOUND = math.log(1e6)
+#: A standard error above this multiple of its estimate means the data cannot tell the parameter's value (its
+#: 95% interval on the natural scale would reach below zero twice over): the fit warns.
+WEAK_RELATIVE_SE = 1.0
 #: Relative step of the numerical Hessian (in log-parameters).
 HESSIAN_STEP = 1e-3
 #: A BFGS run that stops on lost precision counts as converged when no log-likelihood slope (per unit of
@@ -145,6 +151,12 @@ def _mle(model: str, names: tuple[str, ...], loglik: Callable[[np.ndarray], floa
     else:
         warnings.append(f"{model}: the Hessian could not be evaluated at the optimum; standard errors unknown")
     params = {nm: float(params_scaled[i] * scale[i]) for i, nm in enumerate(names)}
+    for nm in names:
+        err = se[nm]
+        if err is not None and nm not in at_bound and err > WEAK_RELATIVE_SE * params[nm]:
+            warnings.append(f"{model}: the data do not pin parameter {nm} down (standard error {err:.3g} "
+                            f"against the estimate {params[nm]:.3g}); the model may not describe this data "
+                            "(try the other model)")
     ll = -float(best.fun)
     return Fit(model, params, se, ll, len(names) * math.log(max(n, 1)) - 2.0 * ll, converged, n, tuple(warnings))
 
