@@ -283,11 +283,14 @@ class Simulation:
         if self.runtime.credit and b.credit_spend_ahead > 0:
             avail, used = self._credit_use(idx)
             credit = (self.seg.credit_appetite[seg], avail > 0, used)
+        member = None
+        if b.membership_effect > 0 and self.runtime.points:
+            member = (self.seg.reward_sensitivity[seg], self.runtime.member[idx])
         return behaviour.rate_multiplier(b, c.lam_mult[idx], t, s, ref,  # (fancy indexing copies: multiplied in place)
                                          seasonality=self.sc.store.seasonality, peak_day=self.sc.store.peak_day,
                                          bound=self.m_bound, goal=goal, offer_uplift=offer, credit=credit,
                                          headroom=behaviour.response_share(b, self.seg, c.lam, c.acquired_at, idx,
-                                                                           self.launch_day, t))
+                                                                           self.launch_day, t), member=member)
 
     def dropout_multiplier(self, idx: np.ndarray, t: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
         """How much more likely than usual each customer is to drop out now (`s`: their satisfaction, if known)."""
@@ -569,11 +572,13 @@ class Simulation:
 
     def _wear(self, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
         """How much a reward still delights: 1 / (1 + habituation x recent rewards), recent rewards decaying with
-        the satisfaction memory. Brings each customer's reward count up to time t."""
+        the satisfaction memory, times the response share (headroom x wear-out, when on). Brings each customer's
+        reward count up to time t."""
         c = self.c
         c.heat[idx] = behaviour.decayed_heat(c.heat[idx], c.t_heat[idx], t, self.beh.satisfaction_memory_days)
         c.t_heat[idx] = t
-        return behaviour.wear(c.heat[idx], self.beh.habituation)
+        share = behaviour.response_share(self.beh, self.seg, c.lam, c.acquired_at, idx, self.launch_day, t)
+        return behaviour.wear(c.heat[idx], self.beh.habituation, share)
 
     def _event_key(self, j: int) -> int:
         """Counter for a customer's j-th programme event of a kind today (offers, trials): never reused on another
