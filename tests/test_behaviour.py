@@ -125,6 +125,23 @@ def test_wear_out_erodes_the_reward_driven_response_with_days_in_the_programme()
     assert m == pytest.approx(1 + math.exp(-1) * on.goal_gradient)
 
 
+def test_the_membership_effect_lifts_members_whatever_their_progress_within_their_response_share() -> None:
+    assert bh.membership_factor(B, 2.0, 1.0) == 1.0  # off by default (membership_effect 0)
+    on = dataclasses.replace(B, membership_effect=0.05)
+    assert close(bh.membership_factor(on, np.array([2.0, 2.0]), np.array([1.0, 0.0])), [1.1, 1.0])  # members only
+    flat = {"seasonality": 0.0, "peak_day": 1}
+    # at progress 0 the goal gradient gives nothing; the membership effect 1 + 0.05 x 2 x h still lifts the member
+    m = bh.rate_multiplier(on, 1.0, 10.0, 0.6, 0.6, bound=6.0, goal=(2.0, 0.0), member=(2.0, 1.0), **flat)
+    assert m == pytest.approx(1.1)
+    m = bh.rate_multiplier(on, 1.0, 10.0, 0.6, 0.6, bound=6.0, goal=(2.0, 0.0), member=(2.0, 1.0), headroom=0.25,
+                           **flat)
+    assert m == pytest.approx(1.025)  # scaled by the response share, as the goal gradient is
+    seg = SimpleNamespace(reward_sensitivity=np.array([0.5, 2.0]), satisfaction=np.array([0.5, 0.7]),
+                          credit_appetite=np.array([0.5, 0.2]))
+    # the thinning bound grows by the largest member's factor, 1 + 0.05 x 2, and only when the effect is on
+    assert bh.rate_bound(on, 0.2, seg) == pytest.approx(bh.rate_bound(B, 0.2, seg) * 1.1, rel=1e-15)
+
+
 def test_dropout_is_spread_over_the_pace_of_buying() -> None:
     p = np.full(5, 0.1)
     dm = np.array([1.0, 1.0, 2.0, 1.0, 1.0])
@@ -156,6 +173,10 @@ def test_habituation_wears_rewards_down_and_fades_with_the_memory() -> None:
     assert bh.wear(3.0, 1.0) == 0.25
     assert bh.wear(3.0, 0.5) == 0.4
     assert bh.wear(3.0, 0.0) == 1.0
+    # the response share (headroom x wear-out) scales what is left of the delight; None leaves it alone
+    assert bh.wear(3.0, 1.0, 0.5) == 0.125
+    assert bh.wear(3.0, 1.0, None) == 0.25
+    assert close(bh.wear(np.array([0.0, 1.0]), 1.0, np.array([0.2, 1.0])), [0.2, 0.5])
 
 
 def test_reward_delight_is_capped_and_scaled_by_sensitivity_and_wear() -> None:
@@ -366,6 +387,39 @@ def test_both_engines_wear_the_response_out_alike(stopped) -> None:
     assert (d > unworn.dropout_multiplier(idx, t) + 1e-9).sum() > 20  # and the hope fades with it
 
 
+def test_both_engines_lift_members_by_the_same_membership_effect(stopped) -> None:
+    """With a membership effect (0.05) and the grocer's wear-out, both engines read the same members, sensitivities
+    and response shares, and members buy faster than without it (the bound M recomputed for it, as a run does)."""
+    vec, ref = _twins(stopped)
+    vec.beh = ref.beh = dataclasses.replace(vec.beh, membership_effect=0.05)
+    vec.m_bound = ref.m_bound = bh.rate_bound(vec.beh, vec.sc.store.seasonality, vec.seg)
+    idx, t, m, d = _multipliers_agree(vec, ref)
+    off = copy.deepcopy(stopped)
+    off.beh = dataclasses.replace(off.beh, membership_effect=0.0)  # the grocer ships 0.1
+    assert vec.m_bound > bh.rate_bound(off.beh, vec.sc.store.seasonality, vec.seg)
+    off.m_bound = vec.m_bound
+    off.now = float(DAYS)
+    members = vec.runtime.member[idx]
+    m_off = off.rate_multiplier(idx, t)
+    assert (m[members] > m_off[members] + 1e-9).sum() > 20  # the effect really lifts members
+    np.testing.assert_array_equal(m[~members], m_off[~members])  # and nobody else
+
+
+def test_both_engines_wear_a_rewards_delight_by_the_same_response_share(stopped) -> None:
+    """A reward's delight is part of the reward-driven response: both engines scale it by headroom x wear-out
+    (the grocer's wear-out 3 a year, and a headroom of 2 here), from the same columns and launch day, and the
+    share really lowers it below habituation's alone."""
+    vec, ref = _twins(stopped)
+    vec.beh = ref.beh = dataclasses.replace(vec.beh, response_headroom=2.0)
+    day = DAYS
+    idx = _alive(vec)
+    t = _times(idx, day)
+    worn = vec._wear(idx, t)
+    np.testing.assert_allclose(worn, [ref.wear(int(i), float(x)) for i, x in zip(idx, t)], rtol=1e-12)
+    plain = bh.wear(vec.c.heat[idx], vec.beh.habituation)
+    assert np.all(worn <= plain + 1e-15) and (worn < 0.9 * plain).sum() > 20
+
+
 def test_a_purchase_and_the_dropout_after_it_do_the_same_in_both_engines(stopped) -> None:
     vec, ref = _twins(stopped)
     day = DAYS
@@ -455,9 +509,9 @@ def test_with_headroom_heavy_buyers_uplift_under_points_shrinks_towards_light_bu
     opts = RunOptions(seed=7, customers=2000, days=365)
     contrast, heavy = {}, {}
     for h in (0.0, 2.0):
-        # the day-0 cohort, everyone a member and no wear-out: the headroom alone
+        # the day-0 cohort, everyone a member, no wear-out and no membership effect: the headroom alone
         sc = dataclasses.replace(day0(ls.scenario), behaviour=dataclasses.replace(
-            ls.scenario.behaviour, response_headroom=h, wear_out=0.0))
+            ls.scenario.behaviour, response_headroom=h, wear_out=0.0, membership_effect=0.0))
         runs = []
         for name in ("none", "points"):
             sim = Simulation(sc, everyone_joins(ls.policies[name]), opts)

@@ -54,6 +54,8 @@ def rate_bound(b: "Behaviour", seasonality: float, segments: "SegmentTable") -> 
     bound = (1 + seasonality) * (1 + b.goal_gradient * float(segments.reward_sensitivity.max()))
     bound *= math.exp(b.satisfaction_rate_effect * (1 - float(segments.satisfaction.min())))
     bound *= 1 + b.credit_spend_ahead * float(segments.credit_appetite.max())
+    if b.membership_effect > 0:
+        bound *= membership_factor(b, float(segments.reward_sensitivity.max()), 1.0)
     return float(min(bound * RATE_BOUND_HEADROOM, M_CAP))
 
 
@@ -71,6 +73,16 @@ def satisfaction_rate_factor(b: "Behaviour", s: Num, ref: Num) -> Num:
 def goal_gradient_factor(b: "Behaviour", sensitivity: Num, progress: Num) -> Num:
     """1 + goal_gradient x reward sensitivity x progress^power: customers speed up near a reward."""
     return 1 + b.goal_gradient * sensitivity * progress ** b.goal_gradient_power
+
+
+def membership_factor(b: "Behaviour", sensitivity: Num, member: Num) -> Num:
+    """1 + membership_effect x reward sensitivity x (is a member): being in the programme, whatever the progress.
+
+    Leenheer et al. (2007) found a small positive membership effect; Liu (2007) saw light and moderate buyers'
+    frequency jump within three months of joining, long before most could near a reward. The goal gradient and
+    the hope act only through progress, which light buyers rarely make, so without this term the model has no
+    response for them at all (docs/MODEL.md, 4b and 4d)."""
+    return 1 + b.membership_effect * sensitivity * member
 
 
 def credit_factor(b: "Behaviour", appetite: Num, has_credit: Num, used: Num) -> Num:
@@ -119,15 +131,17 @@ def response_share(b: "Behaviour", segments: "SegmentTable", lam: np.ndarray, ac
 
 def rate_multiplier(b: "Behaviour", base: Num, t: Num, s: Num, ref: Num, *, seasonality: float, peak_day: int,
                     bound: float, goal: tuple[Num, Num] | None = None, offer_uplift: Num | None = None,
-                    credit: tuple[Num, Num, Num] | None = None, headroom: Num | None = None) -> Num:
+                    credit: tuple[Num, Num, Num] | None = None, headroom: Num | None = None,
+                    member: tuple[Num, Num] | None = None) -> Num:
     """m(t): how much faster than their base rate customers buy right now, capped at the bound M.
 
     `base`: the customers' own multiplier (trials adopted), multiplied in place when it is an array;
     `s`, `ref`: satisfaction now and its reference; `goal`: (reward sensitivity, progress to the next
     reward), None without points; `offer_uplift`: each customer's live offer's frequency uplift (0 when
     none), None when no offer is live; `credit`: (appetite, has credit, share used), None without credit;
-    `headroom`: h (see `headroom`), which scales the reward-driven parts only (goal gradient and offer
-    uplift, m_reward - 1 becomes h x (m_reward - 1)), None when off."""
+    `headroom`: h (see `headroom`), which scales the reward-driven parts only (goal gradient, offer
+    uplift and membership effect, m_reward - 1 becomes h x (m_reward - 1)), None when off; `member`: (reward
+    sensitivity, whether a member), None without points or without a membership effect."""
     mult = base
     if seasonality > 0:
         mult *= seasonal_factor(t, seasonality, peak_day)
@@ -136,6 +150,8 @@ def rate_multiplier(b: "Behaviour", base: Num, t: Num, s: Num, ref: Num, *, seas
         mult *= goal_gradient_factor(b, goal[0] if headroom is None else goal[0] * headroom, goal[1])
     if offer_uplift is not None:
         mult *= 1 + (offer_uplift if headroom is None else headroom * offer_uplift)
+    if member is not None:
+        mult *= membership_factor(b, member[0] if headroom is None else member[0] * headroom, member[1])
     if credit is not None:
         mult *= credit_factor(b, *credit)
     return np.minimum(mult, bound)
@@ -201,9 +217,16 @@ def decayed_heat(heat: Num, since: Num, t: Num, memory_days: float) -> Num:
     return heat * np.exp(-np.maximum(t - since, 0.0) / memory_days)
 
 
-def wear(heat: Num, habituation: float) -> Num:
-    """How much a reward still delights: 1 / (1 + habituation x recent rewards)."""
-    return 1.0 / (1.0 + habituation * heat)
+def wear(heat: Num, habituation: float, share: Num | None = None) -> Num:
+    """How much a reward still delights: 1 / (1 + habituation x recent rewards), times `share`, the customer's
+    response share (see `response_share`: headroom x wear-out), when it is not None.
+
+    A reward's delight is part of the reward-driven response: it raises satisfaction, and satisfaction raises
+    the purchase rate and keeps customers. Liu (2007): heavy buyers claimed most rewards yet did not change
+    their behaviour, so the delight that would change it is limited by their headroom like the goal gradient;
+    Meyer-Waarden & Benavent (2009): the change erodes after joining, so it wears out with tenure as well."""
+    worn = 1.0 / (1.0 + habituation * heat)
+    return worn if share is None else worn * share
 
 
 def reward_gain(b: "Behaviour", value: Num, basket: Num, sensitivity: Num, worn: Num) -> Num:

@@ -206,11 +206,14 @@ class ReferenceSimulation:
         if self.runtime.credit and b.credit_spend_ahead > 0:
             avail, used = self._credit_use(i)
             credit = (float(self.seg.credit_appetite[seg]), avail > 0, used)
+        member = None
+        if b.membership_effect > 0 and self.runtime.points:
+            member = (float(self.seg.reward_sensitivity[seg]), float(self.runtime.member[i]))
         return float(behaviour.rate_multiplier(b, float(c.lam_mult[i]), t, self.satisfaction(i, t), float(c.sat_ref[i]),
                                                seasonality=sc.store.seasonality, peak_day=sc.store.peak_day,
                                                bound=self.m_bound, goal=goal, offer_uplift=offer, credit=credit,
                                                headroom=behaviour.response_share(b, self.seg, c.lam, c.acquired_at, i,
-                                                                                 self.launch_day, t)))
+                                                                                 self.launch_day, t), member=member))
 
     def dropout_multiplier(self, i: int, t: float) -> float:
         """How much more likely than at the reference satisfaction customer i is to drop out."""
@@ -483,7 +486,9 @@ class ReferenceSimulation:
         c = self.c
         c.heat[i] = behaviour.decayed_heat(float(c.heat[i]), float(c.t_heat[i]), t, self.beh.satisfaction_memory_days)
         c.t_heat[i] = t
-        return float(behaviour.wear(float(c.heat[i]), self.beh.habituation))
+        return float(behaviour.wear(float(c.heat[i]), self.beh.habituation,
+                                    behaviour.response_share(self.beh, self.seg, c.lam, c.acquired_at, i,
+                                                             self.launch_day, t)))
 
     # ------------------------------------------------------------------ the store's calendar
     def _members_alive(self) -> list[int]:

@@ -243,6 +243,10 @@ class Simulation:
         """Each customer's available credit and the share of their line in use."""
         return self.runtime.credit_use(idx)
 
+    def _is_member(self, idx: np.ndarray) -> np.ndarray:
+        """Whether each customer is a member of the programme."""
+        return self.runtime.member[idx]
+
     def satisfaction(self, idx: np.ndarray, t: np.ndarray | float, ref: np.ndarray | None = None) -> np.ndarray:
         """Each customer's satisfaction at time t (`ref`: their reference satisfaction, if already at hand)."""
         if not self.on:
@@ -305,12 +309,15 @@ class Simulation:
         if self.runtime.credit and b.credit_spend_ahead > 0:
             avail, used = self._credit_use(idx)
             credit = (self._seg_at("credit_appetite", idx, seg), avail > 0, used)
+        member = None
+        if b.membership_effect > 0 and self.runtime.points:
+            member = (self._seg_at("reward_sensitivity", idx, seg), self._is_member(idx))
         return behaviour.rate_multiplier(b, c.lam_mult[idx], t, s, ref,  # (fancy indexing copies: multiplied in place)
                                          seasonality=self.sc.store.seasonality, peak_day=self.sc.store.peak_day,
                                          bound=self._bound(idx),  # type: ignore[arg-type]  # (per row in a stack)
                                          goal=goal, offer_uplift=offer, credit=credit,
                                          headroom=behaviour.response_share(b, self.seg, c.lam, c.acquired_at, idx,
-                                                                           self.launch_day, t))
+                                                                           self.launch_day, t), member=member)
 
     def dropout_multiplier(self, idx: np.ndarray, t: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
         """How much more likely than usual each customer is to drop out now (`s`: their satisfaction, if known)."""
@@ -594,12 +601,14 @@ class Simulation:
 
     def _wear(self, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
         """How much a reward still delights: 1 / (1 + habituation x recent rewards), recent rewards decaying with
-        the satisfaction memory. Brings each customer's reward count up to time t."""
+        the satisfaction memory, times the response share (headroom x wear-out, when on). Brings each customer's
+        reward count up to time t."""
         c = self.c
         b = self._b(idx)
         c.heat[idx] = behaviour.decayed_heat(c.heat[idx], c.t_heat[idx], t, b.satisfaction_memory_days)
         c.t_heat[idx] = t
-        return behaviour.wear(c.heat[idx], b.habituation)
+        share = behaviour.response_share(b, self.seg, c.lam, c.acquired_at, idx, self.launch_day, t)
+        return behaviour.wear(c.heat[idx], b.habituation, share)
 
     def _event_key(self, j: int) -> int:
         """Counter for a customer's j-th programme event of a kind today (offers, trials): never reused on another

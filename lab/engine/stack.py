@@ -489,6 +489,13 @@ class StackedSimulation(Simulation):
         parts = [self.views[w].goal_progress(idx[lo:hi], self.now) for w, lo, hi in self._parts(idx)]
         return np.concatenate(parts) if parts else np.zeros(0)
 
+    def _is_member(self, idx: np.ndarray) -> np.ndarray:
+        if self.srt_live:
+            assert self.srt is not None
+            return self.srt.member[idx]
+        parts = [self.views[w].member[idx[lo:hi]] for w, lo, hi in self._parts(idx)]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+
     def _credit_use(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.srt_live:
             assert self.srt is not None

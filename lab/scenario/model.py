@@ -173,6 +173,11 @@ class Behaviour:
                              "years since joining), so a member's change in behaviour erodes (Meyer-Waarden & "
                              "Benavent 2009: within 6-9 months of joining); 0 = no wear-out", default=0.0, min=0,
                              max=100)
+    membership_effect: float = option("membership effect: under a programme with points, a member's purchase rate "
+                                      "is multiplied by 1 + membership_effect x reward sensitivity x (headroom x "
+                                      "wear-out), whatever their progress to a reward (Leenheer et al. 2007; Liu "
+                                      "2007: light and moderate buyers bought more within three months of "
+                                      "joining); 0 = off", default=0.0, min=0, max=5)
 
 
 # --------------------------------------------------------------------------- the store
