@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from lab.experiment.robust import RobustOptions, robust_compare
+from lab.report.text import outcome_name
 from lab.scenario.loader import load_scenario
 
 KNOWN = Path(__file__).resolve().parent / "data" / "robust_known.yaml"
@@ -195,10 +196,14 @@ def test_the_prim_figure_draws_the_box_around_the_reversals(study, comparison):
     comparison.robustness = section
     try:
         spec = {s.name: s for s in ROBUST_FIGURES}["robust_prim"]
-        (ax,) = spec.draw(comparison).get_axes()
+        panels = spec.draw(comparison).get_axes()
         detail = spec.detail(comparison) if spec.detail else ""
     finally:
         comparison.robustness = None
+    searched = [o for o in section["verdict"] if len(section["discovery"].get(o, {}).get("axes", [])) >= 1]
+    assert [ax.get_title().split(" reverses")[0] for ax in panels] == [
+        f"Where the verdict on {outcome_name(o)}" for o in searched]  # one panel per verdict searched, in order
+    (ax,) = [a for a in panels if outcome_name("net_profit") in a.get_title()]
     assert found["axes"] == [RESPONSE, IRRELEVANT]
     assert found["points"]["values"][0] == pytest.approx(list(study.design[:, 0]))
     assert sum(found["points"]["reversed"]) == found["reversals"]

@@ -11,8 +11,8 @@ Four figures, each a :class:`lab.report.figures.FigureSpec` in :data:`ROBUST_FIG
 * ``drivers``: what moves the answer: Sobol indices (a Saltelli design) or Morris effects (a
   Morris design) with their intervals, else a tornado of the rank correlations of each parameter
   with the leader's margin, against the band a parameter that does nothing stays in;
-* ``prim``: the worlds on the PRIM box's two leading parameters, reversals marked, the box drawn;
-  its coverage, density and mass in the caption.
+* ``prim``: for each verdict outcome with a scenario discovery, the worlds on its PRIM box's two
+  leading parameters, reversals marked, the box drawn; its coverage, density and mass in the caption.
 
 Every number comes from the section (lab.experiment.robust, docs/OUTPUTS.md), so a report can be
 rebuilt from summary.json; the figures follow lab.report.figures's conventions (one colour per
@@ -49,7 +49,7 @@ __all__ = ["DRIVERS_SHOWN", "ROBUST_FIGURES", "fig_robust_differences", "fig_rob
 DRIVERS_SHOWN = 10
 _Z = float(norm.ppf(0.975))  # a two-sided 95% interval
 _Z90 = float(norm.ppf(0.95))  # a two-sided 90% interval (the 5%..95% of the figures)
-_FOCUS = "net_profit"  # the outcome the drivers and PRIM figures are about
+_FOCUS = "net_profit"  # the outcome the drivers figure is about
 
 
 def has_robustness(comp: Comparison) -> bool:
@@ -291,15 +291,16 @@ def _drivers_detail(comp: Comparison) -> str:
 # --------------------------------------------------------------------------- #
 # where the verdict reverses
 # --------------------------------------------------------------------------- #
-def _discovery(comp: Comparison) -> Mapping | None:
-    found = (comp.robustness or {}).get("discovery", {}).get(_FOCUS)
-    return found if found is not None and len(found.get("axes", [])) >= 1 else None
+def _discoveries(comp: Comparison) -> dict[str, Mapping]:
+    """Each verdict outcome's scenario discovery (in the verdict's order) that has a parameter to draw it on."""
+    section = comp.robustness or {}
+    found = section.get("discovery", {})
+    return {o: found[o] for o in section.get("verdict", {})
+            if found.get(o) is not None and len(found[o].get("axes", [])) >= 1}
 
 
-def fig_robust_prim(comp: Comparison) -> Figure:
-    """The worlds on the box's two leading parameters, reversals marked, the PRIM box drawn."""
-    found = _discovery(comp)
-    assert found is not None, "the PRIM figure drawn without a discovery"
+def _prim_panel(ax: Axes, comp: Comparison, outcome: str, found: Mapping) -> None:
+    """One outcome's worlds on its box's two leading parameters, reversals marked, the PRIM box drawn."""
     colours = policy_colours(comp)
     axes_names = list(found["axes"])
     values = [np.asarray(v, dtype=float) for v in found["points"]["values"]]
@@ -308,8 +309,6 @@ def fig_robust_prim(comp: Comparison) -> Figure:
         values.append(np.zeros_like(values[0]))
         axes_names.append("")
     x, y = values
-    fig = new_figure(8.5, 6)
-    ax = fig.subplots()
     leader = str(found["leader"])
     box = found.get("box")
     rival = str(box["rival"]) if box else None
@@ -335,22 +334,35 @@ def fig_robust_prim(comp: Comparison) -> Figure:
     if not axes_names[1]:
         ax.set_yticks([])
     ax.grid(True, alpha=0.3)
-    ax.set_title(f"Where the verdict on {outcome_name(_FOCUS)} reverses: {found['reversals']} of {found['worlds']} "
+    ax.set_title(f"Where the verdict on {outcome_name(outcome)} reverses: {found['reversals']} of {found['worlds']} "
                  "worlds", fontsize=10)
     ax.legend(loc="upper left", bbox_to_anchor=(0, -0.13), ncols=1, frameon=False, fontsize=9)
+
+
+def fig_robust_prim(comp: Comparison) -> Figure:
+    """For each verdict outcome with a scenario discovery, one panel: the worlds on the box's two leading
+    parameters, reversals marked, the PRIM box drawn."""
+    found = _discoveries(comp)
+    assert found, "the PRIM figure drawn without a discovery"
+    fig = new_figure(8.5, 6 * len(found))  # one above the other: each panel as wide as the page
+    for ax, (outcome, one) in zip(fig.subplots(len(found), 1, squeeze=False)[:, 0], found.items()):
+        _prim_panel(ax, comp, outcome, one)
     return fig
 
 
 def _prim_detail(comp: Comparison) -> str:
-    found = _discovery(comp)
-    assert found is not None
-    box = found.get("box")
-    if not box:
-        return f"No box: {found['text']}."
-    return (f"The box: {box['text']}. Coverage {100 * float(box['coverage']):.0f}% (the reversals inside it), "
-            f"density {100 * float(box['density']):.0f}% (the share of its worlds that are reversals), mass "
-            f"{100 * float(box['mass']):.0f}% (the share of all worlds inside it). Restrictions on parameters "
-            "beyond the two drawn are not shown.")
+    words = []
+    for outcome, found in _discoveries(comp).items():
+        box = found.get("box")
+        name = outcome_name(outcome)
+        if not box:
+            words.append(f"{name[0].upper()}{name[1:]}: {found['text']}.")
+            continue
+        words.append(f"{name[0].upper()}{name[1:]}: {box['text']}. Coverage {100 * float(box['coverage']):.0f}% "
+                     f"(the reversals inside it), density {100 * float(box['density']):.0f}% (the share of its "
+                     f"worlds that are reversals), mass {100 * float(box['mass']):.0f}% (the share of all worlds "
+                     "inside it).")
+    return " ".join(words) + " Restrictions on parameters beyond the two drawn are not shown."
 
 
 ROBUST_FIGURES: tuple[FigureSpec, ...] = (
@@ -369,10 +381,11 @@ ROBUST_FIGURES: tuple[FigureSpec, ...] = (
                applies=has_robustness, skipped="No robust study was run (lab compare --robust N).",
                detail=_drivers_detail),
     FigureSpec("robust_prim", "Where the verdict reverses", fig_robust_prim,
-               "Crosses are the worlds where another policy beats the verdict's leader; the box, found by PRIM, "
-               "is the region of the two parameters where most of them lie -- the conditions under which to "
-               "distrust the verdict.",
-               applies=lambda c: has_robustness(c) and _discovery(c) is not None,
-               skipped="No verdict on net profit to reverse, or no varying parameter, so there is no box to draw.",
+               "One panel per verdict (net profit, retention, revenue) whose reversals could be searched: crosses "
+               "are the worlds where another policy beats that verdict's leader; the box, found by PRIM, is the "
+               "region of the two parameters where most of them lie -- the conditions under which to distrust the "
+               "verdict.",
+               applies=lambda c: has_robustness(c) and bool(_discoveries(c)),
+               skipped="No verdict to reverse, or no varying parameter, so there is no box to draw.",
                detail=_prim_detail),
 )
