@@ -56,11 +56,12 @@ def alone(spec: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_replications_of_a_design_point_share_stacks_sized_to_the_budget(spec: Path) -> None:
     batch = load_spec(spec)
     tasks = [(p, r) for p in range(2) for r in range(8)]
-    assert stacks_of(batch, tasks, jobs=1) == [(0, (0, 1, 2, 3, 4, 5, 6, 7)), (1, (0, 1, 2, 3, 4, 5, 6, 7))]
+    # the marketing budget is structure (not a per-world parameter), so each point has stacks of its own
+    assert stacks_of(batch, tasks, jobs=1) == [((0, (0, 1, 2, 3, 4, 5, 6, 7)),), ((1, (0, 1, 2, 3, 4, 5, 6, 7)),)]
     # three processes: stacks of at most ceil(16 / 3) = 6 worlds, enough for one per process
-    assert stacks_of(batch, tasks, jobs=3) == [(p, reps) for p in range(2) for reps in ((0, 1, 2, 3, 4, 5), (6, 7))]
-    assert stacks_of(batch, tasks, jobs=1, memory=1) == [(p, (r,)) for p in range(2) for r in range(8)]
-    assert stacks_of(batch, [(1, 5), (1, 7), (0, 2)], jobs=1) == [(1, (5, 7)), (0, (2,))]
+    assert stacks_of(batch, tasks, jobs=3) == [((p, reps),) for p in range(2) for reps in ((0, 1, 2, 3, 4, 5), (6, 7))]
+    assert stacks_of(batch, tasks, jobs=1, memory=1) == [((p, (r,)),) for p in range(2) for r in range(8)]
+    assert stacks_of(batch, [(1, 5), (1, 7), (0, 2)], jobs=1) == [((1, (5, 7)),), ((0, (2,)),)]
 
 
 def test_a_stacked_batch_is_the_batch_of_runs_alone(spec: Path, alone: Path, tmp_path: Path) -> None:

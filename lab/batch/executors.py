@@ -1,10 +1,10 @@
 """Executors: where a batch's tasks run (local processes, or a Dask cluster), and surviving the death of a worker.
 
-Both runners take the tasks still to do, grouped into stacks (the
-replications of one design point simulated at once: `lab.batch.tasks.run_stack`),
+Both runners take the tasks still to do, grouped into stacks (tasks of design
+points of one scenario structure simulated at once: `lab.batch.tasks.run_stack`),
 and yield each task's result as its stack completes, in whatever order; the
 driver writes them. A worker holds the
-batch without its design table (each task carries its own point's values).
+batch without its design table (each stack carries its own points' values).
 `LocalRunner` restarts its process pool when a worker dies (out of memory,
 killed) and reruns the tasks that were in flight; `DaskRunner` leaves retries
 to the cluster and reports the tasks it could not run.
@@ -40,17 +40,22 @@ def _init_worker(batch: Batch, parent: int | None = None) -> None:
     _WORKER_BATCH = batch
 
 
-def _local_task(stack: Stack, values: dict[str, Any]) -> list[PointResult]:
+def _local_task(stack: Stack, values: dict[int, dict[str, Any]]) -> list[PointResult]:
     assert _WORKER_BATCH is not None, "worker not initialised"
-    return run_stack(_WORKER_BATCH, stack[0], stack[1], values)
+    return run_stack(_WORKER_BATCH, stack, values)
 
 
-def _dask_task(batch: Batch, stack: Stack, values: dict[str, Any]) -> list[PointResult]:
-    return run_stack(batch, stack[0], stack[1], values)
+def _dask_task(batch: Batch, stack: Stack, values: dict[int, dict[str, Any]]) -> list[PointResult]:
+    return run_stack(batch, stack, values)
+
+
+def _values(batch: Batch, stack: Stack) -> dict[int, dict[str, Any]]:
+    """The factor values of the design points of a stack (a worker's batch holds no design table)."""
+    return {point: batch.points[point] for point, _ in stack}
 
 
 def _tasks(stacks: Sequence[Stack]) -> list[PointTask]:
-    return sorted((point, r) for point, reps in stacks for r in reps)
+    return sorted((point, r) for stack in stacks for point, reps in stack for r in reps)
 
 
 def _worker_copy(batch: Batch) -> Batch:
@@ -96,7 +101,7 @@ class LocalRunner:
                 while queue and len(inflight) < window and not broken:
                     t = queue[0]
                     try:
-                        fut = self._pool.submit(_local_task, t, self.batch.points[t[0]])
+                        fut = self._pool.submit(_local_task, t, _values(self.batch, t))
                     except BrokenProcessPool:
                         broken = True
                         break
@@ -196,7 +201,7 @@ class DaskRunner:
             while queue or inflight:
                 while queue and len(inflight) < window:
                     t = queue.popleft()
-                    fut = client.submit(_dask_task, ctx, t, self.batch.points[t[0]], retries=self.retries,
+                    fut = client.submit(_dask_task, ctx, t, _values(self.batch, t), retries=self.retries,
                                         pure=False)
                     inflight[fut] = t
                 try:

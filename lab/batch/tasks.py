@@ -9,6 +9,12 @@ executes it. The factor values reach the scenario and policies through the
 scenario loader's override hook (`lab.scenario.loader.compile_sources`), so a
 design point is checked and compiled exactly as a scenario file would be.
 
+Tasks run in stacks (`stacks_of`, `run_stack`): the tasks of design points
+whose scenarios differ only in the values of parameters the engine holds per
+world (`lab.engine.stack.PER_WORLD`: segment parameters, behaviour, store
+economics) are simulated together, each policy variant compiled once. A
+result never depends on the stack it ran in.
+
 The names say what the things are, as distinct from a comparison's tasks
 (`lab.experiment.compare.Task`, one run of one policy): a `PointTask` is the
 address of a task, a `PointResult` what it hands back, one `RunOutput` per
@@ -28,12 +34,14 @@ from lab.batch.overrides import apply
 from lab.batch.spec import Batch
 from lab.errors import LabError
 from lab.engine.options import RunOptions
+from lab.engine.stack import stack_structure
 from lab.experiment.memory import bytes_per_customer, stack_budget, stack_size
 from lab.experiment.run import run_stacked
 from lab.metrics.result import RunResult
 from lab.metrics.outcomes import OUTCOMES
 from lab.policy.model import Policy
-from lab.scenario.loader import compile_sources
+from lab.policy.runtime import CompiledPolicy
+from lab.scenario.loader import compile_sources, world_of
 from lab.scenario.model import Scenario
 
 __all__ = ["PointResult", "PointTask", "RunOutput", "SERIES", "Stack", "apply_factors", "apply_point",
@@ -46,8 +54,8 @@ SERIES = ("revenue", "net_profit", "alive", "service_quality", "customer_satisfa
 #: The address of a task: (design point, replication).
 PointTask = tuple[int, int]
 
-#: Tasks run as one stack: a design point and some of its replications.
-Stack = tuple[int, tuple[int, ...]]
+#: Tasks run as one stack: design points, each with some of its replications (`stacks_of`).
+Stack = tuple[tuple[int, tuple[int, ...]], ...]
 
 
 @dataclass(frozen=True)
@@ -91,20 +99,40 @@ def apply_point(batch: Batch, values: Mapping[str, Any]) -> tuple[Scenario, dict
 
 
 def stacks_of(batch: Batch, tasks: Sequence[PointTask], jobs: int, memory: int | None = None) -> list[Stack]:
-    """The tasks grouped into stacks: the replications of one design point (worlds of a stack share their
-    scenario and compiled policies), as many per stack as `lab.experiment.memory.stack_size` allows for the
-    budget `memory` (bytes the stacks running at once may hold; None: a share of the machine's memory)."""
+    """The tasks grouped into stacks: tasks of design points whose scenarios share a structure
+    (`lab.engine.stack.stack_structure`: the same scenario but for the values of the parameters a stack holds per
+    world) go together, whatever their points and replications, as many per stack as
+    `lab.experiment.memory.stack_size` allows for the budget `memory` (bytes the stacks running at once may hold;
+    None: a share of the machine's memory). A point whose values the parameters refuse goes alone (its tasks
+    only record the refusal), as does a point on an existing customer base (`population.from_fit`: never stacked).
+    The stacking changes how fast the batch runs, never its results (`run_stack`)."""
     policies = compile_sources(batch.source, keep_going=True).policies.values()
     per_world = batch.largest_customers * max((bytes_per_customer(batch.scenario, p) for p in policies), default=0)
     size = stack_size(per_world, jobs, len(tasks), stack_budget(memory))
+    group_of: dict[int, object] = {}
+    groups: dict[object, list[PointTask]] = {}
+    for point, rep in tasks:
+        if point not in group_of:
+            group_of[point] = _structure(batch, point)
+        groups.setdefault(group_of[point], []).append((point, rep))
+    return [_pack(g[i:i + size]) for g in groups.values() for i in range(0, len(g), size)]
+
+
+def _structure(batch: Batch, point: int) -> object:
+    """What a design point's tasks must share with another point's to go in one stack."""
+    try:
+        sc, _ = apply_point(batch, batch.points[point])
+    except (ValueError, TypeError):
+        return ("refused", point)
+    return ("alone", point) if sc.population.from_fit is not None else stack_structure(sc)
+
+
+def _pack(tasks: Sequence[PointTask]) -> Stack:
+    """Tasks as a stack: each design point with its replications, in the order given."""
     by_point: dict[int, list[int]] = {}
     for point, rep in tasks:
         by_point.setdefault(point, []).append(rep)
-    return [(point, tuple(reps[i:i + size])) for point, reps in by_point.items() for i in range(0, len(reps), size)]
-
-
-class _Refused(Exception):
-    """The values of a design point do not fit the parameters (raised by the override hook)."""
+    return tuple((point, tuple(reps)) for point, reps in by_point.items())
 
 
 def _show(v: object) -> str:
@@ -113,7 +141,7 @@ def _show(v: object) -> str:
 
 def run_task(batch: Batch, point: int, replication: int, values: Mapping[str, Any]) -> PointResult:
     """Run every policy at one design point and replication, with streams from `batch.address(point, replication)`."""
-    return run_stack(batch, point, (replication,), values)[0]
+    return run_stack(batch, ((point, (replication,)),), {point: values})[0]
 
 
 def _output(policy: str, res: RunResult) -> RunOutput:
@@ -123,54 +151,90 @@ def _output(policy: str, res: RunResult) -> RunOutput:
                      series=ts[list(SERIES)].to_numpy(np.float64))
 
 
-def run_stack(batch: Batch, point: int, replications: Sequence[int], values: Mapping[str, Any]) -> list[PointResult]:
-    """Run every policy at one design point for each of `replications`, each policy's replications as one stack
-    (`lab.experiment.run.run_stacked`): every result is bit-identical to `run_task` of its replication alone.
+@dataclass(frozen=True)
+class _Run:
+    """One run of a stack: a policy's compiled variant at a (design point, replication)."""
 
-    A combination the domain checks refuse, or a run that raises, becomes a
-    recorded failure for the runs it concerns; the others still run. A stack
-    that raises is rerun world by world, so that a failure is charged to the
-    run it belongs to and never to the runs that happened to share its stack."""
-    label = ", ".join(f"{k}={_show(v)}" for k, v in values.items())
-    where = f"design point {point}" + (f" ({label})" if label else "")
+    point: int
+    replication: int
+    where: str
+    scenario: Scenario
+    policy: CompiledPolicy
+
+
+def run_stack(batch: Batch, stack: Stack, values: Mapping[int, Mapping[str, Any]]) -> list[PointResult]:
+    """Run every policy at each (design point, replication) of `stack` (`values`: each point's factor values),
+    each policy's runs in stacks of the engine (`lab.experiment.run.run_stacked`): every result is bit-identical
+    to `run_task` of its (point, replication) alone.
+
+    A policy variant (the policy as a point's factors leave it, against the world of the point's scenario)
+    compiles once, keyed by its content, and its compiled object is shared by every point that uses it, so
+    their runs may share an engine stack; runs of different variants, or in scenarios of different structure,
+    go in different engine stacks. A combination the domain checks refuse, or a run that raises, becomes a
+    recorded failure for the runs it concerns; the others still run. An engine stack that raises is rerun
+    world by world, so that a failure is charged to the run it belongs to and never to the runs that happened
+    to share its stack."""
     names = batch.policy_names
-    reps = list(replications)
+    out: dict[PointTask, dict[str, RunOutput]] = {(p, r): {} for p, reps in stack for r in reps}
+    compiled: dict[tuple[str, str, str], CompiledPolicy | LabError] = {}
+    runs: dict[str, list[_Run]] = {n: [] for n in names}
+    structure: dict[int, str] = {}
 
-    def failed_all(msg: str) -> list[PointResult]:
-        return [PointResult(point, r, tuple(RunOutput(n, error=msg) for n in names)) for r in reps]
+    def failed(point: int, reps: Sequence[int], msg: str, which: Sequence[str] = names) -> None:
+        for r in reps:
+            out[(point, r)].update((n, RunOutput(n, error=msg)) for n in which)
 
-    def override(sc: Scenario, pols: Mapping[str, Policy]) -> tuple[Scenario, dict[str, Policy]]:
+    for point, reps in stack:
+        label = ", ".join(f"{k}={_show(v)}" for k, v in values[point].items())
+        where = f"design point {point}" + (f" ({label})" if label else "")
         try:
-            return apply_factors(batch.factors, values, sc, pols)
+            sc, pols = apply_factors(batch.factors, values[point], batch.scenario,
+                                     {p.name: p.policy for p in batch.policies})
         except (ValueError, TypeError) as e:
-            raise _Refused(str(e)) from None
+            failed(point, reps, f"{where}: the values do not fit the parameters: {e}")
+            continue
+        world = repr(world_of(sc))
+        keys = {src.name: (src.name, repr(pols[src.name]), world) for src in batch.policies}
+        need = tuple(src for src in batch.policies if keys[src.name] not in compiled)
 
+        def override(_sc: Scenario, _pols: Mapping[str, Policy], sc: Scenario = sc,
+                     pols: dict[str, Policy] = pols) -> tuple[Scenario, dict[str, Policy]]:
+            return sc, pols
+
+        try:  # checks the point's scenario, and compiles the variants not compiled yet
+            loaded = compile_sources(replace(batch.source, policies=need), override, keep_going=True)
+        except LabError as e:
+            failed(point, reps, f"{where}: the scenario is invalid here:\n{e}")
+            continue
+        for src in need:
+            compiled[keys[src.name]] = (loaded.policies[src.name] if src.name in loaded.policies
+                                        else loaded.rejected[src.name])
+        structure[point] = stack_structure(sc)
+        for src in batch.policies:
+            cp = compiled[keys[src.name]]
+            if isinstance(cp, LabError):
+                failed(point, reps, f"{where}: policy '{src.name}' is invalid here:\n{cp}", (src.name,))
+            else:
+                runs[src.name] += [_Run(point, r, where, sc, cp) for r in reps]
+    for name in names:
+        groups: dict[tuple[str, int], list[_Run]] = {}
+        for run in runs[name]:
+            groups.setdefault((structure[run.point], id(run.policy)), []).append(run)
+        for group in groups.values():
+            for run, res in zip(group, _outputs(batch, name, group), strict=True):
+                out[(run.point, run.replication)][name] = res
+    return [PointResult(p, r, tuple(out[(p, r)][n] for n in names)) for p, reps in stack for r in reps]
+
+
+def _outputs(batch: Batch, name: str, group: Sequence[_Run]) -> list[RunOutput]:
+    """The outputs of one policy's runs that may share an engine stack (one variant, one scenario structure)."""
+    triples = [(run.scenario, run.policy, RunOptions(seed=batch.seed, address=batch.address(run.point, run.replication),
+                                                     customers=batch.customers, days=batch.days)) for run in group]
     try:
-        loaded = compile_sources(batch.source, override, keep_going=True)
-    except _Refused as e:
-        return failed_all(f"{where}: the values do not fit the parameters: {e}")
-    except LabError as e:
-        return failed_all(f"{where}: the scenario is invalid here:\n{e}")
-    sc = loaded.scenario
-    by_policy: list[list[RunOutput]] = []
-    for src in batch.policies:
-        if src.name in loaded.rejected:
-            msg = f"{where}: policy '{src.name}' is invalid here:\n{loaded.rejected[src.name]}"
-            by_policy.append([RunOutput(src.name, error=msg) for _ in reps])
-            continue
-        cp = loaded.policies[src.name]
-        runs = [(sc, cp, RunOptions(seed=batch.seed, address=batch.address(point, r), customers=batch.customers,
-                                    days=batch.days)) for r in reps]
-        try:
-            by_policy.append([_output(src.name, res) for res in run_stacked(runs, stack_size=len(reps))])
-            continue
-        except MemoryError:
-            raise
-        except Exception as e:  # an extreme combination the engine refuses: recorded, the batch goes on
-            if len(reps) == 1:
-                by_policy.append([RunOutput(src.name, error=f"{where}: the run of '{src.name}' failed: "
-                                                            f"{type(e).__name__}: {e}")])
-                continue
-        alone = replace(batch, policies=(src,))  # the stack failed: each world alone, so each failure is its own
-        by_policy.append([run_stack(alone, point, (r,), values)[0].records[0] for r in reps])
-    return [PointResult(point, r, tuple(outs[i] for outs in by_policy)) for i, r in enumerate(reps)]
+        return [_output(name, res) for res in run_stacked(triples, stack_size=len(triples))]
+    except MemoryError:
+        raise
+    except Exception as e:  # an extreme combination the engine refuses: recorded, the batch goes on
+        if len(group) == 1:
+            return [RunOutput(name, error=f"{group[0].where}: the run of '{name}' failed: {type(e).__name__}: {e}")]
+    return [_outputs(batch, name, (run,))[0] for run in group]  # the stack failed: each world alone
