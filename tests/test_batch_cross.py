@@ -218,9 +218,10 @@ def test_two_processes_and_a_small_budget_give_the_same_dataset(spec: Path, alon
     assert_same_dataset(alone, tmp_path / "two")
 
 
-def test_a_dask_cluster_gives_the_same_dataset(spec: Path, alone: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
+def test_a_dask_cluster_gives_the_same_dataset(spec: Path, alone: Path, tmp_path: Path, processes: bool) -> None:
     distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
+    with distributed.LocalCluster(processes=processes, n_workers=2, threads_per_worker=1,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         res = run_batch(spec, tmp_path / "dask", executor="dask", client=client, jobs=2,
                         stream=open(os.devnull, "w"))
