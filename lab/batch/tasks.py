@@ -103,8 +103,9 @@ def stacks_of(batch: Batch, tasks: Sequence[PointTask], jobs: int, memory: int |
     (`lab.engine.stack.stack_structure`: the same scenario but for the values of the parameters a stack holds per
     world) go together, whatever their points and replications, as many per stack as
     `lab.experiment.memory.stack_size` allows for the budget `memory` (bytes the stacks running at once may hold;
-    None: a share of the machine's memory). A point whose values the parameters refuse goes alone (its tasks
-    only record the refusal), as does a point on an existing customer base (`population.from_fit`: never stacked).
+    None: a share of the machine's memory). A point whose values the parameters refuse has stacks of its own
+    (its tasks only record the refusal), as does a point on an existing customer base (`population.from_fit`,
+    whose runs the engine never stacks).
     The stacking changes how fast the batch runs, never its results (`run_stack`)."""
     policies = compile_sources(batch.source, keep_going=True).policies.values()
     per_world = batch.largest_customers * max((bytes_per_customer(batch.scenario, p) for p in policies), default=0)
