@@ -44,13 +44,17 @@ SCENARIO_FACTORS = {
     "fixed": ("store.fixed_cost_per_year", (10000.0, 25000.0)),
     "learn": ("store.learning_rate", (0.9, 1.0)),
     "wage": ("store.staff.wage_per_year", (20000.0, 28000.0)),
+    "appetite": ("population.segments.regulars.credit_appetite", (0.0, 0.3, 0.7)),
+    "risk": ("population.segments.bargain_hunters.default_risk", (0.01, 0.1)),
+    "referral": ("population.segments.regulars.referral_propensity", (0.0, 0.05)),
 }
 EARN = "policies.points.rules.earn.do.0.award.amount"
 
 
 def spec_text(factors: dict[str, tuple[str, tuple[float, ...]]], earn: tuple[float, ...], replications: int,
-              streams: str, customers: int = 60, days: int = 28) -> str:
-    lines = [f"name: cross\nscenario: {CLASSROOM}\ncustomers: {customers}\ndays: {days}\npolicies: [none, points]",
+              streams: str, customers: int = 60, days: int = 28, policies: tuple[str, ...] = ("none", "points")) -> str:
+    lines = [f"name: cross\nscenario: {CLASSROOM}\ncustomers: {customers}\ndays: {days}\n"
+             f"policies: [{', '.join(policies)}]",
              f"replications: {replications}\nseed: 5\nstreams: {streams}\ndesign: grid\nfactors:"]
     for name, (path, levels) in factors.items():
         lines.append(f"  {name}:\n    path: {path}\n    levels: [{', '.join(repr(v) for v in levels)}]")
@@ -64,13 +68,17 @@ def spec_text(factors: dict[str, tuple[str, tuple[float, ...]]], earn: tuple[flo
 
 @st.composite
 def designs(draw: st.DrawFn) -> tuple[str, list[tuple[int, int]], list[int]]:
-    """A factor design (scenario factors, maybe a policy factor), its tasks, and a random split into stacks."""
+    """A factor design (scenario factors, maybe a factor on the points policy) over some of the classroom's
+    policies, its tasks, and a random split into stacks."""
+    policies = ("none", *draw(st.lists(st.sampled_from(("points", "credit", "performance")), min_size=1,
+                                       max_size=2, unique=True)))
     names = draw(st.lists(st.sampled_from(sorted(SCENARIO_FACTORS)), min_size=1, max_size=2, unique=True))
     factors = {}
     for n in names:
         path, pool = SCENARIO_FACTORS[n]
         factors[n] = (path, tuple(draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique=True))))
-    earn = tuple(draw(st.lists(st.sampled_from((0.5, 1.0, 2.0)), min_size=0, max_size=2, unique=True)))
+    earn = (tuple(draw(st.lists(st.sampled_from((0.5, 1.0, 2.0)), min_size=0, max_size=2, unique=True)))
+            if "points" in policies else ())
     points = int(np.prod([len(v) for _, v in factors.values()])) * max(1, len(earn))
     reps = draw(st.integers(1, 2 if points <= 4 else 1))
     streams = draw(st.sampled_from(["shared", "independent"]))
@@ -78,7 +86,7 @@ def designs(draw: st.DrawFn) -> tuple[str, list[tuple[int, int]], list[int]]:
     order = draw(st.permutations(tasks))
     cuts = sorted(draw(st.sets(st.integers(1, max(1, len(tasks) - 1)), max_size=len(tasks) - 1)))
     sizes = [b - a for a, b in zip([0, *cuts], [*cuts, len(tasks)]) if b > a]
-    return spec_text(factors, earn, reps, streams), list(order), sizes
+    return spec_text(factors, earn, reps, streams, policies=policies), list(order), sizes
 
 
 def _pack(tasks: list[tuple[int, int]]) -> Stack:
