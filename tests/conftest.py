@@ -78,10 +78,11 @@ def classroom() -> LoadedScenario:
 
 @pytest.fixture(scope="session")
 def small_scenario(classroom: LoadedScenario) -> Callable[..., Scenario]:
-    """A factory of classroom variants: 300 customers over 180 days unless the overrides say otherwise."""
+    """A factory of classroom variants: 300 customers over 180 days as a day-0 cohort (no warm-up, the policy from
+    day 0: the world the tests of mechanics are written against) unless the overrides say otherwise."""
 
     def make(**overrides: Any) -> Scenario:
-        base = {"population__customers": 300, "days": 180}
+        base = {"population__customers": 300, "days": 180, "launch_day": 0, "population__arrival_days": 0}
         base.update(overrides)
         return with_changes(classroom.scenario, **base)
 
