@@ -8,6 +8,7 @@ The fixtures are session-scoped so that hypothesis tests can use them.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +64,19 @@ def day0(sc: Scenario) -> Scenario:
     """A shipped store as a day-0 cohort: every starting customer arrives on day 0 and the policy runs from day 0
     (no warm-up, no launch), the world of the BG/NBD checks and of the tests of mechanics."""
     return dataclasses.replace(sc, launch_day=0, population=dataclasses.replace(sc.population, arrival_days=0))
+
+
+def day0_file(folder: Path, days: int = 365, source: Path = CLASSROOM) -> Path:
+    """A copy of a shipped scenario file as a day-0 cohort (launch_day 0, arrival_days 0) over `days`, written into
+    folder: for the tests that run the file through the command line or a batch spec with a short horizon and no
+    warm-up (the shipped stores launch after a year's warm-up, so a horizon below a year needs this)."""
+    text = source.read_text()
+    for key, value in (("days", days), ("launch_day", 0), ("  arrival_days", 0)):
+        text, n = re.subn(rf"^{key}: *\d+", f"{key}: {value}", text, count=1, flags=re.M)
+        assert n == 1, f"{source.name} has no top-level '{key.strip()}:' line"
+    path = folder / f"{source.stem}_day0.yaml"
+    path.write_text(text)
+    return path
 
 
 def everyone_joins(cp: CompiledPolicy) -> CompiledPolicy:
