@@ -66,6 +66,12 @@ def day0(sc: Scenario) -> Scenario:
     return dataclasses.replace(sc, launch_day=0, population=dataclasses.replace(sc.population, arrival_days=0))
 
 
+def day0_loaded(ls: LoadedScenario) -> LoadedScenario:
+    """A loaded shipped store as a day-0 cohort (`day0`), its policies as compiled: for the tests that only need a
+    quick run with a short horizon (a horizon below the launch day is refused)."""
+    return dataclasses.replace(ls, scenario=day0(ls.scenario))
+
+
 def day0_file(folder: Path, days: int = 365, source: Path = CLASSROOM) -> Path:
     """A copy of a shipped scenario file as a day-0 cohort (launch_day 0, arrival_days 0) over `days`, written into
     folder: for the tests that run the file through the command line or a batch spec with a short horizon and no
