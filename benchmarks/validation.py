@@ -326,8 +326,8 @@ its shipped size and horizon, measured from the store's launch day after its war
 replications with 95% intervals (t over replications; ratios by Fieller's interval). The sources and the exact
 quotations are in docs/EVIDENCE.md; the criterion of each row is stated beside it, and tests/test_validation.py
 checks the same measures on small populations. A row that does not hold is a known gap of the model
-(docs/MODEL.md, section 18), not a row to tune away. The classroom has no launch (a day-0 cohort) and is not in
-the table.
+(docs/MODEL.md, section 18), not a row to tune away. The classroom is not in the table: a teaching
+store, not calibrated to the field, whose effects are exaggerated on purpose (docs/MODEL.md, section 16).
 
 Took {seconds:.0f} s on {platform.machine()} with {os.cpu_count()} CPUs ({jobs} processes; load average
 {os.getloadavg()[0]:.1f} at the end).

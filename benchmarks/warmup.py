@@ -6,8 +6,11 @@ Runs the scenario under 'none' and 'points' (replication 0 of `lab compare`'s st
 warm-up while the starting customers arrive, then the launch) and as a day-0 cohort (launch_day 0,
 arrival_days 0, the same measured horizon), and prints for the measured periods: the first week's share of
 revenue, the first period's market share, the staff-satisfaction range, and the largest week of expired
-points under 'points' against the median week (the cliffs of lots synchronised by a common start). It also
-prints each run's wall time (the cost of the warm-up). docs/MODEL.md ("Launch day") quotes its output.
+points under 'points' against the median week (the cliffs of lots synchronised by a common start). Under 'none'
+it also prints how settled the store is at the launch: the customers alive then and their tenure mix (shares
+under 90 days, 90 days to a year, over a year), and the drift over the measured horizon (revenue of its last 13
+weeks against its first 13, customers alive at its end against the launch). It prints each run's wall time (the
+cost of the warm-up). docs/MODEL.md ("Launch day") quotes its output.
 """
 
 from __future__ import annotations
@@ -44,6 +47,23 @@ def warmed(sc: Scenario, days: int) -> Scenario:
                                population=dataclasses.replace(sc.population, arrival_days=days))
 
 
+def alive_on(day: float, acquired: np.ndarray, dropped: np.ndarray) -> np.ndarray:
+    """Who is alive at the start of `day`: arrived by then (a day-0 cohort arrives at 0) and not yet dropped."""
+    return (acquired <= day) & ~(dropped < day)
+
+
+def settled(sc: Scenario, acquired: np.ndarray, dropped: np.ndarray, rev: np.ndarray) -> str:
+    """The store at the launch (alive, tenure mix) and its drift over the measured horizon."""
+    launch = alive_on(sc.launch_day, acquired, dropped)
+    tenure = sc.launch_day - acquired[launch]
+    end = alive_on(sc.days, acquired, dropped).sum()
+    q = min(13, len(rev) // 2)
+    return (f"alive at the launch {int(launch.sum())} (tenure <90 d {100 * np.mean(tenure < 90):.0f}%, 90-365 d "
+            f"{100 * np.mean((tenure >= 90) & (tenure < 365)):.0f}%, >365 d {100 * np.mean(tenure >= 365):.0f}%), "
+            f"at the end {int(end)} ({end / launch.sum():.2f}x); last {q} weeks' revenue "
+            f"{rev[-q:].sum() / rev[:q].sum():.2f}x the first {q}")
+
+
 def measure(path: str, warm_up: int | None = None) -> list[str]:
     ls = load_scenario(path, ["none", "points"])
     out = []
@@ -56,6 +76,8 @@ def measure(path: str, warm_up: int | None = None) -> list[str]:
             ts = timeseries(raw.record)
             m = ts[ts.day_start >= sc.launch_day].reset_index(drop=True)
             rev = m["revenue"].to_numpy(dtype=float)
+            acquired = np.asarray(raw.record.customers.acquired_at, dtype=float)
+            dropped = np.asarray(raw.record.customers.dropped_at, dtype=float)
             line = (f"{label} ({sc.launch_day} days warm-up, {sc.days - sc.launch_day} measured), {pol}: "
                     f"{dt:.1f} s")
             if pol == "none":
@@ -64,6 +86,7 @@ def measure(path: str, warm_up: int | None = None) -> list[str]:
                          f"median week); first-period market share {100 * m['market_share'].iloc[0]:.1f}% (median "
                          f"{100 * m['market_share'].median():.1f}%); staff satisfaction {ss[0]:.2f} at the start, "
                          f"peak {ss.max():.2f} in week {int(ss.argmax()) + 1}, {ss[-1]:.2f} at the end")
+                line += "; " + settled(sc, acquired, dropped, rev)
             else:
                 e = m["points_expired"].to_numpy(dtype=float)
                 if e.sum() > 0:

@@ -8,6 +8,7 @@ The fixtures are session-scoped so that hypothesis tests can use them.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -65,6 +66,25 @@ def day0(sc: Scenario) -> Scenario:
     return dataclasses.replace(sc, launch_day=0, population=dataclasses.replace(sc.population, arrival_days=0))
 
 
+def day0_loaded(ls: LoadedScenario) -> LoadedScenario:
+    """A loaded shipped store as a day-0 cohort (`day0`), its policies as compiled: for the tests that only need a
+    quick run with a short horizon (a horizon below the launch day is refused)."""
+    return dataclasses.replace(ls, scenario=day0(ls.scenario))
+
+
+def day0_file(folder: Path, days: int = 365, source: Path = CLASSROOM) -> Path:
+    """A copy of a shipped scenario file as a day-0 cohort (launch_day 0, arrival_days 0) over `days`, written into
+    folder: for the tests that run the file through the command line or a batch spec with a short horizon and no
+    warm-up (the shipped stores launch after a year's warm-up, so a horizon below a year needs this)."""
+    text = source.read_text()
+    for key, value in (("days", days), ("launch_day", 0), ("  arrival_days", 0)):
+        text, n = re.subn(rf"^{key}: *\d+", f"{key}: {value}", text, count=1, flags=re.M)
+        assert n == 1, f"{source.name} has no top-level '{key.strip()}:' line"
+    path = folder / f"{source.stem}_day0.yaml"
+    path.write_text(text)
+    return path
+
+
 def everyone_joins(cp: CompiledPolicy) -> CompiledPolicy:
     """The policy with participation 1 (the shipped points policy signs up half the customers)."""
     return dataclasses.replace(cp, policy=dataclasses.replace(cp.policy, participation=1.0))
@@ -78,10 +98,11 @@ def classroom() -> LoadedScenario:
 
 @pytest.fixture(scope="session")
 def small_scenario(classroom: LoadedScenario) -> Callable[..., Scenario]:
-    """A factory of classroom variants: 300 customers over 180 days unless the overrides say otherwise."""
+    """A factory of classroom variants: 300 customers over 180 days as a day-0 cohort (no warm-up, the policy from
+    day 0: the world the tests of mechanics are written against) unless the overrides say otherwise."""
 
     def make(**overrides: Any) -> Scenario:
-        base = {"population__customers": 300, "days": 180}
+        base = {"population__customers": 300, "days": 180, "launch_day": 0, "population__arrival_days": 0}
         base.update(overrides)
         return with_changes(classroom.scenario, **base)
 

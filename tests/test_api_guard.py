@@ -26,8 +26,9 @@ def run_script(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
 
 
 def small(snippet: str, tmp_path: Path) -> str:
-    """The snippet at a classroom-sized cost, writing its report under tmp_path (never into the repository)."""
-    out = snippet.replace("replications=10", "replications=2, customers=150, days=60, flywheel_split=False")
+    """The snippet at a classroom-sized cost (60 days measured after the classroom's year of warm-up), writing its
+    report under tmp_path (never into the repository)."""
+    out = snippet.replace("replications=10", "replications=2, customers=150, days=425, flywheel_split=False")
     return out.replace('"results/my-comparison"', repr(str(tmp_path / "report")))
 
 
@@ -55,7 +56,7 @@ def test_a_script_without_the_guard_gets_a_clear_error_not_a_broken_pool(tmp_pat
 
 def test_a_batch_from_an_unguarded_script_gets_the_same_error(tmp_path):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(f"name: g\nscenario: {ROOT / 'scenarios' / 'classroom.yaml'}\ncustomers: 100\ndays: 30\n"
+    spec.write_text(f"name: g\nscenario: {ROOT / 'scenarios' / 'classroom.yaml'}\ncustomers: 100\ndays: 395\n"
                     "policies: [none]\nreplications: 2\n")
     done = run_script(tmp_path, "from lab.batch import run_batch\n"
                                 f"run_batch({str(spec)!r}, {str(tmp_path / 'store')!r}, jobs=2)\n")

@@ -66,24 +66,24 @@ def test_unknown_policy_suggests_the_closest(capsys):
 def test_run_writes_the_output_contract(tmp_path):
     out = tmp_path / "run"
     assert main(["run", CLASSROOM, "--policy", "points", "--seed", "7", "--out", str(out),
-                 "--customers", "300", "--days", "90", "--transactions"]) == 0
+                 "--customers", "300", "--days", "455", "--transactions"]) == 0  # launch + 90
     summary = json.loads((out / "summary.json").read_text())
     assert summary["policy"] == "points" and summary["seed"] == 7
     tx = pd.read_parquet(out / "transactions.parquet")
     assert list(tx.columns) == ["customer_id", "time", "amount", "category", "discount", "credit", "rules"]
-    assert tx["time"].between(0, 90).all()
+    assert tx["time"].between(0, 455).all()
     customers = pd.read_parquet(out / "customers.parquet")
     assert ({"customer_id", "segment", "acquired_at", "purchases", "revenue", "last_purchase", "churned"}
             <= set(customers.columns))
     assert len(tx) == customers["purchases"].sum()
     ts = pd.read_parquet(out / "timeseries.parquet")
-    assert ts["day_end"].max() == 90
+    assert ts["day_end"].max() == 455
 
 
 def test_same_seed_gives_identical_files(tmp_path):
     for name in ("a", "b"):
         assert main(["run", CLASSROOM, "--policy", "points", "--seed", "3", "--out", str(tmp_path / name),
-                     "--customers", "200", "--days", "60"]) == 0
+                     "--customers", "200", "--days", "425"]) == 0
     for f in ("timeseries.parquet", "customers.parquet"):
         assert pd.read_parquet(tmp_path / "a" / f).equals(pd.read_parquet(tmp_path / "b" / f))
 

@@ -14,12 +14,12 @@ from lab.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 CLASSROOM = str(ROOT / "scenarios" / "classroom.yaml")
 SEED = "20261123"
-SMALL = ["--customers", "200", "--days", "60"]
+SMALL = ["--customers", "200", "--days", "425"]  # the classroom's launch on day 365 + 60 days
 BATCH = f"""\
 name: cli_rerun
 scenario: {CLASSROOM}
 customers: 120
-days: 45
+days: 410
 policies: [none, points]
 replications: 2
 seed: 7

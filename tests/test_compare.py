@@ -17,6 +17,7 @@ from lab.metrics.outcomes import HEADLINE, OUTCOMES, REGISTRY
 from lab.metrics.stats import mean_ci, relative_half_width, replications_needed
 from lab.population.btyd import bgnbd_expected_purchases
 from lab.scenario.loader import load_scenario
+from tests.conftest import day0_loaded
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSROOM = ROOT / "scenarios" / "classroom.yaml"
@@ -53,7 +54,7 @@ def _known(tmp_path: Path, *, days=182, customers=400, r=1.0, alpha=4.0, a=1.5, 
 
 @pytest.fixture(scope="module")
 def classroom_comparison():
-    ls = load_scenario(CLASSROOM)
+    ls = day0_loaded(load_scenario(CLASSROOM))  # a short horizon: the day-0 cohort
     return compare(ls, CompareOptions(replications=4, customers=400, days=200, jobs=1), progress=False)
 
 
@@ -85,7 +86,7 @@ def test_summary_contract(classroom_comparison, tmp_path):
 
 def test_nan_is_written_as_null(tmp_path):
     # a horizon shorter than a year has no 12-month cohort: retention is unknown, not zero
-    ls = load_scenario(CLASSROOM)
+    ls = day0_loaded(load_scenario(CLASSROOM))  # a short horizon: the day-0 cohort
     comp = compare(ls, CompareOptions(replications=2, customers=100, days=60, flywheel_split=False), progress=False)
     files = write_comparison(comp, tmp_path)
     text = files["summary"].read_text()
@@ -113,7 +114,7 @@ def student_t(n: int) -> float:
 
 
 def test_results_do_not_depend_on_the_number_of_processes():
-    ls = load_scenario(CLASSROOM)
+    ls = day0_loaded(load_scenario(CLASSROOM))  # a short horizon: the day-0 cohort
     opts = dict(replications=2, customers=200, days=90, flywheel_split=False)
     one = compare(ls, CompareOptions(jobs=1, **opts), progress=False)
     two = compare(ls, CompareOptions(jobs=2, **opts), progress=False)
@@ -133,7 +134,7 @@ def test_precision_adds_replications_until_the_target_is_met():
     """A 5% target on the headline outcomes is not met by 3 replications of this small store but is within
     reach: the comparison adds waves of replications and stops, below its cap, as soon as every headline
     outcome of every policy has a 95% interval within 5% of its mean."""
-    ls = load_scenario(CLASSROOM)
+    ls = day0_loaded(load_scenario(CLASSROOM))  # a short horizon: the day-0 cohort
     target, cap = 0.05, 40
     comp = compare(ls, CompareOptions(replications=3, precision=target, max_replications=cap, customers=200, days=120,
                                       flywheel_split=False, precision_of="level"), progress=False)
@@ -163,7 +164,7 @@ def test_precision_adds_replications_until_the_target_is_met():
 
 
 def test_precision_that_cannot_be_met_stops_at_the_cap():
-    ls = load_scenario(CLASSROOM)
+    ls = day0_loaded(load_scenario(CLASSROOM))  # a short horizon: the day-0 cohort
     comp = compare(ls, CompareOptions(replications=2, precision=1e-6, max_replications=4, customers=100, days=60,
                                       flywheel_split=False, precision_of="level"), progress=False)
     assert comp.summary()["replications"] == 4
@@ -171,7 +172,7 @@ def test_precision_that_cannot_be_met_stops_at_the_cap():
 
 
 def test_without_a_precision_target_the_replications_asked_for_are_run():
-    ls = load_scenario(CLASSROOM)
+    ls = day0_loaded(load_scenario(CLASSROOM))  # a short horizon: the day-0 cohort
     comp = compare(ls, CompareOptions(replications=3, customers=100, days=60, flywheel_split=False), progress=False)
     assert comp.summary()["replications"] == 3
 
@@ -180,7 +181,7 @@ def test_without_a_precision_target_the_replications_asked_for_are_run():
 def _hand_comparison(whole: dict[str, list[float]], cut: dict[str, list[float]] | None,
                      cost: list[float] | None = None) -> Comparison:
     """A comparison of `none` and `points` whose net profits per replication are given (every other outcome 0)."""
-    ls = load_scenario(CLASSROOM)
+    ls = day0_loaded(load_scenario(CLASSROOM))  # a short horizon: the day-0 cohort
     two = replace(ls, policies={k: ls.policies[k] for k in ("none", "points")})
     comp = Comparison(two, CompareOptions(replications=len(whole["none"])), seed=1)
     empty = pd.DataFrame()

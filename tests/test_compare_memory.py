@@ -13,6 +13,7 @@ from lab.experiment.compare import FRAMES, CompareOptions, compare, write_compar
 from lab.experiment.folder import Workspace
 from lab.report import write_report
 from lab.scenario.loader import load_scenario
+from tests.conftest import day0_loaded
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSROOM = ROOT / "scenarios" / "classroom.yaml"
@@ -23,14 +24,14 @@ def _tiny(reps: int) -> CompareOptions:
 
 
 def _on_disk(tmp: Path, reps: int, name: str = "cmp"):
-    loaded = load_scenario(CLASSROOM, ["points"])
+    loaded = day0_loaded(load_scenario(CLASSROOM, ["points"]))
     work = Workspace(tmp / name, {"test": reps}, resume=False)
     work.open()
     return compare(loaded, _tiny(reps), progress=False, workspace=work)
 
 
 def test_the_files_and_figures_from_disk_are_those_held_in_memory(tmp_path):
-    loaded = load_scenario(CLASSROOM, ["points"])
+    loaded = day0_loaded(load_scenario(CLASSROOM, ["points"]))
     held = compare(loaded, _tiny(3), progress=False)
     disk = _on_disk(tmp_path, 3)
     assert all(r.timeseries is None and r.retention is None and r.lorenz is None for r in disk.results)
@@ -53,7 +54,7 @@ def _held_bytes(tmp: Path, reps: int, disk: bool) -> int:
     """Bytes of what the returned Comparison holds for its runs, measured as the pickled size of its results
     (deterministic, unlike a process-wide allocation count that caches elsewhere in the process disturb)."""
     comp = (_on_disk(tmp, reps, f"cmp{reps}") if disk
-            else compare(load_scenario(CLASSROOM, ["points"]), _tiny(reps), progress=False))
+            else compare(day0_loaded(load_scenario(CLASSROOM, ["points"])), _tiny(reps), progress=False))
     assert len(comp.results) == reps * 4  # two policies, each with its flywheel-cut twin
     return len(pickle.dumps(comp.results))
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.conftest import day0_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSROOM = ROOT / "scenarios" / "classroom.yaml"
@@ -41,7 +42,7 @@ def alive(pid: int) -> bool:
 
 def test_kill_9_of_the_driver_takes_its_workers_with_it(tmp_path):
     out = tmp_path / "cmp"
-    cmd = [sys.executable, "-m", "lab", "compare", str(CLASSROOM), "--policies", "points", "--jobs", "2",
+    cmd = [sys.executable, "-m", "lab", "compare", str(day0_file(tmp_path)), "--policies", "points", "--jobs", "2",
            "--replications", "200", "--customers", "1500", "--days", "60", "--quiet", "--out", str(out)]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: list[int] = []

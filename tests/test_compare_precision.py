@@ -11,6 +11,7 @@ from lab.experiment.compare import CompareOptions, compare
 from lab.metrics.outcomes import HEADLINE
 from lab.metrics.stats import mean_ci, replications_needed
 from lab.scenario.loader import load_scenario
+from tests.conftest import day0_loaded
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSROOM = ROOT / "scenarios" / "classroom.yaml"
@@ -40,7 +41,7 @@ def _difference_waves(comp, first: int, target: float, cap: int) -> int:
 
 
 def test_the_differences_drive_the_replication_count_by_default():
-    ls = load_scenario(CLASSROOM)
+    ls = day0_loaded(load_scenario(CLASSROOM))  # 120 days: the day-0 cohort
     target, cap = 0.02, 60
     kw = dict(replications=3, precision=target, max_replications=cap, customers=200, days=120, flywheel_split=False)
     diff = compare(ls, CompareOptions(**kw), progress=False)

@@ -21,9 +21,9 @@ from lab.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSROOM = str(ROOT / "scenarios" / "classroom.yaml")
-SMALL = ["--policies", "points", "--replications", "3", "--customers", "150", "--days", "60", "--jobs", "1",
+SMALL = ["--policies", "points", "--replications", "3", "--customers", "150", "--days", "425", "--jobs", "1",
          "--no-flywheel-split"]
-SLOW = ["--policies", "points,credit", "--replications", "8", "--customers", "1500", "--days", "365", "--jobs", "1",
+SLOW = ["--policies", "points,credit", "--replications", "8", "--customers", "1500", "--days", "730", "--jobs", "1",
         "--seed", "5"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 RESULTS = ("summary.json", "replications.parquet", "timeseries.parquet", "retention.parquet", "lorenz.parquet")

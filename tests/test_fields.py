@@ -22,6 +22,7 @@ from lab.policy.expr import ExprType
 from lab.policy.explain import explain
 from lab.policy.runtime import ENGINE_FIELDS, RUNTIME_FIELDS, expression_schema
 from lab.scenario.loader import world_of
+from tests.conftest import day0
 
 PROGRAMME = """
 name: fields
@@ -76,7 +77,7 @@ def test_the_compiler_and_explain_read_the_table(classroom, policy_from_yaml) ->
 @pytest.fixture(scope="module")
 def twins(classroom, policy_from_yaml):
     """A vectorised run stopped after 120 days, and the reference engine holding an exact copy of its state."""
-    sc = classroom.scenario
+    sc = day0(classroom.scenario)
     cp = policy_from_yaml(PROGRAMME, sc)
     vec = Simulation(sc, cp, RunOptions(seed=4, customers=300, days=120))
     vec.run()
@@ -140,10 +141,10 @@ rules:
 def test_both_engines_count_every_purchase_and_service_contact_as_a_visit(engine, classroom, policy_from_yaml) -> None:
     # At a visit rule the visits field counts this visit too, so the k-th visit awards k: a member's `tri` points
     # are 1 + 2 + ... + k for its k visits (`ones`) only if the engine counted every purchase and contact, in order.
-    cp = policy_from_yaml(VISITS, classroom.scenario)
+    sc = day0(classroom.scenario)
+    cp = policy_from_yaml(VISITS, sc)
     opts = RunOptions(seed=7, customers=150, days=120)
-    run = (engine(classroom.scenario, cp, opts) if engine is Simulation
-           else engine(classroom.scenario, cp, opts, follow=())).run()
+    run = (engine(sc, cp, opts) if engine is Simulation else engine(sc, cp, opts, follow=())).run()
     n = run.customers.n
     ones, tri = run.runtime.points["ones"].earned[:n], run.runtime.points["tri"].earned[:n]
     assert ones.sum() > 0

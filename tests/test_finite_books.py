@@ -17,6 +17,7 @@ from lab.policy.expr import MAX_MAGNITUDE, compile_expression
 from lab.policy.loader import load_policy
 from lab.policy.runtime import MAX_RULES, PolicyRuntime
 from lab.scenario.loader import load_scenario, world_of
+from tests.conftest import day0_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSROOM = ROOT / "scenarios" / "classroom.yaml"
@@ -114,7 +115,7 @@ def test_the_nan_award_redeem_policy_keeps_finite_books(tmp_path, capsys):
     policy = tmp_path / "nan_award_redeem.yaml"
     policy.write_text(NAN_AWARD_REDEEM)
     out = tmp_path / "out"
-    assert main(["run", str(CLASSROOM), "--policy", str(policy), "--customers", "500", "--days", "120",
+    assert main(["run", str(day0_file(tmp_path)), "--policy", str(policy), "--customers", "500", "--days", "120",
                  "--out", str(out)]) == 0
     capsys.readouterr()
     outcomes = json.loads((out / "summary.json").read_text())["outcomes"]

@@ -22,9 +22,10 @@ from lab.experiment.run import run_policy
 from lab.policy.loader import load_policy
 from lab.policy.runtime import PolicyRuntime
 from lab.scenario.loader import load_scenario, world_of
+from tests.conftest import day0_loaded
 
 ROOT = Path(__file__).resolve().parents[1]
-LOADED = load_scenario(ROOT / "scenarios" / "classroom.yaml")
+LOADED = day0_loaded(load_scenario(ROOT / "scenarios" / "classroom.yaml"))  # 90-day runs: the day-0 cohort
 SCENARIO = LOADED.scenario
 WORLD = world_of(SCENARIO)
 HOSTILE = ["0", "1", "-1", "5e-324", "-5e-324", "1e-300", "1e12", "-1e12", "0.5", "7", "999999999999.9",

@@ -21,8 +21,12 @@ PEAK = """
 import sys
 from lab.experiment.run import run_policy
 from lab.scenario.loader import load_scenario
+import dataclasses
 ls = load_scenario(sys.argv[1])
-run_policy(ls.scenario, ls.policies["points"], 1, customers=int(sys.argv[2]), days=120)
+# 120 days as a day-0 cohort (the classroom launches on day 365)
+sc = dataclasses.replace(ls.scenario, launch_day=0,
+                         population=dataclasses.replace(ls.scenario.population, arrival_days=0))
+run_policy(sc, ls.policies["points"], 1, customers=int(sys.argv[2]), days=120)
 # VmHWM, not ru_maxrss: Linux keeps the parent's ru_maxrss across exec, so a child of a large process reports it
 print(next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) * 1024)
 """

@@ -16,6 +16,7 @@ from lab.engine.simulate import Simulation
 from lab.metrics.outcomes import REGISTRY, outcomes
 from lab.metrics.result import summarise
 from lab.metrics.tables import customer_table, timeseries, transaction_table
+from tests.conftest import day0
 
 # every daily series an outcome reads, with distinct values so a formula reading the wrong one shows
 DAILY = {
@@ -391,7 +392,7 @@ def test_breakage_counting_lapsed_customers_points_is_defined_when_nothing_expir
 
 def test_a_run_records_each_ledgers_value_and_the_lapsed_liability_is_part_of_the_liability(classroom) -> None:
     points = classroom.policies["points"]
-    rec = Simulation(classroom.scenario, points, RunOptions(customers=300, days=200, seed=3)).run().record
+    rec = Simulation(day0(classroom.scenario), points, RunOptions(customers=300, days=200, seed=3)).run().record
     assert rec.points and all(b.value == points.policy.points[n].value for n, b in rec.points.items())
     out = outcomes(rec)
     assert (~rec.customers.alive).any()

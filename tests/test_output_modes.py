@@ -17,7 +17,7 @@ import os, sys
 os.umask(int(sys.argv[1], 8))
 from lab.cli import main
 sys.exit(main(["compare", sys.argv[2], "--policies", "points", "--replications", "2", "--customers", "150",
-               "--days", "60", "--jobs", "1", "--quiet", "--no-flywheel-split", "--out", sys.argv[3]]))
+               "--days", "425", "--jobs", "1", "--quiet", "--no-flywheel-split", "--out", sys.argv[3]]))
 """
 
 

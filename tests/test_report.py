@@ -23,6 +23,7 @@ from lab.report import format_table, write_report
 from lab.report.figures import FIGURES, ci_band, fig_credit, fig_forest, fig_points, fig_retention, policy_colours
 from lab.report.text import fmt_value, interval_decimals, is_good, outcome_name, verdict_sentences
 from lab.scenario.loader import load_scenario
+from tests.conftest import day0_loaded
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"replications": 3, "customers": 200, "days": 90, "jobs": 1}
@@ -32,7 +33,9 @@ MANY = ["none", "points", "performance", "tiered_points"]
 
 
 def _compare(path: Path, policies: list[str], **opts: object) -> Comparison:
-    return compare(load_scenario(path, policies=policies), CompareOptions(**{**SMALL, **opts}), progress=False)
+    """A small comparison of the store at path as a day-0 cohort (SMALL's 90 days are below its launch day)."""
+    return compare(day0_loaded(load_scenario(path, policies=policies)), CompareOptions(**{**SMALL, **opts}),
+                   progress=False)
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,7 @@ def test_names_work_from_any_folder_in_every_command(elsewhere, capsys):
     assert main(["validate", "points", "classroom", "reward_sensitivity"]) == 0
     out = capsys.readouterr().out
     assert out.count("ok:") == 3
-    assert main(["run", "classroom", "--policy", "points", "--customers", "50", "--days", "10",
+    assert main(["run", "classroom", "--policy", "points", "--customers", "50", "--days", "375",
                  "--out", str(elsewhere / "r")]) == 0
     assert (elsewhere / "r" / "summary.json").is_file()
 
@@ -51,7 +51,7 @@ def test_a_scenario_copied_out_of_the_repository_finds_the_shipped_policies(else
     assert main(["validate", "mine.yaml"]) == 0
     assert "policies: none, points, credit, performance" in capsys.readouterr().out
     assert main(["trace", "mine.yaml", "--policy", "credit", "--customer", "0", "--customers", "20",
-                 "--days", "10"]) == 0
+                 "--days", "375"]) == 0
 
 
 def test_a_policy_beside_the_scenario_comes_before_the_shipped_one(elsewhere, capsys):
@@ -98,7 +98,7 @@ def test_a_path_given_on_the_command_line_is_taken_as_written(elsewhere, capsys)
     (mine / "cheap.yaml").write_text((ROOT / "policies" / "points.yaml").read_text().replace("name: points",
                                                                                            "name: cheap"))
     assert main(["run", "classroom", "--policy", os.path.join("pol", "cheap.yaml"), "--customers", "50",
-                 "--days", "10", "--out", "r"]) == 0
+                 "--days", "375", "--out", "r"]) == 0
     assert "classroom / cheap" in capsys.readouterr().out
 
 

@@ -13,6 +13,7 @@ from lab.cli import main
 from lab.experiment.robust import RobustOptions, design_seed, robust_compare
 from lab.metrics.robustness import noise_split, outcome_robustness, regret, verdict, win_probabilities
 from lab.scenario.loader import load_scenario
+from tests.conftest import day0_loaded
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSROOM = str(ROOT / "scenarios" / "classroom.yaml")
@@ -92,7 +93,7 @@ def test_outcomes_with_no_better_direction_get_differences_but_no_best():
 
 
 # --------------------------------------------------------------------------- the study
-SMALL = dict(worlds=3, replications=2, customers=120, days=60)
+SMALL = dict(worlds=3, replications=2, customers=120, days=60)  # with the classroom as a day-0 cohort
 
 
 def test_same_seed_gives_the_same_worlds_and_a_different_seed_others():
@@ -100,7 +101,7 @@ def test_same_seed_gives_the_same_worlds_and_a_different_seed_others():
 
 
 def test_robust_summary_is_bit_identical_across_worker_counts():
-    loaded = load_scenario(CLASSROOM)
+    loaded = day0_loaded(load_scenario(CLASSROOM))
     one = robust_compare(loaded, RobustOptions(jobs=1, seed=11, **SMALL), progress=False)
     two = robust_compare(loaded, RobustOptions(jobs=2, seed=11, **SMALL), progress=False)
     assert json.dumps(one.summary(), sort_keys=True) == json.dumps(two.summary(), sort_keys=True)
@@ -114,7 +115,7 @@ def test_robust_summary_is_bit_identical_across_worker_counts():
 def test_cli_robust_writes_the_section_and_prints_how_sure(tmp_path, capsys):
     out = tmp_path / "cmp"
     assert main(["compare", CLASSROOM, "--policies", "points", "--replications", "2", "--customers", "120",
-                 "--days", "60", "--robust", "3", "--robust-replications", "2", "--no-flywheel-split",
+                 "--days", "425", "--robust", "3", "--robust-replications", "2", "--no-flywheel-split",
                  "--jobs", "1", "--quiet", "--out", str(out)]) == 0
     section = json.loads((out / "summary.json").read_text())["robustness"]
     assert section["worlds"] == 3 and section["replications_per_world"] == 2
@@ -126,7 +127,7 @@ def test_cli_robust_writes_the_section_and_prints_how_sure(tmp_path, capsys):
 
 
 def test_cli_robust_needs_two_worlds(tmp_path, capsys):
-    assert main(["compare", CLASSROOM, "--replications", "2", "--customers", "50", "--days", "30", "--robust", "1",
+    assert main(["compare", CLASSROOM, "--replications", "2", "--customers", "50", "--days", "395", "--robust", "1",
                  "--quiet", "--no-flywheel-split", "--jobs", "1", "--out", str(tmp_path / "x")]) == 2
     assert "at least 2 worlds" in capsys.readouterr().err
 
@@ -183,7 +184,7 @@ def test_sensitivity_designs_are_bit_identical_across_worker_counts(method, worl
     (["--robust-design", "morris"], "--robust-design morris needs --robust N"),
 ])
 def test_cli_refuses_a_robust_design_the_worlds_cannot_make(args, words, tmp_path, capsys):
-    assert main(["compare", CLASSROOM, "--replications", "2", "--customers", "50", "--days", "30", *args,
+    assert main(["compare", CLASSROOM, "--replications", "2", "--customers", "50", "--days", "395", *args,
                  "--quiet", "--no-flywheel-split", "--jobs", "1", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err

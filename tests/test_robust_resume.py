@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSROOM = str(ROOT / "scenarios" / "classroom.yaml")
-ARGS = ["--policies", "points", "--replications", "2", "--customers", "120", "--days", "60", "--jobs", "1",
+ARGS = ["--policies", "points", "--replications", "2", "--customers", "120", "--days", "425", "--jobs", "1",
         "--no-flywheel-split", "--seed", "4", "--robust", "8", "--robust-replications", "1", "--quiet"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 

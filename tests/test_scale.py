@@ -69,7 +69,7 @@ def test_a_scaled_quarter_size_apparel_store_earns_about_what_the_full_store_ear
 
 
 def test_run_says_on_stderr_when_the_store_is_not_at_its_written_size(tmp_path, capsys) -> None:
-    argv = ["run", str(CLASSROOM), "--policy", "none", "--customers", "300", "--days", "30"]
+    argv = ["run", str(CLASSROOM), "--policy", "none", "--customers", "300", "--days", "395"]
     assert main([*argv, "--out", str(tmp_path / "a")]) == 0
     err = capsys.readouterr().err
     assert "was written for" in err and "--scale-store" in err
@@ -80,7 +80,7 @@ def test_run_says_on_stderr_when_the_store_is_not_at_its_written_size(tmp_path, 
 
 def test_the_comparison_report_says_the_store_runs_at_another_size(tmp_path, capsys) -> None:
     base = ["compare", str(CLASSROOM), "--policies", "none,points", "--replications", "2", "--customers", "300",
-            "--days", "30", "--no-flywheel-split", "--quiet", "--jobs", "1"]
+            "--days", "395", "--no-flywheel-split", "--quiet", "--jobs", "1"]
     assert main([*base, "--out", str(tmp_path / "raw")]) == 0
     assert "--scale-store" in capsys.readouterr().err
     assert "stay as written" in (tmp_path / "raw" / "report.html").read_text()

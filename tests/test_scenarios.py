@@ -20,6 +20,7 @@ from lab.experiment.compare import CompareOptions, compare, write_comparison
 from lab.experiment.run import run_policy, write_run
 from lab.metrics.outcomes import OUTCOMES
 from lab.scenario.loader import load_scenario
+from tests.conftest import day0, day0_loaded
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))  # not scenarios/batches/
@@ -63,8 +64,8 @@ def test_scenario_runs_under_every_shipped_policy(path, policy):
     revenue = res.summary["revenue"]
     assert math.isfinite(revenue) and revenue > 0
     assert math.isfinite(res.summary["net_profit"])
-    # the stores in steady state launch on a store in being; the classroom is a day-0 cohort (docs/MODEL.md, 16)
-    assert res.launch_day == (loaded.scenario.launch_day if path.stem != "classroom" else None)
+    # every shipped store launches on a store in being, the classroom too (docs/MODEL.md, 16)
+    assert res.launch_day == loaded.scenario.launch_day > 0
     assert (res.customers["purchases"] >= 1).all()  # every customer makes a first purchase on arrival
 
 
@@ -135,7 +136,7 @@ def run_files(tmp_path_factory):
     files: dict[str, list[Path]] = {}
     for policy in ("tiered_points", "credit"):
         loaded = load_scenario(ROOT / "scenarios" / "classroom.yaml", [policy])
-        res = run_policy(loaded.scenario, loaded.policies[policy], 7, customers=200, days=90, transactions=True)
+        res = run_policy(day0(loaded.scenario), loaded.policies[policy], 7, customers=200, days=90, transactions=True)
         files[policy] = write_run(res, out / policy)
     return files
 
@@ -162,7 +163,7 @@ def test_outputs_doc_names_every_column_of_the_run_files(run_files):
 
 def test_outputs_doc_names_every_column_of_the_compare_files(tmp_path):
     _, patterns = _documented()
-    loaded = load_scenario(ROOT / "scenarios" / "classroom.yaml")
+    loaded = day0_loaded(load_scenario(ROOT / "scenarios" / "classroom.yaml"))  # 40 days: the day-0 cohort
     comp = compare(loaded, CompareOptions(replications=2, customers=100, days=40), progress=False)
     files = write_comparison(comp, tmp_path)
     seen = set()

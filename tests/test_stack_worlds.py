@@ -27,7 +27,7 @@ from lab.policy.runtime import CompiledPolicy
 from lab.scenario.loader import load_scenario, world_of
 from lab.scenario.model import Scenario
 from lab.scenario.ranges import SEGMENT_PREFIX, TABLE, apply
-from tests.conftest import with_changes
+from tests.conftest import day0, day0_loaded, with_changes
 from tests.test_stack import POLICIES, ROOT, SCENARIOS, SETTINGS, assert_same, shipped
 
 # every path of the plausible ranges is a parameter a stack may hold per world
@@ -119,7 +119,7 @@ def test_run_stacked_gives_each_world_its_run_alone(case: tuple[list, int]) -> N
 
 # --------------------------------------------------------------------------- the rule
 def _classroom() -> Scenario:
-    return shipped("classroom")
+    return day0(shipped("classroom"))  # the short horizons below are a day-0 cohort's
 
 
 @cache
@@ -186,7 +186,7 @@ def test_robust_in_stacks_is_the_worlds_run_one_by_one(method: str, worlds: int)
     from lab.experiment.robust import RobustOptions, robust_compare
 
     path = ROOT / ("scenarios/classroom.yaml" if method == "lhs" else "tests/data/robust_known.yaml")
-    loaded = load_scenario(path)
+    loaded = day0_loaded(load_scenario(path))
     opts = RobustOptions(worlds=worlds, replications=2, method=method, customers=100, days=60, seed=3)  # type: ignore[arg-type]
     study = robust_compare(loaded, opts, progress=False)
     shared = method == "morris"  # a Morris design's worlds share their customers
@@ -207,7 +207,7 @@ def test_robust_stacks_follow_the_memory_budget(monkeypatch: pytest.MonkeyPatch)
     from lab.experiment import robust
     from lab.experiment.memory import bytes_per_customer
 
-    loaded = load_scenario(ROOT / "scenarios" / "classroom.yaml")
+    loaded = day0_loaded(load_scenario(ROOT / "scenarios" / "classroom.yaml"))
     sizes: list[int] = []
     real = robust._run_stack
 

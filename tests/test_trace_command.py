@@ -15,15 +15,16 @@ from lab.engine.options import RunOptions
 from lab.report.story import format_story
 from lab.report.tracing import FATES, fate_masks, pick, traced_run
 from lab.scenario.loader import load_scenario
+from tests.conftest import day0_loaded
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSROOM = str(ROOT / "scenarios" / "classroom.yaml")
-SMALL = ["--customers", "300", "--days", "200"]
+SMALL = ["--customers", "300", "--days", "565"]  # the classroom's launch on day 365 + 200 days
 
 
 @pytest.fixture(scope="module")
 def classroom():
-    return load_scenario(CLASSROOM)
+    return day0_loaded(load_scenario(CLASSROOM))  # 200 days, below the launch day: the day-0 cohort
 
 
 @pytest.fixture(scope="module")

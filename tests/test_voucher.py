@@ -11,6 +11,7 @@ from lab.cli import main
 from lab.policy.loader import load_policy
 from lab.policy.runtime import PolicyRuntime
 from lab.scenario.loader import load_scenario, world_of
+from tests.conftest import day0_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSROOM = ROOT / "scenarios" / "classroom.yaml"
@@ -72,7 +73,7 @@ def test_a_voucher_from_another_event_is_still_used_by_the_next_purchase(tmp_pat
 def test_lab_trace_no_longer_prints_a_zero_voucher_after_a_discount(tmp_path, capsys):
     policy = tmp_path / "purchase_voucher.yaml"
     policy.write_text(TWO_PERCENT)
-    assert main(["trace", str(CLASSROOM), "--policy", str(policy), "--customer", "3", "--days", "120"]) == 0
+    assert main(["trace", str(day0_file(tmp_path)), "--policy", str(policy), "--customer", "3", "--days", "120"]) == 0
     text = capsys.readouterr().out
     assert "received a $0.00 voucher" not in text
     assert "off the purchase" not in text.split("received a")[0]  # the first purchase pays its full price
