@@ -7,9 +7,12 @@ The fixtures are session-scoped so that hypothesis tests can use them.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,6 +86,12 @@ def day0_file(folder: Path, days: int = 365, source: Path = CLASSROOM) -> Path:
     path = folder / f"{source.stem}_day0.yaml"
     path.write_text(text)
     return path
+
+
+_DAY0_DIR = Path(tempfile.mkdtemp(prefix="lab-tests-day0-"))
+atexit.register(shutil.rmtree, _DAY0_DIR, True)
+#: The classroom as a day-0 cohort (`day0_file`): the scenario of the batch tests, whose specs run a few weeks.
+CLASSROOM_DAY0 = day0_file(_DAY0_DIR)
 
 
 def everyone_joins(cp: CompiledPolicy) -> CompiledPolicy:

@@ -30,6 +30,7 @@ from lab.metrics.outcomes import OUTCOMES
 from lab.metrics.stats import mean_ci, paired_diff_ci
 from lab.policy.loader import compile_checked, read_policy
 from lab.scenario.loader import load_scenario, read_scenario, world_of
+from tests.conftest import CLASSROOM_DAY0
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,7 @@ def main_batch(argv: list[str]) -> int:
 def main_batch_report(argv: list[str]) -> int:
     """`lab batch-report ARGV`, through the command line's entry point."""
     return lab_main(["batch-report", *argv])
-CLASSROOM = ROOT / "scenarios" / "classroom.yaml"
+CLASSROOM = CLASSROOM_DAY0  # a day-0 cohort: the specs run a few weeks, the shipped store launches on day 365
 SMALL = {"customers": 100, "days": 30}
 
 
@@ -638,3 +639,22 @@ def _with_category(sc, name):
     seg = sc.population.segments["regulars"]
     return replace(sc, population=replace(sc.population, segments={**sc.population.segments,
                                                                    "regulars": replace(seg, categories={name: 1.0})}))
+
+
+def test_a_batch_that_ends_before_the_scenarios_launch_is_refused_at_its_days(tmp_path):
+    """The shipped classroom launches on day 365: runs of 30 days would measure nothing, so the spec is refused
+    where it says days (or at its scenario, for --days), not recorded as failed runs."""
+    shipped = ROOT / "scenarios" / "classroom.yaml"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"name: short\nscenario: {shipped}\ncustomers: 100\ndays: 30\npolicies: [none]\n")
+    with pytest.raises(LabError) as exc:
+        load_spec(spec)
+    (d,) = exc.value.diagnostics
+    assert (d.file, d.line, d.col) == (str(spec), 4, 7)
+    assert "day 30 (days), before the launch of classroom.yaml on day 365" in d.message
+    assert "give days above 365" in d.message
+    with pytest.raises(LabError) as exc:
+        load_spec(spec, days=365)
+    (d,) = exc.value.diagnostics
+    assert d.line == 2 and "day 365 (--days)" in d.message
+    assert load_spec(spec, days=366).days == 366

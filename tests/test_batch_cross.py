@@ -28,10 +28,11 @@ from lab.experiment.memory import bytes_per_customer
 from lab.experiment.run import run_policy
 from lab.metrics.outcomes import OUTCOMES
 from lab.scenario.loader import compile_sources
+from tests.conftest import CLASSROOM_DAY0
 from tests.test_batch import assert_same_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASSROOM = ROOT / "scenarios" / "classroom.yaml"
+CLASSROOM = CLASSROOM_DAY0  # a day-0 cohort: the specs run a few weeks, the shipped store launches on day 365
 
 #: Scenario parameters a batch may vary (per-world ones: segment, behaviour, store economics), with levels to
 #: draw from; a 0 among positive levels gives that point a structure of its own.

@@ -17,9 +17,10 @@ import pytest
 
 from lab.batch import BatchError, read_dataset, run_batch
 from lab.batch.lock import StoreLock
+from tests.conftest import CLASSROOM_DAY0
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASSROOM = ROOT / "scenarios" / "classroom.yaml"
+CLASSROOM = CLASSROOM_DAY0  # a day-0 cohort: the specs run a few weeks, the shipped store launches on day 365
 
 SPEC = f"""\
 name: lock_test

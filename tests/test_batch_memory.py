@@ -6,9 +6,10 @@ from pathlib import Path
 
 from lab.cli import main
 from lab.experiment import memory
+from tests.conftest import CLASSROOM_DAY0
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASSROOM = ROOT / "scenarios" / "classroom.yaml"
+CLASSROOM = CLASSROOM_DAY0  # a day-0 cohort: the specs run a few weeks, the shipped store launches on day 365
 
 
 def write_spec(folder: Path, customers: int, replications: int = 2) -> Path:

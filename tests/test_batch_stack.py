@@ -17,13 +17,14 @@ from lab.batch import load_spec, read_dataset, run_batch
 from lab.batch.tasks import stacks_of
 from lab.cliargs import memory_size
 from lab.experiment.memory import machine_memory
+from tests.conftest import CLASSROOM_DAY0
 from tests.test_batch import assert_same_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
 SPEC = f"""\
 name: stacked
-scenario: {ROOT / "scenarios" / "classroom.yaml"}
+scenario: {CLASSROOM_DAY0}
 customers: 120
 days: 40
 policies: [none, points]

@@ -8,9 +8,10 @@ import pytest
 
 from lab.batch import load_spec
 from lab.errors import LabError
+from tests.conftest import CLASSROOM_DAY0
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIO = ROOT / "scenarios" / "classroom.yaml"
+SCENARIO = CLASSROOM_DAY0  # a day-0 cohort: the specs run a few weeks, the shipped store launches on day 365
 
 
 def _spec(tmp_path: Path, factors: str, design: str = "{lhs: {samples: 8}}") -> Path:

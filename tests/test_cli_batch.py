@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from lab.cli import EXIT_BAD_INPUT, EXIT_OK, build_parser, main
+from tests.conftest import CLASSROOM_DAY0
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASSROOM = ROOT / "scenarios" / "classroom.yaml"
+CLASSROOM = CLASSROOM_DAY0  # a day-0 cohort: the specs run a few weeks, the shipped store launches on day 365
 SPEC = f"""\
 name: cli_batch
 scenario: {CLASSROOM}

@@ -7,12 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import CLASSROOM_DAY0
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_stack_benchmark_compares_runs_alone_with_one_stack() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_engine.py"), "--stack", "3",
-                           "--stack-sizes", "200", "--days", "20", "--repeats", "1"],
+                           "--stack-sizes", "200", "--days", "20", "--repeats", "1",
+                           "--scenario", str(CLASSROOM_DAY0)],  # a day-0 cohort: 20 days end before the launch
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     out = done.stdout

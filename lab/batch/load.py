@@ -74,6 +74,15 @@ def load_spec(path: str | Path, *, customers: int | None = None, days: int | Non
 
     customers = customers if customers is not None else spec.customers
     days = days if days is not None else spec.days
+    if days is not None and days <= scenario.launch_day:
+        given = "days" if spec.days == days else "--days"
+        err.at(("days",) if given == "days" else ("scenario",), "range",
+               f"the runs end on day {days} ({given}), before the launch of {scenario_path.name} on day "
+               f"{scenario.launch_day} (it runs a warm-up under no programme until then, and outcomes are measured "
+               "from the launch); give "
+               f"days above {scenario.launch_day} (e.g. {scenario.launch_day + 365} for a year from the launch), or "
+               "a scenario with launch_day: 0 and population.arrival_days: 0 (a day-0 cohort)")
+        err.raise_if_any()
     factors: list[Factor] = []
     seen: dict[tuple[object, ...], str] = {}
     fnode = root.get("factors")
