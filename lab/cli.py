@@ -32,6 +32,7 @@ from lab.errors import Diagnostic, LabError, printable, shown
 if TYPE_CHECKING:
     from lab.engine.options import RunOptions
     from lab.policy.runtime import CompiledPolicy
+    from lab.scenario.loader import LoadedScenario
     from lab.report.tracing import TracedRun
     from lab.scenario.model import Scenario
 
@@ -151,6 +152,16 @@ def _bad(message: str) -> LabError:
     return LabError([Diagnostic("<command line>", 1, 1, message)])
 
 
+def _check_days(ls: LoadedScenario, days: int | None) -> None:
+    """Refuse a --days that ends the run on or before the scenario's launch (it would measure nothing)."""
+    launch = ls.scenario.launch_day
+    if days is not None and days <= launch:
+        raise _bad(f"--days {days} ends the run before the launch of {ls.path.name} on day {launch} (its launch_day: "
+                   f"it runs a warm-up under no programme until then, and outcomes are measured from the launch); "
+                   f"give --days above {launch} (e.g. --days {launch + 365} for a year from the launch), or use a "
+                   "scenario with launch_day: 0 and population.arrival_days: 0 (a day-0 cohort)")
+
+
 @dataclass(frozen=True)
 class _Target:
     """The one run a `run` or `trace` command names: its world, policy, seed, size and address."""
@@ -183,6 +194,7 @@ def _target(args: argparse.Namespace) -> _Target:
         raise _bad(f"--point picks a design point of a batch spec, but {args.scenario} is a scenario; pass the batch "
                    "spec instead, or drop --point (--replication K alone reruns replication K of 'lab compare')")
     ls = _load(args.scenario, [args.policy])
+    _check_days(ls, args.days)
     name = _chosen(ls, args.policy)
     seed = args.seed if args.seed is not None else ls.scenario.seed
     address = (args.replication,) if args.replication is not None else ()
@@ -291,6 +303,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()] if args.policies else None
     ls = _load(args.scenario, policies)
+    _check_days(ls, args.days)
     scenario, customers = _sized(ls.scenario, args.customers, args.scale_store)
     ls = dataclasses.replace(ls, scenario=scenario)
     opts = CompareOptions(replications=args.replications if args.replications is not None

@@ -7,13 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import CLASSROOM_DAY0
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_benchmark_reports_both_engines_ratio_and_linearity() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_engine.py"), "--sizes", "300,600",
                            "--days", "20",
-                           "--repeats", "1", "--reference-sizes", "300"],
+                           "--repeats", "1", "--reference-sizes", "300",
+                           "--scenario", str(CLASSROOM_DAY0)],  # a day-0 cohort: 20 days end before the launch
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     out = done.stdout

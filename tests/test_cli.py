@@ -94,3 +94,16 @@ def test_explain_and_schema(capsys):
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert "properties" in schema or "$defs" in schema
+
+
+@pytest.mark.parametrize("command", [["run", "scenarios/classroom.yaml", "--policy", "points", "--out", "OUT"],
+                                     ["compare", "scenarios/classroom.yaml", "--out", "OUT"]])
+def test_days_that_end_before_the_launch_are_refused_with_the_fix(command, tmp_path, capsys):
+    """The classroom launches on day 365: --days 365 would measure nothing, so the command line says what to give."""
+    args = [str(tmp_path / "out") if a == "OUT" else str(ROOT / a) if a.startswith("scenarios/") else a
+            for a in command]
+    assert main([*args, "--days", "365"]) != 0
+    err = capsys.readouterr().err
+    assert "--days 365 ends the run before the launch of classroom.yaml on day 365" in err
+    assert "give --days above 365" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -40,6 +40,7 @@ def plan_launch(scenario: Scenario, streams: Streams, opts: RunOptions, days: in
         base = existing_base(scenario, streams, opts.customers)
     if day >= days:
         raise LabError.at("<scenario>", 1, 1, f"launch_day {day} is not before the end of the run "
-                          f"(day {days}); give a launch_day below days")
+                          f"(day {days}): outcomes are measured from the launch; give days above {day}, or a "
+                          f"launch_day below {days}")
     customers = base.history.n if base is not None else (opts.customers or scenario.population.customers)
     return Launch(day, base, customers)
