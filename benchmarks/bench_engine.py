@@ -12,7 +12,7 @@ Targets (from the issue, on a 2-core machine): 1M customers x 730 days under
 the points policy in at most 10 s and 1.5 GB peak memory; at least 20x the
 reference engine's purchases per second; time growing linearly with purchases.
 
-    python benchmarks/bench_engine.py --stack 20 [--stack-sizes 500,2000] [--policy points] [--days 365]
+    python benchmarks/bench_engine.py --stack 20 [--stack-sizes 500,2000] [--policy points] [--days 730]
 
 measures a stack of worlds instead (lab.engine.stack): at each size, K runs of the
 policy (seed 1, addresses 0..K-1) made one after another in one process, against
