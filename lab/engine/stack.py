@@ -191,6 +191,10 @@ PER_WORLD: dict[str, tuple[str, ...]] = {
 # numpy computes x ** p with p one of these scalars by a shortcut (square, sqrt, reciprocal) whose last bit may
 # differ from the general power an array of exponents takes: worlds with such an exponent keep it as structure
 _SCALAR_POWERS = (-1.0, 0.0, 0.5, 1.0, 2.0)
+#: Scenario switches each world of a stack may set its own way because only the world's own state reads them: the
+#: flywheel (whole or cut) is read by the world's store when it closes its day, and by nothing per customer, so a
+#: comparison's runs with the loop whole and cut share one stack.
+PER_WORLD_SWITCHES = ("flywheel",)
 _EXPONENTS = ("goal_gradient_power",)
 
 
@@ -209,6 +213,8 @@ def stack_structure(scenario: Scenario) -> str:
     signs, and an exponent numpy computes apart). Runs whose scenarios have the same structure may share a stack
     whatever those values; a run's record does not depend on the other worlds (tests/test_stack_worlds.py)."""
     d = dataclasses.asdict(scenario)
+    for name in PER_WORLD_SWITCHES:
+        d[name] = "per world"
     for part, names in PER_WORLD.items():
         holders = (list(d["population"]["segments"].values()) if part == "population.segments.*"
                    else [_dig(d, part)])
@@ -893,7 +899,7 @@ class StackedSimulation(Simulation):
             h.book.points_awarded = flows["earned"] - h._points_seen["earned"]
             h.book.points_redeemed = flows["redeemed"] - h._points_seen["redeemed"]
             h._points_seen = flows
-            rec = h.store.end_of_day(h.book, running, self.sc.flywheel)
+            rec = h.store.end_of_day(h.book, running, self.worlds[w].sc.flywheel)
             rec["day"] = day
             rec["alive"] = h.alive
             rec["customers"] = self.ns[w]

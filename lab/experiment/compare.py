@@ -120,31 +120,33 @@ def lorenz_points(revenue: np.ndarray) -> pd.DataFrame:
 
 def _execute(loaded: LoadedScenario, tasks: list[Task], seed: int, customers: int | None,
              days: int | None) -> list[TaskResult]:
-    """Runs of one policy (and one flywheel setting) as one stack: each result bit-identical to the run alone.
+    """Runs of one policy as one stack, the flywheel whole in some worlds and cut in others (a world's own switch:
+    lab.engine.stack.PER_WORLD_SWITCHES): each result bit-identical to the run alone.
 
     A run's `seconds` is its share of the stack's time."""
     t0 = time.perf_counter()
-    sc = loaded.scenario if not tasks[0].cut else replace(loaded.scenario, flywheel=False)
+    whole, cut = loaded.scenario, replace(loaded.scenario, flywheel=False)
     cp = loaded.policies[tasks[0].policy]
-    runs = [(sc, cp, RunOptions(seed=seed, address=(t.replication,), customers=customers, days=days))
+    runs = [(cut if t.cut else whole, cp, RunOptions(seed=seed, address=(t.replication,), customers=customers,
+                                                     days=days))
             for t in tasks]
     results: list[RunResult] = list(run_stacked(runs, stack_size=len(tasks)))
     seconds = (time.perf_counter() - t0) / len(tasks)
-    horizon = days or sc.days
-    return [TaskResult(t, res.summary, res.timeseries, retention_curve(res.customers, horizon, sc.period_days),
+    horizon = days or whole.days
+    return [TaskResult(t, res.summary, res.timeseries, retention_curve(res.customers, horizon, whole.period_days),
                        lorenz_points(res.customers["revenue"].to_numpy()), res.rule_fires, seconds)
             for t, res in zip(tasks, results, strict=True)]
 
 
 def stacks_of(loaded: LoadedScenario, tasks: list[Task], options: CompareOptions) -> list[list[Task]]:
-    """The tasks grouped into stacks: one policy and flywheel setting each, sized by
+    """The tasks grouped into stacks: one policy each, its runs with the flywheel whole and cut together, sized by
     `lab.experiment.memory.stack_size` to the memory budget (`options.memory`, or a share of the machine's)."""
     customers = options.customers or loaded.scenario.population.customers
     per_world = customers * max(bytes_per_customer(loaded.scenario, p) for p in loaded.policies.values())
     size = stack_size(per_world, options.jobs, len(tasks), stack_budget(options.memory))
-    groups: dict[tuple[str, bool], list[Task]] = {}
+    groups: dict[str, list[Task]] = {}
     for t in tasks:
-        groups.setdefault((t.policy, t.cut), []).append(t)
+        groups.setdefault(t.policy, []).append(t)
     return [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
 
 

@@ -32,9 +32,9 @@ from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import Formatter, PercentFormatter
-from scipy.stats import t as student_t
 
 from lab.metrics.outcomes import FOREST, REGISTRY
+from lab.metrics.stats import t_quantile
 from lab.report.text import check_outcomes, display_scale, fmt_value, outcome_name, outcome_unit, unit_label
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def ci_band(values: np.ndarray, level: float = _LEVEL) -> tuple[np.ndarray, np.n
         mean = np.where(n > 0, filled.sum(axis=0) / np.maximum(n, 1), np.nan)
         dev = np.where(ok, x - mean, 0.0)
         var = (dev ** 2).sum(axis=0) / np.maximum(n - 1, 1)
-        t = student_t.ppf(0.5 + level / 2.0, np.maximum(n - 1, 1))
+        t = t_quantile(level, np.maximum(n - 1, 1))
         half = np.where(n >= 2, t * np.sqrt(var / np.maximum(n, 1)), np.nan)
     return mean, mean - half, mean + half
 
