@@ -10,10 +10,6 @@ the processes, the executor and a kill -9 with --resume.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +26,7 @@ from lab.metrics.outcomes import OUTCOMES
 from lab.scenario.loader import compile_sources
 from tests.conftest import CLASSROOM_DAY0
 from tests.test_batch import assert_same_dataset
+from tests.test_batch_stack import kill_9_after_the_first_chunk_then_resume
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSROOM = CLASSROOM_DAY0  # a day-0 cohort: the specs run a few weeks, the shipped store launches on day 365
@@ -241,22 +238,8 @@ def test_a_dask_cluster_gives_the_same_dataset(spec: Path, alone: Path, tmp_path
 def test_kill_9_among_stacks_of_design_points_then_resume_gives_the_batch_of_tasks_alone(spec: Path, alone: Path,
                                                                                        tmp_path: Path) -> None:
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "lab", "batch", str(spec), "--out", str(out), "--jobs", "1", "--flush-runs", "1"]
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 240
-        while not list((out / "runs").glob("part-*.parquet")):
-            assert proc.poll() is None, "the batch ended before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    done = read_dataset(out).runs["run_id"].nunique()
+    done = kill_9_after_the_first_chunk_then_resume(spec, out)
     assert 0 < done < 48  # killed among the first stack's chunks, before the second stack's
-    again = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr
-    assert f"{done} already done" in again.stderr
     assert_same_dataset(alone, out)  # the tasks left were stacked afresh across points, and give the same bits
 
 

@@ -74,6 +74,14 @@ def test_a_stacked_batch_is_the_batch_of_runs_alone(spec: Path, alone: Path, tmp
 def test_kill_9_in_the_middle_of_the_stacks_then_resume_gives_the_batch_of_runs_alone(spec: Path, alone: Path,
                                                                                     tmp_path: Path) -> None:
     out = tmp_path / "killed"
+    done = kill_9_after_the_first_chunk_then_resume(spec, out)
+    assert 0 < done < 32  # killed after the first stack's runs were written, before the second's
+    assert_same_dataset(alone, out)  # the runs left were stacked afresh, and still give the same bits
+
+
+def kill_9_after_the_first_chunk_then_resume(spec: Path, out: Path) -> int:
+    """Run `lab batch spec` in one process, kill -9 it once its first chunk is on disk, resume it to the end;
+    returns how many runs the killed batch had written."""
     cmd = [sys.executable, "-m", "lab", "batch", str(spec), "--out", str(out), "--jobs", "1", "--flush-runs", "1"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -85,12 +93,11 @@ def test_kill_9_in_the_middle_of_the_stacks_then_resume_gives_the_batch_of_runs_
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    done = read_dataset(out).runs["run_id"].nunique()
-    assert 0 < done < 32  # killed after the first stack's runs were written, before the second's
+    done = int(read_dataset(out).runs["run_id"].nunique())
     again = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert f"{done} already done" in again.stderr
-    assert_same_dataset(alone, out)  # the runs left were stacked afresh, and still give the same bits
+    return done
 
 
 @pytest.mark.parametrize(("text", "expected"), [
