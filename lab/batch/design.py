@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from scipy.stats import qmc
 
 from lab.config import option
 from lab.randomness.designs import morris_unit, saltelli_unit
@@ -160,6 +159,8 @@ def unit_points(design: LatinHypercube | Sobol | Saltelli | Morris, dims: int, s
         raise ValueError(f"a {design.tag} design needs at least one factor")
     if isinstance(design, (Saltelli, Morris)):
         return salib_unit_points(design, dims, seed)
+    from scipy.stats import qmc  # here, not at the top: a batch's workers import this module and never sample
+
     if isinstance(design, LatinHypercube):
         return qmc.LatinHypercube(d=dims, rng=seed).random(design.samples)
     if design.samples & (design.samples - 1):
