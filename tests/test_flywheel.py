@@ -7,8 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from lab.engine.store import CALENDAR_FIELDS, DayBook, Store, calendar_field
+from lab.engine.store import CALENDAR_FIELDS, DayBook, Store, Stores, calendar_field
 from tests.conftest import with_changes
 
 # a store whose numbers are easy to follow: 4 staff at $36,500 a year ($400 a day together), $10 a day of fixed costs,
@@ -274,3 +276,53 @@ def test_staff_satisfaction_aims_at_most_at_one(make_store) -> None:
     store = make_store(store__staff__wage_per_year=100.0)
     sat = [store.end_of_day(book(), 0.0, True)["staff_satisfaction"] for _ in range(3)]
     assert sat[2] == pytest.approx(0.6 + (1.0 - 0.6) / 90, rel=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_stores_joined_close_each_world_to_its_bits_alone(classroom, data) -> None:
+    """Stores.join: worlds with their own staff, costs and market, closed together day by day, give each world
+    the record and state its store gives alone, bit for bit (a stack's stores must not see one another)."""
+    k = data.draw(st.integers(1, 5), label="worlds")
+    count = data.draw(st.integers(1, 12), label="staff")
+    worlds = []
+    for w in range(k):
+        changes = {**BASE, "store__staff__count": count, "store__profit_sharing__every_days": 5,
+                   "store__staff__turnover_per_year": data.draw(st.floats(0.0, 3.0)),
+                   "store__staff__bonus_effect": data.draw(st.floats(0.0, 0.3)),
+                   "store__staff__wage_per_year": data.draw(st.floats(10_000.0, 60_000.0)),
+                   "store__staff__initial_experience_days": data.draw(st.sampled_from([None, 0.0, 200.0])),
+                   "store__profit_sharing__share": data.draw(st.floats(0.0, 0.3)),
+                   "store__learning_rate": data.draw(st.floats(0.7, 1.0)),
+                   "market__spend_per_year": data.draw(st.floats(1e4, 1e6))}
+        worlds.append(with_changes(classroom.scenario, **changes))
+    flywheel = np.array(data.draw(st.lists(st.booleans(), min_size=k, max_size=k)))
+    alone = [Store(sc, expected_daily_sales=100.0, rng=np.random.default_rng(w)) for w, sc in enumerate(worlds)]
+    joined = [Store(sc, expected_daily_sales=100.0, rng=np.random.default_rng(w)) for w, sc in enumerate(worlds)]
+    stores = Stores.join(joined)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    days = []  # (alone's records, the joined record) of each day, compared once all are closed
+    for _ in range(40):
+        books = [book(revenue=float(rng.uniform(0, 2000)), cogs=float(rng.uniform(0, 1500)),
+                      gross_sales=float(rng.uniform(0, 2500)), repeat_revenue=float(rng.uniform(0, 900)),
+                      contacts=int(rng.integers(0, 80))) for _ in range(k)]
+        running = rng.uniform(0, 50, k)
+        days.append(([alone[w].end_of_day(books[w], float(running[w]), bool(flywheel[w])) for w in range(k)],
+                     stores.end_of_day(books, running, flywheel)))
+    for own, together in days:
+        for w in range(k):
+            assert list(own[w]) == list(together)
+            for name, value in own[w].items():
+                assert np.float64(value).tobytes() == np.float64(together[name][w]).tobytes(), (w, name)
+    for w in range(k):
+        np.testing.assert_array_equal(joined[w].experience, alone[w].experience)
+        assert joined[w].quits == alone[w].quits and joined[w].service_quality == alone[w].service_quality
+
+
+def test_a_joined_store_closes_its_day_only_with_the_others(make_store) -> None:
+    stores = [make_store(seed=s) for s in (1, 2)]
+    Stores.join(stores)
+    with pytest.raises(TypeError, match="Stores.end_of_day"):
+        stores[0].end_of_day(book(), 0.0, True)
+    with pytest.raises(ValueError, match="fresh stores"):
+        Stores.join(stores)

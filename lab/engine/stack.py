@@ -43,7 +43,8 @@ from lab.engine import behaviour
 from lab.engine.options import RunOptions
 from lab.engine.record import RawRun, record_run
 from lab.engine.simulate import Simulation, _Agenda, _Source
-from lab.engine.store import DayBook
+from lab.engine.store import DayBook, Stores
+from lab.engine.sums import slice_sums
 from lab.policy import model as pm
 from lab.policy.effects import GIVEN, Effects, Given, book_given
 from lab.policy.runtime import CompiledPolicy, PolicyRuntime
@@ -364,6 +365,9 @@ class StackedSimulation(Simulation):
             self.seg = cast(SegmentTable, _Unshared(self.seg, self._vary_seg, "segment table"))
         self.worlds = alone
         self.K = len(alone)
+        self.stores = Stores.join([ws.store for ws in alone])  # every world's store, closed in one pass
+        self._flywheels = np.array([ws.sc.flywheel for ws in alone])
+        self._daily: dict[str, list[np.ndarray]] = {}  # each record column, one value per world a day
         self.caps = [ws.c.capacity for ws in alone]
         self.ns = [0] * self.K
         for ws in alone:
@@ -484,7 +488,7 @@ class StackedSimulation(Simulation):
     # ------------------------------------------------------------------ the world's state for a batch
     def _quality(self, idx: np.ndarray) -> float | np.ndarray:
         if self._q is None:
-            q = np.array([ws.store.service_quality for ws in self.worlds])
+            q = self.stores.service_quality
             self._q = float(q[0]) if bool((q == q[0]).all()) else q
         return self._q if isinstance(self._q, float) else self._q[self.rows.world[idx]]
 
@@ -612,7 +616,7 @@ class StackedSimulation(Simulation):
             credit = np.concatenate([e.credit for e in effs])
             rules = np.concatenate([e.rules for e in effs])
         revenue = amount - discount
-        ucf = np.array([ws.store.unit_cost_factor for ws in self.worlds]) if self.K > 1 else None
+        ucf = self.stores.unit_cost_factor if self.K > 1 else None
         unit = self.store.unit_cost_factor if ucf is None else ucf[self.rows.world[idx]]
         cogs = amount * (1 - self.unit_margin[cat]) * unit
         c.purchases[idx] = k + 1
@@ -625,16 +629,19 @@ class StackedSimulation(Simulation):
         _add_to_cells(c.cat_spend, idx, cat, revenue)
         margin = revenue - cogs
         goods_parts = []
+        # each world's sums over its own slice, as its run alone sums its batch
+        sums = slice_sums(np.stack([amount, discount, revenue, cogs, credit], dtype=np.float64),
+                          [(lo, hi) for _, lo, hi in parts]).tolist()
         for j, (w, lo, hi) in enumerate(parts):
             b = self._world(w).book
-            b.gross_sales += float(amount[lo:hi].sum())
-            b.discounts += float(discount[lo:hi].sum())
-            b.revenue += float(revenue[lo:hi].sum())
-            b.cogs += float(cogs[lo:hi].sum())
+            b.gross_sales += sums[0][j]
+            b.discounts += sums[1][j]
+            b.revenue += sums[2][j]
+            b.cogs += sums[3][j]
             b.purchases += hi - lo
-            b.credit_charged += float(credit[lo:hi].sum())
+            b.credit_charged += sums[4][j]
             if repeat:
-                b.repeat_revenue += float(revenue[lo:hi].sum())
+                b.repeat_revenue += sums[2][j]
                 b.repeat_purchases += hi - lo
             if whole is None:
                 self._enter(w)
@@ -754,7 +761,8 @@ class StackedSimulation(Simulation):
         seg = c.seg[idx]
         k = c.contact_n[idx]
         complaint = self.streams.uniform("complaint", idx, k) < self.seg.complaint_share[seg]
-        qs = np.array([behaviour.handling_quality(ws.store.service_quality, ws.store.load) for ws in self.worlds])
+        qs = np.array([behaviour.handling_quality(q, load) for q, load in zip(self.stores.service_quality.tolist(),
+                                                                               self.stores.load.tolist())])
         q = float(qs[0]) if bool((qs == qs[0]).all()) else qs[self.rows.world[idx]]
         resolved = self.streams.uniform("resolved", idx, k) < q
         parts = self._parts(idx)
@@ -888,41 +896,44 @@ class StackedSimulation(Simulation):
         self._customer_events(day)
 
     def close_day(self, day: int) -> None:
-        """Each world's store closes its own books; on a reporting day, every world's satisfaction in one pass
-        (each world's after its own close, which moves only its service quality)."""
-        recs = []
-        for w in range(self.K):
+        """Every world's store closes its own books, in one pass over the worlds' arrays (`Stores`); on a
+        reporting day, every world's satisfaction in one pass (each world's after its own close, which moves only
+        its service quality). The day's record is one column of values per field, world by world."""
+        K = self.K
+        books, running, members, alive = [], [], [], []
+        outstanding, liability, owed = [], [], []
+        for w in range(K):
             h = self._world(w)
             rt = self.worlds[w].runtime
-            running = h.members * h.cp.policy.cost_per_member_per_year / 365.0
+            running.append(h.members * h.cp.policy.cost_per_member_per_year / 365.0)
             flows = {k: sum(b.flows[k] for b in rt.points.values()) for k in ("earned", "redeemed")}
             h.book.points_awarded = flows["earned"] - h._points_seen["earned"]
             h.book.points_redeemed = flows["redeemed"] - h._points_seen["redeemed"]
             h._points_seen = flows
-            rec = h.store.end_of_day(h.book, running, self.worlds[w].sc.flywheel)
-            rec["day"] = day
-            rec["alive"] = h.alive
-            rec["customers"] = self.ns[w]
-            rec["members"] = h.members
-            rec["points_outstanding"] = float(sum(pb.outstanding for pb in rt.points.values()))
-            rec["points_liability"] = rt.liability()
-            rec["credit_outstanding"] = float(sum(cb.owed_total for cb in rt.credit.values()))
-            rec["customer_satisfaction"] = float("nan")
-            recs.append(rec)
+            books.append(h.book)
             h.book = DayBook()
+            members.append(h.members)
+            alive.append(h.alive)
+            outstanding.append(float(sum(pb.outstanding for pb in rt.points.values())))
+            liability.append(rt.liability())
+            owed.append(float(sum(cb.owed_total for cb in rt.credit.values())))
+        rec = self.stores.end_of_day(books, np.array(running), self._flywheels)
+        rec.update(day=np.full(K, day), alive=np.array(alive), customers=np.array(self.ns), members=np.array(members),
+                   points_outstanding=np.array(outstanding), points_liability=np.array(liability),
+                   credit_outstanding=np.array(owed), customer_satisfaction=np.full(K, np.nan))
         self._q = None  # service quality moved
         if day % self.sc.period_days == 0 or day == self.days - 1:
-            alive = [int(self.bases[w]) + np.flatnonzero(self.c.alive[self.bases[w]:self.bases[w] + self.ns[w]])
-                     for w in range(self.K)]
+            rows = [int(self.bases[w]) + np.flatnonzero(self.c.alive[self.bases[w]:self.bases[w] + self.ns[w]])
+                    for w in range(K)]
             # satisfaction() gives _everyone_satisfaction's bits (tests/test_behaviour.py holds them equal)
-            s = self.satisfaction(np.concatenate(alive), day + 1.0)
+            s = self.satisfaction(np.concatenate(rows), day + 1.0)
             at = 0
-            for rec, a in zip(recs, alive, strict=True):
+            for w, a in enumerate(rows):
                 if a.size:
-                    rec["customer_satisfaction"] = float(s[at:at + a.size].mean())
+                    rec["customer_satisfaction"][w] = float(s[at:at + a.size].mean())
                 at += a.size
-        for ws, rec in zip(self.worlds, recs, strict=True):
-            ws.daily.append(rec)
+        for name, values in rec.items():
+            self._daily.setdefault(name, []).append(values)
 
     # ------------------------------------------------------------------ the calendar (world by world)
     def expiry_sweep(self, day: int) -> None:
@@ -1028,8 +1039,9 @@ class StackedSimulation(Simulation):
         env.run(until=self.days)
         self._leave()
         out = []
+        columns = {k: np.array(v) for k, v in self._daily.items()}  # (days, worlds); each column's type as alone
         for w, ws in enumerate(self.worlds):
-            daily = {k: np.array([r[k] for r in ws.daily]) for k in ws.daily[0]}
+            daily = {k: np.ascontiguousarray(v[:, w]) for k, v in columns.items()}
             tx = None
             if ws.tx is not None:
                 tx = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in ws.tx.items()}
