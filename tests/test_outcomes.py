@@ -246,6 +246,21 @@ def test_timeseries_sums_flows_keeps_stocks_and_averages_rates() -> None:
     assert list(ts["net_customers"]) == [2.0, 2.0, 1.0]
 
 
+def test_timeseries_of_some_columns_gives_their_values_in_the_whole_table() -> None:
+    """A batch asks for a few columns: each has the bits it has in the whole table (sums whose order matters)."""
+    rng = np.random.default_rng(11)
+    daily = {"day": list(range(95)), "revenue": list(rng.standard_normal(95) * 10.0 ** rng.uniform(-2, 7, 95)),
+             "gross_profit": list(rng.uniform(0, 5, 95)), "acquired": [1.0] * 95, "lost": [0.0] * 95,
+             "alive": list(rng.uniform(0, 99, 95)), "service_quality": list(rng.uniform(0, 1, 95))}
+    whole = timeseries(record(days=95, daily=daily, period_days=30))
+    some = timeseries(record(days=95, daily=daily, period_days=30), ["service_quality", "revenue", "alive"])
+    assert list(some.columns) == ["period", "day_start", "day_end", "service_quality", "revenue", "alive"]
+    for col in some.columns:
+        assert some[col].to_numpy().tobytes() == whole[col].to_numpy().tobytes(), col
+    with pytest.raises(ValueError, match="whole table"):
+        timeseries(record(days=95, daily=daily, period_days=30), ["margin"])
+
+
 def test_customer_table_has_a_row_per_customer_and_a_column_per_ledger() -> None:
     c = customers(acquired_at=[0.0, 4.5], segment=[1, 0], alive=[True, False], dropped_at=[np.nan, 9.0],
                   member=[True, False], purchases=[3, 1], revenue=[30.0, 5.0], discounts=[2.0, 0.0],

@@ -36,9 +36,10 @@ from lab.errors import LabError
 from lab.engine.options import RunOptions
 from lab.engine.stack import stack_structure
 from lab.experiment.memory import bytes_per_customer, stack_budget, stack_size
-from lab.experiment.run import run_stacked
-from lab.metrics.result import RunResult
-from lab.metrics.outcomes import OUTCOMES
+from lab.engine.record import RunRecord
+from lab.experiment.run import records_stacked
+from lab.metrics.outcomes import OUTCOMES, outcomes
+from lab.metrics.tables import timeseries
 from lab.policy.model import Policy
 from lab.policy.runtime import CompiledPolicy
 from lab.scenario.loader import compile_sources, world_of
@@ -145,9 +146,11 @@ def run_task(batch: Batch, point: int, replication: int, values: Mapping[str, An
     return run_stack(batch, ((point, (replication,)),), {point: values})[0]
 
 
-def _output(policy: str, res: RunResult) -> RunOutput:
-    ts = res.timeseries
-    return RunOutput(policy, outcomes=np.array([res.summary[k] for k in OUTCOMES], dtype=np.float64),
+def _output(policy: str, record: RunRecord) -> RunOutput:
+    """A run's outcomes and key series (its period table's SERIES columns only: a batch keeps no more)."""
+    summary = outcomes(record)
+    ts = timeseries(record, SERIES)
+    return RunOutput(policy, outcomes=np.array([summary[k] for k in OUTCOMES], dtype=np.float64),
                      period=ts["period"].to_numpy(np.int32), day_end=ts["day_end"].to_numpy(np.int32),
                      series=ts[list(SERIES)].to_numpy(np.float64))
 
@@ -165,7 +168,7 @@ class _Run:
 
 def run_stack(batch: Batch, stack: Stack, values: Mapping[int, Mapping[str, Any]]) -> list[PointResult]:
     """Run every policy at each (design point, replication) of `stack` (`values`: each point's factor values),
-    each policy's runs in stacks of the engine (`lab.experiment.run.run_stacked`): every result is bit-identical
+    each policy's runs in stacks of the engine (`lab.experiment.run.records_stacked`): every result is bit-identical
     to `run_task` of its (point, replication) alone.
 
     A policy variant (the policy as a point's factors leave it, against the world of the point's scenario)
@@ -232,7 +235,7 @@ def _outputs(batch: Batch, name: str, group: Sequence[_Run]) -> list[RunOutput]:
     triples = [(run.scenario, run.policy, RunOptions(seed=batch.seed, address=batch.address(run.point, run.replication),
                                                      customers=batch.customers, days=batch.days)) for run in group]
     try:
-        return [_output(name, res) for res in run_stacked(triples, stack_size=len(triples))]
+        return [_output(name, raw.record) for raw, _ in records_stacked(triples, stack_size=len(triples))]
     except MemoryError:
         raise
     except Exception as e:  # an extreme combination the engine refuses: recorded, the batch goes on

@@ -649,9 +649,10 @@ class StackedSimulation(Simulation):
         goods = np.concatenate(goods_parts) if whole is None else self._apply_parts(whole, effs, parts, t)
         disc = (1 + self.sc.discount_rate) ** (-(t - c.acquired_at[idx]) / 365.0)
         c.clv[idx] += (margin - goods) * disc
-        for w, lo, hi in parts:
-            tx = self.worlds[w].tx
-            if tx is not None:
+        if self.worlds[0].tx is not None:  # every world of a stack keeps its transactions, or none does
+            for w, lo, hi in parts:
+                tx = self.worlds[w].tx
+                assert tx is not None
                 tx["customer_id"].append(idx[lo:hi] - self.bases[w])
                 tx["time"].append(np.asarray(t[lo:hi], dtype=np.float64).copy())
                 tx["amount"].append(amount[lo:hi].copy())

@@ -16,6 +16,7 @@ row (a run alone has a `Stores` of one). Each formula is written once, over arra
 from __future__ import annotations
 
 import math
+from operator import attrgetter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -138,7 +139,11 @@ def _each(f: Callable[..., float], *xs: np.ndarray) -> np.ndarray:
     return np.array([f(*v) for v in zip(*(x.tolist() for x in xs))], dtype=np.float64)
 
 
-_BOOK = tuple(f.name for f in fields(DayBook))
+_MONEY = tuple(f.name for f in fields(DayBook) if f.type in ("float", float))  # a day book's fields by type
+_COUNTS = tuple(f.name for f in fields(DayBook) if f.type in ("int", int))
+_read_money, _read_counts = attrgetter(*_MONEY), attrgetter(*_COUNTS)
+if len(_MONEY) + len(_COUNTS) != len(fields(DayBook)):
+    raise TypeError("every field of DayBook is money (float) or a count (int)")
 WINDOW = 30  # days of the repeat-sales share and the market share
 
 
@@ -248,7 +253,9 @@ class Stores:
                    flywheel: np.ndarray) -> dict[str, np.ndarray]:
         """Close each world's day (books[w], its programme's running cost, whether its loop is whole) and move
         every link of its loop one day on; returns the day's record, one value per world."""
-        bk = {name: np.array([getattr(b, name) for b in books]) for name in _BOOK}
+        money = np.array([_read_money(b) for b in books], dtype=np.float64).T  # (fields, worlds)
+        counts = np.array([_read_counts(b) for b in books], dtype=np.int64).T
+        bk = dict(zip(_MONEY, money)) | dict(zip(_COUNTS, counts))
         self.cum_volume += bk["gross_sales"]
         self.unit_cost_factor = _each(pow, (self.v0 + self.cum_volume) / self.v0, self.b)
         wages = self.count * self.wage_per_year / 365.0

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from lab.engine.options import RunOptions
+from lab.engine.record import RawRun
 from lab.engine.simulate import Simulation
 from lab.engine.stack import StackedSimulation, stack_key
 from lab.metrics.result import RunResult, summarise
@@ -39,17 +40,24 @@ def run_stacked(runs: Iterable[tuple[Scenario, CompiledPolicy, RunOptions]], *,
     stack holds per world; the same compiled policy object; the same days, customers and transactions flag:
     `stack_key`) go in one stack of at most `stack_size` worlds, each with its own scenario; each result is
     bit-identical to `run_policy` of that run alone."""
+    for raw, opts in records_stacked(runs, stack_size=stack_size):
+        yield summarise(raw.record, opts.seed, opts.address)
+
+
+def records_stacked(runs: Iterable[tuple[Scenario, CompiledPolicy, RunOptions]], *,
+                    stack_size: int = 64) -> Iterator[tuple[RawRun, RunOptions]]:
+    """`run_stacked`'s runs as the engine's raw records, each with its options, for a reader that needs less than
+    a whole RunResult (a batch keeps the outcomes and a few series)."""
     pending: list[tuple[Scenario, CompiledPolicy, RunOptions]] = []
 
-    def flush() -> Iterator[RunResult]:
+    def flush() -> Iterator[tuple[RawRun, RunOptions]]:
         if not pending:
             return
         sc, cp = pending[0][0], pending[0][1]
         worlds = [o for _, _, o in pending]
         raws = (StackedSimulation([s for s, _, _ in pending], cp, worlds).runs() if sc.population.from_fit is None
                 else [Simulation(sc, cp, worlds[0]).run()])
-        for raw, o in zip(raws, worlds, strict=True):
-            yield summarise(raw.record, o.seed, o.address)
+        yield from zip(raws, worlds, strict=True)
         pending.clear()
 
     key = None

@@ -3,6 +3,8 @@ and one row per purchase (docs/OUTPUTS.md gives every column)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -14,13 +16,19 @@ _STOCKS = ("alive", "customers", "members", "points_outstanding", "points_liabil
 _MEANS = ("service_quality", "service_load", "customer_satisfaction")
 
 
-def timeseries(record: RunRecord) -> pd.DataFrame:
-    """One row per period: flows summed, stocks at the period's end, rates averaged. Time in days."""
+def timeseries(record: RunRecord, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per period: flows summed, stocks at the period's end, rates averaged. Time in days.
+
+    `columns`: only these of the daily columns (each is aggregated on its own, so its values are the same as in
+    the whole table); the margin and the net customers come only with the whole table."""
     d = record.daily
     p = record.period_days
     day = d["day"].astype(int)
     period = day // p
-    frame = pd.DataFrame({k: v for k, v in d.items() if k != "day"})
+    keep = [k for k in d if k != "day"] if columns is None else list(columns)
+    if "margin" in keep and columns is not None:
+        raise ValueError("a period's margin comes from its sums: ask for the whole table")
+    frame = pd.DataFrame({k: d[k] for k in keep})
     frame["period"] = period
     agg: dict[str, str] = {}
     for k in frame.columns:
@@ -30,6 +38,8 @@ def timeseries(record: RunRecord) -> pd.DataFrame:
     out = frame.groupby("period", sort=True).agg(agg).reset_index()
     out.insert(1, "day_start", out["period"] * p)
     out.insert(2, "day_end", np.minimum((out["period"] + 1) * p, record.days))
+    if columns is not None:
+        return out
     gp, rev = out["gross_profit"].to_numpy(dtype=float), out["revenue"].to_numpy(dtype=float)
     out["margin"] = np.divide(gp, rev, out=np.full(len(rev), np.nan), where=rev > 0)
     out["net_customers"] = out["acquired"] - out["lost"]
