@@ -286,7 +286,7 @@ def test_stores_joined_close_each_world_to_its_bits_alone(classroom, data) -> No
     k = data.draw(st.integers(1, 5), label="worlds")
     count = data.draw(st.integers(1, 12), label="staff")
     worlds = []
-    for w in range(k):
+    for _ in range(k):
         changes = {**BASE, "store__staff__count": count, "store__profit_sharing__every_days": 5,
                    "store__staff__turnover_per_year": data.draw(st.floats(0.0, 3.0)),
                    "store__staff__bonus_effect": data.draw(st.floats(0.0, 0.3)),
