@@ -124,6 +124,10 @@ class _WorldRuntime:
                                        partner=None if partner is None else partner - b, only=only))
 
 
+_NONE = np.zeros(0)
+_NO_FLOWS = {"earned": 0, "redeemed": 0}  # a programme without points: what summing its books' flows gives
+
+
 @dataclasses.dataclass(frozen=True)
 class _Arrival:
     """Customers a world welcomes in one call of Simulation._welcome: their arrival times, who referred each
@@ -643,10 +647,13 @@ class StackedSimulation(Simulation):
             if repeat:
                 b.repeat_revenue += sums[2][j]
                 b.repeat_purchases += hi - lo
-            if whole is None:
+            if whole is None and not baseline:
                 self._enter(w)
-                goods_parts.append(np.zeros(hi - lo) if baseline else self._apply_effects(effs[j], t[lo:hi]))
-        goods = np.concatenate(goods_parts) if whole is None else self._apply_parts(whole, effs, parts, t)
+                goods_parts.append(self._apply_effects(effs[j], t[lo:hi]))
+        if baseline:
+            goods = np.zeros(len(idx))
+        else:
+            goods = np.concatenate(goods_parts) if whole is None else self._apply_parts(whole, effs, parts, t)
         disc = (1 + self.sc.discount_rate) ** (-(t - c.acquired_at[idx]) / 365.0)
         c.clv[idx] += (margin - goods) * disc
         if self.worlds[0].tx is not None:  # every world of a stack keeps its transactions, or none does
@@ -767,16 +774,23 @@ class StackedSimulation(Simulation):
         q = float(qs[0]) if bool((qs == qs[0]).all()) else qs[self.rows.world[idx]]
         resolved = self.streams.uniform("resolved", idx, k) < q
         parts = self._parts(idx)
-        for w, lo, hi in parts:
+        starts = [lo for _, lo, _ in parts]
+        complaints = np.add.reduceat(complaint.astype(np.int64), starts).tolist()
+        resolutions = np.add.reduceat(resolved.astype(np.int64), starts).tolist()
+        for j, (w, lo, hi) in enumerate(parts):
             book = self._world(w).book
             book.contacts += hi - lo
-            book.complaints += int(complaint[lo:hi].sum())
-            book.resolved += int(resolved[lo:hi].sum())
+            book.complaints += complaints[j]
+            book.resolved += resolutions[j]
         self.bump_satisfaction(idx, t, behaviour.contact_shift(self._b(idx), resolved, complaint))
-        if self.srt_live and not any(self.runtime.has_trigger(g) for g in ("service_contact", "visit")):
-            assert self.srt is not None
-            self.srt.contact(idx, self.now)  # (a visit for the rolling windows: per customer)
-            return
+        rt = self.worlds[0].runtime  # (every world's programme has the same rules)
+        if not any(rt.has_trigger(g) for g in ("service_contact", "visit")):
+            if self.srt_live:
+                assert self.srt is not None
+                self.srt.contact(idx, self.now)  # (a visit for the rolling windows: per customer)
+                return
+            if not rt.counts_contacts:
+                return
         for w, lo, hi in parts:
             self._enter(w)
             ix, tt, comp, res = idx[lo:hi], t[lo:hi], complaint[lo:hi], resolved[lo:hi]
@@ -839,8 +853,12 @@ class StackedSimulation(Simulation):
         home = self.cur
         rt = self.worlds[0].runtime  # the programme running now (the warm-up's before a launch): every world's
         in_order = any(rt.has_trigger(g) for g in ("enrolment", "referral", "visit"))
-        if not in_order and self.srt_live:  # Simulation._welcome_books for every welcome, its enrolments at once
-            assert self.srt is not None
+        if not in_order and (self.srt_live or joins is None):
+            # Simulation._welcome_books for every welcome, its enrolments (if any) at once
+            if not self.srt_live:  # each world's own books get room for its rows (the stacked runtime's have it)
+                for w in dict.fromkeys(w for w, _, _, _ in welcomes):
+                    if self.caps[w] > self.worlds[w].runtime.capacity:
+                        self.worlds[w].runtime.grow(self.caps[w])
             for w, lo, hi, a in welcomes:
                 h = self._world(w)
                 if not a.starting:
@@ -851,6 +869,7 @@ class StackedSimulation(Simulation):
                 if joins is not None:
                     h.members += int(np.count_nonzero(joins[lo:hi]))
             if joins is not None:
+                assert self.srt is not None
                 self.srt.enrol(idx[joins])
         else:
             for w, lo, hi, a in welcomes:
@@ -869,19 +888,17 @@ class StackedSimulation(Simulation):
         mk = self.sc.store.marketing
         spread = self.sc.population.arrival_days > 0
         today = arriving_on(self.start_times, day) if spread else slice(0, 0)
+        starting = self.start_times[today] if today.stop > today.start else None  # (every world's the same)
+        rate = mk.budget_per_year / 365.0 / mk.cost_per_acquisition if mk.budget_per_year > 0 else None
         adds: list[list[list[_Arrival]]] = []
         for w in range(self.K):
             h = self._world(w)
             queue = h.referral_queue
             referrers = (np.concatenate(queue) if len(queue) > 1 else queue[0]) if queue else None
             h.referral_queue = []  # today's referrals arrive tomorrow, whoever makes them
-            calls: list[list[_Arrival]] = []
-            if today.stop > today.start:
-                calls.append([_Arrival(self.start_times[today], None, True)])
-            n_new, paid = 0, np.zeros(0)
-            if mk.budget_per_year > 0:
-                n_new = int(h.acq_rng.poisson(mk.budget_per_year / 365.0 / mk.cost_per_acquisition))
-                paid = day + np.sort(h.acq_rng.random(n_new))
+            calls: list[list[_Arrival]] = [] if starting is None else [[_Arrival(starting, None, True)]]
+            n_new = 0 if rate is None else int(h.acq_rng.poisson(rate))
+            paid = day + np.sort(h.acq_rng.random(n_new)) if n_new else _NONE  # (random(0) would draw nothing)
             if referrers is None:
                 if n_new:
                     calls.append([_Arrival(paid, None)])
@@ -907,7 +924,8 @@ class StackedSimulation(Simulation):
             h = self._world(w)
             rt = self.worlds[w].runtime
             running.append(h.members * h.cp.policy.cost_per_member_per_year / 365.0)
-            flows = {k: sum(b.flows[k] for b in rt.points.values()) for k in ("earned", "redeemed")}
+            flows = ({k: sum(b.flows[k] for b in rt.points.values()) for k in ("earned", "redeemed")} if rt.points
+                     else _NO_FLOWS)  # (the same sums of nothing)
             h.book.points_awarded = flows["earned"] - h._points_seen["earned"]
             h.book.points_redeemed = flows["redeemed"] - h._points_seen["redeemed"]
             h._points_seen = flows
@@ -915,9 +933,9 @@ class StackedSimulation(Simulation):
             h.book = DayBook()
             members.append(h.members)
             alive.append(h.alive)
-            outstanding.append(float(sum(pb.outstanding for pb in rt.points.values())))
-            liability.append(rt.liability())
-            owed.append(float(sum(cb.owed_total for cb in rt.credit.values())))
+            outstanding.append(float(sum(pb.outstanding for pb in rt.points.values())) if rt.points else 0.0)
+            liability.append(rt.liability() if rt.points else 0.0)
+            owed.append(float(sum(cb.owed_total for cb in rt.credit.values())) if rt.credit else 0.0)
         rec = self.stores.end_of_day(books, np.array(running), self._flywheels)
         rec.update(day=np.full(K, day), alive=np.array(alive), customers=np.array(self.ns), members=np.array(members),
                    points_outstanding=np.array(outstanding), points_liability=np.array(liability),

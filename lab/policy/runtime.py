@@ -480,10 +480,15 @@ class PolicyRuntime:
                 r[idx, col] += writes[ring]
         self.win_last[idx] = d
 
+    @property
+    def counts_contacts(self) -> bool:
+        """Whether `contact` records anything: the policy reads a rolling-window visit field."""
+        return "win_visits" in self._rings.values()
+
     def contact(self, idx: np.ndarray, day: float) -> None:
         """Service contacts today (after their service_contact rules, before the visit rules): counted as visits
         for the rolling-window visit fields. Does nothing unless the policy reads one."""
-        if len(idx) and "win_visits" in self._rings.values():
+        if len(idx) and self.counts_contacts:
             self._window_add(idx, day, None)
 
     # ------------------------------------------------------------------ periods, caps, budgets
