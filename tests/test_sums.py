@@ -1,4 +1,4 @@
-"""lab.engine.sums: many slices summed at once, each bit-identical to numpy's sum of the slice."""
+"""lab.randomness.sums: many slices summed at once, each bit-identical to numpy's sum of the slice."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from lab.engine.sums import SEQUENTIAL_BELOW, slice_sums
+from lab.randomness.sums import SEQUENTIAL_BELOW, slice_sums
 
 money = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False, allow_subnormal=True) | st.sampled_from(
     [0.0, -0.0, 1e-300, 0.1, 1e16])

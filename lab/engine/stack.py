@@ -44,7 +44,7 @@ from lab.engine.options import RunOptions
 from lab.engine.record import RawRun, record_run
 from lab.engine.simulate import Simulation, _Agenda, _Source
 from lab.engine.store import DayBook, Stores
-from lab.engine.sums import slice_sums
+from lab.randomness.sums import slice_sums
 from lab.policy import model as pm
 from lab.policy.effects import GIVEN, Effects, Given, book_given
 from lab.policy.runtime import CompiledPolicy, PolicyRuntime

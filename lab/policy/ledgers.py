@@ -21,13 +21,19 @@ import math
 
 import numpy as np
 
+from lab.randomness.sums import slice_sums
 from lab.policy.columns import Column, WorldRows, allocate, grow
 from lab.policy.model import CreditLine, PointsLedger
 
 
+def _whole_entries(a: np.ndarray) -> np.ndarray:
+    """Whether each value is a whole number small enough for sums of them to be exact."""
+    return (np.floor(a) == a) & (np.abs(a) < 2.0**50)
+
+
 def _whole_numbers(a: np.ndarray) -> bool:
     """Whether every value is a whole number small enough for sums of them to be exact."""
-    return bool(np.all((np.floor(a) == a) & (np.abs(a) < 2.0**50)))
+    return bool(np.all(_whole_entries(a)))
 
 
 def _strictly_increasing(idx: np.ndarray) -> bool:
@@ -186,10 +192,19 @@ class PointsBook:
         col = self._lot_of(day) % self.k
         amount = np.broadcast_to(amount, np.shape(idx))
         parts = None if self.stack is None else self.stack.parts(idx)
-        for book, a in self._books(parts, amount):
-            book._touched[col] = True
-            if book._whole and (self._lot_of(day) != book.current_lot or not _whole_numbers(a)):
-                book._whole = False
+        if parts is None:
+            self._touched[col] = True
+            if self._whole and (self._lot_of(day) != self.current_lot or not _whole_numbers(amount)):
+                self._whole = False
+        else:  # each world's book, its part of the batch checked at once
+            assert self.stack is not None
+            starts = [lo for _, lo, _ in parts]
+            wholes = np.logical_and.reduceat(_whole_entries(amount), starts).tolist() if parts else []
+            for (w, _, _), all_whole in zip(parts, wholes, strict=True):
+                book = self.stack.worlds[w]
+                book._touched[col] = True
+                if book._whole and (self._lot_of(day) != book.current_lot or not all_whole):
+                    book._whole = False
         if _strictly_increasing(idx):  # no customer twice: a plain update is exact and much cheaper than add.at
             lot = self.lots[:, col]  # a column view: indexing it is far cheaper than lots[idx, col]
             lot[idx] += amount
@@ -199,8 +214,13 @@ class PointsBook:
             np.add.at(self.lots[:, col], idx, amount)
             np.add.at(self.earned, idx, amount)
             np.add.at(self.held, idx, amount)
-        for book, a in self._books(parts, amount):
-            book.flows["earned"] += float(a.sum())
+        if parts is None:
+            self.flows["earned"] += float(amount.sum())
+        else:
+            assert self.stack is not None
+            earned = slice_sums(amount[None, :], [(lo, hi) for _, lo, hi in parts])[0].tolist()
+            for (w, _, _), e in zip(parts, earned, strict=True):
+                self.stack.worlds[w].flows["earned"] += e
 
     def _books(self, parts: list[tuple[int, int, int]] | None, values: np.ndarray):
         """(book, its entries of `values`): this book and all of them alone; over a stack, each world's own book

@@ -22,8 +22,9 @@ SEQUENTIAL_BELOW = 8
 
 def slice_sums(values: np.ndarray, slices: Sequence[tuple[int, int]]) -> np.ndarray:
     """values[:, lo:hi].sum(axis=1) for each (lo, hi) of `slices`, as a (rows of values, slices) array, every
-    entry bit-identical to numpy's sum of that row's slice. `values` is two-dimensional (one row per column of
-    money summed); the slices need not be ordered or disjoint."""
+    entry bit-identical to numpy's sum of that row's slice (`values[r, lo:hi].sum()`, whatever its strides).
+    `values` is two-dimensional (one row per column of money summed); the slices need not be ordered or
+    disjoint."""
     m = values.shape[0]
     out = np.empty((m, len(slices)))
     if not slices:
@@ -48,5 +49,6 @@ def slice_sums(values: np.ndarray, slices: Sequence[tuple[int, int]]) -> np.ndar
         else:
             out[:, short] = 0.0
     for s in np.flatnonzero(length >= SEQUENTIAL_BELOW).tolist():
-        out[:, s] = values[:, lo[s]:hi[s]].sum(axis=1)
+        for r in range(m):  # numpy's own sum of the slice, as the caller's would be
+            out[r, s] = values[r, lo[s]:hi[s]].sum()
     return out
