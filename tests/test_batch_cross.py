@@ -268,7 +268,7 @@ def test_a_stack_that_raises_is_rerun_world_by_world_and_only_the_failing_runs_a
     batch = load_spec(spec)
     stack = stacks_of(batch, [(p, r) for p in range(12) for r in range(2)], jobs=1)[1]  # goal gradient 0.4
     bad = sorted(p for p, _ in stack if batch.points[p]["sens"] == 1.5)  # both earn rates
-    real = batch_tasks.run_stacked
+    real = batch_tasks.records_stacked
 
     def refusing(runs, **kw):  # the engine refuses the points policy at sensitivity 1.5, replication 1
         runs = list(runs)
@@ -277,7 +277,7 @@ def test_a_stack_that_raises_is_rerun_world_by_world_and_only_the_failing_runs_a
             raise RuntimeError("refused here")
         return real(runs, **kw)
 
-    monkeypatch.setattr(batch_tasks, "run_stacked", refusing)
+    monkeypatch.setattr(batch_tasks, "records_stacked", refusing)
     results = run_stack(batch, stack, {p: batch.points[p] for p, _ in stack})
     charged = [(r.point, r.replication, rec.policy) for r in results for rec in r.records if rec.error]
     assert charged == [(p, 1, "points") for p in bad]
@@ -286,5 +286,5 @@ def test_a_stack_that_raises_is_rerun_world_by_world_and_only_the_failing_runs_a
             if rec.error:
                 assert f"design point {r.point} (sens=1.5, gg=0.4, earn=" in rec.error
                 assert "the run of 'points' failed: RuntimeError: refused here" in rec.error
-    monkeypatch.setattr(batch_tasks, "run_stacked", real)
+    monkeypatch.setattr(batch_tasks, "records_stacked", real)
     _check_against_alone(batch, results, set(charged))  # every stack-mate kept, as alone
