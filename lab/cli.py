@@ -297,9 +297,13 @@ def _check_robust_design(args: argparse.Namespace) -> None:
 def cmd_compare(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from concurrent.futures import ProcessPoolExecutor
+
     from lab.experiment.compare import CompareOptions, compare, identity, write_comparison
     from lab.experiment.folder import Workspace, published
+    from lab.experiment.processes import worker_pool
     from lab.report import format_table, write_report
+    from lab.report.drawing import FigureDrawing
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()] if args.policies else None
     ls = _load(args.scenario, policies)
@@ -328,7 +332,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     kept = work.open()  # the output folder is checked before any run
     if kept:
         print(f"lab compare: resuming: {kept} runs already done in {work.path}", file=sys.stderr)
-    comp = compare(ls, opts, progress=not args.quiet, workspace=work)
+    files: dict[str, Path] = {}
+
+    def write(stage: Path, pool: ProcessPoolExecutor | None) -> None:
+        drawing = FigureDrawing(comp, pool)  # the figures drawn on the workers while the files are written
+        try:
+            files.update(write_comparison(comp, stage, argv=sys.argv))
+            write_report(comp, stage, drawing)
+        finally:
+            drawing.cancel()
+
+    # the runs' workers draw the report's figures afterwards (a robust study runs on its own pool: the figures
+    # get a fresh one, rather than idle workers holding memory through the study)
+    with worker_pool(opts.jobs, "lab compare") as pool:
+        comp = compare(ls, opts, progress=not args.quiet, workspace=work, pool=pool)
+        if args.robust is None:
+            published(out, lambda stage: write(stage, pool))
     if args.robust is not None:
         from lab.experiment.robust import RobustOptions, robust_compare
 
@@ -339,13 +358,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                                progress=not args.quiet, workspace=work)
         comp.robustness = study.summary()
         comp.seconds += study.seconds
-    files: dict[str, Path] = {}
-
-    def write(stage: Path) -> None:
-        files.update(write_comparison(comp, stage, argv=sys.argv))
-        write_report(comp, stage)
-
-    published(out, write)
+        with worker_pool(opts.jobs, "lab compare") as pool:
+            published(out, lambda stage: write(stage, pool))
     work.discard()
     print(format_table(comp, color=sys.stdout.isatty()))
     if comp.robustness is not None:
