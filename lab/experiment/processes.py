@@ -30,12 +30,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
+from importlib import import_module
 from types import FrameType
 
-__all__ = ["UnguardedMain", "check_main_guarded", "die_with_parent", "exit_quickly", "spawn_pool", "worker_pool"]
+__all__ = ["UnguardedMain", "check_main_guarded", "die_with_parent", "exit_quickly", "preload", "spawn_pool",
+           "start_workers", "worker_pool"]
 
 
 class UnguardedMain(RuntimeError):
@@ -151,8 +153,9 @@ def spawn_pool(jobs: int) -> ProcessPoolExecutor:
 @contextmanager
 def worker_pool(jobs: int, what: str) -> Iterator[ProcessPoolExecutor | None]:
     """A pool of `jobs` workers for the block (None for one job: the work runs in this process), shut down at
-    its end; on an error the tasks not yet started are dropped. `what` names the caller in the UnguardedMain
-    error (check_main_guarded)."""
+    its end. On an error the tasks not yet started are dropped and the error goes on at once (the tasks under
+    way finish in the background; at the latest the workers die with this process). `what` names the caller
+    in the UnguardedMain error (check_main_guarded)."""
     if jobs <= 1:
         yield None
         return
@@ -161,6 +164,19 @@ def worker_pool(jobs: int, what: str) -> Iterator[ProcessPoolExecutor | None]:
     try:
         yield pool
     except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def preload(*modules: str) -> None:
+    """Import `modules` (a worker's first task, sent by `start_workers`)."""
+    for name in modules:
+        import_module(name)
+
+
+def start_workers(pool: ProcessPoolExecutor, jobs: int, *modules: str) -> list[Future[None]]:
+    """Start `pool`'s `jobs` workers now (a pool starts them as work is submitted), each importing `modules`
+    first, so that the work sent later finds them ready: `lab compare` starts its workers while it is still
+    importing and checking its inputs, instead of after (one core would idle meanwhile)."""
+    return [pool.submit(preload, *modules) for _ in range(jobs)]
