@@ -296,39 +296,67 @@ def _check_robust_design(args: argparse.Namespace) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     import dataclasses
+    from concurrent.futures import ProcessPoolExecutor
 
-    from lab.experiment.compare import CompareOptions, compare, identity, write_comparison
-    from lab.experiment.folder import Workspace, published
-    from lab.report import format_table, write_report
+    from lab.experiment.processes import start_workers, worker_pool
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()] if args.policies else None
     ls = _load(args.scenario, policies)
     _check_days(ls, args.days)
-    scenario, customers = _sized(ls.scenario, args.customers, args.scale_store)
-    ls = dataclasses.replace(ls, scenario=scenario)
-    opts = CompareOptions(replications=args.replications if args.replications is not None
-                          else (5 if args.precision else 10),
-                          precision=args.precision, max_replications=args.max_replications, seed=args.seed,
-                          customers=customers, days=args.days, jobs=args.jobs or _cpus(),
-                          flywheel_split=not args.no_flywheel_split, precision_of=args.precision_of,
-                          memory=args.memory)
-    _check_memory(ls.scenario, ls.policies.values(), opts.customers, opts.jobs)
-    if args.robust is not None and args.robust < 2:
-        raise _bad(f"--robust {args.robust}: a robust comparison needs at least 2 worlds (e.g. --robust 64)")
-    _check_robust_design(args)
-    if args.resume and not args.out:
-        raise _bad("--resume continues the comparison written to --out DIR; give the same --out as the interrupted run")
-    out = Path(args.out) if args.out else Path("results") / f"{ls.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    from lab.batch.identity import code_hash
+    jobs = args.jobs or _cpus()
+    # the workers start now and import the engine while this process imports the rest and checks its inputs
+    with worker_pool(jobs, "lab compare") as pool:
+        if pool is not None:
+            start_workers(pool, jobs, "lab.experiment.compare")
+        from lab.experiment.compare import CompareOptions, compare, identity, write_comparison
+        from lab.experiment.folder import Workspace, published
+        from lab.report import format_table, write_report
+        from lab.report.drawing import FigureDrawing
 
-    # the code too: a resumed comparison must be run by the engine that ran its first runs
-    robust = (None if args.robust is None else
-              {"worlds": args.robust, "replications": args.robust_replications, "design": args.robust_design})
-    work = Workspace(out, {**identity(ls, opts), "robust": robust, "code_sha256": code_hash()}, resume=args.resume)
-    kept = work.open()  # the output folder is checked before any run
-    if kept:
-        print(f"lab compare: resuming: {kept} runs already done in {work.path}", file=sys.stderr)
-    comp = compare(ls, opts, progress=not args.quiet, workspace=work)
+        scenario, customers = _sized(ls.scenario, args.customers, args.scale_store)
+        ls = dataclasses.replace(ls, scenario=scenario)
+        opts = CompareOptions(replications=args.replications if args.replications is not None
+                              else (5 if args.precision else 10),
+                              precision=args.precision, max_replications=args.max_replications, seed=args.seed,
+                              customers=customers, days=args.days, jobs=jobs,
+                              flywheel_split=not args.no_flywheel_split, precision_of=args.precision_of,
+                              memory=args.memory)
+        _check_memory(ls.scenario, ls.policies.values(), opts.customers, opts.jobs)
+        if args.robust is not None and args.robust < 2:
+            raise _bad(f"--robust {args.robust}: a robust comparison needs at least 2 worlds (e.g. --robust 64)")
+        _check_robust_design(args)
+        if args.resume and not args.out:
+            raise _bad("--resume continues the comparison written to --out DIR; give the same --out as the "
+                       "interrupted run")
+        out = (Path(args.out) if args.out else
+               Path("results") / f"{ls.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        from lab.batch.identity import code_hash
+
+        # the code too: a resumed comparison must be run by the engine that ran its first runs
+        robust = (None if args.robust is None else
+                  {"worlds": args.robust, "replications": args.robust_replications, "design": args.robust_design})
+        work = Workspace(out, {**identity(ls, opts), "robust": robust, "code_sha256": code_hash()},
+                         resume=args.resume)
+        kept = work.open()  # the output folder is checked before any run
+        if kept:
+            print(f"lab compare: resuming: {kept} runs already done in {work.path}", file=sys.stderr)
+        files: dict[str, Path] = {}
+
+        def write(stage: Path, pool: ProcessPoolExecutor | None) -> None:
+            drawing = FigureDrawing(comp, pool)  # the figures drawn on the workers while the files are written
+            try:
+                files.update(write_comparison(comp, stage, argv=sys.argv))
+                write_report(comp, stage, drawing)
+            finally:
+                drawing.cancel()
+
+        comp = compare(ls, opts, progress=not args.quiet, workspace=work, pool=pool)
+        # the runs' workers draw the report's figures; a robust study runs on a pool of its own, and the figures
+        # then get a fresh one, rather than idle workers holding memory through the study
+        if args.robust is None:
+            published(out, lambda stage: write(stage, pool))
+        elif pool is not None:
+            pool.shutdown()
     if args.robust is not None:
         from lab.experiment.robust import RobustOptions, robust_compare
 
@@ -339,13 +367,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                                progress=not args.quiet, workspace=work)
         comp.robustness = study.summary()
         comp.seconds += study.seconds
-    files: dict[str, Path] = {}
-
-    def write(stage: Path) -> None:
-        files.update(write_comparison(comp, stage, argv=sys.argv))
-        write_report(comp, stage)
-
-    published(out, write)
+        with worker_pool(opts.jobs, "lab compare") as pool:
+            published(out, lambda stage: write(stage, pool))
     work.discard()
     print(format_table(comp, color=sys.stdout.isatty()))
     if comp.robustness is not None:

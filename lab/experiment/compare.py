@@ -16,8 +16,6 @@ one place so the common-random-numbers pairing is visible end to end.
 from __future__ import annotations
 
 import math
-import multiprocessing
-import os
 import shutil
 import sys
 import time
@@ -26,13 +24,14 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from lab.config.declare import option
 from lab.experiment.folder import Workspace, check_free_space, key_of
-from lab.experiment.processes import check_main_guarded, die_with_parent
+from lab.experiment.processes import check_main_guarded, spawn_pool
 from lab.engine.options import RunOptions
 from lab.experiment.memory import bytes_per_customer, stack_budget, stack_size
 from lab.experiment.run import run_stacked
@@ -304,10 +303,47 @@ class Comparison:
         import pyarrow.parquet as pq
 
         path = self.frame_file(name)
+        meta, names, groups = self._row_groups(name)
         cols = None if columns is None else ["policy", "replication", "flywheel",
-                                             *[c for c in columns if c in pq.read_schema(path).names]]
-        table = pq.read_table(path, columns=cols, filters=[("policy", "==", policy), ("flywheel", "==", flywheel)])
+                                             *[c for c in columns if c in names]]
+        if groups is not None:
+            with pq.ParquetFile(path, metadata=meta) as f:
+                table = f.read_row_groups(groups.get((policy, flywheel), []), columns=cols)
+        else:  # a file whose row groups do not each hold one run: read it through a filter
+            table = pq.read_table(path, columns=cols, filters=[("policy", "==", policy),
+                                                               ("flywheel", "==", flywheel)])
         return table.to_pandas().reset_index(drop=True)
+
+    def _row_groups(self, name: str) -> tuple[Any, tuple[str, ...], dict[tuple[str, bool], list[int]] | None]:
+        """The stacked file ``name``'s footer, its column names and which row groups hold each (policy, flywheel)
+        pair's runs (None unless every row group holds one pair, as :meth:`Workspace.stack` writes them).
+
+        Read once: a figure asks for one policy's rows many times (one series each), and parsing the footer of
+        every run's row group is most of the cost of a small read, so each read reuses the footer and reads
+        only its runs' row groups, in file order (the rows a filter on policy and flywheel selects)."""
+        key = ("row groups", name, len(self.results))
+        if key not in self._cache:
+            import pyarrow.parquet as pq
+
+            meta = pq.read_metadata(self.frame_file(name))
+            names = tuple(meta.schema.to_arrow_schema().names)
+            groups: dict[tuple[str, bool], list[int]] | None = {} if {"policy", "flywheel"} <= set(names) else None
+            for g in range(meta.num_row_groups if groups is not None else 0):
+                stats = [meta.row_group(g).column(names.index(c)).statistics for c in ("policy", "flywheel")]
+                if any(s is None or not s.has_min_max or s.min != s.max for s in stats):
+                    groups = None
+                    break
+                assert groups is not None
+                groups.setdefault((str(stats[0].min), bool(stats[1].min)), []).append(g)
+            self._cache[key] = (meta, names, groups)
+        return self._cache[key]
+
+    def __getstate__(self) -> dict:
+        """What a worker process receives: everything but the caches, which it rebuilds (the stacked frame files'
+        paths are kept: a worker reads those files, never writes them)."""
+        state = dict(self.__dict__)
+        state["_cache"] = {k: v for k, v in self._cache.items() if k[0] == "file"}
+        return state
 
     def _frames_all(self, name: str) -> pd.DataFrame:
         if self.store is None:
@@ -500,7 +536,8 @@ def identity(loaded: LoadedScenario, options: CompareOptions) -> dict:
 
 
 def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = True,
-            on_result: Callable[[TaskResult], None] | None = None, workspace: Workspace | None = None) -> Comparison:
+            on_result: Callable[[TaskResult], None] | None = None, workspace: Workspace | None = None,
+            pool: ProcessPoolExecutor | None = None) -> Comparison:
     """Run the comparison: every policy x replication (and the flywheel-cut twins), in parallel.
 
     With a `workspace` (lab.experiment.folder), each finished run is written
@@ -508,7 +545,12 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
     comparison resumed gives the uninterrupted result. The time the whole
     comparison will take is said (on the progress stream) once the first run
     has been timed, and the disk's free space is checked against the measured
-    size of that run's files."""
+    size of that run's files.
+
+    The runs go to `pool` when one is given (lab.experiment.processes.worker_pool,
+    which the caller keeps and shuts down: `lab compare` draws its figures on
+    it afterwards); otherwise to a pool of `options.jobs` workers made for
+    them, or with one job to this process."""
     seed = options.seed if options.seed is not None else loaded.scenario.seed
     comp = Comparison(loaded, options, seed)
     t0 = time.perf_counter()
@@ -523,11 +565,10 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
     first = max(2, options.replications) if options.precision is not None else max(1, options.replications)
     wave = list(range(first))
     bar = Progress(0, f"compare {loaded.scenario.name}") if progress else None
-    pool = None
-    if options.jobs > 1:
+    own = pool is None and options.jobs > 1
+    if own:
         check_main_guarded(f"compare(..., CompareOptions(jobs={options.jobs}))")
-        pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=die_with_parent, initargs=(os.getpid(),))
+        pool = spawn_pool(options.jobs)
     try:
         done_reps = 0
         while wave:
@@ -571,7 +612,7 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
             need = min(_needed(comp, options.precision, options.precision_of), options.max_replications)
             wave = list(range(done_reps, need)) if need > done_reps else []
     finally:
-        if pool is not None:
+        if own and pool is not None:
             pool.shutdown()
         if bar is not None:
             bar.close()

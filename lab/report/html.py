@@ -9,7 +9,6 @@ from a user's file (scenario and policy names, descriptions, paths) is escaped.
 from __future__ import annotations
 
 import base64
-import io
 import math
 from html import escape
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 from lab.experiment.manifest import file_hash, versions
 from lab.metrics.outcomes import REGISTRY
 from lab.report.selection import selection_html
+from lab.report.drawing import FigureDrawing
 from lab.report.figures import FIGURES, FigureSpec, policy_colours
 from lab.scenario.scale import size_note
 from lab.report.text import (
@@ -34,11 +34,7 @@ from lab.report.text import (
 )
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from lab.experiment.compare import Comparison
-
-DPI = 130
 
 _CSS = """
 :root { --ink: #1d1d1f; --muted: #5a5a5f; --rule: #d8d8dc; --good: #0b6b3a; --good-bg: #e3f4ea;
@@ -85,12 +81,6 @@ td code { word-break: break-all; }
 """
 
 
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
-
-
 def _days(comp: Comparison) -> int:
     return comp.options.days or comp.loaded.scenario.days
 
@@ -130,7 +120,7 @@ def _verdict(comp: Comparison) -> str:
     return f'<section class="verdict" id="verdict"><h2>Verdict</h2><ul>{items}</ul>{note}</section>'
 
 
-def _how_sure(comp: Comparison, out_dir: Path) -> str:
+def _how_sure(comp: Comparison, out_dir: Path, drawing: FigureDrawing) -> str:
     """The robust study's section (summary.json's ``robustness``): each verdict across plausible worlds, where it
     reverses (the PRIM box), the numbers behind them as the terminal prints them, and its figures
     (lab.report.robust_figures, numbered first)."""
@@ -150,7 +140,7 @@ def _how_sure(comp: Comparison, out_dir: Path) -> str:
                      "</li>")
     figures, number = [], 0
     for spec in ROBUST_FIGURES:
-        figures.append(_figure(comp, spec, out_dir, number + 1))
+        figures.append(_figure(comp, spec, out_dir, number + 1, drawing))
         if not spec.applies or spec.applies(comp):
             number += 1
     return (f'<section class="verdict" id="how-sure"><h2>How sure?</h2><ul>{"".join(items)}</ul>'
@@ -284,24 +274,23 @@ def _economics(comp: Comparison, others: list[str]) -> str:
             + ("".join(f'<p class="note">Flywheel share not meaningful for {escape(r)}.</p>' for r in reasons)))
 
 
-def _figures(comp: Comparison, out_dir: Path) -> str:
+def _figures(comp: Comparison, out_dir: Path, drawing: FigureDrawing) -> str:
     parts = ['<h2 id="figures">Figures</h2><p class="note">Lines are means over replications; shaded bands are '
              f"pointwise {LEVEL_WORDS}s. Each policy keeps its colour throughout; the baseline is dark grey.</p>"]
     number = _robust_figure_count(comp)
     for spec in FIGURES:
-        parts.append(_figure(comp, spec, out_dir, number + 1))
+        parts.append(_figure(comp, spec, out_dir, number + 1, drawing))
         if not spec.applies or spec.applies(comp):
             number += 1
     return "\n".join(parts)
 
 
-def _figure(comp: Comparison, spec: FigureSpec, out_dir: Path, number: int) -> str:
+def _figure(comp: Comparison, spec: FigureSpec, out_dir: Path, number: int, drawing: FigureDrawing) -> str:
     if spec.applies is not None and not spec.applies(comp):
         return f'<p class="skipped">{escape(spec.title)}: {escape(spec.skipped)}</p>'
-    fig = spec.draw(comp)
+    width, data = drawing.get(spec.name)
     detail = "" if spec.detail is None else " " + escape(spec.detail(comp))
-    width_px = int(fig.get_figwidth() * 100)  # natural size on screen; never wider than the page
-    data = _png(fig)
+    width_px = int(width * 100)  # natural size on screen; never wider than the page
     (out_dir / f"fig_{spec.name}.png").write_bytes(data)
     b64 = base64.b64encode(data).decode("ascii")
     return (f'<figure id="fig-{escape(spec.name)}"><img alt="{escape(spec.title)}" '
@@ -370,26 +359,33 @@ def _manifest(comp: Comparison) -> str:
             f'<h3>Settings</h3><table>{srows}</table><h3>Software</h3><table>{vrows}</table>')
 
 
-def render_html(comp: Comparison, out_dir: Path) -> str:
-    """The report page as a string; figure PNGs are written into out_dir as a side effect."""
+def render_html(comp: Comparison, out_dir: Path, drawing: FigureDrawing | None = None) -> str:
+    """The report page as a string; figure PNGs are written into out_dir as a side effect.
+
+    The figures come from `drawing` (drawn on worker processes while the page's tables are written) or, without
+    one, are drawn here one by one."""
     sc = comp.loaded.scenario
-    body = "\n".join([_head(comp), _verdict(comp), _how_sure(comp, out_dir), selection_html(comp), _policies(comp),
-                      _tables(comp), _figures(comp, out_dir),
-                      _method(comp), _manifest(comp)])
+    drawing = drawing if drawing is not None else FigureDrawing(comp)
+    # the text first, while the workers draw; then the figures, which wait for them
+    head = [_head(comp), _verdict(comp)]
+    middle = [selection_html(comp), _policies(comp), _tables(comp)]
+    tail = [_method(comp), _manifest(comp)]
+    body = "\n".join([*head, _how_sure(comp, out_dir, drawing), *middle, _figures(comp, out_dir, drawing), *tail])
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>Loyalty Lab report: {escape(sc.name)}</title><style>{_CSS}</style></head>\n"
             f"<body><main>\n{body}\n</main></body></html>\n")
 
 
-def write_report(comp: Comparison, out_dir: str | Path) -> Path:
+def write_report(comp: Comparison, out_dir: str | Path, drawing: FigureDrawing | None = None) -> Path:
     """Write `report.html` (self-contained, opens offline) and every figure as `fig_<name>.png` into out_dir.
 
+    `drawing` has the figures drawn (lab.report.drawing: on worker processes); without it they are drawn here.
     Returns the path of report.html.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    page = render_html(comp, out)
+    page = render_html(comp, out, drawing)
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
