@@ -27,9 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
-from lab.metrics.stats import Interval, mean_ci
+from lab.metrics.stats import Interval, mean_ci, t_quantile
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ def fieller(num: ArrayLike, den: ArrayLike, level: float = 0.95) -> Ratio:
     if k < 2:
         return Ratio(value, nan, nan, k)
     cov = np.cov(x, y, ddof=1) / k
-    t2 = float(stats.t.ppf(0.5 + level / 2, k - 1)) ** 2
+    t2 = float(t_quantile(level, k - 1)) ** 2  # (scipy.stats' t.ppf, without importing scipy.stats)
     a = my * my - t2 * cov[1, 1]
     b = mx * my - t2 * cov[0, 1]
     c = mx * mx - t2 * cov[0, 0]
