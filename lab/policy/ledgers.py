@@ -21,7 +21,6 @@ import math
 
 import numpy as np
 
-from lab.randomness.sums import slice_sums
 from lab.policy.columns import Column, WorldRows, allocate, grow
 from lab.policy.model import CreditLine, PointsLedger
 
@@ -217,6 +216,8 @@ class PointsBook:
         if parts is None:
             self.flows["earned"] += float(amount.sum())
         else:
+            from lab.randomness.sums import slice_sums  # (here: `lab validate` reads policies without the engine)
+
             assert self.stack is not None
             earned = slice_sums(amount[None, :], [(lo, hi) for _, lo, hi in parts])[0].tolist()
             for (w, _, _), e in zip(parts, earned, strict=True):
