@@ -33,7 +33,8 @@ those overrides is the stacked form of one step of the day, and the steps read b
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import cast
 
 import numpy as np
@@ -125,7 +126,9 @@ class _WorldRuntime:
 
 
 _NONE = np.zeros(0)
-_NO_FLOWS = {"earned": 0, "redeemed": 0}  # a programme without points: what summing its books' flows gives
+_NONE.flags.writeable = False  # (shared by every world that acquires no one)
+#: a programme without points: what summing its books' flows gives (shared by the worlds: read-only)
+_NO_FLOWS: Mapping[str, float] = MappingProxyType({"earned": 0, "redeemed": 0})
 
 
 @dataclasses.dataclass(frozen=True)
