@@ -34,7 +34,7 @@ from lab.batch.overrides import apply
 from lab.batch.spec import Batch
 from lab.errors import LabError
 from lab.engine.options import RunOptions
-from lab.engine.stack import stack_structure
+from lab.engine.stack import policy_runs, stack_structure
 from lab.experiment.memory import bytes_per_customer, stack_budget, stack_size
 from lab.engine.record import RunRecord
 from lab.experiment.run import records_stacked
@@ -168,8 +168,9 @@ class _Run:
 
 def run_stack(batch: Batch, stack: Stack, values: Mapping[int, Mapping[str, Any]]) -> list[PointResult]:
     """Run every policy at each (design point, replication) of `stack` (`values`: each point's factor values),
-    each policy's runs in stacks of the engine (`lab.experiment.run.records_stacked`): every result is bit-identical
-    to `run_task` of its (point, replication) alone.
+    each policy's runs in stacks of the engine (`lab.experiment.run.records_stacked`), the stacks of several
+    policies on the same worlds sharing their warm-up (`lab.engine.stack.policy_runs`): every result is
+    bit-identical to `run_task` of its (point, replication) alone.
 
     A policy variant (the policy as a point's factors leave it, against the world of the point's scenario)
     compiles once, keyed by its content, and its compiled object is shared by every point that uses it, so
@@ -220,20 +221,48 @@ def run_stack(batch: Batch, stack: Stack, values: Mapping[int, Mapping[str, Any]
                 failed(point, reps, f"{where}: policy '{src.name}' is invalid here:\n{cp}", (src.name,))
             else:
                 runs[src.name] += [_Run(point, r, where, sc, cp) for r in reps]
+    # each policy's runs in groups that may share an engine stack; groups of the same worlds under different
+    # policies run together, so that their warm-up is simulated once (lab.engine.stack.policy_runs)
+    together: dict[tuple[object, ...], list[tuple[str, list[_Run]]]] = {}
     for name in names:
         groups: dict[tuple[str, int], list[_Run]] = {}
         for run in runs[name]:
             groups.setdefault((structure[run.point], id(run.policy)), []).append(run)
         for group in groups.values():
-            for run, res in zip(group, _outputs(batch, name, group), strict=True):
+            worlds = (structure[group[0].point], *((run.point, run.replication) for run in group))
+            together.setdefault(worlds, []).append((name, group))
+    for members in together.values():
+        for (name, group), results in zip(members, _shared_outputs(batch, members), strict=True):
+            for run, res in zip(group, results, strict=True):
                 out[(run.point, run.replication)][name] = res
     return [PointResult(p, r, tuple(out[(p, r)][n] for n in names)) for p, reps in stack for r in reps]
 
 
+def _options(batch: Batch, run: _Run) -> RunOptions:
+    return RunOptions(seed=batch.seed, address=batch.address(run.point, run.replication), customers=batch.customers,
+                      days=batch.days)
+
+
+def _shared_outputs(batch: Batch, members: Sequence[tuple[str, Sequence[_Run]]]) -> list[list[RunOutput]]:
+    """The outputs of several policies' groups of runs of the same worlds (each group as `_outputs` gives it),
+    their warm-up simulated once. If that raises, each policy's group runs on its own, so that a failure is
+    charged to the runs it belongs to."""
+    group = members[0][1]
+    if len(members) > 1 and group[0].scenario.population.from_fit is None:
+        try:
+            raws = policy_runs([run.scenario for run in group], [g[0].policy for _, g in members],
+                               [_options(batch, run) for run in group])
+            return [[_output(name, raw.record) for raw in runs] for (name, _), runs in zip(members, raws, strict=True)]
+        except MemoryError:
+            raise
+        except Exception:  # (rerun policy by policy below: the failure is recorded where it belongs)
+            pass
+    return [_outputs(batch, name, g) for name, g in members]
+
+
 def _outputs(batch: Batch, name: str, group: Sequence[_Run]) -> list[RunOutput]:
     """The outputs of one policy's runs that may share an engine stack (one variant, one scenario structure)."""
-    triples = [(run.scenario, run.policy, RunOptions(seed=batch.seed, address=batch.address(run.point, run.replication),
-                                                     customers=batch.customers, days=batch.days)) for run in group]
+    triples = [(run.scenario, run.policy, _options(batch, run)) for run in group]
     try:
         return [_output(name, raw.record) for raw, _ in records_stacked(triples, stack_size=len(triples))]
     except MemoryError:

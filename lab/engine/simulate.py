@@ -161,15 +161,13 @@ class Simulation:
         self.unit_margin = np.array([scenario.store.categories[c].margin for c in self.cats])
         self.beh = scenario.behaviour
         self.on = scenario.behaviour.enabled
-        capacity = int(self.n0 * 1.1) + 1024
-        self.c = Customers(self.seg, len(self.cats), capacity)
-        self.runtime = PolicyRuntime(policy, capacity)
-        self.programme: tuple[CompiledPolicy, PolicyRuntime] | None = None  # held aside during a warm-up
+        self.capacity0 = int(self.n0 * 1.1) + 1024
+        self.c = Customers(self.seg, len(self.cats), self.capacity0)
+        self._take_policy(policy)
         self.launch_revenue: np.ndarray | None = None  # revenue of each customer present at the launch
-        if self.launch_day > 0:
-            self.programme = (self.cp, self.runtime)
+        if self.programme is not None:  # the warm-up runs no programme
             self.cp = CompiledPolicy(pm.Policy(name=policy.policy.name), policy.world, ())
-            self.runtime = PolicyRuntime(self.cp, capacity)
+            self.runtime = PolicyRuntime(self.cp, self.capacity0)
         self.source = _Source(self)
         mean_lam = float(np.sum(self.seg.share * self.seg.r / self.seg.alpha_days))
         mean_spend = float(np.sum(self.seg.share * self.seg.spend_p * self.seg.spend_gamma / (self.seg.spend_q - 1)))
@@ -178,8 +176,6 @@ class Simulation:
                            rng=self.streams.generator("staff"))
         self.q0 = scenario.store.service_quality
         self.m_bound = behaviour.rate_bound(self.beh, scenario.store.seasonality, self.seg)
-        self.enrol_c = (behaviour.population_enrol_intercept(self.beh, policy.policy.participation, self.seg)
-                        if behaviour.self_selects(self.beh, policy.policy.participation) else 0.0)
         self.now = 0.0
         self.book = DayBook()
         self.daily: list[dict[str, float]] = []
@@ -197,6 +193,20 @@ class Simulation:
         self.cand_agenda = _Agenda(self.c, "next_cand")
         self.contact_agenda = _Agenda(self.c, "next_contact")
         self.death_agenda = _Agenda(self.c, "death_time", may_repeat=True)
+
+    def _take_policy(self, policy: CompiledPolicy) -> None:
+        """The policy's part of the run's state: its rules and their runtime (held aside as `programme` until a
+        launch after day 0) and the chance of joining it. Everything else is the scenario's, so a copy of another
+        policy's run paused before its launch may take this policy for the rest of the run (the warm-up runs no
+        programme, the same under every policy: `lab.engine.stack.policy_runs`)."""
+        runtime = PolicyRuntime(policy, self.capacity0)
+        self.programme: tuple[CompiledPolicy, PolicyRuntime] | None = None
+        if self.launch_day > 0:
+            self.programme = (policy, runtime)
+        else:
+            self.cp, self.runtime = policy, runtime
+        self.enrol_c = (behaviour.population_enrol_intercept(self.beh, policy.policy.participation, self.seg)
+                        if behaviour.self_selects(self.beh, policy.policy.participation) else 0.0)
 
     # ------------------------------------------------------------------ behaviour
     def sat_target(self, idx: np.ndarray, ref: np.ndarray | None = None) -> np.ndarray:
@@ -894,15 +904,17 @@ class Simulation:
             self.acquire(n0, self.start_times, None)
             self.book.acquired = 0  # the starting customers are not counted as acquisition
 
-    def _schedule(self, env: simpy.Environment) -> None:
-        """Every calendar event of the run, as SimPy processes."""
+    def _schedule(self, env: simpy.Environment, resume: int = 0) -> None:
+        """Every calendar event of the run, as SimPy processes; the days before `resume` pass without acting (a
+        run continuing a copy of another's state keeps the clock of the run made whole, to the bit)."""
         def every(period: int, phase: float, fn, start: int = 0) -> None:
             def proc():
                 yield env.timeout(start + phase)
                 while True:
                     day = int(round(env.now - phase))
-                    self.now = float(day)
-                    fn(day)
+                    if day >= resume:
+                        self.now = float(day)
+                        fn(day)
                     yield env.timeout(period)
             env.process(proc())
 

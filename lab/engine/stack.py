@@ -32,6 +32,7 @@ those overrides is the stacked form of one step of the day, and the steps read b
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -43,7 +44,7 @@ import simpy
 from lab.engine import behaviour
 from lab.engine.options import RunOptions
 from lab.engine.record import RawRun, record_run
-from lab.engine.simulate import Simulation, _Agenda, _Source
+from lab.engine.simulate import CALENDAR, Simulation, _Agenda, _Source
 from lab.engine.store import DayBook, Stores
 from lab.randomness.sums import slice_sums
 from lab.policy import model as pm
@@ -96,6 +97,8 @@ class _WorldRuntime:
         return int(self.sim.bases[self.w])
 
     def __getattr__(self, name: str):
+        if name.startswith("__"):  # (copy.deepcopy asks before the view has its attributes)
+            raise AttributeError(name)
         return getattr(self.rt, name)
 
     def _rows(self, eff: Effects) -> Effects:
@@ -327,6 +330,8 @@ class _Unshared:
         self._real, self._varying, self._what = real, varying, what
 
     def __getattr__(self, name: str):
+        if name.startswith("__"):  # (copy.deepcopy asks before the wrapper has its attributes)
+            raise AttributeError(name)
         if name in self._varying:
             raise AssertionError(f"{self._what}.{name} differs between the worlds of this stack: read it per row "
                                  "(Simulation._b, _seg_at)")
@@ -361,7 +366,6 @@ class StackedSimulation(Simulation):
         self._vary_seg = {n: v for n in PER_WORLD["population.segments.*"]
                           if (v := _differing([getattr(ws.seg, n) for ws in alone])) is not None}
         self._m = _differing([ws.m_bound for ws in alone])
-        self._ec = _differing([ws.enrol_c for ws in alone])
         self._pulls = _differing([ws.sc.market.competitor_pull for ws in alone])
         if len({ws.m_bound > 1.0 for ws in alone}) != 1:
             raise ValueError("these runs cannot share a stack: some thin their purchases and some do not")
@@ -385,14 +389,7 @@ class StackedSimulation(Simulation):
         self.bounds = np.zeros(self.K + 1, dtype=np.int64)  # world w's rows: bounds[w] to bounds[w + 1]
         self._layout()
         self.source = _Source(self)
-        # the programme over every world's rows at once, when its purchases can be (PolicyRuntime.stacks_purchases):
-        # each world's runtime keeps its own totals, its columns views of this one's rows
-        self.programmes = [ws.runtime if ws.programme is None else ws.programme[1] for ws in alone]
-        self.srt: PolicyRuntime | None = None
-        if not policy.policy.is_baseline and self.programmes[0].stacks_purchases:
-            self.srt = PolicyRuntime(policy, 0)
-            self.srt.share_rows(self.programmes, self.bounds)
-        self.srt_live = self.srt is not None and self.launch_day == 0  # (else from the launch)
+        self._stack_policy(policy)
         self.stack_source = _StackSource(self)
         self.views = [_WorldRuntime(self, w) for w in range(self.K)]
         self.cand_agenda = _Agenda(self.c, "next_cand")
@@ -402,6 +399,19 @@ class StackedSimulation(Simulation):
         self._q: float | np.ndarray | None = None
         self.cur = -1
         self._enter(0)
+
+    def _stack_policy(self, policy: CompiledPolicy) -> None:
+        """The policy's part of the stack's own state, once each world has taken the policy
+        (`Simulation._take_policy`): its runtime over every world's rows at once, when its purchases can be
+        (PolicyRuntime.stacks_purchases; each world's runtime keeps its own totals, its columns views of this
+        one's rows), and each world's chance of joining."""
+        self.programmes = [ws.runtime if ws.programme is None else ws.programme[1] for ws in self.worlds]
+        self.srt: PolicyRuntime | None = None
+        if not policy.policy.is_baseline and self.programmes[0].stacks_purchases:
+            self.srt = PolicyRuntime(policy, 0)
+            self.srt.share_rows(self.programmes, self.bounds)
+        self.srt_live = self.srt is not None and self.launch_day == 0  # (else from the launch)
+        self.enrol_c, self._ec = self.worlds[0].enrol_c, _differing([ws.enrol_c for ws in self.worlds])
 
     # ------------------------------------------------------------------ layout and worlds
     def _layout(self) -> None:
@@ -1052,13 +1062,38 @@ class StackedSimulation(Simulation):
 
     def runs(self) -> list[RawRun]:
         """Run the whole horizon; each world's raw results, in the order the worlds were given."""
+        env = self._begin()
+        env.run(until=self.days)
+        return self._records()
+
+    def _begin(self, resume: int = 0) -> simpy.Environment:
+        """The run's calendar, from day 0 or (a copy of a stack paused before the launch, `policy_runs`) from
+        the day `resume`."""
         env = simpy.Environment()
-        self._start()
+        if resume == 0:
+            self._start()
         self._enter(0)
         ws0 = self.worlds[0]
         self._calendar_runtime = ws0.programme[1] if ws0.programme is not None else ws0.runtime
-        self._schedule(env)
-        env.run(until=self.days)
+        self._schedule(env, resume)
+        return env
+
+    def _copy_as(self, policy: CompiledPolicy) -> "StackedSimulation":
+        """A copy of this stack, paused before its launch (between calendar steps), to run `policy` from the launch
+        on: the warm-up so far is the same under every policy; what the policy sets is set afresh for it."""
+        self._leave()
+        shared = [self.sc, *(ws.sc for ws in self.worlds), *(ws.cp for ws in self.worlds),
+                  *(x for ws in self.worlds if ws.programme is not None for x in ws.programme),
+                  *self.programmes, self.srt, _NONE, _NO_FLOWS]
+        twin = copy.deepcopy(self, {id(x): x for x in shared})  # (the old policy's parts are replaced below)
+        for ws in twin.worlds:
+            ws._take_policy(policy)
+        twin._stack_policy(policy)
+        self._enter(0)
+        return twin
+
+    def _records(self) -> list[RawRun]:
+        """Each world's raw results at the end of the horizon, in the order the worlds were given."""
         self._leave()
         out = []
         columns = {k: np.array(v) for k, v in self._daily.items()}  # (days, worlds); each column's type as alone
@@ -1079,3 +1114,29 @@ class StackedSimulation(Simulation):
         if self.K != 1:
             raise TypeError("a stack of several worlds gives several runs: call runs()")
         return self.runs()[0]
+
+
+def policy_runs(scenario: Scenario | Sequence[Scenario], policies: Sequence[CompiledPolicy],
+                worlds: Sequence[RunOptions]) -> list[list[RawRun]]:
+    """Each policy's runs of the same worlds (`scenario` and `worlds` as for StackedSimulation), in the order
+    given: the same bits as one stack per policy, and as each run alone.
+
+    When the worlds launch after day 0, the days before the launch run no programme under any policy (docs/MODEL.md,
+    "Launch day"), so they are simulated once: the first policy's stack runs to the launch, and every other
+    policy's stack continues from a copy of it, its own programme set as its run alone would hold it then. With
+    four policies and a launch halfway through the horizon, that is five half-runs instead of eight."""
+    if not policies:
+        return []
+    first = StackedSimulation(scenario, policies[0], worlds)
+    if len(policies) == 1 or first.launch_day == 0:
+        return [first.runs()] + [StackedSimulation(scenario, p, worlds).runs() for p in policies[1:]]
+    env = first._begin()
+    env.run(until=first.launch_day + CALENDAR)  # every day before the launch (the launch comes first on its day)
+    twins = [first._copy_as(p) for p in policies[1:]]
+    env.run(until=first.days)
+    out = [first._records()]
+    for twin in twins:
+        rest = twin._begin(resume=first.launch_day)
+        rest.run(until=first.days)
+        out.append(twin._records())
+    return out

@@ -34,10 +34,9 @@ from lab.experiment.folder import Workspace, check_free_space, key_of
 from lab.experiment.processes import check_main_guarded, spawn_pool
 from lab.engine.options import RunOptions
 from lab.experiment.memory import bytes_per_customer, stack_budget, stack_size
-from lab.experiment.run import run_stacked
+from lab.experiment.run import run_policies, run_stacked
 from lab.metrics.flywheel_share import FlywheelShare, flywheel_share
 from lab.metrics.outcomes import HEADLINE, REGISTRY
-from lab.metrics.result import RunResult
 from lab.metrics.stats import Interval, lorenz_curve, mean_ci, paired_diff_ci, relative_half_width, replications_needed
 from lab.scenario.loader import BASELINE, LoadedScenario
 
@@ -119,17 +118,30 @@ def lorenz_points(revenue: np.ndarray) -> pd.DataFrame:
 
 def _execute(loaded: LoadedScenario, tasks: list[Task], seed: int, customers: int | None,
              days: int | None) -> list[TaskResult]:
-    """Runs of one policy as one stack, the flywheel whole in some worlds and cut in others (a world's own switch:
-    lab.engine.stack.PER_WORLD_SWITCHES): each result bit-identical to the run alone.
+    """Runs as stacks, the flywheel whole in some worlds and cut in others (a world's own switch:
+    lab.engine.stack.PER_WORLD_SWITCHES): each result bit-identical to the run alone. When every policy of the
+    tasks has the same worlds (as `stacks_of` groups them), the policies' stacks share their warm-up
+    (`lab.experiment.run.run_policies`); otherwise each policy's runs are one stack.
 
     A run's `seconds` is its share of the stack's time."""
     t0 = time.perf_counter()
     whole, cut = loaded.scenario, replace(loaded.scenario, flywheel=False)
-    cp = loaded.policies[tasks[0].policy]
-    runs = [(cut if t.cut else whole, cp, RunOptions(seed=seed, address=(t.replication,), customers=customers,
-                                                     days=days))
-            for t in tasks]
-    results: list[RunResult] = list(run_stacked(runs, stack_size=len(tasks)))
+    by_policy: dict[str, list[Task]] = {}
+    for t in tasks:
+        by_policy.setdefault(t.policy, []).append(t)
+    worlds = [(t.replication, t.cut) for t in next(iter(by_policy.values()))]
+    options = [RunOptions(seed=seed, address=(r,), customers=customers, days=days) for r, _ in worlds]
+    scenarios = [cut if c else whole for _, c in worlds]
+    if loaded.scenario.population.from_fit is None and all(
+            [(t.replication, t.cut) for t in g] == worlds for g in by_policy.values()):
+        shared = run_policies(scenarios, [loaded.policies[p] for p in by_policy], options)
+        done = {(p, r, c): res for p, results in zip(by_policy, shared, strict=True)
+                for (r, c), res in zip(worlds, results, strict=True)}
+        results = [done[(t.policy, t.replication, t.cut)] for t in tasks]
+    else:
+        runs = [(cut if t.cut else whole, loaded.policies[t.policy],
+                 RunOptions(seed=seed, address=(t.replication,), customers=customers, days=days)) for t in tasks]
+        results = list(run_stacked(runs, stack_size=len(tasks)))
     seconds = (time.perf_counter() - t0) / len(tasks)
     horizon = days or whole.days
     return [TaskResult(t, res.summary, res.timeseries, retention_curve(res.customers, horizon, whole.period_days),
@@ -138,15 +150,29 @@ def _execute(loaded: LoadedScenario, tasks: list[Task], seed: int, customers: in
 
 
 def stacks_of(loaded: LoadedScenario, tasks: list[Task], options: CompareOptions) -> list[list[Task]]:
-    """The tasks grouped into stacks: one policy each, its runs with the flywheel whole and cut together, sized by
-    `lab.experiment.memory.stack_size` to the memory budget (`options.memory`, or a share of the machine's)."""
+    """The tasks grouped into stacks, sized by `lab.experiment.memory.stack_size` to the memory budget
+    (`options.memory`, or a share of the machine's). Worlds (a replication, with the flywheel whole or cut) that
+    every policy of the tasks runs go together with all their policies, so that `_execute` simulates their
+    warm-up once (the policies' stacks are held at once: the budget counts runs, not worlds); the rest go one
+    policy a stack."""
     customers = options.customers or loaded.scenario.population.customers
     per_world = customers * max(bytes_per_customer(loaded.scenario, p) for p in loaded.policies.values())
     size = stack_size(per_world, options.jobs, len(tasks), stack_budget(options.memory))
+    policies = list(dict.fromkeys(t.policy for t in tasks))
+    of_world: dict[tuple[int, bool], set[str]] = {}
+    for t in tasks:
+        of_world.setdefault((t.replication, t.cut), set()).add(t.policy)
+    everyone = [w for w, ps in of_world.items() if len(ps) == len(policies)]
+    per = max(1, size // len(policies)) if policies else 1
+    chunks = [set(everyone[i:i + per]) for i in range(0, len(everyone), per)]
+    stacks = [[t for p in policies for t in tasks if t.policy == p and (t.replication, t.cut) in chunk]
+              for chunk in chunks]
+    shared = set(everyone)
     groups: dict[str, list[Task]] = {}
     for t in tasks:
-        groups.setdefault(t.policy, []).append(t)
-    return [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
+        if (t.replication, t.cut) not in shared:
+            groups.setdefault(t.policy, []).append(t)
+    return stacks + [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
 
 
 def _duration(seconds: float) -> str:

@@ -14,7 +14,7 @@ import pandas as pd
 from lab.engine.options import RunOptions
 from lab.engine.record import RawRun
 from lab.engine.simulate import Simulation
-from lab.engine.stack import StackedSimulation, stack_key
+from lab.engine.stack import StackedSimulation, policy_runs, stack_key
 from lab.metrics.result import RunResult, summarise
 from lab.policy.runtime import CompiledPolicy
 from lab.scenario.model import Scenario
@@ -42,6 +42,15 @@ def run_stacked(runs: Iterable[tuple[Scenario, CompiledPolicy, RunOptions]], *,
     bit-identical to `run_policy` of that run alone."""
     for raw, opts in records_stacked(runs, stack_size=stack_size):
         yield summarise(raw.record, opts.seed, opts.address)
+
+
+def run_policies(scenarios: list[Scenario], policies: list[CompiledPolicy],
+                 worlds: list[RunOptions]) -> list[list[RunResult]]:
+    """Each policy's RunResults on the same worlds (world w: `scenarios[w]` with `worlds[w]`), the policies'
+    stacks sharing their warm-up (`lab.engine.stack.policy_runs`); each result is bit-identical to `run_policy`
+    of that run alone."""
+    return [[summarise(raw.record, o.seed, o.address) for raw, o in zip(runs, worlds, strict=True)]
+            for runs in policy_runs(scenarios, policies, worlds)]
 
 
 def records_stacked(runs: Iterable[tuple[Scenario, CompiledPolicy, RunOptions]], *,
