@@ -1082,10 +1082,13 @@ class StackedSimulation(Simulation):
         """A copy of this stack, paused before its launch (between calendar steps), to run `policy` from the launch
         on: the warm-up so far is the same under every policy; what the policy sets is set afresh for it."""
         self._leave()
+        if any(ws.programme is None for ws in self.worlds):
+            raise ValueError("only a stack paused before its launch may take another policy")
+        # not copied: what is never changed, and the old policy's parts (replaced below)
         shared = [self.sc, *(ws.sc for ws in self.worlds), *(ws.cp for ws in self.worlds),
-                  *(x for ws in self.worlds if ws.programme is not None for x in ws.programme),
-                  *self.programmes, self.srt, _NONE, _NO_FLOWS]
-        twin = copy.deepcopy(self, {id(x): x for x in shared})  # (the old policy's parts are replaced below)
+                  *(ws.programme[0] for ws in self.worlds if ws.programme), *self.programmes, self.srt,
+                  _NONE, _NO_FLOWS]
+        twin = copy.deepcopy(self, {id(x): x for x in shared})
         for ws in twin.worlds:
             ws._take_policy(policy)
         twin._stack_policy(policy)
@@ -1124,7 +1127,7 @@ def policy_runs(scenario: Scenario | Sequence[Scenario], policies: Sequence[Comp
     When the worlds launch after day 0, the days before the launch run no programme under any policy (docs/MODEL.md,
     "Launch day"), so they are simulated once: the first policy's stack runs to the launch, and every other
     policy's stack continues from a copy of it, its own programme set as its run alone would hold it then. With
-    four policies and a launch halfway through the horizon, that is five half-runs instead of eight."""
+    four policies and a launch halfway through the horizon, five half-horizons are simulated instead of eight."""
     if not policies:
         return []
     first = StackedSimulation(scenario, policies[0], worlds)

@@ -39,6 +39,7 @@ from lab.metrics.flywheel_share import FlywheelShare, flywheel_share
 from lab.metrics.outcomes import HEADLINE, REGISTRY
 from lab.metrics.stats import Interval, lorenz_curve, mean_ci, paired_diff_ci, relative_half_width, replications_needed
 from lab.scenario.loader import BASELINE, LoadedScenario
+from lab.scenario.model import Scenario
 
 LORENZ_POINTS = 101
 # A comparison past this many replications per policy is a study for `lab batch` (a store on a cluster, resumable
@@ -126,21 +127,25 @@ def _execute(loaded: LoadedScenario, tasks: list[Task], seed: int, customers: in
     A run's `seconds` is its share of the stack's time."""
     t0 = time.perf_counter()
     whole, cut = loaded.scenario, replace(loaded.scenario, flywheel=False)
+
+    def world(t: Task) -> tuple[Scenario, RunOptions]:
+        return cut if t.cut else whole, RunOptions(seed=seed, address=(t.replication,), customers=customers, days=days)
+
     by_policy: dict[str, list[Task]] = {}
     for t in tasks:
         by_policy.setdefault(t.policy, []).append(t)
-    worlds = [(t.replication, t.cut) for t in next(iter(by_policy.values()))]
-    options = [RunOptions(seed=seed, address=(r,), customers=customers, days=days) for r, _ in worlds]
-    scenarios = [cut if c else whole for _, c in worlds]
+    first = next(iter(by_policy.values()))
     if loaded.scenario.population.from_fit is None and all(
-            [(t.replication, t.cut) for t in g] == worlds for g in by_policy.values()):
-        shared = run_policies(scenarios, [loaded.policies[p] for p in by_policy], options)
-        done = {(p, r, c): res for p, results in zip(by_policy, shared, strict=True)
-                for (r, c), res in zip(worlds, results, strict=True)}
-        results = [done[(t.policy, t.replication, t.cut)] for t in tasks]
+            [(t.replication, t.cut) for t in g] == [(t.replication, t.cut) for t in first] for g in by_policy.values()):
+        scenarios, options = zip(*(world(t) for t in first))
+        shared = run_policies(list(scenarios), [loaded.policies[p] for p in by_policy], list(options))
+        done = dict(zip((t for g in by_policy.values() for t in g), (res for runs in shared for res in runs)))
+        results = [done[t] for t in tasks]
     else:
-        runs = [(cut if t.cut else whole, loaded.policies[t.policy],
-                 RunOptions(seed=seed, address=(t.replication,), customers=customers, days=days)) for t in tasks]
+        runs = []
+        for t in tasks:
+            sc, opts = world(t)
+            runs.append((sc, loaded.policies[t.policy], opts))
         results = list(run_stacked(runs, stack_size=len(tasks)))
     seconds = (time.perf_counter() - t0) / len(tasks)
     horizon = days or whole.days
@@ -159,19 +164,18 @@ def stacks_of(loaded: LoadedScenario, tasks: list[Task], options: CompareOptions
     per_world = customers * max(bytes_per_customer(loaded.scenario, p) for p in loaded.policies.values())
     size = stack_size(per_world, options.jobs, len(tasks), stack_budget(options.memory))
     policies = list(dict.fromkeys(t.policy for t in tasks))
-    of_world: dict[tuple[int, bool], set[str]] = {}
+    of_world: dict[tuple[int, bool], list[Task]] = {}
     for t in tasks:
-        of_world.setdefault((t.replication, t.cut), set()).add(t.policy)
-    everyone = [w for w, ps in of_world.items() if len(ps) == len(policies)]
-    per = max(1, size // len(policies)) if policies else 1
-    chunks = [set(everyone[i:i + per]) for i in range(0, len(everyone), per)]
-    stacks = [[t for p in policies for t in tasks if t.policy == p and (t.replication, t.cut) in chunk]
-              for chunk in chunks]
-    shared = set(everyone)
+        of_world.setdefault((t.replication, t.cut), []).append(t)
+    everyone = [w for w, ts in of_world.items() if len(ts) == len(policies)]
+    per = max(1, size // max(1, len(policies)))
+    stacks = [sorted((t for w in everyone[i:i + per] for t in of_world[w]), key=lambda t: policies.index(t.policy))
+              for i in range(0, len(everyone), per)]
     groups: dict[str, list[Task]] = {}
-    for t in tasks:
-        if (t.replication, t.cut) not in shared:
-            groups.setdefault(t.policy, []).append(t)
+    for ts in of_world.values():
+        if len(ts) < len(policies):
+            for t in ts:
+                groups.setdefault(t.policy, []).append(t)
     return stacks + [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
 
 
