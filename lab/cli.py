@@ -138,14 +138,19 @@ def _chosen(ls, policy: str) -> str:
     return "none" if policy == "none" else list(ls.policies)[-1]
 
 
-def _batch_layer() -> SimpleNamespace:
-    """The batch layer's functions: the one place this module names it (it imports pandas and pyarrow)."""
+def _batch_layer(report: bool = False) -> SimpleNamespace:
+    """The batch layer's functions: the one place this module names it (it imports pandas and pyarrow; with
+    `report`, also the report's functions, which import scipy.stats and matplotlib)."""
     from lab.batch import BatchError, apply_point, load_spec, run_batch
     from lab.batch.progress import duration
-    from lab.report.batch import format_overview, write_batch_report
 
-    return SimpleNamespace(BatchError=BatchError, apply_point=apply_point, load_spec=load_spec, run_batch=run_batch,
-                           format_overview=format_overview, write_batch_report=write_batch_report, duration=duration)
+    api = SimpleNamespace(BatchError=BatchError, apply_point=apply_point, load_spec=load_spec, run_batch=run_batch,
+                          duration=duration)
+    if report:
+        from lab.report.batch import format_overview, write_batch_report
+
+        api.format_overview, api.write_batch_report = format_overview, write_batch_report
+    return api
 
 
 def _bad(message: str) -> LabError:
@@ -459,6 +464,13 @@ def _traced(scenario: Scenario, target: _Target, opts: RunOptions, follow: list[
 
 def cmd_batch(args: argparse.Namespace) -> int:
     """`lab batch SPEC ...`: run or resume a batch (0 done, 1 runs left undone, 2 bad input, 130 interrupted)."""
+    pool = None
+    if args.executor == "local":  # the workers start now and import the engine while this process imports the rest
+        from lab.experiment.processes import spawn_pool, start_workers
+
+        jobs = args.jobs or _cpus()
+        pool = spawn_pool(jobs, ignore_interrupt=True)
+        start_workers(pool, jobs, "lab.batch.executors")
     api = _batch_layer()
     try:
         batch = api.load_spec(args.spec, customers=args.customers, days=args.days)
@@ -470,7 +482,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         result = api.run_batch(batch, out, executor=args.executor, address=args.address, jobs=args.jobs,
                                resume=args.resume, flush_runs=args.flush_runs, flush_seconds=args.flush_seconds,
                                max_restarts=args.retries, command=["lab", "batch", *args.argv],
-                               allow_code_change=args.allow_code_change, memory=args.memory)
+                               allow_code_change=args.allow_code_change, memory=args.memory, pool=pool)
     except api.BatchError as e:
         print(f"lab batch: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -479,6 +491,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
         print(f"lab batch: interrupted; the completed runs are saved. Continue with: lab batch {shlex.join(again)}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
     for m in result.messages:
         print(f"lab batch: {m}", file=sys.stderr)
     print(f"lab batch: {result.completed} runs in {api.duration(result.seconds)} ({result.skipped} already done, "
@@ -496,7 +511,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 def cmd_batch_report(args: argparse.Namespace) -> int:
     """`lab batch-report STORE ...`: write the report and print a short table and each policy's drivers."""
-    api = _batch_layer()
+    api = _batch_layer(report=True)
     if args.bootstrap < 10:
         print("lab batch-report: --bootstrap needs at least 10 resamples, e.g. --bootstrap 1000", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -55,7 +56,7 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
               flush_seconds: float = 60.0, max_restarts: int = 3, client: Any = None,
               command: Sequence[str] | None = None, stream: TextIO | None = None,
               progress_interval: float = 10.0, allow_code_change: bool = False,
-              memory: int | None = None) -> BatchRun:
+              memory: int | None = None, pool: ProcessPoolExecutor | None = None) -> BatchRun:
     """Run (or resume) a batch into the store `out`; see the module docstring for the guarantees.
 
     Raises LabError for a bad spec and BatchError for a refused store (not
@@ -63,7 +64,9 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
     existing dask.distributed Client (used with executor="dask"). `allow_code_change` lets a resume go on
     although the lab's sources changed since the batch started (the sessions record both hashes). `memory` is
     the bytes the stacks running at once may hold (default: a share of the machine's memory); it changes how
-    fast the batch runs, never its results."""
+    fast the batch runs, never its results. `pool` is a pool of `jobs` local workers already started
+    for the local executor to run on (`lab.batch.executors.LocalRunner`): the runs shut it down when they end,
+    and the caller when run_batch refuses before they start."""
     stream = stream if stream is not None else sys.stderr
     batch = spec if isinstance(spec, Batch) else load_spec(spec, customers=customers, days=days)
     out = Path(out)
@@ -77,7 +80,7 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
     elif executor == "local":
         if address is not None:
             raise BatchError("--address is for --executor dask; add --executor dask, or drop --address")
-        runner = LocalRunner(batch, jobs, max_restarts=max_restarts)
+        runner = LocalRunner(batch, jobs, max_restarts=max_restarts, pool=pool)
     else:
         raise BatchError(f"unknown executor '{executor}'{suggest(executor, ['local', 'dask'])}")
     if out.exists() and not out.is_dir():

@@ -8,41 +8,41 @@ batch without its design table (each stack carries its own points' values).
 `LocalRunner` restarts its process pool when a worker dies (out of memory,
 killed) and reruns the tasks that were in flight; `DaskRunner` leaves retries
 to the cluster and reports the tasks it could not run.
+
+A local worker learns the batch from its tasks (each carries the pickled batch,
+a few kilobytes, unpickled once per worker), so its pool may be started before
+the batch is read: `lab batch` starts it first thing, and the workers import the
+engine while the driver imports the rest and checks its inputs.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
+import pickle
 import sys
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from lab.batch.spec import Batch, BatchError
 from lab.batch.tasks import PointResult, PointTask, Stack, run_stack
-from lab.experiment.processes import check_main_guarded, die_with_parent
+from lab.experiment.processes import check_main_guarded, spawn_pool
 
 __all__ = ["DaskRunner", "LocalRunner", "WorkersDied"]
 
-_WORKER_BATCH: Batch | None = None
+
+@lru_cache(maxsize=2)
+def _batch_of(blob: bytes) -> Batch:
+    batch: Batch = pickle.loads(blob)
+    return batch
 
 
-def _init_worker(batch: Batch, parent: int | None = None) -> None:
-    global _WORKER_BATCH
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    if parent is not None:
-        die_with_parent(parent)
-    _WORKER_BATCH = batch
-
-
-def _local_task(stack: Stack, values: dict[int, dict[str, Any]]) -> list[PointResult]:
-    assert _WORKER_BATCH is not None, "worker not initialised"
-    return run_stack(_WORKER_BATCH, stack, values)
+def _local_task(blob: bytes, stack: Stack, values: dict[int, dict[str, Any]]) -> list[PointResult]:
+    return run_stack(_batch_of(blob), stack, values)
 
 
 def _dask_task(batch: Batch, stack: Stack, values: dict[int, dict[str, Any]]) -> list[PointResult]:
@@ -68,21 +68,27 @@ class WorkersDied(Exception):
 
 
 class LocalRunner:
-    """Runs tasks on local processes (spawned), restarting the pool when a worker dies."""
+    """Runs tasks on local processes (spawned), restarting the pool when a worker dies.
 
-    def __init__(self, batch: Batch, jobs: int, max_restarts: int = 3, tick: float = 1.0) -> None:
+    `pool`: a pool to run on first, `spawn_pool(jobs, ignore_interrupt=True)` (lab.experiment.processes) started
+    early, as `lab batch` does; the runner shuts it down when its runs end."""
+
+    def __init__(self, batch: Batch, jobs: int, max_restarts: int = 3, tick: float = 1.0,
+                 pool: ProcessPoolExecutor | None = None) -> None:
         self.batch = batch
         self.jobs = jobs
         self.max_restarts = max_restarts
         self.tick = tick
         self.restarts = 0
         self.unfinished: list[PointTask] = []
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: ProcessPoolExecutor | None = pool
+        self._blob = pickle.dumps(_worker_copy(batch))
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        if self._pool is not None:  # the pool given, the first time
+            return self._pool
         check_main_guarded(f"run_batch(..., jobs={self.jobs})")
-        return ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(_worker_copy(self.batch), os.getpid()))
+        return spawn_pool(self.jobs, ignore_interrupt=True)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -101,7 +107,7 @@ class LocalRunner:
                 while queue and len(inflight) < window and not broken:
                     t = queue[0]
                     try:
-                        fut = self._pool.submit(_local_task, t, _values(self.batch, t))
+                        fut = self._pool.submit(_local_task, self._blob, t, _values(self.batch, t))
                     except BrokenProcessPool:
                         broken = True
                         break
@@ -129,6 +135,7 @@ class LocalRunner:
                             queue.appendleft(t)
                     inflight.clear()
                     self._pool.shutdown(wait=False, cancel_futures=True)
+                    self._pool = None
                     self.restarts += 1
                     if self.restarts > self.max_restarts:
                         self.unfinished = _tasks(queue)

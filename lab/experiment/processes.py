@@ -137,17 +137,22 @@ def exit_quickly() -> None:
     atexit.register(leave)
 
 
-def _start_worker(parent: int) -> None:
-    """Each pool worker's initializer: it dies with `parent` and exits without the teardown."""
+def _start_worker(parent: int, ignore_interrupt: bool = False) -> None:
+    """Each pool worker's initializer: it dies with `parent` and exits without the teardown, and with
+    `ignore_interrupt` leaves Ctrl-C to its parent."""
+    if ignore_interrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent)
     exit_quickly()
 
 
-def spawn_pool(jobs: int) -> ProcessPoolExecutor:
+def spawn_pool(jobs: int, ignore_interrupt: bool = False) -> ProcessPoolExecutor:
     """`jobs` spawned worker processes, each ending with this one (`die_with_parent`) and quickly
-    (`exit_quickly`). They start as work is submitted: one per task while none is idle, up to `jobs`."""
+    (`exit_quickly`). They start as work is submitted: one per task while none is idle, up to `jobs`.
+    With `ignore_interrupt` a Ctrl-C at the terminal reaches the parent only, which decides what becomes of
+    the tasks under way (`lab batch` lets them finish and keeps their results)."""
     return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_worker, initargs=(os.getpid(),))
+                               initializer=_start_worker, initargs=(os.getpid(), ignore_interrupt))
 
 
 @contextmanager
