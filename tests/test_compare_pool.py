@@ -1,4 +1,5 @@
-"""`lab compare --jobs 2`: its pool's workers die with the driver, even after kill -9 (no orphan holds memory)."""
+"""`lab compare --jobs 2`: its pools' workers die with the driver, even after kill -9 (no orphan holds memory),
+those of the comparison's runs and those of its robust study's."""
 
 from __future__ import annotations
 
@@ -40,16 +41,19 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_kill_9_of_the_driver_takes_its_workers_with_it(tmp_path):
+@pytest.mark.parametrize("stage", ["runs", "robust"])
+def test_kill_9_of_the_driver_takes_its_workers_with_it(tmp_path, stage):
     out = tmp_path / "cmp"
+    size = ["--replications", "200"] if stage == "runs" else ["--replications", "2", "--robust", "400"]
     cmd = [sys.executable, "-m", "lab", "compare", str(day0_file(tmp_path)), "--policies", "points", "--jobs", "2",
-           "--replications", "200", "--customers", "1500", "--days", "60", "--quiet", "--out", str(out)]
+           *size, "--customers", "1500", "--days", "60", "--quiet", "--out", str(out)]
+    kept = "runs/*.json" if stage == "runs" else "runs/w*.json"  # (a robust study's runs: lab.experiment.folder)
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: list[int] = []
     try:
         deadline = time.monotonic() + 120
-        # mid-run: both workers up and runs finished (kept in the comparison's workspace)
-        while len(workers) < 2 or not list(out.parent.glob(f".{out.name}.partial/runs/*.json")):
+        # mid-stage: both workers up and runs of the stage finished (kept in the comparison's workspace)
+        while len(workers) < 2 or not list(out.parent.glob(f".{out.name}.partial/{kept}")):
             assert proc.poll() is None, "the comparison ended before it could be killed"
             assert time.monotonic() < deadline, "the comparison's workers never started"
             time.sleep(0.05)

@@ -33,7 +33,6 @@ statistics are lab.metrics.robustness's.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -44,7 +43,7 @@ import numpy as np
 
 from lab.experiment.compare import Progress
 from lab.experiment.folder import Workspace, world_key
-from lab.experiment.processes import check_main_guarded
+from lab.experiment.processes import check_main_guarded, spawn_pool
 from lab.engine.options import RunOptions
 from lab.engine.stack import stack_structure
 from lab.experiment.memory import bytes_per_customer, stack_budget, stack_size
@@ -254,7 +253,7 @@ def robust_compare(loaded: LoadedScenario, options: RobustOptions, progress: boo
     pool = None
     if options.jobs > 1:
         check_main_guarded(f"robust_compare(..., RobustOptions(jobs={options.jobs}))")
-        pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn"))
+        pool = spawn_pool(options.jobs)
     try:
         for p, w, k, outcomes in _run(loaded, todo, design, tuple(ranges), seed, options, pool):
             got[(p, w, k)] = outcomes
