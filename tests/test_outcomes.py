@@ -15,7 +15,7 @@ from lab.engine.record import CreditLine, CustomerColumns, PointsLedger, RunReco
 from lab.engine.simulate import Simulation
 from lab.metrics.outcomes import REGISTRY, outcomes
 from lab.metrics.result import summarise
-from lab.metrics.tables import customer_table, timeseries, transaction_table
+from lab.metrics.tables import customer_table, timeseries, timeseries_each, transaction_table
 from tests.conftest import day0
 
 # every daily series an outcome reads, with distinct values so a formula reading the wrong one shows
@@ -259,6 +259,30 @@ def test_timeseries_of_some_columns_gives_their_values_in_the_whole_table() -> N
         assert some[col].to_numpy().tobytes() == whole[col].to_numpy().tobytes(), col
     with pytest.raises(ValueError, match="whole table"):
         timeseries(record(days=95, daily=daily, period_days=30), ["margin"])
+
+
+def test_timeseries_of_many_runs_gives_each_run_its_own_table() -> None:
+    """A batch groups the days of many runs at once: each run's rows have the bits of its own whole table,
+    whatever its period, its horizon and the runs beside it (NaN days, a rate's mean, skipped as alone)."""
+    rng = np.random.default_rng(5)
+    records = []
+    for days, period in ((95, 30), (40, 7), (61, 30), (1, 30)):
+        daily = {"day": list(range(days)), "gross_profit": list(rng.uniform(0, 5, days)),
+                 "revenue": list(rng.standard_normal(days) * 10.0 ** rng.uniform(-2, 7, days)),
+                 "acquired": [1.0] * days, "lost": [0.0] * days, "alive": list(rng.uniform(0, 99, days)),
+                 "customer_satisfaction": [np.nan if d % 3 else float(rng.uniform()) for d in range(days)]}
+        records.append(record(days=days, daily=daily, period_days=period))
+    columns = ["customer_satisfaction", "revenue", "alive"]
+    many = timeseries_each(records, columns)
+    assert list(many.columns) == ["run", "period", "day_start", "day_end", *columns]
+    assert list(many["run"].drop_duplicates()) == [0, 1, 2, 3]
+    for i, rec in enumerate(records):
+        mine = many[many["run"] == i]
+        whole = timeseries(rec)
+        assert len(mine) == len(whole)
+        for col in ["period", "day_start", "day_end", *columns]:
+            assert mine[col].to_numpy().tobytes() == whole[col].to_numpy().tobytes(), (i, col)
+    assert timeseries_each([], columns).empty
 
 
 def test_customer_table_has_a_row_per_customer_and_a_column_per_ledger() -> None:

@@ -39,7 +39,7 @@ from lab.experiment.memory import bytes_per_customer, stack_budget, stack_size
 from lab.engine.record import RunRecord
 from lab.experiment.run import records_stacked
 from lab.metrics.outcomes import OUTCOMES, outcomes
-from lab.metrics.tables import timeseries
+from lab.metrics.tables import timeseries_each
 from lab.policy.model import Policy
 from lab.policy.runtime import CompiledPolicy
 from lab.scenario.loader import compile_sources, world_of
@@ -146,13 +146,20 @@ def run_task(batch: Batch, point: int, replication: int, values: Mapping[str, An
     return run_stack(batch, ((point, (replication,)),), {point: values})[0]
 
 
-def _output(policy: str, record: RunRecord) -> RunOutput:
-    """A run's outcomes and key series (its period table's SERIES columns only: a batch keeps no more)."""
-    summary = outcomes(record)
-    ts = timeseries(record, SERIES)
-    return RunOutput(policy, outcomes=np.array([summary[k] for k in OUTCOMES], dtype=np.float64),
-                     period=ts["period"].to_numpy(np.int32), day_end=ts["day_end"].to_numpy(np.int32),
-                     series=ts[list(SERIES)].to_numpy(np.float64))
+def _outputs_of(policy: str, records: Sequence[RunRecord]) -> list[RunOutput]:
+    """Each run's outcomes and key series (its period table's SERIES columns only: a batch keeps no more)."""
+    ts = timeseries_each(records, SERIES)
+    bounds = np.searchsorted(ts["run"].to_numpy(), np.arange(len(records) + 1)).tolist()
+    period, day_end = ts["period"].to_numpy(np.int32), ts["day_end"].to_numpy(np.int32)
+    series = ts[list(SERIES)].to_numpy(np.float64)
+    out = []
+    for i, record in enumerate(records):
+        summary = outcomes(record)
+        lo, hi = bounds[i], bounds[i + 1]
+        out.append(RunOutput(policy, outcomes=np.array([summary[k] for k in OUTCOMES], dtype=np.float64),
+                             period=period[lo:hi].copy(), day_end=day_end[lo:hi].copy(),
+                             series=series[lo:hi].copy()))
+    return out
 
 
 @dataclass(frozen=True)
@@ -252,7 +259,8 @@ def _shared_outputs(batch: Batch, members: Sequence[tuple[str, Sequence[_Run]]])
         try:
             raws = policy_runs([run.scenario for run in group], [g[0].policy for _, g in members],
                                [_options(batch, run) for run in group])
-            return [[_output(name, raw.record) for raw in runs] for (name, _), runs in zip(members, raws, strict=True)]
+            return [_outputs_of(name, [raw.record for raw in runs])
+                    for (name, _), runs in zip(members, raws, strict=True)]
         except MemoryError:
             raise
         except Exception:  # (rerun policy by policy below: the failure is recorded where it belongs)
@@ -264,7 +272,7 @@ def _outputs(batch: Batch, name: str, group: Sequence[_Run]) -> list[RunOutput]:
     """The outputs of one policy's runs that may share an engine stack (one variant, one scenario structure)."""
     triples = [(run.scenario, run.policy, _options(batch, run)) for run in group]
     try:
-        return [_output(name, raw.record) for raw, _ in records_stacked(triples, stack_size=len(triples))]
+        return _outputs_of(name, [raw.record for raw, _ in records_stacked(triples, stack_size=len(triples))])
     except MemoryError:
         raise
     except Exception as e:  # an extreme combination the engine refuses: recorded, the batch goes on

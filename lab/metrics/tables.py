@@ -16,35 +16,53 @@ _STOCKS = ("alive", "customers", "members", "points_outstanding", "points_liabil
 _MEANS = ("service_quality", "service_load", "customer_satisfaction")
 
 
+def _aggregation(column: str) -> str:
+    """How a daily column becomes a per-period value: a stock's last value, a rate's mean, a flow's sum."""
+    return "last" if column in _STOCKS else ("mean" if column in _MEANS else "sum")
+
+
 def timeseries(record: RunRecord, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per period: flows summed, stocks at the period's end, rates averaged. Time in days.
 
     `columns`: only these of the daily columns (each is aggregated on its own, so its values are the same as in
     the whole table); the margin and the net customers come only with the whole table."""
+    if columns is not None:
+        return timeseries_each([record], columns).drop(columns="run")
     d = record.daily
     p = record.period_days
-    day = d["day"].astype(int)
-    period = day // p
-    keep = [k for k in d if k != "day"] if columns is None else list(columns)
-    if "margin" in keep and columns is not None:
-        raise ValueError("a period's margin comes from its sums: ask for the whole table")
+    keep = [k for k in d if k != "day"]
     frame = pd.DataFrame({k: d[k] for k in keep})
-    frame["period"] = period
-    agg: dict[str, str] = {}
-    for k in frame.columns:
-        if k == "period":
-            continue
-        agg[k] = "last" if k in _STOCKS else ("mean" if k in _MEANS else "sum")
-    out = frame.groupby("period", sort=True).agg(agg).reset_index()
+    frame["period"] = d["day"].astype(int) // p
+    out = frame.groupby("period", sort=True).agg({k: _aggregation(k) for k in keep}).reset_index()
     out.insert(1, "day_start", out["period"] * p)
     out.insert(2, "day_end", np.minimum((out["period"] + 1) * p, record.days))
-    if columns is not None:
-        return out
     gp, rev = out["gross_profit"].to_numpy(dtype=float), out["revenue"].to_numpy(dtype=float)
     out["margin"] = np.divide(gp, rev, out=np.full(len(rev), np.nan), where=rev > 0)
     out["net_customers"] = out["acquired"] - out["lost"]
     if record.launch_day is not None:  # a launched run: which periods are the warm-up, which are measured
         out["after_launch"] = out["day_start"] >= record.launch_day
+    return out
+
+
+def timeseries_each(records: Sequence[RunRecord], columns: Sequence[str]) -> pd.DataFrame:
+    """`timeseries(record, columns)` of every record, in one table: its rows are each run's in turn, with the
+    run's place in `records` in a leading column "run". It is one grouping of all their days (a batch keeps a
+    few series of thousands of runs, and one grouping per run costs more than its adding); each (run, period)
+    is aggregated on its own, in the order of its days, so every value has the bits of the run's own table."""
+    if "margin" in columns:
+        raise ValueError("a period's margin comes from its sums: ask for the whole table")
+    keep = list(columns)
+    lengths = [len(r.daily["day"]) for r in records]
+    frame = pd.DataFrame({k: np.concatenate([r.daily[k] for r in records] or [np.zeros(0)]) for k in keep})
+    frame["run"] = np.repeat(np.arange(len(records), dtype=np.int64), lengths)
+    frame["period"] = np.concatenate([r.daily["day"].astype(int) // r.period_days for r in records]
+                                     or [np.zeros(0, dtype=np.int64)])
+    out = frame.groupby(["run", "period"], sort=True).agg({k: _aggregation(k) for k in keep}).reset_index()
+    run = out["run"].to_numpy()
+    p = np.array([r.period_days for r in records], dtype=np.int64)[run]
+    days = np.array([r.days for r in records], dtype=np.int64)[run]
+    out.insert(2, "day_start", out["period"] * p)
+    out.insert(3, "day_end", np.minimum((out["period"] + 1) * p, days))
     return out
 
 
