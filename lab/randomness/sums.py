@@ -5,9 +5,13 @@ of every money column, exactly as its run alone sums its whole batch (`ndarray.s
 apart in the last bit. One `.sum()` call per world and column costs more than the adding when a stack holds
 many small worlds, each with a handful of purchases a day; `slice_sums` does the short slices together.
 
-numpy adds fewer than eight numbers one after the other, from zero; from eight on it adds in blocks
-(pairwise summation), which `slice_sums` leaves to numpy itself, slice by slice. tests/test_sums.py holds the
-result equal to numpy's, bit for bit, for slices of every length.
+numpy begins a sum at zero. Fewer than eight numbers it adds one after the other. From eight to 128 it keeps
+eight running sums (the k-th takes every eighth number from the k-th on, as far as the last whole row of eight),
+adds them as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)), and then the numbers left over one after the
+other. `slice_sums` does this for all such slices at once, the shorter ones padded with -0.0 (adding -0.0
+changes no bit of any sum; a slice shorter than eight has eight running sums of nothing). Longer slices numpy
+splits in two halves, recursively (pairwise summation): those it sums itself, slice by slice.
+tests/test_sums.py holds the result equal to numpy's, bit for bit, for slices of every length.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-#: numpy sums shorter runs than this one element after another (its pairwise summation's smallest block)
-SEQUENTIAL_BELOW = 8
+#: numpy's running sums of a run of LANES to BLOCK numbers (shorter runs it adds one after the other)
+LANES = 8
+#: numpy sums runs of up to this many elements with eight running sums, longer ones in halves (PW_BLOCKSIZE)
+BLOCK = 128
 
 
 def slice_sums(values: np.ndarray, slices: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -32,23 +38,30 @@ def slice_sums(values: np.ndarray, slices: Sequence[tuple[int, int]]) -> np.ndar
     lo = np.fromiter((a for a, _ in slices), dtype=np.int64, count=len(slices))
     hi = np.fromiter((b for _, b in slices), dtype=np.int64, count=len(slices))
     length = hi - lo
-    short = np.flatnonzero(length < SEQUENTIAL_BELOW)
-    if short.size:
-        width = int(length[short].max(initial=0))
-        if width:
-            # each short slice's elements in a row, padded with zeros (adding zero to a sum begun at zero
-            # changes no bit), added column by column as numpy adds a short run
-            offsets = np.arange(width)
-            cols = lo[short, None] + offsets
-            inside = offsets < length[short, None]
-            padded = np.where(inside, values[:, np.where(inside, cols, 0)], 0.0)
-            total = np.zeros((m, short.size))
-            for j in range(width):
-                total += padded[:, :, j]
-            out[:, short] = total
-        else:
-            out[:, short] = 0.0
-    for s in np.flatnonzero(length >= SEQUENTIAL_BELOW).tolist():
+    block = np.flatnonzero(length <= BLOCK)
+    if block.size:
+        out[:, block] = _eight_sums(values, lo[block], length[block])
+    for s in np.flatnonzero(length > BLOCK).tolist():
         for r in range(m):  # numpy's own sum of the slice, as the caller's would be
             out[r, s] = values[r, lo[s]:hi[s]].sum()
     return out
+
+
+def _eight_sums(values: np.ndarray, lo: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """numpy's sum of values[:, lo:lo + length] for slices of up to BLOCK elements, as a (rows, slices) array:
+    zero plus eight running sums over the whole rows of eight, combined in numpy's order, then the rest added in
+    turn."""
+    whole = length // LANES
+    rows = np.arange(int(whole.max()))
+    at = lo[:, None, None] + LANES * rows[None, :, None] + np.arange(LANES)  # (slices, rows of eight, 8)
+    inside = rows[None, :, None] < whole[:, None, None]
+    lanes = np.where(inside, values[:, np.where(inside, at, 0)], -0.0)  # (values' rows, slices, rows, 8)
+    s = np.full((values.shape[0], lo.size, LANES), -0.0)
+    for i in range(rows.size):
+        s += lanes[:, :, i, :]
+    total = ((s[..., 0] + s[..., 1]) + (s[..., 2] + s[..., 3])) + ((s[..., 4] + s[..., 5]) + (s[..., 6] + s[..., 7]))
+    rest, left = lo + LANES * whole, length - LANES * whole
+    for j in range(int(left.max())):
+        more = j < left
+        total += np.where(more, values[:, np.where(more, rest + j, 0)], -0.0)
+    return 0.0 + total  # numpy's sum begins at zero (so -0.0 and -0.0 sum to 0.0)
