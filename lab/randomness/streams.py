@@ -175,7 +175,5 @@ class WorldStreams(Streams):
         w = self.world[rows]
         cid = (rows - self.base[w]).astype(np.uint64)
         k = np.broadcast_to(np.asarray(counter, dtype=np.uint64), cid.shape)
-        out = np.empty((len(purposes), cid.size))
-        for j, p in enumerate(purposes):
-            out[j] = keyed_uniforms(self._keys_of(p)[w], cid, k)
-        return out
+        keys = np.stack([self._keys_of(p) for p in purposes])[:, w]  # (purposes, draws): one pass for them all
+        return keyed_uniforms(keys, cid, k)

@@ -35,11 +35,13 @@ def slice_sums(values: np.ndarray, slices: Sequence[tuple[int, int]]) -> np.ndar
     out = np.empty((m, len(slices)))
     if not slices:
         return out
-    lo = np.fromiter((a for a, _ in slices), dtype=np.int64, count=len(slices))
-    hi = np.fromiter((b for _, b in slices), dtype=np.int64, count=len(slices))
+    bounds = np.array(slices, dtype=np.int64).reshape(len(slices), 2)
+    lo, hi = bounds[:, 0], bounds[:, 1]
     length = hi - lo
     block = np.flatnonzero(length <= BLOCK)
-    if block.size:
+    if block.size == len(slices):
+        out[:] = _eight_sums(values, lo, length)
+    elif block.size:
         out[:, block] = _eight_sums(values, lo[block], length[block])
     for s in np.flatnonzero(length > BLOCK).tolist():
         for r in range(m):  # numpy's own sum of the slice, as the caller's would be
@@ -51,17 +53,26 @@ def _eight_sums(values: np.ndarray, lo: np.ndarray, length: np.ndarray) -> np.nd
     """numpy's sum of values[:, lo:lo + length] for slices of up to BLOCK elements, as a (rows, slices) array:
     zero plus eight running sums over the whole rows of eight, combined in numpy's order, then the rest added in
     turn."""
+    m, n = values.shape
+    padded = np.empty((m, n + 1))  # column n holds the -0.0 that pads every slice
+    padded[:, :n] = values
+    padded[:, n] = -0.0
     whole = length // LANES
-    rows = np.arange(int(whole.max()))
-    at = lo[:, None, None] + LANES * rows[None, :, None] + np.arange(LANES)  # (slices, rows of eight, 8)
-    inside = rows[None, :, None] < whole[:, None, None]
-    lanes = np.where(inside, values[:, np.where(inside, at, 0)], -0.0)  # (values' rows, slices, rows, 8)
-    s = np.full((values.shape[0], lo.size, LANES), -0.0)
-    for i in range(rows.size):
-        s += lanes[:, :, i, :]
+    rows = int(whole.max())
+    s = np.full((m, lo.size, LANES), -0.0)
+    if rows:
+        offsets = np.arange(rows * LANES)
+        at = np.where(offsets < LANES * whole[:, None], lo[:, None] + offsets, n)
+        lanes = padded[:, at].reshape(m, lo.size, rows, LANES)
+        for i in range(rows):
+            s += lanes[:, :, i, :]
     total = ((s[..., 0] + s[..., 1]) + (s[..., 2] + s[..., 3])) + ((s[..., 4] + s[..., 5]) + (s[..., 6] + s[..., 7]))
-    rest, left = lo + LANES * whole, length - LANES * whole
-    for j in range(int(left.max())):
-        more = j < left
-        total += np.where(more, values[:, np.where(more, rest + j, 0)], -0.0)
+    left = length - LANES * whole
+    more = int(left.max())
+    if more:
+        offsets = np.arange(more)
+        at = np.where(offsets < left[:, None], (lo + LANES * whole)[:, None] + offsets, n)
+        rest = padded[:, at]
+        for j in range(more):
+            total += rest[:, :, j]
     return 0.0 + total  # numpy's sum begins at zero (so -0.0 and -0.0 sum to 0.0)
