@@ -117,11 +117,15 @@ def test_at_bound_and_unconverged_fits_are_flagged() -> None:
 
 
 def test_a_parameter_the_data_cannot_pin_down_is_flagged() -> None:
-    rng = np.random.default_rng(11)
-    T = np.full(3000, 52.0)
-    x = rng.poisson(0.2 * T)  # no dropout: Pareto/NBD's s/beta -> 0, the scale of s and beta is free
-    t_x = np.where(x > 0, T * rng.random(3000) ** (1 / np.maximum(x, 1)), 0.0)
-    fit = fit_paretonbd(x, t_x, T)
+    # 40 customers, none of whom is seen to drop out: BG/NBD pins the purchase rate's r and alpha down (standard
+    # errors about 0.3 of the estimates) but not the dropout's a and b (about 3.7 times); the likelihood is
+    # smooth there, so the Hessian, and which parameters are weak, do not hang on the machine's last bits
+    rng = np.random.default_rng(2)
+    T = np.full(40, 52.0)
+    x = rng.poisson(rng.gamma(2.0, 0.1, 40) * T)
+    t_x = np.where(x > 0, T * rng.random(40) ** (1 / np.maximum(x, 1)), 0.0)
+    fit = fit_bgnbd(x, t_x, T)
+    assert all(e is not None for e in fit.se.values()), fit.warnings
     weak = [nm for nm, e in fit.se.items() if e is not None and e > fit.params[nm]]
     flagged = [nm for nm in fit.params if any(f"pin parameter {nm} " in w for w in fit.warnings)]
-    assert weak and flagged == weak
+    assert weak == ["a", "b"] and flagged == weak
