@@ -65,8 +65,8 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
     although the lab's sources changed since the batch started (the sessions record both hashes). `memory` is
     the bytes the stacks running at once may hold (default: a share of the machine's memory); it changes how
     fast the batch runs, never its results. `pool` is a pool of `jobs` local workers already started
-    for the local executor to run on (`lab.batch.executors.LocalRunner`): the runs shut it down when they end,
-    and the caller when run_batch refuses before they start."""
+    for the local executor to run on (`lab.batch.executors.LocalRunner`, which shuts it down when its runs end);
+    the caller shuts it down too, for the cases where none start (a refused store, nothing left to run)."""
     stream = stream if stream is not None else sys.stderr
     batch = spec if isinstance(spec, Batch) else load_spec(spec, customers=customers, days=days)
     out = Path(out)
