@@ -753,7 +753,8 @@ class StackedSimulation(Simulation):
                     np.add.at(mine, self._positions(idx[lo:hi], g.who, None), g.unit_costs(unit_cost))
         if self.on:
             delighted: slice | np.ndarray | None = None
-            some = [(lo, hi) for w, lo, hi in parts if eff.delight[lo:hi].any()]
+            before = np.concatenate(([0], np.cumsum(eff.delight != 0, dtype=np.int64)))  # delighted before each row
+            some = [(lo, hi) for w, lo, hi in parts if before[hi] > before[lo]]
             if len(some) == len(parts):
                 delighted = slice(None)
             elif some:
@@ -843,25 +844,31 @@ class StackedSimulation(Simulation):
         if grown:
             self._regrow(grown)
         welcomes: list[tuple[int, int, int, _Arrival]] = []  # (world, lo, hi, arrival) in the batch
-        rows, times, by = [], [], []
+        firsts, counts, times = [], [], []  # each welcome's first row and count; its arrival times
         pos = 0
         for w in range(self.K):
             first = int(self.bases[w]) + self.ns[w]
             for add in adds[w]:
                 for a in add:
                     k = len(a.times)
-                    rows.append(np.arange(first, first + k, dtype=np.int64))
+                    firsts.append(first)
+                    counts.append(k)
                     times.append(a.times)
-                    by.append(np.full(k, -1, dtype=np.int64) if a.referred_by is None else a.referred_by)
                     welcomes.append((w, pos, pos + k, a))
                     first += k
                     pos += k
             self.ns[w] = first - int(self.bases[w])
         if pos == 0:
             return
-        idx = np.concatenate(rows) if len(rows) > 1 else rows[0]
+        sizes = np.array(counts, dtype=np.int64)
+        idx = (np.repeat(np.array(firsts, dtype=np.int64) - (np.cumsum(sizes) - sizes), sizes)
+               + np.arange(pos, dtype=np.int64))
         t = np.concatenate(times) if len(times) > 1 else np.asarray(times[0], dtype=np.float64)
-        self.c.add(pos, t, self.streams, np.concatenate(by) if len(by) > 1 else by[0], rows=idx)
+        by = np.full(pos, -1, dtype=np.int64)  # the referrer of each new customer (-1: none)
+        for _, lo, hi, a in welcomes:
+            if a.referred_by is not None:
+                by[lo:hi] = a.referred_by
+        self.c.add(pos, t, self.streams, by, rows=idx)
         joins = self._welcome_clocks(idx, t)
         home = self.cur
         rt = self.worlds[0].runtime  # the programme running now (the warm-up's before a launch): every world's
