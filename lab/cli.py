@@ -139,8 +139,9 @@ def _chosen(ls, policy: str) -> str:
 
 
 def _batch_layer(report: bool = False) -> SimpleNamespace:
-    """The batch layer's functions: the one place this module names it (it imports pandas and pyarrow; with
-    `report`, also the report's functions, which import scipy.stats and matplotlib)."""
+    """The batch layer's functions: the one place this module imports it (it imports pandas and pyarrow; with
+    `report`, also the report's functions, which import scipy.stats and matplotlib). `cmd_batch` names the
+    module its workers import first, as a string."""
     from lab.batch import BatchError, apply_point, load_spec, run_batch
     from lab.batch.progress import duration
 
@@ -465,21 +466,21 @@ def _traced(scenario: Scenario, target: _Target, opts: RunOptions, follow: list[
 def cmd_batch(args: argparse.Namespace) -> int:
     """`lab batch SPEC ...`: run or resume a batch (0 done, 1 runs left undone, 2 bad input, 130 interrupted)."""
     pool = None
+    jobs = args.jobs or _cpus()
     if args.executor == "local":  # the workers start now and import the engine while this process imports the rest
         from lab.experiment.processes import spawn_pool, start_workers
 
-        jobs = args.jobs or _cpus()
         pool = spawn_pool(jobs, ignore_interrupt=True)
         start_workers(pool, jobs, "lab.batch.executors")
     api = _batch_layer()
     try:
         batch = api.load_spec(args.spec, customers=args.customers, days=args.days)
         out = Path(args.out) if args.out else Path("results") / batch.spec.name
-        _check_batch_memory(batch, args.executor, args.jobs)
+        _check_batch_memory(batch, args.executor, jobs)
         print(f"lab batch: '{batch.spec.name}': {len(batch.points)} design points x "
               f"{batch.replications} replications x "
               f"{len(batch.policies)} policies = {batch.total_runs} runs -> {out}", file=sys.stderr)
-        result = api.run_batch(batch, out, executor=args.executor, address=args.address, jobs=args.jobs,
+        result = api.run_batch(batch, out, executor=args.executor, address=args.address, jobs=jobs,
                                resume=args.resume, flush_runs=args.flush_runs, flush_seconds=args.flush_seconds,
                                max_restarts=args.retries, command=["lab", "batch", *args.argv],
                                allow_code_change=args.allow_code_change, memory=args.memory, pool=pool)

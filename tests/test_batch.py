@@ -25,6 +25,7 @@ from lab.batch.overrides import PathError, apply, get, resolve
 from lab.cli import main as lab_main
 from lab.metrics.batch_summary import summary_table, winners
 from lab.metrics.sensitivity import sensitivity_indices
+from lab.experiment.processes import spawn_pool
 from lab.experiment.run import run_policy
 from lab.metrics.outcomes import OUTCOMES
 from lab.metrics.stats import mean_ci, paired_diff_ci
@@ -352,6 +353,34 @@ def test_one_worker_and_two_workers_give_the_same_dataset(grid_spec, reference, 
     res = run_batch(grid_spec, tmp_path / "one", jobs=1, flush_runs=5, stream=open(os.devnull, "w"))
     assert res.completed == 16
     assert_same_dataset(reference, tmp_path / "one")
+
+
+def test_a_pool_started_before_the_batch_is_read_gives_the_same_dataset(grid_spec, reference, tmp_path):
+    """`lab batch` starts its workers first thing; run_batch runs on them, shuts them down, and the dataset is the
+    one its own pool gives (a pool for the local executor only)."""
+    pool = spawn_pool(2, ignore_interrupt=True)
+    try:
+        res = run_batch(grid_spec, tmp_path / "early", jobs=2, flush_runs=3, stream=open(os.devnull, "w"), pool=pool)
+        assert res.completed == 16
+        with pytest.raises(RuntimeError):  # the runs shut it down when they ended
+            pool.submit(int)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    assert_same_dataset(reference, tmp_path / "early")
+    with pytest.raises(ValueError, match="local workers"):
+        run_batch(grid_spec, tmp_path / "dask", executor="dask", pool=spawn_pool(1))
+
+
+@pytest.mark.parametrize("ignore", [True, False])
+def test_a_batch_worker_leaves_ctrl_c_to_the_driver(ignore):
+    """A Ctrl-C at the terminal reaches every process of the group; a batch's workers ignore it (the driver stops
+    the batch and keeps what is written), a comparison's keep Python's own handler."""
+    pool = spawn_pool(1, ignore_interrupt=ignore)
+    try:
+        handler = pool.submit(signal.getsignal, signal.SIGINT).result(timeout=60)
+    finally:
+        pool.shutdown()
+    assert (handler == signal.SIG_IGN) is ignore
 
 
 def test_an_in_process_dask_cluster_gives_the_same_dataset(grid_spec, reference, tmp_path):

@@ -76,6 +76,8 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
     command = list(command) if command is not None else [sys.executable, *sys.argv]
     runner: LocalRunner | DaskRunner
     if executor == "dask":
+        if pool is not None:
+            raise ValueError("pool= is a pool of local workers, for executor='local'; drop it for the dask executor")
         runner = DaskRunner(batch, jobs if jobs else None, address=address, client=client, retries=max_restarts)
     elif executor == "local":
         if address is not None:

@@ -150,7 +150,7 @@ def spawn_pool(jobs: int, ignore_interrupt: bool = False) -> ProcessPoolExecutor
     """`jobs` spawned worker processes, each ending with this one (`die_with_parent`) and quickly
     (`exit_quickly`). They start as work is submitted: one per task while none is idle, up to `jobs`.
     With `ignore_interrupt` a Ctrl-C at the terminal reaches the parent only, which decides what becomes of
-    the tasks under way (`lab batch` lets them finish and keeps their results)."""
+    the tasks under way (`lab batch` waits for them to end and keeps the runs it had written)."""
     return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_start_worker, initargs=(os.getpid(), ignore_interrupt))
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from lab.experiment.compare import Progress
 from lab.experiment.folder import Workspace, world_key
-from lab.experiment.processes import check_main_guarded, spawn_pool
+from lab.experiment.processes import worker_pool
 from lab.engine.options import RunOptions
 from lab.engine.stack import stack_structure
 from lab.experiment.memory import bytes_per_customer, stack_budget, stack_size
@@ -250,20 +250,15 @@ def robust_compare(loaded: LoadedScenario, options: RobustOptions, progress: boo
                 if bar is not None:
                     bar.step()
     todo = [t for t in tasks if t not in got]
-    pool = None
-    if options.jobs > 1:
-        check_main_guarded(f"robust_compare(..., RobustOptions(jobs={options.jobs}))")
-        pool = spawn_pool(options.jobs)
     try:
-        for p, w, k, outcomes in _run(loaded, todo, design, tuple(ranges), seed, options, pool):
-            got[(p, w, k)] = outcomes
-            if workspace is not None:
-                workspace.keep(world_key(p, w, k), outcomes, {}, 0.0)
-            if bar is not None:
-                bar.step()
+        with worker_pool(options.jobs, f"robust_compare(..., RobustOptions(jobs={options.jobs}))") as pool:
+            for p, w, k, outcomes in _run(loaded, todo, design, tuple(ranges), seed, options, pool):
+                got[(p, w, k)] = outcomes
+                if workspace is not None:
+                    workspace.keep(world_key(p, w, k), outcomes, {}, 0.0)
+                if bar is not None:
+                    bar.step()
     finally:
-        if pool is not None:
-            pool.shutdown()
         if bar is not None:
             bar.close()
     shape = (len(study.policies), worlds, options.replications)

@@ -28,14 +28,7 @@ def timeseries(record: RunRecord, columns: Sequence[str] | None = None) -> pd.Da
     the whole table); the margin and the net customers come only with the whole table."""
     if columns is not None:
         return timeseries_each([record], columns).drop(columns="run")
-    d = record.daily
-    p = record.period_days
-    keep = [k for k in d if k != "day"]
-    frame = pd.DataFrame({k: d[k] for k in keep})
-    frame["period"] = d["day"].astype(int) // p
-    out = frame.groupby("period", sort=True).agg({k: _aggregation(k) for k in keep}).reset_index()
-    out.insert(1, "day_start", out["period"] * p)
-    out.insert(2, "day_end", np.minimum((out["period"] + 1) * p, record.days))
+    out = _grouped([record], [k for k in record.daily if k != "day"]).drop(columns="run")
     gp, rev = out["gross_profit"].to_numpy(dtype=float), out["revenue"].to_numpy(dtype=float)
     out["margin"] = np.divide(gp, rev, out=np.full(len(rev), np.nan), where=rev > 0)
     out["net_customers"] = out["acquired"] - out["lost"]
@@ -51,7 +44,12 @@ def timeseries_each(records: Sequence[RunRecord], columns: Sequence[str]) -> pd.
     is aggregated on its own, in the order of its days, so every value has the bits of the run's own table."""
     if "margin" in columns:
         raise ValueError("a period's margin comes from its sums: ask for the whole table")
-    keep = list(columns)
+    return _grouped(records, list(columns))
+
+
+def _grouped(records: Sequence[RunRecord], keep: list[str]) -> pd.DataFrame:
+    """The per-period table of `keep` of every record, as `timeseries_each` describes it (the whole table
+    replaces the summed margin with the margin of the sums)."""
     lengths = [len(r.daily["day"]) for r in records]
     frame = pd.DataFrame({k: np.concatenate([r.daily[k] for r in records] or [np.zeros(0)]) for k in keep})
     frame["run"] = np.repeat(np.arange(len(records), dtype=np.int64), lengths)

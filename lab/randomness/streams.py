@@ -174,6 +174,8 @@ class WorldStreams(Streams):
         rows = np.asarray(customer, dtype=np.int64)
         w = self.world[rows]
         cid = (rows - self.base[w]).astype(np.uint64)
+        if not purposes:
+            return np.empty((0, cid.size))
         k = np.broadcast_to(np.asarray(counter, dtype=np.uint64), cid.shape)
         keys = np.stack([self._keys_of(p) for p in purposes])[:, w]  # (purposes, draws): one pass for them all
         return keyed_uniforms(keys, cid, k)

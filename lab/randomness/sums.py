@@ -10,7 +10,8 @@ eight running sums (the k-th takes every eighth number from the k-th on, as far 
 adds them as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)), and then the numbers left over one after the
 other. `slice_sums` does this for all such slices at once, the shorter ones padded with -0.0 (adding -0.0
 changes no bit of any sum; a slice shorter than eight has eight running sums of nothing). Longer slices numpy
-splits in two halves, recursively (pairwise summation): those it sums itself, slice by slice.
+splits in two halves, recursively (pairwise summation): those it sums itself, slice by slice, as it does every
+slice of a batch holding a NaN (whose sign and payload depend on the order of adding).
 tests/test_sums.py holds the result equal to numpy's, bit for bit, for slices of every length.
 """
 
@@ -38,12 +39,13 @@ def slice_sums(values: np.ndarray, slices: Sequence[tuple[int, int]]) -> np.ndar
     bounds = np.array(slices, dtype=np.int64).reshape(len(slices), 2)
     lo, hi = bounds[:, 0], bounds[:, 1]
     length = hi - lo
-    block = np.flatnonzero(length <= BLOCK)
+    # a NaN's sign and payload come out of numpy's own order of adding: a batch holding one is summed by numpy
+    block = np.flatnonzero(length <= BLOCK) if not np.isnan(values).any() else np.zeros(0, dtype=np.int64)
     if block.size == len(slices):
         out[:] = _eight_sums(values, lo, length)
     elif block.size:
         out[:, block] = _eight_sums(values, lo[block], length[block])
-    for s in np.flatnonzero(length > BLOCK).tolist():
+    for s in np.setdiff1d(np.arange(len(slices)), block).tolist():
         for r in range(m):  # numpy's own sum of the slice, as the caller's would be
             out[r, s] = values[r, lo[s]:hi[s]].sum()
     return out
