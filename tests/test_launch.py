@@ -231,3 +231,17 @@ def test_a_comparison_on_the_fitted_base_says_it_launched(fitted) -> None:
     summary = comp.summary()
     assert summary["launch_day"] == 0 and summary["customers"] == 2000
     assert set(summary["policies"]) == {"none", "points"}
+
+
+def test_policies_on_the_fitted_base_run_alone_through_policy_runs(fitted) -> None:
+    """An existing customer base never shares a stack: `policy_runs` (which `lab compare` and `lab batch` call)
+    gives each policy's world the run alone."""
+    from lab.engine.stack import policy_runs
+    from tests.test_stack import assert_same
+
+    loaded = load_scenario(_launch_scenario(fitted, behaviour=True, days=60), ["none", "points"])
+    policies = [loaded.policies["none"], loaded.policies["points"]]
+    worlds = [RunOptions(seed=3, address=(r,), customers=300) for r in range(2)]
+    for cp, runs in zip(policies, policy_runs(loaded.scenario, policies, worlds), strict=True):
+        for o, raw in zip(worlds, runs, strict=True):
+            assert_same(Simulation(loaded.scenario, cp, o).run().record, raw.record, f"{cp.policy.name} {o.address}")

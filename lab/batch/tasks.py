@@ -255,7 +255,7 @@ def _shared_outputs(batch: Batch, members: Sequence[tuple[str, Sequence[_Run]]])
     their warm-up simulated once. If that raises, each policy's group runs on its own, so that a failure is
     charged to the runs it belongs to."""
     group = members[0][1]
-    if len(members) > 1 and group[0].scenario.population.from_fit is None:
+    if len(members) > 1:
         try:
             raws = policy_runs([run.scenario for run in group], [g[0].policy for _, g in members],
                                [_options(batch, run) for run in group])

@@ -1134,9 +1134,13 @@ def policy_runs(scenario: Scenario | Sequence[Scenario], policies: Sequence[Comp
     When the worlds launch after day 0, the days before the launch run no programme under any policy (docs/MODEL.md,
     "Launch day"), so they are simulated once: the first policy's stack runs to the launch, and every other
     policy's stack continues from a copy of it, its own programme set as its run alone would hold it then. With
-    four policies and a launch halfway through the horizon, five half-horizons are simulated instead of eight."""
+    four policies and a launch halfway through the horizon, five half-horizons are simulated instead of eight.
+    Runs on an existing customer base (`population.from_fit`), which never share a stack (`stack_key`), run alone."""
     if not policies:
         return []
+    scenarios = [scenario] * len(worlds) if isinstance(scenario, Scenario) else list(scenario)
+    if any(sc.population.from_fit is not None for sc in scenarios):
+        return [[Simulation(sc, p, o).run() for sc, o in zip(scenarios, worlds, strict=True)] for p in policies]
     first = StackedSimulation(scenario, policies[0], worlds)
     if len(policies) == 1 or first.launch_day == 0:
         return [first.runs()] + [StackedSimulation(scenario, p, worlds).runs() for p in policies[1:]]

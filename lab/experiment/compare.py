@@ -135,8 +135,7 @@ def _execute(loaded: LoadedScenario, tasks: list[Task], seed: int, customers: in
     for t in tasks:
         by_policy.setdefault(t.policy, []).append(t)
     first = next(iter(by_policy.values()))
-    if loaded.scenario.population.from_fit is None and all(
-            [(t.replication, t.cut) for t in g] == [(t.replication, t.cut) for t in first] for g in by_policy.values()):
+    if all([(t.replication, t.cut) for t in g] == [(t.replication, t.cut) for t in first] for g in by_policy.values()):
         scenarios, options = zip(*(world(t) for t in first))
         shared = run_policies(list(scenarios), [loaded.policies[p] for p in by_policy], list(options))
         done = dict(zip((t for g in by_policy.values() for t in g), (res for runs in shared for res in runs)))
