@@ -43,7 +43,8 @@ def slice_sums(values: np.ndarray, slices: Sequence[tuple[int, int]]) -> np.ndar
     block = np.flatnonzero(length <= BLOCK) if not np.isnan(values).any() else np.zeros(0, dtype=np.int64)
     if block.size == len(slices):
         out[:] = _eight_sums(values, lo, length)
-    elif block.size:
+        return out
+    if block.size:
         out[:, block] = _eight_sums(values, lo[block], length[block])
     for s in np.setdiff1d(np.arange(len(slices)), block).tolist():
         for r in range(m):  # numpy's own sum of the slice, as the caller's would be
