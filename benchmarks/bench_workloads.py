@@ -12,7 +12,8 @@ ratios below compare measurements taken side by side.
 
 The cases are the ones the many-worlds issue sets targets on: a batch of 200 small
 classroom runs against one large classroom run of the same work, the README's
-comparison and its robust form over 256 plausible worlds (2,048 more runs), the
+comparison (today's and the first wave's classroom, the work the issue timed) and its robust form over
+256 plausible worlds (2,048 more runs), the
 million-customer apparel run against a hand-written per-customer
 SimPy loop, the start-up of the command line, and one run of every shipped scenario
 at its own size under the points policy. `--quick` divides the large sizes by ten
@@ -42,6 +43,7 @@ class Case:
     name: str
     argv: tuple[str, ...]
     note: str
+    tree: Path = ROOT  # the checkout whose lab runs it (`--before` adds cases run by another)
 
 
 def _lab(*args: str) -> tuple[str, ...]:
@@ -63,6 +65,10 @@ def cases(out: Path, quick: bool) -> list[Case]:
         Case("compare_classroom", _lab("compare", str(ROOT / "scenarios/classroom.yaml"), "--jobs", "2", "--out",
                                        str(out / "compare")),
              "the README's first command: 4 policies x 10 replications x whole and cut loop"),
+        Case("compare_first_wave", _lab("compare", str(ROOT / "benchmarks/specs/classroom_first_wave.yaml"), "--jobs",
+                                        "2", "--out", str(out / "first_wave")),
+             "the README's first command as the issue timed it: the first wave's classroom (2,000 customers born on "
+             "day 0, 365 days), 80 runs"),
         Case("robust_classroom", _lab("compare", str(ROOT / "scenarios/classroom.yaml"), "--robust",
                                       str(256 // (8 if quick else 1)), "--jobs", "2", "--out", str(out / "robust")),
              "the robust comparison: the README's comparison plus 256 plausible worlds x 4 policies x 2 replications"),
@@ -87,7 +93,9 @@ def cases(out: Path, quick: bool) -> list[Case]:
 def measure(case: Case) -> tuple[float, float, str]:
     """Wall seconds, peak resident MiB and standard output of one run of the case."""
     start = time.perf_counter()
-    proc = subprocess.Popen(case.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, text=True)
+    env = dict(os.environ, PYTHONPATH=str(case.tree)) if case.tree != ROOT else None
+    proc = subprocess.Popen(case.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=case.tree, env=env,
+                            text=True)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     out = proc.stdout.read() if proc.stdout else ""
@@ -98,16 +106,26 @@ def measure(case: Case) -> tuple[float, float, str]:
     return wall, usage.ru_maxrss / 1024.0, out
 
 
-def purchases_of(case: Case, out: Path, stdout: str) -> float | None:
-    """Purchases simulated by a run case (from its summary.json or its JSON line), for purchases per second."""
+def purchases_of(case: Case, stdout: str) -> tuple[float, float] | None:
+    """(purchases simulated, purchases measured) by a run case, for purchases per second.
+
+    Simulated: every purchase the run made, trial purchases and the warm-up's included (its daily series
+    summed), the count the naive loop's JSON line gives for its own. Measured: the summary's `purchases`,
+    which counts from the programme's launch only (a year into the apparel store's 730 days)."""
     if case.name.startswith("naive"):
-        return float(json.loads(stdout.strip().splitlines()[-1])["purchases"])
+        n = float(json.loads(stdout.strip().splitlines()[-1])["purchases"])
+        return n, n
     if case.name.startswith("run_"):
         folder = Path(case.argv[case.argv.index("--out") + 1])
+        # read by a child: pyarrow in this process would be counted in the peak memory of every later case (a
+        # child's maximum resident set starts from its parent's)
+        read = ("import sys, pyarrow.parquet as pq; "
+                "print(pq.read_table(sys.argv[1], columns=['purchases']).column('purchases').to_numpy().sum())")
+        simulated = float(subprocess.run([sys.executable, "-c", read, str(folder / "timeseries.parquet")],
+                                         check=True, capture_output=True, text=True).stdout)
         summary = json.loads((folder / "summary.json").read_text())
-        outcomes = summary.get("outcomes", summary)
-        value = outcomes.get("purchases")
-        return float(value) if isinstance(value, (int, float)) else None
+        measured = summary.get("outcomes", summary).get("purchases")
+        return simulated, float(measured) if isinstance(measured, (int, float)) else float("nan")
     return None
 
 
@@ -116,46 +134,63 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only", help="comma-separated case names")
     ap.add_argument("--quick", action="store_true", help="large sizes divided by ten (to try the script)")
+    ap.add_argument("--before", type=Path, metavar="TREE",
+                    help="another checkout (the tree before a change): the first wave's comparison is also run by "
+                         "its lab, interleaved, and the speed-up printed")
     args = ap.parse_args()
     out = Path(tempfile.mkdtemp(prefix="lab-bench-"))
     chosen = cases(out, args.quick)
     if args.only:
         names = set(args.only.split(","))
         chosen = [c for c in chosen if c.name in names]
+    if args.before:
+        first = next(c for c in cases(out, args.quick) if c.name == "compare_first_wave")
+        argv = tuple(str(out / "first_wave_before") if a == str(out / "first_wave") else a for a in first.argv)
+        chosen.append(Case("compare_first_wave_before", argv, f"the same, by the lab of {args.before}",
+                           args.before.resolve()))
     load_before = os.getloadavg()
     walls: dict[str, list[float]] = {c.name: [] for c in chosen}
     peaks: dict[str, float] = {c.name: 0.0 for c in chosen}
-    bought: dict[str, float | None] = {}
+    bought: dict[str, tuple[float, float] | None] = {}
     for rep in range(args.repeats):
         for c in chosen:
             shutil.rmtree(out / "batch", ignore_errors=True)  # a batch must start afresh, not resume
             wall, peak, stdout = measure(c)
             walls[c.name].append(wall)
             peaks[c.name] = max(peaks[c.name], peak)
-            bought[c.name] = purchases_of(c, out, stdout)
+            bought[c.name] = purchases_of(c, stdout)
             print(f"  [{rep + 1}/{args.repeats}] {c.name}: {wall:.2f} s", file=sys.stderr)
     load_after = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs; load average before {load_before[0]:.2f} {load_before[1]:.2f} "
           f"{load_before[2]:.2f}, after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}; "
           f"{args.repeats} runs of each case, interleaved{' (--quick sizes)' if args.quick else ''}\n")
-    print("| case | what | median s | min s | max s | peak MB | purchases | purchases/s |")
+    print("| case | what | median s | min s | max s | peak MB | purchases simulated (measured) | purchases/s |")
     print("|---|---|---|---|---|---|---|---|")
     med = {k: statistics.median(v) for k, v in walls.items()}
     for c in chosen:
         n = bought.get(c.name)
-        rate = f"{n / med[c.name]:,.0f}" if n else ""
+        count = f"{n[0]:,.0f} ({n[1]:,.0f})" if n else ""
+        rate = f"{n[0] / med[c.name]:,.0f}" if n else ""
         print(f"| {c.name} | {c.note} | {med[c.name]:.2f} | {min(walls[c.name]):.2f} | {max(walls[c.name]):.2f} "
-              f"| {peaks[c.name]:.0f} | {f'{n:,.0f}' if n else ''} | {rate} |")
+              f"| {peaks[c.name]:.0f} | {count} | {rate} |")
     ratios = [("batch_200x500", "run_100k", "200 small runs / one run of the same work (target <= 2)"),
+              ("compare_first_wave_before", "compare_first_wave",
+               "the first wave's comparison, the tree before over this one (target >= 5)"),
               ("run_apparel_1m", "naive_simpy_100k", None)]
     print()
     for a, b, words in ratios:
         if a in med and b in med:
             if words:
                 print(f"- {words}: {med[a] / med[b]:.2f}x")
-            elif bought.get(a) and bought.get(b):
-                ra, rb = bought[a] / med[a], bought[b] / med[b]  # type: ignore[operator]
-                print(f"- apparel 1M purchases/s over the naive SimPy loop's (target >= 8): {ra / rb:.2f}x")
+            elif (na := bought.get(a)) and (nb := bought.get(b)):
+                print(f"- apparel 1M purchases/s over the naive SimPy loop's (target >= 8): "
+                      f"{(na[0] / med[a]) / (nb[0] / med[b]):.2f}x, every purchase simulated "
+                      f"({(na[1] / med[a]) / (nb[0] / med[b]):.2f}x counting the measured year's alone)")
+    if "compare_first_wave_before" in med and "compare_first_wave" in med:
+        same = all((out / "first_wave" / f).read_bytes() == (out / "first_wave_before" / f).read_bytes()
+                   for f in ("summary.json", "replications.parquet", "timeseries.parquet"))
+        print(f"- the two trees' summary.json, replications.parquet and timeseries.parquet are "
+              f"{'byte-identical' if same else 'DIFFERENT'}")
     shutil.rmtree(out, ignore_errors=True)
 
 
