@@ -8,16 +8,18 @@ sitting from a busy one. Cases are interleaved (every case once, then every case
 again, ...), so a change in the machine's load spreads over all of them alike and the
 ratios below compare measurements taken side by side.
 
-    python benchmarks/bench_workloads.py [--repeats 3] [--only NAME,NAME] [--quick]
+    python benchmarks/bench_workloads.py [--repeats 3] [--only NAME,NAME] [--quick] [--before TREE]
 
 The cases are the ones the many-worlds issue sets targets on: a batch of 200 small
 classroom runs against one large classroom run of the same work, the README's
-comparison (today's and the first wave's classroom, the work the issue timed) and its robust form over
-256 plausible worlds (2,048 more runs), the
-million-customer apparel run against a hand-written per-customer
-SimPy loop, the start-up of the command line, and one run of every shipped scenario
-at its own size under the points policy. `--quick` divides the large sizes by ten
-(the robust worlds by eight; for trying the script, not for quoting).
+comparison (on today's classroom, and on the first wave's: the work the issue timed)
+and its robust form over 256 plausible worlds (2,048 more runs), the million-customer
+apparel run against a hand-written per-customer SimPy loop, the start-up of the
+command line, and one run of every shipped scenario at its own size under the points
+policy. `--quick` divides the large sizes by ten (the robust worlds by eight; for
+trying the script, not for quoting). `--before TREE` runs the first wave's comparison
+with another checkout's lab too, right after this tree's in every round, and prints
+the speed-up and whether the two trees' outputs are byte-identical.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def cases(out: Path, quick: bool) -> list[Case]:
              "the README's first command: 4 policies x 10 replications x whole and cut loop"),
         Case("compare_first_wave", _lab("compare", str(ROOT / "benchmarks/specs/classroom_first_wave.yaml"), "--jobs",
                                         "2", "--out", str(out / "first_wave")),
-             "the README's first command as the issue timed it: the first wave's classroom (2,000 customers born on "
+             "the README's first command as the issue timed it: the first wave's classroom (2,000 starting customers on "
              "day 0, 365 days), 80 runs"),
         Case("robust_classroom", _lab("compare", str(ROOT / "scenarios/classroom.yaml"), "--robust",
                                       str(256 // (8 if quick else 1)), "--jobs", "2", "--out", str(out / "robust")),
@@ -92,14 +94,16 @@ def cases(out: Path, quick: bool) -> list[Case]:
 
 def measure(case: Case) -> tuple[float, float, str]:
     """Wall seconds, peak resident MiB and standard output of one run of the case."""
-    start = time.perf_counter()
     env = dict(os.environ, PYTHONPATH=str(case.tree)) if case.tree != ROOT else None
-    proc = subprocess.Popen(case.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=case.tree, env=env,
-                            text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    out = proc.stdout.read() if proc.stdout else ""
-    err = proc.stderr.read() if proc.stderr else ""
+    # the output goes to files, not pipes: a child writing more than a pipe holds would wait for a reader
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        start = time.perf_counter()
+        proc = subprocess.Popen(case.argv, stdout=stdout, stderr=stderr, cwd=case.tree, env=env, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        stdout.seek(0)
+        stderr.seek(0)
+        out, err = stdout.read(), stderr.read()
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"{case.name} failed with exit code {code}:\n{err[-2000:]}")
@@ -125,8 +129,21 @@ def purchases_of(case: Case, stdout: str) -> tuple[float, float] | None:
                                          check=True, capture_output=True, text=True).stdout)
         summary = json.loads((folder / "summary.json").read_text())
         measured = summary.get("outcomes", summary).get("purchases")
-        return simulated, float(measured) if isinstance(measured, (int, float)) else float("nan")
+        return simulated, (float(measured) if isinstance(measured, (int, float)) else float("nan"))
     return None
+
+
+#: what the two trees' first-wave comparisons are compared on (manifest.json holds timings and the command line)
+COMPARED = ("summary.json", "replications.parquet", "timeseries.parquet", "retention.parquet", "lorenz.parquet")
+
+
+def _same_outputs(mine: Path, theirs: Path) -> str:
+    """Whether two comparisons' outputs (COMPARED) are byte-identical, in words."""
+    missing = [f for f in COMPARED for d in (mine, theirs) if not (d / f).exists()]
+    if missing:
+        return f"not comparable: {', '.join(sorted(set(missing)))} missing"
+    differ = [f for f in COMPARED if (mine / f).read_bytes() != (theirs / f).read_bytes()]
+    return f"DIFFERENT: {', '.join(differ)}" if differ else "byte-identical"
 
 
 def main() -> None:
@@ -136,18 +153,27 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="large sizes divided by ten (to try the script)")
     ap.add_argument("--before", type=Path, metavar="TREE",
                     help="another checkout (the tree before a change): the first wave's comparison is also run by "
-                         "its lab, interleaved, and the speed-up printed")
+                         "its lab, right after this tree's, and the speed-up printed")
     args = ap.parse_args()
+    if args.before and not (args.before / "lab" / "__init__.py").is_file():
+        raise SystemExit(f"--before {args.before}: not a checkout of the lab (no lab/__init__.py there)")
     out = Path(tempfile.mkdtemp(prefix="lab-bench-"))
+    try:
+        _run(args, out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, out: Path) -> None:
     chosen = cases(out, args.quick)
     if args.only:
-        names = set(args.only.split(","))
+        names = set(args.only.split(",")) | ({"compare_first_wave"} if args.before else set())
         chosen = [c for c in chosen if c.name in names]
-    if args.before:
-        first = next(c for c in cases(out, args.quick) if c.name == "compare_first_wave")
-        argv = tuple(str(out / "first_wave_before") if a == str(out / "first_wave") else a for a in first.argv)
-        chosen.append(Case("compare_first_wave_before", argv, f"the same, by the lab of {args.before}",
-                           args.before.resolve()))
+    if args.before:  # right after this tree's, so that each pair is timed side by side
+        at = next(i for i, c in enumerate(chosen) if c.name == "compare_first_wave")
+        argv = tuple(str(out / "first_wave_before") if a == str(out / "first_wave") else a for a in chosen[at].argv)
+        chosen.insert(at + 1, Case("compare_first_wave_before", argv, f"the same, by the lab of {args.before}",
+                                   args.before.resolve()))
     load_before = os.getloadavg()
     walls: dict[str, list[float]] = {c.name: [] for c in chosen}
     peaks: dict[str, float] = {c.name: 0.0 for c in chosen}
@@ -158,7 +184,8 @@ def main() -> None:
             wall, peak, stdout = measure(c)
             walls[c.name].append(wall)
             peaks[c.name] = max(peaks[c.name], peak)
-            bought[c.name] = purchases_of(c, stdout)
+            if rep == args.repeats - 1:  # (the same every time: the runs are deterministic)
+                bought[c.name] = purchases_of(c, stdout)
             print(f"  [{rep + 1}/{args.repeats}] {c.name}: {wall:.2f} s", file=sys.stderr)
     load_after = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs; load average before {load_before[0]:.2f} {load_before[1]:.2f} "
@@ -177,7 +204,7 @@ def main() -> None:
               ("compare_first_wave_before", "compare_first_wave",
                "the first wave's comparison, the tree before over this one (target >= 5)"),
               ("run_apparel_1m", "naive_simpy_100k", None)]
-    print()
+    print("\nratios of the unrounded medians:")
     for a, b, words in ratios:
         if a in med and b in med:
             if words:
@@ -186,12 +213,8 @@ def main() -> None:
                 print(f"- apparel 1M purchases/s over the naive SimPy loop's (target >= 8): "
                       f"{(na[0] / med[a]) / (nb[0] / med[b]):.2f}x, every purchase simulated "
                       f"({(na[1] / med[a]) / (nb[0] / med[b]):.2f}x counting the measured year's alone)")
-    if "compare_first_wave_before" in med and "compare_first_wave" in med:
-        same = all((out / "first_wave" / f).read_bytes() == (out / "first_wave_before" / f).read_bytes()
-                   for f in ("summary.json", "replications.parquet", "timeseries.parquet"))
-        print(f"- the two trees' summary.json, replications.parquet and timeseries.parquet are "
-              f"{'byte-identical' if same else 'DIFFERENT'}")
-    shutil.rmtree(out, ignore_errors=True)
+    if "compare_first_wave_before" in med:
+        print(f"- the two trees' {', '.join(COMPARED)}: {_same_outputs(out / 'first_wave', out / 'first_wave_before')}")
 
 
 if __name__ == "__main__":
