@@ -69,8 +69,8 @@ def cases(out: Path, quick: bool) -> list[Case]:
              "the README's first command: 4 policies x 10 replications x whole and cut loop"),
         Case("compare_first_wave", _lab("compare", str(ROOT / "benchmarks/specs/classroom_first_wave.yaml"), "--jobs",
                                         "2", "--out", str(out / "first_wave")),
-             "the README's first command as the issue timed it: the first wave's classroom (2,000 starting customers on "
-             "day 0, 365 days), 80 runs"),
+             "the README's first command as the issue timed it: the first wave's classroom (2,000 starting "
+             "customers on day 0, 365 days), 80 runs"),
         Case("robust_classroom", _lab("compare", str(ROOT / "scenarios/classroom.yaml"), "--robust",
                                       str(256 // (8 if quick else 1)), "--jobs", "2", "--out", str(out / "robust")),
              "the robust comparison: the README's comparison plus 256 plausible worlds x 4 policies x 2 replications"),
