@@ -749,11 +749,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: the package to install for an imported module whose name is not the package's
+_PIP_NAMES = {"yaml": "pyyaml", "prim": "PRIM", "dask": "'dask[distributed]'", "distributed": "'dask[distributed]'"}
+
+
+def _install_hint(exc: BaseException) -> str | None:
+    """What to tell the user when `exc` says this Python lacks a package the lab needs; None for anything else
+    (a module of the lab's own that will not import is an internal error)."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return None
+    top = exc.name.split(".")[0]
+    if top == "lab":
+        return None
+    return (f"this Python has no module '{top}', which the lab needs; install it with `python -m pip install "
+            f"{_PIP_NAMES.get(top, top)}`, or reinstall the lab with its dependencies (`python -m pip install -e .` "
+            f"in its folder)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `lab` command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except ModuleNotFoundError as exc:  # (checking some options imports what they are checked with)
+        hint = _install_hint(exc)
+        if hint is None or "--debug" in argv:
+            raise
+        print(f"lab: {hint}", file=sys.stderr)
+        return EXIT_FAILED
     if not getattr(args, "fn", None):
         parser.print_help()
         return EXIT_BAD_INPUT
@@ -774,6 +798,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # an internal error: say so plainly, without a traceback
         if args.debug:
             raise
+        hint = _install_hint(exc)
+        if hint is not None:
+            print(f"lab {args.command}: {hint}", file=sys.stderr)
+            return EXIT_FAILED
         print(f"lab: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)", file=sys.stderr)
         return EXIT_FAILED
 

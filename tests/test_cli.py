@@ -58,6 +58,30 @@ def test_bad_command_line_values_exit_2_without_traceback():
     assert "expected a whole number" in out.stderr and "Traceback" not in out.stderr
 
 
+def _lab_without(module: str, *argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`lab ARGV` in a fresh Python where importing `module` fails as it does when it is not installed."""
+    code = (f"import sys; sys.modules[{module!r}] = None\n"  # (import then raises ModuleNotFoundError)
+            f"from lab.cli import main; sys.exit(main({list(argv)!r}))")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.parametrize(("module", "install"), [("pandas", "pip install pandas"), ("yaml", "pip install pyyaml")])
+def test_a_missing_dependency_is_named_with_how_to_install_it(module, install, tmp_path):
+    out = _lab_without(module, "run", CLASSROOM, "--policy", "points", "--customers", "50", "--days", "10",
+                       "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert out.returncode == 1
+    assert f"no module '{module}'" in out.stderr and install in out.stderr and "pip install -e ." in out.stderr
+    assert "internal error" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_missing_module_of_the_lab_itself_is_an_internal_error(tmp_path):
+    out = _lab_without("lab.experiment.run", "run", CLASSROOM, "--policy", "points", "--customers", "50",
+                       "--days", "10", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert out.returncode == 1
+    assert "internal error: ModuleNotFoundError" in out.stderr and "pip install" not in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_unknown_policy_suggests_the_closest(capsys):
     assert main(["run", CLASSROOM, "--policy", "pionts", "--out", "unused"]) == 2
     assert "did you mean 'points'" in capsys.readouterr().err
