@@ -773,10 +773,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
     except ModuleNotFoundError as exc:  # (checking some options imports what they are checked with)
-        hint = _install_hint(exc)
-        if hint is None or "--debug" in argv:
+        if "--debug" in argv:
             raise
-        print(f"lab: {hint}", file=sys.stderr)
+        hint = _install_hint(exc)
+        print(f"lab: {hint}" if hint is not None else
+              f"lab: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)", file=sys.stderr)
         return EXIT_FAILED
     if not getattr(args, "fn", None):
         parser.print_help()

@@ -74,8 +74,9 @@ def test_a_missing_dependency_is_named_with_how_to_install_it(module, install, t
     assert "internal error" not in out.stderr and "Traceback" not in out.stderr
 
 
-def test_a_missing_module_of_the_lab_itself_is_an_internal_error(tmp_path):
-    out = _lab_without("lab.experiment.run", "run", CLASSROOM, "--policy", "points", "--customers", "50",
+@pytest.mark.parametrize("module", ["lab.experiment.run", "lab.fit.command"])  # when running, when parsing
+def test_a_missing_module_of_the_lab_itself_is_an_internal_error(module, tmp_path):
+    out = _lab_without(module, "run", CLASSROOM, "--policy", "points", "--customers", "50",
                        "--days", "10", "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert out.returncode == 1
     assert "internal error: ModuleNotFoundError" in out.stderr and "pip install" not in out.stderr
