@@ -26,7 +26,7 @@ from lab.population.customers import Customers, SegmentTable
 from lab.scenario.model import Scenario
 
 __all__ = ["STACK_MEMORY_SHARE", "STACK_WORLDS", "bytes_per_customer", "check_memory", "machine_memory",
-           "stack_budget", "stack_size"]
+           "runs_held", "stack_budget", "stack_size"]
 
 STACK_WORLDS = 64  # at most this many runs simulated at once in one stack (lab.engine.stack)
 STACK_MEMORY_SHARE = 0.25  # by default, the stacks running at once hold at most this share of the machine's memory
@@ -100,12 +100,18 @@ def stack_budget(memory: int | None = None) -> int | None:
     return None if total is None else int(total * STACK_MEMORY_SHARE)
 
 
+def runs_held(per_world: int, jobs: int, budget: int | None) -> int | None:
+    """How many runs each of `jobs` processes may hold at once for their stacks to fit in `budget` bytes (a run
+    needs `per_world`: its customers times the bytes per customer); None without a budget. At least 1: a single
+    run that does not fit is `check_memory`'s to refuse, not this function's."""
+    return None if budget is None else max(1, int(budget // max(1, per_world * jobs)))
+
+
 def stack_size(per_world: int, jobs: int, runs: int, budget: int | None) -> int:
     """How many worlds go in one stack: at most STACK_WORLDS; few enough that `jobs` stacks at once fit in
-    `budget` bytes (a world needs `per_world`: its customers times the bytes per customer); and enough stacks,
-    one per process where there are `runs` for it, to keep every process busy (a stack's fixed cost per
-    simulated day is paid once for all its worlds, so fewer, larger stacks are faster: 200 runs of 500
-    customers went from 17.5 s to 14.8 s with one stack per process instead of two). At least 1: a single
-    run that does not fit is `check_memory`'s to refuse, not this function's."""
-    fits = STACK_WORLDS if budget is None else int(budget // max(1, per_world * jobs))
-    return max(1, min(STACK_WORLDS, fits, math.ceil(runs / max(1, jobs))))
+    `budget` bytes (`runs_held`); and enough stacks, one per process where there are `runs` for it, to keep
+    every process busy (a stack's fixed cost per simulated day is paid once for all its worlds, so fewer,
+    larger stacks are faster: 200 runs of 500 customers went from 17.5 s to 14.8 s with one stack per process
+    instead of two). At least 1."""
+    held = runs_held(per_world, jobs, budget)
+    return max(1, min(STACK_WORLDS, STACK_WORLDS if held is None else held, math.ceil(runs / max(1, jobs))))

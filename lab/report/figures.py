@@ -28,6 +28,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -530,9 +531,8 @@ def fig_revolving_door(comp: Comparison) -> Figure:
         _, lost = _series(comp, p, "lost", complete=True, period_days=pd_)
         a = ci_band(acq.to_numpy(dtype=float))[0]
         lo = ci_band(lost.to_numpy(dtype=float))[0]
-        width = pd_ * 0.85
-        ax.bar(x - pd_ / 2, a, width=width, color=colours[p], alpha=0.85)
-        ax.bar(x - pd_ / 2, -lo, width=width, color=colours[p], alpha=0.4, lw=0)
+        _bars(ax, x - pd_ / 2, a, pd_ * 0.85, colours[p], alpha=0.85)
+        _bars(ax, x - pd_ / 2, -lo, pd_ * 0.85, colours[p], alpha=0.4)
         _draw(ax, x - pd_ / 2, acq.to_numpy(dtype=float) - lost.to_numpy(dtype=float), "#111111", "net change",
               lw=1.3)
         ax.axhline(0, color="#111111", lw=0.6)
@@ -550,6 +550,17 @@ def fig_revolving_door(comp: Comparison) -> Figure:
                ["acquired (bars up)", "lost (bars down)", "net change (line, with 95% band)"],
                loc="outside lower center", ncols=3, frameon=False, fontsize=9)
     return fig
+
+
+def _bars(ax: Axes, x: np.ndarray, height: np.ndarray, width: float, colour: str, alpha: float) -> None:
+    """Bars centred on `x` from 0 to `height`, drawn as one collection: the bars `ax.bar` draws (no edges), at a
+    fraction of its cost for the hundreds of periods of a long run (one artist, not a patch per bar)."""
+    left, right = x - width / 2, x + width / 2
+    zero = np.zeros_like(height)
+    verts = np.stack([np.stack(c, axis=1) for c in ((left, zero), (left, height), (right, height), (right, zero))],
+                     axis=1)
+    ax.add_collection(PolyCollection(list(verts), facecolors=colour, edgecolors="none", alpha=alpha), autolim=True)
+    ax.autoscale_view()
 
 
 # --------------------------------------------------------------------------- #

@@ -1,0 +1,83 @@
+"""What a stack of runs costs by its shape: how many policies, how many worlds.
+
+`lab compare` groups its runs into stacks (`lab.experiment.compare.stacks_of`): each group is some policies x
+some worlds (a replication with the flywheel whole or cut), each policy's runs of the group's worlds one stack,
+the group's policies sharing their warm-up (`lab.engine.stack.policy_runs`). This script times
+`policy_runs` for the shapes given, each in a fresh process (median of --repeats), so that the grouping can be
+chosen, and checked, by measurement:
+
+    python benchmarks/bench_stacks.py scenarios/classroom.yaml \\
+        --shape none,points,credit,performance:10 --shape none,performance:20 --shape points,credit:20
+
+A shape is POLICIES:WORLDS; the worlds are the comparison's first ones (replication k // 2, the flywheel cut
+in every second), with the scenario's seed. Only the simulation is timed, not importing the lab or reading
+the files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def child(scenario: str, policies: list[str], worlds: int) -> float:
+    """Seconds `policy_runs` takes for these policies over the first `worlds` worlds of a comparison."""
+    from lab.engine.options import RunOptions
+    from lab.engine.stack import policy_runs
+    from lab.scenario.loader import load_scenario
+
+    loaded = load_scenario(scenario, policies=policies)
+    whole, cut = loaded.scenario, replace(loaded.scenario, flywheel=False)
+    scenarios = [cut if k % 2 else whole for k in range(worlds)]
+    options = [RunOptions(seed=whole.seed, address=(k // 2,)) for k in range(worlds)]
+    t0 = time.perf_counter()
+    policy_runs(scenarios, [loaded.policies[p] for p in policies], options)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("scenario")
+    ap.add_argument("--shape", action="append", required=True, metavar="POLICIES:WORLDS")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        policies, worlds = args.child
+        print(json.dumps(child(args.scenario, policies.split(","), int(worlds))))
+        return
+    scenario = str(Path(args.scenario).resolve())
+    shapes = []
+    for text in args.shape:
+        policies, _, worlds = text.rpartition(":")
+        if not policies or not worlds.isdigit() or int(worlds) < 1:
+            ap.error(f"--shape {text!r}: expected POLICIES:WORLDS, e.g. none,points:20")
+        shapes.append((policies, int(worlds)))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    times: dict[tuple[str, int], list[float]] = {s: [] for s in shapes}
+    for _ in range(args.repeats):  # interleaved, so that a drift of the machine's speed touches every shape
+        for policies, worlds in shapes:
+            out = subprocess.run([sys.executable, __file__, scenario, "--shape", "x:1", "--child", policies,
+                                  str(worlds)], capture_output=True, text=True, cwd=ROOT, check=True)
+            times[(policies, worlds)].append(float(out.stdout.strip().splitlines()[-1]))
+    print(f"# {args.scenario}, policy_runs timed in a fresh process, median of {args.repeats}, "
+          f"load average {load:.2f} at start")
+    print("| policies | worlds | runs | median s | min s | max s | s per run |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for (policies, worlds), ts in times.items():
+        runs = worlds * len(policies.split(","))
+        med = statistics.median(ts)
+        print(f"| {policies} | {worlds} | {runs} | {med:.3f} | {min(ts):.3f} | {max(ts):.3f} | {med / runs:.4f} |")
+
+
+if __name__ == "__main__":
+    main()
