@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from lab.engine.options import RunOptions
 from lab.engine.simulate import Simulation
 from lab.engine.stack import StackedSimulation, stack_key
-from lab.experiment.compare import CompareOptions, Task, policy_weight, stack_shape, stacks_of
+from lab.experiment.compare import CompareOptions, Task, stacks_of
+from lab.experiment.grouping import policy_weight, stack_shape
 from lab.experiment.memory import STACK_WORLDS
 from lab.policy.loader import load_policy
 from lab.scenario.loader import load_scenario, world_of

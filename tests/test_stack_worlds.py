@@ -203,7 +203,8 @@ def test_robust_in_stacks_is_the_worlds_run_one_by_one(method: str, worlds: int)
 
 
 def test_robust_stacks_follow_the_memory_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A memory budget for one world's customers makes stacks of one run; the results are the same."""
+    """A memory budget for one world's customers makes stacks of one run, and groups of one policy; the results
+    are the same."""
     from lab.experiment import robust
     from lab.experiment.memory import bytes_per_customer
 
@@ -211,9 +212,9 @@ def test_robust_stacks_follow_the_memory_budget(monkeypatch: pytest.MonkeyPatch)
     sizes: list[int] = []
     real = robust._run_stack
 
-    def counted(loaded: Any, policy: str, runs: list, *args: Any) -> list:
+    def counted(loaded: Any, policies: list[str], runs: list, *args: Any) -> list:
         sizes.append(len(runs))
-        return real(loaded, policy, runs, *args)
+        return real(loaded, policies, runs, *args)
 
     monkeypatch.setattr(robust, "_run_stack", counted)
     per = 80 * max(bytes_per_customer(loaded.scenario, p) for p in loaded.policies.values())
@@ -222,7 +223,7 @@ def test_robust_stacks_follow_the_memory_budget(monkeypatch: pytest.MonkeyPatch)
     assert set(sizes) == {1}
     sizes.clear()
     roomy = robust.robust_compare(loaded, robust.RobustOptions(**base), progress=False)  # type: ignore[arg-type]
-    assert max(sizes) == 3  # one policy's three worlds in one stack
+    assert sizes == [3]  # every policy's three worlds in one group (one process: one group), a stack a policy
     for name in tight.values:
         assert np.array_equal(tight.values[name], roomy.values[name], equal_nan=True)
     assert dataclasses.asdict(tight.options) != dataclasses.asdict(roomy.options)

@@ -24,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,16 +33,14 @@ from lab.config.declare import option
 from lab.experiment.folder import Workspace, check_free_space, key_of
 from lab.experiment.processes import check_main_guarded, spawn_pool
 from lab.engine.options import RunOptions
-from lab.experiment.memory import STACK_WORLDS, bytes_per_customer, runs_held, stack_budget, stack_size
+from lab.experiment.grouping import policy_weight, shared_groups
+from lab.experiment.memory import bytes_per_customer, runs_held, stack_budget, stack_size
 from lab.experiment.run import run_policies, run_stacked
 from lab.metrics.flywheel_share import FlywheelShare, flywheel_share
 from lab.metrics.outcomes import HEADLINE, REGISTRY
 from lab.metrics.stats import Interval, lorenz_curve, mean_ci, paired_diff_ci, relative_half_width, replications_needed
 from lab.scenario.loader import BASELINE, LoadedScenario
 from lab.scenario.model import Scenario
-
-if TYPE_CHECKING:
-    from lab.policy.runtime import CompiledPolicy
 
 LORENZ_POINTS = 101
 # A comparison past this many replications per policy is a study for `lab batch` (a store on a cluster, resumable
@@ -157,30 +155,23 @@ def _execute(loaded: LoadedScenario, tasks: list[Task], seed: int, customers: in
 
 
 def stacks_of(loaded: LoadedScenario, tasks: list[Task], options: CompareOptions) -> list[list[Task]]:
-    """The tasks grouped into stacks for the processes, the heaviest first (by `policy_weight`).
-
-    Worlds (a replication, with the flywheel whole or cut) that every policy of the tasks runs go in groups of
-    worlds x policies (`stack_shape`): each policy's runs of the group's worlds are one stack, and the group's
-    policies share their warm-up (`_execute`). The group's stacks are held at once, so the memory budget
-    (`options.memory`, or a share of the machine's: `lab.experiment.memory.runs_held`) counts its runs. The
-    rest (a resumed comparison's unfinished worlds) go one policy a stack (`lab.experiment.memory.stack_size`).
-    Only the speed depends on the grouping: every run gives the bits of its run alone."""
+    """The tasks grouped into stacks for the processes, the heaviest first: the worlds (a replication, with the
+    flywheel whole or cut) that every policy of the tasks runs in groups of policies x worlds
+    (`lab.experiment.grouping`), the group's policies sharing their warm-up in `_execute`, within the memory
+    budget (`options.memory`, or a share of the machine's); the rest (a resumed comparison's unfinished worlds)
+    one policy a stack (`lab.experiment.memory.stack_size`). Only the speed depends on the grouping."""
     customers = options.customers or loaded.scenario.population.customers
     per_world = customers * max(bytes_per_customer(loaded.scenario, p) for p in loaded.policies.values())
     budget = stack_budget(options.memory)
     policies = list(dict.fromkeys(t.policy for t in tasks))
+    weight = {p: policy_weight(loaded.policies[p]) for p in policies}
     of_world: dict[tuple[int, bool], list[Task]] = {}
     for t in tasks:
         of_world.setdefault((t.replication, t.cut), []).append(t)
     everyone = [w for w, ts in of_world.items() if len(ts) == len(policies)]
-    weight = {p: policy_weight(loaded.policies[p]) for p in policies}
-    stacks: list[list[Task]] = []
-    if everyone:
-        worlds_per, policies_per = stack_shape(len(everyone), len(policies),
-                                               runs_held(per_world, options.jobs, budget), options.jobs)
-        for together in _policy_groups(policies, weight, policies_per):
-            for i in range(0, len(everyone), worlds_per):
-                stacks.append([t for w in everyone[i:i + worlds_per] for t in of_world[w] if t.policy in together])
+    stacks = [[t for w in worlds for t in of_world[w] if t.policy in together]
+              for together, worlds in shared_groups(everyone, policies, weight,
+                                                    runs_held(per_world, options.jobs, budget), options.jobs)]
     groups: dict[str, list[Task]] = {}
     for ts in of_world.values():
         if len(ts) < len(policies):
@@ -189,45 +180,6 @@ def stacks_of(loaded: LoadedScenario, tasks: list[Task], options: CompareOptions
     size = stack_size(per_world, options.jobs, len(tasks), budget)
     stacks += [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
     return sorted(stacks, key=lambda s: -sum(weight[t.policy] for t in s))
-
-
-def stack_shape(worlds: int, policies: int, held: int | None, jobs: int) -> tuple[int, int]:
-    """How many worlds and how many policies go in each group of a comparison's stacks: at most STACK_WORLDS
-    worlds and `held` runs (None: no bound) a group, enough groups to keep `jobs` processes busy where there are
-    runs for it, and within that as many worlds as can be (a stack's fixed cost per simulated day is paid once
-    for all its worlds), then as many policies (the more policies, the more of them share a warm-up).
-
-    So the policies are split among the processes before the worlds are: benchmarks/README.md ("Stacks of
-    policies") has the costs that chose it."""
-    for parts in range(1, worlds + 1):
-        per = -(-worlds // parts)
-        if -(-worlds // per) != parts or per > STACK_WORLDS:  # (the same groups as fewer parts, or too many)
-            continue
-        most = policies if held is None else min(policies, held // per)
-        wanted = -(-jobs // parts)  # groups of policies for each part to keep the processes busy
-        if most >= 1 and wanted <= policies:
-            return per, max(p for p in range(1, most + 1) if -(-policies // p) >= wanted)
-    return 1, 1
-
-
-def policy_weight(policy: CompiledPolicy) -> int:
-    """A policy's cost relative to the others', as `stacks_of` weighs it to balance and order the stacks: one
-    for the simulation, one more for each rule (the shipped policies' costs rank so: benchmarks/README.md,
-    "Stacks of policies"). No result depends on it."""
-    return 1 + len(policy.rules)
-
-
-def _policy_groups(policies: list[str], weight: dict[str, int], per: int) -> list[list[str]]:
-    """The policies in groups of at most `per`, as even in weight as the greedy way makes them (the heaviest
-    first, each to the lightest group with room); each group keeps the policies' order."""
-    count = -(-len(policies) // per)
-    groups: list[list[str]] = [[] for _ in range(count)]
-    totals = [0] * count
-    for p in sorted(policies, key=lambda q: -weight[q]):
-        g = min((i for i in range(count) if len(groups[i]) < per), key=lambda i: totals[i])
-        groups[g].append(p)
-        totals[g] += weight[p]
-    return [sorted(g, key=policies.index) for g in groups]
 
 
 def _duration(seconds: float) -> str:

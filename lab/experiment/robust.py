@@ -46,8 +46,9 @@ from lab.experiment.folder import Workspace, world_key
 from lab.experiment.processes import worker_pool
 from lab.engine.options import RunOptions
 from lab.engine.stack import stack_structure
-from lab.experiment.memory import bytes_per_customer, stack_budget, stack_size
-from lab.experiment.run import run_stacked
+from lab.experiment.grouping import policy_weight, shared_groups
+from lab.experiment.memory import bytes_per_customer, runs_held, stack_budget, stack_size
+from lab.experiment.run import run_policies
 from lab.metrics.outcomes import REGISTRY
 from lab.metrics.discovery import reversal_box
 from lab.randomness.designs import morris_unit, saltelli_unit
@@ -191,38 +192,55 @@ class RobustStudy:
         return out
 
 
-def _run_stack(loaded: LoadedScenario, policy: str, runs: list[tuple[int, int, tuple[float, ...]]],
+def _run_stack(loaded: LoadedScenario, policies: list[str], runs: list[tuple[int, int, tuple[float, ...]]],
                ranges: tuple[Range, ...], seed: int, customers: int | None, days: int | None,
                shared: bool = False) -> list[tuple]:
-    """One policy's runs (world, replication, the world's values) as stacks: (policy, world, replication,
-    outcomes) of each, in the order given, each bit-identical to `run_policy` of its world alone."""
-    cp = loaded.policies[policy]
+    """The policies' runs of the worlds-and-replications `runs` (world, replication, the world's values), each
+    policy's runs one stack, the policies sharing their warm-up (`lab.experiment.run.run_policies`): (policy,
+    world, replication, outcomes) of each, policy by policy in the order given, each bit-identical to
+    `run_policy` of its world alone."""
     worlds: dict[int, Scenario] = {}
-    todo = []
+    scenarios, options = [], []
     for w, k, row in runs:
         if w not in worlds:  # (a world's replications share its scenario)
             worlds[w] = apply(loaded.scenario, ranges, row)
-        sc = worlds[w]
-        todo.append((sc, cp, RunOptions(seed=seed, address=(0, k) if shared else (w, k), customers=customers,
-                                        days=days)))
-    results = run_stacked(todo, stack_size=len(todo))
-    return [(policy, w, k, res.summary) for (w, k, _), res in zip(runs, results, strict=True)]
+        scenarios.append(worlds[w])
+        options.append(RunOptions(seed=seed, address=(0, k) if shared else (w, k), customers=customers, days=days))
+    results = run_policies(scenarios, [loaded.policies[p] for p in policies], options)
+    return [(p, w, k, res.summary) for p, of_policy in zip(policies, results, strict=True)
+            for (w, k, _), res in zip(runs, of_policy, strict=True)]
 
 
 def _stacks(loaded: LoadedScenario, tasks: list[tuple[str, int, int]], design: np.ndarray,
-            ranges: tuple[Range, ...], options: RobustOptions) -> list[tuple[str, list[tuple[int, int, tuple]]]]:
-    """The tasks as stacks: one policy each, worlds of one structure together (a world whose value of a
-    parameter is 0 where the others' are not, as at a Morris grid's end, has a structure of its own:
-    lab.engine.stack.stack_structure), at most `stack_size` runs for the memory and the processes."""
+            ranges: tuple[Range, ...], options: RobustOptions) -> list[tuple[list[str], list[tuple[int, int, tuple]]]]:
+    """The tasks as groups of stacks (policies, their runs), the heaviest first: the runs (world, replication)
+    of one structure that every policy still has to make in groups of policies x runs
+    (`lab.experiment.grouping`; a world whose value of a parameter is 0 where the others' are not, as at a
+    Morris grid's end, has a structure of its own: lab.engine.stack.stack_structure), within the memory budget;
+    the rest (a resumed study's unfinished runs) one policy a stack of at most `stack_size` runs."""
     customers = options.customers or loaded.scenario.population.customers
     per_world = customers * max(bytes_per_customer(loaded.scenario, p) for p in loaded.policies.values())
-    size = stack_size(per_world, options.jobs, len(tasks), stack_budget(options.memory))
+    budget = stack_budget(options.memory)
+    size = stack_size(per_world, options.jobs, len(tasks), budget)
+    held = runs_held(per_world, options.jobs, budget)
+    policies = list(dict.fromkeys(p for p, _, _ in tasks))
+    weight = {p: policy_weight(loaded.policies[p]) for p in policies}
     rows = {w: tuple(float(v) for v in design[w]) for w in {w for _, w, _ in tasks}}
     structure = {w: stack_structure(apply(loaded.scenario, ranges, rows[w])) for w in rows}
-    groups: dict[tuple[str, str], list[tuple[int, int, tuple]]] = {}
+    of_run: dict[tuple[int, int], list[str]] = {}
     for p, w, k in tasks:
-        groups.setdefault((p, structure[w]), []).append((w, k, rows[w]))
-    return [(p, g[i:i + size]) for (p, _), g in groups.items() for i in range(0, len(g), size)]
+        of_run.setdefault((w, k), []).append(p)
+    complete: dict[str, list[tuple[int, int, tuple]]] = {}
+    rest: dict[tuple[str, str], list[tuple[int, int, tuple]]] = {}
+    for (w, k), ps in of_run.items():
+        if len(ps) == len(policies):
+            complete.setdefault(structure[w], []).append((w, k, rows[w]))
+        else:
+            for p in ps:
+                rest.setdefault((p, structure[w]), []).append((w, k, rows[w]))
+    groups = [g for runs in complete.values() for g in shared_groups(runs, policies, weight, held, options.jobs)]
+    groups += [([p], g[i:i + size]) for (p, _), g in rest.items() for i in range(0, len(g), size)]
+    return sorted(groups, key=lambda g: -sum(weight[p] for p in g[0]) * len(g[1]))
 
 
 def robust_compare(loaded: LoadedScenario, options: RobustOptions, progress: bool = True,
@@ -279,10 +297,10 @@ def _run(loaded: LoadedScenario, tasks: list[tuple[str, int, int]], design: np.n
     shared = options.method in _SHARED  # the design's worlds share their customers: the indices see no noise between
     stacks = _stacks(loaded, tasks, design, ranges, options) if tasks else []
     if pool is None:
-        for p, runs in stacks:
-            yield from _run_stack(loaded, p, runs, ranges, seed, options.customers, options.days, shared)
+        for together, runs in stacks:
+            yield from _run_stack(loaded, together, runs, ranges, seed, options.customers, options.days, shared)
         return
-    futures = [pool.submit(_run_stack, loaded, p, runs, ranges, seed, options.customers, options.days, shared)
-               for p, runs in stacks]
+    futures = [pool.submit(_run_stack, loaded, together, runs, ranges, seed, options.customers, options.days, shared)
+               for together, runs in stacks]
     for f in as_completed(futures):
         yield from f.result()
