@@ -3,6 +3,7 @@ and customer lifetime value, which the engine computes, checked on a small run w
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -15,7 +16,7 @@ from lab.engine.record import CreditLine, CustomerColumns, PointsLedger, RunReco
 from lab.engine.simulate import Simulation
 from lab.metrics.outcomes import REGISTRY, outcomes
 from lab.metrics.result import summarise
-from lab.metrics.tables import customer_table, timeseries, timeseries_each, transaction_table
+from lab.metrics.tables import customer_table, timeseries, timeseries_each, timeseries_of, transaction_table
 from tests.conftest import day0
 
 # every daily series an outcome reads, with distinct values so a formula reading the wrong one shows
@@ -283,6 +284,30 @@ def test_timeseries_of_many_runs_gives_each_run_its_own_table() -> None:
         for col in ["period", "day_start", "day_end", *columns]:
             assert mine[col].to_numpy().tobytes() == whole[col].to_numpy().tobytes(), (i, col)
     assert timeseries_each([], columns).empty
+
+
+def test_the_whole_tables_of_many_runs_grouped_at_once_are_each_runs_own() -> None:
+    """A stack's runs are summarised together (`timeseries_of`): each run's whole table -- margin, net customers
+    and its launch's warm-up flag included -- is frame for frame, bit for bit, the one it has alone."""
+    rng = np.random.default_rng(8)
+    records = []
+    for days, period, launch in ((95, 30, None), (40, 7, 14), (61, 30, 0), (1, 30, None)):
+        daily = {"day": list(range(days)), "gross_profit": list(rng.uniform(0, 5, days)),
+                 "revenue": list(rng.uniform(0, 1, days) * (rng.uniform(0, 1, days) > 0.3)),
+                 "acquired": list(rng.integers(0, 4, days).astype(float)),
+                 "lost": list(rng.integers(0, 3, days).astype(float)), "alive": list(rng.uniform(0, 99, days)),
+                 "customer_satisfaction": list(rng.uniform(0, 1, days))}
+        records.append(dataclasses.replace(record(days=days, daily=daily, period_days=period), launch_day=launch))
+    together = timeseries_of(records)
+    assert len(together) == len(records)
+    for rec, mine in zip(records, together, strict=True):
+        alone = timeseries(rec)
+        pd.testing.assert_frame_equal(mine, alone, check_exact=True)
+        for col in alone.columns:
+            assert mine[col].to_numpy().tobytes() == alone[col].to_numpy().tobytes(), col
+    assert [list(t["period"]) for t in together] == [[0, 1, 2, 3], [0, 1, 2, 3, 4, 5], [0, 1, 2], [0]]
+    assert "after_launch" in together[1] and "after_launch" not in together[0]
+    assert timeseries_of([]) == []
 
 
 def test_customer_table_has_a_row_per_customer_and_a_column_per_ledger() -> None:

@@ -15,7 +15,7 @@ from lab.engine.options import RunOptions
 from lab.engine.record import RawRun
 from lab.engine.simulate import Simulation
 from lab.engine.stack import StackedSimulation, policy_runs, stack_key
-from lab.metrics.result import RunResult, summarise
+from lab.metrics.result import RunResult, summarise, summarise_all
 from lab.policy.runtime import CompiledPolicy
 from lab.scenario.model import Scenario
 
@@ -49,7 +49,7 @@ def run_policies(scenarios: list[Scenario], policies: list[CompiledPolicy],
     """Each policy's RunResults on the same worlds (world w: `scenarios[w]` with `worlds[w]`), the policies'
     stacks sharing their warm-up (`lab.engine.stack.policy_runs`); each result is bit-identical to `run_policy`
     of that run alone."""
-    return [[summarise(raw.record, o.seed, o.address) for raw, o in zip(runs, worlds, strict=True)]
+    return [summarise_all([raw.record for raw in runs], [(o.seed, o.address) for o in worlds])
             for runs in policy_runs(scenarios, policies, worlds)]
 
 

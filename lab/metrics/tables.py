@@ -28,13 +28,27 @@ def timeseries(record: RunRecord, columns: Sequence[str] | None = None) -> pd.Da
     the whole table); the margin and the net customers come only with the whole table."""
     if columns is not None:
         return timeseries_each([record], columns).drop(columns="run")
-    out = _grouped([record], [k for k in record.daily if k != "day"]).drop(columns="run")
-    gp, rev = out["gross_profit"].to_numpy(dtype=float), out["revenue"].to_numpy(dtype=float)
-    out["margin"] = np.divide(gp, rev, out=np.full(len(rev), np.nan), where=rev > 0)
-    out["net_customers"] = out["acquired"] - out["lost"]
-    if record.launch_day is not None:  # a launched run: which periods are the warm-up, which are measured
-        out["after_launch"] = out["day_start"] >= record.launch_day
-    return out
+    return timeseries_of([record])[0]
+
+
+def timeseries_of(records: Sequence[RunRecord]) -> list[pd.DataFrame]:
+    """`timeseries(record)`, the whole table, of every record, from one grouping of all their days (a stack's
+    runs have the same daily columns; one grouping per run costs more than its adding): each (run, period) is
+    aggregated on its own, in the order of its days, so every table has the bits of the run's own."""
+    if not records:
+        return []
+    grouped = _grouped(records, [k for k in records[0].daily if k != "day"])
+    bounds = np.searchsorted(grouped["run"].to_numpy(), np.arange(len(records) + 1)).tolist()
+    tables = []
+    for i, record in enumerate(records):
+        out = grouped.iloc[bounds[i]:bounds[i + 1]].drop(columns="run").reset_index(drop=True)
+        gp, rev = out["gross_profit"].to_numpy(dtype=float), out["revenue"].to_numpy(dtype=float)
+        out["margin"] = np.divide(gp, rev, out=np.full(len(rev), np.nan), where=rev > 0)
+        out["net_customers"] = out["acquired"] - out["lost"]
+        if record.launch_day is not None:  # a launched run: which periods are the warm-up, which are measured
+            out["after_launch"] = out["day_start"] >= record.launch_day
+        tables.append(out)
+    return tables
 
 
 def timeseries_each(records: Sequence[RunRecord], columns: Sequence[str]) -> pd.DataFrame:
