@@ -118,14 +118,18 @@ def lorenz_points(revenue: np.ndarray) -> pd.DataFrame:
 
 
 
-def _execute(loaded: LoadedScenario, tasks: list[Task], seed: int, customers: int | None,
-             days: int | None) -> list[TaskResult]:
+def _execute(loaded: LoadedScenario, tasks: list[Task], seed: int, customers: int | None, days: int | None,
+             workspace: Workspace | None = None, room_for: int = 0) -> list[TaskResult]:
     """Runs as stacks, the flywheel whole in some worlds and cut in others (a world's own switch:
     lab.engine.stack.PER_WORLD_SWITCHES): each result bit-identical to the run alone. When every policy of the
     tasks has the same worlds (as `stacks_of` groups them), the policies' stacks share their warm-up
     (`lab.experiment.run.run_policies`); otherwise each policy's runs are one stack.
 
-    A run's `seconds` is its share of the stack's time."""
+    Given a `workspace`, the process that made the runs keeps them there (`Workspace.keep`, each run's files
+    whole or not at all) and returns them without their frames, so the processes write their runs side by
+    side and hand back only the outcomes; once its first run is written, the disk must have room for
+    `room_for` more runs of its size (`check_free_space`), or the comparison stops there. A run's `seconds` is
+    its share of the stack's time."""
     t0 = time.perf_counter()
     whole, cut = loaded.scenario, replace(loaded.scenario, flywheel=False)
 
@@ -149,9 +153,18 @@ def _execute(loaded: LoadedScenario, tasks: list[Task], seed: int, customers: in
         results = list(run_stacked(runs, stack_size=len(tasks)))
     seconds = (time.perf_counter() - t0) / len(tasks)
     horizon = days or whole.days
-    return [TaskResult(t, res.summary, res.timeseries, retention_curve(res.customers, horizon, whole.period_days),
-                       lorenz_points(res.customers["revenue"].to_numpy()), res.rule_fires, seconds)
-            for t, res in zip(tasks, results, strict=True)]
+    out = [TaskResult(t, res.summary, res.timeseries, retention_curve(res.customers, horizon, whole.period_days),
+                      lorenz_points(res.customers["revenue"].to_numpy()), res.rule_fires, seconds)
+           for t, res in zip(tasks, results, strict=True)]
+    if workspace is None:
+        return out
+    for i, r in enumerate(out):
+        assert r.timeseries is not None and r.retention is not None and r.lorenz is not None
+        size = workspace.keep(key_of(r.task.policy, r.task.replication, r.task.cut), r.outcomes, r.rule_fires,
+                              r.seconds, {"timeseries": r.timeseries, "retention": r.retention, "lorenz": r.lorenz})
+        if i == 0 and room_for:
+            check_free_space(workspace.path, size * room_for)
+    return [replace(r, timeseries=None, retention=None, lorenz=None) for r in out]
 
 
 def stacks_of(loaded: LoadedScenario, tasks: list[Task], options: CompareOptions) -> list[list[Task]]:
@@ -574,8 +587,9 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
     """Run the comparison: every policy x replication (and the flywheel-cut twins), in parallel.
 
     With a `workspace` (lab.experiment.folder), each finished run is written
-    there as it comes and runs already there are not run again: a killed
-    comparison resumed gives the uninterrupted result. The time the whole
+    there as it comes (by the process that made it) and runs already there are
+    not run again: a killed comparison resumed gives the uninterrupted result;
+    `on_result` then gets each run without its frames. The time the whole
     comparison will take is said (on the progress stream) once the first run
     has been timed, and the disk's free space is checked against the measured
     size of that run's files.
@@ -594,7 +608,6 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
             if key.startswith("r"):  # a comparison's run (a robust study's are "w...": lab.experiment.robust)
                 kept[key] = TaskResult(Task("", 0), data["outcomes"], None, None, None, data["rule_fires"],
                                        data["seconds"])
-    measured: list[int] = []  # bytes of the first run written (to check the disk), once known
     first = max(2, options.replications) if options.precision is not None else max(1, options.replications)
     wave = list(range(first))
     bar = Progress(0, f"compare {loaded.scenario.name}") if progress else None
@@ -619,19 +632,11 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
                 if bar is not None:
                     bar.step()
             first_new = True
-            for r in _run_tasks(loaded, todo, seed, options, pool):
-                comp.results.append(r if workspace is None else replace(r, timeseries=None, retention=None,
-                                                                         lorenz=None))
-                if workspace is not None:
-                    assert r.timeseries is not None and r.retention is not None and r.lorenz is not None
-                    size = workspace.keep(key_of(r.task.policy, r.task.replication, r.task.cut), r.outcomes,
-                                          r.rule_fires, r.seconds,
-                                          {"timeseries": r.timeseries, "retention": r.retention, "lorenz": r.lorenz})
-                    if not measured:
-                        measured.append(size)
-                        # the runs left keep their files here, and the published folder holds them all once more
-                        left = len(todo) - 1
-                        check_free_space(workspace.path, size * (left + len(comp.results) + left))
+            # after a first run, the runs left keep their files here, and the published folder holds them all
+            left = len(todo) - 1
+            room_for = left + len(comp.results) + 1 + left if workspace is not None else 0
+            for r in _run_tasks(loaded, todo, seed, options, pool, workspace, room_for):
+                comp.results.append(r)
                 if first_new and bar is not None:
                     first_new = False
                     bar.estimate(r.seconds * len(todo) / max(1, min(options.jobs, len(todo))), len(todo))
@@ -655,13 +660,14 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
 
 
 def _run_tasks(loaded: LoadedScenario, tasks: list[Task], seed: int, options: CompareOptions,
-               pool: ProcessPoolExecutor | None) -> Iterable[TaskResult]:
+               pool: ProcessPoolExecutor | None, workspace: Workspace | None, room_for: int) -> Iterable[TaskResult]:
     stacks = stacks_of(loaded, tasks, options)
     if pool is None:
         for group in stacks:
-            yield from _execute(loaded, group, seed, options.customers, options.days)
+            yield from _execute(loaded, group, seed, options.customers, options.days, workspace, room_for)
         return
-    futures = [pool.submit(_execute, loaded, group, seed, options.customers, options.days) for group in stacks]
+    futures = [pool.submit(_execute, loaded, group, seed, options.customers, options.days, workspace, room_for)
+               for group in stacks]
     for f in as_completed(futures):
         yield from f.result()
 
