@@ -159,6 +159,29 @@ def test_a_full_disk_while_writing_is_a_clear_error_and_leaves_no_folder(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp"]
 
 
+def test_the_room_asked_for_shrinks_as_the_groups_write_their_runs(tmp_path, monkeypatch):
+    """A comparison whose runs come in several groups (a budget of 1M holds three runs of 600 customers) checks
+    the disk after each group's first run, for the runs still to come and the published copy of all six: the
+    first group asks for 5 + 6 runs' room, the second, three runs later, for 2 + 6."""
+    import lab.experiment.compare as compare_module
+
+    asked: list[tuple[int, int]] = []  # (bytes asked for, runs kept when asked)
+    real = compare_module.check_free_space
+    out = tmp_path / "cmp"
+
+    def recorded(where: Path, needed: int) -> None:
+        asked.append((needed, kept_runs(out)))
+        real(where, needed)
+
+    monkeypatch.setattr(compare_module, "check_free_space", recorded)
+    args = ["--policies", "points", "--replications", "3", "--customers", "600", "--days", "425", "--jobs", "1",
+            "--no-flywheel-split", "--memory", "1M", "--quiet", "--out", str(out)]
+    assert main(["compare", CLASSROOM, *args]) == 0
+    assert [k for _, k in asked] == [1, 4]
+    (first, _), (second, _) = asked
+    assert second / first == pytest.approx((2 + 6) / (5 + 6), rel=0.05)  # (the two runs' files differ a little)
+
+
 def test_too_little_free_space_is_refused_after_the_first_run(tmp_path, capsys, monkeypatch):
     import shutil
 

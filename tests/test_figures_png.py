@@ -67,6 +67,40 @@ def test_the_revolving_doors_bars_are_the_pixels_ax_bar_draws(on_disk: Compariso
     assert draw(on_disk, "revolving_door") == one
 
 
+@pytest.mark.parametrize("heights", [[3.0, 0.0, 7.5, 1.0], [-2.0, -0.5, 0.0, -4.0], [2.0, -1.0, 0.5, -3.0]],
+                         ids=["all up", "all down", "both ways"])
+def test_bars_drawn_as_one_collection_are_the_pixels_of_ax_bar(heights: list[float]) -> None:
+    """Bars that all start at 0 get no margin below (or above) 0, as Axes.bar's do: the same PNG either way."""
+    import numpy as np
+
+    from lab.report.figures import _bars, new_figure
+
+    x = np.array([3.5, 10.5, 17.5, 24.5])
+
+    def drawn(collection: bool, x: np.ndarray, heights: np.ndarray, width: float) -> bytes:
+        fig = new_figure(10.0, 4.0)
+        ax = fig.subplots()
+        if collection:
+            _bars(ax, x, heights, width, "#1f77b4", 0.85)
+        else:
+            ax.bar(x, heights, width=width, color="#1f77b4", alpha=0.85)
+        return png(fig)
+
+    assert drawn(True, x, np.array(heights), 6.0) == drawn(False, x, np.array(heights), 6.0)
+    # two years of weekly bars, as the revolving door draws them: each corner where Axes.bar puts its
+    # rectangle's, to the bit (a right edge at x + w/2 instead of (x - w/2) + w moved pixels of a real figure)
+    weeks = np.arange(1, 105) * 7.0 - 3.5
+    many = np.random.default_rng(3).integers(0, 40, weeks.size) * np.sign(heights[0] + heights[-1] + 0.1)
+    fig = new_figure(10.0, 4.0)
+    ax, bx = fig.subplots(1, 2)
+    _bars(ax, weeks, many.astype(float), 7 * 0.85, "#1f77b4", 0.85)
+    corners = np.array([p.vertices[:4] for p in ax.collections[0].get_paths()])
+    rects = bx.bar(weeks, many, width=7 * 0.85)
+    want = np.array([[(b.x0, b.y0), (b.x0, b.y1), (b.x1, b.y1), (b.x1, b.y0)]
+                     for b in (r.get_bbox() for r in rects)])
+    assert corners.tobytes() == want.tobytes()
+
+
 def test_the_drawing_order_names_every_figure_once() -> None:
     assert sorted(SLOWEST_FIRST) == sorted(s.name for s in FIGURES)
     assert sorted(ROBUST_NAMES) == sorted(s.name for s in ROBUST_FIGURES)

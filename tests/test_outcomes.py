@@ -308,6 +308,9 @@ def test_the_whole_tables_of_many_runs_grouped_at_once_are_each_runs_own() -> No
     assert [list(t["period"]) for t in together] == [[0, 1, 2, 3], [0, 1, 2, 3, 4, 5], [0, 1, 2], [0]]
     assert "after_launch" in together[1] and "after_launch" not in together[0]
     assert timeseries_of([]) == []
+    other = dataclasses.replace(records[0], daily={**records[0].daily, "alive": np.arange(95)})  # integers now
+    with pytest.raises(ValueError, match="daily columns differ"):
+        timeseries_of([records[0], other])
 
 
 def test_customer_table_has_a_row_per_customer_and_a_column_per_ledger() -> None:

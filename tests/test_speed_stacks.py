@@ -15,7 +15,7 @@ from lab.engine.simulate import Simulation
 from lab.engine.stack import StackedSimulation, stack_key
 from lab.experiment.compare import CompareOptions, Task, stacks_of
 from lab.experiment.grouping import policy_weight, stack_shape
-from lab.experiment.memory import STACK_WORLDS
+from lab.experiment.memory import STACK_WORLDS, bytes_per_customer
 from lab.policy.loader import load_policy
 from lab.scenario.loader import load_scenario, world_of
 from tests.conftest import with_changes
@@ -57,6 +57,50 @@ def test_a_comparison_splits_its_policies_among_the_processes_each_with_every_wo
     assert [policy_weight(loaded.policies[p]) for p in loaded.policies] == [1, 3, 2, 4]
     one = stacks_of(loaded, tasks, CompareOptions(replications=3, jobs=1))
     assert len(one) == 1 and sorted(map(str, one[0])) == sorted(map(str, tasks))
+
+
+def test_a_resumed_comparison_groups_its_complete_worlds_and_runs_the_rest_a_policy_a_stack() -> None:
+    """Worlds every policy still has to run are grouped as ever; a world some of whose runs are kept goes one
+    policy a stack; every task is in one stack once, and no group holds more runs than the budget."""
+    loaded = load_scenario(ROOT / "scenarios" / "classroom.yaml")
+    tasks = [Task(p, k, cut) for k in range(3) for p in loaded.policies for cut in (False, True)]
+    kept = {Task("points", 0, False), Task("credit", 2, True), Task("none", 2, True)}
+    todo = [t for t in tasks if t not in kept]
+    groups = stacks_of(loaded, todo, CompareOptions(replications=3, jobs=2))
+    assert sorted(str(t) for g in groups for t in g) == sorted(str(t) for t in todo)
+    partial = {(0, False), (2, True)}
+    for g in groups:
+        worlds = {(t.replication, t.cut) for t in g}
+        if worlds & partial:
+            assert worlds <= partial and len({t.policy for t in g}) == 1
+        else:
+            assert {t.policy for t in g} in ({"none", "performance"}, {"points", "credit"})
+            assert worlds == {(k, cut) for k in range(3) for cut in (False, True)} - partial
+    per_world = 2000 * max(bytes_per_customer(loaded.scenario, p) for p in loaded.policies.values())
+    tight = stacks_of(loaded, todo, CompareOptions(replications=3, jobs=2, memory=per_world * 2 * 3))
+    assert max(len(g) for g in tight) <= 3  # runs_held: three runs a process
+    assert sorted(str(t) for g in tight for t in g) == sorted(str(t) for t in todo)
+
+
+def test_a_resumed_robust_study_groups_its_complete_runs_and_runs_the_rest_a_policy_a_stack() -> None:
+    """The robust study's runs (world, replication) every policy still has to make go in groups; the rest one
+    policy a stack; every task once."""
+    from lab.experiment import robust
+    from lab.scenario.ranges import plausible_ranges
+
+    loaded = load_scenario(ROOT / "scenarios" / "classroom.yaml")
+    options = robust.RobustOptions(worlds=4, replications=2, jobs=2)
+    ranges = tuple(r for r in plausible_ranges(loaded.scenario) if not r.fixed)
+    design = robust.world_design(list(ranges), options, robust.design_seed(loaded.scenario.seed))
+    tasks = [(p, w, k) for p in loaded.policies for w in range(4) for k in range(2)]
+    todo = [t for t in tasks if t not in {("points", 1, 0), ("none", 3, 1)}]
+    groups = robust._stacks(loaded, todo, design, ranges, options)
+    got = sorted((p, w, k) for ps, runs in groups for p in ps for w, k, _ in runs)
+    assert got == sorted(todo)
+    for ps, runs in groups:
+        if {(w, k) for w, k, _ in runs} & {(1, 0), (3, 1)}:
+            assert len(ps) == 1
+    assert any(len(ps) > 1 for ps, _ in groups)
 
 
 def _groups(worlds: int, policies: int, shape: tuple[int, int]) -> int:

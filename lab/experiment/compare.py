@@ -33,7 +33,7 @@ from lab.config.declare import option
 from lab.experiment.folder import Workspace, check_free_space, key_of
 from lab.experiment.processes import check_main_guarded, spawn_pool
 from lab.engine.options import RunOptions
-from lab.experiment.grouping import policy_weight, shared_groups
+from lab.experiment.grouping import heaviest_first, policy_weight, shared_groups
 from lab.experiment.memory import bytes_per_customer, runs_held, stack_budget, stack_size
 from lab.experiment.run import run_policies, run_stacked
 from lab.metrics.flywheel_share import FlywheelShare, flywheel_share
@@ -127,9 +127,9 @@ def _execute(loaded: LoadedScenario, tasks: list[Task], seed: int, customers: in
 
     Given a `workspace`, the process that made the runs keeps them there (`Workspace.keep`, each run's files
     whole or not at all) and returns them without their frames, so the processes write their runs side by
-    side and hand back only the outcomes; once its first run is written, the disk must have room for
-    `room_for` more runs of its size (`check_free_space`), or the comparison stops there. A run's `seconds` is
-    its share of the stack's time."""
+    side and hand back only the outcomes; once the group's first run is written, the disk must have room for
+    `room_for` more runs of its size (`check_free_space`; `_run_tasks` counts them), or the comparison stops
+    there. A run's `seconds` is its share of the stack's time."""
     t0 = time.perf_counter()
     whole, cut = loaded.scenario, replace(loaded.scenario, flywheel=False)
 
@@ -192,7 +192,7 @@ def stacks_of(loaded: LoadedScenario, tasks: list[Task], options: CompareOptions
                 groups.setdefault(t.policy, []).append(t)
     size = stack_size(per_world, options.jobs, len(tasks), budget)
     stacks += [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
-    return sorted(stacks, key=lambda s: -sum(weight[t.policy] for t in s))
+    return heaviest_first(stacks, weight, lambda s: (t.policy for t in s))
 
 
 def _duration(seconds: float) -> str:
@@ -591,8 +591,9 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
     not run again: a killed comparison resumed gives the uninterrupted result;
     `on_result` then gets each run without its frames. The time the whole
     comparison will take is said (on the progress stream) once the first run
-    has been timed, and the disk's free space is checked against the measured
-    size of that run's files.
+    has been timed, and after each group's first run the disk's free space is
+    checked against the measured size of that run's files, for the runs still
+    to come and the published copy.
 
     The runs go to `pool` when one is given (lab.experiment.processes.worker_pool,
     which the caller keeps and shuts down: `lab compare` draws its figures on
@@ -632,10 +633,7 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
                 if bar is not None:
                     bar.step()
             first_new = True
-            # after a first run, the runs left keep their files here, and the published folder holds them all
-            left = len(todo) - 1
-            room_for = left + len(comp.results) + 1 + left if workspace is not None else 0
-            for r in _run_tasks(loaded, todo, seed, options, pool, workspace, room_for):
+            for r in _run_tasks(loaded, todo, seed, options, pool, workspace, len(comp.results) + len(todo)):
                 comp.results.append(r)
                 if first_new and bar is not None:
                     first_new = False
@@ -660,14 +658,20 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
 
 
 def _run_tasks(loaded: LoadedScenario, tasks: list[Task], seed: int, options: CompareOptions,
-               pool: ProcessPoolExecutor | None, workspace: Workspace | None, room_for: int) -> Iterable[TaskResult]:
+               pool: ProcessPoolExecutor | None, workspace: Workspace | None, published: int) -> Iterable[TaskResult]:
+    """The tasks' results, their groups run here or on `pool`. With a `workspace`, each group checks the disk
+    after its first run for the room the runs still to come need: the later groups' runs and its own rest
+    (the groups before it are taken to be written, as they are with one process), and once more every run
+    of the comparison, `published` of them, for the published folder."""
     stacks = stacks_of(loaded, tasks, options)
+    after = [sum(len(g) for g in stacks[i:]) - 1 for i in range(len(stacks))]
+    rooms = [a + published if workspace is not None else 0 for a in after]
     if pool is None:
-        for group in stacks:
-            yield from _execute(loaded, group, seed, options.customers, options.days, workspace, room_for)
+        for group, room in zip(stacks, rooms, strict=True):
+            yield from _execute(loaded, group, seed, options.customers, options.days, workspace, room)
         return
-    futures = [pool.submit(_execute, loaded, group, seed, options.customers, options.days, workspace, room_for)
-               for group in stacks]
+    futures = [pool.submit(_execute, loaded, group, seed, options.customers, options.days, workspace, room)
+               for group, room in zip(stacks, rooms, strict=True)]
     for f in as_completed(futures):
         yield from f.result()
 

@@ -12,7 +12,7 @@ the speed depends on the grouping: every run gives the bits of its run alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from lab.experiment.memory import STACK_WORLDS
@@ -20,9 +20,10 @@ from lab.experiment.memory import STACK_WORLDS
 if TYPE_CHECKING:
     from lab.policy.runtime import CompiledPolicy
 
-__all__ = ["policy_groups", "policy_weight", "shared_groups", "stack_shape"]
+__all__ = ["heaviest_first", "policy_groups", "policy_weight", "shared_groups", "stack_shape"]
 
 World = TypeVar("World")
+Group = TypeVar("Group")
 
 
 def shared_groups(worlds: Sequence[World], policies: Sequence[str], weight: Mapping[str, int], held: int | None,
@@ -34,7 +35,15 @@ def shared_groups(worlds: Sequence[World], policies: Sequence[str], weight: Mapp
     per_world, per_policy = stack_shape(len(worlds), len(policies), held, jobs)
     groups = [(together, list(worlds[i:i + per_world])) for together in policy_groups(policies, weight, per_policy)
               for i in range(0, len(worlds), per_world)]
-    return sorted(groups, key=lambda g: -sum(weight[p] for p in g[0]) * len(g[1]))
+    return heaviest_first(groups, weight, lambda g: (p for p in g[0] for _ in g[1]))
+
+
+def heaviest_first(groups: Iterable[Group], weight: Mapping[str, int],
+                   runs: Callable[[Group], Iterable[str]]) -> list[Group]:
+    """`groups` in the order the processes take them: the heaviest first (the weights of their runs' policies,
+    `runs(group)` naming the policy of each run), so that the last to finish is a light one; ties keep their
+    order."""
+    return sorted(groups, key=lambda g: -sum(weight[p] for p in runs(g)))
 
 
 def stack_shape(worlds: int, policies: int, held: int | None, jobs: int) -> tuple[int, int]:

@@ -37,7 +37,11 @@ def timeseries_of(records: Sequence[RunRecord]) -> list[pd.DataFrame]:
     aggregated on its own, in the order of its days, so every table has the bits of the run's own."""
     if not records:
         return []
-    grouped = _grouped(records, [k for k in records[0].daily if k != "day"])
+    columns = {k: v.dtype for k, v in records[0].daily.items()}
+    if any({k: v.dtype for k, v in r.daily.items()} != columns for r in records[1:]):
+        raise ValueError("timeseries_of: the records' daily columns differ (names or types): summarise the runs "
+                         "of one stack together, or each on its own")
+    grouped = _grouped(records, [k for k in columns if k != "day"])
     bounds = np.searchsorted(grouped["run"].to_numpy(), np.arange(len(records) + 1)).tolist()
     tables = []
     for i, record in enumerate(records):

@@ -553,13 +553,20 @@ def fig_revolving_door(comp: Comparison) -> Figure:
 
 
 def _bars(ax: Axes, x: np.ndarray, height: np.ndarray, width: float, colour: str, alpha: float) -> None:
-    """Bars centred on `x` from 0 to `height`, drawn as one collection: the bars `ax.bar` draws (no edges), at a
-    fraction of its cost for the hundreds of periods of a long run (one artist, not a patch per bar)."""
-    left, right = x - width / 2, x + width / 2
+    """Bars centred on `x` from 0 to `height`, drawn as one collection: the bars `ax.bar` draws (no edges, each
+    corner where its rectangle has it), at a fraction of its cost for the hundreds of periods of a long run (one
+    artist, not a patch per bar)."""
+    if len(x):  # the width as Axes.bar converts it, measured from the first bar's position
+        width = (x[0] + width) - x[0]
+    height = height + 0.0  # (and the heights from 0: a height of -0.0 is 0.0 there)
+    left = x - width / 2
+    right = left + width  # (as Axes.bar's rectangle has it: its left edge, its width on)
     zero = np.zeros_like(height)
     verts = np.stack([np.stack(c, axis=1) for c in ((left, zero), (left, height), (right, height), (right, zero))],
                      axis=1)
-    ax.add_collection(PolyCollection(list(verts), facecolors=colour, edgecolors="none", alpha=alpha), autolim=True)
+    bars = PolyCollection(list(verts), facecolors=colour, edgecolors="none", alpha=alpha)
+    bars.sticky_edges.y.append(0.0)  # as each bar of Axes.bar: no margin below bars that all start at 0
+    ax.add_collection(bars, autolim=True)
     ax.autoscale_view()
 
 
