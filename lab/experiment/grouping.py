@@ -12,7 +12,7 @@ the speed depends on the grouping: every run gives the bits of its run alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from typing import TYPE_CHECKING, TypeVar
 
 from lab.experiment.memory import STACK_WORLDS
@@ -20,7 +20,7 @@ from lab.experiment.memory import STACK_WORLDS
 if TYPE_CHECKING:
     from lab.policy.runtime import CompiledPolicy
 
-__all__ = ["heaviest_first", "policy_groups", "policy_weight", "shared_groups", "stack_shape"]
+__all__ = ["heaviest_first", "policy_groups", "policy_weight", "runs_of", "shared_groups", "stack_shape"]
 
 World = TypeVar("World")
 Group = TypeVar("Group")
@@ -35,7 +35,13 @@ def shared_groups(worlds: Sequence[World], policies: Sequence[str], weight: Mapp
     per_world, per_policy = stack_shape(len(worlds), len(policies), held, jobs)
     groups = [(together, list(worlds[i:i + per_world])) for together in policy_groups(policies, weight, per_policy)
               for i in range(0, len(worlds), per_world)]
-    return heaviest_first(groups, weight, lambda g: (p for p in g[0] for _ in g[1]))
+    return heaviest_first(groups, weight, runs_of)
+
+
+def runs_of(group: tuple[Sequence[str], Sized]) -> Iterator[str]:
+    """The policy of each run of a group (its policies, its worlds): every policy once for each world."""
+    policies, worlds = group
+    return (p for p in policies for _ in range(len(worlds)))
 
 
 def heaviest_first(groups: Iterable[Group], weight: Mapping[str, int],

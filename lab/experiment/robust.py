@@ -46,7 +46,7 @@ from lab.experiment.folder import Workspace, world_key
 from lab.experiment.processes import worker_pool
 from lab.engine.options import RunOptions
 from lab.engine.stack import stack_structure
-from lab.experiment.grouping import heaviest_first, policy_weight, shared_groups
+from lab.experiment.grouping import heaviest_first, policy_weight, runs_of, shared_groups
 from lab.experiment.memory import bytes_per_customer, runs_held, stack_budget, stack_size
 from lab.experiment.run import run_policies
 from lab.metrics.outcomes import REGISTRY
@@ -240,7 +240,7 @@ def _stacks(loaded: LoadedScenario, tasks: list[tuple[str, int, int]], design: n
                 rest.setdefault((p, structure[w]), []).append((w, k, rows[w]))
     groups = [g for runs in complete.values() for g in shared_groups(runs, policies, weight, held, options.jobs)]
     groups += [([p], g[i:i + size]) for (p, _), g in rest.items() for i in range(0, len(g), size)]
-    return heaviest_first(groups, weight, lambda g: (p for p in g[0] for _ in g[1]))
+    return heaviest_first(groups, weight, runs_of)
 
 
 def robust_compare(loaded: LoadedScenario, options: RobustOptions, progress: bool = True,
