@@ -256,3 +256,17 @@ def test_intervals_cover_the_closed_form_value_at_the_nominal_rate(tmp_path):
         lo, hi = iv.ci_low / customers, iv.ci_high / customers
         covered += lo <= truth <= hi
     assert covered >= 34, f"{covered}/{experiments} intervals covered the true value {truth:.4f}"
+
+
+def test_progress_counts_a_group_of_runs_when_it_ends(capsys) -> None:
+    """A group's runs end together, so the progress lines count them at once (4/8, then 8/8) rather than one
+    of them with a rate and an ETA that the next line, a moment later, belies."""
+    from lab.experiment.memory import bytes_per_customer
+
+    ls = day0_loaded(load_scenario(CLASSROOM, policies=["points"]))
+    per_world = 100 * max(bytes_per_customer(ls.scenario, p) for p in ls.policies.values())
+    comp = compare(ls, CompareOptions(replications=2, customers=100, days=30, jobs=1, seed=3, memory=4 * per_world))
+    assert len(comp.results) == 8  # none and points, 2 replications, whole and cut
+    counts = [line.split(": ")[1].split(" runs")[0] for line in capsys.readouterr().err.splitlines()
+              if " runs, " in line]
+    assert counts == ["4/8", "8/8"]  # two groups of one policy x 4 worlds (the budget holds 4 runs)

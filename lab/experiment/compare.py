@@ -633,15 +633,16 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
                 if bar is not None:
                     bar.step()
             first_new = True
-            for r in _run_tasks(loaded, todo, seed, options, pool, workspace, len(comp.results) + len(todo)):
-                comp.results.append(r)
-                if first_new and bar is not None:
-                    first_new = False
-                    bar.estimate(r.seconds * len(todo) / max(1, min(options.jobs, len(todo))), len(todo))
-                if on_result is not None:
-                    on_result(r)
-                if bar is not None:
-                    bar.step()
+            for group in _run_tasks(loaded, todo, seed, options, pool, workspace, len(comp.results) + len(todo)):
+                for r in group:
+                    comp.results.append(r)
+                    if first_new and bar is not None:
+                        first_new = False
+                        bar.estimate(r.seconds * len(todo) / max(1, min(options.jobs, len(todo))), len(todo))
+                    if on_result is not None:
+                        on_result(r)
+                if bar is not None:  # a group's runs end together: counted at once, for a rate that holds
+                    bar.step(len(group))
             done_reps += len(wave)
             if options.precision is None:
                 break
@@ -658,22 +659,23 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
 
 
 def _run_tasks(loaded: LoadedScenario, tasks: list[Task], seed: int, options: CompareOptions,
-               pool: ProcessPoolExecutor | None, workspace: Workspace | None, published: int) -> Iterable[TaskResult]:
-    """The tasks' results, their groups run here or on `pool`. With a `workspace`, each group checks the disk
-    after its first run for the room the runs still to come need: the later groups' runs and its own rest
-    (the groups before it are taken to be written, as they are with one process), and once more every run
-    of the comparison, `published` of them, for the published folder."""
+               pool: ProcessPoolExecutor | None, workspace: Workspace | None,
+               published: int) -> Iterable[list[TaskResult]]:
+    """The tasks' results, a group at a time as the groups end, run here or on `pool`. With a `workspace`,
+    each group checks the disk after its first run for the room the runs still to come need: the later groups'
+    runs and its own rest (the groups before it are taken to be written, as they are with one process), and
+    once more every run of the comparison, `published` of them, for the published folder."""
     stacks = stacks_of(loaded, tasks, options)
     after = [sum(len(g) for g in stacks[i:]) - 1 for i in range(len(stacks))]
     rooms = [a + published if workspace is not None else 0 for a in after]
     if pool is None:
         for group, room in zip(stacks, rooms, strict=True):
-            yield from _execute(loaded, group, seed, options.customers, options.days, workspace, room)
+            yield _execute(loaded, group, seed, options.customers, options.days, workspace, room)
         return
     futures = [pool.submit(_execute, loaded, group, seed, options.customers, options.days, workspace, room)
                for group, room in zip(stacks, rooms, strict=True)]
     for f in as_completed(futures):
-        yield from f.result()
+        yield f.result()
 
 
 def write_comparison(comp: Comparison, out: Path, argv: list[str] | None = None) -> dict[str, Path]:

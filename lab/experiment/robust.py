@@ -270,12 +270,13 @@ def robust_compare(loaded: LoadedScenario, options: RobustOptions, progress: boo
     todo = [t for t in tasks if t not in got]
     try:
         with worker_pool(options.jobs, f"robust_compare(..., RobustOptions(jobs={options.jobs}))") as pool:
-            for p, w, k, outcomes in _run(loaded, todo, design, tuple(ranges), seed, options, pool):
-                got[(p, w, k)] = outcomes
-                if workspace is not None:
-                    workspace.keep(world_key(p, w, k), outcomes, {}, 0.0)
-                if bar is not None:
-                    bar.step()
+            for group in _run(loaded, todo, design, tuple(ranges), seed, options, pool):
+                for p, w, k, outcomes in group:
+                    got[(p, w, k)] = outcomes
+                    if workspace is not None:
+                        workspace.keep(world_key(p, w, k), outcomes, {}, 0.0)
+                if bar is not None:  # a group's runs end together: counted at once, for a rate that holds
+                    bar.step(len(group))
     finally:
         if bar is not None:
             bar.close()
@@ -293,14 +294,15 @@ def robust_compare(loaded: LoadedScenario, options: RobustOptions, progress: boo
 
 
 def _run(loaded: LoadedScenario, tasks: list[tuple[str, int, int]], design: np.ndarray, ranges: tuple[Range, ...],
-         seed: int, options: RobustOptions, pool: ProcessPoolExecutor | None) -> Iterable[tuple]:
+         seed: int, options: RobustOptions, pool: ProcessPoolExecutor | None) -> Iterable[list[tuple]]:
+    """Each group's (policy, world, replication, outcomes), a group at a time, as the groups end."""
     shared = options.method in _SHARED  # the design's worlds share their customers: the indices see no noise between
     stacks = _stacks(loaded, tasks, design, ranges, options) if tasks else []
     if pool is None:
         for together, runs in stacks:
-            yield from _run_stack(loaded, together, runs, ranges, seed, options.customers, options.days, shared)
+            yield _run_stack(loaded, together, runs, ranges, seed, options.customers, options.days, shared)
         return
     futures = [pool.submit(_run_stack, loaded, together, runs, ranges, seed, options.customers, options.days, shared)
                for together, runs in stacks]
     for f in as_completed(futures):
-        yield from f.result()
+        yield f.result()
