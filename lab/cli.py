@@ -98,7 +98,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
                     print(f"ok: {f} (batch spec)")
                 else:
                     cp = load_policy(f)
-                    print(f"ok: {f} (policy '{cp.policy.name}', {len(cp.rules)} rules)")
+                    n = len(cp.rules)
+                    print(f"ok: {f} (policy '{cp.policy.name}', {n} rule{'' if n == 1 else 's'})")
                     for w in cp.warnings:  # not refused, but worth knowing (code unseen-reward)
                         print(f"warning: {w}")  # stdout: the file is accepted
             except LabError as exc:

@@ -28,7 +28,9 @@ def test_every_subcommand_has_help(command):
 
 def test_validate_accepts_the_shipped_files(capsys):
     assert main(["validate", str(ROOT / "policies"), CLASSROOM]) == 0
-    assert "ok:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "ok:" in out
+    assert "(policy 'credit', 1 rule)" in out and "(policy 'points', 2 rules)" in out
 
 
 def test_validate_reports_every_problem_as_file_line_col(tmp_path, capsys):
