@@ -33,7 +33,7 @@ from lab.config.declare import option
 from lab.experiment.folder import Workspace, check_free_space, key_of
 from lab.experiment.processes import check_main_guarded, spawn_pool
 from lab.engine.options import RunOptions
-from lab.experiment.grouping import heaviest_first, policy_weight, shared_groups
+from lab.experiment.grouping import policy_weight, study_groups
 from lab.experiment.memory import bytes_per_customer, runs_held, stack_budget, stack_size
 from lab.experiment.run import run_policies, run_stacked
 from lab.metrics.flywheel_share import FlywheelShare, flywheel_share
@@ -170,29 +170,21 @@ def _execute(loaded: LoadedScenario, tasks: list[Task], seed: int, customers: in
 def stacks_of(loaded: LoadedScenario, tasks: list[Task], options: CompareOptions) -> list[list[Task]]:
     """The tasks grouped into stacks for the processes, the heaviest first: the worlds (a replication, with the
     flywheel whole or cut) that every policy of the tasks runs in groups of policies x worlds
-    (`lab.experiment.grouping`), the group's policies sharing their warm-up in `_execute`, within the memory
-    budget (`options.memory`, or a share of the machine's); the rest (a resumed comparison's unfinished worlds)
-    one policy a stack (`lab.experiment.memory.stack_size`). Only the speed depends on the grouping."""
+    (`lab.experiment.grouping.study_groups`), the group's policies sharing their warm-up in `_execute`, within
+    the memory budget (`options.memory`, or a share of the machine's); the rest (a resumed comparison's
+    unfinished worlds) one policy a stack (`lab.experiment.memory.stack_size`). Only the speed depends on the
+    grouping."""
     customers = options.customers or loaded.scenario.population.customers
     per_world = customers * max(bytes_per_customer(loaded.scenario, p) for p in loaded.policies.values())
     budget = stack_budget(options.memory)
     policies = list(dict.fromkeys(t.policy for t in tasks))
     weight = {p: policy_weight(loaded.policies[p]) for p in policies}
-    of_world: dict[tuple[int, bool], list[Task]] = {}
+    of_world: dict[tuple[int, bool], list[str]] = {}
     for t in tasks:
-        of_world.setdefault((t.replication, t.cut), []).append(t)
-    everyone = [w for w, ts in of_world.items() if len(ts) == len(policies)]
-    stacks = [[t for w in worlds for t in of_world[w] if t.policy in together]
-              for together, worlds in shared_groups(everyone, policies, weight,
-                                                    runs_held(per_world, options.jobs, budget), options.jobs)]
-    groups: dict[str, list[Task]] = {}
-    for ts in of_world.values():
-        if len(ts) < len(policies):
-            for t in ts:
-                groups.setdefault(t.policy, []).append(t)
-    size = stack_size(per_world, options.jobs, len(tasks), budget)
-    stacks += [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
-    return heaviest_first(stacks, weight, lambda s: (t.policy for t in s))
+        of_world.setdefault((t.replication, t.cut), []).append(t.policy)
+    groups = study_groups(of_world, policies, weight, runs_held(per_world, options.jobs, budget),
+                          stack_size(per_world, options.jobs, len(tasks), budget), options.jobs)
+    return [[Task(p, *w) for w in worlds for p in together] for together, worlds in groups]
 
 
 def _duration(seconds: float) -> str:

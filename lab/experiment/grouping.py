@@ -20,10 +20,27 @@ from lab.experiment.memory import STACK_WORLDS
 if TYPE_CHECKING:
     from lab.policy.runtime import CompiledPolicy
 
-__all__ = ["heaviest_first", "policy_groups", "policy_weight", "runs_of", "shared_groups", "stack_shape"]
+__all__ = ["heaviest_first", "policy_groups", "policy_weight", "runs_of", "shared_groups", "stack_shape",
+           "study_groups"]
 
 World = TypeVar("World")
 Group = TypeVar("Group")
+
+
+def study_groups(of_world: Mapping[World, Sequence[str]], policies: Sequence[str], weight: Mapping[str, int],
+                 held: int | None, size: int, jobs: int) -> list[tuple[list[str], list[World]]]:
+    """A study's runs in groups, the heaviest first; `of_world` names each world's policies still to run. The
+    worlds every one of `policies` still runs go in groups of policies x worlds (`shared_groups`); the rest (a
+    resumed study's unfinished worlds) one policy a group of at most `size` worlds."""
+    complete = [w for w, ps in of_world.items() if len(ps) == len(policies)]
+    rest: dict[str, list[World]] = {}
+    for w, ps in of_world.items():
+        if len(ps) < len(policies):
+            for p in ps:
+                rest.setdefault(p, []).append(w)
+    groups = shared_groups(complete, policies, weight, held, jobs)
+    groups += [([p], ws[i:i + size]) for p, ws in rest.items() for i in range(0, len(ws), size)]
+    return heaviest_first(groups, weight, runs_of)
 
 
 def shared_groups(worlds: Sequence[World], policies: Sequence[str], weight: Mapping[str, int], held: int | None,

@@ -46,7 +46,7 @@ from lab.experiment.folder import Workspace, world_key
 from lab.experiment.processes import worker_pool
 from lab.engine.options import RunOptions
 from lab.engine.stack import stack_structure
-from lab.experiment.grouping import heaviest_first, policy_weight, runs_of, shared_groups
+from lab.experiment.grouping import heaviest_first, policy_weight, runs_of, study_groups
 from lab.experiment.memory import bytes_per_customer, runs_held, stack_budget, stack_size
 from lab.experiment.run import run_policies
 from lab.metrics.outcomes import REGISTRY
@@ -215,7 +215,7 @@ def _stacks(loaded: LoadedScenario, tasks: list[tuple[str, int, int]], design: n
             ranges: tuple[Range, ...], options: RobustOptions) -> list[tuple[list[str], list[tuple[int, int, tuple]]]]:
     """The tasks as groups of stacks (policies, their runs), the heaviest first: the runs (world, replication)
     of one structure that every policy still has to make in groups of policies x runs
-    (`lab.experiment.grouping`; a world whose value of a parameter is 0 where the others' are not, as at a
+    (`lab.experiment.grouping.study_groups`; a world whose value of a parameter is 0 where the others' are not, as at a
     Morris grid's end, has a structure of its own: lab.engine.stack.stack_structure), within the memory budget;
     the rest (a resumed study's unfinished runs) one policy a stack of at most `stack_size` runs."""
     customers = options.customers or loaded.scenario.population.customers
@@ -227,19 +227,11 @@ def _stacks(loaded: LoadedScenario, tasks: list[tuple[str, int, int]], design: n
     weight = {p: policy_weight(loaded.policies[p]) for p in policies}
     rows = {w: tuple(float(v) for v in design[w]) for w in {w for _, w, _ in tasks}}
     structure = {w: stack_structure(apply(loaded.scenario, ranges, rows[w])) for w in rows}
-    of_run: dict[tuple[int, int], list[str]] = {}
+    by_structure: dict[str, dict[tuple[int, int, tuple], list[str]]] = {}
     for p, w, k in tasks:
-        of_run.setdefault((w, k), []).append(p)
-    complete: dict[str, list[tuple[int, int, tuple]]] = {}
-    rest: dict[tuple[str, str], list[tuple[int, int, tuple]]] = {}
-    for (w, k), ps in of_run.items():
-        if len(ps) == len(policies):
-            complete.setdefault(structure[w], []).append((w, k, rows[w]))
-        else:
-            for p in ps:
-                rest.setdefault((p, structure[w]), []).append((w, k, rows[w]))
-    groups = [g for runs in complete.values() for g in shared_groups(runs, policies, weight, held, options.jobs)]
-    groups += [([p], g[i:i + size]) for (p, _), g in rest.items() for i in range(0, len(g), size)]
+        by_structure.setdefault(structure[w], {}).setdefault((w, k, rows[w]), []).append(p)
+    groups = [g for of_run in by_structure.values()
+              for g in study_groups(of_run, policies, weight, held, size, options.jobs)]
     return heaviest_first(groups, weight, runs_of)
 
 
