@@ -307,6 +307,9 @@ def test_the_whole_tables_of_many_runs_grouped_at_once_are_each_runs_own() -> No
             assert mine[col].to_numpy().tobytes() == alone[col].to_numpy().tobytes(), col
     assert [list(t["period"]) for t in together] == [[0, 1, 2, 3], [0, 1, 2, 3, 4, 5], [0, 1, 2], [0]]
     assert "after_launch" in together[1] and "after_launch" not in together[0]
+    # a launch on day 14 of 7-day periods: the period starting that day is the first one measured
+    assert list(together[1]["after_launch"]) == [False, False, True, True, True, True]
+    assert list(together[2]["after_launch"]) == [True, True, True]  # launched on day 0: no warm-up
     assert timeseries_of([]) == []
     other = dataclasses.replace(records[0], daily={**records[0].daily, "alive": np.arange(95)})  # integers now
     with pytest.raises(ValueError, match="daily columns differ"):

@@ -80,6 +80,9 @@ def test_a_resumed_comparison_groups_its_complete_worlds_and_runs_the_rest_a_pol
     tight = stacks_of(loaded, todo, CompareOptions(replications=3, jobs=2, memory=per_world * 2 * 3))
     assert max(len(g) for g in tight) <= 3  # runs_held: three runs a process
     assert sorted(str(t) for g in tight for t in g) == sorted(str(t) for t in todo)
+    single = stacks_of(loaded, todo, CompareOptions(replications=3, jobs=2, memory=per_world * 2))
+    assert [len(g) for g in single] == [1] * len(todo)  # one run a process: every stack one run, each once
+    assert sorted(str(t) for g in single for t in g) == sorted(str(t) for t in todo)
 
 
 def test_a_resumed_robust_study_groups_its_complete_runs_and_runs_the_rest_a_policy_a_stack() -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -125,6 +126,25 @@ def test_run_stacked_gives_run_policy_in_order(small_scenario) -> None:
         assert r.policy == want.policy and r.address == want.address
         assert_same(r.summary, want.summary, "summary")
         assert r.customers.equals(want.customers) and r.timeseries.equals(want.timeseries)
+
+
+def test_run_policies_gives_each_world_its_run_alone_tables_included(small_scenario) -> None:
+    """The policies' stacks of the same worlds, summarised a stack at a time (their period tables from one
+    grouping): each world's result, summary and tables, is that world's run alone, in order."""
+    from lab.experiment.run import run_policies, run_policy
+
+    sc = small_scenario(population__customers=80, days=70, launch_day=21)
+    policies = [load_policy(ROOT / "policies" / f"{p}.yaml", world_of(sc)) for p in ("none", "points")]
+    worlds = [RunOptions(seed=5, address=(k,)) for k in range(3)]
+    got = run_policies([sc] * len(worlds), policies, worlds)
+    assert [len(g) for g in got] == [3, 3]
+    for cp, results in zip(policies, got, strict=True):
+        for o, r in zip(worlds, results, strict=True):
+            want = run_policy(sc, cp, o.seed, address=o.address)
+            assert r.policy == want.policy and r.address == want.address
+            assert_same(r.summary, want.summary, "summary")
+            assert r.customers.equals(want.customers)
+            pd.testing.assert_frame_equal(r.timeseries, want.timeseries, check_exact=True)
 
 
 @pytest.mark.parametrize("launch_day", [0, 30])
