@@ -87,9 +87,9 @@ design: {lhs: {samples: 6, seed: 5}}
 """
 
 
-def line_col(text: str, needle: str, occurrence: int = 0) -> tuple[int, int]:
-    """1-based line and column of the `occurrence`-th appearance of `needle` in `text`."""
-    at = -1
+def line_col(text: str, needle: str, occurrence: int = 0, start: int = 0) -> tuple[int, int]:
+    """1-based line and column of the `occurrence`-th appearance of `needle` in `text` from offset `start`."""
+    at = start - 1
     for _ in range(occurrence + 1):
         at = text.index(needle, at + 1)
     line = text.count("\n", 0, at) + 1
@@ -174,7 +174,7 @@ def test_bad_specs_are_reported_at_file_line_col(tmp_path, label, body, needle, 
     text = spec.read_text()
     with pytest.raises(LabError) as exc:
         load_spec(spec)
-    line, col = line_col(text, needle)
+    line, col = line_col(text, needle, start=len(text) - len(body))  # not in the header's paths
     wanted = [d for d in exc.value.diagnostics if message in d.message]
     assert wanted, f"no diagnostic says {message!r}: {exc.value}"
     d = wanted[0]
