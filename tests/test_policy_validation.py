@@ -79,7 +79,8 @@ def test_redeem_on_a_trigger_without_a_purchase(tmp_path):
 def test_duplicate_rule_id(tmp_path):
     text = ("name: p\nrules:\n  - id: r\n    on: purchase\n    do: [discount: {percent: 5}]\n"
             "  - id: r\n    on: purchase\n    do: [discount: {percent: 5}]\n")
-    assert only(tmp_path, text) == "6:9: rule id 'r' is used twice (first by rule 1); rule ids must be unique"
+    assert only(tmp_path, text) == ("6:9: rule id 'r' is used twice (first by the rule on line 3); rule ids must be "
+                                    "unique")
 
 
 def test_bad_expression_points_inside_the_expression(tmp_path):
@@ -213,3 +214,80 @@ def test_damaged_policies_load_or_fail_with_positioned_diagnostics(damage_dir, w
             assert match["file"] == str(path) and d.line >= 1 and d.col >= 1
     else:
         assert isinstance(explain(compiled.policy), str)
+
+
+# --------------------------------------------------------------------------- every rule's problems at once
+TWO_KINDS = """\
+name: p
+points:
+  points: {value: 0.01}
+stacking: {once: first, never: first}
+rules:
+  - id: a
+    on: purchas
+    group: once
+    do:
+      - award: {ledger: points, amount: 1}
+  - id: b
+    on: purchase
+    when: "purchase.amount > "
+    do:
+      - award: {ledger: points, amount: 1}
+  - id: c
+    on: purchase
+    do:
+      - award: {ledger: pionts, amount: 1}
+      - awrd: {ledger: points, amount: 1}
+  - id: b
+    on: purchase
+    do:
+      - award: {ledger: pionts, amount: 1}
+      - free_item: {category: hats}
+"""
+
+
+def test_a_rule_of_the_wrong_shape_does_not_hide_the_other_rules_problems(tmp_path):
+    """One reading names the broken rules' problems of shape and the other rules' problems of meaning (an
+    expression, a duplicated id, a ledger, a category of the world) at their places, the paths those of the
+    whole file; a group only a broken rule is in is not said to be empty, another empty group is."""
+    world = world_of(load_scenario(ROOT / "scenarios" / "classroom.yaml").scenario)
+    path = tmp_path / "p.yaml"
+    path.write_text(TWO_KINDS)
+    with pytest.raises(LabError) as info:
+        load_policy(path, world)
+    found = [(d.line, d.col, d.path[:2], d.message) for d in info.value.diagnostics]
+    assert [f[:3] for f in found] == [
+        (4, 32, ("stacking", "never")),
+        (7, 9, ("rules", 0)),
+        (13, 30, ()),  # (an expression's problem is placed by its text, not by a path)
+        (20, 9, ("rules", 2)),
+        (21, 9, ("rules", 3)),
+        (24, 25, ("rules", 3)),
+        (25, 31, ("rules", 3))], found
+    said = [f[3] for f in found]
+    assert said[0] == "no rule is in group 'never'"
+    assert said[1].startswith("unknown trigger 'purchas'")
+    assert said[2].startswith("invalid syntax")
+    assert said[3].startswith("unknown action 'awrd'")
+    assert said[4] == "rule id 'b' is used twice (first by the rule on line 11); rule ids must be unique"
+    assert said[5] == "unknown points ledger 'pionts'; did you mean 'points'?"
+    assert "'hats'" in said[6]
+    # mended, the file says the same of the other rules, and what the broken ones hid: rule c's own ledger, and
+    # (with rule a in group 'once' again) the group names a suggestion can come from
+    fixed = TWO_KINDS.replace("on: purchas\n", "on: purchase\n").replace("awrd:", "award:")
+    meaning = [f"{line}:{col}: {msg}" for (line, col, _, msg) in found[1:] if msg not in (said[1], said[3])]
+    assert problems(tmp_path, fixed, world) == [
+        "4:32: no rule is in group 'never'; expected one of: once", meaning[0],
+        "19:25: unknown points ledger 'pionts'; did you mean 'points'?", *meaning[1:]]
+
+
+def test_a_problem_of_shape_outside_the_rules_is_reported_alone(tmp_path):
+    """A broken ledger or tier would make the rules' references to it look wrong: only the shape is reported."""
+    text = TWO_KINDS.replace("points: {value: 0.01}", "points: {value: cheap}")
+    found = problems(tmp_path, text)
+    assert [f.split(": ")[0] for f in found] == ["3:19", "7:9", "20:9"], found
+
+
+def test_every_rule_broken_reports_the_shape_only(tmp_path):
+    text = "name: p\nrules:\n  - id: a\n    on: purchas\n    do: [discount: {percent: 5}]\n"
+    assert only(tmp_path, text).startswith("4:9: unknown trigger 'purchas'")

@@ -8,6 +8,11 @@ actions on triggers that cannot carry them, and every expression, compiled
 and type-checked against the fields the lab declares. What is wrong with an
 action is said by its handler (lab.policy.actions); this module only places
 the handler's problems in the file.
+
+A file whose shape is wrong only inside some of its rules has the meaning of
+its other rules checked too (`read_policy`), so that one reading reports the
+problems of every rule, not those of the broken rules first and the others'
+after they are mended.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from lab.config import SourceMap, build, diag_at, read_yaml
-from lab.errors import Diagnostic, LabError, declare_meanings, name_problem, name_problems, printable, suggest
+from lab.config.node import Node
+from lab.errors import (MAX_DIAGNOSTICS, Diagnostic, LabError, TooMany, declare_meanings, name_problem,
+                        name_problems, printable, suggest)
 from lab.policy import model as m
 from lab.policy.fields import FIELDS
 from lab.policy.goals import unseen_message, unseen_rewards
@@ -41,13 +48,65 @@ LONGEST: dict[tuple[str | int, ...], tuple[int, str]] = {
     ("rules",): (MAX_RULES, too_many_rules(f"{MAX_RULES + 1} or more (the reading stopped here)"))}
 
 
-def read_policy(path: str | Path) -> tuple[m.Policy, SourceMap]:
+def read_policy(path: str | Path, world: World | None = None) -> tuple[m.Policy, SourceMap]:
     """Parse and shape-check a policy file (no cross-references yet).
 
-    The reading stops at rule MAX_RULES + 1, before the rest is composed, built or compiled: a file of thousands
-    of rules is refused in milliseconds with one diagnostic, not after collecting a problem per rule."""
+    When the shape is wrong only inside rules, the LabError also lists what is wrong with the meaning of the
+    other rules (`_the_other_rules`, checked against `world` as `compile_checked` would), so that every problem
+    of the file is reported at once. The reading stops at rule MAX_RULES + 1, before the rest is composed, built
+    or compiled: a file of thousands of rules is refused in milliseconds with one diagnostic, not after
+    collecting a problem per rule."""
     file = str(path)
-    return build(read_yaml(path, LONGEST), m.Policy, file)
+    node = read_yaml(path, LONGEST)
+    try:
+        return build(node, m.Policy, file)
+    except TooMany:
+        raise
+    except LabError as shape:
+        more = _the_other_rules(node, shape.diagnostics, file, world)
+        if not more or len(shape.diagnostics) + len(more) > MAX_DIAGNOSTICS:
+            raise
+        raise LabError(sorted([*shape.diagnostics, *more], key=lambda d: (d.line, d.col))) from None
+
+
+def _the_other_rules(node: Node, shape: tuple[Diagnostic, ...], file: str, world: World | None) -> list[Diagnostic]:
+    """The problems of meaning of the rules whose shape is right, in a file whose every problem of shape is inside
+    a rule (none if a problem is elsewhere: a broken ledger or tier would make the rules' references to it look
+    wrong). The broken rules are left out and the rest built and compiled as the whole file would be; a
+    problem is kept only where leaving them out cannot have caused it: inside a rule kept, or outside the rules
+    and not about a group that a rule left out names."""
+    rules = node.get("rules")
+    if rules is None or rules.kind != "seq":
+        return []
+    broken: set[int] = set()
+    for d in shape:
+        if len(d.path) < 2 or d.path[0] != "rules" or not isinstance(d.path[1], int):
+            return []
+        broken.add(d.path[1])
+    kept = [i for i in range(len(rules.value)) if i not in broken]
+    if not kept:
+        return []
+    pruned = dataclasses.replace(node, value=tuple(
+        (k, dataclasses.replace(v, value=tuple(rules.value[i] for i in kept)) if v is rules else v)
+        for k, v in node.value))
+    try:
+        policy, where = build(pruned, m.Policy, file)
+    except LabError:  # (the rules left are of the right shape, so this is not expected: say what was found)
+        return []
+    try:
+        compile_checked(policy, where, file, world)
+    except LabError as meaning:
+        found = meaning.diagnostics
+    else:
+        return []
+    groups = {g.value for i in broken if rules.value[i].kind == "map" and (g := rules.value[i].get("group"))}
+    out = []
+    for d in found:
+        if d.path[:1] == ("rules",) and len(d.path) > 1 and isinstance(d.path[1], int):
+            out.append(dataclasses.replace(d, path=("rules", kept[d.path[1]], *d.path[2:])))
+        elif d.path[:1] != ("rules",) and not (d.path[:1] == ("stacking",) and d.path[1:2] and d.path[1] in groups):
+            out.append(d)
+    return out
 
 
 def check_references(policy: m.Policy, where: SourceMap, file: str, world: World | None) -> list[Diagnostic]:
@@ -103,8 +162,8 @@ def check_references(policy: m.Policy, where: SourceMap, file: str, world: World
     for i, rule in enumerate(policy.rules):
         if rule.id in ids:
             err(("rules", i, "id"),
-                f"rule id '{printable(rule.id)}' is used twice (first by rule {ids[rule.id] + 1}); "
-                "rule ids must be unique")
+                f"rule id '{printable(rule.id)}' is used twice (first by the rule on line "
+                f"{where.at(('rules', ids[rule.id]))[0]}); rule ids must be unique")
         ids.setdefault(rule.id, i)
         if rule.group:
             groups.add(rule.group)
@@ -176,5 +235,5 @@ def load_policy(path: str | Path, world: World | None = None) -> CompiledPolicy:
                               f"{looked_in(None)}; a path needs a / or .yaml){suggest(str(path), policy_names())}",
                               "unknown-name")
         path = found if found is not None else path
-    policy, where = read_policy(path)
+    policy, where = read_policy(path, world)
     return compile_checked(policy, where, str(path), world)

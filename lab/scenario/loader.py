@@ -214,7 +214,7 @@ def read_sources(path: str | Path, names: Callable[[Scenario], Sequence[str]], *
         if why is not None:
             missing(name, f"'{printable(name)}' ({printable(str(pf), 80)}) is not a policy: {why}", sc, where)
             continue
-        pol, pwhere = read_policy(pf)
+        pol, pwhere = read_policy(pf, world)
         cp = compile_checked(pol, pwhere, str(pf), world)
         src = PolicySource(pol.name, pol, pwhere, pf)
         if pol.name in sources:
