@@ -11,7 +11,11 @@ chosen, and checked, by measurement:
 
 A shape is POLICIES:WORLDS; the worlds are the comparison's first ones (replication k // 2, the flywheel cut
 in every second), with the scenario's seed. Only the simulation is timed, not importing the lab or reading
-the files.
+the files. The table also gives the purchases the stacks simulated (the days before a launch, which the
+policies share, counted once) and the time per purchase, so that shapes of one policy over 1, 4, 16, 64 worlds
+show whether the cost of a purchase grows with the worlds in a stack:
+
+    python benchmarks/bench_stacks.py scenarios/apparel.yaml --shape points:1 --shape points:4 --shape points:16
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def child(scenario: str, policies: list[str], worlds: int) -> float:
-    """Seconds `policy_runs` takes for these policies over the first `worlds` worlds of a comparison."""
+def child(scenario: str, policies: list[str], worlds: int) -> tuple[float, int]:
+    """Seconds `policy_runs` takes for these policies over the first `worlds` worlds of a comparison, and the
+    purchases it simulated: every day of the first policy's runs, the days from the launch of the others'."""
     from lab.engine.options import RunOptions
     from lab.engine.stack import policy_runs
     from lab.scenario.loader import load_scenario
@@ -40,8 +45,12 @@ def child(scenario: str, policies: list[str], worlds: int) -> float:
     scenarios = [cut if k % 2 else whole for k in range(worlds)]
     options = [RunOptions(seed=whole.seed, address=(k // 2,)) for k in range(worlds)]
     t0 = time.perf_counter()
-    policy_runs(scenarios, [loaded.policies[p] for p in policies], options)
-    return time.perf_counter() - t0
+    runs = policy_runs(scenarios, [loaded.policies[p] for p in policies], options)
+    seconds = time.perf_counter() - t0
+    launch = whole.launch_day if len(policies) > 1 else 0
+    purchases = sum(int(r.daily["purchases"].sum()) for r in runs[0])
+    purchases += sum(int(r.daily["purchases"][launch:].sum()) for rs in runs[1:] for r in rs)
+    return seconds, purchases
 
 
 def main() -> None:
@@ -64,19 +73,24 @@ def main() -> None:
         shapes.append((policies, int(worlds)))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     times: dict[tuple[str, int], list[float]] = {s: [] for s in shapes}
+    bought: dict[tuple[str, int], int] = {}
     for _ in range(args.repeats):  # interleaved, so that a drift of the machine's speed touches every shape
         for policies, worlds in shapes:
             out = subprocess.run([sys.executable, __file__, scenario, "--shape", "x:1", "--child", policies,
                                   str(worlds)], capture_output=True, text=True, cwd=ROOT, check=True)
-            times[(policies, worlds)].append(float(out.stdout.strip().splitlines()[-1]))
+            seconds, purchases = json.loads(out.stdout.strip().splitlines()[-1])
+            times[(policies, worlds)].append(float(seconds))
+            bought[(policies, worlds)] = int(purchases)  # (the same every time: the runs are deterministic)
     print(f"# {args.scenario}, policy_runs timed in a fresh process, median of {args.repeats}, "
           f"load average {load:.2f} at start")
-    print("| policies | worlds | runs | median s | min s | max s | s per run |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| policies | worlds | runs | median s | min s | max s | s per run | purchases | us per purchase |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (policies, worlds), ts in times.items():
         runs = worlds * len(policies.split(","))
-        med = statistics.median(ts)
-        print(f"| {policies} | {worlds} | {runs} | {med:.3f} | {min(ts):.3f} | {max(ts):.3f} | {med / runs:.4f} |")
+        med, n = statistics.median(ts), bought[(policies, worlds)]
+        per = f"{med / n * 1e6:.2f}" if n else "-"
+        print(f"| {policies} | {worlds} | {runs} | {med:.3f} | {min(ts):.3f} | {max(ts):.3f} | {med / runs:.4f} "
+              f"| {n:,} | {per} |")
 
 
 if __name__ == "__main__":

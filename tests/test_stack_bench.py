@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import CLASSROOM_DAY0
+import pytest
+
+from tests.conftest import CLASSROOM, CLASSROOM_DAY0
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,3 +41,34 @@ def test_the_stack_shape_benchmark_prints_a_row_per_shape() -> None:
     bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_stacks.py"), str(CLASSROOM_DAY0),
                           "--shape", "none"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode == 2 and "expected POLICIES:WORLDS" in bad.stderr
+
+
+def test_the_stack_shape_benchmark_counts_the_shared_warm_up_once(tmp_path: Path) -> None:
+    """The purchases of a shape of two policies are the first's every day and the second's from the launch (the
+    days before it simulated once, for both), as their runs alone have them; the time per purchase is the median
+    over them."""
+    from lab.engine.options import RunOptions
+    from lab.engine.simulate import Simulation
+    from lab.scenario.loader import load_scenario
+
+    text = CLASSROOM.read_text()
+    for key, value in (("days", 60), ("launch_day", 30), ("  customers", 300), ("  arrival_days", 30)):
+        text, n = re.subn(rf"^{key}: *\d+", f"{key}: {value}", text, count=1, flags=re.M)
+        assert n == 1, key
+    store = tmp_path / "launched.yaml"
+    store.write_text(text)
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_stacks.py"), str(store),
+                           "--shape", "none,points:1", "--repeats", "1"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    row = re.search(r"^\| none,points \| 1 \| 2 \| ([\d.]+) \|.*\| ([\d,]+) \| ([\d.]+) \|$", done.stdout, re.M)
+    assert row is not None, done.stdout
+    loaded = load_scenario(store, policies=["none", "points"])
+    sc = loaded.scenario
+    alone = {p: Simulation(sc, loaded.policies[p], RunOptions(seed=sc.seed, address=(0,))).run().daily["purchases"]
+             for p in ("none", "points")}
+    wanted = int(alone["none"].sum()) + int(alone["points"][sc.launch_day:].sum())
+    assert int(alone["points"][:sc.launch_day].sum()) > 0  # (a warm-up with purchases, or the test shows nothing)
+    assert int(row[2].replace(",", "")) == wanted
+    # both printed rounded: the seconds to 0.0005, the microseconds to 0.005
+    assert float(row[3]) == pytest.approx(float(row[1]) / wanted * 1e6, abs=0.0005 / wanted * 1e6 + 0.005)
