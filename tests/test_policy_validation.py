@@ -291,3 +291,17 @@ def test_a_problem_of_shape_outside_the_rules_is_reported_alone(tmp_path):
 def test_every_rule_broken_reports_the_shape_only(tmp_path):
     text = "name: p\nrules:\n  - id: a\n    on: purchas\n    do: [discount: {percent: 5}]\n"
     assert only(tmp_path, text).startswith("4:9: unknown trigger 'purchas'")
+
+
+def test_the_other_rules_problems_stay_within_the_cap_on_diagnostics(tmp_path):
+    """Past MAX_DIAGNOSTICS in all, the problems of shape are reported alone (they come first: fixed, the rest
+    follow), not a list cut at an arbitrary rule."""
+    from lab.errors import MAX_DIAGNOSTICS
+
+    broken = "".join(f"  - id: s{i}\n    on: purchas\n    do: [discount: {{percent: 5}}]\n" for i in range(40))
+    wrong = "".join(f"  - id: m{i}\n    on: purchase\n    when: \"purchase.amont > 1\"\n"
+                    f"    do: [discount: {{percent: \"x +\"}}, discount: {{percent: \"y +\"}}]\n" for i in range(24))
+    found = problems(tmp_path, "name: p\nrules:\n" + broken + wrong)
+    assert len(found) == 40 and all("unknown trigger 'purchas'" in f for f in found), found[:3]
+    fewer = problems(tmp_path, "name: p\nrules:\n" + broken + wrong.split("  - id: m12\n")[0])
+    assert 40 + 24 < len(fewer) <= MAX_DIAGNOSTICS  # (12 rules' problems of meaning fit: they are said)

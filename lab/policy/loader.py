@@ -78,11 +78,7 @@ def _the_other_rules(node: Node, shape: tuple[Diagnostic, ...], file: str, world
     rules = node.get("rules")
     if rules is None or rules.kind != "seq":
         return []
-    broken: set[int] = set()
-    for d in shape:
-        if len(d.path) < 2 or d.path[0] != "rules" or not isinstance(d.path[1], int):
-            return []
-        broken.add(d.path[1])
+    broken = {d.path[1] for d in shape if d.path[:1] == ("rules",) and len(d.path) > 1 and isinstance(d.path[1], int)}
     kept = [i for i in range(len(rules.value)) if i not in broken]
     if not kept:
         return []
@@ -91,7 +87,7 @@ def _the_other_rules(node: Node, shape: tuple[Diagnostic, ...], file: str, world
         for k, v in node.value))
     try:
         policy, where = build(pruned, m.Policy, file)
-    except LabError:  # (the rules left are of the right shape, so this is not expected: say what was found)
+    except LabError:  # a problem of shape outside the rules, still there: nothing more can be said
         return []
     try:
         compile_checked(policy, where, file, world)
