@@ -13,7 +13,8 @@ A shape is POLICIES:WORLDS; the worlds are the comparison's first ones (replicat
 in every second), with the scenario's seed. Only the simulation is timed, not importing the lab or reading
 the files. The table also gives the purchases the stacks simulated (the days before a launch, which the
 policies share, counted once) and the time per purchase, so that shapes of one policy over 1, 4, 16, 64 worlds
-show whether the cost of a purchase grows with the worlds in a stack:
+show whether the cost of a purchase grows with the worlds in a stack; with one policy, also the thinning
+candidates drawn for each purchase made (docs/MODEL.md, section 3):
 
     python benchmarks/bench_stacks.py scenarios/apparel.yaml --shape points:1 --shape points:4 --shape points:16
 """
@@ -33,10 +34,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def child(scenario: str, policies: list[str], worlds: int) -> tuple[float, int]:
-    """Seconds `policy_runs` takes for these policies over the first `worlds` worlds of a comparison, and the
-    purchases it simulated: every day of the first policy's runs, the days from the launch of the others'."""
+def child(scenario: str, policies: list[str], worlds: int) -> tuple[float, int, int | None, float]:
+    """Seconds `policy_runs` takes for these policies over the first `worlds` worlds of a comparison, the
+    purchases it simulated (every day of the first policy's runs, the days from the launch of the others', as
+    `policy_runs` shares the days before it), and with one policy the purchase candidates it drew (thinning:
+    each customer's candidate counter), None with several (their counters hold the shared days too); and the
+    thinning bound M of the scenario (the first world's)."""
     from lab.engine.options import RunOptions
+    from lab.engine.simulate import Simulation
     from lab.engine.stack import policy_runs
     from lab.scenario.loader import load_scenario
 
@@ -47,10 +52,13 @@ def child(scenario: str, policies: list[str], worlds: int) -> tuple[float, int]:
     t0 = time.perf_counter()
     runs = policy_runs(scenarios, [loaded.policies[p] for p in policies], options)
     seconds = time.perf_counter() - t0
-    launch = whole.launch_day if len(policies) > 1 else 0
+    shared = len(policies) > 1 and whole.population.from_fit is None  # (runs on a fitted base run alone)
+    launch = whole.launch_day if shared else 0
     purchases = sum(int(r.daily["purchases"].sum()) for r in runs[0])
     purchases += sum(int(r.daily["purchases"][launch:].sum()) for rs in runs[1:] for r in rs)
-    return seconds, purchases
+    candidates = sum(int(r.customers.cand_n.sum()) for r in runs[0]) if len(policies) == 1 else None
+    bound = Simulation(whole, loaded.policies[policies[0]], options[0]).m_bound  # (not timed)
+    return seconds, purchases, candidates, bound
 
 
 def main() -> None:
@@ -74,23 +82,29 @@ def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     times: dict[tuple[str, int], list[float]] = {s: [] for s in shapes}
     bought: dict[tuple[str, int], int] = {}
+    drawn: dict[tuple[str, int], int | None] = {}
+    bound = float("nan")
     for _ in range(args.repeats):  # interleaved, so that a drift of the machine's speed touches every shape
         for policies, worlds in shapes:
             out = subprocess.run([sys.executable, __file__, scenario, "--shape", "x:1", "--child", policies,
                                   str(worlds)], capture_output=True, text=True, cwd=ROOT, check=True)
-            seconds, purchases = json.loads(out.stdout.strip().splitlines()[-1])
+            seconds, purchases, candidates, bound = json.loads(out.stdout.strip().splitlines()[-1])
             times[(policies, worlds)].append(float(seconds))
             bought[(policies, worlds)] = int(purchases)  # (the same every time: the runs are deterministic)
+            drawn[(policies, worlds)] = candidates
     print(f"# {args.scenario}, policy_runs timed in a fresh process, median of {args.repeats}, "
-          f"load average {load:.2f} at start")
-    print("| policies | worlds | runs | median s | min s | max s | s per run | purchases | us per purchase |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          f"load average {load:.2f} at start; thinning bound M = {bound:.2f}")
+    print("| policies | worlds | runs | median s | min s | max s | s per run | purchases | us per purchase "
+          "| candidates a purchase |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (policies, worlds), ts in times.items():
         runs = worlds * len(policies.split(","))
         med, n = statistics.median(ts), bought[(policies, worlds)]
         per = f"{med / n * 1e6:.2f}" if n else "-"
+        cand = drawn[(policies, worlds)]
+        ratio = f"{cand / n:.2f}" if cand is not None and n else "-"
         print(f"| {policies} | {worlds} | {runs} | {med:.3f} | {min(ts):.3f} | {max(ts):.3f} | {med / runs:.4f} "
-              f"| {n:,} | {per} |")
+              f"| {n:,} | {per} | {ratio} |")
 
 
 if __name__ == "__main__":

@@ -249,7 +249,8 @@ rules:
 def test_a_rule_of_the_wrong_shape_does_not_hide_the_other_rules_problems(tmp_path):
     """One reading names the broken rules' problems of shape and the other rules' problems of meaning (an
     expression, a duplicated id, a ledger, a category of the world) at their places, the paths those of the
-    whole file; a group only a broken rule is in is not said to be empty, another empty group is."""
+    whole file. Mended, the file says the same of those rules, and what the broken rules hid: rule c's own
+    ledger, and the empty group 'never' (which the first reading cannot tell from a group of a broken rule)."""
     world = world_of(load_scenario(ROOT / "scenarios" / "classroom.yaml").scenario)
     path = tmp_path / "p.yaml"
     path.write_text(TWO_KINDS)
@@ -257,28 +258,53 @@ def test_a_rule_of_the_wrong_shape_does_not_hide_the_other_rules_problems(tmp_pa
         load_policy(path, world)
     found = [(d.line, d.col, d.path[:2], d.message) for d in info.value.diagnostics]
     assert [f[:3] for f in found] == [
-        (4, 32, ("stacking", "never")),
         (7, 9, ("rules", 0)),
-        (13, 30, ()),  # (an expression's problem is placed by its text, not by a path)
+        (13, 30, ("rules", 1)),
         (20, 9, ("rules", 2)),
         (21, 9, ("rules", 3)),
         (24, 25, ("rules", 3)),
         (25, 31, ("rules", 3))], found
     said = [f[3] for f in found]
-    assert said[0] == "no rule is in group 'never'"
-    assert said[1].startswith("unknown trigger 'purchas'")
-    assert said[2].startswith("invalid syntax")
-    assert said[3].startswith("unknown action 'awrd'")
-    assert said[4] == "rule id 'b' is used twice (first by the rule on line 11); rule ids must be unique"
-    assert said[5] == "unknown points ledger 'pionts'; did you mean 'points'?"
-    assert "'hats'" in said[6]
-    # mended, the file says the same of the other rules, and what the broken ones hid: rule c's own ledger, and
-    # (with rule a in group 'once' again) the group names a suggestion can come from
+    assert said[0].startswith("unknown trigger 'purchas'")
+    assert said[1].startswith("invalid syntax")
+    assert said[2].startswith("unknown action 'awrd'")
+    assert said[3] == "rule id 'b' is used twice (first by the rule on line 11); rule ids must be unique"
+    assert said[4] == "unknown points ledger 'pionts'; did you mean 'points'?"
+    assert "'hats'" in said[5]
     fixed = TWO_KINDS.replace("on: purchas\n", "on: purchase\n").replace("awrd:", "award:")
-    meaning = [f"{line}:{col}: {msg}" for (line, col, _, msg) in found[1:] if msg not in (said[1], said[3])]
+    meaning = [f"{line}:{col}: {msg}" for (line, col, _, msg) in found if msg not in (said[0], said[2])]
     assert problems(tmp_path, fixed, world) == [
         "4:32: no rule is in group 'never'; expected one of: once", meaning[0],
         "19:25: unknown points ledger 'pionts'; did you mean 'points'?", *meaning[1:]]
+
+
+@pytest.mark.parametrize("broken", [
+    "  - id: a\n    on: purchas\n    gruop: once\n    do: [discount: {percent: 5}]\n",  # its group misspelt
+    "  - 'id: a, group: once'\n",  # a rule that is no mapping
+    "  - id: a\n    on: purchase\n    group: {once: 1}\n    do: [discount: {percent: 5}]\n",  # a group no name
+])
+def test_what_a_broken_rule_may_hold_is_not_said_to_be_missing(tmp_path, broken):
+    """A group may be a broken rule's, though its key or its shape hides it: the first reading does not say the
+    group is empty. An id used twice by rules kept is said when every broken rule's id reads otherwise."""
+    text = ("name: p\nstacking: {once: first}\nrules:\n" + broken
+            + "  - id: b\n    on: purchase\n    do: [discount: {percent: 5}]\n" * 2)
+    found = problems(tmp_path, text)
+    assert not any("group" in f and "no rule" in f for f in found), found
+    assert any("rule id 'b' is used twice" in f for f in found) == broken.startswith("  - id: a"), found
+
+
+def test_an_id_a_broken_rule_may_share_is_not_said_to_be_used_twice(tmp_path):
+    """The first use of an id may be a broken rule's (then the line named would be wrong): while a broken rule
+    has the id, or an id that cannot be read, an id used twice by the rules kept waits for the mended file."""
+    twice = "  - id: r\n    on: purchase\n    do: [discount: {percent: 5}]\n" * 2
+    for broken in ("  - id: r\n    on: purchas\n    do: [discount: {percent: 5}]\n",
+                   "  - idd: r\n    on: purchase\n    do: [discount: {percent: 5}]\n"):
+        found = problems(tmp_path, "name: p\nrules:\n" + broken + twice)
+        assert len(found) >= 1 and not any("used twice" in f for f in found), found
+    mended = problems(tmp_path, "name: p\nrules:\n" + twice + twice[:len(twice) // 2])  # the broken one mended
+    assert [f for f in mended if "used twice" in f] == [
+        "6:9: rule id 'r' is used twice (first by the rule on line 3); rule ids must be unique",
+        "9:9: rule id 'r' is used twice (first by the rule on line 3); rule ids must be unique"], mended
 
 
 def test_a_problem_of_shape_outside_the_rules_is_reported_alone(tmp_path):
@@ -293,15 +319,54 @@ def test_every_rule_broken_reports_the_shape_only(tmp_path):
     assert only(tmp_path, text).startswith("4:9: unknown trigger 'purchas'")
 
 
-def test_the_other_rules_problems_stay_within_the_cap_on_diagnostics(tmp_path):
-    """Past MAX_DIAGNOSTICS in all, the problems of shape are reported alone (they come first: fixed, the rest
-    follow), not a list cut at an arbitrary rule."""
+def test_the_other_rules_problems_stop_at_the_cap_on_diagnostics(tmp_path):
+    """Past MAX_DIAGNOSTICS in all, the first MAX_DIAGNOSTICS in file order are said, then that the list
+    stopped, as any reading that finds too many."""
     from lab.errors import MAX_DIAGNOSTICS
 
     broken = "".join(f"  - id: s{i}\n    on: purchas\n    do: [discount: {{percent: 5}}]\n" for i in range(40))
     wrong = "".join(f"  - id: m{i}\n    on: purchase\n    when: \"purchase.amont > 1\"\n"
                     f"    do: [discount: {{percent: \"x +\"}}, discount: {{percent: \"y +\"}}]\n" for i in range(24))
     found = problems(tmp_path, "name: p\nrules:\n" + broken + wrong)
-    assert len(found) == 40 and all("unknown trigger 'purchas'" in f for f in found), found[:3]
+    assert len(found) == MAX_DIAGNOSTICS + 1, len(found)
+    assert all("unknown trigger 'purchas'" in f for f in found[:40]), found[:3]
+    assert found[-1].endswith(f"stopped after {MAX_DIAGNOSTICS} problems; fix these and run again")
+    at = [tuple(int(x) for x in f.split(": ")[0].split(":")) for f in found[:-1]]
+    assert at == sorted(at) and at[-1][0] < 2 + 40 * 3 + 24 * 4  # (the last rules' problems are the ones left)
     fewer = problems(tmp_path, "name: p\nrules:\n" + broken + wrong.split("  - id: m12\n")[0])
-    assert 40 + 24 < len(fewer) <= MAX_DIAGNOSTICS  # (12 rules' problems of meaning fit: they are said)
+    assert len(fewer) == 40 + 12 * 3  # (12 rules' problems of meaning fit: every one is said)
+
+
+def test_a_scenario_checks_the_other_rules_against_its_store(tmp_path):
+    """Through a scenario, the rules kept are checked against the store's categories as the whole file would be."""
+    (tmp_path / "p.yaml").write_text(
+        "name: p\nrules:\n  - id: a\n    on: purchas\n    do: [discount: {percent: 5}]\n"
+        "  - id: b\n    on: purchase\n    do: [free_item: {category: hats}]\n")
+    store = tmp_path / "store.yaml"
+    store.write_text((ROOT / "scenarios" / "classroom.yaml").read_text().replace(
+        "policies: [none, points, credit, performance]", "policies: [none, p]"))
+    with pytest.raises(LabError) as info:
+        load_scenario(store)
+    said = [(d.line, d.message) for d in info.value.diagnostics]
+    assert said[0][0] == 4 and said[0][1].startswith("unknown trigger 'purchas'"), said
+    assert said[1][0] == 8 and "'hats'" in said[1][1] and "shirts" in said[1][1], said
+    assert len(said) == 2, said
+
+
+def test_a_shape_check_that_stopped_leaves_the_other_rules_unchecked(tmp_path):
+    """When the problems of shape pass MAX_DIAGNOSTICS, the reading stopped before it knew every broken rule, so
+    the rest cannot be checked: its list is the answer. With exactly MAX_DIAGNOSTICS of them every broken rule is
+    known, and the first MAX_DIAGNOSTICS problems in file order are said, the other rules' first among them."""
+    from lab.errors import MAX_DIAGNOSTICS
+
+    wrong = "".join(f"  - id: m{i}\n    on: purchase\n    when: \"x +\"\n    do: [discount: {{percent: 5}}]\n"
+                    for i in range(10))
+    for rules, wanted in ((30, ["unknown-key"] * MAX_DIAGNOSTICS),
+                          (MAX_DIAGNOSTICS // 4, ["expression"] * 10 + ["unknown-key"] * (MAX_DIAGNOSTICS - 10))):
+        broken = "".join(f"  - id: s{i}\n    on: purchase\n    wen: 1\n    wehn: 2\n    whn: 3\n    hwen: 4\n"
+                         "    do: [discount: {percent: 5}]\n" for i in range(rules))
+        path = tmp_path / "p.yaml"
+        path.write_text("name: p\nrules:\n" + wrong + broken)
+        with pytest.raises(LabError) as info:
+            load_policy(path)
+        assert [d.code for d in info.value.diagnostics] == wanted + ["too-many"]

@@ -46,7 +46,7 @@ def test_the_stack_shape_benchmark_prints_a_row_per_shape() -> None:
 def test_the_stack_shape_benchmark_counts_the_shared_warm_up_once(tmp_path: Path) -> None:
     """The purchases of a shape of two policies are the first's every day and the second's from the launch (the
     days before it simulated once, for both), as their runs alone have them; the time per purchase is the median
-    over them."""
+    over them; with one policy, the candidates a purchase are the run's candidate counters over its purchases."""
     from lab.engine.options import RunOptions
     from lab.engine.simulate import Simulation
     from lab.scenario.loader import load_scenario
@@ -58,17 +58,27 @@ def test_the_stack_shape_benchmark_counts_the_shared_warm_up_once(tmp_path: Path
     store = tmp_path / "launched.yaml"
     store.write_text(text)
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_stacks.py"), str(store),
-                           "--shape", "none,points:1", "--repeats", "1"],
+                           "--shape", "none,points:1", "--shape", "points:1", "--repeats", "1"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    row = re.search(r"^\| none,points \| 1 \| 2 \| ([\d.]+) \|.*\| ([\d,]+) \| ([\d.]+) \|$", done.stdout, re.M)
-    assert row is not None, done.stdout
+    rows = {m[0]: [c.strip() for c in m[1].split("|")]
+            for m in re.findall(r"^\| (none,points|points) \| 1 \| (.*) \|$", done.stdout, re.M)}
+    assert set(rows) == {"none,points", "points"}, done.stdout
     loaded = load_scenario(store, policies=["none", "points"])
     sc = loaded.scenario
-    alone = {p: Simulation(sc, loaded.policies[p], RunOptions(seed=sc.seed, address=(0,))).run().daily["purchases"]
+    alone = {p: Simulation(sc, loaded.policies[p], RunOptions(seed=sc.seed, address=(0,))).run()
              for p in ("none", "points")}
-    wanted = int(alone["none"].sum()) + int(alone["points"][sc.launch_day:].sum())
-    assert int(alone["points"][:sc.launch_day].sum()) > 0  # (a warm-up with purchases, or the test shows nothing)
-    assert int(row[2].replace(",", "")) == wanted
-    # both printed rounded: the seconds to 0.0005, the microseconds to 0.005
-    assert float(row[3]) == pytest.approx(float(row[1]) / wanted * 1e6, abs=0.0005 / wanted * 1e6 + 0.005)
+    bought = {p: r.daily["purchases"] for p, r in alone.items()}
+    assert int(bought["points"][:sc.launch_day].sum()) > 0  # (a warm-up with purchases, or the test shows nothing)
+    for shape, wanted in (("none,points", int(bought["none"].sum()) + int(bought["points"][sc.launch_day:].sum())),
+                          ("points", int(bought["points"].sum()))):
+        _, seconds, _, _, _, purchases, per, cand = rows[shape]
+        assert int(purchases.replace(",", "")) == wanted
+        # both printed rounded: the seconds to 0.0005, the microseconds to 0.005
+        assert float(per) == pytest.approx(float(seconds) / wanted * 1e6, abs=0.0005 / wanted * 1e6 + 0.005)
+    assert rows["none,points"][-1] == "-"
+    bound = Simulation(sc, loaded.policies["none"], RunOptions(seed=sc.seed, address=(0,))).m_bound
+    assert f"thinning bound M = {bound:.2f}" in done.stdout and bound > 1
+    drawn = int(alone["points"].customers.cand_n.sum())
+    assert drawn > int(bought["points"].sum())  # (some candidates are thinned away)
+    assert float(rows["points"][-1]) == pytest.approx(drawn / int(bought["points"].sum()), abs=0.005)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from lab.config import SourceMap, build, diag_at, read_yaml
 from lab.config.node import Node
-from lab.errors import (MAX_DIAGNOSTICS, Diagnostic, LabError, TooMany, declare_meanings, name_problem,
-                        name_problems, printable, suggest)
+from lab.errors import (Diagnostic, Diagnostics, LabError, TooMany, declare_meanings, name_problem, name_problems,
+                        printable, suggest)
 from lab.policy import model as m
 from lab.policy.fields import FIELDS
 from lab.policy.goals import unseen_message, unseen_rewards
@@ -49,32 +49,40 @@ LONGEST: dict[tuple[str | int, ...], tuple[int, str]] = {
 
 
 def read_policy(path: str | Path, world: World | None = None) -> tuple[m.Policy, SourceMap]:
-    """Parse and shape-check a policy file (no cross-references yet).
+    """Parse and shape-check a policy file; its references and expressions are checked by `compile_checked`.
 
     When the shape is wrong only inside rules, the LabError also lists what is wrong with the meaning of the
     other rules (`_the_other_rules`, checked against `world` as `compile_checked` would), so that every problem
-    of the file is reported at once. The reading stops at rule MAX_RULES + 1, before the rest is composed, built
-    or compiled: a file of thousands of rules is refused in milliseconds with one diagnostic, not after
-    collecting a problem per rule."""
+    of the file is reported at once (the first MAX_DIAGNOSTICS in file order, then a note that the list
+    stopped). The reading stops at rule MAX_RULES + 1, before the rest is composed, built or compiled: a file of
+    thousands of rules is refused in milliseconds with one diagnostic, not after collecting a problem per
+    rule."""
     file = str(path)
     node = read_yaml(path, LONGEST)
     try:
         return build(node, m.Policy, file)
-    except TooMany:
-        raise
     except LabError as shape:
         more = _the_other_rules(node, shape.diagnostics, file, world)
-        if not more or len(shape.diagnostics) + len(more) > MAX_DIAGNOSTICS:
+        if not more:
             raise
-        raise LabError(sorted([*shape.diagnostics, *more], key=lambda d: (d.line, d.col))) from None
+        every = Diagnostics(file)
+        try:
+            for d in sorted([*shape.diagnostics, *more], key=lambda d: (d.line, d.col)):
+                every.add(d.line, d.col, d.code, d.message, d.path)
+        except TooMany:
+            pass
+        raise every.error(sort=True) from None
 
 
 def _the_other_rules(node: Node, shape: tuple[Diagnostic, ...], file: str, world: World | None) -> list[Diagnostic]:
     """The problems of meaning of the rules whose shape is right, in a file whose every problem of shape is inside
     a rule (none if a problem is elsewhere: a broken ledger or tier would make the rules' references to it look
-    wrong). The broken rules are left out and the rest built and compiled as the whole file would be; a
-    problem is kept only where leaving them out cannot have caused it: inside a rule kept, or outside the rules
-    and not about a group that a rule left out names."""
+    wrong, and the file without the broken rules does not build).
+
+    The broken rules are left out and the rest built and compiled as the whole file would be. A problem is kept
+    only where leaving them out cannot have caused it: a group no rule is in is not said (a broken rule may be
+    in it, under a misspelt key or in a shape that cannot be read), nor an id used twice unless every broken
+    rule's id can be read and differs from it (else the first use may be a broken rule's)."""
     rules = node.get("rules")
     if rules is None or rules.kind != "seq":
         return []
@@ -95,14 +103,22 @@ def _the_other_rules(node: Node, shape: tuple[Diagnostic, ...], file: str, world
         found = meaning.diagnostics
     else:
         return []
-    groups = {g.value for i in broken if rules.value[i].kind == "map" and (g := rules.value[i].get("group"))}
+    ids = [_scalar(rules.value[i], "id") for i in sorted(broken)]
     out = []
     for d in found:
         if d.path[:1] == ("rules",) and len(d.path) > 1 and isinstance(d.path[1], int):
+            if d.code == "duplicate-name" and (None in ids or policy.rules[d.path[1]].id in ids):
+                continue
             out.append(dataclasses.replace(d, path=("rules", kept[d.path[1]], *d.path[2:])))
-        elif d.path[:1] != ("rules",) and not (d.path[:1] == ("stacking",) and d.path[1:2] and d.path[1] in groups):
+        elif d.path[:1] not in (("rules",), ("stacking",)):
             out.append(d)
     return out
+
+
+def _scalar(node: Node, key: str) -> object | None:
+    """The text (or number) at `key` of a mapping node; None when the node is no mapping or the key no scalar."""
+    value = node.get(key)
+    return value.value if value is not None and value.kind == "scalar" else None
 
 
 def check_references(policy: m.Policy, where: SourceMap, file: str, world: World | None) -> list[Diagnostic]:
@@ -159,7 +175,7 @@ def check_references(policy: m.Policy, where: SourceMap, file: str, world: World
         if rule.id in ids:
             err(("rules", i, "id"),
                 f"rule id '{printable(rule.id)}' is used twice (first by the rule on line "
-                f"{where.at(('rules', ids[rule.id]))[0]}); rule ids must be unique")
+                f"{where.at(('rules', ids[rule.id]))[0]}); rule ids must be unique", "duplicate-name")
         ids.setdefault(rule.id, i)
         if rule.group:
             groups.add(rule.group)
@@ -174,7 +190,7 @@ def check_references(policy: m.Policy, where: SourceMap, file: str, world: World
                 err(base + below, msg)
     for g in policy.stacking:
         if g not in groups:
-            err(("stacking", g), f"no rule is in group '{printable(g)}'" + suggest(g, groups))
+            err(("stacking", g), f"no rule is in group '{printable(g)}'" + suggest(g, groups), "unknown-name")
     if policy.budget is not None and policy.budget.amount == 0:
         err(("budget", "amount"), "a budget of 0 stops every rule with a cost; remove the budget or give an amount")
     return out
@@ -193,7 +209,7 @@ def compile_checked(policy: m.Policy, where: SourceMap, file: str, world: World 
     for p in problems:
         expr = _expr_at(policy, p.path)
         if expr is not None and hasattr(expr, "diagnostic"):
-            diags.append(expr.diagnostic(p.message, p.offset))
+            diags.append(dataclasses.replace(expr.diagnostic(p.message, p.offset), code="expression", path=p.path))
         else:
             diags.append(diag_at(file, where, p.path, p.message))
     if diags:
