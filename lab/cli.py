@@ -48,22 +48,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _kind_of(path: Path) -> str:
-    """Whether a YAML file is a scenario, a batch spec or a policy, from its top-level keys."""
+    """Whether a YAML file is a scenario, a batch spec or a policy (lab.scenario.loader.file_kind)."""
     from lab.config import read_yaml
     from lab.config.yamlio import Longest
     from lab.policy.files import find_scenario
-
     from lab.policy.loader import LONGEST
+    from lab.scenario.loader import file_kind
 
     # a shipped scenario's name reads as its file; a policy's thousands of rules stop the reading at once
     # LONGEST is inferred as dict[tuple[str], ...] in lab.policy.loader; it is a valid Longest
-    node = read_yaml(find_scenario(str(path)) or path, cast(Longest, LONGEST))
-    keys = {k.value for k, _ in node.value} if node.kind == "map" else set()
-    if "population" in keys or "store" in keys:
-        return "scenario"
-    if keys & {"factors", "design", "scenario", "replications"}:
-        return "batch"
-    return "policy"
+    return file_kind(read_yaml(find_scenario(str(path)) or path, cast(Longest, LONGEST)))
 
 
 # --------------------------------------------------------------------------- commands
@@ -113,6 +107,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from lab.policy.explain import explain
     from lab.policy.loader import load_policy
 
+    path = Path(args.policy)
+    if path.is_file() and (kind := _kind_of(path)) != "policy":
+        raise LabError.at(str(path), 1, 1, f"this is a {'batch spec' if kind == 'batch' else kind}, not a policy: lab "
+                          "explain tells what a policy's rules do; give a policy file or a shipped policy's name, "
+                          "e.g. lab explain policies/points.yaml", "file")
     cp = load_policy(args.policy)
     print(explain(cp.policy))
     return EXIT_OK

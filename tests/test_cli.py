@@ -53,6 +53,41 @@ def test_validate_reports_every_problem_as_file_line_col(tmp_path, capsys):
     assert "Traceback" not in text
 
 
+def test_a_scenario_with_its_store_and_population_misspelt_is_checked_as_a_scenario(tmp_path, capsys):
+    """The keys left (days, launch_day, policies, ...) say what the file is: its mistakes are a scenario's."""
+    text = Path(CLASSROOM).read_text().replace("\nstore:", "\nstor:").replace("\npopulation:", "\npopluation:")
+    bad = tmp_path / "store.yaml"
+    bad.write_text(text)
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'stor' in scenario; did you mean 'store'?" in err
+    assert "unknown key 'popluation' in scenario; did you mean 'population'?" in err
+    assert " in policy" not in err
+
+
+def test_the_batch_specs_own_keys_are_no_scenarios_or_policys():
+    """lab.scenario.loader.BATCH_KEYS, which tell a batch spec from the rest, are keys of a batch spec only."""
+    import dataclasses
+
+    from lab.batch.spec import BatchSpec
+    from lab.config.declare import yaml_name
+    from lab.policy.model import Policy
+    from lab.scenario.loader import BATCH_KEYS
+    from lab.scenario.model import Scenario
+
+    keys = {c: {yaml_name(f.name) for f in dataclasses.fields(c)} for c in (BatchSpec, Scenario, Policy)}
+    assert BATCH_KEYS <= keys[BatchSpec] - keys[Scenario] - keys[Policy]
+
+
+@pytest.mark.parametrize("given, kind", [("scenarios/classroom.yaml", "scenario"),
+                                         ("scenarios/batches/reward_sensitivity.yaml", "batch spec")])
+def test_explain_says_a_scenario_or_a_batch_spec_is_not_a_policy(capsys, given, kind):
+    assert main(["explain", str(ROOT / given)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"{ROOT / given}:1:1: this is a {kind}, not a policy: lab explain tells what a policy's rules "
+                   "do; give a policy file or a shipped policy's name, e.g. lab explain policies/points.yaml")
+
+
 def test_bad_command_line_values_exit_2_without_traceback():
     out = subprocess.run([sys.executable, "-m", "lab", "compare", CLASSROOM, "--replications", "zero"],
                          capture_output=True, text=True, cwd=ROOT)

@@ -20,10 +20,12 @@ and the batch layer):
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from lab.config import SourceMap, build, diag_at, read_yaml
+from lab.config.declare import yaml_name
+from lab.config.node import Node
 from lab.errors import Diagnostic, LabError, name_problem, name_problems, printable, suggest
 from lab.policy.files import find_policy, find_scenario, is_path, looked_in, policy_names
 from lab.policy.loader import compile_checked, read_policy
@@ -152,6 +154,24 @@ def available_policies(scenario_path: Path) -> list[str]:
     return policy_names(scenario_path)
 
 
+#: Top-level keys only a batch spec has (tests/test_cli.py holds them to lab.batch.spec.BatchSpec's fields).
+BATCH_KEYS = frozenset({"factors", "design", "scenario", "replications"})
+
+
+def file_kind(node: Node) -> str:
+    """What a YAML file's top level reads as: "scenario" (it has a store or a population), "batch" (a batch
+    spec's own keys), else by its other keys, so that misspelt ones do not decide: "scenario" when more of
+    them are keys only a scenario has (days, launch_day, policies, ...) than keys only a policy has (rules,
+    points, credit, ...), else "policy"."""
+    keys = {k.value for k, _ in node.value if isinstance(k.value, str)} if node.kind == "map" else set()
+    if keys & {"population", "store"}:
+        return "scenario"
+    if keys & BATCH_KEYS:
+        return "batch"
+    scenario, policy = ({yaml_name(f.name) for f in fields(c)} for c in (Scenario, Policy))
+    return "scenario" if len(keys & (scenario - policy)) > len(keys & (policy - scenario)) else "policy"
+
+
 def not_a_policy(path: Path, *, typed: bool) -> str | None:
     """Why the file at `path` is not a policy (a scenario, a batch spec, not YAML, ...), or None if it may be one.
 
@@ -163,11 +183,10 @@ def not_a_policy(path: Path, *, typed: bool) -> str | None:
         if typed:
             return None
         return "it cannot be read as YAML"
+    kind = file_kind(node)
+    if kind != "policy":
+        return f"it is a {'batch spec' if kind == 'batch' else kind}"
     keys = {k.value for k, _ in node.value if isinstance(k.value, str)} if node.kind == "map" else set()
-    if keys & {"population", "store"}:
-        return "it is a scenario"
-    if keys & {"factors", "design", "scenario", "replications"}:
-        return "it is a batch spec"
     if "name" not in keys:  # (a policy with a misspelt key still gets the builder's word on it, at its line)
         return "a policy is a mapping with 'name:' and its rules, points, credit or tiers"
     return None
