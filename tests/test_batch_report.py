@@ -48,6 +48,7 @@ def test_each_headline_outcome_has_a_table_with_a_row_per_design_point(report) -
     tables = re.findall(r"<table>.*?</table>", part)
     measured = [o for o in HEADLINE if (summary["outcome"] == o).any()]
     assert "retention_12m" not in measured and "Not measurable in this batch" in part  # 30-day runs
+    assert "it needs days of at least the scenario's launch_day + 365" in part
     assert len(tables) == len(measured) == len(HEADLINE) - 1
     assert all(t.count("<tr>") == points + 1 for t in tables)  # a header and one row per point, not one per outcome
 

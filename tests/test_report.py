@@ -196,7 +196,19 @@ def test_verdict_calls_a_win_only_when_the_interval_excludes_zero(many: Comparis
     assert ("wins" in line) == clear_win
     # 90 days is too short for 12-month retention: the verdict says so instead of inventing a number
     assert "retention_12m" not in v
-    assert any("12-month retention cannot be measured" in s for s in sentences)
+    assert ("12-month retention cannot be measured in this run: it follows each customer for 365 days, and the "
+            "run lasts 90 days; give --days 365 (days: 365 in the scenario) or more to see it.") in sentences
+
+
+def test_a_launched_store_needs_a_year_from_its_launch_for_retention() -> None:
+    """The classroom launches on day 365: a 400-day run has 35 days of programme, and 12-month retention needs
+    the year from the launch, day 730, which the table and the verdict both name."""
+    comp = compare(load_scenario(ROOT / "scenarios" / "classroom.yaml", policies=["none"]),
+                   CompareOptions(replications=1, customers=60, days=400, jobs=1), progress=False)
+    why = ("it follows each customer for 365 days from the launch on day 365, and the run lasts 400 days; give "
+           "--days 730 (days: 730 in the scenario) or more to see it")
+    assert f"12-month retention cannot be measured in this run: {why}." in verdict_sentences(comp)
+    assert f"({why})." in " ".join(format_table(comp, width=400).split())
 
 
 # --------------------------------------------------------------------------- #

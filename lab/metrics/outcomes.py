@@ -91,19 +91,29 @@ def active_customers(r: RunRecord) -> float:
     return float(r.customers.alive.sum())
 
 
+#: How long 12-month retention follows a customer, in days.
+RETENTION_DAYS = 365
+
+
+def retention_horizon(launch_day: int) -> int:
+    """The shortest run, in days, whose 12-month retention can be measured: a year from the launch (from day 0
+    for a day-0 cohort), as `retention_12m` follows its customers."""
+    return launch_day + RETENTION_DAYS
+
+
 def retention_12m(r: RunRecord) -> float:
     c = r.customers
     if r.launch_day is not None:  # from the launch: customers present then, or acquired since, followed 365 days
         start = np.maximum(c.acquired_at, r.launch_day)
-        cohort = (start <= r.days - 365) & ~(c.dropped_at < r.launch_day)
+        cohort = (start <= r.days - RETENTION_DAYS) & ~(c.dropped_at < r.launch_day)
         if not cohort.any():
             return NAN
-        survived = c.alive[cohort] | (c.dropped_at[cohort] > start[cohort] + 365)
+        survived = c.alive[cohort] | (c.dropped_at[cohort] > start[cohort] + RETENTION_DAYS)
         return float(survived.mean())
-    cohort = c.acquired_at <= r.days - 365
+    cohort = c.acquired_at <= r.days - RETENTION_DAYS
     if not cohort.any():
         return NAN
-    survived = c.alive[cohort] | (c.dropped_at[cohort] > c.acquired_at[cohort] + 365)
+    survived = c.alive[cohort] | (c.dropped_at[cohort] > c.acquired_at[cohort] + RETENTION_DAYS)
     return float(survived.mean())
 
 

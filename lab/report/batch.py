@@ -37,7 +37,7 @@ import pandas as pd
 
 from lab.batch.dataset import BatchData, read_dataset
 from lab.metrics.batch_summary import TARGET, policy_overview, summary_table, winners
-from lab.metrics.outcomes import HEADLINE
+from lab.metrics.outcomes import HEADLINE, RETENTION_DAYS
 from lab.metrics.sensitivity import INDEX, indices
 from lab.metrics.stats import Interval
 from lab.report.text import fmt_bounds, fmt_value, interval_decimals, outcome_name, outcome_unit, unit_label
@@ -331,8 +331,9 @@ def outcome_tables(data: BatchData, summary: pd.DataFrame, outcomes: Sequence[st
         s = summary[summary["outcome"] == outcome]
         if s.empty:
             parts.append(f"<h3>{html.escape(outcome_name(outcome))}</h3><p class=note>Not measurable in this batch: "
-                         "no run gave it a value (12-month retention, for one, needs a horizon of 365 days or "
-                         "more).</p>")
+                         f"no run gave it a value (12-month retention, for one, follows each customer for "
+                         f"{RETENTION_DAYS} days from the launch: it needs days of at least the scenario's "
+                         f"launch_day + {RETENTION_DAYS}).</p>")
             continue
         head = ("<tr><th>point</th>" + "".join(f"<th>{html.escape(f)}</th>" for f in factors)
                 + "".join(f"<th>{html.escape(p)}</th>" for p in policies)

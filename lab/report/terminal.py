@@ -14,7 +14,7 @@ from lab.metrics.outcomes import HEADLINE
 from lab.metrics.stats import Interval
 from lab.report.selection import selection_lines
 from lab.report.text import (check_outcomes, fmt_mean_hw, is_good, outcome_name, outcome_unit, replication_count,
-                             unit_label)
+                             retention_unmeasured, unit_label)
 
 if TYPE_CHECKING:
     from lab.experiment.compare import Comparison
@@ -142,7 +142,7 @@ def format_table(comp: Comparison, color: bool = False, width: int = 120,
               + (" Green: better for the retailer, red: worse." if color else ""))
     if unmeasured:
         legend += (f" Not measurable in this run: {', '.join(outcome_name(o) for o in unmeasured)}"
-                   + (" (it needs a run of at least 365 days)." if "retention_12m" in unmeasured else "."))
+                   + (f" ({retention_unmeasured(comp)})." if "retention_12m" in unmeasured else "."))
     lines += textwrap.wrap(legend, width=width)
     lines += selection_lines(comp)
     if n < 2:

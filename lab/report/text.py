@@ -15,7 +15,7 @@ import numpy as np
 
 from lab.errors import suggest
 from lab.metrics.flywheel_share import NO_CUT_RUNS
-from lab.metrics.outcomes import REGISTRY
+from lab.metrics.outcomes import REGISTRY, RETENTION_DAYS, retention_horizon
 from lab.metrics.stats import Interval, paired_diff_ci
 
 if TYPE_CHECKING:
@@ -31,6 +31,17 @@ def check_outcomes(outcomes: Sequence[str]) -> None:
         if o not in REGISTRY:
             hint = suggest(o, REGISTRY.names) or f"; expected one of: {', '.join(REGISTRY)}"
             raise ValueError(f"unknown outcome '{o}'{hint}")
+
+
+def retention_unmeasured(comp: Comparison) -> str:
+    """Why a comparison's runs give 12-month retention no value (they end before a year has passed from the
+    launch), and the horizon that would."""
+    launch = comp.loaded.scenario.launch_day
+    days = comp.options.days or comp.loaded.scenario.days
+    need = retention_horizon(launch)
+    since = f"{RETENTION_DAYS} days from the launch on day {launch}" if launch else f"{RETENTION_DAYS} days"
+    return (f"it follows each customer for {since}, and the run lasts {days:,} days; give --days {need} (days: "
+            f"{need} in the scenario) or more to see it")
 
 
 def outcome_name(outcome: str) -> str:
@@ -202,10 +213,7 @@ def verdict_sentences(comp: Comparison) -> list[str]:
         entry = v.get(outcome)
         if entry is None:
             if outcome == "retention_12m":
-                days = comp.options.days or comp.loaded.scenario.days
-                out.append(f"12-month retention cannot be measured in this run: it needs customers observed for "
-                           f"365 days, and the run lasts {days:,} days. Run at least a year (days: 365 or more) "
-                           "to see it.")
+                out.append(f"12-month retention cannot be measured in this run: {retention_unmeasured(comp)}.")
             else:
                 out.append(f"{name.capitalize()} could not be measured in this run.")
             continue
