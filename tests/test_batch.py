@@ -184,6 +184,30 @@ def test_bad_specs_are_reported_at_file_line_col(tmp_path, label, body, needle, 
     assert str(d).startswith(f"{spec}:{line}:{col}: ")
 
 
+def test_an_expression_factor_is_compiled_with_its_values_before_any_run(tmp_path):
+    """A template that cannot parse, a level naming an unknown field: refused at the spec's own place, not found
+    as every run of their points failing. The levels that compile say nothing."""
+    body = """\
+policies: [none, points]
+factors:
+  rate: {path: policies.points.rules.earn.do.0.award.amount, template: "floor(purchase.amount * {value}",
+         levels: [1, 2]}
+  when: {path: policies.points.rules.redeem.when,
+         levels: ["customer.points['points'] >= 400", "customer.pionts['points'] > 1"]}
+"""
+    spec = write_spec(tmp_path, body)
+    with pytest.raises(LabError) as exc:
+        load_spec(spec)
+    said = [(d.line, d.message) for d in exc.value.diagnostics]
+    assert said == [
+        (7, "factor 'rate': its template (with {value} = 1.0) makes an expression that does not compile: invalid "
+            "syntax: '(' was never closed; expressions use 'and', 'or', 'not' and '==' as in Python"),
+        (10, "factor 'when': its level \"customer.pionts['points'] > 1\" makes an expression that does not compile: "
+            "unknown field 'customer.pionts'; did you mean 'customer.points'?")], said
+    mended = body.replace("{value}\"", "{value})\"").replace("pionts", "points")
+    assert load_spec(write_spec(tmp_path, mended)).factors
+
+
 def test_a_bad_spec_is_a_clear_message_and_exit_2_on_the_command_line(tmp_path, capsys):
     spec = write_spec(tmp_path, BAD_SPECS[0][1])
     assert main_batch([str(spec), "--out", str(tmp_path / "out")]) == 2

@@ -15,11 +15,13 @@ from pathlib import Path
 
 from lab.batch.design import Grid, Morris, Saltelli, Sobol, design_points, grid_size
 from lab.batch.factors import Factor, check_factor
+from lab.batch.overrides import apply
 from lab.batch.spec import Batch, BatchSpec
 from lab.config import SourceMap, build, read_yaml
-from lab.errors import Diagnostics, name_problem, printable, suggest
+from lab.errors import Diagnostics, LabError, name_problem, printable, suggest
 from lab.policy.files import find_scenario
-from lab.scenario.loader import BASELINE, PolicySource, read_sources
+from lab.policy.loader import compile_checked
+from lab.scenario.loader import BASELINE, PolicySource, read_sources, world_of
 from lab.scenario.model import Scenario
 
 __all__ = ["load_spec"]
@@ -31,6 +33,29 @@ MAX_GRID = 1_000_000
 def factors_of_choice(spec: BatchSpec) -> list[str]:
     """The factors declared by levels rather than a numeric range."""
     return [name for name, fs in spec.factors.items() if fs.levels is not None]
+
+
+def _check_expressions(fac: Factor, sources: dict[str, PolicySource], scenario: Scenario, file: str,
+                       err: Diagnostics) -> None:
+    """A factor that sets a policy's expression, compiled with each value it takes before any run: each level
+    (without a template), or the template with its first value (its numbers change no expression's shape).
+    Otherwise an expression that cannot compile would fail every run of its points, found only once they run.
+    Only problems in the spec are said (the policy file's own were said when it was read)."""
+    if fac.target.policy is None or fac.target.leaf.kind != "expr":
+        return
+    src = sources[fac.target.policy]
+    values = fac.axis.levels if fac.axis.levels is not None else (fac.axis.low,)
+    for value in values[:1] if fac.template is not None else values:
+        policy = apply(src.policy, fac.target.steps, fac.field_value(value))
+        try:
+            compile_checked(policy, src.where, str(src.path), world_of(scenario))
+        except LabError as e:
+            what = (f"its template (with {{value}} = {printable(str(value))})" if fac.template is not None
+                    else f"its level {printable(str(value))!r}")
+            for d in e.diagnostics:
+                if d.file == file:
+                    err.add(d.line, d.col, "expression", f"factor '{fac.name}': {what} makes an expression that "
+                            f"does not compile: {d.message}", ("factors", fac.name))
 
 
 def load_spec(path: str | Path, *, customers: int | None = None, days: int | None = None) -> Batch:
@@ -98,6 +123,8 @@ def load_spec(path: str | Path, *, customers: int | None = None, days: int | Non
             continue
         seen[key] = name
         factors.append(fac)
+    for fac in factors:
+        _check_expressions(fac, sources, scenario, file, err)
     design = spec.design
     if not isinstance(design, Grid):
         tag = design.tag
