@@ -129,3 +129,15 @@ def test_missing_customer_id_and_parquet_rows(tmp_path) -> None:
     frame.to_parquet(tmp_path / "bad.parquet")
     msg = _error(tmp_path / "bad.parquet")
     assert re.search(r"bad\.parquet:4:1: 1 row with no customer id in column 'customer_id' \(row 4\)", msg)
+
+
+def test_a_log_of_returns_only_says_so(tmp_path) -> None:
+    """Every amount negative: read as returns, nothing is left to fit, and the message says why (not an empty
+    calibration period)."""
+    returns = GOOD.replace(",10.00,", ",-10.00,").replace(",5.00,", ",-5.00,").replace(",20.00,", ",-20.00,") \
+        .replace(",30.00,", ",-30.00,").replace(",7.50,", ",-7.50,").replace(",12.00,", ",-12.00,") \
+        .replace(",8.00,", ",-8.00,").replace(",40.00,", ",-40.00,").replace(",9.00,", ",-9.00,")
+    msg = _error(_write(tmp_path, returns))
+    assert msg == (f"{tmp_path / 'log.csv'}:2:3: no purchase is left to fit: every row was left out (9 negative "
+                   "amounts read as returns); a transaction log needs purchases with positive amounts in column "
+                   "'amount'")

@@ -294,8 +294,14 @@ def summarise(path: str | Path, *, columns: dict[str, str | None] | None = None,
                                    "transactions nor as spend"))
         keep &= ~neg
 
-    first_day_all = int(day[keep].min()) if keep.any() else int(day.min())
-    last_day_all = int(day[keep].max()) if keep.any() else int(day.max())
+    if not keep.any():
+        left = [f"{n:,} {what}" for n, what in ((int(neg.sum()), "negative amounts read as returns"),
+                                                 (int(dup.sum()), "rows repeating an earlier row")) if n]
+        raise LabError.at(file, _line(file, 0), colno[amt_col],
+                          f"no purchase is left to fit: every row was left out ({' and '.join(left)}); a transaction "
+                          f"log needs purchases with positive amounts in column '{amt_col}'")
+    first_day_all = int(day[keep].min())
+    last_day_all = int(day[keep].max())
     cal_end = parse_date(until, dates, "--until") if until is not None else last_day_all
     hold_end = parse_date(holdout_until, dates, "--holdout-until") if holdout_until is not None else None
     if hold_end is not None and hold_end <= cal_end:
@@ -304,7 +310,7 @@ def summarise(path: str | Path, *, columns: dict[str, str | None] | None = None,
                           f"({until if until is not None else 'the last date in the log'})")
     in_cal = keep & (day <= cal_end)
     if not in_cal.any():
-        first_row = int(np.flatnonzero(keep)[np.argmin(day[keep])]) if keep.any() else 0
+        first_row = int(np.flatnonzero(keep)[np.argmin(day[keep])])
         raise LabError.at(file, _line(file, first_row), colno[time_col],
                           f"the calibration period is empty: no purchase on or before --until {until} "
                           f"(the first purchase in column '{time_col}' is on {_label(first_day_all, dates)}); "
