@@ -141,3 +141,11 @@ def test_a_log_of_returns_only_says_so(tmp_path) -> None:
     assert msg == (f"{tmp_path / 'log.csv'}:2:3: no purchase is left to fit: every row was left out (9 negative "
                    "amounts read as returns); a transaction log needs purchases with positive amounts in column "
                    "'amount'")
+
+
+def test_a_missing_column_names_the_header_once_and_a_wrong_separator_is_named(tmp_path) -> None:
+    msg = _error(_write(tmp_path, GOOD.replace(",amount,", ",paid_by,")))
+    assert msg.endswith("is in the header (customer_id, date, paid_by, category); name it with --amount COL"), msg
+    msg = _error(_write(tmp_path, GOOD.replace(",", ";")))
+    assert msg.endswith("is in the header (customer_id;date;amount;category); the header is one column holding "
+                        "';': the log must be comma-separated (save it as CSV with commas)"), msg

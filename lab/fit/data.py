@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lab.errors import Diagnostic, LabError, suggest
+from lab.errors import Diagnostic, LabError, printable, suggest
 
 __all__ = ["COLUMN_GUESSES", "LogSummary", "read_log", "summarise", "file_sha256", "parse_date"]
 
@@ -145,9 +145,13 @@ def _pick_columns(frame: pd.DataFrame, file: str, named: dict[str, str | None]) 
             continue
         found = next((lower[g] for g in guesses if g in lower), None)
         if found is None and role in ("customer", "time", "amount"):
+            one = cols[0] if len(cols) == 1 else ""
+            sep = next((c for c in ";\t|" if c in one), None)  # a whole header in one column: another separator
+            hint = (f"; the header is one column holding '{printable(sep)}': the log must be comma-separated (save it "
+                    "as CSV with commas)") if sep else f"; name it with --{role} COL" + suggest(role, cols,
+                                                                                                list_all=False)
             raise LabError.at(file, 1, 1, f"no {role} column: none of {', '.join(guesses[:5])}, ... is in the header "
-                              f"({', '.join(cols[:8])}{', ...' if len(cols) > 8 else ''}); name it with --{role} COL"
-                              + suggest(role, cols))
+                              f"({', '.join(cols[:8])}{', ...' if len(cols) > 8 else ''}){hint}")
         out[role] = found
     return out
 
