@@ -177,3 +177,27 @@ def test_outputs_doc_names_every_column_of_the_compare_files(tmp_path):
     seen |= set(json.loads(files["manifest"].read_text()))
     missing = sorted(c for c in seen if not _is_documented(c, patterns))
     assert not missing, f"columns or keys not in docs/OUTPUTS.md: {missing}"
+
+
+def test_a_policy_path_outside_the_scenarios_folder_is_said_to_be_outside(tmp_path: Path) -> None:
+    """The file exists, so 'not found' would mislead: the message says it is outside the scenario's folder and
+    how to use it; a path inside the folder that does not exist is still not found."""
+    from lab.errors import LabError, printable
+
+    (tmp_path / "p.yaml").write_text((ROOT / "policies" / "points.yaml").read_text())
+    folder = tmp_path / "store"
+    folder.mkdir()
+    text = (ROOT / "scenarios" / "classroom.yaml").read_text()
+    for ref in ("../p.yaml", str(tmp_path / "p.yaml")):
+        (folder / "s.yaml").write_text(text.replace("policies: [none, points, credit, performance]",
+                                                    f"policies: [none, '{ref}']"))
+        with pytest.raises(LabError) as info:
+            load_scenario(folder / "s.yaml")
+        assert [d.message for d in info.value.diagnostics] == [
+            f"policy '{printable(ref)}' is outside the scenario's folder: a path in a scenario is relative to its "
+            "folder and stays inside it; copy the file beside the scenario, or pass the path with --policy/--policies"]
+    (folder / "s.yaml").write_text(text.replace("policies: [none, points, credit, performance]",
+                                                "policies: [none, ./q.yaml]"))
+    with pytest.raises(LabError) as info:
+        load_scenario(folder / "s.yaml")
+    assert info.value.diagnostics[0].message.startswith("policy './q.yaml' not found; a path in a scenario")

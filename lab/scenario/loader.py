@@ -219,6 +219,11 @@ def read_sources(path: str | Path, names: Callable[[Scenario], Sequence[str]], *
         given = name in typed
         pf = policy_file(name, path, typed=given)
         if pf is None:
+            if is_path(name) and not given and (path.parent / name).is_file():
+                missing(name, f"policy '{printable(name)}' is outside the scenario's folder: a path in a scenario is "
+                        "relative to its folder and stays inside it; copy the file beside the scenario, or pass "
+                        "the path with --policy/--policies", sc, where)
+                continue
             if is_path(name) and not given:
                 hint = ("; a path in a scenario is relative to its folder and stays inside it (give a name, or pass "
                         "the path with --policy/--policies)")
