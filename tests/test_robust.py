@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 import pytest
 
 from lab.cli import main
@@ -84,6 +85,39 @@ def test_a_split_verdict_names_the_parameter_that_decides():
     assert not v["robust"] and v["best"] == "points" and v["p_best"] == 0.6
     assert v["driver"]["parameter"] == "behaviour.goal_gradient" and v["driver"]["rank_correlation"] > 0.9
     assert "depends" in v["text"] and "behaviour.goal_gradient" in v["text"]
+
+
+def test_a_split_verdict_over_few_worlds_names_no_parameter_within_chance():
+    """With 6 worlds chance alone reaches a rank correlation of 1.96 / sqrt(5) = 0.88: a parameter whose
+    correlation with the lead is below it is not named as what the verdict depends on."""
+    from lab.metrics.robustness import chance_correlation
+
+    values = np.array([[0.1], [0.5], [0.2], [0.9], [0.4], [0.7]])
+    lead = np.array([-1.0, 1.0, 2.0, -2.0, 3.0, 0.5])  # points wins in 4 of 6 worlds, loosely tied to the value
+    means = np.stack([np.zeros(6), lead])
+    entry = outcome_robustness(means[:, :, None].repeat(2, axis=2), ["none", "points"], "none", higher=True)
+    v = verdict(entry, "net profit", {"none": "no programme"}, "none", means, ["none", "points"], values,
+                ["behaviour.points_hope"])
+    rho = float(spearmanr(values[:, 0], lead).statistic)
+    assert chance_correlation(6) == pytest.approx(1.959963984540054 / math.sqrt(5), rel=1e-15)
+    assert abs(rho) < chance_correlation(6) and "driver" not in v
+    assert v["text"].endswith(f"; with 6 worlds no parameter's rank correlation with points's lead stands out from "
+                              f"chance (the largest, behaviour.points_hope's {rho:+.2f}, is within the "
+                              f"{chance_correlation(6):.2f} that chance alone reaches in 95% of samples)"), v["text"]
+
+
+def test_the_chance_band_of_a_rank_correlation_holds_95_percent_of_unrelated_samples():
+    """Spearman's rho of unrelated samples of 30 worlds falls within chance_correlation(30) in 95% of them: 20,000
+    samples (fixed seed) give 0.95 within 3 binomial standard deviations (0.0046) plus the normal
+    approximation's own error at 30 worlds (under 0.005)."""
+    from lab.metrics.robustness import chance_correlation
+
+    rng = np.random.default_rng(20261204)
+    n, samples = 30, 20_000
+    ranks = np.argsort(rng.random((samples, n)), axis=1).astype(float)
+    rho = 1 - 6 * ((ranks - np.arange(n)) ** 2).sum(axis=1) / (n * (n * n - 1))  # no ties: Spearman's formula
+    within = float(np.mean(np.abs(rho) < chance_correlation(n)))
+    assert abs(within - 0.95) < 0.0046 + 0.005, within
 
 
 def test_outcomes_with_no_better_direction_get_differences_but_no_best():

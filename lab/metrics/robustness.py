@@ -131,6 +131,17 @@ def _pct(v: float) -> str:
     return f"{100 * v:.0f}%"
 
 
+#: The two-sided 95% quantile of the standard normal distribution.
+_Z95 = 1.959963984540054
+
+
+def chance_correlation(worlds: int) -> float:
+    """How large a rank correlation across `worlds` worlds grows by chance alone, one parameter at a time: the 95%
+    band of Spearman's rho under no association, 1.96 / sqrt(worlds - 1) (its null standard deviation is
+    1 / sqrt(worlds - 1)). Above 1 (four worlds or fewer), no correlation can stand out."""
+    return _Z95 / math.sqrt(max(1, worlds - 1))
+
+
 def _driver(values: np.ndarray, names: Sequence[str], gap: np.ndarray) -> tuple[str, float] | None:
     """The varying parameter whose rank correlation with ``gap`` (per world) is largest in size."""
     from scipy.stats import spearmanr
@@ -205,11 +216,17 @@ def verdict(entry: Mapping, outcome_label: str, labels: Mapping[str, str], basel
             f"plausible worlds, {labels.get(second, second)} in {_pct(probs[second])}")
     if world_means is not None and values is not None and parameters and second is not None:
         i, k = list(policies).index(best), list(policies).index(second)
-        found = _driver(values, parameters, world_means[i] - world_means[k])
-        if found is not None:
+        gap = world_means[i] - world_means[k]
+        found = _driver(values, parameters, gap)
+        chance = chance_correlation(len(gap))
+        if found is not None and abs(found[1]) >= chance:
             out["driver"] = {"parameter": found[0], "rank_correlation": found[1]}
             text += (f"; it depends most on {found[0]} (rank correlation {found[1]:+.2f} with "
                      f"{name}'s lead over {labels.get(second, second)})")
+        elif found is not None:
+            text += (f"; with {len(gap)} worlds no parameter's rank correlation with {name}'s lead stands out from "
+                     f"chance (the largest, {found[0]}'s {found[1]:+.2f}, is within the {chance:.2f} that chance "
+                     "alone reaches in 95% of samples)")
     out["text"] = text
     return out
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from lab.metrics.outcomes import REGISTRY
+from lab.metrics.robustness import chance_correlation
 
 __all__ = ["format_robust"]
 
@@ -74,8 +75,13 @@ def format_robust(section: Mapping, outcomes: tuple[str, ...] = ("net_profit",))
                          f"{rfmt(reg['mean']):>13}{rfmt(reg['mean_worst_5pct']):>10}")
         drivers = entry.get("drivers", [])
         if drivers:
-            lines.append("  what moves the leader's margin (rank correlation across worlds): "
-                         + ", ".join(f"{d['parameter']} {d['rank_correlation']:+.2f}" for d in drivers[:4]))
+            worlds = int(entry.get("worlds", section["worlds"]))
+            chance = chance_correlation(worlds)
+            beyond = [d for d in drivers if abs(d["rank_correlation"]) >= chance]
+            said = ", ".join(f"{d['parameter']} {d['rank_correlation']:+.2f}" for d in (beyond or drivers)[:4])
+            lines.append(f"  what moves the leader's margin (rank correlation across worlds; chance alone reaches "
+                         f"{chance:.2f} with {worlds} worlds): "
+                         + (said if beyond else f"no parameter beyond chance (the largest: {said})"))
         for p, rows in entry.get("sobol", {}).items():
             top = ", ".join(f"{r['parameter']} total {_index(r['ST'])} [{_index(r['ST_low'])}, {_index(r['ST_high'])}] "
                             f"(first-order {_index(r['S1'])} [{_index(r['S1_low'])}, {_index(r['S1_high'])}])"

@@ -35,7 +35,7 @@ from scipy.stats import norm
 
 from lab.metrics.discovery import parameter_words
 from lab.metrics.outcomes import REGISTRY
-from lab.metrics.robustness import ROBUST_SHARE
+from lab.metrics.robustness import ROBUST_SHARE, chance_correlation
 from lab.report.figures import BASELINE_COLOUR, FigureSpec, format_axis, new_figure, nothing_panel, policy_colours
 from lab.report.text import display_scale, outcome_name, unit_label
 
@@ -255,7 +255,7 @@ def fig_robust_drivers(comp: Comparison) -> Figure:
     rho = np.array([float(d["rank_correlation"]) for d in drivers])
     pos = np.arange(len(drivers))
     ax.barh(pos, rho, color=np.where(rho >= 0, "#0072B2", "#D55E00"), alpha=0.85, height=0.6)
-    null = _Z / math.sqrt(max(1, worlds - 1))  # the null sd of a rank correlation: 1 / sqrt(W - 1)
+    null = chance_correlation(worlds)
     ax.axvspan(-null, null, color="#999999", alpha=0.25, lw=0)
     ax.axvline(0, color=BASELINE_COLOUR, lw=1)
     ax.set_yticks(pos, _names(drivers), fontsize=8)
