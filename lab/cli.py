@@ -73,6 +73,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             path = find_scenario(raw) or find_policy(raw) or path
         if path.is_dir():
             files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+            if not files:
+                problems.append(Diagnostic(printable(str(path), 200), 1, 1, "the folder holds no .yaml or .yml file "
+                                           "to check; give the policy, scenario or batch files, or their folder",
+                                           "file"))
         else:
             files = [path]
         for f in files:

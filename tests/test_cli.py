@@ -169,3 +169,10 @@ def test_days_that_end_before_the_launch_are_refused_with_the_fix(command, tmp_p
     assert "--days 365 ends the run before the launch of classroom.yaml on day 365" in err
     assert "give --days above 365" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_validate_says_a_folder_without_yaml_has_nothing_to_check(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not a policy")
+    assert main(["validate", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (f"{tmp_path}:1:1: the folder holds no .yaml or .yml file to check; "
+                                               "give the policy, scenario or batch files, or their folder")
