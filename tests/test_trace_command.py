@@ -108,3 +108,18 @@ def test_a_long_trace_reports_its_progress_and_a_short_one_stays_silent(classroo
                quiet_for=3600.0)
     assert quiet.getvalue() == ""
     assert "Customer 1" in format_story(run.trace(1), 1, classroom.scenario, classroom.policies["points"])
+
+
+def test_a_customer_who_arrives_in_the_warm_up_meets_the_programme_at_its_launch(capsys) -> None:
+    """Arriving before the launch there is no programme to join yet; on the launch day the story says whether the
+    customer joined, as the engine drew it for everyone then present."""
+    assert main(["trace", CLASSROOM, "--policy", "points", "--customer", "3", "--customers", "40"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    events = [line for line in lines if line[:9].strip().replace(".", "").isdigit()]  # (the day column)
+    arrived = next(line for line in events if line.split()[1] == "acquired")
+    launch = [line for line in events if line.split()[1] == "launch"]
+    assert "arrived: a new customer" in arrived and arrived.rstrip().split("; ")[1].startswith(
+        "before the programme's launch")
+    assert len(launch) == 1 and launch[0].split()[0] == "365.00"
+    assert "the programme launches: joined it" in launch[0] or "the programme launches: did not join it" in launch[0]
+    assert lines.index(arrived) < lines.index(launch[0])

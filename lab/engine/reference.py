@@ -67,8 +67,8 @@ from lab.population.customers import Customers, SegmentTable
 from lab.scenario.model import Scenario
 
 SCHEDULE_PERIOD_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
-STORY_KINDS = ("acquired", "purchase", "points", "reward", "discount", "expiry", "statement", "contact", "tier",
-               "dropout", "end")
+STORY_KINDS = ("acquired", "launch", "purchase", "points", "reward", "discount", "expiry", "statement", "contact",
+               "tier", "dropout", "end")
 
 
 def _one(i: int) -> np.ndarray:
@@ -305,7 +305,8 @@ class ReferenceSimulation:
         if not self.pol.is_baseline:
             joined = self.u("enrol", i, 0) < float(behaviour.enrol_probability(
                 self.beh, self.pol.participation, float(c.lam[i]), self._basket(i), self.enrol_c))
-        self._note(i, t, "acquired", 0.0, segment=self.seg.names[int(c.seg[i])], referred_by=referrer, member=joined)
+        self._note(i, t, "acquired", 0.0, segment=self.seg.names[int(c.seg[i])], referred_by=referrer, member=joined,
+                   before_launch=self.programme is not None)
         if joined:
             rt.enrol(_one(i))
             if rt.has_trigger("enrolment"):
@@ -588,7 +589,9 @@ class ReferenceSimulation:
         chance = behaviour.launch_enrol_probability(self.beh, self.pol.participation, self.c.lam[present],
                                                     np.array([self._basket(int(i)) for i in present]))
         for i, p in zip((int(k) for k in present), chance):
-            if self.u("enrol", i, 0) < p:
+            joined = bool(self.u("enrol", i, 0) < p)
+            self._note(i, float(day), "launch", 0.0, member=joined)
+            if joined:
                 rt.enrol(_one(i))
                 if rt.has_trigger("enrolment"):
                     self._fire("enrolment", i, float(day), day)

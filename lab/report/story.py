@@ -43,9 +43,13 @@ def _what(e: Mapping[str, Any], policy: pm.Policy) -> str:
         how = f"referred by customer {e['referred_by']}" if e.get("referred_by") is not None else "a new customer"
         if policy.is_baseline:
             joined = "no programme to join"
+        elif e.get("before_launch"):
+            joined = "before the programme's launch"
         else:
             joined = "joined the programme" if e.get("member") else "did not join the programme"
         return f"arrived: {how} ({e.get('segment', '?')}); {joined}"
+    if kind == "launch":
+        return "the programme launches: " + ("joined it" if e.get("member") else "did not join it")
     if kind == "purchase":
         text = f"purchase #{e.get('number', '?')}: {e.get('category', '?')} for {_money(amount)}"
         if e.get("discount", 0.0) > 0:
