@@ -176,3 +176,10 @@ def test_validate_says_a_folder_without_yaml_has_nothing_to_check(tmp_path, caps
     assert main(["validate", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == (f"{tmp_path}:1:1: the folder holds no .yaml or .yml file to check; "
                                                "give the policy, scenario or batch files, or their folder")
+
+
+def test_explain_of_a_name_too_long_for_a_file_is_a_clear_error(capsys):
+    for given in ("a" * 5000, "./" + "a" * 5000 + ".yaml"):
+        assert main(["explain", given]) == 2
+        err = capsys.readouterr().err
+        assert DIAG.match(err.strip().splitlines()[0]) and "internal error" not in err and "Traceback" not in err

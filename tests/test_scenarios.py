@@ -201,3 +201,8 @@ def test_a_policy_path_outside_the_scenarios_folder_is_said_to_be_outside(tmp_pa
     with pytest.raises(LabError) as info:
         load_scenario(folder / "s.yaml")
     assert info.value.diagnostics[0].message.startswith("policy './q.yaml' not found; a path in a scenario")
+    (folder / "s.yaml").write_text(text.replace("policies: [none, points, credit, performance]",
+                                                f"policies: [none, ./{'q' * 5000}.yaml]"))
+    with pytest.raises(LabError) as info:  # (a name too long for the file system is no crash)
+        load_scenario(folder / "s.yaml")
+    assert "not found" in info.value.diagnostics[0].message

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = ["SHIPPED", "SHIPPED_POLICIES", "SHIPPED_SCENARIOS", "is_path", "policy_names", "find_policy",
-           "find_scenario", "looked_in"]
+           "find_scenario", "looked_in", "outside_folder"]
 
 #: The data installed with the package.
 SHIPPED = Path(__file__).resolve().parent.parent / "data"
@@ -76,6 +76,16 @@ def find_policy(ref: str, scenario: Path | None = None, *, typed: bool = True) -
     except (OSError, ValueError):  # a name too long for a file name, a NUL byte, ...
         return None
     return None
+
+
+def outside_folder(ref: str, scenario: Path) -> bool:
+    """Whether a path reference in the scenario file `scenario` names an existing file outside the scenario's
+    folder (which `find_policy` does not take from a scenario: a path there stays inside its folder)."""
+    try:
+        p = scenario.parent / ref  # (an absolute ref stays as it is)
+        return is_path(ref) and p.is_file() and not _inside(p, scenario.parent)
+    except (OSError, ValueError):  # a name too long for a file name, a NUL byte, ...
+        return False
 
 
 def policy_names(scenario: Path | None = None) -> list[str]:

@@ -240,7 +240,11 @@ def load_policy(path: str | Path, world: World | None = None) -> CompiledPolicy:
 
     Without a world (a policy checked on its own), category and segment names
     cannot be checked: they are checked when a scenario uses the policy."""
-    if not Path(path).is_file():
+    try:
+        given = Path(path).is_file()
+    except (OSError, ValueError):  # a name too long for a file name, a NUL byte, ...
+        given = False
+    if not given:
         found = find_policy(str(path))
         if found is None and not is_path(str(path)):
             raise LabError.at("<command line>", 1, 1, f"policy '{printable(path)}' not found (looked "

@@ -27,7 +27,7 @@ from lab.config import SourceMap, build, diag_at, read_yaml
 from lab.config.declare import yaml_name
 from lab.config.node import Node
 from lab.errors import Diagnostic, LabError, name_problem, name_problems, printable, suggest
-from lab.policy.files import find_policy, find_scenario, is_path, looked_in, policy_names
+from lab.policy.files import find_policy, find_scenario, is_path, looked_in, outside_folder, policy_names
 from lab.policy.loader import compile_checked, read_policy
 from lab.policy.model import Policy
 from lab.policy.runtime import CompiledPolicy, World
@@ -219,7 +219,7 @@ def read_sources(path: str | Path, names: Callable[[Scenario], Sequence[str]], *
         given = name in typed
         pf = policy_file(name, path, typed=given)
         if pf is None:
-            if is_path(name) and not given and (path.parent / name).is_file():
+            if not given and outside_folder(name, path):
                 missing(name, f"policy '{printable(name)}' is outside the scenario's folder: a path in a scenario is "
                         "relative to its folder and stays inside it; copy the file beside the scenario, or pass "
                         "the path with --policy/--policies", sc, where)
