@@ -44,11 +44,12 @@ def _check_expressions(fac: Factor, sources: dict[str, PolicySource], scenario: 
     if fac.target.policy is None or fac.target.leaf.kind != "expr":
         return
     src = sources[fac.target.policy]
+    world = world_of(scenario)
     values = fac.axis.levels if fac.axis.levels is not None else (fac.axis.low,)
     for value in values[:1] if fac.template is not None else values:
         policy = apply(src.policy, fac.target.steps, fac.field_value(value))
         try:
-            compile_checked(policy, src.where, str(src.path), world_of(scenario))
+            compile_checked(policy, src.where, str(src.path), world)
         except LabError as e:
             what = (f"its template (with {{value}} = {printable(str(value))})" if fac.template is not None
                     else f"its level {printable(str(value))!r}")
