@@ -149,3 +149,13 @@ def test_a_missing_column_names_the_header_once_and_a_wrong_separator_is_named(t
     msg = _error(_write(tmp_path, GOOD.replace(",", ";")))
     assert msg.endswith("is in the header (customer_id;date;amount;category); the header is one column holding "
                         "';': the log must be comma-separated (save it as CSV with commas)"), msg
+
+
+def test_a_ragged_line_and_an_empty_file_are_named_where_they_are(tmp_path) -> None:
+    lines = GOOD.splitlines()
+    lines[4] += ",extra,more"  # line 5 of the file: two fields too many
+    msg = _error(_write(tmp_path, "\n".join(lines) + "\n"))
+    assert msg == (f"{tmp_path / 'log.csv'}:5:1: line 5 has 6 fields, the header 4: a value holding a comma needs "
+                   "quotes around it, or the line has a field too many")
+    assert _error(_write(tmp_path, "")) == (f"{tmp_path / 'log.csv'}:1:1: the transaction log is empty: it needs a "
+                                            "header line (customer, date and amount columns) and a row per purchase")

@@ -2,7 +2,7 @@
 refusal under a second"; benchmarks/bench_refusals.py times the same cases).
 
 The YAML reader can cap a list's length (lab.policy.loader.LONGEST caps a policy's rules at MAX_RULES): the reading
-stops at the first item past the cap. load_policy does not apply it yet (see the loader's read_policy docstring).
+stops at the first item past the cap, for every reading of a policy (lab.policy.loader.read_policy applies it).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ the rows. Everything here works on whole columns (pandas groupby, numpy bincount
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,7 +106,15 @@ def read_log(path: str | Path) -> pd.DataFrame:
         if p.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(p)
         return pd.read_csv(p, skip_blank_lines=False, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise LabError.at(file, 1, 1, "the transaction log is empty: it needs a header line (customer, date and "
+                          "amount columns) and a row per purchase") from None
     except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
+        if ragged is not None:
+            want, line, got = (int(g) for g in ragged.groups())
+            raise LabError.at(file, line, 1, f"line {line} has {got} fields, the header {want}: a value holding a "
+                              "comma needs quotes around it, or the line has a field too many") from None
         raise LabError.at(file, 1, 1, "cannot read the transaction log: "
                           f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
