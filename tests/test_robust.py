@@ -158,6 +158,20 @@ def test_cli_robust_writes_the_section_and_prints_how_sure(tmp_path, capsys):
     assert section["verdict"]["net_profit"]["text"]
     printed = capsys.readouterr().out
     assert "How sure? 3 plausible worlds x 2 replications" in printed
+    # three worlds: no rank correlation stands out from chance (1.96 / sqrt(2) = 1.39), and the line says so
+    from lab.metrics.robustness import chance_correlation
+    from lab.report.robust import format_robust
+
+    drivers = section["outcomes"]["net_profit"]["drivers"]
+    assert drivers and all(abs(d["rank_correlation"]) < chance_correlation(3) for d in drivers)
+    assert ("what moves the leader's margin (rank correlation across worlds; chance alone reaches 1.39 with 3 "
+            "worlds): no parameter beyond chance (the largest: ") in printed
+    # the same correlations over many worlds stand out, and are named as they are
+    many = {**section, "worlds": 10**6, "outcomes": {"net_profit": {
+        k: v for k, v in section["outcomes"]["net_profit"].items() if k != "worlds"}}}
+    named = ", ".join(f"{d['parameter']} {d['rank_correlation']:+.2f}" for d in drivers[:4]
+                      if abs(d["rank_correlation"]) >= chance_correlation(10**6))
+    assert f"chance alone reaches 0.00 with 1000000 worlds): {named}\n" in format_robust(many) + "\n"
 
 
 def test_cli_robust_needs_two_worlds(tmp_path, capsys):
