@@ -111,10 +111,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from lab.policy.explain import explain
     from lab.policy.files import find_policy
     from lab.policy.loader import load_policy
+    from lab.scenario.loader import KIND_WORDS
 
     path = find_policy(args.policy)
     if path is not None and (kind := _kind_of(path)) != "policy":
-        raise LabError.at(str(path), 1, 1, f"this is a {'batch spec' if kind == 'batch' else kind}, not a policy: lab "
+        raise LabError.at(str(path), 1, 1, f"this is a {KIND_WORDS[kind]}, not a policy: lab "
                           "explain tells what a policy's rules do; give a policy file or a shipped policy's name, "
                           "e.g. lab explain policies/points.yaml", "file")
     cp = load_policy(args.policy)

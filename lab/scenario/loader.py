@@ -154,8 +154,15 @@ def available_policies(scenario_path: Path) -> list[str]:
     return policy_names(scenario_path)
 
 
+#: A file kind (`file_kind`) in words.
+KIND_WORDS = {"scenario": "scenario", "batch": "batch spec", "policy": "policy"}
 #: Top-level keys only a batch spec has (tests/test_cli.py holds them to lab.batch.spec.BatchSpec's fields).
 BATCH_KEYS = frozenset({"factors", "design", "scenario", "replications"})
+
+
+def top_keys(node: Node) -> set[str]:
+    """The text keys at the top level of a YAML file (none when it is not a mapping)."""
+    return {k.value for k, _ in node.value if isinstance(k.value, str)} if node.kind == "map" else set()
 
 
 def file_kind(node: Node) -> str:
@@ -163,7 +170,7 @@ def file_kind(node: Node) -> str:
     spec's own keys), else by its other keys, so that misspelt ones do not decide: "scenario" when more of
     them are keys only a scenario has (days, launch_day, policies, ...) than keys only a policy has (rules,
     points, credit, ...), else "policy"."""
-    keys = {k.value for k, _ in node.value if isinstance(k.value, str)} if node.kind == "map" else set()
+    keys = top_keys(node)
     if keys & {"population", "store"}:
         return "scenario"
     if keys & BATCH_KEYS:
@@ -185,8 +192,8 @@ def not_a_policy(path: Path, *, typed: bool) -> str | None:
         return "it cannot be read as YAML"
     kind = file_kind(node)
     if kind != "policy":
-        return f"it is a {'batch spec' if kind == 'batch' else kind}"
-    keys = {k.value for k, _ in node.value if isinstance(k.value, str)} if node.kind == "map" else set()
+        return f"it is a {KIND_WORDS[kind]}"
+    keys = top_keys(node)
     if "name" not in keys:  # (a policy with a misspelt key still gets the builder's word on it, at its line)
         return "a policy is a mapping with 'name:' and its rules, points, credit or tiers"
     return None
