@@ -343,11 +343,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         out = (Path(args.out) if args.out else
                Path("results") / f"{ls.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         from lab.batch.identity import code_hash
+        from lab.experiment.numerics import SAME_BITS, numerics
 
-        # the code too: a resumed comparison must be run by the engine that ran its first runs
+        # the code and the machine's arithmetic too: a resumed comparison must compute as its first runs did
         robust = (None if args.robust is None else
                   {"worlds": args.robust, "replications": args.robust_replications, "design": args.robust_design})
-        work = Workspace(out, {**identity(ls, opts), "robust": robust, "code_sha256": code_hash()},
+        bits = {k: numerics()[k] for k in SAME_BITS}
+        work = Workspace(out, {**identity(ls, opts), "robust": robust, "code_sha256": code_hash(), "numerics": bits},
                          resume=args.resume)
         kept = work.open()  # the output folder is checked before any run
         if kept:
@@ -736,7 +738,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--retries", type=count, default=3, metavar="N",
                    help="times to restart dead workers / retry a task (default 3)")
     s.add_argument("--allow-code-change", action="store_true",
-                   help="resume although the lab's code changed since the batch started")
+                   help="resume although the lab's code, or the arithmetic of the machine and packages beneath "
+                        "it, changed since the batch started")
     s.set_defaults(fn=cmd_batch)
 
     s = command("batch-report", "analyse a batch store: intervals, win maps, sensitivity",

@@ -71,7 +71,6 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
     batch = spec if isinstance(spec, Batch) else load_spec(spec, customers=customers, days=days)
     out = Path(out)
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
-    ident = identity(batch)
     mpath = out / MANIFEST
     command = list(command) if command is not None else [sys.executable, *sys.argv]
     runner: LocalRunner | DaskRunner
@@ -102,18 +101,24 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
         if mpath.is_file() and not existed and not resume:  # another driver started the store between check and lock
             raise BatchError(f"{out} was started by another driver a moment ago; add --resume to continue it, "
                              "or choose another --out")
-        if mpath.is_file():
-            manifest = json.loads(mpath.read_text())
-            check_same(manifest, ident, out, allow_code_change)
-            manifest["sessions"] = manifest.get("sessions", []) + [session(command, executor, jobs, True)]
-            manifest["sessions"][-1]["code_sha256"] = ident["code_sha256"]
-        else:
-            manifest = {**ident, "sessions": [session(command, executor, jobs, False)]}
-            manifest["versions"] = manifest["sessions"][0]["versions"]
-            manifest["command"] = command
-        write_json(mpath, manifest)
-        return _run(batch, out, runner, flush_runs, flush_seconds, stream, progress_interval, jobs or 1,
-                    memory)
+        try:
+            numerics = runner.numerics()  # (a Dask cluster is reached here: one out of reach writes nothing)
+            ident = identity(batch, numerics)
+            if mpath.is_file():
+                manifest = json.loads(mpath.read_text())
+                check_same(manifest, ident, out, allow_code_change)
+                manifest["sessions"] = manifest.get("sessions", []) + [session(command, executor, jobs, True,
+                                                                               numerics)]
+                manifest["sessions"][-1]["code_sha256"] = ident["code_sha256"]
+            else:
+                manifest = {**ident, "sessions": [session(command, executor, jobs, False, numerics)]}
+                manifest["versions"] = manifest["sessions"][0]["versions"]
+                manifest["command"] = command
+            write_json(mpath, manifest)
+            return _run(batch, out, runner, flush_runs, flush_seconds, stream, progress_interval, jobs or 1,
+                        memory)
+        finally:
+            runner.close()
 
 
 def _run(batch: Batch, out: Path, runner: LocalRunner | DaskRunner, flush_runs: int, flush_seconds: float,

@@ -9,6 +9,13 @@ batch without its design table (each stack carries its own points' values).
 killed) and reruns the tasks that were in flight; `DaskRunner` leaves retries
 to the cluster and reports the tasks it could not run.
 
+Each runner also says how its workers compute (`numerics`, the fingerprint of
+lab.experiment.numerics), which the driver stores in the manifest and a resume
+compares: local workers are this machine's processes, so theirs is the driver's;
+a Dask cluster's workers are asked, and refused if they differ among
+themselves. A worker that joins later and computes otherwise has its results
+refused too, as tasks left undone, so one dataset holds one machine kind's bits.
+
 A local worker learns the batch from its tasks (each carries the pickled batch,
 a few kilobytes, unpickled once per worker), so its pool may be started before
 the batch is read: `lab batch` starts it first thing, and the workers import the
@@ -30,6 +37,7 @@ from typing import Any
 
 from lab.batch.spec import Batch, BatchError
 from lab.batch.tasks import PointResult, PointTask, Stack, run_stack
+from lab.experiment.numerics import SAME_BITS, differences, numerics
 from lab.experiment.processes import check_main_guarded, spawn_pool
 
 __all__ = ["DaskRunner", "LocalRunner", "WorkersDied"]
@@ -45,8 +53,17 @@ def _local_task(blob: bytes, stack: Stack, values: dict[int, dict[str, Any]]) ->
     return run_stack(_batch_of(blob), stack, values)
 
 
-def _dask_task(batch: Batch, stack: Stack, values: dict[int, dict[str, Any]]) -> list[PointResult]:
-    return run_stack(batch, stack, values)
+def _dask_task(batch: Batch, stack: Stack, values: dict[int, dict[str, Any]]
+               ) -> tuple[str, dict[str, Any], list[PointResult]]:
+    """The stack's results, with the address and the fingerprint of the worker that computed them."""
+    from dask.distributed import get_worker
+
+    return get_worker().address, numerics(), run_stack(batch, stack, values)
+
+
+def _bits(fingerprint: dict[str, Any]) -> tuple[Any, ...]:
+    """What of a fingerprint decides the bits (lab.experiment.numerics.SAME_BITS)."""
+    return tuple(fingerprint.get(k) for k in SAME_BITS)
 
 
 def _values(batch: Batch, stack: Stack) -> dict[int, dict[str, Any]]:
@@ -83,6 +100,10 @@ class LocalRunner:
         self.unfinished: list[PointTask] = []
         self._pool: ProcessPoolExecutor | None = pool
         self._blob = pickle.dumps(_worker_copy(batch))
+
+    def numerics(self) -> dict[str, Any]:
+        """How the workers compute: this process's fingerprint (they are spawned from it, on this machine)."""
+        return numerics()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         if self._pool is not None:  # the pool given, the first time
@@ -168,6 +189,34 @@ class DaskRunner:
         self.unfinished: list[PointTask] = []
         self.errors: list[str] = []
         self._own: list[Any] = []
+        self._fingerprint: dict[str, Any] | None = None  # how every result's worker must compute (numerics)
+
+    def numerics(self, wait_seconds: float = 60.0) -> dict[str, Any]:
+        """How the cluster's workers compute (lab.experiment.numerics), asked of each worker connected now
+        (after waiting up to `wait_seconds` for a first one). BatchError if none joins, or if they differ in
+        what decides the bits: the dataset would then depend on which worker ran which run."""
+        client = self._connect()
+        try:
+            client.wait_for_workers(1, timeout=wait_seconds)
+        except TimeoutError:
+            raise BatchError(f"no Dask worker joined the scheduler at {client.scheduler.address} within "
+                             f"{wait_seconds:g} s; start workers with 'dask worker {client.scheduler.address}' "
+                             "and rerun (nothing was written)") from None
+        prints: dict[str, dict[str, Any]] = client.run(numerics)
+        kinds: dict[tuple[Any, ...], list[str]] = {}
+        for worker, fp in sorted(prints.items()):
+            kinds.setdefault(_bits(fp), []).append(worker)
+        if len(kinds) > 1:
+            one, other = (ws[0] for ws in list(kinds.values())[:2])
+            raise BatchError(
+                f"the Dask workers compute floating-point functions differently ({len(kinds)} kinds), so the "
+                "dataset would depend on which worker ran which run: "
+                + "; ".join(f"{', '.join(ws)} (probe {bits[0]})" for bits, ws in kinds.items()) + ". "
+                + "; ".join(differences(prints[one], prints[other], f"on {one}", f"on {other}"))
+                + ". Run the batch on workers of one kind (the same numpy and scipy on the same kind of CPU); "
+                "nothing was written")
+        self._fingerprint = prints[min(prints)]
+        return self._fingerprint
 
     def _connect(self) -> Any:
         from dask.distributed import Client, LocalCluster
@@ -188,9 +237,12 @@ class DaskRunner:
             self._own.append(cluster)
             client = Client(cluster)
         self._own.insert(0, client)
+        self.client = client
         return client
 
     def close(self) -> None:
+        if self._own:
+            self.client = None  # it was ours
         for thing in self._own:
             thing.close()
         self._own = []
@@ -219,7 +271,17 @@ class DaskRunner:
                 for fut in done:
                     t = inflight.pop(fut)
                     if fut.status == "finished":
-                        yield from fut.result()
+                        worker, fingerprint, res = fut.result()
+                        if self._fingerprint is None or _bits(fingerprint) == _bits(self._fingerprint):
+                            yield from res
+                        else:
+                            self.unfinished += _tasks([t])
+                            differ = differences(self._fingerprint, fingerprint, "on the batch's workers",
+                                                 f"on {worker}")
+                            self.errors.append(
+                                f"the worker {worker} computes floating-point functions otherwise than the batch's "
+                                f"workers ({'; '.join(differ)}), so its results were not recorded; rerun with "
+                                "--resume on workers of the batch's kind")
                     else:
                         self.unfinished += _tasks([t])
                         try:
@@ -231,4 +293,3 @@ class DaskRunner:
                     fut.release()
         finally:
             self.close()
-

@@ -1,9 +1,11 @@
 """What makes a batch this batch: its identity in the manifest, and the check that a resume continues the same batch.
 
 The identity names every input by hash (spec, scenario, policy files), the
-seed, the sizes, the factors, the design table and a hash of the lab's own
-sources. `--resume` compares it with the stored manifest and refuses to mix
-runs of different batches (or of different code, unless allowed) in one dataset.
+seed, the sizes, the factors, the design table, a hash of the lab's own
+sources and how the workers compute (`numerics`: lab.experiment.numerics).
+`--resume` compares it with the stored manifest and refuses to mix runs of
+different batches (or of different code or arithmetic, unless allowed) in one
+dataset.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from lab.batch.spec import Batch, BatchError
 from lab.batch.tasks import SERIES
 from lab.experiment.manifest import file_hash, versions
+from lab.experiment.numerics import SAME_BITS, differences
 from lab.experiment.run import json_safe
 from lab.metrics.outcomes import OUTCOMES
 
@@ -29,8 +32,9 @@ __all__ = ["FORMAT", "check_same", "code_hash", "identity", "session"]
 FORMAT = 2
 
 
-def identity(batch: Batch) -> dict[str, Any]:
-    """What makes a batch this batch: inputs by hash, seed, sizes, factors and design table (compared on --resume)."""
+def identity(batch: Batch, numerics: dict[str, Any]) -> dict[str, Any]:
+    """What makes a batch this batch: inputs by hash, seed, sizes, factors, design table, code and the workers'
+    arithmetic, `numerics` (their fingerprint: lab.experiment.numerics); compared on --resume."""
     d = batch.spec.design
     return json_safe({
         "format": FORMAT,
@@ -50,6 +54,7 @@ def identity(batch: Batch) -> dict[str, Any]:
         "series_variables": list(SERIES),
         "total_runs": batch.total_runs,
         "code_sha256": code_hash(),
+        "numerics": numerics,
         "points": [{"point": i, **p} for i, p in enumerate(batch.points)],
     })  # type: ignore[return-value]
 
@@ -76,6 +81,13 @@ def check_same(old: dict[str, Any], new: dict[str, Any], out: Path, allow_code_c
     if old.get("code_sha256") != new["code_sha256"] and not allow_code_change:
         problems.append("the lab's code changed since the batch started (code_sha256 differs), so resumed runs could "
                         "differ from the stored ones; if the change cannot affect results, add --allow-code-change")
+    was = old.get("numerics")  # (absent from stores written before it was recorded: their code differs anyway)
+    if was is not None and [was.get(k) for k in SAME_BITS] != [new["numerics"][k] for k in SAME_BITS] \
+            and not allow_code_change:
+        problems.append("the workers compute floating-point functions otherwise than the ones that started the "
+                        f"batch ({'; '.join(differences(was, new['numerics']))}), so resumed runs could differ from "
+                        "the stored ones in their last digits; resume with the packages and the kind of machine "
+                        "the batch started on, or add --allow-code-change to accept the difference")
     for what in ("spec", "scenario"):
         if old.get(what, {}).get("sha256") != new[what]["sha256"]:
             problems.append(f"the {what} file {new[what]['path']} changed since the batch started (sha256 differs)")
@@ -102,10 +114,12 @@ def _brief(v: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def session(command: Sequence[str], executor: str, jobs: int | None, resumed: bool) -> dict[str, Any]:
-    """The manifest's record of one session (a start or a resume) of a batch."""
+def session(command: Sequence[str], executor: str, jobs: int | None, resumed: bool,
+            numerics: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's record of one session (a start or a resume) of a batch, with its workers' arithmetic."""
     return {"started": datetime.now(UTC).isoformat(timespec="seconds"), "command": list(command),
-            "cwd": os.getcwd(), "executor": executor, "jobs": jobs, "resumed": resumed, "versions": _versions(executor)}
+            "cwd": os.getcwd(), "executor": executor, "jobs": jobs, "resumed": resumed, "versions": _versions(executor),
+            "numerics": numerics}
 
 
 def _versions(executor: str) -> dict[str, str]:

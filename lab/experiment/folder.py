@@ -97,7 +97,8 @@ class Workspace:
                                   f"continue it, or delete {self.path} to start afresh")
             if stored != ident:
                 raise OutputError(f"the interrupted comparison in {self.path} was run with other inputs or options "
-                                  "(scenario, policies, seed, sizes or replications differ), so it cannot be "
+                                  "(scenario, policies, seed, sizes, replications, the lab's code or the "
+                                  "machine's arithmetic differ: lab.experiment.numerics), so it cannot be "
                                   f"resumed; rerun it with the same ones, or delete {self.path} to start afresh")
         try:
             (self.path / "runs").mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""What it takes to reproduce a result: input file hashes, seed, versions, command line."""
+"""What it takes to reproduce a result: input file hashes, seed, versions, arithmetic, command line."""
 
 from __future__ import annotations
 
@@ -28,11 +28,15 @@ def versions() -> dict[str, str]:
 
 
 def manifest(files: dict[str, str | Path], seed: int, argv: list[str] | None = None, **extra: object) -> dict:
-    """A manifest naming every input by hash, the seed, the versions and the command line."""
+    """A manifest naming every input by hash, the seed, the versions, the machine's arithmetic
+    (lab.experiment.numerics) and the command line."""
+    from lab.experiment.numerics import numerics
+
     return {
         "inputs": {k: {"path": str(v), "sha256": file_hash(v)} for k, v in files.items()},
         "seed": seed,
         "versions": versions(),
+        "numerics": numerics(),
         "command": list(argv if argv is not None else sys.argv),
         **extra,
     }
