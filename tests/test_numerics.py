@@ -110,6 +110,10 @@ def test_a_store_whose_workers_computed_otherwise_is_refused_on_resume(tmp_path,
     (out / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BatchError, match=f"{field}: other then"):
         run_batch(spec, out, jobs=1, resume=True)
+    allowed = run_batch(spec, out, jobs=1, resume=True, allow_code_change=True, stream=open(os.devnull, "w"))
+    assert allowed.skipped == 6 and allowed.completed == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["numerics"][field] == "other" and manifest["sessions"][-1]["numerics"] == numerics()
     for other in ("machine", "libc", "python"):  # what explains a difference does not by itself refuse
         manifest["numerics"] = {**numerics(), other: "elsewhere"}
         (out / "manifest.json").write_text(json.dumps(manifest))
