@@ -197,3 +197,12 @@ def test_an_unreachable_scheduler_writes_nothing(tmp_path):
         run_batch(spec, out, executor="dask", address="tcp://127.0.0.1:9")
     assert not (out / "manifest.json").exists()
     shutil.rmtree(out, ignore_errors=True)
+
+
+def test_a_comparison_records_the_arithmetic_it_ran_with(tmp_path):
+    out = tmp_path / "cmp"
+    done = lab(["compare", str(ROOT / "scenarios" / "classroom.yaml"), "--policies", "points", "--replications", "2",
+                "--customers", "100", "--days", "400", "--jobs", "1", "--no-flywheel-split", "--quiet", "--out",
+                str(out)], SAME)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "manifest.json").read_text())["numerics"] == numerics()
