@@ -63,6 +63,15 @@ def test_unknown_tier(tmp_path):
     assert only(tmp_path, text) == "10:26: unknown tier 'golf'; did you mean 'gold'?"
 
 
+def test_tier_read_in_a_policy_without_tiers(tmp_path):
+    text = ("name: p\nrules:\n  - id: r\n    on: purchase\n    when: \"customer.tier == 'gold'\"\n"
+            "    do: [discount: {percent: 5}]\n")
+    assert only(tmp_path, text) == (
+        "5:29: unknown value 'gold' for customer.tier; the allowed values are 'none' (this policy declares no "
+        "tiers, so every customer's tier is 'none'; declare them in a 'tiers:' section, as "
+        "policies/tiered_points.yaml does)")
+
+
 def test_unknown_action_tag(tmp_path):
     text = "name: p\nrules:\n  - id: r\n    on: purchase\n    do:\n      - discont: {percent: 10}\n"
     assert only(tmp_path, text) == "6:9: unknown action 'discont' (at rules[0].do[0]); did you mean 'discount'?"

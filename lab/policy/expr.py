@@ -109,6 +109,7 @@ class Field:
     type: ExprType
     values: tuple[str, ...] = ()
     doc: str = ""
+    why_values: str = ""  # said when a text is not one of ``values``: why they are what they are, and the fix
 
     def __post_init__(self) -> None:
         if not isinstance(self.type, ExprType):
@@ -821,6 +822,9 @@ class _Compiler:
             if suggestion
             else f"the allowed values are {_quoted_list(category.values)}"
         )
+        spec = self.schema.get(category.label)
+        if spec is not None and spec.why_values:
+            tail += f" ({spec.why_values})"
         raise self.error(f"unknown value {text!r} for {category.label}; {tail}", offset)
 
     def comparison(self, a: _Typed, op: ast.cmpop, b: _Typed, op_at: int) -> Callable[[Any, Any], Any]:

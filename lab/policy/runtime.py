@@ -106,11 +106,17 @@ def expression_schema(policy: m.Policy, world: World) -> dict[str, Field]:
         "customer.credit_available": tuple(policy.credit),
         "customer.days_delinquent": tuple(policy.credit),
     }
+    why_values = {
+        "customer.tier": "" if policy.tiers else (
+            "this policy declares no tiers, so every customer's tier is 'none'; "
+            "declare them in a 'tiers:' section, as policies/tiered_points.yaml does"
+        ),
+    }
     out: dict[str, Field] = {}
     for name, (typ, doc) in {**ENGINE_FIELDS, **RUNTIME_FIELDS}.items():
         if typ is ExprType.MAP and not values.get(name):
             continue  # a map over no ledgers cannot be read
-        out[name] = Field(typ, tuple(values.get(name, ())), doc)
+        out[name] = Field(typ, tuple(values.get(name, ())), doc, why_values.get(name, ""))
     return out
 
 
