@@ -144,6 +144,11 @@ def test_outcomes_are_measured_from_the_launch(warm, tmp_path) -> None:
     assert res.summary["revenue"] < float(d["revenue"].sum())
     ts = res.timeseries
     assert list(ts["after_launch"]) == list(ts["day_start"] >= LAUNCH)
+    # the launch (day 120 of 7-day periods) starts a period: the measured periods add up to the outcomes' totals
+    assert LAUNCH % sc.period_days and LAUNCH in set(ts["day_start"]) and LAUNCH in set(ts["day_end"])
+    measured = ts[ts["after_launch"]]
+    for name in ("revenue", "purchases", "net_profit"):
+        assert float(measured[name].sum()) == pytest.approx(res.summary[name], rel=1e-12, abs=1e-9), name
     write_run(res, tmp_path)
     assert json.loads((tmp_path / "summary.json").read_text())["launch_day"] == LAUNCH
 

@@ -310,6 +310,15 @@ def test_the_whole_tables_of_many_runs_grouped_at_once_are_each_runs_own() -> No
     # a launch on day 14 of 7-day periods: the period starting that day is the first one measured
     assert list(together[1]["after_launch"]) == [False, False, True, True, True, True]
     assert list(together[2]["after_launch"]) == [True, True, True]  # launched on day 0: no warm-up
+    # a launch inside a period ends that period short: no period holds days on both sides of it
+    mid = dataclasses.replace(records[1], launch_day=10)
+    ts = timeseries(mid)
+    assert list(ts["day_start"]) == [0, 7, 10, 17, 24, 31, 38]
+    assert list(ts["day_end"]) == [7, 10, 17, 24, 31, 38, 40]
+    assert list(ts["period"]) == list(range(7))
+    assert list(ts["after_launch"]) == [False, False, True, True, True, True, True]
+    assert ts["revenue"].iloc[1] == float(np.sum(mid.daily["revenue"][7:10]))
+    assert timeseries_of([records[0], mid])[1].equals(ts)
     assert timeseries_of([]) == []
     other = dataclasses.replace(records[0], daily={**records[0].daily, "alive": np.arange(95)})  # integers now
     with pytest.raises(ValueError, match="daily columns differ"):

@@ -211,6 +211,31 @@ def test_a_launched_store_needs_a_year_from_its_launch_for_retention() -> None:
     assert f"({why})." in " ".join(format_table(comp, width=400).split())
 
 
+def test_a_launched_store_says_its_totals_cover_the_days_from_the_launch(tmp_path: Path) -> None:
+    """The totals of a launched store are measured from its launch (day 365 of the classroom), not over the whole
+    run: the verdict, the table's title, the report's notes and the revolving door's title say which days."""
+    comp = compare(load_scenario(ROOT / "scenarios" / "classroom.yaml", policies=["none", "points"]),
+                   CompareOptions(replications=2, customers=60, days=400, jobs=1), progress=False)
+    line = next(s for s in verdict_sentences(comp) if s.startswith("On net profit"))
+    assert " over the 35 days from the launch on day 365 vs no programme " in line
+    assert "400 days (outcomes from the launch on day 365), seed" in format_table(comp, width=400)
+    html = write_report(comp, tmp_path).read_text(encoding="utf-8")
+    assert "whole run" not in html and "400-day run" not in html
+    assert html.count("Totals cover the 35 days from the launch on day 365 to the end of the run on day 400") == 1
+    assert "cover the 35 days from the launch on day 365 to the end of the run on day 400 (the 365 days" in html
+    assert "acquired after it" in html
+    fig = next(f for f in FIGURES if f.name == "revolving_door").draw(comp)
+    assert "totals over the 35 days from the launch on day 365" in fig.get_suptitle()
+
+
+def test_a_day0_cohort_says_its_totals_cover_the_whole_run(report: tuple[Path, str], many: Comparison) -> None:
+    _, html = report
+    assert "Totals cover the whole run of 90 days;" in html and "from the launch" not in html
+    line = next(s for s in verdict_sentences(many) if s.startswith("On net profit"))
+    assert " over the 90-day run vs no programme" in line
+    assert "90 days, seed" in format_table(many)
+
+
 # --------------------------------------------------------------------------- #
 # the terminal table
 # --------------------------------------------------------------------------- #

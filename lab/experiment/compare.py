@@ -268,6 +268,17 @@ class Comparison:
     def baseline(self) -> str:
         return BASELINE
 
+    @property
+    def days(self) -> int:
+        """The runs' length in days: --days, or the scenario's."""
+        return self.options.days or self.loaded.scenario.days
+
+    @property
+    def measured_from(self) -> int:
+        """The first day the outcomes cover: the scenario's launch day, 0 without one (as each run's record has
+        it: lab.engine.record.RunRecord.measured_from)."""
+        return self.loaded.scenario.launch_day
+
     def _frame(self, cut: bool) -> pd.DataFrame:
         key = ("frame", cut, len(self.results))
         if key not in self._cache:
@@ -456,7 +467,7 @@ class Comparison:
             "baseline": self.baseline,
             "seed": self.seed,
             "replications": n,
-            "days": self.options.days or self.loaded.scenario.days,
+            "days": self.days,
             "customers": self.options.customers or self.loaded.scenario.population.customers,
             "level": 0.95,
             "outcomes": {o.name: {"unit": o.unit, "higher_is_better": o.higher_is_better, "description": o.description}

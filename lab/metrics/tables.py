@@ -65,20 +65,35 @@ def timeseries_each(records: Sequence[RunRecord], columns: Sequence[str]) -> pd.
     return _grouped(records, list(columns))
 
 
+def period_starts(days: int, period_days: int, launch_day: int | None) -> np.ndarray:
+    """The first day of each period of a run: every `period_days` from day 0, and again from the launch day, so
+    that no period holds days on both sides of the launch (the period it would split ends short the day before).
+    Every day of a period flagged `after_launch` is then a measured day, and the periods' sums after the launch
+    add up to the outcomes' totals."""
+    starts = np.arange(0, days, period_days, dtype=np.int64)
+    if launch_day:
+        starts = np.union1d(starts[starts < launch_day], np.arange(launch_day, days, period_days, dtype=np.int64))
+    return starts
+
+
 def _grouped(records: Sequence[RunRecord], keep: list[str]) -> pd.DataFrame:
     """The per-period table of `keep` of every record, as `timeseries_each` describes it (the whole table
     replaces the summed margin with the margin of the sums)."""
     lengths = [len(r.daily["day"]) for r in records]
+    starts = [period_starts(r.days, r.period_days, r.launch_day) for r in records]
     frame = pd.DataFrame({k: np.concatenate([r.daily[k] for r in records] or [np.zeros(0)]) for k in keep})
     frame["run"] = np.repeat(np.arange(len(records), dtype=np.int64), lengths)
-    frame["period"] = np.concatenate([r.daily["day"].astype(int) // r.period_days for r in records]
-                                     or [np.zeros(0, dtype=np.int64)])
+    frame["period"] = np.concatenate([np.searchsorted(s, r.daily["day"].astype(np.int64), side="right") - 1
+                                      for r, s in zip(records, starts, strict=True)]
+                                     or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
     out = frame.groupby(["run", "period"], sort=True).agg({k: _aggregation(k) for k in keep}).reset_index()
-    run = out["run"].to_numpy()
-    p = np.array([r.period_days for r in records], dtype=np.int64)[run]
-    days = np.array([r.days for r in records], dtype=np.int64)[run]
-    out.insert(2, "day_start", out["period"] * p)
-    out.insert(3, "day_end", np.minimum((out["period"] + 1) * p, days))
+    # each run's starts and then its end, one after another: row (run, period) starts at offset[run] + period
+    bounds = np.concatenate([np.append(s, r.days) for r, s in zip(records, starts, strict=True)]
+                            or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+    offset = np.cumsum([0] + [len(s) + 1 for s in starts])[:-1].astype(np.int64)
+    at = offset[out["run"].to_numpy()] + out["period"].to_numpy()
+    out.insert(2, "day_start", bounds[at])
+    out.insert(3, "day_end", bounds[at + 1])
     return out
 
 

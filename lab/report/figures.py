@@ -36,7 +36,15 @@ from matplotlib.ticker import Formatter, PercentFormatter
 
 from lab.metrics.outcomes import FOREST, REGISTRY
 from lab.metrics.stats import t_quantile
-from lab.report.text import check_outcomes, display_scale, fmt_value, outcome_name, outcome_unit, unit_label
+from lab.report.text import (
+    check_outcomes,
+    display_scale,
+    fmt_value,
+    outcome_name,
+    outcome_unit,
+    span_words,
+    unit_label,
+)
 
 if TYPE_CHECKING:
     from lab.experiment.compare import Comparison
@@ -542,9 +550,8 @@ def fig_revolving_door(comp: Comparison) -> Figure:
                      f"net {tot_a - tot_l:+,.0f}", fontsize=9.5, color=colours[p])
         _time_axis(ax)
         ax.set_ylabel(f"customers {_period_words(comp)}")
-    days = comp.options.days or comp.loaded.scenario.days
     fig.suptitle(f"The revolving door: customers won (up) and lost (down) each period\n"
-                 f"(panel titles: totals over the {days:,} days)", fontweight="bold")
+                 f"(panel titles: totals over {span_words(comp)})", fontweight="bold")
     fig.legend([Patch(color="#777777", alpha=0.85), Patch(facecolor="#777777", alpha=0.4),
                 Line2D([], [], color="#111111", lw=1.3)],
                ["acquired (bars up)", "lost (bars down)", "net change (line, with 95% band)"],

@@ -29,6 +29,7 @@ from lab.report.text import (
     is_good,
     outcome_name,
     replication_count,
+    span_words,
     unit_label,
     verdict_sentences,
 )
@@ -81,10 +82,6 @@ td code { word-break: break-all; }
 """
 
 
-def _days(comp: Comparison) -> int:
-    return comp.options.days or comp.loaded.scenario.days
-
-
 def _customers(comp: Comparison) -> int:
     return comp.options.customers or comp.loaded.scenario.population.customers
 
@@ -100,7 +97,7 @@ def _head(comp: Comparison) -> str:
     facts = [
         ("replications", f"{n:,}" + (f" (sequential, target ±{opts.precision:.0%})" if opts.precision else "")),
         ("customers", f"{_customers(comp):,} at the start"),
-        ("days", f"{_days(comp):,} (periods of {sc.period_days} days)"),
+        ("days", f"{comp.days:,} (periods of {sc.period_days} days)"),
         ("policies", f"{len(comp.policies)}"),
         ("seed", f"{comp.seed}"),
         ("run time", fmt_seconds(comp.seconds)),
@@ -201,7 +198,7 @@ def _tables(comp: Comparison) -> str:
             cells.append(f"<td>{escape(mean)}<small>{escape(hw) or '&nbsp;'}</small></td>")
         rows.append(f"<tr>{_outcome_label(o)}{''.join(cells)}</tr>")
     t1 = (f'<h2 id="outcomes">All outcomes</h2><p class="note">Mean over {n} replications ± the half-width of its '
-          f"{LEVEL_WORDS} (Student t). Totals cover the whole run of {_days(comp):,} days; "
+          f"{LEVEL_WORDS} (Student t). Totals cover {span_words(comp)}; "
           f"n/a: not measurable in this run (e.g. no points, or a run shorter than a year).</p>"
           f'<div class="wide"><table>{_outcome_head(comp, comp.policies)}{"".join(rows)}</table></div>')
     others = [p for p in comp.policies if p != base]
@@ -326,10 +323,24 @@ def _method(comp: Comparison) -> str:
         "is close to zero.</li>",
         "<li><b>Return on the programme</b> is (net profit − baseline net profit) / programme cost, computed per "
         "replication and then averaged with its interval.</li>",
-        f"<li><b>Totals</b> cover the whole run ({_days(comp):,} days); 12-month retention is the share of customers "
-        "acquired at least 365 days before the end who were still active 365 days after acquisition.</li>",
+        f"<li><b>Totals</b> cover {span_words(comp)}{_warm_up(comp)}; 12-month retention is "
+        f"{_retention_words(comp)}.</li>",
     ]
     return f'<h2 id="method">Method notes</h2><ul class="method">{"".join(items)}</ul>'
+
+
+def _warm_up(comp: Comparison) -> str:
+    start = comp.measured_from
+    return (f" (the {start:,} days before the launch run under no programme, the same under every policy, and are "
+            "left out)" if start else "")
+
+
+def _retention_words(comp: Comparison) -> str:
+    if comp.measured_from:
+        return ("the share of the customers present at the launch or acquired after it, at least 365 days before "
+                "the end, who were still active 365 days after the later of the launch and their acquisition")
+    return ("the share of customers acquired at least 365 days before the end who were still active 365 days after "
+            "acquisition")
 
 
 def _manifest(comp: Comparison) -> str:
@@ -345,7 +356,7 @@ def _manifest(comp: Comparison) -> str:
     opts = comp.options
     settings = {
         "seed": comp.seed, "replications": replication_count(comp), "precision": opts.precision,
-        "max replications": opts.max_replications, "customers": _customers(comp), "days": _days(comp),
+        "max replications": opts.max_replications, "customers": _customers(comp), "days": comp.days,
         "jobs": opts.jobs, "flywheel split": opts.flywheel_split, "run time": fmt_seconds(comp.seconds),
     }
     srows = "".join(f'<tr><td class="name">{escape(k)}</td><td class="name">{escape(str(v))}</td></tr>'

@@ -111,10 +111,10 @@ def format_table(comp: Comparison, color: bool = False, width: int = 120,
 
     n = replication_count(comp)
     sc = comp.loaded.scenario
-    days = comp.options.days or sc.days
     customers = comp.options.customers or sc.population.customers
+    measured = f" (outcomes from the launch on day {comp.measured_from:,})" if comp.measured_from else ""
     title = (f"{sc.name}: {len(comp.policies)} policies, {n} replication{'s' if n != 1 else ''}, "
-             f"{customers:,} customers, {days:,} days, seed {comp.seed}")
+             f"{customers:,} customers, {comp.days:,} days{measured}, seed {comp.seed}")
     lines = [*textwrap.wrap(title, width=width), ""]
     for block in _blocks([g[8] for g in groups], name_w, width):
         head1 = " " * name_w

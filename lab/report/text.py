@@ -36,8 +36,7 @@ def check_outcomes(outcomes: Sequence[str]) -> None:
 def retention_unmeasured(comp: Comparison) -> str:
     """Why a comparison's runs give 12-month retention no value (they end before a year has passed from the
     launch), and the horizon that would."""
-    launch = comp.loaded.scenario.launch_day
-    days = comp.options.days or comp.loaded.scenario.days
+    launch, days = comp.measured_from, comp.days
     need = retention_horizon(launch)
     since = f"{RETENTION_DAYS} days from the launch on day {launch}" if launch else f"{RETENTION_DAYS} days"
     return (f"it follows each customer for {since}, and the run lasts {days:,} days; give --days {need} (days: "
@@ -175,9 +174,23 @@ def baseline_words(comp: Comparison) -> str:
 
 
 def horizon_words(comp: Comparison) -> str:
-    """The time the outcome totals cover, in words ("a year", "over the 730-day run")."""
-    days = comp.options.days or comp.loaded.scenario.days
-    return "a year" if days == 365 else f"over the {days:,}-day run"
+    """The time the outcome totals cover, in words that follow an amount ("a year", "over the 730-day run",
+    "in the year from the launch on day 365")."""
+    days, start = comp.days, comp.measured_from
+    if not start:
+        return "a year" if days == 365 else f"over the {days:,}-day run"
+    span = days - start
+    return (f"in the year from the launch on day {start:,}" if span == 365 else
+            f"over the {span:,} days from the launch on day {start:,}")
+
+
+def span_words(comp: Comparison) -> str:
+    """The days the outcome totals cover, as a noun phrase ("the whole run of 730 days", "the 365 days from the
+    launch on day 365 to the end of the run on day 730")."""
+    days, start = comp.days, comp.measured_from
+    if not start:
+        return f"the whole run of {days:,} days"
+    return f"the {days - start:,} days from the launch on day {start:,} to the end of the run on day {days:,}"
 
 
 def replication_count(comp: Comparison) -> int:
