@@ -1,8 +1,9 @@
 """The `lab` command: validate, explain and compare loyalty policies.
 
 Exit codes: 0 success, 1 the run failed (a batch: runs left undone), 2 bad
-input (every problem printed as FILE:LINE:COL: message on stderr), 130 a
-batch interrupted. No Python traceback reaches a user unless --debug is given.
+input (every problem printed as FILE:LINE:COL: message on stderr), 130
+interrupted (Ctrl-C: a comparison or a batch keeps the runs it finished and
+says how to continue). No Python traceback reaches a user unless --debug is given.
 
 Each command imports what it needs when it runs, so `lab --help`, `validate`
 and `explain` never load pandas, scipy.stats or matplotlib.
@@ -307,14 +308,38 @@ def _check_robust_design(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    """`lab compare SCENARIO ...` (0 done, 2 bad input, 130 interrupted: the finished runs are kept for --resume)."""
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()] if args.policies else None
+    ls = _load(args.scenario, policies)
+    _check_days(ls, args.days)
+    out = (Path(args.out) if args.out else
+           Path("results") / f"{ls.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        return _compare(args, ls, out)
+    except KeyboardInterrupt:
+        from lab.experiment.folder import interrupted
+
+        where, kept = interrupted(out)
+        given = any(a == "--out" or a.startswith("--out=") for a in args.argv)
+        again = [*args.argv, *([] if given else ["--out", str(out)])]
+        if kept:
+            again += [] if "--resume" in again else ["--resume"]
+            what = "the run it finished is" if kept == 1 else f"the {kept} runs it finished are"
+            print(f"lab compare: interrupted; {what} kept in {where}. Continue with: lab compare {shlex.join(again)}",
+                  file=sys.stderr)
+        else:
+            print("lab compare: interrupted before any run finished; nothing was kept. Start again with: "
+                  f"lab compare {shlex.join(args.argv)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _compare(args: argparse.Namespace, ls: LoadedScenario, out: Path) -> int:
+    """The comparison of `cmd_compare`, into `out`."""
     import dataclasses
     from concurrent.futures import ProcessPoolExecutor
 
     from lab.experiment.processes import start_workers, worker_pool
 
-    policies = [p.strip() for p in args.policies.split(",") if p.strip()] if args.policies else None
-    ls = _load(args.scenario, policies)
-    _check_days(ls, args.days)
     jobs = args.jobs or _cpus()
     # the workers start now and import the engine while this process imports the rest and checks its inputs
     with worker_pool(jobs, "lab compare") as pool:
@@ -340,8 +365,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if args.resume and not args.out:
             raise _bad("--resume continues the comparison written to --out DIR; give the same --out as the "
                        "interrupted run")
-        out = (Path(args.out) if args.out else
-               Path("results") / f"{ls.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         from lab.batch.identity import code_hash
         from lab.experiment.numerics import SAME_BITS, numerics
 
@@ -393,7 +416,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     runs = len(comp.results) + (0 if comp.robustness is None else
                                 len(ls.policies) * comp.robustness["worlds"]
                                 * comp.robustness["replications_per_world"])
-    print(f"\n{runs} runs in {comp.seconds:.1f} s. Results in {out}/ ({', '.join(p.name for p in files.values())})")
+    resumed = f" ({comp.resumed} of them kept from the interrupted comparison)" if comp.resumed else ""
+    print(f"\n{runs} runs{resumed} in {comp.seconds:.1f} s. Results in {out}/ "
+          f"({', '.join(p.name for p in files.values())})")
     print(f"Report: {out / 'report.html'}")
     return EXIT_OK
 
@@ -481,6 +506,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         pool = spawn_pool(jobs, ignore_interrupt=True)
         start_workers(pool, jobs, "lab.batch.executors")
     api = _batch_layer()
+    out: Path | None = None  # (known once the spec is read)
     try:
         batch = api.load_spec(args.spec, customers=args.customers, days=args.days)
         out = Path(args.out) if args.out else Path("results") / batch.spec.name
@@ -496,9 +522,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
         print(f"lab batch: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
+        from lab.batch.dataset import saved_runs
+
         again = args.argv if "--resume" in args.argv else [*args.argv, "--resume"]
-        print(f"lab batch: interrupted; the completed runs are saved. Continue with: lab batch {shlex.join(again)}",
-              file=sys.stderr)
+        kept = saved_runs(out) if out is not None else 0
+        what = (f"{kept} finished run{' is' if kept == 1 else 's are'} saved in {out}" if kept else
+                "no run had finished, so none is saved")
+        print(f"lab batch: interrupted; {what}. Continue with: lab batch {shlex.join(again)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         if pool is not None:
@@ -803,8 +833,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_OK
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_FAILED
+        print(f"lab {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # an internal error: say so plainly, without a traceback
         if args.debug:
             raise

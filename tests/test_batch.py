@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.machinery
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -521,6 +522,54 @@ def test_resume_after_kill_9_ends_with_the_uninterrupted_dataset(long_spec, long
     assert_same_dataset(long_reference, out)
     sessions = json.loads((out / "manifest.json").read_text())["sessions"]
     assert [s["resumed"] for s in sessions] == [False, True]
+
+
+def test_ctrl_c_says_how_many_runs_are_saved_and_the_command_that_continues(long_spec, long_reference, tmp_path):
+    """Ctrl-C (SIGINT to the driver and its workers, as a terminal sends it) exits 130 with the number of runs the
+    store holds and the command, with --resume, that continues to the uninterrupted dataset."""
+    out = tmp_path / "stopped"
+    cmd = [sys.executable, "-m", "lab", "batch", str(long_spec), "--out", str(out), "--jobs", "2",
+           "--flush-runs", "2"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while store_chunks(out) < 1:
+            assert proc.poll() is None, "the batch ended before it could be interrupted"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    done = read_dataset(out).runs["run_id"].nunique()
+    assert 0 < done < 6 * 2 * 2 and "Traceback" not in err
+    assert f"lab batch: interrupted; {done} finished runs are saved in {out}. Continue with: lab batch " in err
+    command = shlex.split(err.split("Continue with: ")[1].strip())
+    assert command[-1] == "--resume"
+    again = subprocess.run([sys.executable, "-m", "lab", *command[1:]], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"{done} already done" in again.stderr
+    assert_same_dataset(long_reference, out)
+
+
+def test_ctrl_c_before_any_run_is_saved_says_so(long_spec, tmp_path):
+    out = tmp_path / "stopped"
+    cmd = [sys.executable, "-m", "lab", "batch", str(long_spec), "--out", str(out), "--jobs", "1"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "manifest.json").is_file():  # under way, its first runs not yet flushed
+            assert proc.poll() is None, "the batch ended before it could be interrupted"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    if store_chunks(out) == 0:  # (the flush at the interruption may have saved what was done by then)
+        assert "lab batch: interrupted; no run had finished, so none is saved. Continue with: lab batch " in err
+    else:
+        assert f"{read_dataset(out).runs['run_id'].nunique()} finished run" in err
 
 
 def test_a_worker_that_dies_has_its_runs_redone(long_spec, long_reference, tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -42,19 +43,26 @@ def kept_runs(out: Path) -> int:
     return len(list((partial(out) / "runs").glob("*.json")))
 
 
-def kill_after(args: list[str], out: Path, runs: int) -> None:
-    """Start `lab compare ARGS --out OUT` and kill -9 it once `runs` runs are kept."""
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "compare", CLASSROOM, *args, "--out", str(out), "--quiet"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+def stop_after(args: list[str], out: Path, runs: int, sig: int) -> tuple[int, str]:
+    """Start `lab compare ARGS --out OUT`, send it `sig` once `runs` runs are kept (0: once its workspace is
+    made, so it is under way); its exit code and stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "compare", CLASSROOM, *args, "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
     try:
         deadline = time.monotonic() + 300
-        while kept_runs(out) < runs:
-            assert proc.poll() is None, "the comparison ended before it could be killed"
+        while kept_runs(out) < runs or not (partial(out) / "identity.json").is_file():
+            assert proc.poll() is None, "the comparison ended before it could be stopped"
             assert time.monotonic() < deadline
             time.sleep(0.02)
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=300)
+    return proc.returncode, err
+
+
+def kill_after(args: list[str], out: Path, runs: int) -> None:
+    """Start `lab compare ARGS --out OUT` and kill -9 it once `runs` runs are kept."""
+    stop_after([*args, "--quiet"], out, runs, signal.SIGKILL)
 
 
 def same_results(a: Path, b: Path) -> None:
@@ -86,6 +94,35 @@ def test_a_comparison_killed_during_its_runs_resumes_to_the_uninterrupted_result
     same_results(reference, out)
     assert not partial(out).exists()
     assert sorted(p.name for p in out.parent.iterdir()) == ["cmp"]
+
+
+def test_ctrl_c_keeps_the_finished_runs_and_prints_the_command_that_continues(reference, tmp_path):
+    """Ctrl-C exits 130 and says how many runs are kept, where, and the command (with --out and --resume) that
+    continues; that command counts only the runs left in its progress, says how many were kept, and ends with
+    the uninterrupted result."""
+    out = tmp_path / "cmp"
+    code, err = stop_after(SLOW, out, 3, signal.SIGINT)
+    done = kept_runs(out)
+    assert code == 130, err
+    assert "Traceback" not in err and not out.exists()
+    assert f"lab compare: interrupted; the {done} runs it finished are kept in {partial(out)}. Continue with: " in err
+    command = shlex.split(err.split("Continue with: ")[1].strip())
+    assert command[:2] == ["lab", "compare"] and command[-3:] == ["--out", str(out), "--resume"]
+    again = subprocess.run([sys.executable, "-m", "lab", *command[1:]], capture_output=True, text=True, env=ENV,
+                           timeout=600)
+    assert again.returncode == 0, again.stderr
+    left = 48 - done
+    assert f"compare classroom: {left}/{left} runs," in again.stderr  # the kept runs are not in its rate
+    assert f"48 runs ({done} of them kept from the interrupted comparison) in " in again.stdout
+    same_results(reference, out)
+
+
+def test_ctrl_c_before_any_run_finished_says_nothing_was_kept(tmp_path):
+    out = tmp_path / "cmp"
+    code, err = stop_after(SLOW, out, 0, signal.SIGINT)
+    assert code == 130, err
+    assert "lab compare: interrupted before any run finished; nothing was kept. Start again with: lab compare " in err
+    assert "Traceback" not in err and not out.exists()
 
 
 def test_a_resume_with_other_options_is_refused(tmp_path):

@@ -30,7 +30,7 @@ from lab.experiment.run import write_atomic
 from lab.metrics.outcomes import OUTCOMES
 
 __all__ = ["MANIFEST", "PARTS", "BatchData", "DatasetWriter", "chunk_files", "committed_chunks", "read_dataset",
-           "recover", "schemas"]
+           "recover", "saved_runs", "schemas"]
 
 MANIFEST = "manifest.json"
 PARTS = ("runs", "series", "failures")
@@ -86,11 +86,23 @@ def recover(out: Path) -> tuple[set[str], int]:
         for n, p in chunk_files(folder).items():
             if n not in chunks:
                 p.unlink()
+    return _done(out, chunks), (max(chunks) + 1 if chunks else 0)
+
+
+def saved_runs(out: Path) -> int:
+    """How many runs the store holds whole (completed or failed, in committed chunks), without tidying it: what
+    an interrupted batch can say it kept."""
+    return len(_done(Path(out), set(committed_chunks(Path(out)))))
+
+
+def _done(out: Path, chunks: set[int]) -> set[str]:
+    """The run ids of the committed chunks `chunks` of the store: its complete runs and its failed ones."""
     done: set[str] = set()
     for part in ("runs", "failures"):
-        for p in chunk_files(out / part).values():
-            done.update(pq.read_table(p, columns=["run_id"]).column("run_id").to_pylist())
-    return done, (max(chunks) + 1 if chunks else 0)
+        for n, p in chunk_files(out / part).items():
+            if n in chunks:
+                done.update(pq.read_table(p, columns=["run_id"]).column("run_id").to_pylist())
+    return done
 
 
 

@@ -253,7 +253,8 @@ class Comparison:
     options: CompareOptions
     seed: int
     results: list[TaskResult] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # the time the runs took in this process's call (the resumed runs' not included)
+    resumed: int = 0  # runs read back from the workspace of an interrupted comparison, not run again
     robustness: dict | None = None  # the robust study's section of summary.json (lab.experiment.robust), if run
     # where the runs' frames are when they are not held in memory (compare(..., workspace=...)); read while it exists
     store: Workspace | None = None
@@ -624,8 +625,6 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
         while wave:
             tasks = [Task(p, k, cut) for k in wave for p in comp.policies
                      for cut in ((False, True) if options.flywheel_split else (False,))]
-            if bar is not None:
-                bar.extend(len(tasks))
             todo = []
             for t in tasks:
                 got = kept.pop(key_of(t.policy, t.replication, t.cut), None)
@@ -633,8 +632,9 @@ def compare(loaded: LoadedScenario, options: CompareOptions, progress: bool = Tr
                     todo.append(t)
                     continue
                 comp.results.append(replace(got, task=t))
-                if bar is not None:
-                    bar.step()
+                comp.resumed += 1
+            if bar is not None:  # the runs to do: those kept from an interrupted comparison would inflate the rate
+                bar.extend(len(todo))
             first_new = True
             for group in _run_tasks(loaded, todo, seed, options, pool, workspace, len(comp.results) + len(todo)):
                 for r in group:

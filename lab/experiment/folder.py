@@ -111,7 +111,7 @@ class Workspace:
         return len(self._keys())
 
     def _keys(self) -> list[Path]:
-        return sorted((self.path / "runs").glob("*.json"))
+        return _run_files(self.path)
 
     def keep(self, key: str, outcomes: dict, rule_fires: dict, seconds: float,
              frames: dict[str, pd.DataFrame] | None = None) -> int:
@@ -171,6 +171,18 @@ class Workspace:
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def interrupted(out: Path) -> tuple[Path, int]:
+    """Where a comparison into `out` that was interrupted keeps its finished runs (the workspace), and how many
+    it holds there (0 when it has none, or none is left: it was published)."""
+    path = _sibling(Path(out), "partial")
+    return path, len(_run_files(path))
+
+
+def _run_files(workspace: Path) -> list[Path]:
+    """The committed runs of a workspace: one JSON file each, written last (lab.experiment.folder.Workspace.keep)."""
+    return sorted((workspace / "runs").glob("*.json"))
 
 
 def check_free_space(where: Path, needed: int) -> None:
