@@ -656,7 +656,12 @@ def test_batch_report_writes_a_self_contained_html_and_tables(reference, tmp_pat
     out = tmp_path / "rep" / "report.html"
     assert main_batch_report([str(reference), "--out", str(out), "--bootstrap", "50"]) == 0
     printed = capsys.readouterr().out
-    assert "points" in printed and "clear wins" in printed
+    head = next(line for line in printed.splitlines() if line.startswith("policy"))
+    assert head.split() == ["policy", "design", "points", "net", "profit", "vs", "none", "better", "worse", "clear",
+                            "wins"]
+    row = next(line for line in printed.splitlines() if line.startswith("points "))
+    assert row.split()[1] == "4"  # the design points it ran in
+    assert "better / worse: the design points where its paired 95% interval vs none" in printed
     text = out.read_text()
     assert "data:image/png;base64," in text and 'src="http' not in text
     assert "<h3>winner map</h3>" in text and "<h3>points vs none</h3>" in text

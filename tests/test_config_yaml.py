@@ -304,6 +304,13 @@ def test_read_yaml_missing_file_suggests_a_sibling(tmp_path):
     assert (d.line, d.col) == (1, 1)
     assert d.message == "cannot read the file: No such file or directory; did you mean " \
                         "'gold.yaml'?"
+    # a name unlike any beside it gets no guess (the shared '.yaml' would make 'nope.yaml' look like
+    # 'grocer.yaml') but the few files there are
+    (tmp_path / "grocer.yaml").write_text("a: 1\n")
+    with pytest.raises(LabError) as info:
+        read_yaml(tmp_path / "nope.yaml")
+    assert info.value.diagnostics[0].message == ("cannot read the file: No such file or directory; the YAML files "
+                                                 f"in {tmp_path} are: gold.yaml, grocer.yaml")
     with pytest.raises(LabError) as info:
         read_yaml(tmp_path)
     assert info.value.diagnostics[0].message.startswith("cannot read the file: Is a directory")

@@ -296,6 +296,9 @@ def at(text: str, token: str) -> int:
         ("1e999 > 1", "1e999", "too large"),
         # syntax
         ("purchase.amount >", None, "invalid syntax"),
+        ("customer.points['points'] >=", None, "ends with '>=', which needs something after it"),
+        ("purchase.amount > 5 and", None, "ends with 'and', which needs something after it"),
+        ("purchase.amount * 2 +  ", None, "ends with '+', which needs something after it"),
         ("purchase.amount = 5", "=", "use '==' to compare"),
         ("purchase.on_credit && true", "& true", "use 'and' instead of '&&'"),
         ("purchase.amount\n+ 1", "+", "wrap it in parentheses"),

@@ -44,7 +44,7 @@ from lab.config.declare import (
 from lab.config.messages import article, at_text, describe, field_label, number_hint, number_text
 from lab.config.sourcemap import SourceMap, diag_at
 from lab.config.yamlio import Node
-from lab.errors import Diagnostics, TooMany, printable, suggest
+from lab.errors import Diagnostics, TooMany, closest, printable, suggest
 
 # Expr, FieldMeta, option, yaml_name (lab.config.declare) and SourceMap, diag_at (lab.config.sourcemap)
 # are re-exported: this module was their home, and lab.config exports them all.
@@ -271,6 +271,8 @@ class _Builder:
         kwargs: dict[str, Any] = {}
         bad = False
         pairs = node.value if node.kind == "map" else ()
+        keys = {k.value for k, _ in pairs if k.kind == "scalar" and isinstance(k.value, str)}
+        misspelt: set[str] = set()  # required keys missing because they were misspelt: said once, at the misspelling
         for k, v in pairs:
             key = self.key(k, seen, path)
             if key is None:
@@ -279,8 +281,13 @@ class _Builder:
             f = info.by_yaml.get(key)
             if f is None:
                 unused = [n for n in info.by_yaml if n not in seen] or list(info.by_yaml)
-                self.err(k, "unknown-key", path + (key,), f"unknown key '{printable(key)}' in {where}{at}"
-                            f"{suggest(key, unused)}")
+                near = closest(key, unused)
+                if near is not None and near not in keys and info.by_yaml[near].required:
+                    misspelt.add(near)
+                    hint = f"; did you mean '{near}'? (a required key, missing here)"
+                else:
+                    hint = suggest(key, unused)
+                self.err(k, "unknown-key", path + (key,), f"unknown key '{printable(key)}' in {where}{at}{hint}")
                 bad = True
                 continue
             val = self.value(v, f.shape, path + (f.yaml,), _Ctx(f.meta))
@@ -289,7 +296,7 @@ class _Builder:
             else:
                 kwargs[f.name] = val
         for f in info.fields:
-            if f.required and f.yaml not in seen:
+            if f.required and f.yaml not in seen and f.yaml not in misspelt:
                 self.err(node, "missing-key", path + (f.yaml,), f"missing required key '{f.yaml}' in {where}{at}")
                 bad = True
         if bad:

@@ -38,7 +38,7 @@ import yaml.resolver
 
 from lab.config.node import BREAK as _BREAK
 from lab.config.node import STR, Node
-from lab.errors import Diagnostic, Diagnostics, LabError, TooMany, printable, suggest
+from lab.errors import LIST_ALL_LIMIT, Diagnostic, Diagnostics, LabError, TooMany, closest, printable
 
 __all__ = [
     "Node",
@@ -587,9 +587,17 @@ def read_yaml(path: str | os.PathLike[str], longest: Longest | None = None) -> N
 
 
 def _sibling_hint(file: str) -> str:
+    """The YAML file beside a missing one whose name is close to its name, compared without the extension that
+    every candidate shares (which would make 'nope.yaml' look like 'grocer.yaml'); else the few there are."""
     folder, name = os.path.split(file)
     try:
-        siblings = [n for n in os.listdir(folder or ".") if n.endswith((".yaml", ".yml"))]
+        siblings = sorted(n for n in os.listdir(folder or ".") if n.endswith((".yaml", ".yml")))
     except OSError:
         return ""
-    return suggest(name, siblings, list_all=False)
+    by_stem = {os.path.splitext(n)[0]: n for n in siblings}
+    near = closest(os.path.splitext(name)[0], by_stem)
+    if near is not None:
+        return f"; did you mean '{printable(by_stem[near], 80)}'?"
+    if siblings and len(siblings) <= LIST_ALL_LIMIT:
+        return f"; the YAML files in {folder or '.'} are: {', '.join(printable(n, 80) for n in siblings)}"
+    return ""

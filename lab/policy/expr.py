@@ -426,6 +426,8 @@ _SYNTAX_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<![=!<>:])=(?!=)"), "use '==' to compare ('=' assigns)"),
     (re.compile(r"[\r\n]"), "to split an expression over lines, wrap it in parentheses"),
 )
+# an expression cut short after an operator ("customer.points['points'] >=")
+_TRAILING = re.compile(r"(>=|<=|==|!=|<|>|\+|-|\*\*|\*|//|/|%|\band|\bor|\bnot|\bin)\s*$")
 
 
 # --------------------------------------------------------------------------- compiler
@@ -1009,6 +1011,10 @@ def _syntax_message(exc: SyntaxError, source: str) -> str:
         detail = ""
     masked = _mask_code(source)
     hints = [hint for pattern, hint in _SYNTAX_HINTS if pattern.search(masked)]
+    cut = _TRAILING.search(masked)
+    if cut is not None:
+        hints.insert(0, f"the expression ends with '{cut.group(1)}', which needs something after it "
+                        "(e.g. a number, a field, or 'true')")
     hint = hints[0] if hints else "expressions use 'and', 'or', 'not' and '==' as in Python"
     return f"invalid syntax{': ' + detail if detail else ''}; {hint}"
 

@@ -606,12 +606,16 @@ def _overview_html(overview: pd.DataFrame) -> str:
 
 
 def format_overview(overview: pd.DataFrame) -> str:
-    """The short stdout table."""
-    lines = [f"{'policy':<16}{'points':>7}{'net profit':>14}{'vs none':>12}{'better':>8}{'worse':>7}{'clear wins':>11}"]
+    """The short stdout table, with a line saying what its counts count (design points, not a points ledger)."""
+    lines = [f"{'policy':<16}{'design points':>14}{'net profit':>14}{'vs none':>12}{'better':>8}{'worse':>7}"
+             f"{'clear wins':>11}"]
     for r in overview.itertuples(index=False):
         diff = "" if math.isnan(r.mean_diff_vs_none) else fmt_value(r.mean_diff_vs_none, "$", signed=True)
         npf = "" if math.isnan(r.mean_net_profit) else fmt_value(r.mean_net_profit, "$")
-        lines.append(f"{r.policy:<16}{r.points:>7}{npf:>14}{diff:>12}{r.better_than_none:>8}{r.worse_than_none:>7}"
+        lines.append(f"{r.policy:<16}{r.points:>14}{npf:>14}{diff:>12}{r.better_than_none:>8}{r.worse_than_none:>7}"
                      f"{r.clear_wins:>11}")
+    lines.append(f"(net profit: the mean over the design points; better / worse: the design points where its paired "
+                 f"95% interval vs {BASELINE} is above / below 0; clear wins: those where it leads the runner-up "
+                 "clearly)")
     return "\n".join(lines)
 
