@@ -266,10 +266,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     res = run_policy(scenario, t.policy, t.seed, address=t.address, customers=customers, days=t.days,
                      transactions=args.transactions)
     files = write_run(res, Path(args.out))
-    s = res.summary
-    print(f"{t.scenario.name} / {t.name}, seed {t.seed}{t.where()}: {s['purchases']:,.0f} purchases, "
-          f"revenue ${s['revenue']:,.0f}, net profit ${s['net_profit']:,.0f}, {s['active_customers']:,.0f} active "
-          f"customers ({time.perf_counter() - t0:.1f} s)")
+    from lab.report.text import fmt_value
+
+    s, days = res.summary, int(res.timeseries["day_end"].iloc[-1])  # (the run's last period ends with it)
+    span = f"days {res.launch_day:,} to {days:,} (from the launch)" if res.launch_day else f"{days:,} days"
+    money = {k: fmt_value(s[k], "$", decimals=0) for k in ("revenue", "net_profit")}
+    print(f"{t.scenario.name} / {t.name}, seed {t.seed}{t.where()}, {span}: {s['purchases']:,.0f} purchases, "
+          f"revenue {money['revenue']}, net profit {money['net_profit']}; {s['active_customers']:,.0f} active "
+          f"customers at the end ({time.perf_counter() - t0:.1f} s)")
     for f in files:
         print(f"wrote {f}")
     return EXIT_OK

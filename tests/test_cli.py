@@ -125,11 +125,16 @@ def test_unknown_policy_suggests_the_closest(capsys):
     assert "did you mean 'points'" in capsys.readouterr().err
 
 
-def test_run_writes_the_output_contract(tmp_path):
+def test_run_writes_the_output_contract(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", CLASSROOM, "--policy", "points", "--seed", "7", "--out", str(out),
                  "--customers", "300", "--days", "455", "--transactions"]) == 0  # launch + 90
     summary = json.loads((out / "summary.json").read_text())
+    # its line says which days the totals cover and writes money as the reports do
+    line = capsys.readouterr().out.splitlines()[0]
+    net = summary["outcomes"]["net_profit"]
+    assert line.startswith("classroom / points, seed 7, days 365 to 455 (from the launch): ")
+    assert f"net profit {'-' if net < 0 else ''}${abs(net):,.0f};" in line
     assert summary["policy"] == "points" and summary["seed"] == 7
     tx = pd.read_parquet(out / "transactions.parquet")
     assert list(tx.columns) == ["customer_id", "time", "amount", "category", "discount", "credit", "rules"]
