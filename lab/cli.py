@@ -32,6 +32,7 @@ from lab.errors import Diagnostic, LabError, printable, shown
 
 if TYPE_CHECKING:
     from lab.engine.options import RunOptions
+    from lab.experiment.compare import Comparison
     from lab.policy.runtime import CompiledPolicy
     from lab.scenario.loader import LoadedScenario
     from lab.report.tracing import TracedRun
@@ -63,6 +64,7 @@ def _kind_of(path: Path) -> str:
 
 # --------------------------------------------------------------------------- commands
 def cmd_validate(args: argparse.Namespace) -> int:
+    from lab.config.yamlio import sibling_hint
     from lab.policy.files import find_policy, find_scenario
     from lab.policy.loader import load_policy
     from lab.scenario.loader import load_scenario
@@ -83,7 +85,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for f in files:
             if not f.is_file():
                 problems.append(Diagnostic(printable(str(f), 200), 1, 1, "no such file (nor a shipped scenario, batch "
-                                           "spec or policy of that name)", "file"))
+                                           f"spec or policy of that name){sibling_hint(str(f))}", "file"))
                 continue
             try:
                 kind = _kind_of(f)
@@ -321,9 +323,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     try:
         return _compare(args, ls, out)
     except KeyboardInterrupt:
-        from lab.experiment.folder import interrupted
+        from lab.experiment.folder import settle_interrupted
 
-        where, kept = interrupted(out)
+        where, kept = settle_interrupted(out)
         given = any(a == "--out" or a.startswith("--out=") for a in args.argv)
         again = [*args.argv, *([] if given else ["--out", str(out)])]
         if kept:
@@ -351,7 +353,7 @@ def _compare(args: argparse.Namespace, ls: LoadedScenario, out: Path) -> int:
             start_workers(pool, jobs, "lab.experiment.compare")
         from lab.experiment.compare import CompareOptions, compare, identity, write_comparison
         from lab.experiment.folder import Workspace, published
-        from lab.report import format_table, write_report
+        from lab.report import write_report
         from lab.report.drawing import FigureDrawing
 
         scenario, customers = _sized(ls.scenario, args.customers, args.scale_store)
@@ -411,6 +413,18 @@ def _compare(args: argparse.Namespace, ls: LoadedScenario, out: Path) -> int:
         with worker_pool(opts.jobs, "lab compare") as pool:
             published(out, lambda stage: write(stage, pool))
     work.discard()
+    try:
+        _print_comparison(comp, ls, out, files)
+    except KeyboardInterrupt:  # the results are published whole: nothing is left to continue
+        print(f"lab compare: interrupted; the comparison is complete in {out}/", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _print_comparison(comp: Comparison, ls: LoadedScenario, out: Path, files: dict[str, Path]) -> None:
+    """The table, the robust study's verdict and where the files are, on stdout."""
+    from lab.report import format_table
+
     print(format_table(comp, color=sys.stdout.isatty()))
     if comp.robustness is not None:
         from lab.report.robust import format_robust
@@ -424,7 +438,6 @@ def _compare(args: argparse.Namespace, ls: LoadedScenario, out: Path) -> int:
     print(f"\n{runs} runs{resumed} in {comp.seconds:.1f} s. Results in {out}/ "
           f"({', '.join(p.name for p in files.values())})")
     print(f"Report: {out / 'report.html'}")
-    return EXIT_OK
 
 
 TRACE_CUSTOMERS = 2000  # the reference engine runs one process per customer: trace a sample unless told otherwise

@@ -322,6 +322,13 @@ def _spelled(word: str, pool: list[str], fold_case: bool, tail_cutoff: float | N
     return close[0] if close else None
 
 
+def nearest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate :func:`suggest` offers for ``word`` ("did you mean"), or None: by spelling, and where
+    candidates have a declared meaning (:data:`MEANINGS`), by meaning."""
+    pool = list(dict.fromkeys(c for c in candidates if isinstance(c, str)))
+    return closest(word, pool, meanings={c: MEANINGS[c] for c in pool if c in MEANINGS} or None)
+
+
 def suggest(word: str, candidates: Iterable[str], *, list_all: bool = True) -> str:
     """A hint to append to a message about an unknown name: the one "did you mean" of the lab.
 
@@ -331,7 +338,7 @@ def suggest(word: str, candidates: Iterable[str], *, list_all: bool = True) -> s
     """
     pool = list(dict.fromkeys(c for c in candidates if isinstance(c, str)))
     known = {c: MEANINGS[c] for c in pool if c in MEANINGS} or None
-    near = closest(word, pool, meanings=known)
+    near = nearest(word, pool)
     if near is not None:
         others = [c for c in by_meaning(word, pool, known or {}) if c != near][:3]
         also = f" (or: {', '.join(printable(c, 80) for c in others)})" if others else ""

@@ -566,10 +566,9 @@ def test_ctrl_c_before_any_run_is_saved_says_so(long_spec, tmp_path):
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
-    if store_chunks(out) == 0:  # (the flush at the interruption may have saved what was done by then)
-        assert "lab batch: interrupted; no run had finished, so none is saved. Continue with: lab batch " in err
-    else:
-        assert f"{read_dataset(out).runs['run_id'].nunique()} finished run" in err
+    # the signal comes within a few milliseconds of the manifest; the first stack takes far longer
+    assert store_chunks(out) == 0
+    assert "lab batch: interrupted; no run had finished, so none is saved. Continue with: lab batch " in err
 
 
 def test_a_worker_that_dies_has_its_runs_redone(long_spec, long_reference, tmp_path):

@@ -183,6 +183,12 @@ def test_validate_says_a_folder_without_yaml_has_nothing_to_check(tmp_path, caps
                                                "give the policy, scenario or batch files, or their folder")
 
 
+def test_validate_of_a_misspelt_file_names_the_one_beside_it(capsys):
+    assert main(["validate", str(ROOT / "policies" / "ponts.yaml")]) == 2
+    assert capsys.readouterr().err.strip().endswith("no such file (nor a shipped scenario, batch spec or policy of "
+                                                    "that name); did you mean 'points.yaml'?")
+
+
 def test_explain_of_a_name_too_long_for_a_file_is_a_clear_error(capsys):
     for given in ("a" * 5000, "./" + "a" * 5000 + ".yaml"):
         assert main(["explain", given]) == 2

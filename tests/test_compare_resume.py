@@ -117,12 +117,17 @@ def test_ctrl_c_keeps_the_finished_runs_and_prints_the_command_that_continues(re
     same_results(reference, out)
 
 
-def test_ctrl_c_before_any_run_finished_says_nothing_was_kept(tmp_path):
+def test_ctrl_c_before_any_run_finished_says_nothing_was_kept_and_its_command_starts_again(reference, tmp_path):
     out = tmp_path / "cmp"
     code, err = stop_after(SLOW, out, 0, signal.SIGINT)
     assert code == 130, err
     assert "lab compare: interrupted before any run finished; nothing was kept. Start again with: lab compare " in err
-    assert "Traceback" not in err and not out.exists()
+    assert "Traceback" not in err and not out.exists() and not partial(out).exists()
+    command = shlex.split(err.split("Start again with: ")[1].strip())
+    again = subprocess.run([sys.executable, "-m", "lab", *command[1:]], capture_output=True, text=True, env=ENV,
+                           timeout=600)
+    assert again.returncode == 0, again.stderr
+    same_results(reference, out)
 
 
 def test_a_resume_with_other_options_is_refused(tmp_path):
@@ -130,6 +135,7 @@ def test_a_resume_with_other_options_is_refused(tmp_path):
     kill_after(SLOW, out, 2)
     other = lab([*SLOW[:-2], "--seed", "6", "--out", str(out), "--resume"])
     assert other.returncode == 2 and "cannot be resumed" in other.stderr
+    assert "with other inputs or options (seed: 5 then, 6 now)" in other.stderr  # what differs, by name
 
 
 def test_an_earlier_result_is_never_mixed_with_a_new_one(tmp_path):

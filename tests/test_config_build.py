@@ -188,6 +188,20 @@ def test_unknown_keys_suggest_a_field():
     ]
 
 
+def test_a_misspelt_required_key_is_one_problem():
+    # said at the misspelling, not also as the required key missing; a second misspelling of it is not told
+    # again that the key is missing
+    text = ("name: x\nrules:\n  - name: r\n    do:\n      - award: {ledger: p, amout: 1}\n"
+            "      - award: {ledger: p, amout: 1, amont: 2}\n")
+    assert problems(text) == [
+        (5, 28, "unknown key 'amout' in award action (at rules[0].do[0]); did you mean 'amount'? (a required key, "
+                "missing here)"),
+        (6, 28, "unknown key 'amout' in award action (at rules[0].do[1]); did you mean 'amount'? (a required key, "
+                "missing here)"),
+        (6, 38, "unknown key 'amont' in award action (at rules[0].do[1]); did you mean 'amount'?"),
+    ]
+
+
 def test_missing_required_keys():
     text = "rules:\n  - name: r\n    do:\n      - award: {amount: 1}\n      - award\n"
     assert problems(text) == [

@@ -304,6 +304,10 @@ def test_read_yaml_missing_file_suggests_a_sibling(tmp_path):
     assert (d.line, d.col) == (1, 1)
     assert d.message == "cannot read the file: No such file or directory; did you mean " \
                         "'gold.yaml'?"
+    # one file, one name
+    with pytest.raises(LabError) as info:
+        read_yaml(tmp_path / "nope.yaml")
+    assert info.value.diagnostics[0].message.endswith(f"; the only YAML file in {tmp_path} is gold.yaml")
     # a name unlike any beside it gets no guess (the shared '.yaml' would make 'nope.yaml' look like
     # 'grocer.yaml') but the few files there are
     (tmp_path / "grocer.yaml").write_text("a: 1\n")
@@ -311,6 +315,12 @@ def test_read_yaml_missing_file_suggests_a_sibling(tmp_path):
         read_yaml(tmp_path / "nope.yaml")
     assert info.value.diagnostics[0].message == ("cannot read the file: No such file or directory; the YAML files "
                                                  f"in {tmp_path} are: gold.yaml, grocer.yaml")
+    # of two files of one name, the one with the extension given
+    (tmp_path / "gold.yml").write_text("a: 1\n")
+    for typed, meant in (("golf.yaml", "gold.yaml"), ("golf.yml", "gold.yml")):
+        with pytest.raises(LabError) as info:
+            read_yaml(tmp_path / typed)
+        assert info.value.diagnostics[0].message.endswith(f"did you mean '{meant}'?")
     with pytest.raises(LabError) as info:
         read_yaml(tmp_path)
     assert info.value.diagnostics[0].message.startswith("cannot read the file: Is a directory")

@@ -296,9 +296,11 @@ def at(text: str, token: str) -> int:
         ("1e999 > 1", "1e999", "too large"),
         # syntax
         ("purchase.amount >", None, "invalid syntax"),
-        ("customer.points['points'] >=", None, "ends with '>=', which needs something after it"),
-        ("purchase.amount > 5 and", None, "ends with 'and', which needs something after it"),
-        ("purchase.amount * 2 +  ", None, "ends with '+', which needs something after it"),
+        ("customer.points['points'] >=", None, "ends with '>=', which needs a number or a field after it"),
+        ("purchase.amount > 5 and", None, "ends with 'and', which needs a condition after it"),
+        ("purchase.amount * 2 +  ", None, "ends with '+', which needs a number or a field after it"),
+        ("customer.tier in", None, "ends with 'in', which needs a list such as ['gold', 'silver'] after it"),
+        ("purchase.amount =>", "=>", "use '==' to compare"),  # not "ends with '>'"
         ("purchase.amount = 5", "=", "use '==' to compare"),
         ("purchase.on_credit && true", "& true", "use 'and' instead of '&&'"),
         ("purchase.amount\n+ 1", "+", "wrap it in parentheses"),

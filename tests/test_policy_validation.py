@@ -67,7 +67,7 @@ def test_tier_read_in_a_policy_without_tiers(tmp_path):
     text = ("name: p\nrules:\n  - id: r\n    on: purchase\n    when: \"customer.tier == 'gold'\"\n"
             "    do: [discount: {percent: 5}]\n")
     assert only(tmp_path, text) == (
-        "5:29: unknown value 'gold' for customer.tier; the allowed values are 'none' (this policy declares no "
+        "5:29: unknown value 'gold' for customer.tier; the only allowed value is 'none' (this policy declares no "
         "tiers, so every customer's tier is 'none'; declare them in a 'tiers:' section, as "
         "policies/tiered_points.yaml does)")
 

@@ -44,7 +44,7 @@ from lab.config.declare import (
 from lab.config.messages import article, at_text, describe, field_label, number_hint, number_text
 from lab.config.sourcemap import SourceMap, diag_at
 from lab.config.yamlio import Node
-from lab.errors import Diagnostics, TooMany, closest, printable, suggest
+from lab.errors import Diagnostics, TooMany, nearest, printable, suggest
 
 # Expr, FieldMeta, option, yaml_name (lab.config.declare) and SourceMap, diag_at (lab.config.sourcemap)
 # are re-exported: this module was their home, and lab.config exports them all.
@@ -281,8 +281,8 @@ class _Builder:
             f = info.by_yaml.get(key)
             if f is None:
                 unused = [n for n in info.by_yaml if n not in seen] or list(info.by_yaml)
-                near = closest(key, unused)
-                if near is not None and near not in keys and info.by_yaml[near].required:
+                near = nearest(key, unused)
+                if near is not None and near not in keys and near not in misspelt and info.by_yaml[near].required:
                     misspelt.add(near)
                     hint = f"; did you mean '{near}'? (a required key, missing here)"
                 else:

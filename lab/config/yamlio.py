@@ -38,7 +38,7 @@ import yaml.resolver
 
 from lab.config.node import BREAK as _BREAK
 from lab.config.node import STR, Node
-from lab.errors import LIST_ALL_LIMIT, Diagnostic, Diagnostics, LabError, TooMany, closest, printable
+from lab.errors import LIST_ALL_LIMIT, Diagnostic, Diagnostics, LabError, TooMany, nearest, printable
 
 __all__ = [
     "Node",
@@ -47,6 +47,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "MAX_DEPTH",
     "MAX_NODES",
+    "sibling_hint",
 ]
 
 MAX_FILE_BYTES = 1 << 20
@@ -568,7 +569,7 @@ def read_yaml(path: str | os.PathLike[str], longest: Longest | None = None) -> N
             data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as e:
         reason = e.strerror or str(e)
-        raise LabError.at(file, 1, 1, f"cannot read the file: {reason}{_sibling_hint(file)}", "file") \
+        raise LabError.at(file, 1, 1, f"cannot read the file: {reason}{sibling_hint(file)}", "file") \
             from None
     if len(data) > MAX_FILE_BYTES:
         try:
@@ -586,18 +587,25 @@ def read_yaml(path: str | os.PathLike[str], longest: Longest | None = None) -> N
     return parse_yaml(text, file, longest)
 
 
-def _sibling_hint(file: str) -> str:
+def sibling_hint(file: str) -> str:
     """The YAML file beside a missing one whose name is close to its name, compared without the extension that
-    every candidate shares (which would make 'nope.yaml' look like 'grocer.yaml'); else the few there are."""
+    every candidate shares (which would make 'nope.yaml' look like 'grocer.yaml'), one with the extension given
+    preferred; else the few files there are; appended to a 'no such file' message."""
     folder, name = os.path.split(file)
     try:
         siblings = sorted(n for n in os.listdir(folder or ".") if n.endswith((".yaml", ".yml")))
     except OSError:
         return ""
-    by_stem = {os.path.splitext(n)[0]: n for n in siblings}
-    near = closest(os.path.splitext(name)[0], by_stem)
+    stem, ext = os.path.splitext(name)
+    by_stem: dict[str, str] = {}
+    for n in sorted(siblings, key=lambda n: os.path.splitext(n)[1] == ext):  # the extension given wins a tie
+        by_stem[os.path.splitext(n)[0]] = n
+    near = nearest(stem, by_stem)
     if near is not None:
         return f"; did you mean '{printable(by_stem[near], 80)}'?"
+    where = printable(folder or ".", 120)
+    if len(siblings) == 1:
+        return f"; the only YAML file in {where} is {printable(siblings[0], 80)}"
     if siblings and len(siblings) <= LIST_ALL_LIMIT:
-        return f"; the YAML files in {folder or '.'} are: {', '.join(printable(n, 80) for n in siblings)}"
+        return f"; the YAML files in {where} are: {', '.join(printable(n, 80) for n in siblings)}"
     return ""

@@ -280,6 +280,19 @@ class Comparison:
         it: lab.engine.record.RunRecord.measured_from)."""
         return self.loaded.scenario.launch_day
 
+    @property
+    def measured_days(self) -> int:
+        """How many days the outcomes cover: from `measured_from` to the end of the runs."""
+        return self.days - self.measured_from
+
+    @property
+    def launched(self) -> bool:
+        """Whether the programme launches on a store already trading (a launch day, or an existing base from
+        `population.from_fit`), so that retention follows the customers present at the launch (as
+        lab.engine.launch.Launch.launched says of each run)."""
+        sc = self.loaded.scenario
+        return sc.launch_day > 0 or sc.population.from_fit is not None
+
     def _frame(self, cut: bool) -> pd.DataFrame:
         key = ("frame", cut, len(self.results))
         if key not in self._cache:
@@ -475,9 +488,8 @@ class Comparison:
                          for o in REGISTRY.values()},
             "policies": {},
         }
-        sc = self.loaded.scenario
-        if sc.launch_day > 0 or sc.population.from_fit is not None:  # outcomes are measured from the launch
-            out["launch_day"] = sc.launch_day
+        if self.launched:  # outcomes are measured from the launch
+            out["launch_day"] = self.measured_from
         for p in self.policies:
             entry: dict = {"outcomes": {o: self.interval(p, o).to_dict() for o in REGISTRY}}
             if p != self.baseline:

@@ -97,9 +97,8 @@ class Workspace:
                                   f"continue it, or delete {self.path} to start afresh")
             if stored != ident:
                 raise OutputError(f"the interrupted comparison in {self.path} was run with other inputs or options "
-                                  "(scenario, policies, seed, sizes, replications, the lab's code or the "
-                                  "machine's arithmetic differ: lab.experiment.numerics), so it cannot be "
-                                  f"resumed; rerun it with the same ones, or delete {self.path} to start afresh")
+                                  f"({_changed(stored, ident)}), so it cannot be resumed; rerun it with the same "
+                                  f"ones, or delete {self.path} to start afresh")
         try:
             (self.path / "runs").mkdir(parents=True, exist_ok=True)
             _write_text(self.path / "identity.json", ident)
@@ -173,11 +172,15 @@ class Workspace:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def interrupted(out: Path) -> tuple[Path, int]:
-    """Where a comparison into `out` that was interrupted keeps its finished runs (the workspace), and how many
-    it holds there (0 when it has none, or none is left: it was published)."""
+def settle_interrupted(out: Path) -> tuple[Path, int]:
+    """After a comparison into `out` was interrupted: where it keeps its finished runs (the workspace) and how
+    many it holds there. A workspace with none is removed, so that the comparison can start again as it was
+    first asked for (without --resume)."""
     path = _sibling(Path(out), "partial")
-    return path, len(_run_files(path))
+    kept = len(_run_files(path))
+    if not kept:
+        shutil.rmtree(path, ignore_errors=True)
+    return path, kept
 
 
 def _run_files(workspace: Path) -> list[Path]:
@@ -254,6 +257,30 @@ def _write_text(path: Path, text: str) -> None:
         p.write_text(text)
 
     _write_via_temp(path, write)
+
+
+def _changed(stored: str, now: str) -> str:
+    """What differs between a workspace's stored identity and the one asked for, in words: the fields by name,
+    the machine's arithmetic by what moved (lab.experiment.numerics)."""
+    from lab.experiment.numerics import differences
+
+    try:
+        then = json.loads(stored)
+    except ValueError:
+        return "the interrupted comparison's identity.json cannot be read"
+    new = json.loads(now)
+    words = []
+    for key in sorted(set(then) | set(new)):
+        if then.get(key) == new.get(key):
+            continue
+        if key == "numerics" and isinstance(then.get(key), dict) and isinstance(new.get(key), dict):
+            words.append("the machine's arithmetic: " + "; ".join(differences(then[key], new[key])))
+        elif key == "code_sha256":
+            words.append("the lab's code")
+        else:
+            words.append(f"{key}: {json.dumps(then.get(key), default=str)[:80]} then, "
+                         f"{json.dumps(new.get(key), default=str)[:80]} now")
+    return "; ".join(words) or "its identity.json"
 
 
 def _canonical(identity: dict) -> str:

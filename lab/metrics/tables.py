@@ -16,7 +16,7 @@ _STOCKS = ("alive", "customers", "members", "points_outstanding", "points_liabil
 _MEANS = ("service_quality", "service_load", "customer_satisfaction")
 
 
-def _aggregation(column: str) -> str:
+def aggregation(column: str) -> str:
     """How a daily column becomes a per-period value: a stock's last value, a rate's mean, a flow's sum."""
     return "last" if column in _STOCKS else ("mean" if column in _MEANS else "sum")
 
@@ -86,7 +86,7 @@ def _grouped(records: Sequence[RunRecord], keep: list[str]) -> pd.DataFrame:
     frame["period"] = np.concatenate([np.searchsorted(s, r.daily["day"].astype(np.int64), side="right") - 1
                                       for r, s in zip(records, starts, strict=True)]
                                      or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
-    out = frame.groupby(["run", "period"], sort=True).agg({k: _aggregation(k) for k in keep}).reset_index()
+    out = frame.groupby(["run", "period"], sort=True).agg({k: aggregation(k) for k in keep}).reset_index()
     # each run's starts and then its end, one after another: row (run, period) starts at offset[run] + period
     bounds = np.concatenate([np.append(s, r.days) for r, s in zip(records, starts, strict=True)]
                             or [np.zeros(0, dtype=np.int64)]).astype(np.int64)

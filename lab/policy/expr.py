@@ -426,8 +426,10 @@ _SYNTAX_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<![=!<>:])=(?!=)"), "use '==' to compare ('=' assigns)"),
     (re.compile(r"[\r\n]"), "to split an expression over lines, wrap it in parentheses"),
 )
-# an expression cut short after an operator ("customer.points['points'] >=")
-_TRAILING = re.compile(r"(>=|<=|==|!=|<|>|\+|-|\*\*|\*|//|/|%|\band|\bor|\bnot|\bin)\s*$")
+# an expression cut short after an operator ("customer.points['points'] >="), and what the operator needs after
+# it; not after another operator's sign ("=>", "<>": the '=' hint says more)
+_TRAILING = re.compile(r"(?<![=<>!*/])(>=|<=|==|!=|<|>|\+|-|\*\*|\*|//|/|%|\band|\bor|\bnot|\bin)\s*$")
+_NEEDS = {"and": "a condition", "or": "a condition", "not": "a condition", "in": "a list such as ['gold', 'silver']"}
 
 
 # --------------------------------------------------------------------------- compiler
@@ -822,6 +824,7 @@ class _Compiler:
         tail = (
             f"did you mean {suggestion!r}?"
             if suggestion
+            else f"the only allowed value is {_quoted_list(category.values)}" if len(category.values) == 1
             else f"the allowed values are {_quoted_list(category.values)}"
         )
         spec = self.schema.get(category.label)
@@ -1013,8 +1016,9 @@ def _syntax_message(exc: SyntaxError, source: str) -> str:
     hints = [hint for pattern, hint in _SYNTAX_HINTS if pattern.search(masked)]
     cut = _TRAILING.search(masked)
     if cut is not None:
-        hints.insert(0, f"the expression ends with '{cut.group(1)}', which needs something after it "
-                        "(e.g. a number, a field, or 'true')")
+        op = cut.group(1)
+        hints.insert(0, f"the expression ends with '{op}', which needs {_NEEDS.get(op, 'a number or a field')} "
+                        "after it")
     hint = hints[0] if hints else "expressions use 'and', 'or', 'not' and '==' as in Python"
     return f"invalid syntax{': ' + detail if detail else ''}; {hint}"
 

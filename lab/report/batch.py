@@ -594,7 +594,8 @@ def _render(data: BatchData, summary: pd.DataFrame, win: pd.DataFrame, sens: pd.
 def _overview_html(overview: pd.DataFrame) -> str:
     """The per-policy overview with its money in dollars, as the comparison report writes it."""
     head = ("<tr><th>policy</th><th>design points</th><th>mean net profit</th><th>mean difference vs "
-            f"{BASELINE}</th><th>points better than {BASELINE}</th><th>points worse</th><th>clear wins</th></tr>")
+            f"{BASELINE}</th><th>design points better than {BASELINE}</th><th>design points worse</th>"
+            "<th>clear wins</th></tr>")
     rows = []
     for r in overview.itertuples(index=False):
         diff = "" if math.isnan(r.mean_diff_vs_none) else fmt_value(r.mean_diff_vs_none, "$", signed=True)
@@ -615,7 +616,7 @@ def format_overview(overview: pd.DataFrame) -> str:
         lines.append(f"{r.policy:<16}{r.points:>14}{npf:>14}{diff:>12}{r.better_than_none:>8}{r.worse_than_none:>7}"
                      f"{r.clear_wins:>11}")
     lines.append(f"(net profit: the mean over the design points; better / worse: the design points where its paired "
-                 f"95% interval vs {BASELINE} is above / below 0; clear wins: those where it leads the runner-up "
-                 "clearly)")
+                 f"95% interval vs {BASELINE} is above / below 0; clear wins: those where it has the highest mean "
+                 "net profit and its paired 95% interval over the runner-up is above 0)")
     return "\n".join(lines)
 

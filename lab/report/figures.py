@@ -36,6 +36,7 @@ from matplotlib.ticker import Formatter, PercentFormatter
 
 from lab.metrics.outcomes import FOREST, REGISTRY
 from lab.metrics.stats import t_quantile
+from lab.metrics.tables import aggregation
 from lab.report.text import (
     check_outcomes,
     display_scale,
@@ -280,8 +281,9 @@ def _series(comp: Comparison, policy: str, column: str, complete: bool = False,
             period_days: int | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """Day at each period's end and a replications x periods matrix of one column (flywheel whole).
 
-    With `complete`, a trailing period shorter than the others is left out, since a flow summed over
-    a partial period would look like a collapse.
+    With `complete`, a period shorter than the others is left out (the last one, cut at the horizon, and the
+    warm-up's last, cut at the launch: lab.metrics.tables.period_starts), since a flow summed over a partial
+    period would look like a collapse.
     """
     f = comp.frames("timeseries", policy, columns=["period", "day_start", "day_end", column])
     if complete and period_days is not None:
@@ -600,8 +602,9 @@ def fig_flywheel(comp: Comparison) -> Figure:
     fig = new_figure(13, 10.5)
     axes = _grid(fig, len(_LINKS), sharey=False, ncols=3)
     for ax, (col, title, ylabel, unit, cumulative) in zip(axes, _LINKS):
+        flow = aggregation(col) == "sum" and not cumulative  # summed per period: a short period would dip
         for p in comp.policies:
-            x, mat = _series(comp, p, col)
+            x, mat = _series(comp, p, col, complete=flow, period_days=comp.loaded.scenario.period_days)
             m = mat.to_numpy(dtype=float)
             if cumulative:
                 m = np.cumsum(np.nan_to_num(m), axis=1)

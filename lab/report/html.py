@@ -331,12 +331,14 @@ def _method(comp: Comparison) -> str:
 
 def _warm_up(comp: Comparison) -> str:
     start = comp.measured_from
-    return (f" (the {start:,} days before the launch run under no programme, the same under every policy, and are "
-            "left out)" if start else "")
+    if not start:
+        return ""
+    first = "the first day" if start == 1 else f"the first {start:,} days"
+    return f" ({first}, before the launch, run under no programme, the same under every policy, and are left out)"
 
 
 def _retention_words(comp: Comparison) -> str:
-    if comp.measured_from:
+    if comp.launched:
         return ("the share of the customers present at the launch or acquired after it, at least 365 days before "
                 "the end, who were still active 365 days after the later of the launch and their acquisition")
     return ("the share of customers acquired at least 365 days before the end who were still active 365 days after "

@@ -173,24 +173,29 @@ def baseline_words(comp: Comparison) -> str:
     return f"the baseline '{base}'"
 
 
+def days_words(n: int) -> str:
+    """A count of days in words: "1 day", "365 days"."""
+    return f"{n:,} day{'' if n == 1 else 's'}"
+
+
 def horizon_words(comp: Comparison) -> str:
     """The time the outcome totals cover, in words that follow an amount ("a year", "over the 730-day run",
     "in the year from the launch on day 365")."""
-    days, start = comp.days, comp.measured_from
+    start = comp.measured_from
     if not start:
-        return "a year" if days == 365 else f"over the {days:,}-day run"
-    span = days - start
-    return (f"in the year from the launch on day {start:,}" if span == 365 else
-            f"over the {span:,} days from the launch on day {start:,}")
+        return "a year" if comp.days == 365 else f"over the {comp.days:,}-day run"
+    if comp.measured_days == 365:
+        return f"in the year from the launch on day {start:,}"
+    return f"over the {days_words(comp.measured_days)} from the launch on day {start:,}"
 
 
 def span_words(comp: Comparison) -> str:
     """The days the outcome totals cover, as a noun phrase ("the whole run of 730 days", "the 365 days from the
-    launch on day 365 to the end of the run on day 730")."""
-    days, start = comp.days, comp.measured_from
-    if not start:
-        return f"the whole run of {days:,} days"
-    return f"the {days - start:,} days from the launch on day {start:,} to the end of the run on day {days:,}"
+    launch on day 365 to the end of the 730-day run")."""
+    if not comp.measured_from:
+        return f"the whole run of {days_words(comp.days)}"
+    return (f"the {days_words(comp.measured_days)} from the launch on day {comp.measured_from:,} to the end of the "
+            f"{comp.days:,}-day run")
 
 
 def replication_count(comp: Comparison) -> int:
