@@ -275,6 +275,11 @@ class Comparison:
         return self.options.days or self.loaded.scenario.days
 
     @property
+    def customers(self) -> int:
+        """The runs' starting customers as asked for: --customers, or the scenario's."""
+        return self.options.customers or self.loaded.scenario.population.customers
+
+    @property
     def measured_from(self) -> int:
         """The first day the outcomes cover: the scenario's launch day, 0 without one (as each run's record has
         it: lab.engine.record.RunRecord.measured_from)."""
@@ -482,7 +487,7 @@ class Comparison:
             "seed": self.seed,
             "replications": n,
             "days": self.days,
-            "customers": self.options.customers or self.loaded.scenario.population.customers,
+            "customers": self.customers,
             "level": 0.95,
             "outcomes": {o.name: {"unit": o.unit, "higher_is_better": o.higher_is_better, "description": o.description}
                          for o in REGISTRY.values()},

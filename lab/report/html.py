@@ -82,10 +82,6 @@ td code { word-break: break-all; }
 """
 
 
-def _customers(comp: Comparison) -> int:
-    return comp.options.customers or comp.loaded.scenario.population.customers
-
-
 def _swatch(colour: str) -> str:
     return f'<span class="swatch" style="background:{escape(colour)}"></span>'
 
@@ -96,7 +92,7 @@ def _head(comp: Comparison) -> str:
     opts = comp.options
     facts = [
         ("replications", f"{n:,}" + (f" (sequential, target ±{opts.precision:.0%})" if opts.precision else "")),
-        ("customers", f"{_customers(comp):,} at the start"),
+        ("customers", f"{comp.customers:,} at the start"),
         ("days", f"{comp.days:,} (periods of {sc.period_days} days)"),
         ("policies", f"{len(comp.policies)}"),
         ("seed", f"{comp.seed}"),
@@ -358,7 +354,7 @@ def _manifest(comp: Comparison) -> str:
     opts = comp.options
     settings = {
         "seed": comp.seed, "replications": replication_count(comp), "precision": opts.precision,
-        "max replications": opts.max_replications, "customers": _customers(comp), "days": comp.days,
+        "max replications": opts.max_replications, "customers": comp.customers, "days": comp.days,
         "jobs": opts.jobs, "flywheel split": opts.flywheel_split, "run time": fmt_seconds(comp.seconds),
     }
     srows = "".join(f'<tr><td class="name">{escape(k)}</td><td class="name">{escape(str(v))}</td></tr>'

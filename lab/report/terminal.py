@@ -111,10 +111,9 @@ def format_table(comp: Comparison, color: bool = False, width: int = 120,
 
     n = replication_count(comp)
     sc = comp.loaded.scenario
-    customers = comp.options.customers or sc.population.customers
     measured = f" (outcomes from the launch on day {comp.measured_from:,})" if comp.measured_from else ""
     title = (f"{sc.name}: {len(comp.policies)} policies, {n} replication{'s' if n != 1 else ''}, "
-             f"{customers:,} customers, {comp.days:,} days{measured}, seed {comp.seed}")
+             f"{comp.customers:,} customers, {comp.days:,} days{measured}, seed {comp.seed}")
     lines = [*textwrap.wrap(title, width=width), ""]
     for block in _blocks([g[8] for g in groups], name_w, width):
         head1 = " " * name_w
