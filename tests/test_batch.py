@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from lab.errors import LabError
 from lab.batch import BatchError, apply_point, load_spec, read_dataset, run_batch, run_task
+from lab.batch.dataset import saved_runs
 from lab.batch.design import Axis, Grid, LatinHypercube, Sobol, design_points
 from lab.batch.overrides import PathError, apply, get, resolve
 from lab.cli import main as lab_main
@@ -457,11 +458,16 @@ def test_resume_after_an_interrupted_flush_drops_the_orphans(grid_spec, referenc
     shutil.copytree(reference, store)
     chunks = sorted((store / "runs").glob("part-*.parquet"))
     assert len(chunks) >= 2
-    # the last flush wrote its series file but died before the runs file that commits it
+    # the last flush wrote its series and failures files but died before the runs file that commits it
+    (store / "failures").mkdir(exist_ok=True)
+    shutil.copyfile(chunks[-1], store / "failures" / chunks[-1].name)  # (its run ids: what saved_runs must not count)
     chunks[-1].unlink()
     (store / "runs" / ".part-00099.parquet.abc.tmp").write_bytes(b"half a file")
+    kept = {i for c in chunks[:-1] for i in pd.read_parquet(c, columns=["run_id"])["run_id"]}
+    assert saved_runs(store) == len(kept)  # what an interrupted batch says it saved: the committed chunks' runs
+    (store / "failures" / chunks[-1].name).unlink()
     partial = read_dataset(store)
-    assert partial.runs["run_id"].nunique() < 16
+    assert partial.runs["run_id"].nunique() == len(kept) < 16
     res = run_batch(grid_spec, store, jobs=1, resume=True, stream=open(os.devnull, "w"))
     assert 0 < res.completed < 16 and res.skipped == 16 - res.completed
     assert not list((store / "runs").glob(".*.tmp"))

@@ -21,7 +21,15 @@ from lab.metrics.outcomes import HEADLINE, REGISTRY
 from lab.metrics.stats import mean_ci
 from lab.report import format_table, write_report
 from lab.report.figures import FIGURES, ci_band, fig_credit, fig_forest, fig_points, fig_retention, policy_colours
-from lab.report.text import fmt_value, interval_decimals, is_good, outcome_name, verdict_sentences
+from lab.report.text import (
+    fmt_value,
+    horizon_words,
+    interval_decimals,
+    is_good,
+    outcome_name,
+    span_words,
+    verdict_sentences,
+)
 from lab.scenario.loader import load_scenario
 from tests.conftest import day0_loaded
 
@@ -227,6 +235,19 @@ def test_a_launched_store_says_its_totals_cover_the_days_from_the_launch(tmp_pat
     assert "acquired after it" in html
     fig = next(f for f in FIGURES if f.name == "revolving_door").draw(comp)
     assert "totals over the 35 days from the launch on day 365" in fig.get_suptitle()
+    # the warm-up's last period is the one day 364 (a period starts on the launch day): a flow summed over it
+    # would dip, so the flywheel's per-period profit sharing leaves it out; a stock keeps it
+    wheel = next(f for f in FIGURES if f.name == "flywheel").draw(comp)
+    ends = {ax.get_title(): set(ax.lines[0].get_xdata()) for ax in wheel.axes if ax.lines}
+    assert 365 not in ends["5. profit sharing"] and {364, 372} <= ends["5. profit sharing"]
+    assert {364, 365, 372} <= ends["6. staff satisfaction"]
+
+
+def test_a_single_measured_day_is_one_day() -> None:
+    comp = compare(load_scenario(ROOT / "scenarios" / "classroom.yaml", policies=["none", "points"]),
+                   CompareOptions(replications=2, customers=60, days=366, jobs=1), progress=False)
+    assert span_words(comp) == "the 1 day from the launch on day 365 to the end of the 366-day run"
+    assert horizon_words(comp) == "over the 1 day from the launch on day 365"
 
 
 def test_a_day0_cohort_says_its_totals_cover_the_whole_run(report: tuple[Path, str], many: Comparison) -> None:
