@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -504,22 +505,29 @@ def worker_pids(driver: int) -> list[int]:
     return pids
 
 
+def signal_when(cmd: list[str], ready: Callable[[], bool], sig: int) -> tuple[int, str]:
+    """Start `cmd` in a session of its own and send its whole group (the driver and its workers, as a terminal's
+    Ctrl-C or a kill of the job reaches them) `sig` once `ready()` holds; its exit code and stderr."""
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready():
+            assert proc.poll() is None, "the batch ended before the signal"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, sig)
+        _, err = proc.communicate(timeout=300)
+    return proc.returncode, err
+
+
 def test_resume_after_kill_9_ends_with_the_uninterrupted_dataset(long_spec, long_reference, tmp_path):
     total = 6 * 2 * 2
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "lab", "batch", str(long_spec), "--out", str(out), "--jobs", "1",
            "--flush-runs", "2"]
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while store_chunks(out) < 2:
-            assert proc.poll() is None, "the batch ended before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers: the group this test started
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    code, _ = signal_when(cmd, lambda: store_chunks(out) >= 2, signal.SIGKILL)
+    assert code == -signal.SIGKILL
     done = read_dataset(out).runs["run_id"].nunique()
     assert 0 < done < total
     again = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
@@ -536,17 +544,8 @@ def test_ctrl_c_says_how_many_runs_are_saved_and_the_command_that_continues(long
     out = tmp_path / "stopped"
     cmd = [sys.executable, "-m", "lab", "batch", str(long_spec), "--out", str(out), "--jobs", "2",
            "--flush-runs", "2"]
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while store_chunks(out) < 1:
-            assert proc.poll() is None, "the batch ended before it could be interrupted"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 130, err
+    code, err = signal_when(cmd, lambda: store_chunks(out) >= 1, signal.SIGINT)
+    assert code == 130, err
     done = read_dataset(out).runs["run_id"].nunique()
     assert 0 < done < 6 * 2 * 2 and "Traceback" not in err
     assert f"lab batch: interrupted; {done} finished runs are saved in {out}. Continue with: lab batch " in err
@@ -561,17 +560,9 @@ def test_ctrl_c_says_how_many_runs_are_saved_and_the_command_that_continues(long
 def test_ctrl_c_before_any_run_is_saved_says_so(long_spec, tmp_path):
     out = tmp_path / "stopped"
     cmd = [sys.executable, "-m", "lab", "batch", str(long_spec), "--out", str(out), "--jobs", "1"]
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not (out / "manifest.json").is_file():  # under way, its first runs not yet flushed
-            assert proc.poll() is None, "the batch ended before it could be interrupted"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 130, err
+    # under way (its manifest written), its first runs not yet flushed
+    code, err = signal_when(cmd, (out / "manifest.json").is_file, signal.SIGINT)
+    assert code == 130, err
     # the signal comes within a few milliseconds of the manifest; the first stack takes far longer
     assert store_chunks(out) == 0
     assert "lab batch: interrupted; no run had finished, so none is saved. Continue with: lab batch " in err
