@@ -577,6 +577,8 @@ def cmd_batch_report(args: argparse.Namespace) -> int:
         print(f"lab batch-report: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(api.format_overview(report.overview))
+    if report.horizon:
+        print(report.horizon)
     for line in report.drivers():
         print(line)
     for name, path in report.paths.items():

@@ -13,6 +13,7 @@ import pytest
 from lab.batch.driver import run_batch
 from lab.metrics.outcomes import HEADLINE
 from lab.metrics.stats import Interval
+from lab.report.batch import horizon_words
 from lab.report.text import fmt_bounds, fmt_value, interval_decimals, outcome_name
 from tests.test_batch import LONG, main_batch_report, write_spec
 
@@ -32,6 +33,27 @@ def report(tmp_path_factory):
 def _section(text: str, start: str, end: str | None = None) -> str:
     i = text.index(start)
     return text[i: text.index(end, i) if end else len(text)]
+
+
+def test_the_report_says_which_days_its_outcomes_cover(report) -> None:
+    text, _, _ = report
+    assert "Outcomes cover the whole run of 30 days.</p>" in text  # a day-0 cohort's 30-day runs
+
+
+@pytest.mark.parametrize("horizon, factor, words", [
+    ({"days": 730, "launch_day": 365}, "store.marketing.budget_per_year",
+     "Outcomes cover days 365 to 730 of each run, from the launch: the first 365 days, a warm-up under no "
+     "programme, the same under every policy, are left out."),
+    ({"days": 90, "launch_day": 0}, "store.marketing.budget_per_year", "Outcomes cover the whole run of 90 days."),
+    ({"days": 730, "launch_day": 365}, "days", "Outcomes cover each run from its launch day (day 0 without one) to "
+     "its end, which a factor moves from one design point to the next."),
+    ({"days": 730, "launch_day": 365}, "launch_day", "Outcomes cover each run from its launch day (day 0 without "
+     "one) to its end, which a factor moves from one design point to the next."),
+    (None, "days", ""),  # a store written before its manifest said: nothing guessed
+])
+def test_horizon_words_follow_the_manifest(horizon, factor, words) -> None:
+    manifest = {"factors": [{"name": "f", "path": factor}], **({"horizon": horizon} if horizon else {})}
+    assert horizon_words(manifest) == words
 
 
 def test_no_number_in_the_report_is_in_scientific_notation(report) -> None:

@@ -47,6 +47,9 @@ def identity(batch: Batch, numerics: dict[str, Any]) -> dict[str, Any]:
         "replications": batch.replications,
         "customers": batch.customers,
         "days": batch.days,
+        # the days the outcomes cover in the base scenario (a factor on days or launch_day moves them per point):
+        # for the report's words; not compared on --resume (days is, and launch_day is in the scenario's hash)
+        "horizon": {"days": batch.days or batch.scenario.days, "launch_day": batch.scenario.launch_day},
         "design": {"type": d.tag, "samples": getattr(d, "samples", len(batch.points)), "seed": batch.design_seed,
                    **d.extra()},
         "factors": [f.describe() for f in batch.factors],
