@@ -842,6 +842,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     args.argv = argv[argv.index(args.command) + 1:]  # the command's own arguments, to repeat in messages
     fn: Callable[[argparse.Namespace], int] = args.fn
+    code = _command(fn, args)
+    if code == EXIT_INTERRUPTED:
+        _end_workers()
+    return code
+
+
+def _end_workers() -> None:
+    """After Ctrl-C: end the worker processes still alive (one under way with a task, or waiting for one), so
+    that this process's exit neither waits for them nor is left hanging on their pipes. What they had finished
+    is already kept; what they were doing is redone on --resume."""
+    import multiprocessing
+
+    workers = multiprocessing.active_children()
+    for w in workers:
+        w.terminate()
+    for w in workers:
+        w.join(timeout=10)
+
+
+def _command(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run one command, its errors turned into messages and exit codes."""
     try:
         return fn(args)
     except LabError as exc:

@@ -518,7 +518,20 @@ def signal_when(cmd: list[str], ready: Callable[[], bool], sig: int) -> tuple[in
     finally:
         os.killpg(proc.pid, sig)
         _, err = proc.communicate(timeout=300)
+    if sig == signal.SIGINT:  # the driver ended its workers: the group is soon gone (its last exits being reaped)
+        deadline = time.monotonic() + 20
+        while _group_alive(proc.pid):
+            assert time.monotonic() < deadline, "a process of the batch outlived its driver"
+            time.sleep(0.1)
     return proc.returncode, err
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_resume_after_kill_9_ends_with_the_uninterrupted_dataset(long_spec, long_reference, tmp_path):

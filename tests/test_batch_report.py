@@ -13,9 +13,9 @@ import pytest
 from lab.batch.driver import run_batch
 from lab.metrics.outcomes import HEADLINE
 from lab.metrics.stats import Interval
-from lab.report.batch import horizon_words
+from lab.report.batch import horizon_words, redrawing_factors
 from lab.report.text import fmt_bounds, fmt_value, interval_decimals, outcome_name
-from tests.test_batch import LONG, main_batch_report, write_spec
+from tests.test_batch import GRID, LONG, main_batch_report, write_spec
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,26 @@ def test_horizon_words_follow_the_manifest(horizon, factor, words) -> None:
     assert horizon_words(manifest) == words
 
 
+def test_shared_streams_are_said_to_pair_the_points_only_where_no_factor_moves_the_thinning_bound(tmp_path):
+    """A factor on a segment's reward sensitivity moves the thinning bound (lab.engine.behaviour.rate_bound), so
+    shared streams draw other purchase candidates at each of its levels: the report must not call the
+    differences along it pure effects."""
+    store = tmp_path / "store"
+    with open(os.devnull, "w") as sink:
+        assert run_batch(write_spec(tmp_path, GRID.replace("streams: independent", "streams: shared")), store, jobs=1,
+                         stream=sink).failed == 0
+    out = tmp_path / "rep" / "report.html"
+    assert main_batch_report([str(store), "--out", str(out), "--bootstrap", "20"]) == 0
+    text = " ".join(out.read_text().split())
+    assert ("every design point of a replication sees the same customers, but sens moves the purchase-rate bound of "
+            "thinning (docs/MODEL.md, section 3), which re-draws the purchase candidates") in text
+    assert "not fresh noise" not in text
+    manifest = {"factors": [{"name": "budget", "path": "store.marketing.budget_per_year"},
+                            {"name": "sens", "path": "population.segments.regulars.reward_sensitivity"},
+                            {"name": "season", "path": "store.seasonality"}]}
+    assert redrawing_factors(manifest) == ["sens", "season"]
+
+
 def test_no_number_in_the_report_is_in_scientific_notation(report) -> None:
     text, _, _ = report
     assert not re.search(r"\d\.?\d*e[+-]\d", text)
@@ -82,7 +102,9 @@ def test_the_cells_are_the_comparison_reports_formatting_of_the_summarys_interva
     row = summary[pick].iloc[0]
     level = Interval(row["mean"], row["ci_low"], row["ci_high"], int(row["n"]), (row["ci_high"] - row["ci_low"]) / 2)
     d = interval_decimals(level, "$")
-    assert f'{fmt_value(level.mean, "$", decimals=d)}<small>{fmt_bounds(level, "$")}</small>' in part
+    # a level's interval is two amounts ("$124,913 to $289,668"), a difference's two signed ones
+    low, high = (fmt_value(v, "$", decimals=d) for v in (level.ci_low, level.ci_high))
+    assert f'{fmt_value(level.mean, "$", decimals=d)}<small>{low} to {high}</small>' in part
     diff = Interval(row["diff_mean"], row["diff_low"], row["diff_high"], int(row["diff_n"]),
                     (row["diff_high"] - row["diff_low"]) / 2)
     d = interval_decimals(diff, "$")

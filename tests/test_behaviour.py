@@ -527,3 +527,42 @@ def test_with_headroom_heavy_buyers_uplift_under_points_shrinks_towards_light_bu
     fall = contrast[0.0][0] - contrast[2.0][0]
     assert fall > 4 * math.hypot(contrast[0.0][1], contrast[2.0][1])
     assert heavy[2.0] < 0.5 * heavy[0.0]
+
+
+def test_rate_bound_paths_are_the_parameters_the_bound_reads() -> None:
+    """RATE_BOUND_PATHS (what the batch report warns about) lists exactly the scenario parameters that move M:
+    each number of the behaviour, the store's seasonality and every segment's numbers, changed in turn."""
+    import fnmatch
+
+    from lab.population.customers import SegmentTable
+
+    sc = load_scenario(ROOT / "scenarios" / "classroom.yaml").scenario
+
+    def bound(s) -> float:
+        return bh.rate_bound(s.behaviour, s.store.seasonality, SegmentTable.from_scenario(s))
+
+    def moved(v: object) -> object:
+        if isinstance(v, bool):
+            return not v
+        return v * 0.8 if v else 0.05
+
+    m0 = bound(sc)
+    changed = {}
+    for f in dataclasses.fields(sc.behaviour):
+        v = getattr(sc.behaviour, f.name)
+        if isinstance(v, (bool, int, float)):
+            other = dataclasses.replace(sc, behaviour=dataclasses.replace(sc.behaviour, **{f.name: moved(v)}))
+            changed[f"behaviour.{f.name}"] = bound(other) != m0
+    store = dataclasses.replace(sc.store, seasonality=0.2)
+    changed["store.seasonality"] = bound(dataclasses.replace(sc, store=store)) != m0
+    segs = sc.population.segments
+    for f in dataclasses.fields(next(iter(segs.values()))):
+        if not all(isinstance(getattr(g, f.name), (int, float)) and not isinstance(getattr(g, f.name), bool)
+                   for g in segs.values()):
+            continue
+        every = {k: dataclasses.replace(g, **{f.name: moved(getattr(g, f.name))}) for k, g in segs.items()}
+        other = dataclasses.replace(sc, population=dataclasses.replace(sc.population, segments=every))
+        changed[f"population.segments.bargain_hunters.{f.name}"] = bound(other) != m0
+    listed = {path: any(fnmatch.fnmatchcase(path, p) for p in bh.RATE_BOUND_PATHS) for path in changed}
+    assert changed == listed
+    assert sum(changed.values()) == len(bh.RATE_BOUND_PATHS)  # (each entry of the list was exercised)

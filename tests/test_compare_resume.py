@@ -130,6 +130,16 @@ def test_ctrl_c_before_any_run_finished_says_nothing_was_kept_and_its_command_st
     same_results(reference, out)
 
 
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+def test_a_workspace_stopped_before_any_run_is_started_afresh(tmp_path, resume, capsys):
+    """A comparison stopped before its first run ended (even before its identity.json was written) kept nothing:
+    the next one, with --resume or without, starts afresh instead of refusing."""
+    out = tmp_path / "cmp"
+    (partial(out) / "runs").mkdir(parents=True)
+    assert main(["compare", CLASSROOM, *SMALL, "--out", str(out), "--quiet", *resume]) == 0, capsys.readouterr().err
+    assert (out / "summary.json").is_file() and not partial(out).exists()
+
+
 def test_a_resume_with_other_options_is_refused(tmp_path):
     out = tmp_path / "cmp"
     kill_after(SLOW, out, 2)

@@ -44,6 +44,15 @@ Num = Any  # a float or a numpy array of floats: every function below takes eith
 
 
 # --------------------------------------------------------------------------- the purchase rate
+#: The scenario parameters `rate_bound` reads, as batch factor paths ('*': any segment). A batch that varies one
+#: moves M, and with it which candidates are drawn, from one design point to the next whatever its streams
+#: (lab.report.batch says so). tests/test_behaviour.py checks the list against the function.
+RATE_BOUND_PATHS = ("store.seasonality", "behaviour.enabled", "behaviour.goal_gradient",
+                    "behaviour.satisfaction_rate_effect", "behaviour.credit_spend_ahead", "behaviour.membership_effect",
+                    "population.segments.*.reward_sensitivity", "population.segments.*.satisfaction",
+                    "population.segments.*.credit_appetite")
+
+
 def rate_bound(b: "Behaviour", seasonality: float, segments: "SegmentTable") -> float:
     """M: the largest purchase-rate multiplier any customer can reach in this scenario.
 

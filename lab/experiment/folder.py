@@ -90,6 +90,8 @@ class Workspace:
             raise OutputError(f"--out {out} holds other files and no earlier comparison (no summary.json); the "
                               "results replace the whole folder, so choose a new or empty folder")
         ident = _canonical(self.identity)
+        if self.path.is_dir() and not _run_files(self.path):  # one stopped before any run ended: nothing to keep
+            shutil.rmtree(self.path, ignore_errors=True)
         if self.path.is_dir():
             stored = (self.path / "identity.json").read_text() if (self.path / "identity.json").is_file() else ""
             if not self.resume:

@@ -23,6 +23,7 @@ sharing one set of formatters and colours, as lab.report.figures does for compar
 from __future__ import annotations
 
 import base64
+import fnmatch
 import functools
 import html
 import io
@@ -36,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from lab.batch.dataset import BatchData, read_dataset
+from lab.engine.behaviour import RATE_BOUND_PATHS
 from lab.metrics.batch_summary import TARGET, policy_overview, summary_table, winners
 from lab.metrics.outcomes import HEADLINE, RETENTION_DAYS
 from lab.metrics.sensitivity import INDEX, indices
@@ -295,7 +297,8 @@ def _cell(mean: float, low: float, high: float, n: float, unit: str, difference:
     d = interval_decimals(iv, unit)
     text = fmt_value(iv.mean, unit, signed=difference, difference=difference and unit == "share", decimals=d)
     clear = difference and iv.excludes_zero
-    bounds = fmt_bounds(iv, unit, difference=unit == "share") if math.isfinite(iv.half_width) else "one replication"
+    bounds = (fmt_bounds(iv, unit, difference=difference and unit == "share", signed=difference)
+              if math.isfinite(iv.half_width) else "one replication")
     return (f'<td class="num">{html.escape(text)}{"*" if clear else ""}'
             f"<small>{html.escape(bounds)}</small></td>")
 
@@ -533,6 +536,27 @@ def horizon_words(manifest: dict) -> str:
             "warm-up under no programme, the same under every policy, are left out.")
 
 
+def redrawing_factors(manifest: dict) -> list[str]:
+    """The factors that move the thinning bound M (lab.engine.behaviour.RATE_BOUND_PATHS): from one design point
+    to the next they change which purchase candidates are drawn, so even shared streams do not pair the points."""
+    return [f["name"] for f in manifest["factors"]
+            if any(fnmatch.fnmatchcase(f["path"], pattern) for pattern in RATE_BOUND_PATHS)]
+
+
+def _streams_words(manifest: dict) -> str:
+    if manifest.get("streams", "independent") != "shared":
+        return "each design point has fresh customers, so noise between points adds to the factors' effects"
+    moved = redrawing_factors(manifest)
+    if not moved:
+        return ("every design point of a replication sees the same customers, so differences between points are the "
+                "factors' effects, not fresh noise")
+    return (f"every design point of a replication sees the same customers, but {', '.join(moved)} "
+            f"{'moves' if len(moved) == 1 else 'move'} the purchase-rate bound of thinning (docs/MODEL.md, section 3), "
+            "which re-draws the purchase candidates: differences between points along "
+            f"{'it' if len(moved) == 1 else 'them'} carry fresh noise as well as the factors' effects, and even the "
+            "no-programme baseline moves with them")
+
+
 def _render(data: BatchData, summary: pd.DataFrame, win: pd.DataFrame, sens: pd.DataFrame,
             figures: list[tuple[str, bytes]], paths: dict[str, Path], method: str = "prcc") -> str:
     m = data.manifest
@@ -560,11 +584,8 @@ def _render(data: BatchData, summary: pd.DataFrame, win: pd.DataFrame, sens: pd.
         parts.append(f"<h3>{e(name)}</h3>" + _img(png, name))
     parts.append("<h2>Sensitivity</h2>")
     streams = m.get("streams", "independent")
-    parts.append(f"<p class=note>Random streams: {e(streams)} ("
-                 + ("every design point of a replication sees the same customers, so differences between points are "
-                    "the factors' effects, not fresh noise" if streams == "shared" else
-                    "each design point has fresh customers, so noise between points adds to the factors' effects")
-                 + "). A factor on one policy's parameters is not a candidate driver of another policy's outcomes.</p>")
+    parts.append(f"<p class=note>Random streams: {e(streams)} ({e(_streams_words(m))}). A factor on one policy's "
+                 "parameters is not a candidate driver of another policy's outcomes.</p>")
     drivers = driver_lines(method, sens)
     if drivers:
         parts.append("<p>Drivers of net profit (95% intervals):</p><ul>"

@@ -137,13 +137,14 @@ def fmt_mean_hw(iv: Interval, unit: str, signed: bool = False, difference: bool 
     return f"{mean} ± {hw}"
 
 
-def fmt_bounds(iv: Interval, unit: str, difference: bool = False) -> str:
-    """An interval's bounds as "+$1,701 to +$2,974" (signed, since they straddle zero or not)."""
+def fmt_bounds(iv: Interval, unit: str, difference: bool = False, signed: bool = True) -> str:
+    """An interval's bounds as "+$1,701 to +$2,974": signed, since a difference's straddle zero or not (a plain
+    mean's, `signed` False: "$124,913 to $289,668"); `difference` writes shares as percentage points."""
     if not (math.isfinite(iv.ci_low) and math.isfinite(iv.ci_high)):
         return "n/a"
     d = interval_decimals(iv, unit)
-    return (f"{fmt_value(iv.ci_low, unit, signed=True, difference=difference, decimals=d)} to "
-            f"{fmt_value(iv.ci_high, unit, signed=True, difference=difference, decimals=d)}")
+    return (f"{fmt_value(iv.ci_low, unit, signed=signed, difference=difference, decimals=d)} to "
+            f"{fmt_value(iv.ci_high, unit, signed=signed, difference=difference, decimals=d)}")
 
 
 def fmt_seconds(seconds: float) -> str:
