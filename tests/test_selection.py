@@ -151,7 +151,7 @@ def test_the_report_fragments_say_naive_causal_and_the_ratio() -> None:
     assert lines and max(len(line) for line in lines) <= 120  # the terminal table's width
     points = next(i for i, line in enumerate(lines) if line.startswith("  points: "))
     sentence = " ".join(line.strip() for line in lines[points:])
-    assert "points: members out-spend non-members by $" in sentence and "x [" in sentence
+    assert "points: members out-spend non-members by " in sentence and "x [" in sentence and "$-" not in sentence
     assert all(line.startswith("    ") for line in lines[points + 1:])  # continued, indented under its policy
     html = selection_html(comp)
     assert html.startswith("<section") and "naive" in html

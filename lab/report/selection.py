@@ -14,6 +14,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from lab.metrics.selection import SelectionEstimate, naive_vs_causal
+from lab.report.text import fmt_value
 
 if TYPE_CHECKING:
     from lab.experiment.compare import Comparison
@@ -35,7 +36,7 @@ def selection_estimates(comp: "Comparison") -> dict[str, SelectionEstimate | Non
 
 
 def _money(x: float) -> str:
-    return "n/a" if not math.isfinite(x) else f"${x:,.0f}"
+    return fmt_value(x, "$", decimals=0)  # ("-$30", as every report writes money; "n/a" when not finite)
 
 
 def _ci(low: float, high: float, money: bool = True) -> str:
