@@ -543,6 +543,9 @@ def test_resume_after_kill_9_ends_with_the_uninterrupted_dataset(long_spec, long
     assert code == -signal.SIGKILL
     done = read_dataset(out).runs["run_id"].nunique()
     assert 0 < done < total
+    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=300)  # without --resume: told to add it
+    assert refused.returncode == 2
+    assert f"already holds a batch ({done} of {total} runs done); add --resume to continue it" in refused.stderr
     again = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert f"{done} already done" in again.stderr

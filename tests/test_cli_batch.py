@@ -50,7 +50,8 @@ def test_batch_runs_refuses_a_used_store_resumes_and_reports(tmp_path, capsys):
     assert f"lab batch-report {store}" in err
 
     assert main(["batch", str(spec), "--out", str(store), "--jobs", "1"]) == EXIT_BAD_INPUT
-    assert "already holds a batch; add --resume" in capsys.readouterr().err
+    assert (f"already holds a complete batch (4 runs): read it with `lab batch-report {store}`, or choose another "
+            "--out (--resume would add nothing)") in capsys.readouterr().err
     assert main(["batch", str(spec), "--out", str(store), "--jobs", "1", "--resume"]) == EXIT_OK
     err = capsys.readouterr().err
     assert "0 runs in" in err and "(4 already done, 0 failed)" in err

@@ -250,6 +250,13 @@ def test_a_single_measured_day_is_one_day() -> None:
     assert horizon_words(comp) == "over the 1 day from the launch on day 365"
 
 
+def test_the_settings_and_captions_say_things_once_and_in_words(report: tuple[Path, str]) -> None:
+    _, html = report
+    assert ">None<" not in html and "max replications" not in html  # no sequential precision was asked
+    assert '<td class="name">precision</td><td class="name">none asked (a fixed number of replications)</td>' in html
+    assert "The revolving door.</b> Marketing pours" in html  # the title once, then the caption
+
+
 def test_a_day0_cohort_says_its_totals_cover_the_whole_run(report: tuple[Path, str], many: Comparison) -> None:
     _, html = report
     assert "Totals cover the whole run of 90 days;" in html and "from the launch" not in html

@@ -22,7 +22,7 @@ from typing import Any, Literal, TextIO
 
 import pyarrow.parquet as pq
 
-from lab.batch.dataset import MANIFEST, DatasetWriter, chunk_files, recover
+from lab.batch.dataset import MANIFEST, DatasetWriter, chunk_files, recover, saved_runs
 from lab.batch.executors import DaskRunner, LocalRunner, WorkersDied
 from lab.batch.identity import check_same, identity, session
 from lab.batch.load import load_spec
@@ -91,8 +91,15 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
         raise lock.refusal()
     nonempty = out.is_dir() and any(p.name != LOCK for p in out.iterdir())
     if nonempty and not resume:
-        what = "already holds a batch" if mpath.is_file() else "is not empty"
-        raise BatchError(f"{out} {what}; add --resume to continue it, or choose another --out")
+        if not mpath.is_file():
+            raise BatchError(f"{out} is not empty; choose another --out")
+        done, total = saved_runs(out), _total_runs(mpath)
+        if total is not None and done >= total:
+            raise BatchError(f"{out} already holds a complete batch ({total:,} runs): read it with `lab batch-report "
+                             f"{out}`, or choose another --out (--resume would add nothing)")
+        of = f" of {total:,}" if total is not None else ""
+        raise BatchError(f"{out} already holds a batch ({done:,}{of} runs done); add --resume to continue it, or "
+                         "choose another --out")
     if nonempty and not mpath.is_file():
         raise BatchError(f"{out} is not empty and holds no {MANIFEST}, so it is not a batch to resume; "
                          "choose another --out")
@@ -119,6 +126,15 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
                         memory)
         finally:
             runner.close()
+
+
+def _total_runs(manifest: Path) -> int | None:
+    """The runs the batch in a store is made of, from its manifest (None when it cannot be read)."""
+    try:
+        total = json.loads(manifest.read_text()).get("total_runs")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return total if isinstance(total, int) else None
 
 
 def _run(batch: Batch, out: Path, runner: LocalRunner | DaskRunner, flush_runs: int, flush_seconds: float,

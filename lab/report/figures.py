@@ -773,7 +773,7 @@ FIGURES: tuple[FigureSpec, ...] = (
                "the width of the bands, which widen at long tenures because few customers have been observed "
                "that long."),
     FigureSpec("revolving_door", "The revolving door", fig_revolving_door,
-               "The revolving door: marketing pours customers in while others quietly leave; a loyalty programme "
+               "Marketing pours customers in while others quietly leave; a loyalty programme "
                "earns its keep by shrinking the downward bars, not by adding to the upward ones."),
     FigureSpec("lorenz", "The 80/20 rule", fig_lorenz,
                "The 80/20 rule: the further a curve bows below the diagonal, the more revenue depends on a few "

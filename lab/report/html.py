@@ -352,9 +352,11 @@ def _manifest(comp: Comparison) -> str:
         rows.append(f'<tr><td class="name">{escape(k)}</td><td class="name"><code>{escape(str(path))}</code></td>'
                     f'<td class="name"><code>{escape(digest)}</code></td></tr>')
     opts = comp.options
+    sequential = ({"precision": f"±{opts.precision:.0%} (sequential)", "max replications": opts.max_replications}
+                  if opts.precision else {"precision": "none asked (a fixed number of replications)"})
     settings = {
-        "seed": comp.seed, "replications": replication_count(comp), "precision": opts.precision,
-        "max replications": opts.max_replications, "customers": comp.customers, "days": comp.days,
+        "seed": comp.seed, "replications": replication_count(comp), **sequential,
+        "customers": comp.customers, "days": comp.days,
         "jobs": opts.jobs, "flywheel split": opts.flywheel_split, "run time": fmt_seconds(comp.seconds),
     }
     srows = "".join(f'<tr><td class="name">{escape(k)}</td><td class="name">{escape(str(v))}</td></tr>'
