@@ -13,7 +13,7 @@ import pytest
 from lab.batch.driver import run_batch
 from lab.metrics.outcomes import HEADLINE
 from lab.metrics.stats import Interval
-from lab.report.batch import horizon_words, redrawing_factors
+from lab.report.batch import horizon_sentence, redrawing_factors
 from lab.report.text import fmt_bounds, fmt_value, interval_decimals, outcome_name
 from tests.test_batch import GRID, LONG, main_batch_report, write_spec
 
@@ -51,9 +51,9 @@ def test_the_report_says_which_days_its_outcomes_cover(report) -> None:
      "one) to its end, which a factor moves from one design point to the next."),
     (None, "days", ""),  # a store written before its manifest said: nothing guessed
 ])
-def test_horizon_words_follow_the_manifest(horizon, factor, words) -> None:
+def test_horizon_sentence_follows_the_manifest(horizon, factor, words) -> None:
     manifest = {"factors": [{"name": "f", "path": factor}], **({"horizon": horizon} if horizon else {})}
-    assert horizon_words(manifest) == words
+    assert horizon_sentence(manifest) == words
 
 
 def test_shared_streams_are_said_to_pair_the_points_only_where_no_factor_moves_the_thinning_bound(tmp_path):

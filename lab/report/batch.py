@@ -436,7 +436,7 @@ class BatchReport:
     overview: pd.DataFrame
     sensitivity: pd.DataFrame
     method: str = "prcc"  # what `sensitivity` holds: 'prcc' (SRC/PRCC), 'sobol' (S1/ST), 'morris' (mu*/sigma), ''
-    horizon: str = ""  # the days the outcomes cover, as a sentence (`horizon_words`)
+    horizon: str = ""  # the days the outcomes cover, as a sentence (`horizon_sentence`)
 
     def drivers(self, outcome: str = TARGET, top: int = 3) -> list[str]:
         """The printed driver lines (see `driver_lines`)."""
@@ -515,11 +515,12 @@ def write_batch_report(store: str | Path, out: str | Path | None = None, *, boot
         p.write_bytes(png)
         paths[f"figure {i}: {name}"] = p
     html_path.write_text(_render(data, summary, win, sens, figures, paths, method))
-    return BatchReport(paths, policy_overview(data, summary, win), sens, method, horizon_words(data.manifest))
+    return BatchReport(paths, policy_overview(data, summary, win), sens, method, horizon_sentence(data.manifest))
 
 
-def horizon_words(manifest: dict) -> str:
-    """The days a batch's outcomes cover, as a sentence ('' for a store written before its manifest said).
+def horizon_sentence(manifest: dict) -> str:
+    """The days a batch's outcomes cover, as a sentence ('' for a store written before its manifest said); a
+    comparison's are phrased by lab.report.text.span_words.
 
     With a launch, the outcomes are measured from it (docs/MODEL.md, "Launch day"); a factor on `days` or
     `launch_day` moves them from one design point to the next."""
@@ -569,7 +570,7 @@ def _render(data: BatchData, summary: pd.DataFrame, win: pd.DataFrame, sens: pd.
         f"<p>{len(m['points'])} design points ({e(m['design']['type'])}) x {m['replications']} replications x "
         f"{len(m['policies'])} policies ({e(', '.join(m['policies']))}) = {m['total_runs']} runs; "
         f"{n_runs} completed, {len(data.failures)} failed. Seed {m['seed']}; spec <code>{e(m['spec']['path'])}</code> "
-        f"(sha256 {e(m['spec']['sha256'][:12])}...). {e(horizon_words(m))}</p>")
+        f"(sha256 {e(m['spec']['sha256'][:12])}...). {e(horizon_sentence(m))}</p>")
     if factors:
         parts.append("<h2>Factors</h2>" + _table_html(pd.DataFrame(
             [{"factor": f["name"], "path": f["path"], "type": f["type"],
