@@ -63,6 +63,32 @@ def test_batch_runs_refuses_a_used_store_resumes_and_reports(tmp_path, capsys):
     assert (store / "report.html").is_file() and "report" in out
 
 
+def test_a_store_of_another_batch_is_refused_as_such(tmp_path, capsys):
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text(SPEC)
+    second.write_text(SPEC.replace("name: cli_batch", "name: other_batch").replace("days: 30", "days: 20"))
+    store = tmp_path / "store"
+    assert main(["batch", str(first), "--out", str(store), "--jobs", "1"]) == EXIT_OK
+    capsys.readouterr()
+    said = f"{store} holds another batch ('cli_batch', from {first}), not 'other_batch' from {second}; choose another --out"
+    for resume in ([], ["--resume"]):  # said alone: not 'complete', not the options that differ
+        assert main(["batch", str(second), "--out", str(store), "--jobs", "1", *resume]) == EXIT_BAD_INPUT
+        err = capsys.readouterr().err
+        assert said in err and "complete" not in err and "days" not in err
+
+
+def test_a_resume_with_other_options_says_them_in_words(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("days: 30\n", ""))  # the scenario's days, unless the command line says
+    store = tmp_path / "store"
+    assert main(["batch", str(spec), "--out", str(store), "--jobs", "1", "--days", "20"]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["batch", str(spec), "--out", str(store), "--jobs", "1", "--resume"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "'days' differs from the stored batch (20 then, the scenario's own now)" in err
+    assert "None" not in err and "code" not in err
+
+
 def test_a_bad_spec_is_positioned_diagnostics_and_exit_2(tmp_path, capsys):
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC + "desing: grid\n")

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from lab.batch.dataset import MANIFEST, DatasetWriter, chunk_files, recover, saved_runs
 from lab.batch.executors import DaskRunner, LocalRunner, WorkersDied
-from lab.batch.identity import check_same, identity, session
+from lab.batch.identity import check_same, identity, other_batch, session
 from lab.batch.load import load_spec
 from lab.batch.lock import LOCK, StoreLock
 from lab.batch.progress import BatchProgress
@@ -93,6 +93,9 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
     if nonempty and not resume:
         if not mpath.is_file():
             raise BatchError(f"{out} is not empty; choose another --out")
+        other = other_batch(_stored(mpath), batch.spec.name, batch.spec_path, out)
+        if other is not None:
+            raise BatchError(other)
         done, total = saved_runs(out), _total_runs(mpath)
         if total is not None and done >= total:
             raise BatchError(f"{out} already holds a complete batch ({total:,} runs): read it with `lab batch-report "
@@ -128,12 +131,18 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
             runner.close()
 
 
+def _stored(manifest: Path) -> dict[str, Any]:
+    """A store's manifest as read ({} when it cannot be read)."""
+    try:
+        stored = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
 def _total_runs(manifest: Path) -> int | None:
     """The runs the batch in a store is made of, from its manifest (None when it cannot be read)."""
-    try:
-        total = json.loads(manifest.read_text()).get("total_runs")
-    except (OSError, ValueError, AttributeError):
-        return None
+    total = _stored(manifest).get("total_runs")
     return total if isinstance(total, int) else None
 
 

@@ -85,10 +85,12 @@ class WorkersDied(Exception):
 
 
 class LocalRunner:
-    """Runs tasks on local processes (spawned), restarting the pool when a worker dies.
+    """Runs tasks on local processes (spawned), restarting the pool when a worker dies; with one job and no
+    pool, in this process (as `compare` does), so a script needs no `__main__` guard for it.
 
     `pool`: a pool to run on first, `spawn_pool(jobs, ignore_interrupt=True)` (lab.experiment.processes) started
-    early, as `lab batch` does; the runner shuts it down when its runs end."""
+    early, as `lab batch` does (with `--jobs 1` too: a worker that runs out of memory then dies alone); the
+    runner shuts it down when its runs end."""
 
     def __init__(self, batch: Batch, jobs: int, max_restarts: int = 3, tick: float = 1.0,
                  pool: ProcessPoolExecutor | None = None) -> None:
@@ -99,6 +101,8 @@ class LocalRunner:
         self.restarts = 0
         self.unfinished: list[PointTask] = []
         self._pool: ProcessPoolExecutor | None = pool
+        if pool is None and jobs > 1:  # refused before the store is touched
+            check_main_guarded(f"run_batch(..., jobs={jobs})")
         self._blob = pickle.dumps(_worker_copy(batch))
 
     def numerics(self) -> dict[str, Any]:
@@ -118,6 +122,10 @@ class LocalRunner:
 
     def results(self, stacks: Sequence[Stack]) -> Iterator[PointResult | None]:
         """Yield each task's result as its stack completes (None every `tick` seconds with nothing new)."""
+        if self._pool is None and self.jobs <= 1:
+            for stack in stacks:
+                yield from run_stack(self.batch, stack, _values(self.batch, stack))
+            return
         queue = deque(stacks)
         inflight: dict[Any, Stack] = {}
         window = max(2 * self.jobs, 2)

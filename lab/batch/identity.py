@@ -74,23 +74,28 @@ def code_hash() -> str:
 _COMPARED = ("format", "streams", "seed", "replications", "customers", "days", "design", "factors", "points")
 
 
+def other_batch(old: dict[str, Any], name: str, spec_path: Path, out: Path) -> str | None:
+    """The refusal to say when the store `out`, whose manifest is `old`, holds another batch than batch `name`
+    (of the spec at `spec_path`): one of another name; None when it holds a batch of this name (whose inputs
+    `check_same` compares: a path as written may differ from one session to the next)."""
+    if old.get("name") in (name, None):  # (None: a manifest that could not be read says nothing of it)
+        return None
+    was_path = (old.get("spec") or {}).get("path")
+    return (f"{out} holds another batch ('{old.get('name')}', from {was_path}), not '{name}' from {spec_path}; "
+            "choose another --out")
+
+
 def check_same(old: dict[str, Any], new: dict[str, Any], out: Path, allow_code_change: bool) -> None:
-    """Raise BatchError unless the stored identity `old` and the current `new` describe the same batch."""
+    """Raise BatchError unless the stored identity `old` and the current `new` describe the same batch: another
+    batch altogether is said alone; otherwise what changed, the inputs and options before the code."""
+    other = other_batch(old, new["name"], Path(new["spec"]["path"]), out)
+    if other is not None:
+        raise BatchError(f"cannot resume: {other}")
     problems = []
     if old.get("format") != new["format"]:
         problems.append(f"the store was written in dataset format {old.get('format')} and this lab writes format "
                         f"{new['format']} (format 2: design points share their customers' random streams unless the "
                         "spec says 'streams: independent'), so resumed runs would not match the stored ones")
-    if old.get("code_sha256") != new["code_sha256"] and not allow_code_change:
-        problems.append("the lab's code changed since the batch started (code_sha256 differs), so resumed runs could "
-                        "differ from the stored ones; if the change cannot affect results, add --allow-code-change")
-    was = old.get("numerics")  # (absent from stores written before it was recorded: their code differs anyway)
-    if was is not None and [was.get(k) for k in SAME_BITS] != [new["numerics"][k] for k in SAME_BITS] \
-            and not allow_code_change:
-        problems.append("the workers compute floating-point functions otherwise than the ones that started the "
-                        f"batch ({'; '.join(differences(was, new['numerics']))}), so resumed runs could differ from "
-                        "the stored ones in their last digits; resume with the packages and the kind of machine "
-                        "the batch started on, or add --allow-code-change to accept the difference")
     for what in ("spec", "scenario"):
         if old.get(what, {}).get("sha256") != new[what]["sha256"]:
             problems.append(f"the {what} file {new[what]['path']} changed since the batch started (sha256 differs)")
@@ -105,6 +110,16 @@ def check_same(old: dict[str, Any], new: dict[str, Any], out: Path, allow_code_c
         if old.get(key) != new[key]:
             problems.append(f"'{key}' differs from the stored batch "
                             f"({_brief(old.get(key))} then, {_brief(new[key])} now)")
+    if old.get("code_sha256") != new["code_sha256"] and not allow_code_change:
+        problems.append("the lab's code changed since the batch started (code_sha256 differs), so resumed runs could "
+                        "differ from the stored ones; if the change cannot affect results, add --allow-code-change")
+    was = old.get("numerics")  # (absent from stores written before it was recorded: their code differs anyway)
+    if was is not None and [was.get(k) for k in SAME_BITS] != [new["numerics"][k] for k in SAME_BITS] \
+            and not allow_code_change:
+        problems.append("the workers compute floating-point functions otherwise than the ones that started the "
+                        f"batch ({'; '.join(differences(was, new['numerics']))}), so resumed runs could differ from "
+                        "the stored ones in their last digits; resume with the packages and the kind of machine "
+                        "the batch started on, or add --allow-code-change to accept the difference")
     if problems:
         raise BatchError(f"cannot resume {out}: " + "; ".join(problems)
                          + ". Resuming must rerun the same batch: restore the files and use the same options, "
@@ -113,7 +128,16 @@ def check_same(old: dict[str, Any], new: dict[str, Any], out: Path, allow_code_c
 
 
 def _brief(v: object) -> str:
-    text = repr(v)
+    """A stored or current value as a person reads it: no Python reprs (None: customers or days not set by the
+    spec or the command line, so the scenario's own)."""
+    if v is None:
+        text = "the scenario's own"
+    elif isinstance(v, dict):
+        text = ", ".join(f"{k} {_brief(x)}" for k, x in v.items())
+    elif isinstance(v, list | tuple):
+        text = f"{len(v)} entries" if v and isinstance(v[0], dict) else ", ".join(_brief(x) for x in v)
+    else:
+        text = str(v)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
