@@ -222,7 +222,7 @@ def _batch_target(args: argparse.Namespace) -> _Target:
     from lab.scenario.loader import check_scenario, world_of
 
     api = _batch_layer()
-    batch = api.load_spec(args.scenario, customers=args.customers, days=args.days)
+    batch = api.load_spec(args.scenario, customers=args.customers, days=args.days, scale_store=args.scale_store)
     n = len(batch.points)
     if args.point is None and n > 1:
         raise _bad(f"the batch '{batch.spec.name}' has {n} design points; pick one with --point P (0 to {n - 1})")
@@ -525,8 +525,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
     api = _batch_layer()
     out: Path | None = None  # (known once the spec is read)
     try:
-        batch = api.load_spec(args.spec, customers=args.customers, days=args.days)
+        batch = api.load_spec(args.spec, customers=args.customers, days=args.days, scale_store=args.scale_store)
         out = Path(args.out) if args.out else Path("results") / batch.spec.name
+        from lab.scenario.scale import size_note
+
+        note = size_note(batch.scenario, batch.customers)
+        if note:
+            print(f"lab batch: {note}", file=sys.stderr)
         _check_batch_memory(batch, args.executor, jobs)
         print(f"lab batch: '{batch.spec.name}': {len(batch.points)} design points x "
               f"{batch.replications} replications x "
@@ -780,6 +785,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="customers at the start of every run (overrides the spec)")
     s.add_argument("--days", type=scenario_bounded("days", DAYS_FIX), metavar="D",
                    help="days simulated in every run (overrides the spec)")
+    s.add_argument("--scale-store", action="store_true",
+                   help="with customers (--customers or the spec's): scale the whole store with them (staff, fixed "
+                        "costs, marketing budget, market size) before the factors are set; without it only the "
+                        "customers change, and the batch says so")
     s.add_argument("--flush-runs", type=positive_int, default=500, metavar="N",
                    help="write a chunk every this many runs (default 500)")
     s.add_argument("--flush-seconds", type=positive_float, default=60.0, metavar="S",

@@ -58,7 +58,8 @@ def test_a_batch_from_an_unguarded_script_gets_the_same_error(tmp_path):
     spec = tmp_path / "spec.yaml"
     spec.write_text(f"name: g\nscenario: {ROOT / 'scenarios' / 'classroom.yaml'}\ncustomers: 100\ndays: 395\n"
                     "policies: [none]\nreplications: 2\n")
-    call = f"from lab.batch import run_batch\nprint(run_batch({str(spec)!r}, {str(tmp_path / 'store')!r}, jobs=2).completed)\n"
+    call = ("from lab.batch import run_batch\n"
+            f"print(run_batch({str(spec)!r}, {str(tmp_path / 'store')!r}, jobs=2).completed)\n")
     done = run_script(tmp_path, call)
     assert done.returncode == 1 and "UnguardedMain" in done.stderr and "BrokenProcessPool" not in done.stderr
     assert not (tmp_path / "store").exists()  # refused before the store is made: the same call may run again

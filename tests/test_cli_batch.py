@@ -70,7 +70,8 @@ def test_a_store_of_another_batch_is_refused_as_such(tmp_path, capsys):
     store = tmp_path / "store"
     assert main(["batch", str(first), "--out", str(store), "--jobs", "1"]) == EXIT_OK
     capsys.readouterr()
-    said = f"{store} holds another batch ('cli_batch', from {first}), not 'other_batch' from {second}; choose another --out"
+    said = (f"{store} holds another batch ('cli_batch', from {first}), not 'other_batch' from {second}; "
+            "choose another --out")
     for resume in ([], ["--resume"]):  # said alone: not 'complete', not the options that differ
         assert main(["batch", str(second), "--out", str(store), "--jobs", "1", *resume]) == EXIT_BAD_INPUT
         err = capsys.readouterr().err
@@ -87,6 +88,31 @@ def test_a_resume_with_other_options_says_them_in_words(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "'days' differs from the stored batch (20 then, the scenario's own now)" in err
     assert "None" not in err and "code" not in err
+
+
+def test_a_scaled_store_is_said_stored_and_rerun_by_lab_run(tmp_path, capsys):
+    import json
+
+    from lab.batch import read_dataset
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC)  # 100 customers of a store written for 2,000
+    store, alone = tmp_path / "store", tmp_path / "alone"
+    assert main(["batch", str(spec), "--out", str(store), "--jobs", "1", "--scale-store"]) == EXIT_OK
+    assert "written for 2,000 customers; it runs with 100, scaled as a whole" in capsys.readouterr().err
+    runs = read_dataset(store).runs
+    stored = runs[(runs.run_id == "p0000-r01-points") & (runs.outcome == "net_profit")].value.item()
+    assert main(["run", str(spec), "--policy", "points", "--replication", "1", "--scale-store",
+                 "--out", str(alone)]) == EXIT_OK
+    assert json.loads((alone / "summary.json").read_text())["outcomes"]["net_profit"] == stored
+    assert main(["batch", str(spec), "--out", str(store), "--jobs", "1", "--resume"]) == EXIT_BAD_INPUT
+    assert "'store_scaled_from' differs from the stored batch (2000 then, the scenario's own now)" in \
+        capsys.readouterr().err
+    unscaled = tmp_path / "unscaled"
+    assert main(["batch", str(spec), "--out", str(unscaled), "--jobs", "1"]) == EXIT_OK
+    assert "runs with 100: its staff, fixed costs" in capsys.readouterr().err  # and it says so
+    other = read_dataset(unscaled).runs
+    assert other[(other.run_id == "p0000-r01-points") & (other.outcome == "net_profit")].value.item() < stored
 
 
 def test_a_bad_spec_is_positioned_diagnostics_and_exit_2(tmp_path, capsys):

@@ -52,7 +52,7 @@ class BatchRun:
 
 def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["local", "dask"] = "local",
               address: str | None = None, jobs: int | None = None, resume: bool = False,
-              customers: int | None = None, days: int | None = None, flush_runs: int = 500,
+              customers: int | None = None, days: int | None = None, scale_store: bool = False, flush_runs: int = 500,
               flush_seconds: float = 60.0, max_restarts: int = 3, client: Any = None,
               command: Sequence[str] | None = None, stream: TextIO | None = None,
               progress_interval: float = 10.0, allow_code_change: bool = False,
@@ -64,11 +64,13 @@ def run_batch(spec: str | Path | Batch, out: str | Path, *, executor: Literal["l
     existing dask.distributed Client (used with executor="dask"). `allow_code_change` lets a resume go on
     although the lab's sources changed since the batch started (the sessions record both hashes). `memory` is
     the bytes the stacks running at once may hold (default: a share of the machine's memory); it changes how
-    fast the batch runs, never its results. `pool` is a pool of `jobs` local workers already started
+    fast the batch runs, never its results. `customers`, `days` and `scale_store` are `load_spec`'s, for a spec
+    given by its path. `pool` is a pool of `jobs` local workers already started
     for the local executor to run on (`lab.batch.executors.LocalRunner`, which shuts it down when its runs end);
     the caller shuts it down too, for the cases where none start (a refused store, nothing left to run)."""
     stream = stream if stream is not None else sys.stderr
-    batch = spec if isinstance(spec, Batch) else load_spec(spec, customers=customers, days=days)
+    batch = spec if isinstance(spec, Batch) else load_spec(spec, customers=customers, days=days,
+                                                                           scale_store=scale_store)
     out = Path(out)
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     mpath = out / MANIFEST

@@ -23,6 +23,7 @@ from lab.experiment.manifest import file_hash, versions
 from lab.experiment.numerics import SAME_BITS, differences
 from lab.experiment.run import json_safe
 from lab.metrics.outcomes import OUTCOMES
+from lab.scenario.scale import scaled_from
 
 __all__ = ["FORMAT", "check_same", "code_hash", "identity", "session"]
 
@@ -46,6 +47,7 @@ def identity(batch: Batch, numerics: dict[str, Any]) -> dict[str, Any]:
         "streams": batch.streams,
         "replications": batch.replications,
         "customers": batch.customers,
+        "store_scaled_from": scaled_from(batch.scenario),  # (None: the store as written)
         "days": batch.days,
         # the days the outcomes cover in the base scenario (a factor on days or launch_day moves them per point):
         # for the report's words; not compared on --resume (days is, and launch_day is in the scenario's hash)
@@ -71,7 +73,8 @@ def code_hash() -> str:
     return h.hexdigest()
 
 
-_COMPARED = ("format", "streams", "seed", "replications", "customers", "days", "design", "factors", "points")
+_COMPARED = ("format", "streams", "seed", "replications", "customers", "store_scaled_from", "days", "design", "factors",
+             "points")
 
 
 def other_batch(old: dict[str, Any], name: str, spec_path: Path, out: Path) -> str | None:

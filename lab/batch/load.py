@@ -23,6 +23,7 @@ from lab.policy.files import find_scenario
 from lab.policy.loader import compile_checked
 from lab.scenario.loader import BASELINE, PolicySource, read_sources, world_of
 from lab.scenario.model import Scenario
+from lab.scenario.scale import scale_store as scale
 
 __all__ = ["load_spec"]
 
@@ -59,10 +60,13 @@ def _check_expressions(fac: Factor, sources: dict[str, PolicySource], scenario: 
                             f"does not compile: {d.message}", ("factors", fac.name))
 
 
-def load_spec(path: str | Path, *, customers: int | None = None, days: int | None = None) -> Batch:
+def load_spec(path: str | Path, *, customers: int | None = None, days: int | None = None,
+              scale_store: bool = False) -> Batch:
     """Read and check a batch spec, its scenario and its policies; LabError lists every problem as FILE:LINE:COL.
 
-    `customers` and `days` override the spec's (as the command line does)."""
+    `customers` and `days` override the spec's (as the command line does). `scale_store`: the base scenario's
+    whole store scaled to the runs' customers (lab.scenario.scale) before any design point's factors are set, so
+    a factor's value is taken as written."""
     found = find_scenario(str(path))  # a path as written, else a shipped batch spec's name
     path = found if found is not None else Path(path)
     file = str(path)
@@ -100,6 +104,8 @@ def load_spec(path: str | Path, *, customers: int | None = None, days: int | Non
 
     customers = customers if customers is not None else spec.customers
     days = days if days is not None else spec.days
+    if scale_store and customers is not None:
+        scenario = scale(scenario, customers)
     if days is not None and days <= scenario.launch_day:
         given = "days" if spec.days == days else "--days"
         err.at(("days",) if given == "days" else ("scenario",), "range",
