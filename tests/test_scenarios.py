@@ -206,3 +206,15 @@ def test_a_policy_path_outside_the_scenarios_folder_is_said_to_be_outside(tmp_pa
     with pytest.raises(LabError) as info:  # (a name too long for the file system is no crash)
         load_scenario(folder / "s.yaml")
     assert "not found" in info.value.diagnostics[0].message
+
+
+def test_an_unknown_policy_is_offered_the_policies_not_the_scenarios_beside_it() -> None:
+    """The shipped scenarios' folder holds scenarios and batch specs: names a policy reference could not use."""
+    from lab.errors import LabError
+
+    with pytest.raises(LabError) as info:
+        load_scenario(ROOT / "scenarios" / "classroom.yaml", ["bogus"])
+    message = info.value.diagnostics[0].message
+    offered = message.split("expected one of: ")[1].split(", ")
+    assert {"none", "points", "credit", "performance"} <= set(offered)
+    assert not {"apparel", "cafe", "classroom", "grocer"} & set(offered)

@@ -150,8 +150,10 @@ def policy_file(name: str, scenario_path: Path, *, typed: bool = False) -> Path 
 
 
 def available_policies(scenario_path: Path) -> list[str]:
-    """Policy names a scenario can use (for suggestions)."""
-    return policy_names(scenario_path)
+    """Policy names a scenario can use (for suggestions): the names of the files a name would find that are
+    policies, not the scenarios and batch specs beside the scenario."""
+    found = {name: find_policy(name, scenario_path, typed=False) for name in policy_names(scenario_path)}
+    return [name for name, path in found.items() if path is not None and not_a_policy(path, typed=True) is None]
 
 
 #: A file kind (`file_kind`) in words.
