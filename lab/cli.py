@@ -449,7 +449,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
     """`lab trace`: one customer's story under one policy, or under two side by side (reference engine).
 
     The customer is named by id (--customer) or picked by fate and/or segment (--pick, --segment) from
-    the run of the first policy named; progress goes to stderr once a run takes more than a second."""
+    the run of the first policy named, or of the second when the first has no such customer (a programme's
+    fates, such as redeemed, under none,points); progress goes to stderr once a run takes more than a second."""
     from lab.engine.options import RunOptions
     from lab.report.story import format_side_by_side, format_story
     from lab.report.tracing import pick
@@ -491,12 +492,15 @@ def cmd_trace(args: argparse.Namespace) -> int:
     sims = [_traced(scenario, tg, opts, follow) for tg in targets]
     cid = args.customer
     if cid is None:
-        chosen = pick(sims[0].record, args.pick, args.segment)
-        if chosen.customer is None:
-            raise _bad(f"no customer {chosen.described} under '{names[0]}' in this run of {customers} customers; "
+        picks = [pick(sim.record, args.pick, args.segment) for sim in sims]
+        found = next((k for k, p in enumerate(picks) if p.customer is not None), None)
+        if found is None:
+            under = " or ".join(f"'{n}'" for n in names)
+            raise _bad(f"no customer {picks[0].described} under {under} in this run of {customers} customers; "
                        "try another --pick or --segment, a longer --days, or more --customers")
-        cid = chosen.customer
-        print(f"lab trace: customer {cid}, the first of the {chosen.summary()} under '{names[0]}' "
+        chosen, cid = picks[found], picks[found].customer
+        none_first = f"; none under '{names[0]}'" if found else ""
+        print(f"lab trace: customer {cid}, the first of the {chosen.summary()} under '{names[found]}'{none_first} "
               "(pass --customer ID for another)", file=sys.stderr)
     stories = [sim.trace(cid) for sim in sims]
     if len(sims) == 1:
@@ -760,8 +764,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--customer", type=count, default=None, metavar="ID",
                    help="the customer's id (0 to customers - 1 for the starting customers); or use --pick")
     s.add_argument("--pick", choices=sorted(FATE_NAMES), default=None, metavar="FATE",
-                   help="trace the first customer with this fate under the first policy: "
-                        + ", ".join(sorted(FATE_NAMES)))
+                   help="trace the first customer with this fate under the first policy (under the second when "
+                        "the first has none, as for redeemed under none,points): " + ", ".join(sorted(FATE_NAMES)))
     s.add_argument("--segment", default=None, metavar="NAME",
                    help="trace the first customer of this segment (with --pick: of this segment and fate)")
     _world_opts(s)

@@ -84,6 +84,16 @@ def test_trace_of_two_policies_shows_the_customer_side_by_side(capsys, classroom
     assert alone.splitlines()[-1] in out.replace("points: Fate:", "Fate:")
 
 
+def test_a_programme_fate_is_picked_under_the_policy_that_has_it(capsys) -> None:
+    assert main(["trace", CLASSROOM, "--policy", "points", "--pick", "redeemed", "--seed", "5", *SMALL]) == 0
+    alone = capsys.readouterr()
+    assert main(["trace", CLASSROOM, "--policy", "none,points", "--pick", "redeemed", "--seed", "5", *SMALL]) == 0
+    both = capsys.readouterr()
+    cid = alone.err.split("customer ")[1].split(",")[0]
+    assert f"customer {cid}, the first of the" in both.err and "under 'points'; none under 'none'" in both.err
+    assert "under 'none' and 'points'" in both.out
+
+
 def test_trace_names_what_is_missing_or_wrong(capsys) -> None:
     assert main(["trace", CLASSROOM, "--policy", "points", *SMALL]) == 2
     assert "--pick churned" in capsys.readouterr().err
@@ -93,7 +103,9 @@ def test_trace_names_what_is_missing_or_wrong(capsys) -> None:
     assert "no such segment" in capsys.readouterr().err
     assert main(["trace", CLASSROOM, "--policy", "a,b,c", "--customer", "1", *SMALL]) == 2
     assert main(["trace", CLASSROOM, "--policy", "points", "--pick", "written_off", *SMALL]) == 2
-    assert "no customer who had a credit balance written off" in capsys.readouterr().err
+    assert "no customer who had a credit balance written off under 'points' in" in capsys.readouterr().err
+    assert main(["trace", CLASSROOM, "--policy", "none,points", "--pick", "written_off", *SMALL]) == 2
+    assert "no customer who had a credit balance written off under 'none' or 'points' in" in capsys.readouterr().err
 
 
 def test_a_long_trace_reports_its_progress_and_a_short_one_stays_silent(classroom) -> None:
