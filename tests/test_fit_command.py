@@ -202,3 +202,20 @@ def test_segment_column_is_used_only_when_named(tmp_path) -> None:
     assert _run([str(DATA / "fit_example.csv"), "--model", "bgnbd", "--out", str(tmp_path)]) == 0
     assert "segments" not in json.loads((tmp_path / "fit.json").read_text())
     assert list(load_scenario(tmp_path / "scenario.yaml").scenario.population.segments) == ["fitted"]
+
+
+def test_a_log_without_repeat_purchases_is_told_what_would_help(tmp_path) -> None:
+    """A later --until helps only when the log goes on past the calibration's end."""
+    once = tmp_path / "once.csv"
+    once.write_text("customer_id,date,amount\n" + "".join(f"{i},2024-01-01,10\n" for i in range(20)))
+    with pytest.raises(LabError) as info:
+        _run([str(once), "--until", "2030-01-01", "--out", str(tmp_path / "o")])
+    said = str(info.value)
+    assert "each bought on one day only, up to the log's last date, 2024-01-01" in said
+    assert "give a log covering a longer period" in said and "--until" not in said
+    later = tmp_path / "later.csv"
+    later.write_text(once.read_text() + "".join(f"{i},2024-03-01,10\n" for i in range(20)))
+    with pytest.raises(LabError) as info:
+        _run([str(later), "--until", "2024-02-01", "--out", str(tmp_path / "o2")])
+    assert "in the calibration period (to 2024-02-01)" in str(info.value)
+    assert "give a later --until (the log runs to 2024-03-01)" in str(info.value)

@@ -60,6 +60,7 @@ class LogSummary:
     start_day: int                  # first day in the calibration period
     calibration_end_day: int
     holdout_end_day: int | None
+    last_day: int                   # the log's last purchase day, whatever --until says
     customers: pd.DataFrame         # one row per customer in calibration (see `summarise`)
     daily_repeat: np.ndarray        # actual repeat transactions on each day from start_day to the last day used
     categories: pd.DataFrame        # category, rows, share, mean_price (empty without a category column)
@@ -453,7 +454,7 @@ def summarise(path: str | Path, *, columns: dict[str, str | None] | None = None,
     daily = np.bincount((t_day[rep] - start).astype(np.int64), minlength=end - start + 1)[: end - start + 1]
     return LogSummary(file=file, sha256=file_sha256(path), time_unit=time_unit, rows=n_rows, rows_used=int(idx.size),
                       transactions=int(cal_t.sum()), merged_rows=merged, dates=dates, start_day=start,
-                      calibration_end_day=cal_end, holdout_end_day=hold_end, customers=table,
+                      calibration_end_day=cal_end, holdout_end_day=hold_end, last_day=last_day_all, customers=table,
                       daily_repeat=daily.astype(float), categories=categories, columns=cols, warnings=warnings)
 
 

@@ -74,9 +74,15 @@ def _fit_group(name: str, c: pd.DataFrame, summary: LogSummary, options: FitOpti
                           f"period; at least {MIN_CUSTOMERS} are needed to fit the four parameters of a purchase model")
     x, t_x, T = (c[k].to_numpy(dtype=float) for k in ("x", "t_x", "T"))
     if not np.any(x > 0):
+        if summary.calibration_end_day >= summary.last_day:  # a later --until would add nothing
+            raise LabError.at(summary.file, 1, 1, f"no customer in {where} made a repeat purchase (each bought on "
+                              f"one day only, up to the log's last date, {summary.day_label(summary.last_day)}), so "
+                              "purchase rates and dropout cannot be told apart; a log to fit needs customers who "
+                              "come back: give a log covering a longer period")
         raise LabError.at(summary.file, 1, 1, f"no customer in {where} made a repeat purchase in the calibration "
-                          "period, "
-                          "so purchase rates and dropout cannot be told apart; give a later --until")
+                          f"period (to {summary.day_label(summary.calibration_end_day)}), so purchase rates and "
+                          "dropout cannot be told apart; give a later --until (the log runs to "
+                          f"{summary.day_label(summary.last_day)})")
     names = ("bgnbd", "paretonbd") if options.model == "auto" else (options.model,)
     models: dict[str, Fit] = {}
     for m in names:
