@@ -66,3 +66,14 @@ def test_a_batch_from_an_unguarded_script_gets_the_same_error(tmp_path):
     one = run_script(tmp_path, call.replace("jobs=2", "jobs=1"))  # one process needs no guard, as for compare
     assert one.returncode == 0, one.stderr
     assert one.stdout.split() == ["2"]
+
+
+def test_a_script_read_from_stdin_is_told_to_be_saved_to_a_file(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"name: g\nscenario: {ROOT / 'scenarios' / 'classroom.yaml'}\ncustomers: 100\ndays: 395\n"
+                    "policies: [none]\nreplications: 2\n")
+    call = f"from lab.batch import run_batch\nrun_batch({str(spec)!r}, {str(tmp_path / 'store')!r}, jobs=2)\n"
+    done = subprocess.run([sys.executable, "-"], input=call, capture_output=True, text=True, env=ENV, cwd=tmp_path,
+                          timeout=600)
+    assert done.returncode == 1 and "UnguardedMain" in done.stderr and "read from <stdin>, not a file" in done.stderr
+    assert "FileNotFoundError" not in done.stderr and not (tmp_path / "store").exists()

@@ -108,6 +108,10 @@ def test_a_scaled_store_is_said_stored_and_rerun_by_lab_run(tmp_path, capsys):
     assert main(["batch", str(spec), "--out", str(store), "--jobs", "1", "--resume"]) == EXIT_BAD_INPUT
     assert "'store_scaled_from' differs from the stored batch (2000 then, the scenario's own now)" in \
         capsys.readouterr().err
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(SPEC.replace("customers: 100\n", ""))
+    assert main(["batch", str(bare), "--out", str(tmp_path / "no"), "--jobs", "1", "--scale-store"]) == EXIT_BAD_INPUT
+    assert "--scale-store scales the store to the runs' customers" in capsys.readouterr().err
     unscaled = tmp_path / "unscaled"
     assert main(["batch", str(spec), "--out", str(unscaled), "--jobs", "1"]) == EXIT_OK
     assert "runs with 100: its staff, fixed costs" in capsys.readouterr().err  # and it says so

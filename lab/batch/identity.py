@@ -25,7 +25,7 @@ from lab.experiment.run import json_safe
 from lab.metrics.outcomes import OUTCOMES
 from lab.scenario.scale import scaled_from
 
-__all__ = ["FORMAT", "check_same", "code_hash", "identity", "session"]
+__all__ = ["FORMAT", "check_same", "code_hash", "identity", "other_batch", "session"]
 
 #: The dataset format version (bumped when the tables or the runs' addressing change). 2: design points share
 #: their random streams by default (`streams: shared`, address (replication,)); format-1 stores used

@@ -104,7 +104,10 @@ def load_spec(path: str | Path, *, customers: int | None = None, days: int | Non
 
     customers = customers if customers is not None else spec.customers
     days = days if days is not None else spec.days
-    if scale_store and customers is not None:
+    if scale_store:
+        if customers is None:
+            raise LabError.at("<command line>", 1, 1, "--scale-store scales the store to the runs' customers, but "
+                              "neither --customers nor the spec's customers: sets them; give --customers N")
         scenario = scale(scenario, customers)
     if days is not None and days <= scenario.launch_day:
         given = "days" if spec.days == days else "--days"

@@ -76,6 +76,10 @@ def check_main_guarded(what: str) -> None:
         frame = frame.f_back
     if frame is None:  # the script's top level is not on the stack (called from a thread, a callback...)
         return
+    if not os.path.isfile(path):  # a script read from stdin: a worker cannot import it at all
+        raise UnguardedMain(f"{what} starts worker processes, and each of them imports the main script, but it was "
+                            f"read from {path}, not a file. Save the script to a file, with its work under a guard:"
+                            "\n\n    if __name__ == \"__main__\":\n        ...\n\nor run it in one process (jobs=1).")
     try:
         spans = _guarded_lines(os.path.abspath(path), os.path.getmtime(path))
     except OSError:
