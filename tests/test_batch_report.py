@@ -123,3 +123,22 @@ def test_the_overview_writes_money_as_money(report) -> None:
     text, _, _ = report
     part = _section(text, "<h2>Policies at a glance", "</table>")
     assert re.search(r"<td class=num>-?\$[\d,]+</td>", part)
+
+
+def test_a_store_without_a_finished_run_is_refused_with_the_way_on(tmp_path, capsys):
+    import json
+    import shutil
+
+    from lab.cli import EXIT_BAD_INPUT, main
+
+    store = tmp_path / "store"
+    with open(os.devnull, "w") as sink:
+        done = run_batch(write_spec(tmp_path, GRID), store, jobs=1, stream=sink)
+    for part in ("runs", "series", "failures"):  # as a batch stopped before its first run: its manifest alone
+        shutil.rmtree(store / part, ignore_errors=True)
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert main(["batch-report", str(store)]) == EXIT_BAD_INPUT
+    again = " ".join([*manifest["command"], "--resume"])
+    assert (f"{store} holds no finished run of its {done.total:,} yet, so there is nothing to report; run it first: "
+            f"{again}") in capsys.readouterr().err
+    assert not (store / "report.html").exists()

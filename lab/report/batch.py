@@ -28,6 +28,7 @@ import functools
 import html
 import io
 import math
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from lab.batch.dataset import BatchData, read_dataset
+from lab.batch.spec import BatchError
 from lab.engine.behaviour import RATE_BOUND_PATHS
 from lab.metrics.batch_summary import TARGET, policy_overview, summary_table, winners
 from lab.metrics.outcomes import HEADLINE, RETENTION_DAYS
@@ -482,6 +484,13 @@ def write_batch_report(store: str | Path, out: str | Path | None = None, *, boot
     """Analyse a batch store; write the HTML report (figures embedded), the PNGs and the CSV tables."""
     store = Path(store)
     data = read_dataset(store)
+    if data.runs.empty:
+        total = data.manifest.get("total_runs")
+        of = f" of its {total:,}" if isinstance(total, int) else ""
+        command = list(data.manifest.get("command") or ["lab", "batch", "SPEC", "--out", str(store)])
+        again = shlex.join(command + ([] if "--resume" in command else ["--resume"]))
+        raise BatchError(f"{store} holds no finished run{of} yet, so there is nothing to report; run it first: "
+                         f"{again}")
     html_path = Path(out) if out is not None else store / "report.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
     stem = html_path.with_suffix("")
