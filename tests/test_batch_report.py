@@ -136,9 +136,10 @@ def test_a_store_without_a_finished_run_is_refused_with_the_way_on(tmp_path, cap
         done = run_batch(write_spec(tmp_path, GRID), store, jobs=1, stream=sink)
     for part in ("runs", "series", "failures"):  # as a batch stopped before its first run: its manifest alone
         shutil.rmtree(store / part, ignore_errors=True)
-    manifest = json.loads((store / "manifest.json").read_text())
+    m = json.loads((store / "manifest.json").read_text())
     assert main(["batch-report", str(store)]) == EXIT_BAD_INPUT
-    again = " ".join([*manifest["command"], "--resume"])
+    # run_batch from Python: the command line that continues it, with the batch's own size
+    again = f"lab batch {m['spec']['path']} --out {store} --customers {m['customers']} --days {m['days']} --resume"
     assert (f"{store} holds no finished run of its {done.total:,} yet, so there is nothing to report; run it first: "
             f"{again}") in capsys.readouterr().err
     assert not (store / "report.html").exists()

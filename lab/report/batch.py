@@ -487,7 +487,14 @@ def write_batch_report(store: str | Path, out: str | Path | None = None, *, boot
     if data.runs.empty:
         total = data.manifest.get("total_runs")
         of = f" of its {total:,}" if isinstance(total, int) else ""
-        command = list(data.manifest.get("command") or ["lab", "batch", "SPEC", "--out", str(store)])
+        command = list(data.manifest.get("command") or [])
+        if command[:2] != ["lab", "batch"]:  # started from Python (run_batch): the command line that continues it
+            spec = (data.manifest.get("spec") or {}).get("path") or "SPEC"
+            m = data.manifest
+            command = ["lab", "batch", str(spec), "--out", str(store),
+                       *(["--customers", str(m["customers"])] if m.get("customers") else []),
+                       *(["--days", str(m["days"])] if m.get("days") else []),
+                       *(["--scale-store"] if m.get("store_scaled_from") else [])]
         again = shlex.join(command + ([] if "--resume" in command else ["--resume"]))
         raise BatchError(f"{store} holds no finished run{of} yet, so there is nothing to report; run it first: "
                          f"{again}")
