@@ -46,27 +46,20 @@ except ImportError:  # the probe is about numba: without it there is nothing to 
 GOLDEN, M1, M2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 
 
-@numba.njit(cache=True)
-def _exp(x: np.ndarray) -> np.ndarray:
-    out = np.empty_like(x)
-    for i in range(x.size):
-        out[i] = np.exp(x[i])
-    return out
+EXP, LOG1P, POWER = 0, 1, 2  # the functions `_scalar` computes
 
 
 @numba.njit(cache=True)
-def _log1p(x: np.ndarray) -> np.ndarray:
+def _scalar(which: int, x: np.ndarray, y: float) -> np.ndarray:
+    """exp(x), log1p(x) or x ** y, element by element in compiled scalar code (the C library's functions)."""
     out = np.empty_like(x)
     for i in range(x.size):
-        out[i] = np.log1p(x[i])
-    return out
-
-
-@numba.njit(cache=True)
-def _power(x: np.ndarray, y: float) -> np.ndarray:
-    out = np.empty_like(x)
-    for i in range(x.size):
-        out[i] = x[i] ** y
+        if which == EXP:
+            out[i] = np.exp(x[i])
+        elif which == LOG1P:
+            out[i] = np.log1p(x[i])
+        else:
+            out[i] = x[i] ** y
     return out
 
 
@@ -155,9 +148,10 @@ def main() -> None:
     rng = np.random.default_rng(1)
     n = 1_000_000
     u = rng.random(n)
-    cases = [("exp(x), x in [-20, 0] (satisfaction's decay)", np.exp, _exp, rng.uniform(-20.0, 0.0, n)),
-             ("log1p(-u), u in [0, 1) (a purchase gap)", np.log1p, _log1p, -u),
-             ("x ** 1.7, x in [0.2, 3] (a power, as in dropout)", lambda x: x ** 1.7, lambda x: _power(x, 1.7),
+    cases = [("exp(x), x in [-20, 0] (satisfaction's decay)", np.exp, lambda x: _scalar(EXP, x, 0.0),
+              rng.uniform(-20.0, 0.0, n)),
+             ("log1p(-u), u in [0, 1) (a purchase gap)", np.log1p, lambda x: _scalar(LOG1P, x, 0.0), -u),
+             ("x ** 1.7, x in [0.2, 3] (a power, as in dropout)", lambda x: x ** 1.7, lambda x: _scalar(POWER, x, 1.7),
               rng.uniform(0.2, 3.0, n))]
     print("\n| function | values where numba's bits differ from numpy's | largest relative difference |")
     print("|---|---:|---:|")

@@ -519,6 +519,8 @@ def _traced(scenario: Scenario, target: _Target, opts: RunOptions, follow: list[
 
 def cmd_batch(args: argparse.Namespace) -> int:
     """`lab batch SPEC ...`: run or resume a batch (0 done, 1 runs left undone, 2 bad input, 130 interrupted)."""
+    from lab.scenario.scale import size_note
+
     pool = None
     jobs = args.jobs or _cpus()
     if args.executor == "local":  # the workers start now and import the engine while this process imports the rest
@@ -531,8 +533,6 @@ def cmd_batch(args: argparse.Namespace) -> int:
     try:
         batch = api.load_spec(args.spec, customers=args.customers, days=args.days, scale_store=args.scale_store)
         out = Path(args.out) if args.out else Path("results") / batch.spec.name
-        from lab.scenario.scale import size_note
-
         note = size_note(batch.scenario, batch.customers)
         if note:
             print(f"lab batch: {note}", file=sys.stderr)

@@ -107,7 +107,7 @@ def load_spec(path: str | Path, *, customers: int | None = None, days: int | Non
     if scale_store:
         if customers is None:
             raise LabError.at("<command line>", 1, 1, "--scale-store scales the store to the runs' customers, but "
-                              "neither --customers nor the spec's customers: sets them; give --customers N")
+                              "none are set (neither --customers nor the spec's 'customers:'); give --customers N")
         scenario = scale(scenario, customers)
     if days is not None and days <= scenario.launch_day:
         given = "days" if spec.days == days else "--days"
