@@ -85,7 +85,12 @@ def main() -> None:
     ap.add_argument("--child", choices=DESIGNS, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        print(json.dumps(child(a.child, a.scenario, a.policy, a.customers, a.days)))
+        from lab.errors import LabError
+
+        try:
+            print(json.dumps(child(a.child, a.scenario, a.policy, a.customers, a.days)))
+        except LabError as e:
+            sys.exit(str(e))
         return
     print(f"{a.scenario}, {a.policy}, {a.customers:,} customers x {a.days} days, seed 1; {a.repeats} rounds, "
           f"the designs alternating; load average at the start {os.getloadavg()[0]:.2f}")
@@ -94,7 +99,9 @@ def main() -> None:
         for d in DESIGNS:
             out = subprocess.run([sys.executable, __file__, "--child", d, "--scenario", a.scenario, "--policy",
                                   a.policy, "--customers", str(a.customers), "--days", str(a.days)],
-                                 check=True, capture_output=True, text=True)
+                                 capture_output=True, text=True)
+            if out.returncode != 0:
+                sys.exit(f"segment_bound.py: the {d} run of {a.scenario} failed:\n{out.stderr.strip()}")
             got[d].append(json.loads(out.stdout.strip().splitlines()[-1]))
     print("\n| design | M | median s | min s | max s | purchases | candidates | candidates a purchase |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")

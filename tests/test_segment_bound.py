@@ -23,3 +23,12 @@ def test_per_segment_bounds_are_rate_bound_per_segment_and_draw_fewer_candidates
     shipped, per_segment = (int(rows[d][3].replace(",", "")) for d in ("shipped", "per-segment"))
     assert per_segment < shipped
     assert re.search(r"shipped / per-segment, medians: [\d.]+x", done.stdout)
+
+
+def test_a_bad_input_is_named_without_a_traceback() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "segment_bound.py"), "--policy", "nonesuch",
+                           "--customers", "100", "--repeats", "1"], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
+    assert done.returncode == 1
+    assert "the shipped run of scenarios/apparel.yaml failed" in done.stderr
+    assert "policy 'nonesuch' not found" in done.stderr and "Traceback" not in done.stderr
