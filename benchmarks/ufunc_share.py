@@ -1,0 +1,89 @@
+"""How much of a run's time numpy spends in the functions a compiled kernel could not reproduce bit for bit.
+
+On a machine where numpy computes exp, log and their kin with its own AVX-512 code, a compiled kernel
+(numba) that computed them would round differently in a few percent of values (`benchmarks/numba_bits.py`).
+A compiled path could still keep the pure-numpy path's bits by leaving those calls to numpy and compiling
+the rest around them. How much is "the rest" is what this script measures: each of numpy's transcendental
+functions the engine calls by name (np.exp, np.log, ...) is timed around every call during one run.
+
+    python benchmarks/ufunc_share.py                                   # apparel, points, 1,000,000 x 730 days
+    python benchmarks/ufunc_share.py --scenario scenarios/grocer.yaml --customers 100000
+
+Not counted: powers written `x ** y` (the goal gradient's progress ** power, the CLV's discount factor),
+which numpy computes without a name to time, and what scipy computes inside its own functions. The share
+printed is therefore a lower bound. The timing wrapper adds a little to every call it times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+#: numpy's functions of float64 that it may compute with its own SIMD code, as the engine calls them by name
+NAMES = ("exp", "expm1", "log", "log1p", "power", "sqrt", "tanh", "cos")
+
+
+class _Timed:
+    """A numpy function that adds the time of each call to `spent[name]`."""
+
+    def __init__(self, name: str, f: Any, spent: dict[str, float]) -> None:
+        self.name, self.f, self.spent = name, f, spent
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return self.f(*args, **kwargs)
+        finally:
+            self.spent[self.name] += time.perf_counter() - t
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.f, attr)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scenario", default="scenarios/apparel.yaml")
+    ap.add_argument("--policy", default="points")
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--days", type=int, default=730)
+    a = ap.parse_args()
+    from lab.engine.options import RunOptions
+    from lab.engine.simulate import Simulation
+    from lab.errors import LabError
+    from lab.scenario.loader import load_scenario
+
+    try:
+        loaded = load_scenario(ROOT / a.scenario, [a.policy])
+    except LabError as e:
+        sys.exit(str(e))
+    spent = dict.fromkeys(NAMES, 0.0)
+    for name in NAMES:
+        setattr(np, name, _Timed(name, getattr(np, name), spent))
+    load = os.getloadavg()[0]
+    t = time.perf_counter()
+    Simulation(loaded.scenario, loaded.policies[a.policy],
+               RunOptions(seed=1, customers=a.customers, days=a.days)).run()
+    wall = time.perf_counter() - t
+    total = sum(spent.values())
+    print(f"{a.scenario}, {a.policy}, {a.customers:,} customers x {a.days} days, seed 1; load average at the "
+          f"start {load:.2f}, at the end {os.getloadavg()[0]:.2f}")
+    print("\n| function | s | share of the run |")
+    print("|---|---:|---:|")
+    for name in NAMES:
+        if spent[name]:
+            print(f"| np.{name} | {spent[name]:.2f} | {spent[name] / wall:.1%} |")
+    print(f"| all of them | {total:.2f} | {total / wall:.1%} |")
+    print(f"\nthe run: {wall:.2f} s; outside these functions: {wall - total:.2f} s ({1 - total / wall:.1%})")
+
+
+if __name__ == "__main__":
+    main()
