@@ -1,10 +1,13 @@
-"""How much of a run's time numpy spends in the functions a compiled kernel could not reproduce bit for bit.
+"""Where a run's time goes: the engine's steps, and numpy's functions a compiled kernel could not reproduce bit
+for bit.
 
 On a machine where numpy computes exp, log and their kin with its own AVX-512 code, a compiled kernel
 (numba) that computed them would round differently in a few percent of values (`benchmarks/numba_bits.py`).
 A compiled path could still keep the pure-numpy path's bits by leaving those calls to numpy and compiling
 the rest around them. How much is "the rest" is what this script measures: each of numpy's transcendental
-functions the engine calls by name (np.exp, np.log, ...) is timed around every call during one run.
+functions the engine calls by name (np.exp, np.log, ...) is timed around every call during one run. So are
+the engine's steps on the purchase path (`STEPS`: inclusive times, so nested steps overlap), to show where a
+compiled path would have to gain.
 
     python benchmarks/ufunc_share.py                                   # apparel, points, 1,000,000 x 730 days
     python benchmarks/ufunc_share.py --scenario scenarios/grocer.yaml --customers 100000
@@ -30,6 +33,13 @@ sys.path.insert(0, str(ROOT))
 
 #: numpy's functions of float64 that it may compute with its own SIMD code, as the engine calls them by name
 NAMES = ("exp", "expm1", "log", "log1p", "power", "sqrt", "tanh", "cos")
+#: the engine's steps timed, each with what it does
+STEPS = {"_purchase": "a purchase: spend, category, the programme, the books",
+         "rate_multiplier": "m(t) of each candidate, for thinning",
+         "satisfaction": "satisfaction now (inside the two above, and elsewhere)",
+         "_next_candidate": "the next candidate's gap",
+         "_dropout_after": "the dropout draw after a purchase",
+         "_respond": "customers' response to what the programme did (delight, trials, offers)"}
 
 
 class _Timed:
@@ -47,6 +57,17 @@ class _Timed:
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.f, attr)
+
+
+def _step(f: Any, name: str, spent: dict[str, float]) -> Any:
+    """Method `f` of the engine, adding the time of each call to `spent[name]`."""
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return f(*args, **kwargs)
+        finally:
+            spent[name] += time.perf_counter() - t
+    return timed
 
 
 def main() -> None:
@@ -68,6 +89,9 @@ def main() -> None:
     spent = dict.fromkeys(NAMES, 0.0)
     for name in NAMES:
         setattr(np, name, _Timed(name, getattr(np, name), spent))
+    steps = dict.fromkeys(STEPS, 0.0)
+    for name in STEPS:
+        setattr(Simulation, name, _step(getattr(Simulation, name), name, steps))
     load = os.getloadavg()[0]
     t = time.perf_counter()
     Simulation(loaded.scenario, loaded.policies[a.policy],
@@ -83,6 +107,10 @@ def main() -> None:
             print(f"| np.{name} | {spent[name]:.2f} | {spent[name] / wall:.1%} |")
     print(f"| all of them | {total:.2f} | {total / wall:.1%} |")
     print(f"\nthe run: {wall:.2f} s; outside these functions: {wall - total:.2f} s ({1 - total / wall:.1%})")
+    print("\n| the engine's step (inclusive) | what it does | s | share of the run |")
+    print("|---|---|---:|---:|")
+    for name, what in STEPS.items():
+        print(f"| {name} | {what} | {steps[name]:.2f} | {steps[name] / wall:.1%} |")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ def test_the_timed_functions_and_the_rest_add_up_to_the_run() -> None:
                  .groups())  # type: ignore[union-attr]
     assert abs(sum(timed.values()) - total) <= 0.005 * len(timed) + 1e-9  # each row rounded to 0.01 s
     assert abs(run - total - rest) <= 0.011 and 0 < total < run
+    steps = {m[0]: float(m[1]) for m in re.findall(r"^\| (_?\w+) \| [^|]+ \| ([\d.]+) \| [\d.]+% \|$", out, re.M)}
+    assert set(steps) >= {"_purchase", "rate_multiplier", "_next_candidate"}
+    assert 0 < steps["_purchase"] < run and 0 < steps["rate_multiplier"] < run
 
 
 def test_a_bad_policy_is_named_without_a_traceback() -> None:
