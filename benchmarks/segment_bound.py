@@ -69,7 +69,7 @@ def child(design: str, scenario: str, policy: str, customers: int, days: int) ->
     sim = engine(loaded.scenario, loaded.policies[policy], RunOptions(seed=1, customers=customers, days=days))
     raw = sim.run()
     seconds = time.perf_counter() - t0
-    bounds = segment_bounds(sim) if design == "per-segment" else np.array([sim.m_bound])
+    bounds = sim.by_segment if isinstance(sim, PerSegment) else [sim.m_bound]
     return {"seconds": seconds, "purchases": int(raw.daily["purchases"].sum()),
             "candidates": int(raw.customers.cand_n[: raw.customers.n].sum()),
             "bounds": [round(float(x), 2) for x in bounds]}

@@ -1,5 +1,4 @@
-"""Where a run's time goes: the engine's steps, and numpy's functions a compiled kernel could not reproduce bit
-for bit.
+"""Where a run's time goes: numpy's functions a compiled kernel could not reproduce bit for bit, and the steps.
 
 On a machine where numpy computes exp, log and their kin with its own AVX-512 code, a compiled kernel
 (numba) that computed them would round differently in a few percent of values (`benchmarks/numba_bits.py`).
@@ -42,25 +41,10 @@ STEPS = {"_purchase": "a purchase: spend, category, the programme, the books",
          "_respond": "customers' response to what the programme did (delight, trials, offers)"}
 
 
-class _Timed:
-    """A numpy function that adds the time of each call to `spent[name]`."""
-
-    def __init__(self, name: str, f: Any, spent: dict[str, float]) -> None:
-        self.name, self.f, self.spent = name, f, spent
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        t = time.perf_counter()
-        try:
-            return self.f(*args, **kwargs)
-        finally:
-            self.spent[self.name] += time.perf_counter() - t
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(self.f, attr)
-
-
-def _step(f: Any, name: str, spent: dict[str, float]) -> Any:
-    """Method `f` of the engine, adding the time of each call to `spent[name]`."""
+def _timed(f: Any, name: str, spent: dict[str, float]) -> Any:
+    """`f` (a numpy function or a method of the engine), adding the time of each call to `spent[name]`. The lab
+    calls these numpy functions only as functions (never their ufunc methods such as .reduce), so a plain
+    wrapper stands in for them."""
     def timed(*args: Any, **kwargs: Any) -> Any:
         t = time.perf_counter()
         try:
@@ -88,10 +72,10 @@ def main() -> None:
         sys.exit(str(e))
     spent = dict.fromkeys(NAMES, 0.0)
     for name in NAMES:
-        setattr(np, name, _Timed(name, getattr(np, name), spent))
+        setattr(np, name, _timed(getattr(np, name), name, spent))
     steps = dict.fromkeys(STEPS, 0.0)
     for name in STEPS:
-        setattr(Simulation, name, _step(getattr(Simulation, name), name, steps))
+        setattr(Simulation, name, _timed(getattr(Simulation, name), name, steps))
     load = os.getloadavg()[0]
     t = time.perf_counter()
     Simulation(loaded.scenario, loaded.policies[a.policy],

@@ -1,4 +1,5 @@
-"""benchmarks/ufunc_share.py (the share of a run's time in numpy's transcendental functions) times what it says."""
+"""benchmarks/ufunc_share.py (a run's time in numpy's transcendental functions and in the engine's steps) times
+what it says."""
 
 from __future__ import annotations
 
