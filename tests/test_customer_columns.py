@@ -3,12 +3,13 @@ declaration."""
 
 from __future__ import annotations
 
+import copy
 import typing
 
 import numpy as np
 import pytest
 
-from lab.population.customers import Column, Customers, SegmentTable
+from lab.population.customers import CACHE_LINE, ROW_GROUPS, Column, Customers, SegmentTable
 from lab.randomness import Streams
 
 
@@ -73,3 +74,50 @@ def test_growth_does_not_change_what_customers_are_drawn(classroom) -> None:
             c.add(60, np.full(60, float(k)), streams)
     for name in Customers.COLUMNS:
         np.testing.assert_array_equal(getattr(roomy, name)[:300], getattr(tight, name)[:300], err_msg=name)
+
+
+def _assert_laid_out_as_declared(c: Customers) -> None:
+    """Each row group's columns are fields of one record per customer, the records on cache-line boundaries;
+    every other column is an array of its own."""
+    for group, names in ROW_GROUPS.items():
+        columns = [getattr(c, name) for name in names]
+        size = columns[0].strides[0]
+        assert all(col.strides == (size,) for col in columns), f"{group}: one record per customer"
+        assert size <= CACHE_LINE and CACHE_LINE % size == 0, f"{group}: a record must sit within one cache line"
+        assert len({id(col.base) for col in columns}) == 1 and columns[0].base is not None, f"{group}: one buffer"
+        at = [col.__array_interface__["data"][0] for col in columns]
+        first = min(at)
+        assert first % CACHE_LINE == 0, f"{group}: the records start on a cache line"
+        offsets = [a - first for a in at]
+        assert len(set(offsets)) == len(names), f"{group}: each column a field of its own"
+        assert all(o + col.itemsize <= size for o, col in zip(offsets, columns)), f"{group}: within the record"
+    grouped = {name for names in ROW_GROUPS.values() for name in names}
+    for name in set(Customers.COLUMNS) - grouped:
+        assert getattr(c, name).flags.c_contiguous and getattr(c, name).base is None, name
+
+
+def test_the_candidates_and_the_purchases_columns_each_share_a_cache_line_per_customer(population) -> None:
+    """The engine reads these together for every purchase candidate and every purchase (benchmarks/README.md,
+    'Columns read together, stored together')."""
+    assert ROW_GROUPS == {
+        "candidate": ("lam", "sat_ref", "acquired_at", "next_cand", "sat_at", "t_sat", "lam_mult", "offer_until"),
+        "purchase": ("p_drop", "nu", "purchases", "revenue", "gross", "discounts", "last_purchase", "clv")}
+    _assert_laid_out_as_declared(population)
+
+
+def test_growth_and_copies_keep_the_layout_and_the_values(population) -> None:
+    c = population
+    streams = Streams(3)
+    c.add(8, np.linspace(0.0, 1.0, 8), streams)
+    c.revenue[:8] = np.arange(8) * 1.5
+    c.add(40, np.full(40, 2.0), streams)
+    assert c.capacity >= 48
+    _assert_laid_out_as_declared(c)
+    twin = copy.deepcopy({"customers": c, "same lam": c.lam})
+    _assert_laid_out_as_declared(twin["customers"])
+    assert twin["same lam"] is twin["customers"].lam, "whatever held a column holds the copy's column"
+    for name in Customers.COLUMNS:
+        np.testing.assert_array_equal(getattr(twin["customers"], name), getattr(c, name), err_msg=name)
+        assert not np.shares_memory(getattr(twin["customers"], name), getattr(c, name)), name
+    twin["customers"].revenue[0] = 99.0
+    assert c.revenue[0] == 0.0 and twin["customers"].n == c.n == 48

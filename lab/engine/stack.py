@@ -435,9 +435,8 @@ class StackedSimulation(Simulation):
             self.caps[w] = capacity
         total = sum(self.caps)
         new = np.concatenate([[0], np.cumsum(self.caps)[:-1]])
-        for name in Customers.COLUMNS:
+        for name, b in c.zeroed(total).items():
             a = getattr(c, name)
-            b = np.zeros((total,) + a.shape[1:], dtype=a.dtype)
             for k in range(self.K):
                 b[new[k]:new[k] + self.ns[k]] = a[old[k]:old[k] + self.ns[k]]
             setattr(c, name, b)
