@@ -148,7 +148,9 @@ def compiled(sim: Any, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
     a_sat, a_wear, a_cos = np.empty(n), np.empty(n), np.empty(n)
     _arguments(idx, t, c.t_sat, c.acquired_at, b.satisfaction_memory_days, b.wear_out, float(sim.launch_day),
                float(sim.sc.store.peak_day - 1), a_sat, a_wear, a_cos)
-    e_sat, e_wear, cos = np.exp(a_sat), np.exp(a_wear), np.cos(a_cos)
+    e_sat = np.exp(a_sat)
+    e_wear = np.exp(a_wear) if b.wear_out > 0 else a_wear  # (unread when off, as the season's cos)
+    cos = np.cos(a_cos) if sim.sc.store.seasonality > 0 else a_cos
     shift = b.service_quality_weight * (sim.store.service_quality - sim.q0)
     goal_cost, held = 0.0, np.zeros(1)  # (unread without a goal; a plain array, as a ledger's, so no new compile)
     points = bool(rt.points)
