@@ -1,6 +1,6 @@
 """Would compiling the thinning multiplier pay, with numpy's bits kept? A measured prototype of one step.
 
-    pip install numba          # not a dependency of the lab: only this prototype uses it
+    pip install -e '.[test]'   # numba is a test dependency, not one of the lab's: the lab never imports it
     python benchmarks/compiled_multiplier.py                                  # apparel, points, 1,000,000 x 730
     python benchmarks/compiled_multiplier.py --scenario scenarios/classroom.yaml --customers 100000
 
@@ -29,24 +29,21 @@ that quotes it ("A compiled thinning multiplier, measured") must go.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from probe_run import load_or_exit, run_arguments
 
 try:
     import numba
 except ImportError:  # the prototype is about numba: without it there is nothing to measure
-    sys.exit("benchmarks/compiled_multiplier.py needs numba: pip install numba (it is not one of the lab's "
-             "dependencies)")
+    sys.exit("benchmarks/compiled_multiplier.py needs numba: pip install -e '.[test]' (a test dependency, not one "
+             "of the lab's)")
 
 
 @numba.njit(cache=True)
@@ -173,21 +170,11 @@ def compiled(sim: Any, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scenario", default="scenarios/apparel.yaml")
-    ap.add_argument("--policy", default="points")
-    ap.add_argument("--customers", type=int, default=1_000_000)
-    ap.add_argument("--days", type=int, default=730)
-    a = ap.parse_args()
+    a = run_arguments(__doc__).parse_args()
+    loaded = load_or_exit(a.scenario, a.policy)
     from lab.engine.options import RunOptions
     from lab.engine.simulate import Simulation
     from lab.errors import LabError
-    from lab.scenario.loader import load_scenario
-
-    try:
-        loaded = load_scenario(ROOT / a.scenario, [a.policy])
-    except LabError as e:
-        sys.exit(str(e))
     tally = {"calls": 0, "candidates": 0, "numpy": 0.0, "compiled": 0.0, "differ": 0}
 
     class Probed(Simulation):

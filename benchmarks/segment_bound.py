@@ -26,12 +26,10 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from probe_run import load_or_exit, run_arguments
 
 DESIGNS = ("shipped", "per-segment")
 
@@ -51,7 +49,6 @@ def child(design: str, scenario: str, policy: str, customers: int, days: int) ->
     """One run under `design`; what was measured."""
     from lab.engine.options import RunOptions
     from lab.engine.simulate import Simulation
-    from lab.scenario.loader import load_scenario
 
     class PerSegment(Simulation):
         """The engine with each customer's candidates drawn at the bound of the customer's segment."""
@@ -63,7 +60,7 @@ def child(design: str, scenario: str, policy: str, customers: int, days: int) ->
         def _bound(self, idx: np.ndarray) -> np.ndarray:
             return self.by_segment[self.c.seg[idx]]
 
-    loaded = load_scenario(ROOT / scenario, [policy])
+    loaded = load_or_exit(scenario, policy)
     engine = Simulation if design == "shipped" else PerSegment
     t0 = time.perf_counter()
     sim = engine(loaded.scenario, loaded.policies[policy], RunOptions(seed=1, customers=customers, days=days))
@@ -76,11 +73,7 @@ def child(design: str, scenario: str, policy: str, customers: int, days: int) ->
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scenario", default="scenarios/apparel.yaml")
-    ap.add_argument("--policy", default="points")
-    ap.add_argument("--customers", type=int, default=1_000_000)
-    ap.add_argument("--days", type=int, default=730)
+    ap = run_arguments(__doc__)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--child", choices=DESIGNS, help=argparse.SUPPRESS)
     a = ap.parse_args()

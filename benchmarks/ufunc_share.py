@@ -18,17 +18,13 @@ printed is therefore a lower bound. The timing wrapper adds a little to every ca
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from probe_run import load_or_exit, run_arguments
 
 #: numpy's functions of float64 that it may compute with its own SIMD code, as the engine calls them by name
 NAMES = ("exp", "expm1", "log", "log1p", "power", "sqrt", "tanh", "cos")
@@ -55,21 +51,10 @@ def _timed(f: Any, name: str, spent: dict[str, float]) -> Any:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scenario", default="scenarios/apparel.yaml")
-    ap.add_argument("--policy", default="points")
-    ap.add_argument("--customers", type=int, default=1_000_000)
-    ap.add_argument("--days", type=int, default=730)
-    a = ap.parse_args()
+    a = run_arguments(__doc__).parse_args()
+    loaded = load_or_exit(a.scenario, a.policy)
     from lab.engine.options import RunOptions
     from lab.engine.simulate import Simulation
-    from lab.errors import LabError
-    from lab.scenario.loader import load_scenario
-
-    try:
-        loaded = load_scenario(ROOT / a.scenario, [a.policy])
-    except LabError as e:
-        sys.exit(str(e))
     spent = dict.fromkeys(NAMES, 0.0)
     for name in NAMES:
         setattr(np, name, _timed(getattr(np, name), name, spent))
