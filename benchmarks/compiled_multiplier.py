@@ -6,12 +6,12 @@
 
 The purchase path's largest step after a purchase itself is m(t), the purchase-rate multiplier of every
 candidate the thinning loop draws (`Simulation.rate_multiplier`, with `lab.engine.behaviour.rate_multiplier`;
-18.8% of the apparel run in `benchmarks/ufunc_share.py`). In numpy it is some fifty passes over the day's
-candidates: gathers from the customer columns, temporaries, then products. Compiled, the gathers and the
-arithmetic fuse into three loops. The transcendental functions stay numpy's (np.exp three times, np.cos once and
-the goal gradient's power), called on whole arrays between the loops: numba's exp and powers round differently
-from numpy's SIMD code (`benchmarks/numba_bits.py`), and every product keeps numpy's order, so the bits can be
-the same.
+12-19% of the 1M-customer apparel run, by this script and by `benchmarks/ufunc_share.py`). In numpy it is one
+pass over the day's candidates for every gather from a customer column and every operation, each with its
+temporary. Compiled, the gathers and the arithmetic fuse into three loops. The transcendental functions stay
+numpy's (np.exp up to three times, np.cos once and the goal gradient's power), called on whole arrays between
+the loops: numba's exp and powers round differently from numpy's SIMD code (`benchmarks/numba_bits.py`), and
+every product keeps numpy's order, so the bits can be the same.
 
 The run is the real one. At every call the engine makes, the script computes m both ways on the same
 candidates, alternating which goes first, checks the two are the same bits, and times each. It prints the
@@ -23,8 +23,8 @@ The prototype covers what the shipped scenarios' points policy uses: satisfactio
 seasonality, points with their goal gradient and membership effect, offers, headroom and wear-out. A run
 outside that (credit, a points ledger with pending days, more than one ledger) is refused with the reason, not
 timed. tests/test_compiled_multiplier.py holds the loops to the engine's bits: if the engine's multiplier
-changes, that test fails, and the loops must follow it or this script and the paragraph of benchmarks/README.md
-that quotes it ("A compiled thinning multiplier, measured") must go.
+changes, that test fails, and the loops must follow it or this script and the section of benchmarks/README.md
+that quotes it ("Columns read together, stored together, and a compiled thinning multiplier") must go.
 """
 
 from __future__ import annotations
@@ -48,10 +48,11 @@ except ImportError:  # the prototype is about numba: without it there is nothing
 
 @numba.njit(cache=True)
 def _arguments(idx: np.ndarray, t: np.ndarray, t_sat: np.ndarray, acquired_at: np.ndarray, memory: float,
-               wear_out: float, launch_day: float, peak_shift: float, a_sat: np.ndarray, a_wear: np.ndarray,
-               a_cos: np.ndarray) -> None:
+               wear_out: float, launch_day: float, seasonal: bool, peak_shift: float, a_sat: np.ndarray,
+               a_wear: np.ndarray, a_cos: np.ndarray) -> None:
     """The arguments of numpy's three transcendental calls: satisfaction's decay exp(-dt / memory), the
-    wear-out's exp(-wear_out x tenure / 365) and the season's cos(2 pi (day of year - (peak - 1)) / 365)."""
+    wear-out's exp(-wear_out x tenure / 365) and the season's cos(2 pi (day of year - (peak - 1)) / 365), the
+    last two only when on."""
     two_pi = 2 * np.pi
     for j in range(idx.size):
         i = idx[j]
@@ -60,14 +61,16 @@ def _arguments(idx: np.ndarray, t: np.ndarray, t_sat: np.ndarray, acquired_at: n
         if dt < 0.0:
             dt = 0.0
         a_sat[j] = -dt / memory
-        since = acquired_at[i]
-        if since < launch_day:
-            since = launch_day
-        tenure = tj - since
-        if tenure < 0.0:
-            tenure = 0.0
-        a_wear[j] = -wear_out * tenure / 365.0
-        a_cos[j] = two_pi * ((tj % 365.0) - peak_shift) / 365.0
+        if wear_out > 0:
+            since = acquired_at[i]
+            if since < launch_day:
+                since = launch_day
+            tenure = tj - since
+            if tenure < 0.0:
+                tenure = 0.0
+            a_wear[j] = -wear_out * tenure / 365.0
+        if seasonal:
+            a_cos[j] = two_pi * ((tj % 365.0) - peak_shift) / 365.0
 
 
 @numba.njit(cache=True)
@@ -116,7 +119,7 @@ def _product(idx: np.ndarray, t: np.ndarray, seg: np.ndarray, partial: np.ndarra
             m = m * (1 + h * (offer_freq[i] if offer_until[i] > t[j] else 0.0))
         if membership > 0:
             m = m * (1 + membership * (rs * h) * (1.0 if member[i] else 0.0))
-        out[j] = m if m < bound else bound
+        out[j] = bound if m > bound else m  # np.minimum's answer, NaN included
 
 
 class OutOfScope(Exception):
@@ -143,11 +146,12 @@ def compiled(sim: Any, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
     c, b, rt = sim.c, sim.beh, sim.runtime
     n = idx.size
     a_sat, a_wear, a_cos = np.empty(n), np.empty(n), np.empty(n)
+    seasonal = sim.sc.store.seasonality > 0
     _arguments(idx, t, c.t_sat, c.acquired_at, b.satisfaction_memory_days, b.wear_out, float(sim.launch_day),
-               float(sim.sc.store.peak_day - 1), a_sat, a_wear, a_cos)
+               seasonal, float(sim.sc.store.peak_day - 1), a_sat, a_wear, a_cos)
     e_sat = np.exp(a_sat)
     e_wear = np.exp(a_wear) if b.wear_out > 0 else a_wear  # (unread when off, as the season's cos)
-    cos = np.cos(a_cos) if sim.sc.store.seasonality > 0 else a_cos
+    cos = np.cos(a_cos) if seasonal else a_cos
     shift = b.service_quality_weight * (sim.store.service_quality - sim.q0)
     goal_cost, held = 0.0, np.zeros(1)  # (unread without a goal; a plain array, as a ledger's, so no new compile)
     points = bool(rt.points)

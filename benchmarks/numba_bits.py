@@ -1,6 +1,6 @@
 """Could a numba kernel give the engine's pure-numpy bits? A probe, for the choice benchmarks/README.md records.
 
-    pip install numba          # not a dependency of the lab: only this probe uses it
+    pip install -e '.[test]'   # numba is a test dependency, not one of the lab's: the lab never imports it
     python benchmarks/numba_bits.py
     NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL AVX512_SPR" python benchmarks/numba_bits.py
 
@@ -41,7 +41,7 @@ from lab.randomness import Streams  # noqa: E402
 try:
     import numba
 except ImportError:  # the probe is about numba: without it there is nothing to measure
-    sys.exit("benchmarks/numba_bits.py needs numba: pip install numba (it is not one of the lab's dependencies)")
+    sys.exit("benchmarks/numba_bits.py needs numba: pip install -e '.[test]' (a test dependency, not one of the lab's)")
 
 GOLDEN, M1, M2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 

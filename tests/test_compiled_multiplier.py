@@ -18,11 +18,13 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, timeout=600, cwd=ROOT)
 
 
-@pytest.mark.parametrize("scenario", ["scenarios/apparel.yaml", "scenarios/classroom.yaml"])
-def test_the_compiled_multiplier_gives_the_engines_bits_at_every_call(scenario: str) -> None:
-    """Apparel has headroom, wear-out, seasonality and the membership effect; the classroom none of the first
-    three: both arms of each of the loops' switches."""
-    done = _run("--scenario", scenario, "--customers", "1500")
+@pytest.mark.parametrize(("scenario", "policy"), [
+    ("scenarios/apparel.yaml", "points"),   # headroom, wear-out, seasonality, the membership effect
+    ("scenarios/classroom.yaml", "points"),  # none of those four
+    ("scenarios/cafe.yaml", "hybrid"),  # headroom and seasonality without wear-out; 17 offers taken up at this size
+])
+def test_the_compiled_multiplier_gives_the_engines_bits_at_every_call(scenario: str, policy: str) -> None:
+    done = _run("--scenario", scenario, "--policy", policy, "--customers", "1500")
     assert done.returncode == 0, done.stderr
     rows = re.findall(r"^\| (numpy \(the engine\)|compiled [^|]+) \| ([\d,]+) \| ([\d,]+) \| ([\d.]+) \|", done.stdout,
                       re.M)

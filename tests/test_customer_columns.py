@@ -105,7 +105,7 @@ def test_the_candidates_and_the_purchases_columns_each_share_a_cache_line_per_cu
     _assert_laid_out_as_declared(population)
 
 
-def test_growth_and_copies_keep_the_layout_and_the_values(population) -> None:
+def test_growth_keeps_the_layout_and_a_copy_keeps_the_values(population) -> None:
     c = population
     streams = Streams(3)
     c.add(8, np.linspace(0.0, 1.0, 8), streams)
@@ -114,10 +114,27 @@ def test_growth_and_copies_keep_the_layout_and_the_values(population) -> None:
     assert c.capacity >= 48
     _assert_laid_out_as_declared(c)
     twin = copy.deepcopy({"customers": c, "same lam": c.lam})
-    _assert_laid_out_as_declared(twin["customers"])
     assert twin["same lam"] is twin["customers"].lam, "whatever held a column holds the copy's column"
     for name in Customers.COLUMNS:
         np.testing.assert_array_equal(getattr(twin["customers"], name), getattr(c, name), err_msg=name)
         assert not np.shares_memory(getattr(twin["customers"], name), getattr(c, name)), name
     twin["customers"].revenue[0] = 99.0
     assert c.revenue[0] == 0.0 and twin["customers"].n == c.n == 48
+    assert twin["customers"].capacity < 2048
+    twin["customers"].add(2000, np.full(2000, 3.0), Streams(3))  # a copy takes the layout again when it grows
+    _assert_laid_out_as_declared(twin["customers"])
+    np.testing.assert_array_equal(twin["customers"].revenue[1:8], c.revenue[1:8])
+
+
+def test_growing_holds_one_block_twice_at_most(population) -> None:
+    """Growth moves one row group (or one column) at a time: a large population does not hold all its columns
+    twice while it grows."""
+    c = population
+    blocks = c.zeroed(1000)
+    first = next(blocks)
+    assert set(first) == set(ROW_GROUPS["candidate"])
+    assert all(a.shape == (1000,) and not a.any() for a in first.values())
+    sizes = [first] + list(blocks)
+    names = [n for block in sizes for n in block]
+    assert sorted(names) == sorted(Customers.COLUMNS) and len(sizes) == len(Customers.COLUMNS) - sum(
+        len(g) - 1 for g in ROW_GROUPS.values())

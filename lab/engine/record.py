@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
-    """A read-only view of an array (the engine's own array stays writable)."""
-    v = a.view()
+    """A read-only view of an array (the engine's own array stays writable); a column the engine keeps as a field
+    of its customers' records (`Column.row_group`) is copied out first, so the record does not keep those alive."""
+    v = np.ascontiguousarray(a).view()
     v.flags.writeable = False
     return v
 

@@ -435,11 +435,12 @@ class StackedSimulation(Simulation):
             self.caps[w] = capacity
         total = sum(self.caps)
         new = np.concatenate([[0], np.cumsum(self.caps)[:-1]])
-        for name, b in c.zeroed(total).items():
-            a = getattr(c, name)
-            for k in range(self.K):
-                b[new[k]:new[k] + self.ns[k]] = a[old[k]:old[k] + self.ns[k]]
-            setattr(c, name, b)
+        for block in c.zeroed(total):
+            for name, b in block.items():
+                a = getattr(c, name)
+                for k in range(self.K):
+                    b[new[k]:new[k] + self.ns[k]] = a[old[k]:old[k] + self.ns[k]]
+                setattr(c, name, b)
         self._layout()
         if self.srt is not None:
             self.srt.share_rows(self.programmes, self.bounds)

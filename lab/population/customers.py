@@ -12,9 +12,9 @@ nu ~ Gamma(q, gamma). Rates are stored per day.
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, get_type_hints
+from typing import Annotated, ClassVar, get_type_hints
 
 import numpy as np
 
@@ -35,7 +35,8 @@ class Column:
     the engine reads them together for a customer (every purchase candidate, or every purchase). Gathering a
     million-row population's columns for a day's candidates then costs one memory fetch a customer, not one a
     column. A column in no group ("") is an array of its own. The values, and every result, are the same either
-    way; only the speed differs (benchmarks/README.md, "Columns read together, stored together")."""
+    way; only the speed differs (benchmarks/README.md, "Columns read together, stored together"). A copy
+    (copy.deepcopy, pickle) holds each column as an array of its own until it next grows."""
 
     dtype: type
     unit: str  # "" for flags and codes
@@ -198,42 +199,29 @@ class Customers:
             setattr(self, name, np.zeros((0, n_categories) if col.per_category else 0, dtype=col.dtype))
         self._reserve(capacity)
 
-    def zeroed(self, capacity: int) -> dict[str, np.ndarray]:
-        """Every column, `capacity` rows of zeros, laid out as declared: each row group's columns are fields of
-        one record per customer, the records aligned to cache lines (`Column.row_group`)."""
-        out: dict[str, np.ndarray] = {}
-        for names in ROW_GROUPS.values():
-            record = np.dtype([(name, self.COLUMNS[name].dtype) for name in names])
+    def zeroed(self, capacity: int) -> Iterator[dict[str, np.ndarray]]:
+        """Every column, `capacity` rows of zeros, laid out as declared, one block of memory at a time: a row
+        group's columns together (the fields of one record per customer, the records aligned to cache lines:
+        `Column.row_group`), every other column alone. A block is allocated only when the next is asked for, so a
+        caller that moves each block in before asking holds at most one block twice (growing a large population)."""
+        for group, names in ROW_GROUPS.items():
+            record = _RECORDS[group]
             raw = np.zeros(capacity * record.itemsize + CACHE_LINE, dtype=np.uint8)
             start = -raw.ctypes.data % CACHE_LINE
             records = raw[start:start + capacity * record.itemsize].view(record)
-            out.update((name, records[name]) for name in names)
+            yield {name: records[name] for name in names}
         for name, col in self.COLUMNS.items():
             if not col.row_group:
-                out[name] = np.zeros((capacity, self.n_categories) if col.per_category else capacity, dtype=col.dtype)
-        return out
+                yield {name: np.zeros((capacity, self.n_categories) if col.per_category else capacity, dtype=col.dtype)}
 
     def _reserve(self, capacity: int) -> None:
         if capacity <= self.capacity:
             return
-        for name, b in self.zeroed(capacity).items():
-            b[: self.n] = getattr(self, name)[: self.n]
-            setattr(self, name, b)
+        for block in self.zeroed(capacity):
+            for name, b in block.items():
+                b[: self.n] = getattr(self, name)[: self.n]
+                setattr(self, name, b)
         self.capacity = capacity
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> "Customers":
-        """A copy laid out as declared (numpy would copy each column of a row group to an array of its own)."""
-        twin = Customers.__new__(Customers)
-        memo[id(self)] = twin
-        fresh = self.zeroed(self.capacity)
-        for key, value in vars(self).items():
-            if key in self.COLUMNS:
-                fresh[key][...] = value
-                memo[id(value)] = fresh[key]  # anything else holding this column gets the copy's
-                setattr(twin, key, fresh[key])
-            else:
-                setattr(twin, key, copy.deepcopy(value, memo))
-        return twin
 
     def add(self, count: int, times: np.ndarray, streams: Streams, referred_by: np.ndarray | None = None,
             first: int | None = None, rows: np.ndarray | None = None) -> np.ndarray:
@@ -394,3 +382,21 @@ Customers.COLUMNS = _declared_columns(Customers)
 ROW_GROUPS: dict[str, tuple[str, ...]] = {
     group: tuple(name for name, col in Customers.COLUMNS.items() if col.row_group == group)
     for group in dict.fromkeys(col.row_group for col in Customers.COLUMNS.values() if col.row_group)}
+
+
+def _record_type(group: str) -> np.dtype:
+    """The record of one customer's columns in a row group (each field aligned to its size), checked to sit within
+    a cache line."""
+    names = ROW_GROUPS[group]
+    for name in names:
+        if Customers.COLUMNS[name].per_category:
+            raise TypeError(f"customer column {name!r}: a per-category column cannot join a row group (it is a row "
+                            f"of its own already); remove its row_group")
+    record = np.dtype([(name, Customers.COLUMNS[name].dtype) for name in names], align=True)
+    if record.itemsize > CACHE_LINE or CACHE_LINE % record.itemsize:
+        raise TypeError(f"row group {group!r}: a customer's record is {record.itemsize} bytes, which does not divide "
+                        f"the {CACHE_LINE}-byte cache line; move a column out of the group or into another")
+    return record
+
+
+_RECORDS = {group: _record_type(group) for group in ROW_GROUPS}
