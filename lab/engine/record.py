@@ -28,9 +28,11 @@ if TYPE_CHECKING:
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
-    """A read-only view of an array (the engine's own array stays writable); a column the engine keeps as a field
-    of its customers' records (`Column.row_group`) is copied out first, so the record does not keep those alive."""
-    v = np.ascontiguousarray(a).view()
+    """A read-only view of an array (the engine's own array stays writable). A view of a row group's column
+    (`Column.row_group`) keeps the group's records alive with it; copying it out instead raised the 1M-customer
+    apparel run's peak memory from 908 to 982 MB (one run each), a cost paid during the run for memory freed
+    only after it."""
+    v = a.view()
     v.flags.writeable = False
     return v
 
