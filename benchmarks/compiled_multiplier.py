@@ -39,6 +39,8 @@ import numpy as np
 
 from probe_run import load_or_exit, run_arguments
 
+from lab.engine.behaviour import mean_base_rate
+
 try:
     import numba
 except ImportError:  # the prototype is about numba: without it there is nothing to measure
@@ -163,8 +165,7 @@ def compiled(sim: Any, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
                   b.satisfaction_rate_effect, sim.sc.store.seasonality, goal_cost, a_rate, partial, progress)
     e_rate = np.exp(a_rate)
     powered = progress ** b.goal_gradient_power
-    share = sim.seg.share / np.sum(sim.seg.share)
-    lam_ref = float(np.sum(share * sim.seg.r / sim.seg.alpha_days))
+    lam_ref = mean_base_rate(sim.seg)
     out = np.empty(n)
     _product(idx, t, c.seg, partial, e_rate, powered, e_wear, c.lam, rt.member, c.offer_until, c.offer_freq,
              sim.seg.reward_sensitivity, b.goal_gradient if points else 0.0,
@@ -179,6 +180,7 @@ def main() -> None:
     from lab.engine.options import RunOptions
     from lab.engine.simulate import Simulation
     from lab.errors import LabError
+
     tally = {"calls": 0, "candidates": 0, "numpy": 0.0, "compiled": 0.0, "differ": 0}
 
     class Probed(Simulation):

@@ -126,15 +126,15 @@ def test_growth_keeps_the_layout_and_a_copy_keeps_the_values(population) -> None
     np.testing.assert_array_equal(twin["customers"].revenue[1:8], c.revenue[1:8])
 
 
-def test_growing_holds_one_block_twice_at_most(population) -> None:
-    """Growth moves one row group (or one column) at a time: a large population does not hold all its columns
-    twice while it grows."""
+def test_zeroed_hands_out_one_row_group_or_column_at_a_time(population) -> None:
+    """Growth moves one block at a time (a row group, or one column), so a large population never has every column
+    allocated twice while it grows."""
     c = population
     blocks = c.zeroed(1000)
     first = next(blocks)
     assert set(first) == set(ROW_GROUPS["candidate"])
     assert all(a.shape == (1000,) and not a.any() for a in first.values())
-    sizes = [first] + list(blocks)
-    names = [n for block in sizes for n in block]
-    assert sorted(names) == sorted(Customers.COLUMNS) and len(sizes) == len(Customers.COLUMNS) - sum(
+    every = [first] + list(blocks)
+    names = [n for block in every for n in block]
+    assert sorted(names) == sorted(Customers.COLUMNS) and len(every) == len(Customers.COLUMNS) - sum(
         len(g) - 1 for g in ROW_GROUPS.values())

@@ -108,9 +108,14 @@ def headroom(b: "Behaviour", segments: "SegmentTable", lam: np.ndarray, idx: Any
     every customer's base purchase rate, `idx` the customers wanted (an array, or one int): indexed only when on."""
     if b.response_headroom <= 0:
         return None
+    return 1.0 / (1.0 + b.response_headroom * (lam[idx] / mean_base_rate(segments)))
+
+
+def mean_base_rate(segments: "SegmentTable") -> float:
+    """lam_ref of `headroom`: the population's mean base purchase rate per day, r / alpha of each segment weighted by
+    its share."""
     share = segments.share / np.sum(segments.share)
-    lam_ref = float(np.sum(share * segments.r / segments.alpha_days))
-    return 1.0 / (1.0 + b.response_headroom * (lam[idx] / lam_ref))
+    return float(np.sum(share * segments.r / segments.alpha_days))
 
 
 def wear_out(b: "Behaviour", since: Num, t: Num) -> Num | None:

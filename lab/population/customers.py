@@ -32,8 +32,8 @@ class Column:
     """The declaration of one customer column: one value per customer (or per customer and category).
 
     `row_group`: columns of one group are stored side by side, each customer's values in one cache line, because
-    the engine reads them together for a customer (every purchase candidate, or every purchase). Gathering a
-    million-row population's columns for a day's candidates then costs one memory fetch a customer, not one a
+    the engine reads them together for a customer (every purchase candidate, or every purchase). Gathering them
+    from a million-row population for a day's candidates then touches one cache line a customer, not one a
     column. A column in no group ("") is an array of its own. The values, and every result, are the same either
     way; only the speed differs (benchmarks/README.md, "Columns read together, stored together"). A copy
     (copy.deepcopy, pickle) holds each column as an array of its own until it next grows."""
