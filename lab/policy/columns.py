@@ -44,10 +44,19 @@ def _shape(owner: object, col: Column, capacity: int) -> tuple[int, ...]:
     return (capacity, other) if col.axis == 0 else (other, capacity)
 
 
+def _filled(shape: tuple[int, ...], fill: float, dtype: type | np.dtype) -> np.ndarray:
+    """A new array of `shape` at `fill`. A zero fill (the usual one) is np.zeros: the system hands out zeroed
+    pages as they are first written, so the rows of customers not yet arrived, and columns that only some
+    customers ever touch, cost neither the time of filling them nor memory."""
+    if fill == 0 and not np.signbit(fill):
+        return np.zeros(shape, dtype=dtype)
+    return np.full(shape, fill, dtype=dtype)
+
+
 def allocate(owner: object, columns: Iterable[Column], capacity: int) -> None:
     """Create every declared column on `owner` for `capacity` customers, each at its starting value."""
     for col in columns:
-        setattr(owner, col.name, np.full(_shape(owner, col, capacity), col.fill, dtype=col.dtype))
+        setattr(owner, col.name, _filled(_shape(owner, col, capacity), col.fill, col.dtype))
 
 
 def grow(owner: object, columns: Iterable[Column], capacity: int) -> None:
@@ -59,7 +68,7 @@ def grow(owner: object, columns: Iterable[Column], capacity: int) -> None:
         if capacity <= have:
             continue
         shape[col.axis] = capacity
-        new = np.full(tuple(shape), col.fill, dtype=old.dtype)
+        new = _filled(tuple(shape), col.fill, old.dtype)
         if col.axis == 0:
             new[:have] = old
         else:
@@ -121,7 +130,7 @@ def share(stacked: object, worlds: Iterable[object], columns: Iterable[Column], 
         first = getattr(worlds[0], col.name)
         shape = list(first.shape)
         shape[col.axis] = total
-        big = np.full(tuple(shape), col.fill, dtype=first.dtype)
+        big = _filled(tuple(shape), col.fill, first.dtype)
         for w, owner in enumerate(worlds):
             old = getattr(owner, col.name)
             lo, hi = int(bounds[w]), int(bounds[w + 1])
