@@ -45,9 +45,9 @@ def _shape(owner: object, col: Column, capacity: int) -> tuple[int, ...]:
 
 
 def _filled(shape: tuple[int, ...], fill: float, dtype: type | np.dtype) -> np.ndarray:
-    """A new array of `shape` at `fill`. A zero fill (the usual one) is np.zeros: the system hands out zeroed
-    pages as they are first written, so the rows of customers not yet arrived, and columns that only some
-    customers ever touch, cost neither the time of filling them nor memory."""
+    """A new array of `shape` at `fill`. A zero fill (the usual one) is np.zeros: a large one is mapped as zero
+    pages that the system provides as they are first written, so the pages of rows no customer has reached yet
+    are neither filled up front nor held in memory (a written page is still zeroed, on its first write)."""
     if fill == 0 and not np.signbit(fill):
         return np.zeros(shape, dtype=dtype)
     return np.full(shape, fill, dtype=dtype)
