@@ -75,10 +75,9 @@ if __name__ == "__mp_main__" and LOG_VARIABLE in os.environ:  # a worker of main
 
 def _table(log: Path, wall: float) -> None:
     rows = [line.split("\t") for line in log.read_text().splitlines()]
-    parent = str(os.getpid())
-    names = {parent: "parent"}
+    names: dict[str, str] = {}  # each worker's pid, numbered as they first appear
     for _, pid, _, _ in rows:
-        names.setdefault(pid, f"worker {len(names)}")
+        names.setdefault(pid, f"worker {len(names) + 1}")
     opened: dict[tuple[str, str], float] = {}
     spans: list[tuple[float, float, str, str]] = []
     for t, pid, phase, edge in rows:
@@ -124,7 +123,7 @@ def main() -> int:
     jobs = _given(args, "--jobs")
     if jobs is None:
         args += ["--jobs", "2"]
-    elif not (jobs[1] or "").isdigit() or int(jobs[1] or 0) < 2:
+    elif not (value := jobs[1] or "").isdigit() or int(value) < 2:
         print(f"--jobs {jobs[1]}: the timeline is of a comparison on worker processes; give --jobs 2 or more",
               file=sys.stderr)
         return 2
